@@ -1,0 +1,1 @@
+"""The four egov-monitor services: ingest, calculator, alerts, api."""

@@ -1,0 +1,1 @@
+"""Alerts: evaluates the calculator's indicator updates against the targets in force."""

@@ -1,0 +1,1 @@
+"""Query API: indicators per scope and period, read from Redis."""

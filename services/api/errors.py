@@ -1,0 +1,43 @@
+"""JSON error bodies: a machine code, the parameter at fault, Vietnamese and English messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+
+class ApiError(BaseModel):
+    error: str
+    field: str | None = None
+    message: str
+    message_vi: str
+
+
+class ApiException(HTTPException):
+    def __init__(self, status_code: int, error: str, field: str | None, message: str,
+                 message_vi: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code, detail=message, headers=headers)
+        self.body = ApiError(error=error, field=field, message=message, message_vi=message_vi)
+
+
+def bad_parameter(field: str, message: str) -> ApiException:
+    return ApiException(400, "invalid_parameter", field, message,
+                        f"Tham số '{field}' không hợp lệ: {message}")
+
+
+def from_http_exception(exc: HTTPException) -> ApiError:
+    if isinstance(exc, ApiException):
+        return exc.body
+    detail: Any = exc.detail
+    if exc.status_code == 401:
+        return ApiError(error="unauthorized", field="Authorization",
+                        message="missing bearer token", message_vi="Thiếu mã truy cập (token)")
+    if exc.status_code == 403:
+        return ApiError(error="forbidden", field="Authorization",
+                        message="token not valid for this service",
+                        message_vi="Mã truy cập không hợp lệ")
+    if exc.status_code == 404:
+        return ApiError(error="not_found", message="not found", message_vi="Không tìm thấy")
+    return ApiError(error="error", message=str(detail), message_vi=str(detail))

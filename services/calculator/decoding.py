@@ -1,0 +1,64 @@
+"""From a Kafka record to a contract event or a dead-letter entry with the reason."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Collection
+from datetime import datetime
+
+import orjson
+from pydantic import BaseModel
+
+from shared.events import Event
+from shared.validation import FieldError, validate_event
+
+
+class DeadLetter(BaseModel):
+    """What the dead-letter topic holds: where the record came from and why it failed."""
+
+    reason: str
+    errors: list[FieldError]
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value_b64: str
+    failed_at: datetime
+
+
+def decode_record(
+    value: bytes | None, *, agencies: Collection[str], now: datetime
+) -> Event | tuple[str, list[FieldError]]:
+    if value is None:
+        return "empty", [FieldError(field="value", reason="record has no value", code="empty")]
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return "invalid_json", [FieldError(field="value", reason=f"invalid JSON: {exc}", code="json")]
+    result = validate_event(raw, agencies=agencies, now=now)
+    if isinstance(result, list):
+        return "invalid_event", result
+    return result
+
+
+def dead_letter(
+    reason: str,
+    errors: list[FieldError],
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    now: datetime,
+) -> DeadLetter:
+    return DeadLetter(
+        reason=reason,
+        errors=errors,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key.decode("utf-8", "replace") if key is not None else None,
+        value_b64=base64.b64encode(value or b"").decode(),
+        failed_at=now,
+    )

@@ -1,0 +1,34 @@
+"""Prometheus metrics of the calculator."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_APPLIED = Counter(
+    "egov_calculator_events_applied_total", "Events applied to the counters", ["family"]
+)
+DUPLICATES = Counter(
+    "egov_calculator_duplicates_total", "Events skipped because their event_id was applied", ["family"]
+)
+DEADLETTERED = Counter(
+    "egov_calculator_deadlettered_total", "Events sent to the dead-letter topic", ["reason"]
+)
+FRESHNESS = Histogram(
+    "egov_calculator_freshness_seconds",
+    "From an event's ingest to its figure being readable in Redis",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+BATCH_SECONDS = Histogram(
+    "egov_calculator_batch_seconds",
+    "Time to apply one batch to Redis",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+UPDATES_PUBLISHED = Counter(
+    "egov_calculator_indicator_updates_total", "Coalesced indicator updates published"
+)
+REDIS_RETRIES = Counter(
+    "egov_calculator_redis_retries_total", "Batches retried because Redis was unreachable"
+)
+LAST_APPLIED = Gauge(
+    "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
+)

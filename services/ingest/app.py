@@ -1,0 +1,198 @@
+"""Ingest HTTP API: ``POST /v1/events`` (domain README §7)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from services.ingest import metrics
+from services.ingest.body import BodyTooLarge, InvalidBody, decode_events, is_ndjson, read_limited
+from services.ingest.producer import BrokerUnavailable, EventProducer, Record
+from shared.auth import require_token
+from shared.catalog import load_agencies
+from shared.config import Settings, get_settings
+from shared.events import Event
+from shared.logs import configure_logging, get_logger
+from shared.timeutil import now_utc
+from shared.validation import FieldError, validate_event
+
+log = get_logger("ingest")
+
+
+class Accepted(BaseModel):
+    accepted: int
+    rejected: list[FieldError]
+    by_topic: dict[str, int]
+
+
+class Rejected(BaseModel):
+    error: str
+    message: str
+    errors: list[FieldError]
+
+
+def _error(status_code: int, error: str, message: str, errors: list[FieldError],
+           headers: dict[str, str] | None = None) -> ORJSONResponse:
+    body = Rejected(error=error, message=message, errors=errors)
+    return ORJSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
+    topic = settings.topics.dossier if event.family == "dossier" else settings.topics.document
+    return Record(
+        topic=topic,
+        key=event.agency_code.encode(),
+        value=orjson.dumps(event.model_dump(mode="json")),
+        headers=[("ingested_at_ms", str(ingested_ms).encode())],
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    catalog = load_agencies()
+    producer = EventProducer(settings.kafka_bootstrap, settings.ingest_produce_timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(producer.close)
+
+    app = FastAPI(
+        title="egov-monitor ingest",
+        description="Nhận sự kiện hồ sơ TTHC và văn bản — receives dossier and document events.",
+        version="1",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> ORJSONResponse:
+        detail: Any = exc.detail
+        errors = [FieldError(**detail)] if isinstance(detail, dict) else []
+        code = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "error")
+        message = errors[0].reason if errors else str(detail)
+        return _error(exc.status_code, code, message, errors, headers=exc.headers)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> ORJSONResponse:
+        ok = await run_in_threadpool(producer.connected)
+        return ORJSONResponse({"kafka": ok}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/v1/events",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Accepted,
+        responses={
+            400: {"model": Rejected}, 401: {"model": Rejected}, 403: {"model": Rejected},
+            413: {"model": Rejected}, 422: {"model": Rejected}, 503: {"model": Rejected},
+        },
+    )
+    async def post_events(
+        request: Request,
+        partial: bool = Query(False, description="Accept the valid events, return the rest"),
+    ) -> Any:
+        source = require_token(request, settings.ingest_tokens)
+        try:
+            body = await read_limited(request, settings.ingest_max_body_bytes)
+            decoded = decode_events(body, is_ndjson(request.headers.get("content-type", ""), body))
+        except BodyTooLarge:
+            metrics.REQUESTS.labels("too_large").inc()
+            limit = settings.ingest_max_body_bytes
+            err = FieldError(field="body", reason=f"exceeds {limit} bytes", code="too_large")
+            return _error(413, "body_too_large", err.reason, [err])
+        except InvalidBody as exc:
+            metrics.REQUESTS.labels("invalid_body").inc()
+            err = FieldError(field="body", reason=exc.reason, code="json")
+            return _error(400, "invalid_body", exc.reason, [err])
+        if len(decoded) > settings.ingest_max_events:
+            metrics.REQUESTS.labels("too_large").inc()
+            err = FieldError(
+                field="body",
+                reason=f"{len(decoded)} events exceed {settings.ingest_max_events} per request",
+                code="too_many_events",
+            )
+            return _error(413, "too_many_events", err.reason, [err])
+
+        now = now_utc()
+        events: list[Event] = []
+        errors: list[FieldError] = []
+        for index, raw in enumerate(decoded):
+            result = raw if isinstance(raw, FieldError) else validate_event(
+                raw, agencies=catalog.codes, now=now, index=index
+            )
+            if isinstance(result, FieldError):
+                errors.append(result)
+            elif isinstance(result, list):
+                errors.extend(result)
+            else:
+                events.append(
+                    result if result.source else result.model_copy(update={"source": source})
+                )
+        for err in errors:
+            metrics.REJECTIONS.labels(err.field, err.code).inc()
+        rejected_count = len({e.index for e in errors})
+        if errors and not partial:
+            metrics.REQUESTS.labels("rejected").inc()
+            metrics.EVENTS.labels("rejected", "any").inc(len(decoded))
+            return _error(
+                422, "validation_failed",
+                f"{rejected_count} of {len(decoded)} events are invalid; none were accepted",
+                errors,
+            )
+        ingested_ms = int(time.time() * 1000)
+        records = [_record(e, settings, ingested_ms) for e in events]
+        started = time.perf_counter()
+        try:
+            if records:
+                await run_in_threadpool(producer.send_all, records)
+        except BrokerUnavailable as exc:
+            metrics.REQUESTS.labels("unavailable").inc()
+            retry = str(settings.ingest_retry_after_s)
+            err = FieldError(field="kafka", reason=f"event log unavailable ({exc})",
+                             code="unavailable")
+            return _error(503, "unavailable", "event log unavailable; retry later", [err],
+                          headers={"Retry-After": retry})
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        metrics.REQUESTS.labels("accepted" if not errors else "partial").inc()
+        by_topic: dict[str, int] = {}
+        for rec in records:
+            by_topic[rec.topic] = by_topic.get(rec.topic, 0) + 1
+        for event in events:
+            metrics.EVENTS.labels("accepted", event.family).inc()
+        if errors:
+            metrics.EVENTS.labels("rejected", "any").inc(rejected_count)
+        log.info("events_accepted", source=source, accepted=len(events), rejected=rejected_count)
+        return Accepted(accepted=len(events), rejected=errors, by_topic=by_topic)
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -1,0 +1,1 @@
+"""Code shared by every egov-monitor service: contract, catalogs, indicators, settings."""

@@ -1,0 +1,73 @@
+"""Settings of every service, read from environment variables prefixed ``EGOV_``.
+
+Defaults are the local stack's (loopback, fixed dev ports, dev tokens); a deployment
+overrides them, e.g. ``EGOV_KAFKA_BOOTSTRAP=kafka:9092``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "EGOV_"
+
+
+class Topics(BaseSettings):
+    """Kafka topic names (env ``EGOV_TOPIC_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TOPIC_", extra="ignore")
+
+    dossier: str = "egov.dossier.v1"
+    document: str = "egov.document.v1"
+    deadletter: str = "egov.deadletter.v1"
+    indicator_updates: str = "egov.indicator-updates.v1"
+    alerts: str = "egov.alerts.v1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8081
+    api_host: str = "127.0.0.1"
+    api_port: int = 8082
+    calculator_host: str = "127.0.0.1"
+    calculator_port: int = 8083
+    alerts_host: str = "127.0.0.1"
+    alerts_port: int = 8084
+
+    # Bearer tokens. Ingest tokens map an emitting source id to its token; the source
+    # is stamped on events that carry none.
+    ingest_tokens: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"demo-source": SecretStr("dev-ingest-token")}
+    )
+    read_token: SecretStr = SecretStr("dev-read-token")
+
+    ingest_max_body_bytes: int = 5 * 1024 * 1024
+    ingest_max_events: int = 10_000
+    ingest_produce_timeout_s: float = 10.0
+    ingest_retry_after_s: int = 5
+
+    topic_partitions: int = 6
+    calculator_group: str = "egov-calculator"
+    alerts_group: str = "egov-alerts"
+    # Seconds between coalesced publications of changed indicators.
+    calculator_publish_interval_s: float = 1.0
+
+    alerts_min_denominator: int = 30
+    default_target_set: str | None = None
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    log_level: str = "INFO"
+
+    topics: Topics = Field(default_factory=Topics)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

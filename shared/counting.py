@@ -1,0 +1,96 @@
+"""Counting rules (domain README §4) as pure functions.
+
+Every event yields *marks*: named facts about one entity (a dossier, a document, a work
+file). Each (entity, mark) pair counts once, in the day of the earliest event that
+carries it, so duplicates, redelivery and arrival order never change the figures.
+A dossier's ``received`` mark gives the distinct total (HSTN); its category marks
+(service level × channel) may add up to more than that total, as in the appendix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events import (
+    Channel,
+    DocumentIssued,
+    DossierPayment,
+    DossierRated,
+    DossierReceived,
+    DossierResolved,
+    DossierReturned,
+    Event,
+    PaymentMethod,
+    Satisfaction,
+    SubmittedBy,
+    WorkFileCompleted,
+)
+
+ENTITY_PREFIX = {"dossier": "d", "document_issued": "doc", "work_file_completed": "wf"}
+
+
+def category_mark(service_level: str, channel: str) -> str:
+    return f"cat_{service_level}_{channel}"
+
+
+def marks_for(event: Event) -> list[str]:
+    """The marks an event carries; empty for events no ratio counts (e.g. withdrawn)."""
+    match event:
+        case DossierReceived():
+            marks = ["received", category_mark(event.service_level, event.channel)]
+            if event.service_level == "full_online" and event.channel is Channel.online:
+                marks.append("received_full_online_online")
+            if event.channel is Channel.online:
+                marks.append("received_online")
+                if event.submitted_by is SubmittedBy.citizen:
+                    marks.append("received_remote")
+            if event.via_one_stop:
+                marks.append("received_one_stop")
+            if event.digitized:
+                marks.append("received_digitized")
+            return marks
+        case DossierResolved():
+            marks = ["resolved"]
+            if event.occurred_at <= event.due_at:
+                marks.append("resolved_on_time")
+            return marks
+        case DossierReturned():
+            return ["returned", "returned_electronic"] if event.result_electronic else ["returned"]
+        case DossierPayment():
+            if event.method is PaymentMethod.online:
+                return ["payment", "payment_online"]
+            return ["payment"]
+        case DossierRated():
+            if event.satisfaction in (Satisfaction.very_satisfied, Satisfaction.satisfied):
+                return ["rated", "rated_satisfied"]
+            return ["rated"]
+        case DocumentIssued():
+            if event.confidential:
+                return []
+            return ["document_issued", "document_electronic"] if event.electronic else [
+                "document_issued"
+            ]
+        case WorkFileCompleted():
+            if event.confidential:
+                return []
+            if event.processed_online:
+                return ["work_file_completed", "work_file_online"]
+            return ["work_file_completed"]
+    return []
+
+
+def entity_key(event: Event) -> str:
+    """Entity the marks belong to, unique within the agency."""
+    if event.family == "dossier":
+        return f"d:{event.entity_id}"
+    return f"{ENTITY_PREFIX[event.event_type]}:{event.entity_id}"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Where an event falls: epoch seconds and its local day, month and year buckets."""
+
+    ts: int
+    day: str  # YYYYMMDD
+    month: str  # YYYYMM
+    year: str  # YYYY

@@ -1,0 +1,242 @@
+"""Event contract v1 (domain README §3) as pydantic v2 models.
+
+Validation context (``model_validate(..., context=...)``) carries what a field rule
+needs from outside the event: ``agencies`` (known agency codes) and ``now`` (the
+receiving instant, for the 5-minute future bound).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+CONTRACT_VERSION = 1
+EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(minutes=5)
+
+
+def _rfc3339_string(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+Code = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ServiceLevel(StrEnum):
+    full_online = "full_online"
+    partial_online = "partial_online"
+    in_person_only = "in_person_only"
+
+
+class Channel(StrEnum):
+    online = "online"
+    in_person = "in_person"
+    postal = "postal"
+
+
+class SubmittedBy(StrEnum):
+    citizen = "citizen"
+    assisted = "assisted"
+
+
+class Outcome(StrEnum):
+    approved = "approved"
+    rejected = "rejected"
+
+
+class PaymentMethod(StrEnum):
+    online = "online"
+    offline = "offline"
+
+
+class Satisfaction(StrEnum):
+    very_satisfied = "very_satisfied"
+    satisfied = "satisfied"
+    unsatisfied = "unsatisfied"
+
+
+class EventBase(BaseModel):
+    """Fields every event carries. Unknown fields are dropped, never stored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_enum_values=False)
+
+    family: ClassVar[Literal["dossier", "document"]]
+
+    event_id: Code
+    event_type: str
+    occurred_at: Timestamp
+    agency_code: Code
+    source: Code | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
+        ctx = info.context or {}
+        now: datetime = ctx.get("now") or datetime.now(UTC)
+        if value < EARLIEST:
+            raise ValueError("is before 2015-01-01")
+        if value > now + MAX_FUTURE:
+            raise ValueError("is more than 5 minutes in the future")
+        return value
+
+    @field_validator("agency_code")
+    @classmethod
+    def _known_agency(cls, value: str, info: ValidationInfo) -> str:
+        agencies = (info.context or {}).get("agencies")
+        if agencies is not None and value not in agencies:
+            raise ValueError(f"unknown agency {value!r}: not in the agency catalog")
+        return value
+
+    @property
+    def entity_id(self) -> str:
+        """Id of the thing the event is about (dossier, document or work file)."""
+        raise NotImplementedError
+
+
+class DossierEvent(EventBase):
+    family: ClassVar[Literal["dossier", "document"]] = "dossier"
+
+    dossier_id: Code
+    procedure_code: Code
+
+    @property
+    def entity_id(self) -> str:
+        return self.dossier_id
+
+
+def _due_after_occurred(value: datetime, info: ValidationInfo) -> datetime:
+    occurred = info.data.get("occurred_at")
+    if occurred is not None and value <= occurred:
+        raise ValueError("must be after occurred_at")
+    return value
+
+
+class DossierReceived(DossierEvent):
+    event_type: Literal["received"]
+    service_level: ServiceLevel
+    channel: Channel
+    submitted_by: SubmittedBy | None = Field(default=None, validate_default=True)
+    due_at: Timestamp
+    via_one_stop: bool = True
+    digitized: bool = False
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_allowed(cls, channel: Channel, info: ValidationInfo) -> Channel:
+        if (
+            channel is Channel.online
+            and info.data.get("service_level") is ServiceLevel.in_person_only
+        ):
+            raise ValueError("'online' is not allowed for service_level 'in_person_only'")
+        return channel
+
+    @field_validator("submitted_by")
+    @classmethod
+    def _submitted_by_required(
+        cls, value: SubmittedBy | None, info: ValidationInfo
+    ) -> SubmittedBy | None:
+        if value is None and info.data.get("channel") is Channel.online:
+            raise ValueError("is required when channel is 'online'")
+        return value
+
+    _due = field_validator("due_at")(_due_after_occurred)
+
+
+class DossierResolved(DossierEvent):
+    event_type: Literal["resolved"]
+    due_at: Timestamp
+    outcome: Outcome
+
+
+class DossierReturned(DossierEvent):
+    event_type: Literal["returned"]
+    result_electronic: bool
+
+
+class DossierPayment(DossierEvent):
+    event_type: Literal["payment"]
+    method: PaymentMethod
+    amount_vnd: int = Field(ge=0)
+
+
+class DossierRated(DossierEvent):
+    event_type: Literal["rated"]
+    satisfaction: Satisfaction
+
+
+class DossierWithdrawn(DossierEvent):
+    event_type: Literal["withdrawn"]
+
+
+class DocumentIssued(EventBase):
+    family: ClassVar[Literal["dossier", "document"]] = "document"
+    event_type: Literal["document_issued"]
+    document_id: Code
+    electronic: bool
+    confidential: bool
+
+    @property
+    def entity_id(self) -> str:
+        return self.document_id
+
+
+class WorkFileCompleted(EventBase):
+    family: ClassVar[Literal["dossier", "document"]] = "document"
+    event_type: Literal["work_file_completed"]
+    work_file_id: Code
+    processed_online: bool
+    confidential: bool
+
+    @property
+    def entity_id(self) -> str:
+        return self.work_file_id
+
+
+DossierEventV1 = Annotated[
+    DossierReceived
+    | DossierResolved
+    | DossierReturned
+    | DossierPayment
+    | DossierRated
+    | DossierWithdrawn,
+    Field(discriminator="event_type"),
+]
+DocumentEventV1 = Annotated[DocumentIssued | WorkFileCompleted, Field(discriminator="event_type")]
+
+Event = (
+    DossierReceived
+    | DossierResolved
+    | DossierReturned
+    | DossierPayment
+    | DossierRated
+    | DossierWithdrawn
+    | DocumentIssued
+    | WorkFileCompleted
+)
+
+EVENT_MODELS: dict[str, type[EventBase]] = {
+    "received": DossierReceived,
+    "resolved": DossierResolved,
+    "returned": DossierReturned,
+    "payment": DossierPayment,
+    "rated": DossierRated,
+    "withdrawn": DossierWithdrawn,
+    "document_issued": DocumentIssued,
+    "work_file_completed": WorkFileCompleted,
+}
