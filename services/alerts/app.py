@@ -8,13 +8,14 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 
 from services.alerts.rules import evaluate_breach
 from services.calculator.updates import IndicatorUpdate
 from shared.catalog import load_agencies
 from shared.config import Settings, get_settings
+from shared.faust_pages import add_standard_pages
 from shared.logs import get_logger
 from shared.scopes import parse_scope
 from shared.targets import load_targets
@@ -108,12 +109,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
                     await alerts_topic.send(key=key.encode(), value=orjson.dumps(fields))
             await refresh_gauge()
 
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
-
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+    add_standard_pages(app)
 
     return app

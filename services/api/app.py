@@ -1,6 +1,5 @@
 """Query API (domain README §7): indicators for a scope and period, read from Redis only."""
 
-from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator

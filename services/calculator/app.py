@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -23,6 +22,7 @@ from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.updates import Coalescer, build_update
 from shared.catalog import load_agencies
 from shared.config import Settings, get_settings
+from shared.faust_pages import add_standard_pages
 from shared.events import Event
 from shared.indicators import load_indicators
 from shared.logs import get_logger
@@ -140,12 +140,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
             await updates_topic.send(key=agency.encode(), value=update.model_dump_json().encode())
             metrics.UPDATES_PUBLISHED.inc()
 
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
-
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+    add_standard_pages(app)
 
     return app

@@ -1,0 +1,49 @@
+"""JSON Schema files of contract v1, generated from the pydantic models.
+
+``python -m shared.schema_export`` rewrites ``shared/schemas/``; a test fails when the
+committed files differ from what the models generate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from shared.events import DocumentEventV1, DossierEventV1
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+def generated_schemas() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, adapter, title in (
+        ("dossier-event.v1.schema.json", TypeAdapter(DossierEventV1), "Dossier event v1"),
+        ("document-event.v1.schema.json", TypeAdapter(DocumentEventV1), "Document event v1"),
+    ):
+        schema = adapter.json_schema()
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://egov-monitor.local/schemas/{name}",
+            "title": title,
+            **schema,
+        }
+        out[name] = schema
+    return out
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    SCHEMA_DIR.mkdir(exist_ok=True)
+    for name, schema in generated_schemas().items():
+        (SCHEMA_DIR / name).write_text(render(schema), encoding="utf-8")
+        print(f"wrote {SCHEMA_DIR / name}")
+
+
+if __name__ == "__main__":
+    main()
