@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, SecretStr
@@ -74,7 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "agency, scope and period, kept up to date from the event stream."
         ),
         version="1",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
 
@@ -82,31 +81,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return require_token(request, readers)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> ORJSONResponse:
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         body = from_http_exception(exc)
-        return ORJSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         field = str(err["loc"][-1]) if err["loc"] else None
         body = ApiError(error="invalid_parameter", field=field, message=str(err["msg"]),
                         message_vi=f"Tham số '{field}' không hợp lệ")
-        return ORJSONResponse(body.model_dump(), status_code=400)
+        return JSONResponse(body.model_dump(), status_code=400)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=Readiness, include_in_schema=False)
-    async def readyz() -> ORJSONResponse:
+    async def readyz() -> JSONResponse:
         try:
             redis_ok = bool(await redis.ping())
         except Exception:
             redis_ok = False
         kafka_ok = await asyncio.to_thread(kafka_reachable, settings.kafka_bootstrap)
         body = Readiness(redis=redis_ok, kafka=kafka_ok)
-        return ORJSONResponse(body.model_dump(), status_code=200 if redis_ok and kafka_ok else 503)
+        return JSONResponse(body.model_dump(), status_code=200 if redis_ok and kafka_ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

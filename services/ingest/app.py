@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -41,9 +41,9 @@ class Rejected(BaseModel):
 
 
 def _error(status_code: int, error: str, message: str, errors: list[FieldError],
-           headers: dict[str, str] | None = None) -> ORJSONResponse:
+           headers: dict[str, str] | None = None) -> JSONResponse:
     body = Rejected(error=error, message=message, errors=errors)
-    return ORJSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
 def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
@@ -70,12 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="egov-monitor ingest",
         description="Nhận sự kiện hồ sơ TTHC và văn bản — receives dossier and document events.",
         version="1",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> ORJSONResponse:
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         detail: Any = exc.detail
         errors = [FieldError(**detail)] if isinstance(detail, dict) else []
         code = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "error")
@@ -87,9 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> ORJSONResponse:
+    async def readyz() -> JSONResponse:
         ok = await run_in_threadpool(producer.connected)
-        return ORJSONResponse({"kafka": ok}, status_code=200 if ok else 503)
+        return JSONResponse({"kafka": ok}, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
