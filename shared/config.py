@@ -47,6 +47,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {"demo-source": SecretStr("dev-ingest-token")}
     )
     read_token: SecretStr = SecretStr("dev-read-token")
+    admin_token: SecretStr = SecretStr("dev-admin-token")
 
     ingest_max_body_bytes: int = 5 * 1024 * 1024
     ingest_max_events: int = 10_000
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
 
     alerts_min_denominator: int = 30
     default_target_set: str | None = None
+
+    # Where Faust workers keep their local state (nothing durable: state lives in Redis).
+    faust_data_dir: str = ".run/faust"
 
     timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"

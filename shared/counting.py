@@ -19,6 +19,7 @@ from shared.events import (
     DossierReceived,
     DossierResolved,
     DossierReturned,
+    DossierWithdrawn,
     Event,
     PaymentMethod,
     Satisfaction,
@@ -77,6 +78,32 @@ def marks_for(event: Event) -> list[str]:
                 return ["work_file_completed", "work_file_online"]
             return ["work_file_completed"]
     return []
+
+
+def set_members(event: Event) -> list[tuple[str, str]]:
+    """Per-period distinct sets the event adds to: (set name, member).
+
+    ``proc_online``: procedures with at least one online dossier received;
+    ``proc_paid_online``: procedures with at least one online payment.
+    """
+    match event:
+        case DossierReceived() if (
+            event.channel is Channel.online and event.service_level != "in_person_only"
+        ):
+            return [("proc_online", event.procedure_code)]
+        case DossierPayment() if event.method is PaymentMethod.online:
+            return [("proc_paid_online", event.procedure_code)]
+    return []
+
+
+def open_effect(event: Event) -> tuple[str, int] | None:
+    """("open", due epoch) for a receipt, ("close", 0) once resolved or withdrawn."""
+    match event:
+        case DossierReceived():
+            return ("open", int(event.due_at.timestamp()))
+        case DossierResolved() | DossierWithdrawn():
+            return ("close", 0)
+    return None
 
 
 def entity_key(event: Event) -> str:

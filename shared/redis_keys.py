@@ -4,6 +4,10 @@ Cluster keeps one agency's keys (and its apply script) on one slot."""
 from __future__ import annotations
 
 
+def tag(agency: str) -> str:
+    return f"{{{agency}}}"
+
+
 def entity(agency: str, entity_key: str) -> str:
     """Per-entity state: seen event ids (``e:<id>``) and first occurrence of each mark."""
     return f"ent:{{{agency}}}:{entity_key}"
@@ -14,16 +18,12 @@ def counters_prefix(agency: str) -> str:
     return f"cnt:{{{agency}}}:"
 
 
-def day_counters(agency: str, day: str) -> str:
-    return f"{counters_prefix(agency)}D{day}"
+
+def set_prefix(agency: str, name: str) -> str:
+    """Per-period distinct sets: ``<prefix>D20240131`` etc. (e.g. procedures with online dossiers)."""
+    return f"set:{{{agency}}}:{name}:"
 
 
-def month_counters(agency: str, month: str) -> str:
-    return f"{counters_prefix(agency)}M{month}"
-
-
-def year_counters(agency: str, year: str) -> str:
-    return f"{counters_prefix(agency)}Y{year}"
-
-
-STATS_APPLIED = "stats:applied"
+def open_dossiers(agency: str) -> str:
+    """Sorted set of the agency's open dossiers, scored by ``due_at`` (epoch seconds)."""
+    return f"open:{{{agency}}}"

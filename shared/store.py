@@ -15,28 +15,32 @@ from datetime import date, datetime
 from redis.asyncio import Redis
 
 from shared import redis_keys
-from shared.counting import Occurrence, entity_key, marks_for
+from shared.counting import Occurrence, entity_key, marks_for, open_effect, set_members
 from shared.events import Event
 from shared.periods import decompose
 from shared.timeutil import LOCAL_TZ
 
-# KEYS[1] entity hash. ARGV[1] event id, ARGV[2] counter key prefix, then per mark:
-# name, ts, day, month, year. Returns 1 when applied, 0 for a duplicate event id.
+# KEYS[1] entity hash. ARGV: event id, agency tag ("{code}"), ts, day, month, year,
+# n marks, marks..., n set members, (set, member)..., open op ("open"|"close"|"none"),
+# due epoch, dossier id. Returns 1 when applied, 0 for an event id already applied.
 APPLY_LUA = """
 if redis.call('HSETNX', KEYS[1], 'e:' .. ARGV[1], 1) == 0 then
   return 0
 end
-local prefix = ARGV[2]
-local function bump(d, m, y, mark, by)
-  redis.call('HINCRBY', prefix .. 'D' .. d, mark, by)
-  redis.call('HINCRBY', prefix .. 'M' .. m, mark, by)
-  redis.call('HINCRBY', prefix .. 'Y' .. y, mark, by)
+local tag, ts, d, m, y = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local cnt = 'cnt:' .. tag .. ':'
+local function bump(bd, bm, by, mark, n)
+  redis.call('HINCRBY', cnt .. 'D' .. bd, mark, n)
+  redis.call('HINCRBY', cnt .. 'M' .. bm, mark, n)
+  redis.call('HINCRBY', cnt .. 'Y' .. by, mark, n)
 end
-for i = 3, #ARGV, 5 do
-  local mark, ts, d, m, y = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+local i = 7
+local n = tonumber(ARGV[i])
+local new = ARGV[3] .. '|' .. d .. '|' .. m .. '|' .. y
+for j = 1, n do
+  local mark = ARGV[i + j]
   local field = 'm:' .. mark
   local cur = redis.call('HGET', KEYS[1], field)
-  local new = ARGV[i + 1] .. '|' .. d .. '|' .. m .. '|' .. y
   if not cur then
     redis.call('HSET', KEYS[1], field, new)
     bump(d, m, y, mark, 1)
@@ -50,6 +54,30 @@ for i = 3, #ARGV, 5 do
       end
     end
   end
+end
+i = i + n + 1
+n = tonumber(ARGV[i])
+for j = 0, n - 1 do
+  local base = 'set:' .. tag .. ':' .. ARGV[i + 1 + 2 * j] .. ':'
+  local member = ARGV[i + 2 + 2 * j]
+  redis.call('SADD', base .. 'D' .. d, member)
+  redis.call('SADD', base .. 'M' .. m, member)
+  redis.call('SADD', base .. 'Y' .. y, member)
+end
+i = i + 2 * n + 1
+local op, due, dossier = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+local open = 'open:' .. tag
+if op == 'open' then
+  if redis.call('HEXISTS', KEYS[1], 'closed') == 0 then
+    local ot = redis.call('HGET', KEYS[1], 'ot')
+    if not ot or ts < tonumber(ot) then
+      redis.call('HSET', KEYS[1], 'ot', ARGV[3])
+      redis.call('ZADD', open, tonumber(due), dossier)
+    end
+  end
+elseif op == 'close' then
+  redis.call('HSET', KEYS[1], 'closed', 1)
+  redis.call('ZREM', open, dossier)
 end
 return 1
 """
@@ -68,9 +96,18 @@ def occurrence(ts: datetime) -> Occurrence:
 def apply_args(event: Event) -> tuple[list[str], list[str | int]]:
     """Keys and arguments of the apply script for one event."""
     occ = occurrence(event.occurred_at)
-    args: list[str | int] = [event.event_id, redis_keys.counters_prefix(event.agency_code)]
-    for mark in marks_for(event):
-        args += [mark, occ.ts, occ.day, occ.month, occ.year]
+    marks = marks_for(event)
+    members = set_members(event)
+    args: list[str | int] = [event.event_id, redis_keys.tag(event.agency_code),
+                             occ.ts, occ.day, occ.month, occ.year, len(marks), *marks,
+                             len(members)]
+    for name, member in members:
+        args += [name, member]
+    effect = open_effect(event)
+    if effect is None:
+        args += ["none", 0, ""]
+    else:
+        args += [effect[0], effect[1], event.entity_id]
     return [redis_keys.entity(event.agency_code, entity_key(event))], args
 
 
@@ -119,8 +156,46 @@ class IndicatorStore:
                     acc[mark] += int(value)
         return totals
 
+    def _bucket_suffixes(self, start: date, end: date) -> list[str]:
+        buckets = decompose(start, end)
+        return ([f"Y{y}" for y in buckets.years]
+                + [f"M{y}{m:02d}" for y, m in buckets.months]
+                + [f"D{d:%Y%m%d}" for d in buckets.days])
 
-@dataclass(frozen=True)
-class Figures:
-    numerator: int
-    denominator: int
+    async def set_union(
+        self, agencies: Iterable[str], start: date, end: date, name: str
+    ) -> dict[str, set[str]]:
+        """Per agency, the members of a per-period distinct set over [start, end]."""
+        suffixes = self._bucket_suffixes(start, end)
+        codes = list(agencies)
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            prefix = redis_keys.set_prefix(code, name)
+            pipe.sunion([prefix + s for s in suffixes])
+        results = await pipe.execute() if codes else []
+        return {code: {m.decode() if isinstance(m, bytes) else m for m in members}
+                for code, members in zip(codes, results, strict=True)}
+
+    async def open_counts(
+        self, agencies: Iterable[str], now: datetime, horizon_s: int = 86_400
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per agency: (open, overdue at ``now``, due within ``horizon_s`` after ``now``)."""
+        ts = now.timestamp()
+        codes = list(agencies)
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            key = redis_keys.open_dossiers(code)
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({ts}")
+            pipe.zcount(key, ts, ts + horizon_s)
+        flat = await pipe.execute() if codes else []
+        return {code: (int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2]))
+                for i, code in enumerate(codes)}
+
+    async def overdue_dossiers(self, agency: str, now: datetime, limit: int = 100) -> list[str]:
+        raw = await self.redis.zrangebyscore(
+            redis_keys.open_dossiers(agency), "-inf", f"({now.timestamp()}", start=0, num=limit
+        )
+        return [m.decode() if isinstance(m, bytes) else m for m in raw]
+
+

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         settings.alerts_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        datadir=f"{settings.faust_data_dir}/{settings.alerts_group}",
         web_host=settings.alerts_host,
         web_port=settings.alerts_port,
         web_bind=settings.alerts_host,

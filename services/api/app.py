@@ -1,36 +1,27 @@
-"""Query API (domain README §7): indicators for a scope and period, read from Redis only."""
-
+"""Query API (domain README §7): reads Redis and the catalogs, never raw events."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaAdminClient
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from pydantic import BaseModel, SecretStr
-from redis.asyncio import Redis
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 
-from services.api.errors import ApiError, bad_parameter, from_http_exception
-from shared.auth import require_token
-from shared.catalog import Agency, load_agencies
+from services.api import routes_catalog, routes_indicators, routes_reports
+from services.api.context import ApiContext
+from services.api.errors import ApiError, from_http_exception
 from shared.config import Settings, get_settings
-from shared.indicator_query import IndicatorValue, indicator_value
-from shared.indicators import Indicator, load_indicators
 from shared.logs import configure_logging
-from shared.periods import PeriodError, parse_period
-from shared.scopes import ScopeError, parse_scope
-from shared.store import IndicatorStore
-from shared.targets import load_targets
 
-REQUESTS = Counter("egov_api_requests_total", "API requests by route and status", ["route", "status"])
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError}, 401: {"model": ApiError}, 403: {"model": ApiError},
-}
+REQUESTS = Counter("egov_api_requests_total", "API requests by route and status",
+                   ["route", "status"])
+LATENCY = Histogram("egov_api_request_seconds", "API request latency by route", ["route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
 
 class Readiness(BaseModel):
@@ -55,30 +46,36 @@ def kafka_reachable(bootstrap: str) -> bool:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    catalog = load_agencies()
-    indicators = load_indicators()
-    targets = load_targets()
-    redis = Redis.from_url(settings.redis_url)
-    store = IndicatorStore(redis)
-    readers: dict[str, SecretStr] = {"read": settings.read_token}
+    ctx = ApiContext.create(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await redis.aclose()
+        await ctx.redis.aclose()
 
     app = FastAPI(
         title="egov-monitor API",
         description=(
             "Chỉ số chính quyền điện tử theo cơ quan và kỳ — e-government indicators per "
-            "agency, scope and period, kept up to date from the event stream."
+            "agency, scope and period, kept up to date from the event stream. "
+            "Authorization: `Bearer <token>` (read or admin)."
         ),
         version="1",
         lifespan=lifespan,
     )
+    app.state.ctx = ctx
 
-    def reader(request: Request) -> str:
-        return require_token(request, readers)
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        REQUESTS.labels(name, str(response.status_code)).inc()
+        LATENCY.labels(name).observe(time.perf_counter() - started)
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -87,9 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        errors = exc.errors()
+        err = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         field = str(err["loc"][-1]) if err["loc"] else None
-        body = ApiError(error="invalid_parameter", field=field, message=str(err["msg"]),
+        body = ApiError(error="invalid_parameter", field=field, message=f"{field}: {err['msg']}",
                         message_vi=f"Tham số '{field}' không hợp lệ")
         return JSONResponse(body.model_dump(), status_code=400)
 
@@ -100,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", response_model=Readiness, include_in_schema=False)
     async def readyz() -> JSONResponse:
         try:
-            redis_ok = bool(await redis.ping())
+            redis_ok = bool(await ctx.redis.ping())
         except Exception:
             redis_ok = False
         kafka_ok = await asyncio.to_thread(kafka_reachable, settings.kafka_bootstrap)
@@ -111,53 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/agencies", response_model=list[Agency], responses=ERROR_RESPONSES,
-             summary="Danh mục cơ quan — agency catalog")
-    async def list_agencies(_: Annotated[str, Depends(reader)]) -> list[Agency]:
-        return list(catalog.agencies.values())
-
-    @app.get("/v1/indicators", response_model=list[Indicator], responses=ERROR_RESPONSES,
-             summary="Danh mục chỉ số — indicator definitions")
-    async def list_indicators(_: Annotated[str, Depends(reader)]) -> list[Indicator]:
-        return list(indicators.values())
-
-    @app.get(
-        "/v1/indicators/{indicator}",
-        response_model=IndicatorValue,
-        responses=ERROR_RESPONSES,
-        summary="Một chỉ số cho một phạm vi và kỳ — one indicator for a scope and period",
-    )
-    async def get_indicator(
-        _: Annotated[str, Depends(reader)],
-        indicator: Annotated[str, Path(examples=["full_online_rate"])],
-        scope: Annotated[str, Query(
-            description="Agency code, group:so_nganh, group:dia_phuong, level:tinh|huyen|xa "
-                        "or province", examples=["province"])] = "province",
-        period: Annotated[str, Query(
-            description="YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD, FROM..TO or rolling:Nd",
-            examples=["2024"])] = "rolling:30d",
-        target_set: Annotated[str | None, Query(examples=["cv-112-eval-2024"])] = None,
-    ) -> IndicatorValue:
-        REQUESTS.labels("indicator", "200").inc()
-        definition = indicators.get(indicator)
-        if definition is None:
-            raise bad_parameter("indicator", f"unknown indicator {indicator!r}; allowed: "
-                                + ", ".join(indicators))
-        try:
-            parsed_scope = parse_scope(scope, catalog)
-        except ScopeError as exc:
-            raise bad_parameter("scope", str(exc)) from None
-        try:
-            parsed_period = parse_period(period)
-        except PeriodError as exc:
-            raise bad_parameter("period", str(exc)) from None
-        chosen_set = target_set or settings.default_target_set
-        if chosen_set is not None and chosen_set not in targets.sets:
-            raise bad_parameter("target_set", f"unknown target set {chosen_set!r}; allowed: "
-                                + ", ".join(sorted(targets.sets)))
-        return await indicator_value(store, targets, definition, parsed_scope,
-                                     parsed_period, chosen_set)
-
+    app.include_router(routes_indicators.router)
+    app.include_router(routes_reports.router)
+    app.include_router(routes_catalog.router)
     return app
 
 

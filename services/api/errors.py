@@ -16,6 +16,8 @@ class ApiError(BaseModel):
 
 
 class ApiException(HTTPException):
+    """An HTTP error whose JSON body names the parameter at fault."""
+
     def __init__(self, status_code: int, error: str, field: str | None, message: str,
                  message_vi: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status_code, detail=message, headers=headers)
@@ -41,3 +43,10 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     if exc.status_code == 404:
         return ApiError(error="not_found", message="not found", message_vi="Không tìm thấy")
     return ApiError(error="error", message=str(detail), message_vi=str(detail))
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ApiError, "description": "Invalid parameter"},
+    401: {"model": ApiError, "description": "Missing bearer token"},
+    403: {"model": ApiError, "description": "Token not allowed"},
+}

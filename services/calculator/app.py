@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from services.calculator import metrics
 from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.updates import Coalescer, build_update
-from shared.catalog import load_agencies
+from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.faust_pages import add_standard_pages
 from shared.events import Event
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         settings.calculator_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        datadir=f"{settings.faust_data_dir}/{settings.calculator_group}",
         web_host=settings.calculator_host,
         web_port=settings.calculator_port,
         web_bind=settings.calculator_host,
@@ -64,15 +65,24 @@ def create_app(settings: Settings | None = None) -> faust.App:
     updates_topic = app.topic(
         settings.topics.indicator_updates, key_serializer="raw", value_serializer="raw"
     )
-    catalog = load_agencies()
     indicators = load_indicators()
     coalescer = Coalescer()
     state: dict[str, Any] = {}
 
+    def redis() -> Redis:
+        if "redis" not in state:
+            state["redis"] = Redis.from_url(settings.redis_url)
+        return state["redis"]  # type: ignore[no-any-return]
+
     def store() -> IndicatorStore:
         if "store" not in state:
-            state["store"] = IndicatorStore(Redis.from_url(settings.redis_url))
+            state["store"] = IndicatorStore(redis())
         return state["store"]  # type: ignore[no-any-return]
+
+    def catalogs() -> CatalogCache:
+        if "catalogs" not in state:
+            state["catalogs"] = CatalogCache(redis())
+        return state["catalogs"]  # type: ignore[no-any-return]
 
     async def apply_with_retry(events: list[Event]) -> list[bool]:
         """Redis down must not ack the batch: retry until it is applied."""
@@ -103,10 +113,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             started = time.perf_counter()
             now = now_utc()
+            agencies = (await catalogs().current()).agencies.codes
             valid: list[Event] = []
             ingested: list[float] = []
             for kafka_event in batch:
-                result = decode_record(kafka_event.message.value, agencies=catalog.codes, now=now)
+                result = decode_record(kafka_event.message.value, agencies=agencies, now=now)
                 if isinstance(result, tuple):
                     await send_dead_letter(kafka_event, *result)
                     continue

@@ -13,12 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from redis.asyncio import Redis
 
 from services.ingest import metrics
 from services.ingest.body import BodyTooLarge, InvalidBody, decode_events, is_ndjson, read_limited
 from services.ingest.producer import BrokerUnavailable, EventProducer, Record
 from shared.auth import require_token
-from shared.catalog import load_agencies
+from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
 from shared.logs import configure_logging, get_logger
@@ -58,13 +59,15 @@ def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    catalog = load_agencies()
+    redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    catalogs = CatalogCache(redis)
     producer = EventProducer(settings.kafka_bootstrap, settings.ingest_produce_timeout_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(producer.close)
+        await redis.aclose()
 
     app = FastAPI(
         title="egov-monitor ingest",
@@ -129,12 +132,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             return _error(413, "too_many_events", err.reason, [err])
 
+        agencies = (await catalogs.current()).agencies.codes
         now = now_utc()
         events: list[Event] = []
         errors: list[FieldError] = []
         for index, raw in enumerate(decoded):
             result = raw if isinstance(raw, FieldError) else validate_event(
-                raw, agencies=catalog.codes, now=now, index=index
+                raw, agencies=agencies, now=now, index=index
             )
             if isinstance(result, FieldError):
                 errors.append(result)

@@ -1,0 +1,80 @@
+"""What every API route needs, built once per app and reached through ``request.app.state``."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from services.api.errors import bad_parameter
+from shared.auth import require_token
+from shared.catalog_store import CatalogCache, Catalogs
+from shared.config import Settings
+from shared.indicators import Indicator, load_indicators
+from shared.periods import Period, PeriodError, parse_period
+from shared.scopes import Scope, ScopeError, parse_scope
+from shared.store import IndicatorStore
+from shared.targets import TargetBook, load_targets
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    redis: Redis
+    store: IndicatorStore
+    catalogs: CatalogCache
+    indicators: dict[str, Indicator]
+    targets: TargetBook
+
+    @classmethod
+    def create(cls, settings: Settings) -> "ApiContext":
+        redis = Redis.from_url(settings.redis_url)
+        return cls(settings, redis, IndicatorStore(redis), CatalogCache(redis),
+                   load_indicators(), load_targets())
+
+    def indicator(self, name: str) -> Indicator:
+        found = self.indicators.get(name)
+        if found is None:
+            raise bad_parameter("indicator", f"unknown indicator {name!r}; allowed: "
+                                + ", ".join(self.indicators))
+        return found
+
+    def period(self, text: str) -> Period:
+        try:
+            return parse_period(text)
+        except PeriodError as exc:
+            raise bad_parameter("period", str(exc)) from None
+
+    def scope(self, text: str, catalogs: Catalogs) -> Scope:
+        try:
+            return parse_scope(text, catalogs.agencies)
+        except ScopeError as exc:
+            raise bad_parameter("scope", str(exc)) from None
+
+    def target_set(self, name: str | None) -> str | None:
+        chosen = name or self.settings.default_target_set
+        if chosen is not None and chosen not in self.targets.sets:
+            raise bad_parameter("target_set", f"unknown target set {chosen!r}; allowed: "
+                                + ", ".join(sorted(self.targets.sets)))
+        return chosen
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def reader(request: Request) -> str:
+    """Read access: the read token or the admin token."""
+    s: Settings = request.app.state.ctx.settings
+    return require_token(request, {"read": s.read_token, "admin": s.admin_token})
+
+
+def admin(request: Request) -> str:
+    s: Settings = request.app.state.ctx.settings
+    return require_token(request, {"admin": s.admin_token})
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+Reader = Annotated[str, Depends(reader)]
+Admin = Annotated[str, Depends(admin)]

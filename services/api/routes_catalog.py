@@ -1,0 +1,85 @@
+"""Catalog routes: read agencies and procedures; replace them (admin) without restarts."""
+
+import csv
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ValidationError
+
+from services.api.context import Admin, Ctx, Reader
+from services.api.errors import ERROR_RESPONSES, ApiException
+from shared.catalog import Agency, AgencyCatalog
+from shared.procedures import Procedure, ProcedureCatalog
+
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
+
+MAX_CATALOG_BYTES = 20 * 1024 * 1024
+
+
+class CatalogReplaced(BaseModel):
+    catalog: str
+    rows: int
+    version: int
+
+
+@router.get("/agencies", response_model=list[Agency], summary="Danh mục cơ quan — agencies")
+async def list_agencies(ctx: Ctx, _: Reader) -> list[Agency]:
+    return list((await ctx.catalogs.current()).agencies.agencies.values())
+
+
+@router.get("/procedures", response_model=list[Procedure],
+            summary="Danh mục thủ tục hành chính — procedures")
+async def list_procedures(
+    ctx: Ctx, _: Reader,
+    agency: Annotated[str | None, Query(examples=["so-tttt"])] = None,
+) -> list[Procedure]:
+    catalog = (await ctx.catalogs.current()).procedures
+    if agency is not None:
+        return catalog.of_agency(agency)
+    return list(catalog.procedures.values())
+
+
+async def _csv_body(request: Request) -> str:
+    body = await request.body()
+    if len(body) > MAX_CATALOG_BYTES:
+        raise ApiException(413, "body_too_large", "body", "catalog file too large",
+                           "Tệp danh mục quá lớn")
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiException(400, "invalid_body", "body", "catalog must be UTF-8 CSV",
+                           "Danh mục phải là CSV UTF-8") from None
+
+
+def _invalid(exc: ValidationError, text: str) -> ApiException:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "body"
+    return ApiException(400, "invalid_catalog", field, f"{field}: {err['msg']}",
+                        f"Danh mục không hợp lệ ở trường '{field}'")
+
+
+@router.put("/catalog/procedures", response_model=CatalogReplaced,
+            summary="Thay danh mục TTHC (quản trị) — replace the procedure catalog (admin)")
+async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
+    text = await _csv_body(request)
+    try:
+        catalog = ProcedureCatalog.from_csv_text(text)
+    except ValidationError as exc:
+        raise _invalid(exc, text) from None
+    rows = await ctx.catalogs.store.replace_procedures(catalog.procedures.values())
+    return CatalogReplaced(catalog="procedures", rows=rows,
+                           version=await ctx.catalogs.store.version())
+
+
+@router.put("/catalog/agencies", response_model=CatalogReplaced,
+            summary="Thay danh mục cơ quan (quản trị) — replace the agency catalog (admin)")
+async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
+    text = await _csv_body(request)
+    try:
+        catalog = AgencyCatalog([Agency.model_validate(r) for r in csv.DictReader(io.StringIO(text))])
+    except ValidationError as exc:
+        raise _invalid(exc, text) from None
+    rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
+    return CatalogReplaced(catalog="agencies", rows=rows,
+                           version=await ctx.catalogs.store.version())

@@ -1,0 +1,64 @@
+"""Indicator routes: one indicator for a scope and period, or all of them at once."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+
+from services.api.context import Ctx, Reader
+from services.api.errors import ERROR_RESPONSES
+from shared.indicator_query import IndicatorValue, scope_values
+from shared.indicators import Indicator
+
+router = APIRouter(prefix="/v1", tags=["indicators"], responses=ERROR_RESPONSES)
+
+ScopeQ = Annotated[str, Query(
+    description="Agency code, group:so_nganh, group:dia_phuong, level:tinh|huyen|xa or province",
+    examples=["province"])]
+PeriodQ = Annotated[str, Query(
+    description="YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD, FROM..TO (dates) or rolling:Nd",
+    examples=["2024"])]
+TargetSetQ = Annotated[str | None, Query(
+    description="Target set to judge against; default: the targets in force",
+    examples=["cv-112-eval-2024"])]
+
+
+@router.get("/indicators", response_model=list[Indicator],
+            summary="Danh mục chỉ số — indicator definitions")
+async def list_indicators(ctx: Ctx, _: Reader) -> list[Indicator]:
+    return list(ctx.indicators.values())
+
+
+@router.get("/indicators/{indicator}", response_model=IndicatorValue,
+            summary="Một chỉ số cho một phạm vi và kỳ — one indicator for a scope and period")
+async def get_indicator(
+    ctx: Ctx,
+    _: Reader,
+    indicator: Annotated[str, PathParam(examples=["full_online_rate"])],
+    scope: ScopeQ = "province",
+    period: PeriodQ = "rolling:30d",
+    target_set: TargetSetQ = None,
+) -> IndicatorValue:
+    definition = ctx.indicator(indicator)
+    catalogs = await ctx.catalogs.current()
+    parsed_scope = ctx.scope(scope, catalogs)
+    parsed_period = ctx.period(period)
+    chosen = ctx.target_set(target_set)
+    values = await scope_values(ctx.store, catalogs, ctx.targets, [definition], parsed_scope,
+                                parsed_period, chosen)
+    return values[0]
+
+
+@router.get("/scopes/{scope}/indicators", response_model=list[IndicatorValue],
+            summary="Mọi chỉ số của một phạm vi — all indicators of a scope and period")
+async def scope_indicators(
+    ctx: Ctx,
+    _: Reader,
+    scope: Annotated[str, PathParam(examples=["so-tttt"])],
+    period: PeriodQ = "rolling:30d",
+    target_set: TargetSetQ = None,
+) -> list[IndicatorValue]:
+    catalogs = await ctx.catalogs.current()
+    return await scope_values(ctx.store, catalogs, ctx.targets, list(ctx.indicators.values()),
+                              ctx.scope(scope, catalogs), ctx.period(period),
+                              ctx.target_set(target_set))
