@@ -1,0 +1,186 @@
+"""Every indicator's formula against hand counts, through the real apply script and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.catalog import load_agencies
+from shared.catalog_store import CatalogStore
+from shared.figures import agency_figures
+from shared.indicator_query import scope_values
+from shared.indicators import load_indicators
+from shared.periods import parse_period
+from shared.procedures import Procedure
+from shared.scopes import parse_scope
+from shared.scorecard import scorecard
+from shared.store import IndicatorStore
+from shared.targets import load_targets
+from shared.validation import validate_event
+from tests.factories import received
+
+A = "so-y-te"
+B = "ubnd-an-phu"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def proc(code: str, level: str, eligible: bool = False, fee: bool = False, agency: str = A) -> Procedure:
+    return Procedure(procedure_code=code, agency_code=agency, name=f"Thủ tục {code}",
+                     service_level=level, eligible_full_online=eligible, fee_required=fee)  # type: ignore[arg-type]
+
+
+CATALOG = [
+    proc("p1", "full_online", eligible=True, fee=True),
+    proc("p2", "full_online", eligible=True),
+    proc("p3", "partial_online", eligible=True, fee=True),
+    proc("p4", "partial_online"),
+    proc("p5", "in_person_only", fee=True),
+    proc("b1", "partial_online", agency=B),  # B has no full_online procedure
+]
+
+
+def events() -> list[dict]:  # type: ignore[type-arg]
+    at = "2024-04-10T09:00:00+07:00"
+    d = {"agency_code": A, "occurred_at": "2024-04-12T09:00:00+07:00"}
+    out = [
+        received(agency=A, dossier="1", at=at, procedure_code="p1"),  # full online, citizen
+        received(agency=A, dossier="2", at=at, procedure_code="p3", level="partial_online",
+                 channel="online", submitted_by="assisted", digitized=True),
+        received(agency=A, dossier="3", at=at, procedure_code="p3", level="partial_online",
+                 channel="in_person", via_one_stop=False),
+        received(agency=A, dossier="4", at=at, procedure_code="p5", level="in_person_only",
+                 channel="in_person", digitized=True),
+        received(agency=B, dossier="b", at=at, procedure_code="b1", level="partial_online",
+                 channel="online"),
+        {**d, "event_id": "r1", "event_type": "resolved", "dossier_id": "1", "procedure_code": "p1",
+         "due_at": "2024-04-13T00:00:00+07:00", "outcome": "approved"},
+        {**d, "event_id": "r2", "event_type": "resolved", "dossier_id": "2", "procedure_code": "p3",
+         "due_at": "2024-04-11T00:00:00+07:00", "outcome": "approved"},
+        {**d, "event_id": "t1", "event_type": "returned", "dossier_id": "1", "procedure_code": "p1",
+         "result_electronic": True},
+        {**d, "event_id": "t2", "event_type": "returned", "dossier_id": "2", "procedure_code": "p3",
+         "result_electronic": False},
+        {**d, "event_id": "y1", "event_type": "payment", "dossier_id": "1", "procedure_code": "p1",
+         "method": "online", "amount_vnd": 100000},
+        {**d, "event_id": "y2", "event_type": "payment", "dossier_id": "4", "procedure_code": "p5",
+         "method": "offline", "amount_vnd": 50000},
+        {**d, "event_id": "s1", "event_type": "rated", "dossier_id": "1", "procedure_code": "p1",
+         "satisfaction": "very_satisfied"},
+        {**d, "event_id": "s2", "event_type": "rated", "dossier_id": "2", "procedure_code": "p3",
+         "satisfaction": "unsatisfied"},
+        {**d, "event_id": "s3", "event_type": "rated", "dossier_id": "3", "procedure_code": "p3",
+         "satisfaction": "satisfied"},
+        {**d, "event_id": "v1", "event_type": "document_issued", "document_id": "1",
+         "electronic": True, "confidential": False},
+        {**d, "event_id": "v2", "event_type": "document_issued", "document_id": "2",
+         "electronic": False, "confidential": False},
+        {**d, "event_id": "v3", "event_type": "document_issued", "document_id": "3",
+         "electronic": False, "confidential": True},
+        {**d, "event_id": "w1", "event_type": "work_file_completed", "work_file_id": "1",
+         "processed_online": True, "confidential": False},
+    ]
+    return out
+
+
+EXPECTED = {  # indicator: (numerator, denominator) for agency A, April 2024, by hand
+    "full_online_rate": (1, 4),
+    "online_rate": (2, 4),
+    "remote_online_rate": (1, 4),
+    "one_stop_rate": (3, 4),
+    "digitized_dossier_rate": (2, 4),
+    "on_time_rate": (1, 2),
+    "e_result_rate": (1, 2),
+    "online_payment_rate": (1, 2),
+    "satisfaction_rate": (2, 3),
+    "e_document_rate": (1, 2),  # the confidential document is out of both
+    "work_file_online_rate": (1, 1),
+    "full_online_service_rate": (2, 3),  # p1, p2 / eligible p1, p2, p3
+    "services_with_online_dossiers_rate": (2, 4),  # p1, p3 had online dossiers / p1..p4
+    "fee_services_paid_online_rate": (1, 3),  # p1 paid online / p1, p3, p5
+}
+
+
+@pytest.fixture()
+def loaded(redis_server):
+    async def load() -> None:
+        redis = Redis.from_url(redis_server.url)
+        await redis.flushdb()
+        await CatalogStore(redis).replace_procedures(CATALOG)
+        agencies = load_agencies().codes
+        parsed = [validate_event(e, agencies=agencies, now=NOW) for e in events()]
+        assert all(not isinstance(p, list) for p in parsed)
+        await IndicatorStore(redis).apply_many(parsed)  # type: ignore[arg-type]
+        await redis.aclose()
+
+    asyncio.run(load())
+    return redis_server.url
+
+
+def test_every_indicator_formula(loaded) -> None:
+    async def run() -> dict:  # type: ignore[type-arg]
+        redis = Redis.from_url(loaded)
+        catalogs = await CatalogStore(redis).load()
+        figs, _ = await agency_figures(IndicatorStore(redis), catalogs, [A, B],
+                                       list(load_indicators().values()), parse_period("2024-04"))
+        await redis.aclose()
+        return figs
+
+    figs = asyncio.run(run())
+    got = {name: (f.numerator, f.denominator) for name, f in figs[A].items()}
+    assert got == EXPECTED
+    # B has no full_online procedure: full_online_rate is not evaluated for it
+    assert figs[B]["full_online_rate"].evaluated is False
+    assert (figs[B]["full_online_rate"].numerator, figs[B]["full_online_rate"].denominator) == (0, 1)
+
+
+def test_scope_values_sum_members_and_judge_targets(loaded) -> None:
+    async def run() -> tuple:  # type: ignore[type-arg]
+        redis = Redis.from_url(loaded)
+        catalogs = await CatalogStore(redis).load()
+        store = IndicatorStore(redis)
+        inds = [load_indicators()["full_online_rate"], load_indicators()["online_rate"]]
+        prov = await scope_values(store, catalogs, load_targets(), inds,
+                                  parse_scope("province", catalogs.agencies), parse_period("2024"),
+                                  "cv-112-eval-2024")
+        agency_b = await scope_values(store, catalogs, load_targets(), inds,
+                                      parse_scope(B, catalogs.agencies), parse_period("2024"), None)
+        empty = await scope_values(store, catalogs, load_targets(), inds,
+                                   parse_scope("level:xa", catalogs.agencies), parse_period("2024"),
+                                   None)
+        card = await scorecard(store, catalogs, load_targets(), list(load_indicators().values()),
+                               parse_scope("province", catalogs.agencies), parse_period("2024"),
+                               "cv-112-eval-2024")
+        await redis.aclose()
+        return prov, agency_b, empty, card
+
+    prov, agency_b, empty, card = asyncio.run(run())
+    # province sums numerators and denominators: (1 + 0) / (4 + 1)
+    assert (prov[0].numerator, prov[0].denominator, prov[0].value) == (1, 5, 20.0)
+    assert prov[0].target == 70 and prov[0].meets_target is False and prov[0].verdict == "Chưa đạt"
+    assert (prov[1].numerator, prov[1].denominator) == (3, 5)
+    assert agency_b[0].value is None and agency_b[0].verdict == "Không đánh giá"
+    assert agency_b[0].meets_target is None
+    assert empty[0].denominator == 0 and empty[0].value is None
+    # only A is judged: B's full_online_rate is not evaluated, the only indicator of the set
+    assert card.agencies_judged == 1 and card.agencies_meeting_all == 0
+    scored = {s.agency_code: s for s in card.agencies}
+    assert [m.indicator for m in scored[A].misses] == ["full_online_rate"]
+    assert scored[B].meets_all is None
+
+
+def test_rolling_and_range_periods_sum_days(loaded) -> None:
+    async def run() -> list[int]:
+        redis = Redis.from_url(loaded)
+        store = IndicatorStore(redis)
+        out = []
+        for start, end in [(date(2024, 4, 10), date(2024, 4, 10)), (date(2024, 4, 11), date(2024, 5, 1)),
+                           (date(2024, 3, 1), date(2024, 4, 30))]:
+            sums = await store.sum_marks([A], start, end, ["received", "resolved"])
+            out.append((sums[A]["received"], sums[A]["resolved"]))
+        await redis.aclose()
+        return out  # type: ignore[return-value]
+
+    assert asyncio.run(run()) == [(4, 0), (0, 2), (4, 2)]
