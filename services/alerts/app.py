@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathlib import Path
+
 import faust
 import orjson
 from prometheus_client import Counter, Gauge
@@ -36,11 +38,13 @@ def alert_key(rule: str, scope: str, indicator: str, period: str) -> str:
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or get_settings()
+    datadir = Path(settings.faust_data_dir) / settings.alerts_group
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         settings.alerts_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        datadir=f"{settings.faust_data_dir}/{settings.alerts_group}",
+        datadir=str(datadir),
         web_host=settings.alerts_host,
         web_port=settings.alerts_port,
         web_bind=settings.alerts_host,

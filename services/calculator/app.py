@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import Any
 
+from pathlib import Path
+
 import faust
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -37,11 +39,13 @@ BATCH_WITHIN_S = 0.05
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or get_settings()
+    datadir = Path(settings.faust_data_dir) / settings.calculator_group
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         settings.calculator_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        datadir=f"{settings.faust_data_dir}/{settings.calculator_group}",
+        datadir=str(datadir),
         web_host=settings.calculator_host,
         web_port=settings.calculator_port,
         web_bind=settings.calculator_host,

@@ -1,0 +1,169 @@
+"""Exactly once in effect, against the real broker, Faust and Redis:
+a calculator killed with SIGKILL mid-stream and restarted, and a rebuild from offset 0
+into emptied state, both end with the figures a single clean pass gives."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from redis.asyncio import Redis
+
+from services.calculator.rebuild import delete_derived_state, rebuild
+from shared.catalog import load_agencies
+from shared.config import Settings, Topics
+from shared.events import Event
+from shared.store import IndicatorStore
+from shared.validation import validate_event
+from tests.factories import received
+from tests.integration.test_counting_redis import snapshot
+
+AGENCY_CODES = sorted(load_agencies().codes)
+
+
+def event_stream(n_dossiers: int, seed: int) -> list[dict[str, Any]]:
+    """Dossiers with receipts (some twice, some late), resolutions, payments and duplicates."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n_dossiers):
+        agency = rng.choice(AGENCY_CODES)
+        day = rng.randint(1, 28)
+        month = rng.randint(1, 12)
+        at = f"2024-{month:02d}-{day:02d}T{rng.randint(7, 16):02d}:00:00+07:00"
+        level, channel = rng.choice([("full_online", "online"), ("partial_online", "online"),
+                                     ("partial_online", "in_person"),
+                                     ("in_person_only", "in_person")])
+        out.append(received(agency=agency, dossier=f"k{i}", at=at, level=level, channel=channel,
+                            procedure_code=f"p{rng.randint(1, 30)}"))
+        if rng.random() < 0.1:  # received again under another category
+            out.append(received(agency=agency, dossier=f"k{i}",
+                                at=f"2024-{month:02d}-{day:02d}T17:30:00+07:00",
+                                level="full_online", channel="in_person"))
+        if rng.random() < 0.6:
+            out.append({"event_id": f"r{i}", "event_type": "resolved", "occurred_at": at,
+                        "agency_code": agency, "dossier_id": f"k{i}", "procedure_code": "p1",
+                        "due_at": "2024-12-31T17:00:00+07:00", "outcome": "approved"})
+    dupes = rng.sample(out, len(out) // 10)
+    out += dupes
+    rng.shuffle(out)
+    return out
+
+
+def parse(raws: list[dict[str, Any]]) -> list[Event]:
+    agencies = load_agencies().codes
+    parsed = [validate_event(r, agencies=agencies) for r in raws]
+    assert all(not isinstance(p, list) for p in parsed)
+    return parsed  # type: ignore[return-value]
+
+
+async def reference_snapshot(url: str, events: list[Event]) -> dict[str, dict[str, int]]:
+    redis = Redis.from_url(url)
+    await redis.flushdb()
+    store = IndicatorStore(redis)
+    for i in range(0, len(events), 1000):
+        await store.apply_many(events[i : i + 1000])
+    snap = await snapshot(redis)
+    await redis.flushdb()
+    await redis.aclose()
+    return snap
+
+
+async def current_snapshot(url: str) -> dict[str, dict[str, int]]:
+    redis = Redis.from_url(url)
+    try:
+        return await snapshot(redis)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture()
+def isolated(kafka_broker, redis_server) -> dict[str, Any]:
+    """Own topics and Redis database for one test, so it shares nothing with the others."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(dossier=f"t.dossier.{suffix}", document=f"t.document.{suffix}",
+                    deadletter=f"t.dlq.{suffix}", indicator_updates=f"t.updates.{suffix}",
+                    alerts=f"t.alerts.{suffix}")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    admin.create_topics([NewTopic(topics.dossier, 6, 1), NewTopic(topics.document, 6, 1),
+                         NewTopic(topics.deadletter, 1, 1), NewTopic(topics.indicator_updates, 1, 1),
+                         NewTopic(topics.alerts, 1, 1)])
+    admin.close()
+    db = int(suffix, 16) % 14 + 1
+    base = redis_server.url.rsplit("/", 1)[0]
+    env = {
+        "EGOV_TOPIC_DOSSIER": topics.dossier, "EGOV_TOPIC_DOCUMENT": topics.document,
+        "EGOV_TOPIC_DEADLETTER": topics.deadletter,
+        "EGOV_TOPIC_INDICATOR_UPDATES": topics.indicator_updates,
+        "EGOV_TOPIC_ALERTS": topics.alerts,
+        "EGOV_REDIS_URL": f"{base}/{db}", "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
+    }
+    return {"topics": topics, "env": env, "redis_url": f"{base}/{db}",
+            "bootstrap": kafka_broker.bootstrap}
+
+
+def produce(bootstrap: str, topic: str, raws: list[dict[str, Any]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    for raw in raws:
+        producer.send(topic, key=raw["agency_code"].encode(), value=orjson.dumps(raw))
+    producer.flush(60)
+    producer.close()
+
+
+def wait_until_equal(url: str, expected: dict[str, dict[str, int]], timeout: float) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    got = asyncio.run(current_snapshot(url))
+    while got != expected and time.monotonic() < deadline:
+        time.sleep(1)
+        got = asyncio.run(current_snapshot(url))
+    return got
+
+
+def test_sigkill_mid_stream_then_restart_gives_identical_figures(isolated, service_factory) -> None:
+    raws = event_stream(6000, seed=7)
+    expected = asyncio.run(reference_snapshot(isolated["redis_url"], parse(raws)))
+    produce(isolated["bootstrap"], isolated["topics"].dossier, raws)
+    calculator = service_factory("calculator", isolated["env"])
+    # kill as soon as part of the stream is applied, well before the end
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        applied = asyncio.run(current_snapshot(isolated["redis_url"]))
+        if applied:
+            break
+        time.sleep(0.05)
+    assert applied and applied != expected, "the kill must land mid-stream"
+    calculator.process.kill()
+    time.sleep(1)
+    calculator.process.start()
+    assert wait_until_equal(isolated["redis_url"], expected, timeout=180) == expected
+
+
+def test_rebuild_from_offset_zero_gives_identical_figures(isolated, service_factory) -> None:
+    raws = event_stream(3000, seed=11)
+    expected = asyncio.run(reference_snapshot(isolated["redis_url"], parse(raws)))
+    produce(isolated["bootstrap"], isolated["topics"].dossier, raws)
+    calculator = service_factory("calculator", isolated["env"])
+    assert wait_until_equal(isolated["redis_url"], expected, timeout=180) == expected
+    calculator.process.stop()
+
+    async def wipe() -> int:
+        redis = Redis.from_url(isolated["redis_url"])
+        n = await delete_derived_state(redis)
+        await redis.aclose()
+        return n
+
+    assert asyncio.run(wipe()) > 0
+    assert asyncio.run(current_snapshot(isolated["redis_url"])) == {}
+    settings = Settings(kafka_bootstrap=isolated["bootstrap"], redis_url=isolated["redis_url"],
+                        topics=isolated["topics"])
+    report = asyncio.run(rebuild(settings, show_progress=False))
+    assert report.records == len(raws)
+    unique = len({r["event_id"] for r in raws})
+    assert (report.applied, report.duplicates) == (unique, len(raws) - unique)
+    assert asyncio.run(current_snapshot(isolated["redis_url"])) == expected
