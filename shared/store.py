@@ -1,8 +1,9 @@
 """Redis state of the indicators: the idempotent apply script and the period reads.
 
-The calculator applies one event with one script call: the script checks the event id
-against the entity's seen ids, and for each mark keeps the earliest occurrence, moving
-the count between day/month/year buckets when an earlier event arrives late. The API
+The calculator applies a batch with one script call per agency: for each event the script
+checks the event id against the entity's seen ids, and for each mark keeps the earliest
+occurrence, moving the count between day/month/year buckets when an earlier event
+arrives late; counter increments are summed over the batch. The API
 reads bucket counters and sums them; it never recomputes from raw events.
 """
 
@@ -20,87 +21,126 @@ from shared.events import Event
 from shared.periods import decompose
 from shared.timeutil import LOCAL_TZ
 
-# KEYS[1] entity hash. ARGV: event id, agency tag ("{code}"), ts, day, month, year,
-# n marks, marks..., n set members, (set, member)..., open op ("open"|"close"|"none"),
-# due epoch, dossier id. Returns 1 when applied, 0 for an event id already applied.
-APPLY_LUA = """
-if redis.call('HSETNX', KEYS[1], 'e:' .. ARGV[1], 1) == 0 then
-  return 0
-end
-local tag, ts, d, m, y = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+# One call applies a batch of one agency's events (all keys share the agency hash tag).
+# KEYS: one entity hash per event. ARGV[1]: agency tag "{code}"; then per event:
+# event id, ts, day, month, year, n marks, marks..., n set members, (set, member)...,
+# open op ("open"|"close"|"none"), due epoch, dossier id.
+# Returns one flag per event: 1 applied, 0 event id already applied.
+# Counter increments are summed over the batch and written once per (key, field).
+APPLY_BATCH_LUA = """
+local tag = ARGV[1]
 local cnt = 'cnt:' .. tag .. ':'
-local function bump(bd, bm, by, mark, n)
-  redis.call('HINCRBY', cnt .. 'D' .. bd, mark, n)
-  redis.call('HINCRBY', cnt .. 'M' .. bm, mark, n)
-  redis.call('HINCRBY', cnt .. 'Y' .. by, mark, n)
-end
-local i = 7
-local n = tonumber(ARGV[i])
-local new = ARGV[3] .. '|' .. d .. '|' .. m .. '|' .. y
-for j = 1, n do
-  local mark = ARGV[i + j]
-  local field = 'm:' .. mark
-  local cur = redis.call('HGET', KEYS[1], field)
-  if not cur then
-    redis.call('HSET', KEYS[1], field, new)
-    bump(d, m, y, mark, 1)
-  else
-    local ots, od, om, oy = string.match(cur, '^(%d+)|(%d+)|(%d+)|(%d+)$')
-    if ts < tonumber(ots) then
-      redis.call('HSET', KEYS[1], field, new)
-      if od ~= d then
-        bump(od, om, oy, mark, -1)
-        bump(d, m, y, mark, 1)
-      end
-    end
-  end
-end
-i = i + n + 1
-n = tonumber(ARGV[i])
-for j = 0, n - 1 do
-  local base = 'set:' .. tag .. ':' .. ARGV[i + 1 + 2 * j] .. ':'
-  local member = ARGV[i + 2 + 2 * j]
-  redis.call('SADD', base .. 'D' .. d, member)
-  redis.call('SADD', base .. 'M' .. m, member)
-  redis.call('SADD', base .. 'Y' .. y, member)
-end
-i = i + 2 * n + 1
-local op, due, dossier = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+local setp = 'set:' .. tag .. ':'
 local open = 'open:' .. tag
-if op == 'open' then
-  if redis.call('HEXISTS', KEYS[1], 'closed') == 0 then
-    local ot = redis.call('HGET', KEYS[1], 'ot')
-    if not ot or ts < tonumber(ot) then
-      redis.call('HSET', KEYS[1], 'ot', ARGV[3])
-      redis.call('ZADD', open, tonumber(due), dossier)
-    end
-  end
-elseif op == 'close' then
-  redis.call('HSET', KEYS[1], 'closed', 1)
-  redis.call('ZREM', open, dossier)
+local inc, incn = {}, {}
+local function add(key, field, n)
+  local h = inc[key]
+  if not h then h = {}; inc[key] = h; incn[#incn + 1] = key end
+  h[field] = (h[field] or 0) + n
 end
-return 1
+local function bump(d, m, y, mark, n)
+  add(cnt .. 'D' .. d, mark, n)
+  add(cnt .. 'M' .. m, mark, n)
+  add(cnt .. 'Y' .. y, mark, n)
+end
+local sadds, saddn = {}, {}
+local function sadd(key, member)
+  local s = sadds[key]
+  if not s then s = {}; sadds[key] = s; saddn[#saddn + 1] = key end
+  s[#s + 1] = member
+end
+local out = {}
+local i = 2
+for k = 1, #KEYS do
+  local ent = KEYS[k]
+  local eid, tss, d, m, y = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local nm = tonumber(ARGV[i + 5])
+  local mi = i + 6
+  local si = mi + nm
+  local ns = tonumber(ARGV[si])
+  local oi = si + 1 + 2 * ns
+  i = oi + 3
+  if redis.call('HSETNX', ent, 'e:' .. eid, 1) == 1 then
+    out[k] = 1
+    local ts = tonumber(tss)
+    if nm > 0 then
+      local fields = {}
+      for j = 1, nm do fields[j] = 'm:' .. ARGV[mi + j - 1] end
+      local cur = redis.call('HMGET', ent, unpack(fields))
+      local newv = tss .. '|' .. d .. '|' .. m .. '|' .. y
+      local upd = {}
+      for j = 1, nm do
+        local mark, c = ARGV[mi + j - 1], cur[j]
+        if not c then
+          upd[#upd + 1] = fields[j]; upd[#upd + 1] = newv
+          bump(d, m, y, mark, 1)
+        else
+          local ots, od, om, oy = string.match(c, '^(%d+)|(%d+)|(%d+)|(%d+)$')
+          if ts < tonumber(ots) then
+            upd[#upd + 1] = fields[j]; upd[#upd + 1] = newv
+            if od ~= d then
+              bump(od, om, oy, mark, -1)
+              bump(d, m, y, mark, 1)
+            end
+          end
+        end
+      end
+      if #upd > 0 then redis.call('HSET', ent, unpack(upd)) end
+    end
+    for j = 0, ns - 1 do
+      local base = setp .. ARGV[si + 1 + 2 * j] .. ':'
+      local member = ARGV[si + 2 + 2 * j]
+      sadd(base .. 'D' .. d, member)
+      sadd(base .. 'M' .. m, member)
+      sadd(base .. 'Y' .. y, member)
+    end
+    local op = ARGV[oi]
+    if op == 'open' then
+      if redis.call('HEXISTS', ent, 'closed') == 0 then
+        local ot = redis.call('HGET', ent, 'ot')
+        if not ot or ts < tonumber(ot) then
+          redis.call('HSET', ent, 'ot', tss)
+          redis.call('ZADD', open, tonumber(ARGV[oi + 1]), ARGV[oi + 2])
+        end
+      end
+    elseif op == 'close' then
+      redis.call('HSET', ent, 'closed', 1)
+      redis.call('ZREM', open, ARGV[oi + 2])
+    end
+  else
+    out[k] = 0
+  end
+end
+for _, key in ipairs(incn) do
+  for field, n in pairs(inc[key]) do
+    if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+  end
+end
+for _, key in ipairs(saddn) do
+  redis.call('SADD', key, unpack(sadds[key]))
+end
+return out
 """
+
+# Events per script call: bounds the script's run time and Lua's unpack sizes.
+MAX_SCRIPT_BATCH = 500
 
 
 def occurrence(ts: datetime) -> Occurrence:
     local = ts.astimezone(LOCAL_TZ)
-    return Occurrence(
-        ts=int(ts.timestamp()),
-        day=local.strftime("%Y%m%d"),
-        month=local.strftime("%Y%m"),
-        year=local.strftime("%Y"),
-    )
+    year = f"{local.year:04d}"
+    month = f"{year}{local.month:02d}"
+    return Occurrence(ts=int(ts.timestamp()), day=f"{month}{local.day:02d}", month=month,
+                      year=year)
 
 
-def apply_args(event: Event) -> tuple[list[str], list[str | int]]:
-    """Keys and arguments of the apply script for one event."""
+def event_args(event: Event) -> list[str | int]:
+    """The script arguments of one event (see ``APPLY_BATCH_LUA``)."""
     occ = occurrence(event.occurred_at)
     marks = marks_for(event)
     members = set_members(event)
-    args: list[str | int] = [event.event_id, redis_keys.tag(event.agency_code),
-                             occ.ts, occ.day, occ.month, occ.year, len(marks), *marks,
-                             len(members)]
+    args: list[str | int] = [event.event_id, occ.ts, occ.day, occ.month, occ.year,
+                             len(marks), *marks, len(members)]
     for name, member in members:
         args += [name, member]
     effect = open_effect(event)
@@ -108,28 +148,44 @@ def apply_args(event: Event) -> tuple[list[str], list[str | int]]:
         args += ["none", 0, ""]
     else:
         args += [effect[0], effect[1], event.entity_id]
-    return [redis_keys.entity(event.agency_code, entity_key(event))], args
+    return args
 
 
 class IndicatorStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._apply = redis.register_script(APPLY_LUA)
+        self._apply = redis.register_script(APPLY_BATCH_LUA)
 
     async def apply(self, event: Event) -> bool:
         """Apply one event; False when its id was already applied."""
-        keys, args = apply_args(event)
-        return bool(await self._apply(keys=keys, args=args))
+        return (await self.apply_many([event]))[0]
 
     async def apply_many(self, events: Sequence[Event]) -> list[bool]:
-        """Apply a batch in one round trip; each script call stays atomic on its own."""
-        if not events:
-            return []
+        """Apply events in one round trip: one atomic script call per agency and chunk.
+
+        Returns, per event, whether it was applied (False: its id was seen before).
+        """
+        groups: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            groups.setdefault(event.agency_code, []).append(index)
+        calls: list[list[int]] = []
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            keys, args = apply_args(event)
-            await self._apply(keys=keys, args=args, client=pipe)
-        return [bool(r) for r in await pipe.execute()]
+        for agency, indexes in groups.items():
+            tag = redis_keys.tag(agency)
+            for start in range(0, len(indexes), MAX_SCRIPT_BATCH):
+                chunk = indexes[start : start + MAX_SCRIPT_BATCH]
+                keys = [redis_keys.entity(agency, entity_key(events[i])) for i in chunk]
+                args: list[str | int] = [tag]
+                for i in chunk:
+                    args += event_args(events[i])
+                await self._apply(keys=keys, args=args, client=pipe)
+                calls.append(chunk)
+        flags = [False] * len(events)
+        if calls:
+            for chunk, result in zip(calls, await pipe.execute(), strict=True):
+                for i, flag in zip(chunk, result, strict=True):
+                    flags[i] = bool(flag)
+        return flags
 
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
