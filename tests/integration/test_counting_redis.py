@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from shared.catalog import load_agencies
+from tests.conftest import redis_db
 from shared.events import Event
 from shared.store import IndicatorStore
 from shared.validation import validate_event
@@ -80,7 +81,7 @@ async def apply_and_snapshot(url: str, events: list[Event], batch: int) -> dict[
 
 def test_hand_counts(redis_server) -> None:
     async def run() -> None:
-        redis = Redis.from_url(redis_server.url)
+        redis = Redis.from_url(redis_db(redis_server, 14))
         await redis.flushdb()
         store = IndicatorStore(redis)
         events = scenario()
@@ -115,7 +116,7 @@ def test_hand_counts(redis_server) -> None:
 
 def test_late_earlier_event_moves_the_count(redis_server) -> None:
     async def run() -> None:
-        redis = Redis.from_url(redis_server.url)
+        redis = Redis.from_url(redis_db(redis_server, 14))
         await redis.flushdb()
         store = IndicatorStore(redis)
         late = parse(received(dossier="x", at="2024-02-10T08:00:00+07:00", event_id="late"))
@@ -136,11 +137,11 @@ def test_late_earlier_event_moves_the_count(redis_server) -> None:
 @given(data=st.data())
 def test_any_order_and_duplication_gives_the_same_figures(redis_server, data: st.DataObject) -> None:
     events = scenario()
-    expected = asyncio.run(apply_and_snapshot(redis_server.url, events, batch=len(events)))
+    expected = asyncio.run(apply_and_snapshot(redis_db(redis_server, 14), events, batch=len(events)))
     order = data.draw(st.permutations(events))
     dupes = data.draw(st.lists(st.sampled_from(events), max_size=8))
     mixed = list(order)
     for dup in dupes:
         mixed.insert(data.draw(st.integers(0, len(mixed))), dup)
     batch = data.draw(st.integers(1, 5))
-    assert asyncio.run(apply_and_snapshot(redis_server.url, mixed, batch)) == expected
+    assert asyncio.run(apply_and_snapshot(redis_db(redis_server, 14), mixed, batch)) == expected

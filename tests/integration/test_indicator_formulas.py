@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.catalog import load_agencies
+from tests.conftest import redis_db
 from shared.catalog_store import CatalogStore
 from shared.figures import agency_figures
 from shared.indicator_query import scope_values
@@ -106,7 +107,7 @@ EXPECTED = {  # indicator: (numerator, denominator) for agency A, April 2024, by
 @pytest.fixture()
 def loaded(redis_server):
     async def load() -> None:
-        redis = Redis.from_url(redis_server.url)
+        redis = Redis.from_url(redis_db(redis_server, 13))
         await redis.flushdb()
         await CatalogStore(redis).replace_procedures(CATALOG)
         agencies = load_agencies().codes
@@ -116,7 +117,7 @@ def loaded(redis_server):
         await redis.aclose()
 
     asyncio.run(load())
-    return redis_server.url
+    return redis_db(redis_server, 13)
 
 
 def test_every_indicator_formula(loaded) -> None:

@@ -1,0 +1,38 @@
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas
+
+VENV := .venv/bin
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+run: bootstrap
+	@$(VENV)/python -m devstack run
+
+up: bootstrap
+	@$(VENV)/python -m devstack up
+
+down:
+	@if [ -x $(VENV)/python ]; then $(VENV)/python -m devstack down; fi
+
+status:
+	@$(VENV)/python -m devstack status
+
+lint: bootstrap
+	$(VENV)/ruff check .
+
+typecheck: bootstrap
+	$(VENV)/mypy shared services devstack
+
+test: bootstrap
+	$(VENV)/ruff check .
+	$(VENV)/mypy shared services devstack
+	$(VENV)/pytest -q -p no:cacheprovider
+
+unit: bootstrap
+	$(VENV)/pytest -q tests/unit
+
+schemas: bootstrap
+	$(VENV)/python -m shared.schema_export
+
+clean: down
+	rm -rf .run .venv .mypy_cache .ruff_cache .pytest_cache

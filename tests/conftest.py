@@ -1,0 +1,88 @@
+"""Session fixtures: a real Kafka broker, Redis and Prometheus on free loopback ports,
+and the services as processes. Started lazily: unit tests start nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.kafka import KafkaBroker
+from devstack.ports import free_port
+from devstack.prometheus import PrometheusServer
+from devstack.redis_server import RedisServer
+from devstack.services import RunningService, start_service
+from devstack.topics import create_topics
+from shared.config import Settings
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(stack_dir: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(stack_dir / "kafka", free_port(), free_port())
+    broker.start()
+    create_topics(broker.bootstrap, Settings())
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(stack_dir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(stack_dir / "redis", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def redis_db(server: RedisServer, db: int) -> str:
+    """URL of one database of the session Redis, so modules don't see each other's keys."""
+    return f"redis://127.0.0.1:{server.port}/{db}"
+
+
+@pytest.fixture()
+def prometheus_factory(stack_dir: Path) -> Iterator[Callable[[dict[str, list[str]]], PrometheusServer]]:
+    started: list[PrometheusServer] = []
+
+    def make(scrape_targets: dict[str, list[str]]) -> PrometheusServer:
+        server = PrometheusServer(stack_dir / f"prometheus-{uuid.uuid4().hex[:6]}", free_port(),
+                                  scrape_targets)
+        server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+ServiceFactory = Callable[..., RunningService]
+
+
+@pytest.fixture(scope="module")
+def service_factory(kafka_broker: KafkaBroker, redis_server: RedisServer,
+                    stack_dir: Path) -> Iterator[ServiceFactory]:
+    """Start a service process against the test broker and Redis; stopped at teardown."""
+    started: list[RunningService] = []
+
+    def make(name: str, env: dict[str, str] | None = None) -> RunningService:
+        base = {
+            "EGOV_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+            "EGOV_REDIS_URL": redis_server.url,
+            "EGOV_FAUST_DATA_DIR": str(stack_dir / "faust"),
+            "EGOV_CALCULATOR_GROUP": f"calc-{uuid.uuid4().hex[:8]}",
+            "EGOV_ALERTS_GROUP": f"alerts-{uuid.uuid4().hex[:8]}",
+        }
+        service = start_service(name, free_port(), {**base, **(env or {})},
+                                stack_dir / "logs" / uuid.uuid4().hex[:6])
+        started.append(service)
+        return service
+
+    yield make
+    for service in reversed(started):
+        service.process.stop()
