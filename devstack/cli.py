@@ -11,8 +11,9 @@ import typer
 from devstack import stack
 from services.catalog_cli import catalog_app, rebuild_command
 
-app = typer.Typer(help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
+)
 
 
 @app.command()

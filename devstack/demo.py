@@ -44,7 +44,7 @@ class DemoGenerator:
         dossier = {
             "agency_code": row.agency_code,
             "dossier_id": f"demo-{uuid.uuid4().hex[:16]}",
-            "procedure_code": f"{row.agency_code}-tthc-{self.rng.randint(1, max(row.tthc_total, 1))}",
+            "procedure_code": f"{row.agency_code}-tthc-{self.rng.randint(1, row.tthc_total or 1)}",
             "due_at": (now + timedelta(days=self.rng.choice([1, 3, 5, 10, 15]))).isoformat(),
         }
         event: dict[str, Any] = {
@@ -75,32 +75,55 @@ class DemoGenerator:
         }
         kind = self.rng.choices(["resolved", "returned", "payment", "rated"], [5, 3, 2, 2])[0]
         if kind == "resolved":
-            due = dossier["due_at"] if self.rng.random() < 0.9 else (
-                now - timedelta(hours=2)).isoformat()
-            return {**base, "event_type": "resolved", "due_at": due,
-                    "outcome": "approved" if self.rng.random() < 0.95 else "rejected"}
+            due = (
+                dossier["due_at"]
+                if self.rng.random() < 0.9
+                else (now - timedelta(hours=2)).isoformat()
+            )
+            return {
+                **base,
+                "event_type": "resolved",
+                "due_at": due,
+                "outcome": "approved" if self.rng.random() < 0.95 else "rejected",
+            }
         if kind == "returned":
-            return {**base, "event_type": "returned",
-                    "result_electronic": self.rng.random() < 0.7}
+            return {**base, "event_type": "returned", "result_electronic": self.rng.random() < 0.7}
         if kind == "payment":
-            return {**base, "event_type": "payment",
-                    "method": "online" if self.rng.random() < 0.5 else "offline",
-                    "amount_vnd": self.rng.choice([0, 50_000, 100_000, 200_000])}
-        return {**base, "event_type": "rated", "satisfaction": self.rng.choices(
-            ["very_satisfied", "satisfied", "unsatisfied"], [5, 4, 1])[0]}
+            return {
+                **base,
+                "event_type": "payment",
+                "method": "online" if self.rng.random() < 0.5 else "offline",
+                "amount_vnd": self.rng.choice([0, 50_000, 100_000, 200_000]),
+            }
+        return {
+            **base,
+            "event_type": "rated",
+            "satisfaction": self.rng.choices(
+                ["very_satisfied", "satisfied", "unsatisfied"], [5, 4, 1]
+            )[0],
+        }
 
     def document(self, now: datetime) -> dict[str, Any]:
         row = self.rng.choice(self.rows)
-        base = {"event_id": uuid.uuid4().hex, "occurred_at": now.isoformat(),
-                "agency_code": row.agency_code,
-                "confidential": self.rng.random() < 0.03}
+        base = {
+            "event_id": uuid.uuid4().hex,
+            "occurred_at": now.isoformat(),
+            "agency_code": row.agency_code,
+            "confidential": self.rng.random() < 0.03,
+        }
         if self.rng.random() < 0.6:
-            return {**base, "event_type": "document_issued",
-                    "document_id": f"vb-{uuid.uuid4().hex[:12]}",
-                    "electronic": self.rng.random() < 0.93}
-        return {**base, "event_type": "work_file_completed",
-                "work_file_id": f"hscv-{uuid.uuid4().hex[:12]}",
-                "processed_online": self.rng.random() < 0.82}
+            return {
+                **base,
+                "event_type": "document_issued",
+                "document_id": f"vb-{uuid.uuid4().hex[:12]}",
+                "electronic": self.rng.random() < 0.93,
+            }
+        return {
+            **base,
+            "event_type": "work_file_completed",
+            "work_file_id": f"hscv-{uuid.uuid4().hex[:12]}",
+            "processed_online": self.rng.random() < 0.82,
+        }
 
     def batch(self, size: int, now: datetime) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -52,8 +52,16 @@ def ensure_kafka_jars() -> Path:
         raise RuntimeError("mvn is required to resolve the Kafka jars")
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={target}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={target}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     if not any(target.glob(f"kafka_2.13-{version}.jar")):
@@ -84,44 +92,66 @@ class KafkaBroker:
         (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log=logs))
         (self.data_dir / "log4j.properties").write_text(LOG4J1.format(log=logs))
         props = self.data_dir / "server.properties"
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={self.data_dir / 'logs'}",
-            "num.partitions=6",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
-            "",
-        ]))
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir / 'logs'}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "",
+                ]
+            )
+        )
         return props
 
     def _java(self, jars: Path, *args: str) -> list[str]:
-        return ["java", f"-Xmx{self.heap}", "-XX:+UseG1GC",
-                "-cp", f"{jars}/*",
-                f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
-                f"-Dlog4j.configuration=file:{self.data_dir / 'log4j.properties'}", *args]
+        return [
+            "java",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-cp",
+            f"{jars}/*",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            f"-Dlog4j.configuration=file:{self.data_dir / 'log4j.properties'}",
+            *args,
+        ]
 
     def start(self, timeout: float = 90.0) -> None:
         jars = ensure_kafka_jars()
         props = self._write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
-            subprocess.run(self._java(jars, "kafka.tools.StorageTool", "format", "--standalone",
-                                      "-t", _cluster_id(), "-c", str(props)),
-                           check=True, capture_output=True)
-        self.process = ManagedProcess("kafka", self._java(jars, "kafka.Kafka", str(props)),
-                                      self.data_dir / "stdout.log")
+            subprocess.run(
+                self._java(
+                    jars,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(props),
+                ),
+                check=True,
+                capture_output=True,
+            )
+        self.process = ManagedProcess(
+            "kafka", self._java(jars, "kafka.Kafka", str(props)), self.data_dir / "stdout.log"
+        )
         self.process.start()
         try:
             wait_for_port(self.port, timeout)
@@ -135,8 +165,11 @@ class KafkaBroker:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap,
-                                         request_timeout_ms=5000, client_id="devstack-ready")
+                admin = KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap,
+                    request_timeout_ms=5000,
+                    client_id="devstack-ready",
+                )
                 admin.list_topics()
                 admin.close()
                 return

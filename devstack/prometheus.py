@@ -10,22 +10,27 @@ from devstack.ports import wait_for_http
 from devstack.processes import ManagedProcess
 
 
-def prometheus_config(scrape_targets: dict[str, list[str]], interval: str = "2s",
-                      rule_files: list[str] | None = None) -> dict[str, object]:
+def prometheus_config(
+    scrape_targets: dict[str, list[str]], interval: str = "2s", rule_files: list[str] | None = None
+) -> dict[str, object]:
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": rule_files or [],
         "scrape_configs": [
-            {"job_name": job, "metrics_path": "/metrics",
-             "static_configs": [{"targets": targets}]}
+            {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": targets}]}
             for job, targets in scrape_targets.items()
         ],
     }
 
 
 class PrometheusServer:
-    def __init__(self, data_dir: Path, port: int, scrape_targets: dict[str, list[str]],
-                 rule_files: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        scrape_targets: dict[str, list[str]],
+        rule_files: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.scrape_targets = scrape_targets
@@ -39,14 +44,21 @@ class PrometheusServer:
     def start(self, timeout: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(prometheus_config(self.scrape_targets,
-                                                            rule_files=self.rule_files)))
-        self.process = ManagedProcess("prometheus", [
-            "prometheus", f"--config.file={config}",
-            f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-            "--storage.tsdb.retention.time=15d", "--log.level=warn",
-        ], self.data_dir / "prometheus.log")
+        config.write_text(
+            yaml.safe_dump(prometheus_config(self.scrape_targets, rule_files=self.rule_files))
+        )
+        self.process = ManagedProcess(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=15d",
+                "--log.level=warn",
+            ],
+            self.data_dir / "prometheus.log",
+        )
         self.process.start()
         try:
             wait_for_http(f"{self.url}/-/ready", timeout)

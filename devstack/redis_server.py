@@ -22,9 +22,25 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def argv(self) -> list[str]:
-        return ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
-                "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+        return [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
 
     def start(self, timeout: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -38,11 +38,13 @@ class RunningService:
             raise RuntimeError(f"{self.name} not healthy:\n{self.process.log_tail()}") from None
 
 
-def start_service(name: str, port: int, env: dict[str, str], log_dir: Path,
-                  wait: bool = True) -> RunningService:
+def start_service(
+    name: str, port: int, env: dict[str, str], log_dir: Path, wait: bool = True
+) -> RunningService:
     full_env = {**env, PORT_VARS[name]: str(port), "PYTHONUNBUFFERED": "1"}
-    process = ManagedProcess(name, service_argv(name), log_dir / f"{name}.log", env=full_env,
-                             cwd=REPO)
+    process = ManagedProcess(
+        name, service_argv(name), log_dir / f"{name}.log", env=full_env, cwd=REPO
+    )
     process.start()
     running = RunningService(name, port, process)
     if wait:

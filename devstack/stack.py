@@ -43,13 +43,22 @@ class StackPorts:
             kafka_controller=int(os.environ.get("EGOV_KAFKA_CONTROLLER_PORT", kafka + 1)),
             redis=urlparse(settings.redis_url).port or 6379,
             prometheus=int(os.environ.get("EGOV_PROMETHEUS_PORT", "9090")),
-            services={"ingest": settings.ingest_port, "api": settings.api_port,
-                      "calculator": settings.calculator_port, "alerts": settings.alerts_port},
+            services={
+                "ingest": settings.ingest_port,
+                "api": settings.api_port,
+                "calculator": settings.calculator_port,
+                "alerts": settings.alerts_port,
+            },
         )
 
     def all(self) -> dict[str, int]:
-        return {"kafka": self.kafka, "kafka-controller": self.kafka_controller,
-                "redis": self.redis, "prometheus": self.prometheus, **self.services}
+        return {
+            "kafka": self.kafka,
+            "kafka-controller": self.kafka_controller,
+            "redis": self.redis,
+            "prometheus": self.prometheus,
+            **self.services,
+        }
 
 
 def _step(label: str, started: float) -> None:
@@ -66,13 +75,16 @@ def up(with_demo: bool = True) -> dict[str, str]:
     ports = StackPorts.from_settings(settings)
     running = [p for p in PIDS.glob("*.pid")] if PIDS.exists() else []
     if running:
-        raise SystemExit("the stack is already up (make down first): "
-                         + ", ".join(p.stem for p in running))
+        raise SystemExit(
+            "the stack is already up (make down first): " + ", ".join(p.stem for p in running)
+        )
     taken = {name: port for name, port in ports.all().items() if port_open(port)}
     if taken:
-        raise SystemExit("ports already in use: "
-                         + ", ".join(f"{n}={p}" for n, p in taken.items())
-                         + " — stop what uses them or set EGOV_*_PORT / EGOV_KAFKA_BOOTSTRAP")
+        raise SystemExit(
+            "ports already in use: "
+            + ", ".join(f"{n}={p}" for n, p in taken.items())
+            + " — stop what uses them or set EGOV_*_PORT / EGOV_KAFKA_BOOTSTRAP"
+        )
     total = time.monotonic()
     print("starting egov-monitor", flush=True)
     t = time.monotonic()
@@ -88,16 +100,22 @@ def up(with_demo: bool = True) -> dict[str, str]:
     t = time.monotonic()
     create_topics(kafka.bootstrap, settings)
     _step("topics", t)
-    env = {"EGOV_KAFKA_BOOTSTRAP": kafka.bootstrap, "EGOV_REDIS_URL": redis.url,
-           "EGOV_FAUST_DATA_DIR": str(DATA / "faust")}
+    env = {
+        "EGOV_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "EGOV_REDIS_URL": redis.url,
+        "EGOV_FAUST_DATA_DIR": str(DATA / "faust"),
+    }
     for name in SERVICES:
         t = time.monotonic()
         service = start_service(name, ports.services[name], env, LOGS)
         _record(service.process)
         _step(name, t)
     t = time.monotonic()
-    prometheus = PrometheusServer(DATA / "prometheus", ports.prometheus,
-                                  {name: [f"127.0.0.1:{port}"] for name, port in ports.services.items()})
+    prometheus = PrometheusServer(
+        DATA / "prometheus",
+        ports.prometheus,
+        {name: [f"127.0.0.1:{port}"] for name, port in ports.services.items()},
+    )
     prometheus.start()
     _record(prometheus.process)
     _step("prometheus", t)
@@ -118,9 +136,13 @@ def up(with_demo: bool = True) -> dict[str, str]:
         "API_METRICS_URL": f"http://127.0.0.1:{ports.services['api']}/metrics",
     }
     if with_demo:
-        demo = ManagedProcess("demo", [sys.executable, "-m", "devstack.demo"], LOGS / "demo.log",
-                              env={"INGEST_URL": urls["INGEST_URL"],
-                                   "INGEST_TOKEN": urls["INGEST_TOKEN"]}, cwd=REPO)
+        demo = ManagedProcess(
+            "demo",
+            [sys.executable, "-m", "devstack.demo"],
+            LOGS / "demo.log",
+            env={"INGEST_URL": urls["INGEST_URL"], "INGEST_TOKEN": urls["INGEST_TOKEN"]},
+            cwd=REPO,
+        )
         demo.start()
         _record(demo)
     STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
@@ -129,7 +151,7 @@ def up(with_demo: bool = True) -> dict[str, str]:
 
 
 def down() -> list[str]:
-    stopped = []
+    stopped: list[str] = []
     if not PIDS.exists():
         return stopped
     files = {p.stem: p for p in PIDS.glob("*.pid")}
@@ -152,21 +174,21 @@ def describe(urls: dict[str, str]) -> str:
     return f"""
 egov-monitor is running (Asia/Ho_Chi_Minh). Demo events are streaming in.
 
-  API docs (OpenAPI)   {urls['API_URL']}/docs
-  Query example        curl -H 'Authorization: Bearer {urls['READ_TOKEN']}' \\
-                         '{urls['API_URL']}/v1/indicators/full_online_rate?scope=province&period=rolling:1d'
-  Ingest               {urls['INGEST_URL']}/v1/events
-  Prometheus           {urls['PROMETHEUS_URL']}
-  Metrics              {urls['INGEST_METRICS_URL']}
-                       {urls['API_METRICS_URL']}
-                       {urls['CALCULATOR_METRICS_URL']}
-                       {urls['ALERTS_METRICS_URL']}
-  Kafka                {urls['KAFKA_BOOTSTRAP']}    Redis {urls['REDIS_URL']}
+  API docs (OpenAPI)   {urls["API_URL"]}/docs
+  Query example        curl -H 'Authorization: Bearer {urls["READ_TOKEN"]}' \\
+                         '{urls["API_URL"]}/v1/indicators/full_online_rate?scope=province&period=rolling:1d'
+  Ingest               {urls["INGEST_URL"]}/v1/events
+  Prometheus           {urls["PROMETHEUS_URL"]}
+  Metrics              {urls["INGEST_METRICS_URL"]}
+                       {urls["API_METRICS_URL"]}
+                       {urls["CALCULATOR_METRICS_URL"]}
+                       {urls["ALERTS_METRICS_URL"]}
+  Kafka                {urls["KAFKA_BOOTSTRAP"]}    Redis {urls["REDIS_URL"]}
 
   Tokens (local defaults)
-    ingest ({urls['INGEST_SOURCE']})  {urls['INGEST_TOKEN']}
-    read                   {urls['READ_TOKEN']}
-    admin                  {urls['ADMIN_TOKEN']}
+    ingest ({urls["INGEST_SOURCE"]})  {urls["INGEST_TOKEN"]}
+    read                   {urls["READ_TOKEN"]}
+    admin                  {urls["ADMIN_TOKEN"]}
 
   Shell variables: source {STACK_ENV}
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -26,10 +28,8 @@ def create_topics(bootstrap: str, settings: Settings) -> dict[str, int]:
         existing = set(admin.list_topics())
         missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
     return wanted

@@ -17,8 +17,9 @@ from shared.config import get_settings
 from shared.procedures import ProcedureCatalog
 
 console = Console()
-catalog_app = typer.Typer(help="Danh mục — load catalogs into the running system.",
-                          no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Danh mục — load catalogs into the running system.", no_args_is_help=True
+)
 
 
 def rebuild_command(
@@ -41,7 +42,8 @@ async def _load(kind: str, path: Path) -> int:
     try:
         if kind == "procedures":
             return await store.replace_procedures(
-                ProcedureCatalog.from_csv_text(text).procedures.values())
+                ProcedureCatalog.from_csv_text(text).procedures.values()
+            )
         return await store.replace_agencies(AgencyCatalog.from_csv_text(text).agencies.values())
     finally:
         await redis.aclose()
@@ -57,4 +59,3 @@ def load_procedures(path: Path) -> None:
 def load_agencies_command(path: Path) -> None:
     """Replace the agency catalog with a CSV file (services pick it up within seconds)."""
     console.print(f"agencies: {asyncio.run(_load('agencies', path))} rows loaded")
-

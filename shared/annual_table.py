@@ -79,8 +79,9 @@ async def annual_table(
     period = Period(PeriodKind.year, date(year, 1, 1), date(year, 12, 31), str(year))
     codes = list(agencies.agencies)
     cat_marks = [category_mark(*c) for c in CATEGORY_COLUMNS.values()]
-    figures, sums = await agency_figures(store, catalogs, codes, [indicator], period,
-                                         extra_marks=[*cat_marks, "received"])
+    figures, sums = await agency_figures(
+        store, catalogs, codes, [indicator], period, extra_marks=[*cat_marks, "received"]
+    )
     rows: list[AnnualRow] = []
     totals: dict[str, int] = {}
     for code in codes:
@@ -100,9 +101,18 @@ async def annual_table(
         scope = Scope(code, "agency", (agency,))
         target = targets.resolve(indicator.indicator, scope, year, target_set)
         row = AnnualRow(
-            stt=len(rows) + 1, agency_code=code, agency_name=agency.name, group=agency.group,
-            level=agency.level, hstn_total=hstn, tthc_total=sum(tthc.values()), **cats, **tthc,
-            rate=value, rate_text=_rate_text(value), target=target.min_percent if target else None,
+            stt=len(rows) + 1,
+            agency_code=code,
+            agency_name=agency.name,
+            group=agency.group,
+            level=agency.level,
+            hstn_total=hstn,
+            tthc_total=sum(tthc.values()),
+            **cats,
+            **tthc,
+            rate=value,
+            rate_text=_rate_text(value),
+            target=target.min_percent if target else None,
             verdict=verdict(value, target),
             category_sum_minus_total=sum(cats.values()) - hstn,
         )
@@ -115,15 +125,28 @@ async def annual_table(
     province = Scope("province", "province", tuple(agencies.agencies.values()))
     target = targets.resolve(indicator.indicator, province, year, target_set)
     total = AnnualRow(
-        stt=None, agency_code="province", agency_name="Tổng cộng (toàn tỉnh)", group=None,
-        level=None, **{k: totals.get(k, 0) for k in AnnualRow.model_fields
-                       if AnnualRow.model_fields[k].annotation is int},
-        rate=value, rate_text=_rate_text(value), target=target.min_percent if target else None,
+        stt=None,
+        agency_code="province",
+        agency_name="Tổng cộng (toàn tỉnh)",
+        group=None,
+        level=None,
+        **{
+            k: totals.get(k, 0)
+            for k in AnnualRow.model_fields
+            if AnnualRow.model_fields[k].annotation is int
+        },
+        rate=value,
+        rate_text=_rate_text(value),
+        target=target.min_percent if target else None,
         verdict=verdict(value, target),
     )
     evaluated = [r for r in rows if r.verdict in (Verdict.meets, Verdict.below)]
     return AnnualTable(
-        year=year, indicator=indicator.indicator, target_set=target_set, rows=rows, total=total,
+        year=year,
+        indicator=indicator.indicator,
+        target_set=target_set,
+        rows=rows,
+        total=total,
         agencies_meeting=sum(r.verdict is Verdict.meets for r in rows),
         agencies_evaluated=len(evaluated),
     )

@@ -43,7 +43,9 @@ class CatalogStore:
         if not await self.redis.exists(AGENCIES_KEY):
             await self.replace_agencies(load_agencies().agencies.values(), only_if_empty=True)
 
-    async def replace_agencies(self, agencies: Iterable[Agency], only_if_empty: bool = False) -> int:
+    async def replace_agencies(
+        self, agencies: Iterable[Agency], only_if_empty: bool = False
+    ) -> int:
         docs = [a.model_dump(mode="json") for a in agencies]
         await self._replace(AGENCIES_KEY, docs, only_if_empty)
         return len(docs)
@@ -66,11 +68,14 @@ class CatalogStore:
         pipe.get(AGENCIES_KEY)
         pipe.get(PROCEDURES_KEY)
         version, agencies_raw, procedures_raw = await pipe.execute()
-        agencies = (AgencyCatalog([Agency.model_validate(d) for d in orjson.loads(agencies_raw)])
-                    if agencies_raw else load_agencies())
+        agencies = (
+            AgencyCatalog([Agency.model_validate(d) for d in orjson.loads(agencies_raw)])
+            if agencies_raw
+            else load_agencies()
+        )
         procedures = ProcedureCatalog(
-            Procedure.model_validate(d) for d in (orjson.loads(procedures_raw) if procedures_raw
-                                                  else [])
+            Procedure.model_validate(d)
+            for d in (orjson.loads(procedures_raw) if procedures_raw else [])
         )
         return Catalogs(int(version or 0), agencies, procedures)
 

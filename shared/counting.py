@@ -68,9 +68,11 @@ def marks_for(event: Event) -> list[str]:
         case DocumentIssued():
             if event.confidential:
                 return []
-            return ["document_issued", "document_electronic"] if event.electronic else [
-                "document_issued"
-            ]
+            return (
+                ["document_issued", "document_electronic"]
+                if event.electronic
+                else ["document_issued"]
+            )
         case WorkFileCompleted():
             if event.confidential:
                 return []

@@ -38,7 +38,9 @@ def _catalog_counts(procs: Sequence[Procedure]) -> dict[str, int]:
 
 def _activity_universe(name: str, procs: Sequence[Procedure]) -> set[str]:
     if name == "proc_online":
-        return {p.procedure_code for p in procs if p.service_level is not ServiceLevel.in_person_only}
+        return {
+            p.procedure_code for p in procs if p.service_level is not ServiceLevel.in_person_only
+        }
     return {p.procedure_code for p in procs if p.fee_required}
 
 
@@ -55,11 +57,16 @@ async def agency_figures(
         {m for i in indicators if i.source in EVENT_SOURCES for m in (i.numerator, i.denominator)}
         | set(extra_marks)
     )
-    sums = await store.sum_marks(agencies, period.start, period.end, marks) if marks else {
-        a: {} for a in agencies}
+    sums = (
+        await store.sum_marks(agencies, period.start, period.end, marks)
+        if marks
+        else {a: {} for a in agencies}
+    )
     activity = {i.numerator for i in indicators if i.source == "catalog_activity"}
-    sets = {name: await store.set_union(agencies, period.start, period.end, name)
-            for name in sorted(activity)}
+    sets = {
+        name: await store.set_union(agencies, period.start, period.end, name)
+        for name in sorted(activity)
+    }
     has_catalog = len(catalogs.procedures) > 0
     out: dict[str, dict[str, Figure]] = {}
     for agency in agencies:
@@ -71,8 +78,9 @@ async def agency_figures(
                 fig = Figure(sums[agency][ind.numerator], sums[agency][ind.denominator])
                 if ind.indicator == "full_online_rate" and has_catalog:
                     # not evaluated for an agency with no full_online procedure (§5)
-                    fig = Figure(fig.numerator, fig.denominator,
-                                 counts["procedures_full_online"] > 0)
+                    fig = Figure(
+                        fig.numerator, fig.denominator, counts["procedures_full_online"] > 0
+                    )
             elif ind.source == "catalog":
                 fig = Figure(counts[ind.numerator], counts[ind.denominator])
             else:

@@ -28,7 +28,9 @@ class Indicator(BaseModel):
 @lru_cache(maxsize=1)
 def load_indicators() -> dict[str, Indicator]:
     text = resources.files("shared.data").joinpath("indicators.csv").read_text("utf-8")
-    return {row["indicator"]: Indicator.model_validate(row) for row in csv.DictReader(io.StringIO(text))}
+    return {
+        row["indicator"]: Indicator.model_validate(row) for row in csv.DictReader(io.StringIO(text))
+    }
 
 
 def ratio_percent(numerator: int, denominator: int) -> float | None:

@@ -74,9 +74,7 @@ def parse_period(text: str, *, today: date | None = None) -> Period:
         return Period(PeriodKind.year, date(y, 1, 1), date(y, 12, 31), text)
     if m := _QUARTER.match(text):
         y, q = int(m[1]), int(m[2])
-        return Period(
-            PeriodKind.quarter, date(y, 3 * q - 2, 1), _month_end(y, 3 * q), text
-        )
+        return Period(PeriodKind.quarter, date(y, 3 * q - 2, 1), _month_end(y, 3 * q), text)
     if m := _MONTH.match(text):
         y, mo = int(m[1]), int(m[2])
         if not 1 <= mo <= 12:

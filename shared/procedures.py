@@ -16,8 +16,14 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.events import ServiceLevel
 
-CSV_FIELDS = ["procedure_code", "agency_code", "name", "service_level",
-              "eligible_full_online", "fee_required"]
+CSV_FIELDS = [
+    "procedure_code",
+    "agency_code",
+    "name",
+    "service_level",
+    "eligible_full_online",
+    "fee_required",
+]
 
 
 class Procedure(BaseModel):
@@ -56,7 +62,11 @@ class ProcedureCatalog:
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
         for p in sorted(self.procedures.values(), key=lambda p: p.procedure_code):
-            writer.writerow({**p.model_dump(mode="json"),
-                             "eligible_full_online": str(p.eligible_full_online).lower(),
-                             "fee_required": str(p.fee_required).lower()})
+            writer.writerow(
+                {
+                    **p.model_dump(mode="json"),
+                    "eligible_full_online": str(p.eligible_full_online).lower(),
+                    "fee_required": str(p.fee_required).lower(),
+                }
+            )
         return out.getvalue()

@@ -18,9 +18,8 @@ def counters_prefix(agency: str) -> str:
     return f"cnt:{{{agency}}}:"
 
 
-
 def set_prefix(agency: str, name: str) -> str:
-    """Per-period distinct sets: ``<prefix>D20240131`` etc. (e.g. procedures with online dossiers)."""
+    """Per-period distinct sets (``<prefix>D20240131``…), e.g. procedures with online dossiers."""
     return f"set:{{{agency}}}:{name}:"
 
 

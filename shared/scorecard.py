@@ -68,14 +68,23 @@ async def scorecard(
             judged.append(ind.indicator)
             if value < target.min_percent:
                 misses.append(Miss(indicator=ind.indicator, value=value, target=target.min_percent))
-        scores.append(AgencyScore(
-            agency_code=agency.agency_code, agency_name=agency.name, judged=judged,
-            misses=misses, meets_all=(not misses) if judged else None,
-        ))
+        scores.append(
+            AgencyScore(
+                agency_code=agency.agency_code,
+                agency_name=agency.name,
+                judged=judged,
+                misses=misses,
+                meets_all=(not misses) if judged else None,
+            )
+        )
     judged_n = sum(s.meets_all is not None for s in scores)
     meeting = sum(s.meets_all is True for s in scores)
     return Scorecard(
-        scope=scope.id, period=period.label, target_set=target_set, agencies_judged=judged_n,
-        agencies_meeting_all=meeting, share_meeting_all=ratio_percent(meeting, judged_n),
+        scope=scope.id,
+        period=period.label,
+        target_set=target_set,
+        agencies_judged=judged_n,
+        agencies_meeting_all=meeting,
+        share_meeting_all=ratio_percent(meeting, judged_n),
         agencies=scores,
     )

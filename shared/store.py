@@ -10,7 +10,6 @@ reads bucket counters and sums them; it never recomputes from raw events.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from redis.asyncio import Redis
@@ -130,8 +129,7 @@ def occurrence(ts: datetime) -> Occurrence:
     local = ts.astimezone(LOCAL_TZ)
     year = f"{local.year:04d}"
     month = f"{year}{local.month:02d}"
-    return Occurrence(ts=int(ts.timestamp()), day=f"{month}{local.day:02d}", month=month,
-                      year=year)
+    return Occurrence(ts=int(ts.timestamp()), day=f"{month}{local.day:02d}", month=month, year=year)
 
 
 def event_args(event: Event) -> list[str | int]:
@@ -139,8 +137,16 @@ def event_args(event: Event) -> list[str | int]:
     occ = occurrence(event.occurred_at)
     marks = marks_for(event)
     members = set_members(event)
-    args: list[str | int] = [event.event_id, occ.ts, occ.day, occ.month, occ.year,
-                             len(marks), *marks, len(members)]
+    args: list[str | int] = [
+        event.event_id,
+        occ.ts,
+        occ.day,
+        occ.month,
+        occ.year,
+        len(marks),
+        *marks,
+        len(members),
+    ]
     for name, member in members:
         args += [name, member]
     effect = open_effect(event)
@@ -214,9 +220,11 @@ class IndicatorStore:
 
     def _bucket_suffixes(self, start: date, end: date) -> list[str]:
         buckets = decompose(start, end)
-        return ([f"Y{y}" for y in buckets.years]
-                + [f"M{y}{m:02d}" for y, m in buckets.months]
-                + [f"D{d:%Y%m%d}" for d in buckets.days])
+        return (
+            [f"Y{y}" for y in buckets.years]
+            + [f"M{y}{m:02d}" for y, m in buckets.months]
+            + [f"D{d:%Y%m%d}" for d in buckets.days]
+        )
 
     async def set_union(
         self, agencies: Iterable[str], start: date, end: date, name: str
@@ -229,8 +237,10 @@ class IndicatorStore:
             prefix = redis_keys.set_prefix(code, name)
             pipe.sunion([prefix + s for s in suffixes])
         results = await pipe.execute() if codes else []
-        return {code: {m.decode() if isinstance(m, bytes) else m for m in members}
-                for code, members in zip(codes, results, strict=True)}
+        return {
+            code: {m.decode() if isinstance(m, bytes) else m for m in members}
+            for code, members in zip(codes, results, strict=True)
+        }
 
     async def open_counts(
         self, agencies: Iterable[str], now: datetime, horizon_s: int = 86_400
@@ -245,13 +255,13 @@ class IndicatorStore:
             pipe.zcount(key, "-inf", f"({ts}")
             pipe.zcount(key, ts, ts + horizon_s)
         flat = await pipe.execute() if codes else []
-        return {code: (int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2]))
-                for i, code in enumerate(codes)}
+        return {
+            code: (int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2]))
+            for i, code in enumerate(codes)
+        }
 
     async def overdue_dossiers(self, agency: str, now: datetime, limit: int = 100) -> list[str]:
         raw = await self.redis.zrangebyscore(
             redis_keys.open_dossiers(agency), "-inf", f"({now.timestamp()}", start=0, num=limit
         )
-        return [m.decode() if isinstance(m, bytes) else m for m in raw]
-
-
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]

@@ -32,9 +32,7 @@ def validate_event(
 ) -> Event | list[FieldError]:
     """Validate one decoded JSON value against contract v1 and the agency catalog."""
     if not isinstance(raw, dict):
-        return [
-            FieldError(index=index, field="event", reason="must be a JSON object", code="type")
-        ]
+        return [FieldError(index=index, field="event", reason="must be a JSON object", code="type")]
     event_type = raw.get("event_type")
     if event_type is None:
         return [

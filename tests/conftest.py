@@ -46,12 +46,15 @@ def redis_db(server: RedisServer, db: int) -> str:
 
 
 @pytest.fixture()
-def prometheus_factory(stack_dir: Path) -> Iterator[Callable[[dict[str, list[str]]], PrometheusServer]]:
+def prometheus_factory(
+    stack_dir: Path,
+) -> Iterator[Callable[[dict[str, list[str]]], PrometheusServer]]:
     started: list[PrometheusServer] = []
 
     def make(scrape_targets: dict[str, list[str]]) -> PrometheusServer:
-        server = PrometheusServer(stack_dir / f"prometheus-{uuid.uuid4().hex[:6]}", free_port(),
-                                  scrape_targets)
+        server = PrometheusServer(
+            stack_dir / f"prometheus-{uuid.uuid4().hex[:6]}", free_port(), scrape_targets
+        )
         server.start()
         started.append(server)
         return server
@@ -65,8 +68,9 @@ ServiceFactory = Callable[..., RunningService]
 
 
 @pytest.fixture(scope="module")
-def service_factory(kafka_broker: KafkaBroker, redis_server: RedisServer,
-                    stack_dir: Path) -> Iterator[ServiceFactory]:
+def service_factory(
+    kafka_broker: KafkaBroker, redis_server: RedisServer, stack_dir: Path
+) -> Iterator[ServiceFactory]:
     """Start a service process against the test broker and Redis; stopped at teardown."""
     started: list[RunningService] = []
 
@@ -78,8 +82,9 @@ def service_factory(kafka_broker: KafkaBroker, redis_server: RedisServer,
             "EGOV_CALCULATOR_GROUP": f"calc-{uuid.uuid4().hex[:8]}",
             "EGOV_ALERTS_GROUP": f"alerts-{uuid.uuid4().hex[:8]}",
         }
-        service = start_service(name, free_port(), {**base, **(env or {})},
-                                stack_dir / "logs" / uuid.uuid4().hex[:6])
+        service = start_service(
+            name, free_port(), {**base, **(env or {})}, stack_dir / "logs" / uuid.uuid4().hex[:6]
+        )
         started.append(service)
         return service
 

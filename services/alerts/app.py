@@ -4,12 +4,12 @@ keeps one alert per (rule, scope, indicator, period) in Redis and publishes stat
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import faust
 import orjson
+from faust.types import StreamT
 from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 
@@ -52,8 +52,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
-    updates_topic = app.topic(settings.topics.indicator_updates, key_type=bytes,
-                              value_type=bytes, key_serializer="raw", value_serializer="raw")
+    updates_topic = app.topic(
+        settings.topics.indicator_updates,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
     alerts_topic = app.topic(settings.topics.alerts, key_serializer="raw", value_serializer="raw")
     catalog = load_agencies()
     targets = load_targets()
@@ -69,14 +74,14 @@ def create_app(settings: Settings | None = None) -> faust.App:
         for key in await redis().smembers(ALERT_INDEX):
             alert = await redis().hgetall(key)
             if alert.get("state") == "firing":
-                label = (alert.get("rule", "breach"), alert.get("severity", "warning"))
+                label = (str(alert.get("rule", "breach")), str(alert.get("severity", "warning")))
                 counts[label] = counts.get(label, 0) + 1
         FIRING.clear()
         for (rule, severity), n in counts.items():
             FIRING.labels(rule, severity).set(n)
 
     @app.agent(updates_topic)
-    async def evaluate(stream: faust.Stream) -> None:
+    async def evaluate(stream: StreamT[Any]) -> None:
         async for raw in stream:
             try:
                 update = IndicatorUpdate.model_validate_json(raw)
@@ -90,8 +95,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 target = targets.resolve(indicator, scope, year, settings.default_target_set)
                 if target is None:
                     continue
-                verdict = evaluate_breach(indicator, fig.numerator, fig.denominator, target,
-                                          settings.alerts_min_denominator)
+                verdict = evaluate_breach(
+                    indicator,
+                    fig.numerator,
+                    fig.denominator,
+                    target,
+                    settings.alerts_min_denominator,
+                )
                 if verdict is None:
                     continue
                 key = alert_key("breach", scope.id, indicator, update.period)
@@ -100,14 +110,21 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 if previous is None and not verdict.firing:
                     continue
                 now = now_utc().isoformat()
-                fields = {"rule": "breach", "scope": scope.id, "indicator": indicator,
-                          "period": update.period, "state": new_state,
-                          "severity": verdict.severity or "", "value": str(verdict.value),
-                          "target": str(verdict.target), "target_source": verdict.target_source,
-                          "last_seen": now}
+                fields: dict[str, str] = {
+                    "rule": "breach",
+                    "scope": scope.id,
+                    "indicator": indicator,
+                    "period": update.period,
+                    "state": new_state,
+                    "severity": verdict.severity or "",
+                    "value": str(verdict.value),
+                    "target": str(verdict.target),
+                    "target_source": verdict.target_source,
+                    "last_seen": now,
+                }
                 if previous != new_state:
                     fields["since"] = now
-                await redis().hset(key, mapping=fields)
+                await redis().hset(key, mapping=fields)  # type: ignore[arg-type]
                 await redis().sadd(ALERT_INDEX, key)
                 if previous != new_state:
                     TRANSITIONS.labels("breach", new_state).inc()

@@ -38,6 +38,11 @@ def evaluate_breach(
     if firing:
         severity = Severity.critical if gap >= 10 else Severity.warning
     return Verdict(
-        indicator=indicator, firing=firing, severity=severity, value=round(value, 4),
-        target=target.min_percent, target_source=target.source, denominator=denominator,
+        indicator=indicator,
+        firing=firing,
+        severity=severity,
+        value=round(value, 4),
+        target=target.min_percent,
+        target_source=target.source,
+        denominator=denominator,
     )

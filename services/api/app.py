@@ -18,10 +18,15 @@ from services.api.errors import ApiError, from_http_exception
 from shared.config import Settings, get_settings
 from shared.logs import configure_logging
 
-REQUESTS = Counter("egov_api_requests_total", "API requests by route and status",
-                   ["route", "status"])
-LATENCY = Histogram("egov_api_request_seconds", "API request latency by route", ["route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+REQUESTS = Counter(
+    "egov_api_requests_total", "API requests by route and status", ["route", "status"]
+)
+LATENCY = Histogram(
+    "egov_api_request_seconds",
+    "API request latency by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 class Readiness(BaseModel):
@@ -31,8 +36,12 @@ class Readiness(BaseModel):
 
 def kafka_reachable(bootstrap: str) -> bool:
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000,
-                                 bootstrap_timeout_ms=2000, client_id="egov-api-readyz")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=2000,
+            bootstrap_timeout_ms=2000,
+            client_id="egov-api-readyz",
+        )
     except Exception:
         return False
     try:
@@ -87,8 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors = exc.errors()
         err = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         field = str(err["loc"][-1]) if err["loc"] else None
-        body = ApiError(error="invalid_parameter", field=field, message=f"{field}: {err['msg']}",
-                        message_vi=f"Tham số '{field}' không hợp lệ")
+        body = ApiError(
+            error="invalid_parameter",
+            field=field,
+            message=f"{field}: {err['msg']}",
+            message_vi=f"Tham số '{field}' không hợp lệ",
+        )
         return JSONResponse(body.model_dump(), status_code=400)
 
     @app.get("/healthz", include_in_schema=False)
@@ -120,5 +133,10 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -29,14 +29,21 @@ class ApiContext:
     @classmethod
     def create(cls, settings: Settings) -> "ApiContext":
         redis = Redis.from_url(settings.redis_url)
-        return cls(settings, redis, IndicatorStore(redis), CatalogCache(redis),
-                   load_indicators(), load_targets())
+        return cls(
+            settings,
+            redis,
+            IndicatorStore(redis),
+            CatalogCache(redis),
+            load_indicators(),
+            load_targets(),
+        )
 
     def indicator(self, name: str) -> Indicator:
         found = self.indicators.get(name)
         if found is None:
-            raise bad_parameter("indicator", f"unknown indicator {name!r}; allowed: "
-                                + ", ".join(self.indicators))
+            raise bad_parameter(
+                "indicator", f"unknown indicator {name!r}; allowed: " + ", ".join(self.indicators)
+            )
         return found
 
     def period(self, text: str) -> Period:
@@ -54,8 +61,10 @@ class ApiContext:
     def target_set(self, name: str | None) -> str | None:
         chosen = name or self.settings.default_target_set
         if chosen is not None and chosen not in self.targets.sets:
-            raise bad_parameter("target_set", f"unknown target set {chosen!r}; allowed: "
-                                + ", ".join(sorted(self.targets.sets)))
+            raise bad_parameter(
+                "target_set",
+                f"unknown target set {chosen!r}; allowed: " + ", ".join(sorted(self.targets.sets)),
+            )
         return chosen
 
 

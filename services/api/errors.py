@@ -18,15 +18,23 @@ class ApiError(BaseModel):
 class ApiException(HTTPException):
     """An HTTP error whose JSON body names the parameter at fault."""
 
-    def __init__(self, status_code: int, error: str, field: str | None, message: str,
-                 message_vi: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        field: str | None,
+        message: str,
+        message_vi: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status_code, detail=message, headers=headers)
         self.body = ApiError(error=error, field=field, message=message, message_vi=message_vi)
 
 
 def bad_parameter(field: str, message: str) -> ApiException:
-    return ApiException(400, "invalid_parameter", field, message,
-                        f"Tham số '{field}' không hợp lệ: {message}")
+    return ApiException(
+        400, "invalid_parameter", field, message, f"Tham số '{field}' không hợp lệ: {message}"
+    )
 
 
 def from_http_exception(exc: HTTPException) -> ApiError:
@@ -34,12 +42,19 @@ def from_http_exception(exc: HTTPException) -> ApiError:
         return exc.body
     detail: Any = exc.detail
     if exc.status_code == 401:
-        return ApiError(error="unauthorized", field="Authorization",
-                        message="missing bearer token", message_vi="Thiếu mã truy cập (token)")
+        return ApiError(
+            error="unauthorized",
+            field="Authorization",
+            message="missing bearer token",
+            message_vi="Thiếu mã truy cập (token)",
+        )
     if exc.status_code == 403:
-        return ApiError(error="forbidden", field="Authorization",
-                        message="token not valid for this service",
-                        message_vi="Mã truy cập không hợp lệ")
+        return ApiError(
+            error="forbidden",
+            field="Authorization",
+            message="token not valid for this service",
+            message_vi="Mã truy cập không hợp lệ",
+        )
     if exc.status_code == 404:
         return ApiError(error="not_found", message="not found", message_vi="Không tìm thấy")
     return ApiError(error="error", message=str(detail), message_vi=str(detail))

@@ -28,10 +28,14 @@ async def list_agencies(ctx: Ctx, _: Reader) -> list[Agency]:
     return list((await ctx.catalogs.current()).agencies.agencies.values())
 
 
-@router.get("/procedures", response_model=list[Procedure],
-            summary="Danh mục thủ tục hành chính — procedures")
+@router.get(
+    "/procedures",
+    response_model=list[Procedure],
+    summary="Danh mục thủ tục hành chính — procedures",
+)
 async def list_procedures(
-    ctx: Ctx, _: Reader,
+    ctx: Ctx,
+    _: Reader,
     agency: Annotated[str | None, Query(examples=["so-tttt"])] = None,
 ) -> list[Procedure]:
     catalog = (await ctx.catalogs.current()).procedures
@@ -43,24 +47,34 @@ async def list_procedures(
 async def _csv_body(request: Request) -> str:
     body = await request.body()
     if len(body) > MAX_CATALOG_BYTES:
-        raise ApiException(413, "body_too_large", "body", "catalog file too large",
-                           "Tệp danh mục quá lớn")
+        raise ApiException(
+            413, "body_too_large", "body", "catalog file too large", "Tệp danh mục quá lớn"
+        )
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ApiException(400, "invalid_body", "body", "catalog must be UTF-8 CSV",
-                           "Danh mục phải là CSV UTF-8") from None
+        raise ApiException(
+            400, "invalid_body", "body", "catalog must be UTF-8 CSV", "Danh mục phải là CSV UTF-8"
+        ) from None
 
 
 def _invalid(exc: ValidationError, text: str) -> ApiException:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "body"
-    return ApiException(400, "invalid_catalog", field, f"{field}: {err['msg']}",
-                        f"Danh mục không hợp lệ ở trường '{field}'")
+    return ApiException(
+        400,
+        "invalid_catalog",
+        field,
+        f"{field}: {err['msg']}",
+        f"Danh mục không hợp lệ ở trường '{field}'",
+    )
 
 
-@router.put("/catalog/procedures", response_model=CatalogReplaced,
-            summary="Thay danh mục TTHC (quản trị) — replace the procedure catalog (admin)")
+@router.put(
+    "/catalog/procedures",
+    response_model=CatalogReplaced,
+    summary="Thay danh mục TTHC (quản trị) — replace the procedure catalog (admin)",
+)
 async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
     text = await _csv_body(request)
     try:
@@ -68,18 +82,25 @@ async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogRep
     except ValidationError as exc:
         raise _invalid(exc, text) from None
     rows = await ctx.catalogs.store.replace_procedures(catalog.procedures.values())
-    return CatalogReplaced(catalog="procedures", rows=rows,
-                           version=await ctx.catalogs.store.version())
+    return CatalogReplaced(
+        catalog="procedures", rows=rows, version=await ctx.catalogs.store.version()
+    )
 
 
-@router.put("/catalog/agencies", response_model=CatalogReplaced,
-            summary="Thay danh mục cơ quan (quản trị) — replace the agency catalog (admin)")
+@router.put(
+    "/catalog/agencies",
+    response_model=CatalogReplaced,
+    summary="Thay danh mục cơ quan (quản trị) — replace the agency catalog (admin)",
+)
 async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
     text = await _csv_body(request)
     try:
-        catalog = AgencyCatalog([Agency.model_validate(r) for r in csv.DictReader(io.StringIO(text))])
+        catalog = AgencyCatalog(
+            [Agency.model_validate(r) for r in csv.DictReader(io.StringIO(text))]
+        )
     except ValidationError as exc:
         raise _invalid(exc, text) from None
     rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
-    return CatalogReplaced(catalog="agencies", rows=rows,
-                           version=await ctx.catalogs.store.version())
+    return CatalogReplaced(
+        catalog="agencies", rows=rows, version=await ctx.catalogs.store.version()
+    )

@@ -12,25 +12,41 @@ from shared.indicators import Indicator
 
 router = APIRouter(prefix="/v1", tags=["indicators"], responses=ERROR_RESPONSES)
 
-ScopeQ = Annotated[str, Query(
-    description="Agency code, group:so_nganh, group:dia_phuong, level:tinh|huyen|xa or province",
-    examples=["province"])]
-PeriodQ = Annotated[str, Query(
-    description="YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD, FROM..TO (dates) or rolling:Nd",
-    examples=["2024"])]
-TargetSetQ = Annotated[str | None, Query(
-    description="Target set to judge against; default: the targets in force",
-    examples=["cv-112-eval-2024"])]
+ScopeQ = Annotated[
+    str,
+    Query(
+        description="Agency code, group:so_nganh|dia_phuong, level:tinh|huyen|xa or province",
+        examples=["province"],
+    ),
+]
+PeriodQ = Annotated[
+    str,
+    Query(
+        description="YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD, FROM..TO (dates) or rolling:Nd",
+        examples=["2024"],
+    ),
+]
+TargetSetQ = Annotated[
+    str | None,
+    Query(
+        description="Target set to judge against; default: the targets in force",
+        examples=["cv-112-eval-2024"],
+    ),
+]
 
 
-@router.get("/indicators", response_model=list[Indicator],
-            summary="Danh mục chỉ số — indicator definitions")
+@router.get(
+    "/indicators", response_model=list[Indicator], summary="Danh mục chỉ số — indicator definitions"
+)
 async def list_indicators(ctx: Ctx, _: Reader) -> list[Indicator]:
     return list(ctx.indicators.values())
 
 
-@router.get("/indicators/{indicator}", response_model=IndicatorValue,
-            summary="Một chỉ số cho một phạm vi và kỳ — one indicator for a scope and period")
+@router.get(
+    "/indicators/{indicator}",
+    response_model=IndicatorValue,
+    summary="Một chỉ số cho một phạm vi và kỳ — one indicator for a scope and period",
+)
 async def get_indicator(
     ctx: Ctx,
     _: Reader,
@@ -44,13 +60,17 @@ async def get_indicator(
     parsed_scope = ctx.scope(scope, catalogs)
     parsed_period = ctx.period(period)
     chosen = ctx.target_set(target_set)
-    values = await scope_values(ctx.store, catalogs, ctx.targets, [definition], parsed_scope,
-                                parsed_period, chosen)
+    values = await scope_values(
+        ctx.store, catalogs, ctx.targets, [definition], parsed_scope, parsed_period, chosen
+    )
     return values[0]
 
 
-@router.get("/scopes/{scope}/indicators", response_model=list[IndicatorValue],
-            summary="Mọi chỉ số của một phạm vi — all indicators of a scope and period")
+@router.get(
+    "/scopes/{scope}/indicators",
+    response_model=list[IndicatorValue],
+    summary="Mọi chỉ số của một phạm vi — all indicators of a scope and period",
+)
 async def scope_indicators(
     ctx: Ctx,
     _: Reader,
@@ -59,6 +79,12 @@ async def scope_indicators(
     target_set: TargetSetQ = None,
 ) -> list[IndicatorValue]:
     catalogs = await ctx.catalogs.current()
-    return await scope_values(ctx.store, catalogs, ctx.targets, list(ctx.indicators.values()),
-                              ctx.scope(scope, catalogs), ctx.period(period),
-                              ctx.target_set(target_set))
+    return await scope_values(
+        ctx.store,
+        catalogs,
+        ctx.targets,
+        list(ctx.indicators.values()),
+        ctx.scope(scope, catalogs),
+        ctx.period(period),
+        ctx.target_set(target_set),
+    )

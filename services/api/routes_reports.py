@@ -16,8 +16,11 @@ from shared.timeutil import LOCAL_TZ, now_utc
 router = APIRouter(prefix="/v1", tags=["reports"], responses=ERROR_RESPONSES)
 
 
-@router.get("/reports/annual", response_model=AnnualTable,
-            summary="Bảng tổng hợp năm theo mẫu phụ lục — the annual appendix table")
+@router.get(
+    "/reports/annual",
+    response_model=AnnualTable,
+    summary="Bảng tổng hợp năm theo mẫu phụ lục — the annual appendix table",
+)
 async def get_annual_table(
     ctx: Ctx,
     _: Reader,
@@ -27,22 +30,42 @@ async def get_annual_table(
 ) -> AnnualTable:
     definition = ctx.indicator(indicator)
     if definition.source not in ("dossier",) or not definition.denominator == "received":
-        raise bad_parameter("indicator", "the appendix layout is defined for received-dossier "
-                            "ratios (e.g. full_online_rate)")
-    return await annual_table(ctx.store, await ctx.catalogs.current(), ctx.targets, definition,
-                              year, ctx.target_set(target_set))
+        raise bad_parameter(
+            "indicator",
+            "the appendix layout is defined for received-dossier ratios (e.g. full_online_rate)",
+        )
+    return await annual_table(
+        ctx.store,
+        await ctx.catalogs.current(),
+        ctx.targets,
+        definition,
+        year,
+        ctx.target_set(target_set),
+    )
 
 
-@router.get("/scorecard", response_model=Scorecard,
-            summary="Tỷ lệ cơ quan đạt mọi chỉ tiêu — share of agencies meeting every target")
+@router.get(
+    "/scorecard",
+    response_model=Scorecard,
+    summary="Tỷ lệ cơ quan đạt mọi chỉ tiêu — share of agencies meeting every target",
+)
 async def get_scorecard(
-    ctx: Ctx, _: Reader, scope: ScopeQ = "province", period: PeriodQ = "rolling:30d",
+    ctx: Ctx,
+    _: Reader,
+    scope: ScopeQ = "province",
+    period: PeriodQ = "rolling:30d",
     target_set: TargetSetQ = None,
 ) -> Scorecard:
     catalogs = await ctx.catalogs.current()
-    return await scorecard(ctx.store, catalogs, ctx.targets, list(ctx.indicators.values()),
-                           ctx.scope(scope, catalogs), ctx.period(period),
-                           ctx.target_set(target_set))
+    return await scorecard(
+        ctx.store,
+        catalogs,
+        ctx.targets,
+        list(ctx.indicators.values()),
+        ctx.scope(scope, catalogs),
+        ctx.period(period),
+        ctx.target_set(target_set),
+    )
 
 
 class OpenDossiers(BaseModel):
@@ -62,10 +85,17 @@ class OpenDossiersReport(BaseModel):
     agencies: list[OpenDossiers]
 
 
-@router.get("/dossiers/open", response_model=OpenDossiersReport,
-            summary="Hồ sơ đang xử lý, quá hạn, sắp đến hạn — open, overdue and due-soon dossiers")
-async def open_dossiers(ctx: Ctx, _: Reader, scope: ScopeQ = "province",
-                        limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> OpenDossiersReport:
+@router.get(
+    "/dossiers/open",
+    response_model=OpenDossiersReport,
+    summary="Hồ sơ đang xử lý, quá hạn, sắp đến hạn — open, overdue and due-soon dossiers",
+)
+async def open_dossiers(
+    ctx: Ctx,
+    _: Reader,
+    scope: ScopeQ = "province",
+    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+) -> OpenDossiersReport:
     catalogs = await ctx.catalogs.current()
     parsed = ctx.scope(scope, catalogs)
     now = now_utc()
@@ -75,10 +105,16 @@ async def open_dossiers(ctx: Ctx, _: Reader, scope: ScopeQ = "province",
     for code in codes:
         n_open, overdue, soon = counts[code]
         ids = await ctx.store.overdue_dossiers(code, now, limit) if overdue and limit else []
-        rows.append(OpenDossiers(agency_code=code, open=n_open, overdue=overdue,
-                                 due_within_24h=soon, overdue_ids=ids))
+        rows.append(
+            OpenDossiers(
+                agency_code=code, open=n_open, overdue=overdue, due_within_24h=soon, overdue_ids=ids
+            )
+        )
     return OpenDossiersReport(
-        scope=parsed.id, as_of=now.astimezone(LOCAL_TZ), open=sum(r.open for r in rows),
-        overdue=sum(r.overdue for r in rows), due_within_24h=sum(r.due_within_24h for r in rows),
+        scope=parsed.id,
+        as_of=now.astimezone(LOCAL_TZ),
+        open=sum(r.open for r in rows),
+        overdue=sum(r.overdue for r in rows),
+        due_within_24h=sum(r.due_within_24h for r in rows),
         agencies=rows,
     )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
 from pathlib import Path
+from typing import Any, cast
 
 import faust
+from faust.types import StreamT
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -24,8 +24,8 @@ from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
-from shared.faust_pages import add_standard_pages
 from shared.events import Event
+from shared.faust_pages import add_standard_pages
 from shared.indicators import load_indicators
 from shared.logs import get_logger
 from shared.store import IndicatorStore
@@ -103,18 +103,31 @@ def create_app(settings: Settings | None = None) -> faust.App:
     async def send_dead_letter(kafka_event: Any, reason: str, errors: list[Any]) -> None:
         msg = kafka_event.message
         entry = dead_letter(
-            reason, errors, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            key=msg.key, value=msg.value, now=now_utc(),
+            reason,
+            errors,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            now=now_utc(),
         )
         fut = await deadletter_topic.send(key=msg.key, value=entry.model_dump_json().encode())
         await fut
         metrics.DEADLETTERED.labels(reason).inc()
-        log.warning("dead_lettered", reason=reason, topic=msg.topic, partition=msg.partition,
-                    offset=msg.offset, fields=[e.field for e in errors])
+        log.warning(
+            "dead_lettered",
+            reason=reason,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            fields=[e.field for e in errors],
+        )
 
     @app.agent(events_topic)
-    async def apply_events(stream: faust.Stream) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+    async def apply_events(stream: StreamT[Any]) -> None:
+        batches = cast("faust.Stream[Any]", stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
+        async for batch in batches:
             started = time.perf_counter()
             now = now_utc()
             agencies = (await catalogs().current()).agencies.codes
@@ -143,7 +156,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.LAST_APPLIED.set(done)
 
-    @app.timer(interval=settings.calculator_publish_interval_s)
+    @app.timer(interval=settings.calculator_publish_interval_s)  # type: ignore[untyped-decorator]
     async def publish_updates() -> None:
         now = now_utc()
         for agency, year in coalescer.drain():

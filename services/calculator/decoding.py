@@ -34,7 +34,9 @@ def decode_record(
     try:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        return "invalid_json", [FieldError(field="value", reason=f"invalid JSON: {exc}", code="json")]
+        return "invalid_json", [
+            FieldError(field="value", reason=f"invalid JSON: {exc}", code="json")
+        ]
     result = validate_event(raw, agencies=agencies, now=now)
     if isinstance(result, list):
         return "invalid_event", result

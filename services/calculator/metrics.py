@@ -8,7 +8,9 @@ EVENTS_APPLIED = Counter(
     "egov_calculator_events_applied_total", "Events applied to the counters", ["family"]
 )
 DUPLICATES = Counter(
-    "egov_calculator_duplicates_total", "Events skipped because their event_id was applied", ["family"]
+    "egov_calculator_duplicates_total",
+    "Events skipped because their event_id was applied",
+    ["family"],
 )
 DEADLETTERED = Counter(
     "egov_calculator_deadlettered_total", "Events sent to the dead-letter topic", ["reason"]

@@ -51,8 +51,9 @@ async def delete_derived_state(redis: Redis) -> int:
     return deleted
 
 
-async def rebuild(settings: Settings, *, batch_size: int = 2000, show_progress: bool = True,
-                  flush: bool = True) -> RebuildReport:
+async def rebuild(
+    settings: Settings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
+) -> RebuildReport:
     report = RebuildReport()
     started = time.perf_counter()
     redis = Redis.from_url(settings.redis_url)
@@ -61,19 +62,31 @@ async def rebuild(settings: Settings, *, batch_size: int = 2000, show_progress: 
     if flush:
         report.deleted_keys = await delete_derived_state(redis)
     agencies = (await catalogs.current()).agencies.codes
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                             group_id=None, max_poll_records=batch_size,
-                             client_id="egov-rebuild")
-    parts = [TopicPartition(t, p) for t in (settings.topics.dossier, settings.topics.document)
-             for p in sorted(consumer.partitions_for_topic(t) or [])]
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=batch_size,
+        client_id="egov-rebuild",
+    )
+    parts = [
+        TopicPartition(t, p)
+        for t in (settings.topics.dossier, settings.topics.document)
+        for p in sorted(consumer.partitions_for_topic(t) or [])
+    ]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     begin = consumer.beginning_offsets(parts)
     end = consumer.end_offsets(parts)
     total = sum(end[tp] - begin[tp] for tp in parts)
     remaining = {tp for tp in parts if end[tp] > begin[tp]}
-    with Progress(TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not show_progress) as progress:
+    with Progress(
+        TextColumn("rebuild"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+    ) as progress:
         task = progress.add_task("records", total=total)
         while remaining:
             polled = await asyncio.to_thread(consumer.poll, 1000, batch_size)

@@ -54,4 +54,6 @@ async def build_update(
         )
         for i in indicators.values()
     }
-    return IndicatorUpdate(agency_code=agency, period=str(year), indicators=figures, published_at=now)
+    return IndicatorUpdate(
+        agency_code=agency, period=str(year), indicators=figures, published_at=now
+    )

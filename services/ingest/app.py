@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -41,8 +41,13 @@ class Rejected(BaseModel):
     errors: list[FieldError]
 
 
-def _error(status_code: int, error: str, message: str, errors: list[FieldError],
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status_code: int,
+    error: str,
+    message: str,
+    errors: list[FieldError],
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     body = Rejected(error=error, message=message, errors=errors)
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
@@ -102,8 +107,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Accepted,
         responses={
-            400: {"model": Rejected}, 401: {"model": Rejected}, 403: {"model": Rejected},
-            413: {"model": Rejected}, 422: {"model": Rejected}, 503: {"model": Rejected},
+            400: {"model": Rejected},
+            401: {"model": Rejected},
+            403: {"model": Rejected},
+            413: {"model": Rejected},
+            422: {"model": Rejected},
+            503: {"model": Rejected},
         },
     )
     async def post_events(
@@ -137,8 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events: list[Event] = []
         errors: list[FieldError] = []
         for index, raw in enumerate(decoded):
-            result = raw if isinstance(raw, FieldError) else validate_event(
-                raw, agencies=agencies, now=now, index=index
+            result = (
+                raw
+                if isinstance(raw, FieldError)
+                else validate_event(raw, agencies=agencies, now=now, index=index)
             )
             if isinstance(result, FieldError):
                 errors.append(result)
@@ -155,7 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.REQUESTS.labels("rejected").inc()
             metrics.EVENTS.labels("rejected", "any").inc(len(decoded))
             return _error(
-                422, "validation_failed",
+                422,
+                "validation_failed",
                 f"{rejected_count} of {len(decoded)} events are invalid; none were accepted",
                 errors,
             )
@@ -168,10 +180,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BrokerUnavailable as exc:
             metrics.REQUESTS.labels("unavailable").inc()
             retry = str(settings.ingest_retry_after_s)
-            err = FieldError(field="kafka", reason=f"event log unavailable ({exc})",
-                             code="unavailable")
-            return _error(503, "unavailable", "event log unavailable; retry later", [err],
-                          headers={"Retry-After": retry})
+            err = FieldError(
+                field="kafka", reason=f"event log unavailable ({exc})", code="unavailable"
+            )
+            return _error(
+                503,
+                "unavailable",
+                "event log unavailable; retry later",
+                [err],
+                headers={"Retry-After": retry},
+            )
         metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
         metrics.REQUESTS.labels("accepted" if not errors else "partial").inc()
         by_topic: dict[str, int] = {}

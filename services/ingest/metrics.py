@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-REQUESTS = Counter(
-    "egov_ingest_requests_total", "Ingest HTTP requests by outcome", ["outcome"]
-)
+REQUESTS = Counter("egov_ingest_requests_total", "Ingest HTTP requests by outcome", ["outcome"])
 EVENTS = Counter(
     "egov_ingest_events_total", "Events by outcome (accepted, rejected)", ["outcome", "family"]
 )

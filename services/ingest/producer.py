@@ -66,8 +66,7 @@ class EventProducer:
         deadline = time.monotonic() + self.timeout_s
         try:
             futures = [
-                producer.send(r.topic, key=r.key, value=r.value, headers=r.headers)
-                for r in records
+                producer.send(r.topic, key=r.key, value=r.value, headers=r.headers) for r in records
             ]
             for future in futures:
                 future.get(timeout=max(0.1, deadline - time.monotonic()))

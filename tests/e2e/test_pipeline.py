@@ -32,8 +32,13 @@ def pipeline(kafka_broker, redis_server, service_factory) -> dict[str, Any]:
 
 
 def post(url: str, events: list[dict[str, Any]], **params: str) -> httpx.Response:
-    return httpx.post(f"{url}/v1/events", content=orjson.dumps(events), params=params,
-                      headers={**INGEST_AUTH, "content-type": "application/json"}, timeout=30)
+    return httpx.post(
+        f"{url}/v1/events",
+        content=orjson.dumps(events),
+        params=params,
+        headers={**INGEST_AUTH, "content-type": "application/json"},
+        timeout=30,
+    )
 
 
 def wait_for(fn: Callable[[], Any], expected: Any, timeout: float = 45.0) -> Any:
@@ -46,8 +51,12 @@ def wait_for(fn: Callable[[], Any], expected: Any, timeout: float = 45.0) -> Any
 
 
 def figures(api_url: str, indicator: str, scope: str, period: str) -> tuple[int, int, Any]:
-    resp = httpx.get(f"{api_url}/v1/indicators/{indicator}",
-                     params={"scope": scope, "period": period}, headers=READ_AUTH, timeout=10)
+    resp = httpx.get(
+        f"{api_url}/v1/indicators/{indicator}",
+        params={"scope": scope, "period": period},
+        headers=READ_AUTH,
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     return body["numerator"], body["denominator"], body["value"]
@@ -58,28 +67,49 @@ def test_posted_events_reach_the_api_with_hand_counted_figures(pipeline) -> None
     # so-y-te, March 2024: 3 distinct dossiers; 2 received full online × online
     events = [
         received(agency="so-y-te", dossier="y1", at="2024-03-04T08:00:00+07:00"),
-        received(agency="so-y-te", dossier="y2", at="2024-03-05T08:00:00+07:00",
-                 level="partial_online", channel="in_person"),
+        received(
+            agency="so-y-te",
+            dossier="y2",
+            at="2024-03-05T08:00:00+07:00",
+            level="partial_online",
+            channel="in_person",
+        ),
         received(agency="so-y-te", dossier="y3", at="2024-03-31T23:59:59+07:00"),
         # counted in April, not March
-        received(agency="so-y-te", dossier="y4", at="2024-04-01T00:00:00+07:00",
-                 level="in_person_only", channel="in_person"),
+        received(
+            agency="so-y-te",
+            dossier="y4",
+            at="2024-04-01T00:00:00+07:00",
+            level="in_person_only",
+            channel="in_person",
+        ),
         # another agency: province = 5 dossiers, 3 numerators
-        received(agency="ubnd-an-phu", dossier="a1", at="2024-03-10T08:00:00+07:00",
-                 level="full_online", channel="in_person"),
+        received(
+            agency="ubnd-an-phu",
+            dossier="a1",
+            at="2024-03-10T08:00:00+07:00",
+            level="full_online",
+            channel="in_person",
+        ),
     ]
     resp = post(ingest, events)
     assert resp.status_code == 202, resp.text
     assert resp.json()["accepted"] == 5
-    assert wait_for(lambda: figures(api, "full_online_rate", "so-y-te", "2024-03"),
-                    (2, 3, pytest.approx(66.6667, abs=1e-3))) == (2, 3, pytest.approx(66.6667, abs=1e-3))
+    assert wait_for(
+        lambda: figures(api, "full_online_rate", "so-y-te", "2024-03"),
+        (2, 3, pytest.approx(66.6667, abs=1e-3)),
+    ) == (2, 3, pytest.approx(66.6667, abs=1e-3))
     assert figures(api, "full_online_rate", "so-y-te", "2024-03-31")[:2] == (1, 1)
     assert figures(api, "full_online_rate", "so-y-te", "2024")[:2] == (2, 4)
-    assert wait_for(lambda: figures(api, "full_online_rate", "province", "2024")[:2],
-                    (2, 5)) == (2, 5)
-    full = httpx.get(f"{api}/v1/indicators/full_online_rate",
-                     params={"scope": "so-y-te", "period": "2024", "target_set": "cv-112-eval-2024"},
-                     headers=READ_AUTH).json()
+    assert wait_for(lambda: figures(api, "full_online_rate", "province", "2024")[:2], (2, 5)) == (
+        2,
+        5,
+    )
+    full = httpx.get(
+        f"{api}/v1/indicators/full_online_rate",
+        params={"scope": "so-y-te", "period": "2024", "target_set": "cv-112-eval-2024"},
+        headers=READ_AUTH,
+    ).json()
     assert full["value"] == pytest.approx(50.0) and full["target"] == 70.0
     assert full["meets_target"] is False
 
@@ -87,19 +117,26 @@ def test_posted_events_reach_the_api_with_hand_counted_figures(pipeline) -> None
 def test_duplicates_do_not_change_the_figures(pipeline) -> None:
     ingest, api = pipeline["ingest"].url, pipeline["api"].url
     first = received(agency="so-tu-phap", dossier="t1", at="2024-05-02T08:00:00+07:00")
-    other = received(agency="so-tu-phap", dossier="t2", at="2024-05-02T09:00:00+07:00",
-                     level="partial_online", channel="online")
+    other = received(
+        agency="so-tu-phap",
+        dossier="t2",
+        at="2024-05-02T09:00:00+07:00",
+        level="partial_online",
+        channel="online",
+    )
     assert post(ingest, [first, other]).status_code == 202
-    assert wait_for(lambda: figures(api, "full_online_rate", "so-tu-phap", "2024-05")[:2],
-                    (1, 2)) == (1, 2)
+    assert wait_for(
+        lambda: figures(api, "full_online_rate", "so-tu-phap", "2024-05")[:2], (1, 2)
+    ) == (1, 2)
     # same event_id again, and a new event for the same dossier and category
     again = dict(first)
     same_dossier = received(agency="so-tu-phap", dossier="t1", at="2024-05-03T08:00:00+07:00")
     marker = received(agency="so-tu-phap", dossier="t3", at="2024-06-01T08:00:00+07:00")
     assert post(ingest, [again, same_dossier, marker]).status_code == 202
     # the marker proves the batch was processed; May is unchanged
-    assert wait_for(lambda: figures(api, "full_online_rate", "so-tu-phap", "2024-06")[:2],
-                    (1, 1)) == (1, 1)
+    assert wait_for(
+        lambda: figures(api, "full_online_rate", "so-tu-phap", "2024-06")[:2], (1, 1)
+    ) == (1, 1)
     assert figures(api, "full_online_rate", "so-tu-phap", "2024-05")[:2] == (1, 2)
 
 
@@ -113,12 +150,18 @@ def test_poison_message_is_dead_lettered_and_later_events_count(pipeline, kafka_
     good = received(agency="so-xay-dung", dossier="x1", at="2024-08-08T08:00:00+07:00")
     producer.send(TOPICS.dossier, key=b"so-xay-dung", value=orjson.dumps(good)).get(10)
     producer.close()
-    assert wait_for(lambda: figures(api, "full_online_rate", "so-xay-dung", "2024-08")[:2],
-                    (1, 1)) == (1, 1)
-    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
-    parts = [TopicPartition(TOPICS.deadletter, p)
-             for p in consumer.partitions_for_topic(TOPICS.deadletter)]
+    assert wait_for(
+        lambda: figures(api, "full_online_rate", "so-xay-dung", "2024-08")[:2], (1, 1)
+    ) == (1, 1)
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    parts = [
+        TopicPartition(TOPICS.deadletter, p)
+        for p in consumer.partitions_for_topic(TOPICS.deadletter)
+    ]
     consumer.assign(parts)
     consumer.seek_to_beginning()
     letters = [orjson.loads(m.value) for m in consumer]
@@ -153,9 +196,14 @@ def test_broker_down_gives_503_and_nothing_accepted_is_lost(kafka_broker, servic
             break
         time.sleep(1)
     assert status == 202
-    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
-    parts = [TopicPartition(TOPICS.dossier, p) for p in consumer.partitions_for_topic(TOPICS.dossier)]
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka_broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    parts = [
+        TopicPartition(TOPICS.dossier, p) for p in consumer.partitions_for_topic(TOPICS.dossier)
+    ]
     consumer.assign(parts)
     consumer.seek_to_beginning()
     on_topic = {orjson.loads(m.value).get("event_id") for m in consumer if m.value.startswith(b"{")}

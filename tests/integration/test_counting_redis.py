@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from shared.catalog import load_agencies
-from tests.conftest import redis_db
 from shared.events import Event
 from shared.store import IndicatorStore
 from shared.validation import validate_event
+from tests.conftest import redis_db
 from tests.factories import received
 
 AGENCIES = load_agencies().codes
@@ -32,28 +32,70 @@ def scenario() -> list[Event]:
         # d1: full online, received on the last second of 2024 (local time)
         received(dossier="d1", at="2024-12-31T23:59:59+07:00", event_id="a"),
         # d2: received in person, then again online a day later (two categories, one dossier)
-        received(dossier="d2", at="2024-06-01T09:00:00+07:00", level="partial_online",
-                 channel="in_person", event_id="b"),
-        received(dossier="d2", at="2024-06-02T09:00:00+07:00", level="full_online",
-                 channel="online", event_id="c"),
+        received(
+            dossier="d2",
+            at="2024-06-01T09:00:00+07:00",
+            level="partial_online",
+            channel="in_person",
+            event_id="b",
+        ),
+        received(
+            dossier="d2",
+            at="2024-06-02T09:00:00+07:00",
+            level="full_online",
+            channel="online",
+            event_id="c",
+        ),
         # d3: a redelivered received event with a later timestamp: counts on its first day
         received(dossier="d3", at="2025-01-01T00:00:00+07:00", event_id="d"),
         received(dossier="d3", at="2025-01-03T08:00:00+07:00", event_id="e"),
         # another agency
-        received(agency="ubnd-cho-moi", dossier="d1", at="2024-03-01T08:00:00+07:00",
-                 level="partial_online", channel="online", event_id="f"),
-        {"event_id": "g", "event_type": "resolved", "occurred_at": "2024-12-30T10:00:00+07:00",
-         "agency_code": "so-tttt", "dossier_id": "d2", "procedure_code": "p-1",
-         "due_at": "2024-12-31T10:00:00+07:00", "outcome": "approved"},
-        {"event_id": "h", "event_type": "payment", "occurred_at": "2024-07-01T10:00:00+07:00",
-         "agency_code": "so-tttt", "dossier_id": "d2", "procedure_code": "p-1",
-         "method": "online", "amount_vnd": 50000},
-        {"event_id": "i", "event_type": "document_issued",
-         "occurred_at": "2024-05-05T10:00:00+07:00", "agency_code": "so-tttt",
-         "document_id": "vb-1", "electronic": True, "confidential": True},
-        {"event_id": "j", "event_type": "document_issued",
-         "occurred_at": "2024-05-05T11:00:00+07:00", "agency_code": "so-tttt",
-         "document_id": "vb-2", "electronic": False, "confidential": False},
+        received(
+            agency="ubnd-cho-moi",
+            dossier="d1",
+            at="2024-03-01T08:00:00+07:00",
+            level="partial_online",
+            channel="online",
+            event_id="f",
+        ),
+        {
+            "event_id": "g",
+            "event_type": "resolved",
+            "occurred_at": "2024-12-30T10:00:00+07:00",
+            "agency_code": "so-tttt",
+            "dossier_id": "d2",
+            "procedure_code": "p-1",
+            "due_at": "2024-12-31T10:00:00+07:00",
+            "outcome": "approved",
+        },
+        {
+            "event_id": "h",
+            "event_type": "payment",
+            "occurred_at": "2024-07-01T10:00:00+07:00",
+            "agency_code": "so-tttt",
+            "dossier_id": "d2",
+            "procedure_code": "p-1",
+            "method": "online",
+            "amount_vnd": 50000,
+        },
+        {
+            "event_id": "i",
+            "event_type": "document_issued",
+            "occurred_at": "2024-05-05T10:00:00+07:00",
+            "agency_code": "so-tttt",
+            "document_id": "vb-1",
+            "electronic": True,
+            "confidential": True,
+        },
+        {
+            "event_id": "j",
+            "event_type": "document_issued",
+            "occurred_at": "2024-05-05T11:00:00+07:00",
+            "agency_code": "so-tttt",
+            "document_id": "vb-2",
+            "electronic": False,
+            "confidential": False,
+        },
     ]
     return [parse(r) for r in raws]
 
@@ -67,7 +109,9 @@ async def snapshot(redis: Redis) -> dict[str, dict[str, int]]:
     return out
 
 
-async def apply_and_snapshot(url: str, events: list[Event], batch: int) -> dict[str, dict[str, int]]:
+async def apply_and_snapshot(
+    url: str, events: list[Event], batch: int
+) -> dict[str, dict[str, int]]:
     redis = Redis.from_url(url)
     try:
         await redis.flushdb()
@@ -88,11 +132,19 @@ def test_hand_counts(redis_server) -> None:
         assert all(await store.apply_many(events))
         # a second delivery of everything changes nothing
         assert not any(await store.apply_many(events))
-        marks = ["received", "received_full_online_online", "cat_partial_online_in_person",
-                 "resolved", "resolved_on_time", "payment_online", "document_issued",
-                 "document_electronic"]
+        marks = [
+            "received",
+            "received_full_online_online",
+            "cat_partial_online_in_person",
+            "resolved",
+            "resolved_on_time",
+            "payment_online",
+            "document_issued",
+            "document_electronic",
+        ]
         y2024 = (await store.sum_marks(["so-tttt"], date(2024, 1, 1), date(2024, 12, 31), marks))[
-            "so-tttt"]
+            "so-tttt"
+        ]
         # d1 (31 Dec, 23:59:59 local) and d2 count in 2024; d3 in 2025
         assert y2024["received"] == 2
         assert y2024["received_full_online_online"] == 2  # d1 and d2 (its online receipt)
@@ -100,14 +152,22 @@ def test_hand_counts(redis_server) -> None:
         assert (y2024["resolved"], y2024["resolved_on_time"], y2024["payment_online"]) == (1, 1, 1)
         # the confidential document is excluded from both sides
         assert (y2024["document_issued"], y2024["document_electronic"]) == (1, 0)
-        y2025 = (await store.sum_marks(["so-tttt"], date(2025, 1, 1), date(2025, 12, 31),
-                                       ["received"]))["so-tttt"]
+        y2025 = (
+            await store.sum_marks(["so-tttt"], date(2025, 1, 1), date(2025, 12, 31), ["received"])
+        )["so-tttt"]
         assert y2025["received"] == 1
-        jan1 = (await store.sum_marks(["so-tttt"], date(2025, 1, 1), date(2025, 1, 1),
-                                      ["received"]))["so-tttt"]
+        jan1 = (
+            await store.sum_marks(["so-tttt"], date(2025, 1, 1), date(2025, 1, 1), ["received"])
+        )["so-tttt"]
         assert jan1["received"] == 1
-        june = (await store.sum_marks(["so-tttt"], date(2024, 6, 2), date(2024, 6, 2),
-                                      ["received", "received_full_online_online"]))["so-tttt"]
+        june = (
+            await store.sum_marks(
+                ["so-tttt"],
+                date(2024, 6, 2),
+                date(2024, 6, 2),
+                ["received", "received_full_online_online"],
+            )
+        )["so-tttt"]
         assert june == {"received": 0, "received_full_online_online": 1}
         await redis.aclose()
 
@@ -133,11 +193,17 @@ def test_late_earlier_event_moves_the_count(redis_server) -> None:
     asyncio.run(run())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_any_order_and_duplication_gives_the_same_figures(redis_server, data: st.DataObject) -> None:
+def test_any_order_and_duplication_gives_the_same_figures(
+    redis_server, data: st.DataObject
+) -> None:
     events = scenario()
-    expected = asyncio.run(apply_and_snapshot(redis_db(redis_server, 14), events, batch=len(events)))
+    expected = asyncio.run(
+        apply_and_snapshot(redis_db(redis_server, 14), events, batch=len(events))
+    )
     order = data.draw(st.permutations(events))
     dupes = data.draw(st.lists(st.sampled_from(events), max_size=8))
     mixed = list(order)

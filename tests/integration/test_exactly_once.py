@@ -37,19 +37,47 @@ def event_stream(n_dossiers: int, seed: int) -> list[dict[str, Any]]:
         day = rng.randint(1, 28)
         month = rng.randint(1, 12)
         at = f"2024-{month:02d}-{day:02d}T{rng.randint(7, 16):02d}:00:00+07:00"
-        level, channel = rng.choice([("full_online", "online"), ("partial_online", "online"),
-                                     ("partial_online", "in_person"),
-                                     ("in_person_only", "in_person")])
-        out.append(received(agency=agency, dossier=f"k{i}", at=at, level=level, channel=channel,
-                            procedure_code=f"p{rng.randint(1, 30)}"))
+        level, channel = rng.choice(
+            [
+                ("full_online", "online"),
+                ("partial_online", "online"),
+                ("partial_online", "in_person"),
+                ("in_person_only", "in_person"),
+            ]
+        )
+        out.append(
+            received(
+                agency=agency,
+                dossier=f"k{i}",
+                at=at,
+                level=level,
+                channel=channel,
+                procedure_code=f"p{rng.randint(1, 30)}",
+            )
+        )
         if rng.random() < 0.1:  # received again under another category
-            out.append(received(agency=agency, dossier=f"k{i}",
-                                at=f"2024-{month:02d}-{day:02d}T17:30:00+07:00",
-                                level="full_online", channel="in_person"))
+            out.append(
+                received(
+                    agency=agency,
+                    dossier=f"k{i}",
+                    at=f"2024-{month:02d}-{day:02d}T17:30:00+07:00",
+                    level="full_online",
+                    channel="in_person",
+                )
+            )
         if rng.random() < 0.6:
-            out.append({"event_id": f"r{i}", "event_type": "resolved", "occurred_at": at,
-                        "agency_code": agency, "dossier_id": f"k{i}", "procedure_code": "p1",
-                        "due_at": "2024-12-31T17:00:00+07:00", "outcome": "approved"})
+            out.append(
+                {
+                    "event_id": f"r{i}",
+                    "event_type": "resolved",
+                    "occurred_at": at,
+                    "agency_code": agency,
+                    "dossier_id": f"k{i}",
+                    "procedure_code": "p1",
+                    "due_at": "2024-12-31T17:00:00+07:00",
+                    "outcome": "approved",
+                }
+            )
     dupes = rng.sample(out, len(out) // 10)
     out += dupes
     rng.shuffle(out)
@@ -87,25 +115,41 @@ async def current_snapshot(url: str) -> dict[str, dict[str, int]]:
 def isolated(kafka_broker, redis_server) -> dict[str, Any]:
     """Own topics and Redis database for one test, so it shares nothing with the others."""
     suffix = uuid.uuid4().hex[:8]
-    topics = Topics(dossier=f"t.dossier.{suffix}", document=f"t.document.{suffix}",
-                    deadletter=f"t.dlq.{suffix}", indicator_updates=f"t.updates.{suffix}",
-                    alerts=f"t.alerts.{suffix}")
+    topics = Topics(
+        dossier=f"t.dossier.{suffix}",
+        document=f"t.document.{suffix}",
+        deadletter=f"t.dlq.{suffix}",
+        indicator_updates=f"t.updates.{suffix}",
+        alerts=f"t.alerts.{suffix}",
+    )
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
-    admin.create_topics([NewTopic(topics.dossier, 6, 1), NewTopic(topics.document, 6, 1),
-                         NewTopic(topics.deadletter, 1, 1), NewTopic(topics.indicator_updates, 1, 1),
-                         NewTopic(topics.alerts, 1, 1)])
+    admin.create_topics(
+        [
+            NewTopic(topics.dossier, 6, 1),
+            NewTopic(topics.document, 6, 1),
+            NewTopic(topics.deadletter, 1, 1),
+            NewTopic(topics.indicator_updates, 1, 1),
+            NewTopic(topics.alerts, 1, 1),
+        ]
+    )
     admin.close()
     db = int(suffix, 16) % 14 + 1
     base = redis_server.url.rsplit("/", 1)[0]
     env = {
-        "EGOV_TOPIC_DOSSIER": topics.dossier, "EGOV_TOPIC_DOCUMENT": topics.document,
+        "EGOV_TOPIC_DOSSIER": topics.dossier,
+        "EGOV_TOPIC_DOCUMENT": topics.document,
         "EGOV_TOPIC_DEADLETTER": topics.deadletter,
         "EGOV_TOPIC_INDICATOR_UPDATES": topics.indicator_updates,
         "EGOV_TOPIC_ALERTS": topics.alerts,
-        "EGOV_REDIS_URL": f"{base}/{db}", "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
+        "EGOV_REDIS_URL": f"{base}/{db}",
+        "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
     }
-    return {"topics": topics, "env": env, "redis_url": f"{base}/{db}",
-            "bootstrap": kafka_broker.bootstrap}
+    return {
+        "topics": topics,
+        "env": env,
+        "redis_url": f"{base}/{db}",
+        "bootstrap": kafka_broker.bootstrap,
+    }
 
 
 def produce(bootstrap: str, topic: str, raws: list[dict[str, Any]]) -> None:
@@ -160,8 +204,11 @@ def test_rebuild_from_offset_zero_gives_identical_figures(isolated, service_fact
 
     assert asyncio.run(wipe()) > 0
     assert asyncio.run(current_snapshot(isolated["redis_url"])) == {}
-    settings = Settings(kafka_bootstrap=isolated["bootstrap"], redis_url=isolated["redis_url"],
-                        topics=isolated["topics"])
+    settings = Settings(
+        kafka_bootstrap=isolated["bootstrap"],
+        redis_url=isolated["redis_url"],
+        topics=isolated["topics"],
+    )
     report = asyncio.run(rebuild(settings, show_progress=False))
     assert report.records == len(raws)
     unique = len({r["event_id"] for r in raws})

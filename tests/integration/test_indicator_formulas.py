@@ -9,7 +9,6 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.catalog import load_agencies
-from tests.conftest import redis_db
 from shared.catalog_store import CatalogStore
 from shared.figures import agency_figures
 from shared.indicator_query import scope_values
@@ -21,6 +20,7 @@ from shared.scorecard import scorecard
 from shared.store import IndicatorStore
 from shared.targets import load_targets
 from shared.validation import validate_event
+from tests.conftest import redis_db
 from tests.factories import received
 
 A = "so-y-te"
@@ -28,9 +28,17 @@ B = "ubnd-an-phu"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def proc(code: str, level: str, eligible: bool = False, fee: bool = False, agency: str = A) -> Procedure:
-    return Procedure(procedure_code=code, agency_code=agency, name=f"Thủ tục {code}",
-                     service_level=level, eligible_full_online=eligible, fee_required=fee)  # type: ignore[arg-type]
+def proc(
+    code: str, level: str, eligible: bool = False, fee: bool = False, agency: str = A
+) -> Procedure:
+    return Procedure(
+        procedure_code=code,
+        agency_code=agency,
+        name=f"Thủ tục {code}",
+        service_level=level,
+        eligible_full_online=eligible,
+        fee_required=fee,
+    )  # type: ignore[arg-type]
 
 
 CATALOG = [
@@ -48,40 +56,150 @@ def events() -> list[dict]:  # type: ignore[type-arg]
     d = {"agency_code": A, "occurred_at": "2024-04-12T09:00:00+07:00"}
     out = [
         received(agency=A, dossier="1", at=at, procedure_code="p1"),  # full online, citizen
-        received(agency=A, dossier="2", at=at, procedure_code="p3", level="partial_online",
-                 channel="online", submitted_by="assisted", digitized=True),
-        received(agency=A, dossier="3", at=at, procedure_code="p3", level="partial_online",
-                 channel="in_person", via_one_stop=False),
-        received(agency=A, dossier="4", at=at, procedure_code="p5", level="in_person_only",
-                 channel="in_person", digitized=True),
-        received(agency=B, dossier="b", at=at, procedure_code="b1", level="partial_online",
-                 channel="online"),
-        {**d, "event_id": "r1", "event_type": "resolved", "dossier_id": "1", "procedure_code": "p1",
-         "due_at": "2024-04-13T00:00:00+07:00", "outcome": "approved"},
-        {**d, "event_id": "r2", "event_type": "resolved", "dossier_id": "2", "procedure_code": "p3",
-         "due_at": "2024-04-11T00:00:00+07:00", "outcome": "approved"},
-        {**d, "event_id": "t1", "event_type": "returned", "dossier_id": "1", "procedure_code": "p1",
-         "result_electronic": True},
-        {**d, "event_id": "t2", "event_type": "returned", "dossier_id": "2", "procedure_code": "p3",
-         "result_electronic": False},
-        {**d, "event_id": "y1", "event_type": "payment", "dossier_id": "1", "procedure_code": "p1",
-         "method": "online", "amount_vnd": 100000},
-        {**d, "event_id": "y2", "event_type": "payment", "dossier_id": "4", "procedure_code": "p5",
-         "method": "offline", "amount_vnd": 50000},
-        {**d, "event_id": "s1", "event_type": "rated", "dossier_id": "1", "procedure_code": "p1",
-         "satisfaction": "very_satisfied"},
-        {**d, "event_id": "s2", "event_type": "rated", "dossier_id": "2", "procedure_code": "p3",
-         "satisfaction": "unsatisfied"},
-        {**d, "event_id": "s3", "event_type": "rated", "dossier_id": "3", "procedure_code": "p3",
-         "satisfaction": "satisfied"},
-        {**d, "event_id": "v1", "event_type": "document_issued", "document_id": "1",
-         "electronic": True, "confidential": False},
-        {**d, "event_id": "v2", "event_type": "document_issued", "document_id": "2",
-         "electronic": False, "confidential": False},
-        {**d, "event_id": "v3", "event_type": "document_issued", "document_id": "3",
-         "electronic": False, "confidential": True},
-        {**d, "event_id": "w1", "event_type": "work_file_completed", "work_file_id": "1",
-         "processed_online": True, "confidential": False},
+        received(
+            agency=A,
+            dossier="2",
+            at=at,
+            procedure_code="p3",
+            level="partial_online",
+            channel="online",
+            submitted_by="assisted",
+            digitized=True,
+        ),
+        received(
+            agency=A,
+            dossier="3",
+            at=at,
+            procedure_code="p3",
+            level="partial_online",
+            channel="in_person",
+            via_one_stop=False,
+        ),
+        received(
+            agency=A,
+            dossier="4",
+            at=at,
+            procedure_code="p5",
+            level="in_person_only",
+            channel="in_person",
+            digitized=True,
+        ),
+        received(
+            agency=B,
+            dossier="b",
+            at=at,
+            procedure_code="b1",
+            level="partial_online",
+            channel="online",
+        ),
+        {
+            **d,
+            "event_id": "r1",
+            "event_type": "resolved",
+            "dossier_id": "1",
+            "procedure_code": "p1",
+            "due_at": "2024-04-13T00:00:00+07:00",
+            "outcome": "approved",
+        },
+        {
+            **d,
+            "event_id": "r2",
+            "event_type": "resolved",
+            "dossier_id": "2",
+            "procedure_code": "p3",
+            "due_at": "2024-04-11T00:00:00+07:00",
+            "outcome": "approved",
+        },
+        {
+            **d,
+            "event_id": "t1",
+            "event_type": "returned",
+            "dossier_id": "1",
+            "procedure_code": "p1",
+            "result_electronic": True,
+        },
+        {
+            **d,
+            "event_id": "t2",
+            "event_type": "returned",
+            "dossier_id": "2",
+            "procedure_code": "p3",
+            "result_electronic": False,
+        },
+        {
+            **d,
+            "event_id": "y1",
+            "event_type": "payment",
+            "dossier_id": "1",
+            "procedure_code": "p1",
+            "method": "online",
+            "amount_vnd": 100000,
+        },
+        {
+            **d,
+            "event_id": "y2",
+            "event_type": "payment",
+            "dossier_id": "4",
+            "procedure_code": "p5",
+            "method": "offline",
+            "amount_vnd": 50000,
+        },
+        {
+            **d,
+            "event_id": "s1",
+            "event_type": "rated",
+            "dossier_id": "1",
+            "procedure_code": "p1",
+            "satisfaction": "very_satisfied",
+        },
+        {
+            **d,
+            "event_id": "s2",
+            "event_type": "rated",
+            "dossier_id": "2",
+            "procedure_code": "p3",
+            "satisfaction": "unsatisfied",
+        },
+        {
+            **d,
+            "event_id": "s3",
+            "event_type": "rated",
+            "dossier_id": "3",
+            "procedure_code": "p3",
+            "satisfaction": "satisfied",
+        },
+        {
+            **d,
+            "event_id": "v1",
+            "event_type": "document_issued",
+            "document_id": "1",
+            "electronic": True,
+            "confidential": False,
+        },
+        {
+            **d,
+            "event_id": "v2",
+            "event_type": "document_issued",
+            "document_id": "2",
+            "electronic": False,
+            "confidential": False,
+        },
+        {
+            **d,
+            "event_id": "v3",
+            "event_type": "document_issued",
+            "document_id": "3",
+            "electronic": False,
+            "confidential": True,
+        },
+        {
+            **d,
+            "event_id": "w1",
+            "event_type": "work_file_completed",
+            "work_file_id": "1",
+            "processed_online": True,
+            "confidential": False,
+        },
     ]
     return out
 
@@ -124,8 +242,13 @@ def test_every_indicator_formula(loaded) -> None:
     async def run() -> dict:  # type: ignore[type-arg]
         redis = Redis.from_url(loaded)
         catalogs = await CatalogStore(redis).load()
-        figs, _ = await agency_figures(IndicatorStore(redis), catalogs, [A, B],
-                                       list(load_indicators().values()), parse_period("2024-04"))
+        figs, _ = await agency_figures(
+            IndicatorStore(redis),
+            catalogs,
+            [A, B],
+            list(load_indicators().values()),
+            parse_period("2024-04"),
+        )
         await redis.aclose()
         return figs
 
@@ -134,7 +257,10 @@ def test_every_indicator_formula(loaded) -> None:
     assert got == EXPECTED
     # B has no full_online procedure: full_online_rate is not evaluated for it
     assert figs[B]["full_online_rate"].evaluated is False
-    assert (figs[B]["full_online_rate"].numerator, figs[B]["full_online_rate"].denominator) == (0, 1)
+    assert (figs[B]["full_online_rate"].numerator, figs[B]["full_online_rate"].denominator) == (
+        0,
+        1,
+    )
 
 
 def test_scope_values_sum_members_and_judge_targets(loaded) -> None:
@@ -143,17 +269,42 @@ def test_scope_values_sum_members_and_judge_targets(loaded) -> None:
         catalogs = await CatalogStore(redis).load()
         store = IndicatorStore(redis)
         inds = [load_indicators()["full_online_rate"], load_indicators()["online_rate"]]
-        prov = await scope_values(store, catalogs, load_targets(), inds,
-                                  parse_scope("province", catalogs.agencies), parse_period("2024"),
-                                  "cv-112-eval-2024")
-        agency_b = await scope_values(store, catalogs, load_targets(), inds,
-                                      parse_scope(B, catalogs.agencies), parse_period("2024"), None)
-        empty = await scope_values(store, catalogs, load_targets(), inds,
-                                   parse_scope("level:xa", catalogs.agencies), parse_period("2024"),
-                                   None)
-        card = await scorecard(store, catalogs, load_targets(), list(load_indicators().values()),
-                               parse_scope("province", catalogs.agencies), parse_period("2024"),
-                               "cv-112-eval-2024")
+        prov = await scope_values(
+            store,
+            catalogs,
+            load_targets(),
+            inds,
+            parse_scope("province", catalogs.agencies),
+            parse_period("2024"),
+            "cv-112-eval-2024",
+        )
+        agency_b = await scope_values(
+            store,
+            catalogs,
+            load_targets(),
+            inds,
+            parse_scope(B, catalogs.agencies),
+            parse_period("2024"),
+            None,
+        )
+        empty = await scope_values(
+            store,
+            catalogs,
+            load_targets(),
+            inds,
+            parse_scope("level:xa", catalogs.agencies),
+            parse_period("2024"),
+            None,
+        )
+        card = await scorecard(
+            store,
+            catalogs,
+            load_targets(),
+            list(load_indicators().values()),
+            parse_scope("province", catalogs.agencies),
+            parse_period("2024"),
+            "cv-112-eval-2024",
+        )
         await redis.aclose()
         return prov, agency_b, empty, card
 
@@ -177,8 +328,11 @@ def test_rolling_and_range_periods_sum_days(loaded) -> None:
         redis = Redis.from_url(loaded)
         store = IndicatorStore(redis)
         out = []
-        for start, end in [(date(2024, 4, 10), date(2024, 4, 10)), (date(2024, 4, 11), date(2024, 5, 1)),
-                           (date(2024, 3, 1), date(2024, 4, 30))]:
+        for start, end in [
+            (date(2024, 4, 10), date(2024, 4, 10)),
+            (date(2024, 4, 11), date(2024, 5, 1)),
+            (date(2024, 3, 1), date(2024, 4, 30)),
+        ]:
             sums = await store.sum_marks([A], start, end, ["received", "resolved"])
             out.append((sums[A]["received"], sums[A]["resolved"]))
         await redis.aclose()

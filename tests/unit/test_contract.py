@@ -64,9 +64,20 @@ def test_rejection_names_the_field(change: dict[str, object], field: str, words:
     assert any(f == field and words.lower() in r.lower() for f, r in found), found
 
 
-@pytest.mark.parametrize("missing", ["event_id", "occurred_at", "agency_code", "dossier_id",
-                                     "procedure_code", "service_level", "channel", "due_at",
-                                     "event_type"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "event_id",
+        "occurred_at",
+        "agency_code",
+        "dossier_id",
+        "procedure_code",
+        "service_level",
+        "channel",
+        "due_at",
+        "event_type",
+    ],
+)
 def test_missing_required_field(missing: str) -> None:
     raw = received()
     raw.pop(missing)
@@ -78,9 +89,15 @@ def test_not_an_object() -> None:
 
 
 def test_document_event() -> None:
-    raw = {"event_id": "v1", "event_type": "document_issued", "occurred_at": "2025-01-02T08:00:00Z",
-           "agency_code": "so-y-te", "document_id": "vb-1", "electronic": True,
-           "confidential": False}
+    raw = {
+        "event_id": "v1",
+        "event_type": "document_issued",
+        "occurred_at": "2025-01-02T08:00:00Z",
+        "agency_code": "so-y-te",
+        "document_id": "vb-1",
+        "electronic": True,
+        "confidential": False,
+    }
     assert isinstance(validate_event(raw, agencies=AGENCIES, now=NOW), DocumentIssued)
     raw.pop("electronic")
     assert ("electronic", "Field required") in errors_of(raw)

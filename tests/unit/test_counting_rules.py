@@ -23,17 +23,35 @@ def ev(raw: dict) -> Event:  # type: ignore[type-arg]
 
 
 def dossier(event_type: str, **fields: object) -> Event:
-    return ev({"event_id": "x", "event_type": event_type, "occurred_at": "2024-05-01T10:00:00+07:00",
-               "agency_code": "so-y-te", "dossier_id": "d", "procedure_code": "p", **fields})
+    return ev(
+        {
+            "event_id": "x",
+            "event_type": event_type,
+            "occurred_at": "2024-05-01T10:00:00+07:00",
+            "agency_code": "so-y-te",
+            "dossier_id": "d",
+            "procedure_code": "p",
+            **fields,
+        }
+    )
 
 
 def test_received_marks() -> None:
     e = ev(received(level="full_online", channel="online", digitized=True))
-    assert set(marks_for(e)) == {"received", "cat_full_online_online", "received_full_online_online",
-                                 "received_online", "received_remote", "received_one_stop",
-                                 "received_digitized"}
-    assisted = ev(received(level="partial_online", channel="online", submitted_by="assisted",
-                           via_one_stop=False))
+    assert set(marks_for(e)) == {
+        "received",
+        "cat_full_online_online",
+        "received_full_online_online",
+        "received_online",
+        "received_remote",
+        "received_one_stop",
+        "received_digitized",
+    }
+    assisted = ev(
+        received(
+            level="partial_online", channel="online", submitted_by="assisted", via_one_stop=False
+        )
+    )
     assert set(marks_for(assisted)) == {"received", "cat_partial_online_online", "received_online"}
     postal = ev(received(level="full_online", channel="postal"))
     assert "received_full_online_online" not in marks_for(postal)
@@ -45,7 +63,10 @@ def test_lifecycle_marks() -> None:
     late = dossier("resolved", due_at="2024-05-01T09:59:59+07:00", outcome="approved")
     assert marks_for(on_time) == ["resolved", "resolved_on_time"]  # occurred_at <= due_at
     assert marks_for(late) == ["resolved"]
-    assert marks_for(dossier("returned", result_electronic=True)) == ["returned", "returned_electronic"]
+    assert marks_for(dossier("returned", result_electronic=True)) == [
+        "returned",
+        "returned_electronic",
+    ]
     assert marks_for(dossier("payment", method="offline", amount_vnd=0)) == ["payment"]
     assert marks_for(dossier("rated", satisfaction="satisfied")) == ["rated", "rated_satisfied"]
     assert marks_for(dossier("rated", satisfaction="unsatisfied")) == ["rated"]
@@ -54,10 +75,24 @@ def test_lifecycle_marks() -> None:
 
 def test_confidential_documents_are_excluded() -> None:
     base = {"event_id": "v", "occurred_at": "2024-05-01T10:00:00+07:00", "agency_code": "so-y-te"}
-    doc = ev({**base, "event_type": "document_issued", "document_id": "1", "electronic": True,
-              "confidential": True})
-    wf = ev({**base, "event_type": "work_file_completed", "work_file_id": "1",
-             "processed_online": True, "confidential": False})
+    doc = ev(
+        {
+            **base,
+            "event_type": "document_issued",
+            "document_id": "1",
+            "electronic": True,
+            "confidential": True,
+        }
+    )
+    wf = ev(
+        {
+            **base,
+            "event_type": "work_file_completed",
+            "work_file_id": "1",
+            "processed_online": True,
+            "confidential": False,
+        }
+    )
     assert marks_for(doc) == []
     assert marks_for(wf) == ["work_file_completed", "work_file_online"]
     assert entity_key(doc) == "doc:1" and entity_key(wf) == "wf:1"
@@ -69,7 +104,10 @@ def test_procedure_sets_and_open_effects() -> None:
     assert set_members(ev(received(level="full_online", channel="in_person"))) == []
     paid = dossier("payment", method="online", amount_vnd=10)
     assert set_members(paid) == [("proc_paid_online", "p")]
-    assert open_effect(online) == ("open", int(datetime(2030, 1, 1, tzinfo=UTC).timestamp()) - 7 * 3600)
+    assert open_effect(online) == (
+        "open",
+        int(datetime(2030, 1, 1, tzinfo=UTC).timestamp()) - 7 * 3600,
+    )
     assert open_effect(dossier("withdrawn")) == ("close", 0)
     assert open_effect(dossier("rated", satisfaction="satisfied")) is None
 
@@ -77,8 +115,9 @@ def test_procedure_sets_and_open_effects() -> None:
 def test_ratio_and_verdict() -> None:
     assert ratio_percent(1, 0) is None
     assert ratio_percent(0, 5) == 0.0
-    target = Target(target_set="t", indicator="i", applies_to="all", period=2024, min_percent=70,
-                    source="s")
+    target = Target(
+        target_set="t", indicator="i", applies_to="all", period=2024, min_percent=70, source="s"
+    )
     # the unrounded value decides: 69.996 shows as 70.00 % but is below target
     assert verdict(69.996, target) is Verdict.below
     assert verdict(70.0, target) is Verdict.meets

@@ -21,16 +21,22 @@ AUTH = {"Authorization": "Bearer dev-ingest-token"}
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    settings = Settings(kafka_bootstrap="127.0.0.1:1", ingest_max_body_bytes=20_000,
-                        ingest_produce_timeout_s=1.0)
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:1", ingest_max_body_bytes=20_000, ingest_produce_timeout_s=1.0
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
 
-def post(client: TestClient, body: bytes, headers: dict[str, str] | None = None,
-         **params: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    resp = client.post("/v1/events", content=body, params=params,
-                       headers={"content-type": "application/json", **(AUTH if headers is None else headers)})
+def post(
+    client: TestClient, body: bytes, headers: dict[str, str] | None = None, **params: str
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    resp = client.post(
+        "/v1/events",
+        content=body,
+        params=params,
+        headers={"content-type": "application/json", **(AUTH if headers is None else headers)},
+    )
     return resp.status_code, resp.json()
 
 
@@ -44,7 +50,9 @@ def test_missing_token_is_401(client: TestClient) -> None:
 
 
 def test_wrong_token_is_403(client: TestClient) -> None:
-    status, body = post(client, orjson.dumps([received()]), headers={"Authorization": "Bearer nope"})
+    status, body = post(
+        client, orjson.dumps([received()]), headers={"Authorization": "Bearer nope"}
+    )
     assert status == 403 and fields(body) == {"Authorization"}
     assert "nope" not in orjson.dumps(body).decode()
 
@@ -57,8 +65,9 @@ def test_invalid_json_is_400_naming_body(client: TestClient) -> None:
 
 def test_invalid_ndjson_line_names_its_index(client: TestClient) -> None:
     lines = orjson.dumps(received()) + b"\n{broken\n"
-    resp = client.post("/v1/events", content=lines,
-                       headers={**AUTH, "content-type": "application/x-ndjson"})
+    resp = client.post(
+        "/v1/events", content=lines, headers={**AUTH, "content-type": "application/x-ndjson"}
+    )
     assert resp.status_code == 422
     assert resp.json()["errors"] == [
         {"index": 1, "field": "body", "reason": resp.json()["errors"][0]["reason"], "code": "json"}
@@ -75,7 +84,9 @@ def test_invalid_ndjson_line_names_its_index(client: TestClient) -> None:
         ({"agency_code": "so-khong-co"}, "agency_code"),
     ],
 )
-def test_invalid_event_rejects_the_batch_with_422(client: TestClient, change: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_invalid_event_rejects_the_batch_with_422(
+    client: TestClient, change: dict, field: str
+) -> None:  # type: ignore[type-arg]
     bad = received(dossier="bad")
     for key, value in change.items():
         if value is None:
@@ -102,8 +113,11 @@ def test_partial_with_only_invalid_events_produces_nothing(client: TestClient) -
 
 
 def test_broker_unreachable_is_503_with_retry_after(client: TestClient) -> None:
-    resp = client.post("/v1/events", content=orjson.dumps([received()]),
-                       headers={**AUTH, "content-type": "application/json"})
+    resp = client.post(
+        "/v1/events",
+        content=orjson.dumps([received()]),
+        headers={**AUTH, "content-type": "application/json"},
+    )
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "5"
     assert resp.json()["error"] == "unavailable"

@@ -33,8 +33,19 @@ def test_rolling_ends_today() -> None:
     assert (p.start, p.end) == (date(2026, 2, 25), date(2026, 3, 3))
 
 
-@pytest.mark.parametrize("bad", ["24", "2024-13", "2024-Q5", "2024-02-30", "2024-03-01..2024-01-01",
-                                 "rolling:0d", "last-week", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "24",
+        "2024-13",
+        "2024-Q5",
+        "2024-02-30",
+        "2024-03-01..2024-01-01",
+        "rolling:0d",
+        "last-week",
+        "",
+    ],
+)
 def test_bad_periods(bad: str) -> None:
     with pytest.raises(PeriodError):
         parse_period(bad)
@@ -50,9 +61,11 @@ def test_decompose_uses_whole_years_and_months() -> None:
 def test_decompose_covers_every_day_once() -> None:
     start, end = date(2024, 1, 17), date(2024, 11, 3)
     b = decompose(start, end)
-    covered = len(b.days) + sum(
-        (date(y + (m == 12), m % 12 + 1, 1) - date(y, m, 1)).days for y, m in b.months
-    ) + sum(366 if y % 4 == 0 else 365 for y in b.years)
+    covered = (
+        len(b.days)
+        + sum((date(y + (m == 12), m % 12 + 1, 1) - date(y, m, 1)).days for y, m in b.months)
+        + sum(366 if y % 4 == 0 else 365 for y in b.years)
+    )
     assert covered == (end - start).days + 1
 
 
