@@ -34,3 +34,10 @@ REDIS_RETRIES = Counter(
 LAST_APPLIED = Gauge(
     "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
 )
+
+# Export every label value from the start, so dashboards and rules see zeros, not gaps.
+for _family in ("dossier", "document"):
+    EVENTS_APPLIED.labels(_family)
+    DUPLICATES.labels(_family)
+for _reason in ("empty", "invalid_json", "invalid_event"):
+    DEADLETTERED.labels(_reason)

@@ -18,3 +18,9 @@ PRODUCE_SECONDS = Histogram(
     "Time from produce to the broker's acknowledgement of a whole request",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+for _outcome in ("accepted", "rejected"):
+    for _family in ("dossier", "document", "any"):
+        EVENTS.labels(_outcome, _family)
+for _request in ("accepted", "partial", "rejected", "invalid_body", "too_large", "unavailable"):
+    REQUESTS.labels(_request)
