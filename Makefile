@@ -21,11 +21,11 @@ lint: bootstrap
 	$(VENV)/ruff check .
 
 typecheck: bootstrap
-	$(VENV)/mypy shared services devstack
+	$(VENV)/mypy shared services devstack simulator
 
 test: bootstrap
 	$(VENV)/ruff check .
-	$(VENV)/mypy shared services devstack
+	$(VENV)/mypy shared services devstack simulator
 	$(VENV)/pytest -q -p no:cacheprovider
 
 unit: bootstrap

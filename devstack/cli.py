@@ -10,6 +10,7 @@ import typer
 
 from devstack import stack
 from services.catalog_cli import catalog_app, rebuild_command
+from simulator.cli import replay_command, simulate_app
 
 app = typer.Typer(
     help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
@@ -66,3 +67,5 @@ def run(demo: bool = typer.Option(True, help="Stream demo events")) -> None:
 
 app.command("rebuild")(rebuild_command)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(simulate_app, name="simulate")
+app.command("replay")(replay_command)

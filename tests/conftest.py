@@ -3,11 +3,15 @@ and the services as processes. Started lazily: unit tests start nothing."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
@@ -15,7 +19,7 @@ from devstack.prometheus import PrometheusServer
 from devstack.redis_server import RedisServer
 from devstack.services import RunningService, start_service
 from devstack.topics import create_topics
-from shared.config import Settings
+from shared.config import Settings, Topics
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +95,58 @@ def service_factory(
     yield make
     for service in reversed(started):
         service.process.stop()
+
+
+# Databases 1–12 of the session Redis go to isolated tests; 13 and 14 to the counting tests.
+_ISOLATED_DBS = itertools.cycle(range(1, 13))
+
+
+@pytest.fixture()
+def isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str, Any]:
+    return _isolated(kafka_broker, redis_server)
+
+
+@pytest.fixture(scope="module")
+def isolated_module(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str, Any]:
+    return _isolated(kafka_broker, redis_server)
+
+
+def _isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str, Any]:
+    """Own topics and Redis database for one test, so it shares nothing with the others."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(
+        dossier=f"t.dossier.{suffix}",
+        document=f"t.document.{suffix}",
+        deadletter=f"t.dlq.{suffix}",
+        indicator_updates=f"t.updates.{suffix}",
+        alerts=f"t.alerts.{suffix}",
+    )
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    admin.create_topics(
+        [
+            NewTopic(topics.dossier, 6, 1),
+            NewTopic(topics.document, 6, 1),
+            NewTopic(topics.deadletter, 1, 1),
+            NewTopic(topics.indicator_updates, 1, 1),
+            NewTopic(topics.alerts, 1, 1),
+        ]
+    )
+    admin.close()
+    db = next(_ISOLATED_DBS)
+    redis.Redis.from_url(redis_db(redis_server, db)).flushdb()
+    base = redis_server.url.rsplit("/", 1)[0]
+    env = {
+        "EGOV_TOPIC_DOSSIER": topics.dossier,
+        "EGOV_TOPIC_DOCUMENT": topics.document,
+        "EGOV_TOPIC_DEADLETTER": topics.deadletter,
+        "EGOV_TOPIC_INDICATOR_UPDATES": topics.indicator_updates,
+        "EGOV_TOPIC_ALERTS": topics.alerts,
+        "EGOV_REDIS_URL": f"{base}/{db}",
+        "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
+    }
+    return {
+        "topics": topics,
+        "env": env,
+        "redis_url": f"{base}/{db}",
+        "bootstrap": kafka_broker.bootstrap,
+    }

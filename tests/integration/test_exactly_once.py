@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from typing import Any
 
 import orjson
-import pytest
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 from services.calculator.rebuild import delete_derived_state, rebuild
 from shared.catalog import load_agencies
-from shared.config import Settings, Topics
+from shared.config import Settings
 from shared.events import Event
 from shared.store import IndicatorStore
 from shared.validation import validate_event
@@ -109,47 +106,6 @@ async def current_snapshot(url: str) -> dict[str, dict[str, int]]:
         return await snapshot(redis)
     finally:
         await redis.aclose()
-
-
-@pytest.fixture()
-def isolated(kafka_broker, redis_server) -> dict[str, Any]:
-    """Own topics and Redis database for one test, so it shares nothing with the others."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = Topics(
-        dossier=f"t.dossier.{suffix}",
-        document=f"t.document.{suffix}",
-        deadletter=f"t.dlq.{suffix}",
-        indicator_updates=f"t.updates.{suffix}",
-        alerts=f"t.alerts.{suffix}",
-    )
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
-    admin.create_topics(
-        [
-            NewTopic(topics.dossier, 6, 1),
-            NewTopic(topics.document, 6, 1),
-            NewTopic(topics.deadletter, 1, 1),
-            NewTopic(topics.indicator_updates, 1, 1),
-            NewTopic(topics.alerts, 1, 1),
-        ]
-    )
-    admin.close()
-    db = int(suffix, 16) % 14 + 1
-    base = redis_server.url.rsplit("/", 1)[0]
-    env = {
-        "EGOV_TOPIC_DOSSIER": topics.dossier,
-        "EGOV_TOPIC_DOCUMENT": topics.document,
-        "EGOV_TOPIC_DEADLETTER": topics.deadletter,
-        "EGOV_TOPIC_INDICATOR_UPDATES": topics.indicator_updates,
-        "EGOV_TOPIC_ALERTS": topics.alerts,
-        "EGOV_REDIS_URL": f"{base}/{db}",
-        "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
-    }
-    return {
-        "topics": topics,
-        "env": env,
-        "redis_url": f"{base}/{db}",
-        "bootstrap": kafka_broker.bootstrap,
-    }
 
 
 def produce(bootstrap: str, topic: str, raws: list[dict[str, Any]]) -> None:
