@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline
 
 VENV := .venv/bin
 
@@ -21,11 +21,11 @@ lint: bootstrap
 	$(VENV)/ruff check .
 
 typecheck: bootstrap
-	$(VENV)/mypy shared services devstack simulator
+	$(VENV)/mypy shared services devstack simulator tests bench
 
 test: bootstrap
 	$(VENV)/ruff check .
-	$(VENV)/mypy shared services devstack simulator
+	$(VENV)/mypy shared services devstack simulator tests bench
 	$(VENV)/pytest -q -p no:cacheprovider
 
 unit: bootstrap
@@ -36,3 +36,6 @@ schemas: bootstrap
 
 clean: down
 	rm -rf .run .venv .mypy_cache .ruff_cache .pytest_cache
+
+bench-pipeline: bootstrap
+	$(VENV)/python -m bench.pipeline

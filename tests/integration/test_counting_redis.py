@@ -100,12 +100,17 @@ def scenario() -> list[Event]:
     return [parse(r) for r in raws]
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def snapshot(redis: Redis) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     async for key in redis.scan_iter("cnt:*"):
-        values = {k.decode(): int(v) for k, v in (await redis.hgetall(key)).items() if int(v)}
+        fields = await redis.hgetall(key)
+        values = {_text(k): int(v) for k, v in fields.items() if int(v)}
         if values:
-            out[key.decode()] = values
+            out[_text(key)] = values
     return out
 
 

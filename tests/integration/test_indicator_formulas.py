@@ -38,7 +38,7 @@ def proc(
         service_level=level,
         eligible_full_online=eligible,
         fee_required=fee,
-    )  # type: ignore[arg-type]
+    )
 
 
 CATALOG = [
@@ -324,10 +324,10 @@ def test_scope_values_sum_members_and_judge_targets(loaded) -> None:
 
 
 def test_rolling_and_range_periods_sum_days(loaded) -> None:
-    async def run() -> list[int]:
+    async def run() -> list[tuple[int, int]]:
         redis = Redis.from_url(loaded)
         store = IndicatorStore(redis)
-        out = []
+        out: list[tuple[int, int]] = []
         for start, end in [
             (date(2024, 4, 10), date(2024, 4, 10)),
             (date(2024, 4, 11), date(2024, 5, 1)),
@@ -336,6 +336,6 @@ def test_rolling_and_range_periods_sum_days(loaded) -> None:
             sums = await store.sum_marks([A], start, end, ["received", "resolved"])
             out.append((sums[A]["received"], sums[A]["resolved"]))
         await redis.aclose()
-        return out  # type: ignore[return-value]
+        return out
 
     assert asyncio.run(run()) == [(4, 0), (0, 2), (4, 2)]

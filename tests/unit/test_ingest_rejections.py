@@ -85,8 +85,8 @@ def test_invalid_ndjson_line_names_its_index(client: TestClient) -> None:
     ],
 )
 def test_invalid_event_rejects_the_batch_with_422(
-    client: TestClient, change: dict, field: str
-) -> None:  # type: ignore[type-arg]
+    client: TestClient, change: dict[str, object], field: str
+) -> None:
     bad = received(dossier="bad")
     for key, value in change.items():
         if value is None:
