@@ -9,6 +9,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
+from shared.appendix import CATEGORY_COLUMNS
 from shared.catalog import AgencyCatalog
 from shared.catalog_store import Catalogs
 from shared.counting import category_mark
@@ -20,14 +21,6 @@ from shared.periods import Period, PeriodKind
 from shared.scopes import Scope
 from shared.store import IndicatorStore
 from shared.targets import TargetBook
-
-CATEGORY_COLUMNS = {
-    "in_person_only_hstn": ("in_person_only", "in_person"),
-    "partial_in_person_hstn": ("partial_online", "in_person"),
-    "partial_online_hstn": ("partial_online", "online"),
-    "full_in_person_hstn": ("full_online", "in_person"),
-    "full_online_hstn": ("full_online", "online"),
-}
 
 
 class AnnualRow(BaseModel):

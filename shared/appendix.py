@@ -10,6 +10,15 @@ from importlib import resources
 
 from pydantic import BaseModel, field_validator
 
+# The appendix's dossier columns and the (service_level, channel) category each counts.
+CATEGORY_COLUMNS: dict[str, tuple[str, str]] = {
+    "in_person_only_hstn": ("in_person_only", "in_person"),
+    "partial_in_person_hstn": ("partial_online", "in_person"),
+    "partial_online_hstn": ("partial_online", "online"),
+    "full_in_person_hstn": ("full_online", "in_person"),
+    "full_online_hstn": ("full_online", "online"),
+}
+
 
 class AppendixRow(BaseModel):
     row: str
@@ -38,13 +47,7 @@ class AppendixRow(BaseModel):
     @property
     def category_counts(self) -> dict[tuple[str, str], int]:
         """Received dossiers per (service_level, channel) as the appendix columns give them."""
-        return {
-            ("in_person_only", "in_person"): self.in_person_only_hstn,
-            ("partial_online", "in_person"): self.partial_in_person_hstn,
-            ("partial_online", "online"): self.partial_online_hstn,
-            ("full_online", "in_person"): self.full_in_person_hstn,
-            ("full_online", "online"): self.full_online_hstn,
-        }
+        return {cat: getattr(self, col) for col, cat in CATEGORY_COLUMNS.items()}
 
 
 @lru_cache(maxsize=1)

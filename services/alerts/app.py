@@ -4,7 +4,6 @@ keeps one alert per (rule, scope, indicator, period) in Redis and publishes stat
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -17,7 +16,7 @@ from services.alerts.rules import evaluate_breach
 from services.calculator.updates import IndicatorUpdate
 from shared.catalog import load_agencies
 from shared.config import Settings, get_settings
-from shared.faust_pages import add_standard_pages
+from shared.faust_app import make_faust_app
 from shared.logs import get_logger
 from shared.scopes import parse_scope
 from shared.targets import load_targets
@@ -38,19 +37,8 @@ def alert_key(rule: str, scope: str, indicator: str, period: str) -> str:
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or get_settings()
-    datadir = Path(settings.faust_data_dir) / settings.alerts_group
-    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    app = faust.App(
-        settings.alerts_group,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(datadir),
-        web_host=settings.alerts_host,
-        web_port=settings.alerts_port,
-        web_bind=settings.alerts_host,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
+    app = make_faust_app(
+        settings, settings.alerts_group, settings.alerts_host, settings.alerts_port
     )
     updates_topic = app.topic(
         settings.topics.indicator_updates,
@@ -130,7 +118,5 @@ def create_app(settings: Settings | None = None) -> faust.App:
                     TRANSITIONS.labels("breach", new_state).inc()
                     await alerts_topic.send(key=key.encode(), value=orjson.dumps(fields))
             await refresh_gauge()
-
-    add_standard_pages(app)
 
     return app

@@ -16,7 +16,7 @@ from services.api import routes_catalog, routes_indicators, routes_reports
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
 from shared.config import Settings, get_settings
-from shared.logs import configure_logging
+from shared.http_main import serve
 
 REQUESTS = Counter(
     "egov_api_requests_total", "API requests by route and status", ["route", "status"]
@@ -129,14 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
-
     settings = get_settings()
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-    )
+    serve(create_app(settings), settings, settings.api_host, settings.api_port)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -25,7 +24,7 @@ from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
-from shared.faust_pages import add_standard_pages
+from shared.faust_app import make_faust_app
 from shared.indicators import load_indicators
 from shared.logs import get_logger
 from shared.store import IndicatorStore
@@ -39,21 +38,13 @@ BATCH_WITHIN_S = 0.05
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or get_settings()
-    datadir = Path(settings.faust_data_dir) / settings.calculator_group
-    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    app = faust.App(
+    app = make_faust_app(
+        settings,
         settings.calculator_group,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(datadir),
-        web_host=settings.calculator_host,
-        web_port=settings.calculator_port,
-        web_bind=settings.calculator_host,
+        settings.calculator_host,
+        settings.calculator_port,
         topic_partitions=settings.topic_partitions,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
-        producer_acks=-1,
     )
     events_topic = app.topic(
         settings.topics.dossier,
@@ -167,7 +158,5 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 continue
             await updates_topic.send(key=agency.encode(), value=update.model_dump_json().encode())
             metrics.UPDATES_PUBLISHED.inc()
-
-    add_standard_pages(app)
 
     return app

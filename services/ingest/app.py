@@ -22,7 +22,8 @@ from shared.auth import require_token
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
-from shared.logs import configure_logging, get_logger
+from shared.http_main import serve
+from shared.logs import get_logger
 from shared.timeutil import now_utc
 from shared.validation import FieldError, validate_event
 
@@ -206,14 +207,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
-
     settings = get_settings()
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.ingest_host,
-        port=settings.ingest_port,
-        log_level="warning",
-        access_log=False,
-    )
+    serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)

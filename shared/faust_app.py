@@ -1,0 +1,45 @@
+"""What every Faust-based service (calculator, alerts) shares: how the app is configured
+and the pages it serves on its web port (/healthz and /metrics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.config import Settings
+
+
+def add_standard_pages(app: faust.App) -> None:
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        # aiohttp refuses a charset inside content_type, so the header is set directly.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+
+def make_faust_app(settings: Settings, group: str, host: str, port: int, **extra: Any) -> faust.App:
+    """A Faust app that commits offsets only after processing (at-least-once), keeps no
+    durable local state (everything lives in Redis) and serves the standard pages."""
+    datadir = Path(settings.faust_data_dir) / group
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        group,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        web_host=host,
+        web_port=port,
+        web_bind=host,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        **extra,
+    )
+    add_standard_pages(app)
+    return app
