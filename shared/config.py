@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EGOV_"
@@ -24,6 +24,16 @@ class Topics(BaseSettings):
     deadletter: str = "egov.deadletter.v1"
     indicator_updates: str = "egov.indicator-updates.v1"
     alerts: str = "egov.alerts.v1"
+
+
+class AlertRoute(BaseModel):
+    """Who hears about which alerts. Empty match lists match everything."""
+
+    groups: list[str] = Field(default_factory=list, description="agency groups, e.g. so_nganh")
+    severities: list[str] = Field(default_factory=list, description="warning, critical")
+    rules: list[str] = Field(default_factory=list, description="breach, projection, overdue, …")
+    emails: list[str] = Field(default_factory=list)
+    webhooks: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -61,6 +71,35 @@ class Settings(BaseSettings):
     calculator_publish_interval_s: float = 1.0
 
     alerts_min_denominator: int = 30
+    # A breach resolves only once the value is back above target + this margin (points).
+    alerts_resolve_margin: float = 1.0
+    # Target sets evaluated besides the targets in force (e.g. an evaluation set).
+    alerts_target_sets: list[str] = Field(default_factory=list)
+    alerts_check_interval_s: float = 30.0
+    alerts_outbox_interval_s: float = 1.0
+    alerts_max_attempts: int = 20
+    # Silence: no events for this many working hours (Mon–Fri 07:00–17:00 local).
+    alerts_silence_working_hours: float = 2.0
+    alerts_working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    alerts_working_start_hour: int = 7
+    alerts_working_end_hour: int = 17
+    alerts_digest_hour: int = 7
+    alerts_routes: list[AlertRoute] = Field(
+        default_factory=lambda: [AlertRoute(emails=["cntt@egov-monitor.local"])]
+    )
+    alerts_digest_emails: list[str] = Field(default_factory=lambda: ["cntt@egov-monitor.local"])
+    dashboard_url: str = "http://127.0.0.1:3000/d/egov-overview"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "egov-monitor <canhbao@egov-monitor.local>"
+    smtp_timeout_s: float = 10.0
+    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    webhook_timeout_s: float = 5.0
+    alertmanager_url: str | None = None
     default_target_set: str | None = None
 
     # Where Faust workers keep their local state (nothing durable: state lives in Redis).

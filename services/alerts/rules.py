@@ -1,13 +1,10 @@
-"""Breach rule: a year-to-date value below its target in force, once the denominator is
-large enough to judge. Pure logic; the service keeps the resulting state in Redis."""
+"""Alert rules as pure functions: threshold breach with hysteresis, year-end projection,
+overdue dossiers and silent sources. The service keeps the resulting state in Redis."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-
-from pydantic import BaseModel
-
-from shared.targets import Target
 
 
 class Severity(StrEnum):
@@ -15,34 +12,84 @@ class Severity(StrEnum):
     critical = "critical"
 
 
-class Verdict(BaseModel):
-    indicator: str
+class Rule(StrEnum):
+    breach = "breach"  # year-to-date value below target
+    projection = "projection"  # year-end value projected below target
+    overdue = "overdue"  # open dossiers past due_at
+    due_soon = "due_soon"  # open dossiers due within 24 hours
+    silent_source = "silent_source"  # kết nối gián đoạn: no events from a source
+    silent_agency = "silent_agency"  # no events from an agency that normally emits
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a rule concluded: firing or not, and what the message should say."""
+
     firing: bool
-    severity: Severity | None
-    value: float | None
-    target: float
-    target_source: str
-    denominator: int
+    severity: Severity | None = None
+    value: float | None = None
+    target: float | None = None
+    projected: float | None = None
+
+
+def breach_severity(value: float, target: float) -> Severity:
+    """Critical when 10 points or more below target, warning otherwise."""
+    return Severity.critical if target - value >= 10 else Severity.warning
 
 
 def evaluate_breach(
-    indicator: str, numerator: int, denominator: int, target: Target, min_denominator: int
-) -> Verdict | None:
-    """None when there is too little data to judge; otherwise firing or not."""
+    numerator: int,
+    denominator: int,
+    target: float,
+    *,
+    min_denominator: int,
+    margin: float,
+    was_firing: bool,
+) -> Observation | None:
+    """None while there is too little data to judge.
+
+    Hysteresis: a firing breach resolves only at ``target + margin`` or above, so a value
+    flapping around the target gives one alert, not a storm.
+    """
     if denominator < max(1, min_denominator):
         return None
     value = 100.0 * numerator / denominator
-    gap = target.min_percent - value
-    firing = gap > 0
-    severity = None
-    if firing:
-        severity = Severity.critical if gap >= 10 else Severity.warning
-    return Verdict(
-        indicator=indicator,
-        firing=firing,
-        severity=severity,
-        value=round(value, 4),
-        target=target.min_percent,
-        target_source=target.source,
-        denominator=denominator,
-    )
+    firing = value < target + margin if was_firing else value < target
+    severity = breach_severity(value, target) if firing else None
+    return Observation(firing, severity, value, target)
+
+
+def project_year_end(
+    ytd: tuple[int, int], recent: tuple[int, int], recent_days: int, remaining_days: int
+) -> float | None:
+    """The year-end percentage if the rest of the year continues like the recent window:
+    numerator and denominator both extrapolated from their recent daily pace."""
+    num, den = ytd
+    if recent_days > 0 and remaining_days > 0:
+        # scaled by recent_days so the arithmetic stays exact (integers)
+        num = num * recent_days + recent[0] * remaining_days
+        den = den * recent_days + recent[1] * remaining_days
+    return None if den <= 0 else 100.0 * num / den
+
+
+def evaluate_projection(
+    projected: float | None,
+    breach_firing: bool,
+    denominator: int,
+    target: float,
+    *,
+    min_denominator: int,
+    margin: float,
+    was_firing: bool,
+) -> Observation | None:
+    """Early warning: the projected year-end value falls below target while the
+    year-to-date value still meets it (a firing breach already says more)."""
+    if projected is None or denominator < max(1, min_denominator):
+        return None
+    threshold = target + margin if was_firing else target
+    firing = projected < threshold and not breach_firing
+    return Observation(firing, Severity.warning if firing else None, None, target, projected)
+
+
+def evaluate_count(count: int, severity: Severity) -> Observation:
+    return Observation(count > 0, severity if count > 0 else None, float(count))

@@ -10,6 +10,7 @@ with the reason, and the agent keeps running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from shared.config import Settings, get_settings
 from shared.events import Event
 from shared.faust_app import make_faust_app
 from shared.indicators import load_indicators
+from shared.last_seen import record_last_seen
 from shared.logs import get_logger
 from shared.store import IndicatorStore
 from shared.timeutil import LOCAL_TZ, now_utc
@@ -135,6 +137,14 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 if stamp:
                     ingested.append(int(stamp) / 1000)
             applied = await apply_with_retry(valid)
+            # only feeds the silence alerts; the next batch records it again
+            with contextlib.suppress(RedisError, OSError):
+                await record_last_seen(
+                    redis(),
+                    {e.agency_code for e in valid},
+                    {e.source for e in valid if e.source},
+                    now,
+                )
             done = time.time()
             for event, was_applied in zip(valid, applied, strict=True):
                 if was_applied:

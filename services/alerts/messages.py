@@ -1,0 +1,79 @@
+"""Vietnamese subjects and bodies of the notifications to the ICT department."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from services.alerts.model import Alert, AlertState
+from services.alerts.rules import Rule, Severity
+from shared.timeutil import LOCAL_TZ
+
+SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%".replace(".", ",")
+
+
+def dashboard_link(base: str, alert: Alert) -> str:
+    return f"{base}?{urlencode({'var-scope': alert.scope})}"
+
+
+def subject(alert: Alert) -> str:
+    resolved = alert.state is AlertState.resolved
+    prefix = "[Đã khắc phục]" if resolved else "[Cảnh báo]"
+    match alert.rule:
+        case Rule.breach:
+            verb = "đạt" if resolved else "dưới chỉ tiêu"
+            return (
+                f"{prefix} {alert.scope_name}: {alert.indicator_name} {_pct(alert.value)} "
+                f"{verb} {_pct(alert.target)}"
+            )
+        case Rule.projection:
+            return (
+                f"{prefix} {alert.scope_name}: dự báo cuối năm {alert.indicator_name} "
+                f"{_pct(alert.projected)} dưới chỉ tiêu {_pct(alert.target)}"
+            )
+        case Rule.overdue:
+            return f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ quá hạn"
+        case Rule.due_soon:
+            return (
+                f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ "
+                "đến hạn trong 24 giờ"
+            )
+        case _:
+            return f"{prefix} Kết nối gián đoạn: {alert.scope_name} không gửi dữ liệu"
+
+
+def body(alert: Alert, dashboard_url: str) -> str:
+    lines = [subject(alert), ""]
+    lines.append(f"Phạm vi: {alert.scope_name} ({alert.scope})")
+    if alert.indicator_name:
+        lines.append(f"Chỉ số: {alert.indicator_name} ({alert.indicator})")
+    lines.append(f"Kỳ: {alert.period}")
+    if alert.value is not None and alert.rule in (Rule.breach, Rule.projection):
+        lines.append(f"Giá trị lũy kế: {_pct(alert.value)}")
+    if alert.target is not None:
+        lines.append(f"Chỉ tiêu: {_pct(alert.target)}")
+    if alert.target_source:
+        lines.append(f"Văn bản giao chỉ tiêu: {alert.target_source}")
+    if alert.projected is not None:
+        lines.append(f"Xu hướng: dự báo cuối năm {_pct(alert.projected)} nếu giữ nhịp 30 ngày qua")
+    if "count" in alert.details:
+        lines.append(f"Số hồ sơ: {alert.details['count']}")
+    if alert.details.get("dossier_ids"):
+        lines.append("Mã hồ sơ: " + ", ".join(alert.details["dossier_ids"]))
+    if "hours" in alert.details:
+        lines.append(f"Không có dữ liệu trong {alert.details['hours']:.1f} giờ làm việc")
+    if alert.severity is not None:
+        lines.append(f"Mức độ: {SEVERITY_VI[alert.severity]}")
+    lines.append(f"Bắt đầu: {alert.first_seen.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}")
+    if alert.resolved_at is not None:
+        lines.append(f"Khắc phục: {alert.resolved_at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}")
+    lines += [
+        "",
+        f"Xem bảng điều khiển: {dashboard_link(dashboard_url, alert)}",
+        "",
+        "— egov-monitor, Sở Khoa học và Công nghệ",
+    ]
+    return "\n".join(lines) + "\n"

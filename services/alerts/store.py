@@ -1,0 +1,108 @@
+"""Alert state, history and the notification outbox in Redis.
+
+A state change, its history entry and the notifications it causes are written in one
+MULTI/EXEC, so a crash never leaves an alert changed without its messages queued (or the
+reverse). The outbox is a sorted set of notification ids scored by their next attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from services.alerts.model import Alert, AlertState, Notification
+
+ALERT_PREFIX = "alert:"
+INDEX = "alerts:index"
+HISTORY = "alerts:history"
+QUEUE = "outbox:queue"
+ITEM_PREFIX = "outbox:item:"
+FAILED = "outbox:failed"
+LOCK_PREFIX = "outbox:lock:"
+HISTORY_MAXLEN = 100_000
+
+
+class AlertStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def get(self, key: str) -> Alert | None:
+        raw = await self.redis.get(ALERT_PREFIX + key)
+        return None if raw is None else Alert.model_validate_json(raw)
+
+    async def save(
+        self, alert: Alert, notifications: Sequence[Notification] = (), changed: bool = False
+    ) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(ALERT_PREFIX + alert.key, alert.model_dump_json())
+        pipe.sadd(INDEX, alert.key)
+        if changed:
+            pipe.xadd(
+                HISTORY, {"alert": alert.model_dump_json()}, maxlen=HISTORY_MAXLEN, approximate=True
+            )
+        for note in notifications:
+            pipe.set(ITEM_PREFIX + note.id, note.model_dump_json(), nx=True)
+            pipe.zadd(QUEUE, {note.id: note.queued_at.timestamp()}, nx=True)
+        await pipe.execute()
+
+    async def all(self) -> list[Alert]:
+        keys = sorted(
+            k.decode() if isinstance(k, bytes) else str(k) for k in await self.redis.smembers(INDEX)
+        )
+        if not keys:
+            return []
+        raws = await self.redis.mget([ALERT_PREFIX + k for k in keys])
+        return [Alert.model_validate_json(r) for r in raws if r is not None]
+
+    async def firing(self) -> list[Alert]:
+        return [a for a in await self.all() if a.state is AlertState.firing]
+
+    async def history(self, key: str | None = None, count: int = 100) -> list[Alert]:
+        entries = await self.redis.xrevrange(HISTORY, count=count if key is None else 10 * count)
+        out = [Alert.model_validate_json(fields[b"alert"]) for _, fields in entries or [] if fields]
+        return [a for a in out if key is None or a.key == key][:count]
+
+
+class Outbox:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def due(self, now: datetime, limit: int = 50) -> list[str]:
+        ids = await self.redis.zrangebyscore(QUEUE, "-inf", now.timestamp(), start=0, num=limit)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def claim(self, note_id: str, lease_s: int = 60) -> Notification | None:
+        """Take a notification for sending; None if another sender holds it or it is gone."""
+        if not await self.redis.set(LOCK_PREFIX + note_id, 1, nx=True, ex=lease_s):
+            return None
+        raw = await self.redis.get(ITEM_PREFIX + note_id)
+        if raw is None:
+            await self.redis.zrem(QUEUE, note_id)
+            return None
+        return Notification.model_validate_json(raw)
+
+    async def done(self, note: Notification) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(QUEUE, note.id)
+        pipe.delete(ITEM_PREFIX + note.id, LOCK_PREFIX + note.id)
+        await pipe.execute()
+
+    async def retry_later(self, note: Notification, next_at: datetime) -> None:
+        note = note.model_copy(update={"attempts": note.attempts + 1})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(ITEM_PREFIX + note.id, note.model_dump_json())
+        pipe.zadd(QUEUE, {note.id: next_at.timestamp()})
+        pipe.delete(LOCK_PREFIX + note.id)
+        await pipe.execute()
+
+    async def give_up(self, note: Notification, reason: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(QUEUE, note.id)
+        pipe.rpush(FAILED, note.model_copy(update={"body": reason}).model_dump_json())
+        pipe.delete(ITEM_PREFIX + note.id, LOCK_PREFIX + note.id)
+        await pipe.execute()
+
+    async def depth(self) -> int:
+        return int(await self.redis.zcard(QUEUE))
