@@ -98,13 +98,16 @@ def set_members(event: Event) -> list[tuple[str, str]]:
     return []
 
 
-def open_effect(event: Event) -> tuple[str, int] | None:
-    """("open", due epoch) for a receipt, ("close", 0) once resolved or withdrawn."""
+def open_effect(event: Event) -> tuple[str, float] | None:
+    """("open", due epoch seconds) for a receipt, ("close", 0) once resolved or withdrawn.
+
+    The due time keeps its fraction of a second: a dossier is overdue only after due_at.
+    """
     match event:
         case DossierReceived():
-            return ("open", int(event.due_at.timestamp()))
+            return ("open", event.due_at.timestamp())
         case DossierResolved() | DossierWithdrawn():
-            return ("close", 0)
+            return ("close", 0.0)
     return None
 
 

@@ -132,12 +132,12 @@ def occurrence(ts: datetime) -> Occurrence:
     return Occurrence(ts=int(ts.timestamp()), day=f"{month}{local.day:02d}", month=month, year=year)
 
 
-def event_args(event: Event) -> list[str | int]:
+def event_args(event: Event) -> list[str | int | float]:
     """The script arguments of one event (see ``APPLY_BATCH_LUA``)."""
     occ = occurrence(event.occurred_at)
     marks = marks_for(event)
     members = set_members(event)
-    args: list[str | int] = [
+    args: list[str | int | float] = [
         event.event_id,
         occ.ts,
         occ.day,
@@ -181,7 +181,7 @@ class IndicatorStore:
             for start in range(0, len(indexes), MAX_SCRIPT_BATCH):
                 chunk = indexes[start : start + MAX_SCRIPT_BATCH]
                 keys = [redis_keys.entity(agency, entity_key(events[i])) for i in chunk]
-                args: list[str | int] = [tag]
+                args: list[str | int | float] = [tag]
                 for i in chunk:
                     args += event_args(events[i])
                 await self._apply(keys=keys, args=args, client=pipe)

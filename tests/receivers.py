@@ -19,7 +19,7 @@ class _Collect:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
-        self.messages.append(msg)  # type: ignore[arg-type]
+        self.messages.append(msg)
         return "250 OK"
 
 

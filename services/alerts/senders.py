@@ -25,7 +25,7 @@ def email_message(note: Notification, settings: Settings) -> MIMEText:
     carry their spaces): the default folding can drop the space between two encoded words,
     which garbles long Vietnamese subjects ("Truyềnthông")."""
     msg = MIMEText(note.body, "plain", "utf-8")
-    msg["Subject"] = Header(note.subject, "utf-8")
+    msg["Subject"] = Header(note.subject, "utf-8")  # type: ignore[assignment]  # typeshed: str
     msg["From"] = settings.smtp_from
     msg["To"] = note.target
     msg["Message-ID"] = make_msgid(idstring=note.id, domain="egov-monitor.local")
