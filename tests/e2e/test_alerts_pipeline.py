@@ -55,7 +55,7 @@ def wait(predicate: Any, timeout: float) -> bool:
         if predicate():
             return True
         time.sleep(0.25)
-    return predicate()
+    return bool(predicate())
 
 
 def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
