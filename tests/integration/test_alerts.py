@@ -304,3 +304,68 @@ def test_weekend_hours_do_not_count_towards_silence(url, smtp) -> None:
         await redis.aclose()
 
     run(scenario())
+
+
+def test_daily_digest_once_a_day(url, smtp) -> None:
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        clock = Clock(datetime(2026, 11, 24, 6, 30, tzinfo=LOCAL_TZ))
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        await apply(url, this_year_events(5, 5))
+        assert await engine.send_digest() is False  # before 07:00
+        clock.at = datetime(2026, 11, 24, 7, 5, tzinfo=LOCAL_TZ)
+        assert await engine.send_digest() is True
+        assert await engine.send_digest() is False  # once a day
+        await engine.deliver()
+        (msg,) = smtp.messages
+        assert str(msg["Subject"]).startswith("[Bản tin] egov-monitor ngày 24/11/2026")
+        assert "Xếp hạng 7 ngày qua — Tỷ lệ hồ sơ trực tuyến toàn trình" in msg.get_content()
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+
+    indicator = load_indicators()["full_online_rate"]
+
+    async def fire(firing: bool) -> None:
+        redis = Redis.from_url(url)
+        engine = AlertEngine(settings_for(url, smtp, hook), redis)
+        await engine.observe(
+            Rule.breach,
+            "so-y-te",
+            "Sở Y tế",
+            "2026",
+            Observation(firing, Severity.warning if firing else None, 80.0, 85.0),
+            indicator=indicator,
+            group="so_nganh",
+        )
+        await engine.deliver()
+        await engine.senders.close()
+        await redis.aclose()
+
+    asyncio.run(fire(True))
+    key = alert_key(Rule.breach, "so-y-te", "full_online_rate", "2026")
+    auth = {"Authorization": "Bearer dev-read-token"}
+    with TestClient(create_app(Settings(redis_url=url))) as client:
+        listed = client.get(
+            "/v1/alerts", params={"state": "firing", "scope": "so-y-te"}, headers=auth
+        ).json()
+        assert [a["key"] for a in listed] == [key]
+        assert client.get("/v1/alerts", params={"state": "resolved"}, headers=auth).json() == []
+        assert client.get("/v1/alerts").status_code == 401
+        acked = client.post(f"/v1/alerts/{key}/ack", headers=auth).json()
+        assert acked["acknowledged_by"] == "read"
+        until = (now_utc() + timedelta(hours=1)).isoformat()
+        silenced = client.post(f"/v1/alerts/{key}/silence", json={"until": until}, headers=auth)
+        assert silenced.status_code == 200 and silenced.json()["silenced_until"]
+        assert client.post("/v1/alerts/nope/ack", headers=auth).status_code == 404
+        before = len(smtp.messages)
+        asyncio.run(fire(False))  # resolves while silenced: no message
+        assert len(smtp.messages) == before
+        history = client.get("/v1/alerts/history", params={"key": key}, headers=auth).json()
+        assert [h["state"] for h in history] == ["resolved", "firing"]
