@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import redis
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.alerts.model import AlertState, alert_key
 from services.alerts.rules import Rule
@@ -36,6 +36,17 @@ def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"so-t
     for value in values:
         producer.send(topic, key=key, value=value).get(10)
     producer.close()
+
+
+def consume_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    consumer.seek_to_beginning()
+    out = [orjson.loads(m.value) for m in consumer]
+    consumer.close()
+    return out
 
 
 def get_alert(url: str, key: str) -> Any:
@@ -94,6 +105,11 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
         assert len(breach_emails(smtp)) == 1
         assert len(smtp.messages) == 4  # one per scope: agency, group, level, province
         assert client.zcard("outbox:queue") == 0
+        published = consume_all(isolated["bootstrap"], isolated["topics"].alerts)
+        assert any(
+            a["key"].startswith("breach|so-tttt|full_online_rate|") and a["state"] == "firing"
+            for a in published
+        )
     finally:
         smtp.stop()
         client.close()

@@ -369,3 +369,32 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
         assert len(smtp.messages) == before
         history = client.get("/v1/alerts/history", params={"key": key}, headers=auth).json()
         assert [h["state"] for h in history] == ["resolved", "firing"]
+
+
+def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
+    base = hook.url.removesuffix("/hook")
+
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        settings = settings_for(url, smtp, alertmanager_url=base)
+        engine = AlertEngine(settings, redis)
+        await engine.observe(
+            Rule.overdue,
+            "so-y-te",
+            "Sở Y tế",
+            "open",
+            Observation(True, Severity.critical, 2.0),
+            details={"count": 2},
+        )
+        await engine.deliver()
+        await redis.aclose()
+
+    run(scenario())
+    (body,) = [orjson.loads(b) for _, b in hook.requests]
+    assert body[0]["labels"] == {
+        "alertname": "overdue",
+        "scope": "so-y-te",
+        "indicator": "",
+        "severity": "critical",
+    }
+    assert body[0]["annotations"]["summary"] == "[Cảnh báo] Sở Y tế: 2 hồ sơ quá hạn"
