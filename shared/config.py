@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     alerts_group: str = "egov-alerts"
     # Seconds between coalesced publications of changed indicators.
     calculator_publish_interval_s: float = 1.0
+    # Seconds between exports of business metrics and consumer lag.
+    metrics_interval_s: float = 10.0
 
     alerts_min_denominator: int = 30
     # A breach resolves only once the value is back above target + this margin (points).

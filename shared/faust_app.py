@@ -3,6 +3,7 @@ and the pages it serves on its web port (/healthz and /metrics)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,10 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.config import Settings
+from shared.logs import get_logger
+
+log = get_logger("faust")
+TimerFn = Callable[[], Awaitable[None]]
 
 
 def add_standard_pages(app: faust.App) -> None:
@@ -43,3 +48,21 @@ def make_faust_app(settings: Settings, group: str, host: str, port: int, **extra
     )
     add_standard_pages(app)
     return app
+
+
+def guarded_timer(app: faust.App, interval: float) -> Callable[[TimerFn], TimerFn]:
+    """A Faust timer whose failures are logged, not raised: an exception escaping a timer
+    crashes the whole worker (and with it the consumer)."""
+
+    def decorate(fn: TimerFn) -> TimerFn:
+        async def run() -> None:
+            try:
+                await fn()
+            except Exception as exc:
+                log.warning("timer_failed", timer=fn.__name__, error=repr(exc))
+
+        run.__name__ = fn.__name__
+        app.timer(interval=interval)(run)
+        return fn
+
+    return decorate

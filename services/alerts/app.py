@@ -18,7 +18,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
 from services.calculator.updates import IndicatorUpdate
 from shared.config import Settings, get_settings
-from shared.faust_app import make_faust_app
+from shared.faust_app import guarded_timer, make_faust_app
 from shared.logs import get_logger
 
 log = get_logger("alerts")
@@ -57,9 +57,12 @@ def create_app(settings: Settings | None = None) -> faust.App:
             except ValueError as exc:
                 log.warning("update_ignored", error=type(exc).__name__)
                 continue
-            await engine().on_update(update.agency_code, int(update.period))
+            try:
+                await engine().on_update(update.agency_code, int(update.period))
+            except Exception as exc:  # the next update re-evaluates from Redis anyway
+                log.warning("evaluation_failed", agency=update.agency_code, error=repr(exc))
 
-    @app.timer(interval=settings.alerts_check_interval_s)  # type: ignore[untyped-decorator]
+    @guarded_timer(app, settings.alerts_check_interval_s)
     async def scheduled_checks() -> None:
         e = engine()
         await e.check_overdue()
@@ -67,7 +70,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await e.send_digest()
         await e.refresh_gauges()
 
-    @app.timer(interval=settings.alerts_outbox_interval_s)  # type: ignore[untyped-decorator]
+    @guarded_timer(app, settings.alerts_outbox_interval_s)
     async def deliver_outbox() -> None:
         await engine().deliver()
 

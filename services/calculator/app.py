@@ -16,20 +16,23 @@ from typing import Any, cast
 
 import faust
 from faust.types import StreamT
+from kafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.calculator import metrics
+from services.calculator import business_metrics, metrics
 from services.calculator.decoding import dead_letter, decode_record
+from services.calculator.lag import LagProbe
 from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
-from shared.faust_app import make_faust_app
+from shared.faust_app import guarded_timer, make_faust_app
 from shared.indicators import load_indicators
 from shared.last_seen import record_last_seen
 from shared.logs import get_logger
 from shared.store import IndicatorStore
+from shared.targets import load_targets
 from shared.timeutil import LOCAL_TZ, now_utc
 
 log = get_logger("calculator")
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         settings.topics.indicator_updates, key_serializer="raw", value_serializer="raw"
     )
     indicators = load_indicators()
+    targets = load_targets()
     coalescer = Coalescer()
     state: dict[str, Any] = {}
 
@@ -157,7 +161,25 @@ def create_app(settings: Settings | None = None) -> faust.App:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.LAST_APPLIED.set(done)
 
-    @app.timer(interval=settings.calculator_publish_interval_s)  # type: ignore[untyped-decorator]
+    lag_probe = LagProbe(
+        settings.kafka_bootstrap,
+        settings.calculator_group,
+        [settings.topics.dossier, settings.topics.document],
+    )
+
+    @guarded_timer(app, settings.metrics_interval_s)
+    async def export_metrics() -> None:
+        """Business metrics and consumer lag for Prometheus (read from Redis and Kafka)."""
+        try:
+            await business_metrics.export(
+                store(), await catalogs().current(), targets, list(indicators.values())
+            )
+            for (topic, partition), lag in (await asyncio.to_thread(lag_probe.measure)).items():
+                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+        except (RedisError, OSError, KafkaError) as exc:
+            log.warning("metrics_export_failed", error=type(exc).__name__)
+
+    @guarded_timer(app, settings.calculator_publish_interval_s)
     async def publish_updates() -> None:
         now = now_utc()
         for agency, year in coalescer.drain():

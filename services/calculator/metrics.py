@@ -31,6 +31,11 @@ UPDATES_PUBLISHED = Counter(
 REDIS_RETRIES = Counter(
     "egov_calculator_redis_retries_total", "Batches retried because Redis was unreachable"
 )
+CONSUMER_LAG = Gauge(
+    "egov_calculator_consumer_lag",
+    "Records not yet processed, per partition",
+    ["topic", "partition"],
+)
 LAST_APPLIED = Gauge(
     "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
 )

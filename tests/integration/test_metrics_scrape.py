@@ -28,7 +28,8 @@ def wait_query(prom_url: str, expr: str, timeout: float = 60) -> list[dict]:  # 
 
 
 def test_prometheus_scrapes_every_service(service_factory, prometheus_factory) -> None:
-    services = {name: service_factory(name) for name in ("ingest", "api", "calculator", "alerts")}
+    env = {"EGOV_METRICS_INTERVAL_S": "1"}
+    services = {n: service_factory(n, env) for n in ("ingest", "api", "calculator", "alerts")}
     prom = prometheus_factory({n: [f"127.0.0.1:{s.port}"] for n, s in services.items()})
     good = received(agency="so-tai-chinh", dossier="m1", at="2024-02-02T08:00:00+07:00")
     bad = received(agency="so-tai-chinh", dossier="m2", channel="fax")
@@ -54,3 +55,11 @@ def test_prometheus_scrapes_every_service(service_factory, prometheus_factory) -
     assert applied, "the calculator's applied-events counter never reached Prometheus"
     assert wait_query(prom.url, "egov_calculator_deadlettered_total")
     assert wait_query(prom.url, "egov_alerts_updates_consumed_total")
+    # business metrics: every scope and indicator, and the calculator's lag per partition
+    series = wait_query(prom.url, 'egov_indicator_denominator{period="year"}')
+    scopes = {r["metric"]["scope"] for r in series}
+    assert {"province", "group:so_nganh", "level:xa", "so-tai-chinh"} <= scopes
+    assert wait_query(prom.url, 'egov_indicator_target_percent{scope="so-tai-chinh"}')
+    assert wait_query(prom.url, "egov_dossiers_overdue")
+    lag = wait_query(prom.url, "egov_calculator_consumer_lag")
+    assert {r["metric"]["partition"] for r in lag} == {str(p) for p in range(6)}

@@ -1,0 +1,106 @@
+"""Business metrics for Prometheus: every indicator of every agency and aggregate scope,
+for the current month and year to date, with its target; open and overdue dossiers per
+agency; the number of agencies meeting every target.
+
+Cardinality is bounded by the catalogs: (agencies + 6 aggregate scopes) × 14 indicators
+× 2 period kinds per metric — about 1,000 series for this province's 31 agencies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date
+
+from prometheus_client import Gauge
+
+from shared.catalog_store import Catalogs
+from shared.figures import Figure, agency_figures, total
+from shared.indicators import Indicator, ratio_percent
+from shared.periods import Period, PeriodKind
+from shared.scopes import Scope, parse_scope
+from shared.scorecard import scorecard
+from shared.store import IndicatorStore
+from shared.targets import TargetBook
+from shared.timeutil import LOCAL_TZ, now_utc
+
+LABELS = ["scope", "indicator", "period"]
+VALUE = Gauge("egov_indicator_value_percent", "Indicator value (percent)", LABELS)
+NUMERATOR = Gauge("egov_indicator_numerator", "Indicator numerator", LABELS)
+DENOMINATOR = Gauge("egov_indicator_denominator", "Indicator denominator", LABELS)
+TARGET = Gauge(
+    "egov_indicator_target_percent",
+    "Target in force (percent)",
+    ["scope", "indicator", "target_set"],
+)
+OPEN = Gauge("egov_dossiers_open", "Open dossiers", ["agency"])
+OVERDUE = Gauge("egov_dossiers_overdue", "Open dossiers past due_at", ["agency"])
+DUE_SOON = Gauge("egov_dossiers_due_24h", "Open dossiers due within 24 hours", ["agency"])
+MEETING = Gauge(
+    "egov_agencies_meeting_all_targets",
+    "Agencies meeting every target that applies to them (year to date)",
+)
+JUDGED = Gauge("egov_agencies_judged", "Agencies with at least one judged target (year to date)")
+
+AGGREGATES = (
+    "province",
+    "group:so_nganh",
+    "group:dia_phuong",
+    "level:tinh",
+    "level:huyen",
+    "level:xa",
+)
+
+
+def _scopes(catalogs: Catalogs) -> list[Scope]:
+    ids = [*catalogs.agencies.agencies, *AGGREGATES]
+    return [parse_scope(i, catalogs.agencies) for i in ids]
+
+
+async def export(
+    store: IndicatorStore, catalogs: Catalogs, targets: TargetBook, indicators: list[Indicator]
+) -> None:
+    now = now_utc()
+    today = now.astimezone(LOCAL_TZ).date()
+    periods = {
+        "month": Period(PeriodKind.month, today.replace(day=1), today, f"{today:%Y-%m}"),
+        "year": Period(PeriodKind.year, date(today.year, 1, 1), today, str(today.year)),
+    }
+    scopes = _scopes(catalogs)
+    codes = list(catalogs.agencies.agencies)
+    for kind, period in periods.items():
+        per_agency, _ = await agency_figures(store, catalogs, codes, indicators, period)
+        for scope in scopes:
+            for ind in indicators:
+                figs = [per_agency[a.agency_code][ind.indicator] for a in scope.members]
+                fig: Figure = figs[0] if scope.kind == "agency" else total(figs)
+                labels = (scope.id, ind.indicator, kind)
+                NUMERATOR.labels(*labels).set(fig.numerator)
+                DENOMINATOR.labels(*labels).set(fig.denominator)
+                value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+                if value is None:
+                    with contextlib.suppress(KeyError):  # not evaluated: no series
+                        VALUE.remove(*labels)
+                else:
+                    VALUE.labels(*labels).set(value)
+                if kind == "year":
+                    target = targets.resolve(ind.indicator, scope, today.year)
+                    if target is not None:
+                        TARGET.labels(scope.id, ind.indicator, target.target_set).set(
+                            target.min_percent
+                        )
+    card = await scorecard(
+        store,
+        catalogs,
+        targets,
+        indicators,
+        parse_scope("province", catalogs.agencies),
+        periods["year"],
+        None,
+    )
+    MEETING.set(card.agencies_meeting_all)
+    JUDGED.set(card.agencies_judged)
+    counts = await store.open_counts(codes, now)
+    for code, (n_open, overdue, soon) in counts.items():
+        OPEN.labels(code).set(n_open)
+        OVERDUE.labels(code).set(overdue)
+        DUE_SOON.labels(code).set(soon)
