@@ -8,3 +8,4 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache"
 RUN = REPO / ".run"
 KAFKA_POM = REPO / "infra" / "kafka" / "pom.xml"
+PROMETHEUS_RULES = REPO / "prometheus" / "rules" / "egov.rules.yml"

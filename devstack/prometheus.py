@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from devstack.paths import PROMETHEUS_RULES
 from devstack.ports import wait_for_http
 from devstack.processes import ManagedProcess
 
@@ -34,7 +35,7 @@ class PrometheusServer:
         self.data_dir = data_dir
         self.port = port
         self.scrape_targets = scrape_targets
-        self.rule_files = rule_files
+        self.rule_files = [str(PROMETHEUS_RULES)] if rule_files is None else rule_files
         self.process: ManagedProcess | None = None
 
     @property
