@@ -21,11 +21,11 @@ lint: bootstrap
 	$(VENV)/ruff check .
 
 typecheck: bootstrap
-	$(VENV)/mypy shared services devstack simulator tests bench
+	$(VENV)/mypy shared services devstack simulator dashboards tests bench
 
 test: bootstrap
 	$(VENV)/ruff check .
-	$(VENV)/mypy shared services devstack simulator tests bench
+	$(VENV)/mypy shared services devstack simulator dashboards tests bench
 	$(VENV)/pytest -q -p no:cacheprovider
 
 unit: bootstrap

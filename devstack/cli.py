@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -65,6 +66,27 @@ def run(demo: bool = typer.Option(True, help="Stream demo events")) -> None:
         print("stopped: " + ", ".join(stopped), flush=True)
 
 
+grafana_app = typer.Typer(help="Grafana: upload the dashboards as code.", no_args_is_help=True)
+
+
+@grafana_app.command("push")
+def grafana_push(
+    url: Annotated[
+        str, typer.Option(envvar="GRAFANA_URL", help="e.g. https://grafana.tinh.gov.vn")
+    ],
+    token: Annotated[str, typer.Option(envvar="GRAFANA_TOKEN", help="service account token")],
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Prometheus as Grafana sees it")
+    ] = None,
+) -> None:
+    """Create or update the Prometheus datasource and every dashboard in an existing Grafana."""
+    from dashboards.push import push
+
+    for uid in push(url, token, prometheus_url):
+        print(f"pushed {uid}")
+
+
+app.add_typer(grafana_app, name="grafana")
 app.command("rebuild")(rebuild_command)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulate_app, name="simulate")
