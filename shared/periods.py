@@ -54,7 +54,7 @@ _ROLLING = re.compile(r"^rolling:(\d{1,4})d$")
 PERIOD_FORMATS = "YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD or rolling:Nd"
 
 
-def _month_end(year: int, month: int) -> date:
+def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
@@ -74,12 +74,12 @@ def parse_period(text: str, *, today: date | None = None) -> Period:
         return Period(PeriodKind.year, date(y, 1, 1), date(y, 12, 31), text)
     if m := _QUARTER.match(text):
         y, q = int(m[1]), int(m[2])
-        return Period(PeriodKind.quarter, date(y, 3 * q - 2, 1), _month_end(y, 3 * q), text)
+        return Period(PeriodKind.quarter, date(y, 3 * q - 2, 1), month_end(y, 3 * q), text)
     if m := _MONTH.match(text):
         y, mo = int(m[1]), int(m[2])
         if not 1 <= mo <= 12:
             raise PeriodError(f"month {mo} is not 01..12")
-        return Period(PeriodKind.month, date(y, mo, 1), _month_end(y, mo), text)
+        return Period(PeriodKind.month, date(y, mo, 1), month_end(y, mo), text)
     if _DAY.match(text):
         d = _parse_date(text)
         return Period(PeriodKind.day, d, d, text)
@@ -119,7 +119,7 @@ def decompose(start: date, end: date) -> Buckets:
             years.append(cur.year)
             cur = year_end + timedelta(days=1)
             continue
-        m_end = _month_end(cur.year, cur.month)
+        m_end = month_end(cur.year, cur.month)
         if cur.day == 1 and m_end <= end:
             months.append((cur.year, cur.month))
             cur = m_end + timedelta(days=1)

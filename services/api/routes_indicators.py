@@ -1,14 +1,15 @@
 """Indicator routes: one indicator for a scope and period, or all of them at once."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
 from services.api.context import Ctx, Reader
-from services.api.errors import ERROR_RESPONSES
+from services.api.errors import ERROR_RESPONSES, bad_parameter
 from shared.indicator_query import IndicatorValue, scope_values
 from shared.indicators import Indicator
+from shared.rankings import Ranking, SeriesPoint, points, ranking, series
 
 router = APIRouter(prefix="/v1", tags=["indicators"], responses=ERROR_RESPONSES)
 
@@ -88,3 +89,59 @@ async def scope_indicators(
         ctx.period(period),
         ctx.target_set(target_set),
     )
+
+
+MAX_POINTS = 400
+
+
+@router.get(
+    "/rankings/{indicator}",
+    response_model=Ranking,
+    summary="Xếp hạng cơ quan theo chỉ số (biểu dương / phê bình) — agency ranking",
+)
+async def get_ranking(
+    ctx: Ctx,
+    _: Reader,
+    indicator: Annotated[str, PathParam(examples=["full_online_rate"])],
+    scope: ScopeQ = "province",
+    period: PeriodQ = "rolling:30d",
+    target_set: TargetSetQ = None,
+    top: Annotated[int, Query(ge=1, le=50, description="best and worst N")] = 5,
+) -> Ranking:
+    definition = ctx.indicator(indicator)
+    catalogs = await ctx.catalogs.current()
+    return await ranking(
+        ctx.store,
+        catalogs,
+        ctx.targets,
+        definition,
+        ctx.scope(scope, catalogs),
+        ctx.period(period),
+        ctx.target_set(target_set),
+        top,
+    )
+
+
+@router.get(
+    "/series/{indicator}",
+    response_model=list[SeriesPoint],
+    summary="Chuỗi thời gian theo ngày hoặc tháng — daily or monthly points",
+)
+async def get_series(
+    ctx: Ctx,
+    _: Reader,
+    indicator: Annotated[str, PathParam(examples=["full_online_rate"])],
+    scope: ScopeQ = "province",
+    period: PeriodQ = "rolling:30d",
+    step: Annotated[Literal["day", "month"], Query()] = "day",
+) -> list[SeriesPoint]:
+    definition = ctx.indicator(indicator)
+    catalogs = await ctx.catalogs.current()
+    parsed = ctx.period(period)
+    periods = points(parsed.start, parsed.end, step)
+    if len(periods) > MAX_POINTS:
+        raise bad_parameter(
+            "period",
+            f"{len(periods)} points; at most {MAX_POINTS} (use step=month for long ranges)",
+        )
+    return await series(ctx.store, catalogs, definition, ctx.scope(scope, catalogs), periods)

@@ -339,3 +339,50 @@ def test_rolling_and_range_periods_sum_days(loaded) -> None:
         return out
 
     assert asyncio.run(run()) == [(4, 0), (0, 2), (4, 2)]
+
+
+def test_ranking_and_series(loaded) -> None:
+    from shared.rankings import points, ranking, series
+
+    async def run() -> tuple:  # type: ignore[type-arg]
+        redis = Redis.from_url(loaded)
+        catalogs = await CatalogStore(redis).load()
+        store = IndicatorStore(redis)
+        ind = load_indicators()
+        prov = parse_scope("province", catalogs.agencies)
+        online = await ranking(
+            store,
+            catalogs,
+            load_targets(),
+            ind["online_rate"],
+            prov,
+            parse_period("2024-04"),
+            "nq17-2025",
+            top=5,
+        )
+        daily = await series(
+            store,
+            catalogs,
+            ind["on_time_rate"],
+            parse_scope(A, catalogs.agencies),
+            points(date(2024, 4, 10), date(2024, 4, 12), "day"),
+        )
+        monthly = points(date(2024, 1, 15), date(2024, 3, 10), "month")
+        await redis.aclose()
+        return online, daily, monthly
+
+    online, daily, monthly = asyncio.run(run())
+    # online_rate: B 1/1 = 100 %, A 2/4 = 50 %, everyone else has no dossiers
+    assert [(r.agency_code, r.value) for r in online.best] == [(B, 100.0), (A, 50.0)]
+    assert online.agencies[0].rank == 1 and online.agencies[2].value is None
+    assert [r.agency_code for r in online.worst] == [A, B]
+    assert [(p.period, p.numerator, p.denominator) for p in daily] == [
+        ("2024-04-10", 0, 0),
+        ("2024-04-11", 0, 0),
+        ("2024-04-12", 1, 2),
+    ]
+    assert [(p.label, p.start, p.end) for p in monthly] == [
+        ("2024-01", date(2024, 1, 15), date(2024, 1, 31)),
+        ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+        ("2024-03", date(2024, 3, 1), date(2024, 3, 10)),
+    ]

@@ -1,0 +1,136 @@
+"""Rankings and time series of an indicator (the analysts' questions to leaders)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from pydantic import BaseModel
+
+from shared.catalog_store import Catalogs
+from shared.figures import agency_figures, total
+from shared.indicator_query import Verdict, verdict
+from shared.indicators import Indicator, ratio_percent
+from shared.periods import Period, PeriodKind, month_end
+from shared.scopes import Scope
+from shared.store import IndicatorStore
+from shared.targets import TargetBook
+
+
+class RankedAgency(BaseModel):
+    rank: int
+    agency_code: str
+    agency_name: str
+    numerator: int
+    denominator: int
+    value: float | None
+    target: float | None
+    verdict: Verdict | None
+
+
+class Ranking(BaseModel):
+    indicator: str
+    name_vi: str
+    period: str
+    target_set: str | None
+    agencies: list[RankedAgency]
+    best: list[RankedAgency]
+    worst: list[RankedAgency]
+
+
+async def ranking(
+    store: IndicatorStore,
+    catalogs: Catalogs,
+    targets: TargetBook,
+    indicator: Indicator,
+    scope: Scope,
+    period: Period,
+    target_set: str | None,
+    top: int,
+) -> Ranking:
+    """Agencies of ``scope`` by value, best first; not-evaluated ones last, unranked."""
+    codes = [a.agency_code for a in scope.members]
+    figures, _ = await agency_figures(store, catalogs, codes, [indicator], period)
+    rows = []
+    for agency in scope.members:
+        fig = figures[agency.agency_code][indicator.indicator]
+        value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+        own = Scope(agency.agency_code, "agency", (agency,))
+        target = targets.resolve(indicator.indicator, own, period.year, target_set)
+        rows.append((value, agency, fig, target))
+    rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0.0), r[1].agency_code))
+    ranked = [
+        RankedAgency(
+            rank=i + 1,
+            agency_code=a.agency_code,
+            agency_name=a.name,
+            numerator=f.numerator,
+            denominator=f.denominator,
+            value=v,
+            target=t.min_percent if t else None,
+            verdict=verdict(v, t),
+        )
+        for i, (v, a, f, t) in enumerate(rows)
+    ]
+    evaluated = [r for r in ranked if r.value is not None]
+    return Ranking(
+        indicator=indicator.indicator,
+        name_vi=indicator.name_vi,
+        period=period.label,
+        target_set=target_set,
+        agencies=ranked,
+        best=evaluated[:top],
+        worst=evaluated[::-1][:top],
+    )
+
+
+class SeriesPoint(BaseModel):
+    period: str
+    start: date
+    end: date
+    numerator: int
+    denominator: int
+    value: float | None
+
+
+def points(start: date, end: date, step: str) -> list[Period]:
+    out: list[Period] = []
+    if step == "day":
+        d = start
+        while d <= end:
+            out.append(Period(PeriodKind.day, d, d, d.isoformat()))
+            d += timedelta(days=1)
+        return out
+    d = start.replace(day=1)
+    while d <= end:
+        last = month_end(d.year, d.month)
+        out.append(Period(PeriodKind.month, max(d, start), min(last, end), f"{d:%Y-%m}"))
+        d = last + timedelta(days=1)
+    return out
+
+
+async def series(
+    store: IndicatorStore,
+    catalogs: Catalogs,
+    indicator: Indicator,
+    scope: Scope,
+    periods: Sequence[Period],
+) -> list[SeriesPoint]:
+    codes = [a.agency_code for a in scope.members]
+    out = []
+    for p in periods:
+        figures, _ = await agency_figures(store, catalogs, codes, [indicator], p)
+        figs = [figures[c][indicator.indicator] for c in codes]
+        fig = figs[0] if scope.kind == "agency" else total(figs)
+        value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+        out.append(
+            SeriesPoint(
+                period=p.label,
+                start=p.start,
+                end=p.end,
+                numerator=fig.numerator,
+                denominator=fig.denominator,
+                value=value,
+            )
+        )
+    return out
