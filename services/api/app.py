@@ -12,7 +12,13 @@ from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 
-from services.api import routes_alerts, routes_catalog, routes_indicators, routes_reports
+from services.api import (
+    routes_alerts,
+    routes_catalog,
+    routes_indicators,
+    routes_reconciliation,
+    routes_reports,
+)
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
 from shared.config import Settings, get_settings
@@ -126,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_reports.router)
     app.include_router(routes_catalog.router)
     app.include_router(routes_alerts.router)
+    app.include_router(routes_reconciliation.router)
     return app
 
 

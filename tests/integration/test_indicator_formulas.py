@@ -386,3 +386,37 @@ def test_ranking_and_series(loaded) -> None:
         ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
         ("2024-03", date(2024, 3, 1), date(2024, 3, 10)),
     ]
+
+
+def test_reconciliation_puts_external_figures_beside_ours(loaded) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+    from shared.config import Settings
+
+    admin = {"Authorization": "Bearer dev-admin-token"}
+    read = {"Authorization": "Bearer dev-read-token"}
+    figure = {
+        "indicator": "full_online_rate",
+        "scope": A,
+        "period": "2024-04",
+        "source": "EMC",
+        "value": 20.0,
+        "numerator": 1,
+        "denominator": 5,
+        "note": "Hệ thống EMC",
+    }
+    with TestClient(create_app(Settings(redis_url=loaded))) as client:
+        assert client.post("/v1/reconciliations", json=figure, headers=read).status_code == 403
+        bad = client.post(
+            "/v1/reconciliations", json={**figure, "period": "2024-13"}, headers=admin
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "period"
+        resp = client.post("/v1/reconciliations", json=figure, headers=admin)
+        assert resp.status_code == 201, resp.text
+        body = resp.json()
+        assert (body["ours"]["numerator"], body["ours"]["denominator"]) == (1, 4)
+        assert body["difference_points"] == 5.0 and body["denominator_difference"] == -1
+        listed = client.get("/v1/reconciliations", params={"scope": A}, headers=read).json()
+        assert [r["external"]["source"] for r in listed] == ["EMC"]
+        assert listed[0]["external"]["recorded_by"] == "admin"
