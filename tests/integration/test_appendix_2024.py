@@ -3,10 +3,13 @@ Redis → API) reproduces every cell of the province's published table (Công v�
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from typing import Any
 
 import httpx
+import openpyxl
 import orjson
 import pytest
 from kafka import KafkaProducer
@@ -79,6 +82,7 @@ def annual(kafka_broker, redis_server, service_factory, isolated_module) -> dict
         ):
             break
         time.sleep(2)
+    table["_api_url"] = api.url
     return table
 
 
@@ -110,3 +114,63 @@ def test_totals_verdicts_and_data_quality(annual: dict[str, Any]) -> None:
     assert rows["ubnd-cho-moi"]["category_sum_minus_total"] == 56
     assert total["category_sum_minus_total"] == 303
     assert rows["so-cong-thuong"]["rate_text"] == "99.05%"
+
+
+def _published_rows() -> list[Any]:
+    return [r for r in load_appendix_2024() if r.agency_code != "province"]
+
+
+def test_csv_reads_back_as_the_published_table(annual: dict[str, Any]) -> None:
+    resp = httpx.get(
+        f"{annual['_api_url']}/v1/reports/annual.csv",
+        params={"year": 2024, "target_set": "cv-112-eval-2024"},
+        headers=READ,
+        timeout=60,
+    )
+    assert resp.status_code == 200
+    assert resp.content.startswith("\ufeff".encode())  # BOM: Excel reads UTF-8 Vietnamese
+    rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    header, body = rows[1], rows[2:]
+    assert header[1] == "Cơ quan, đơn vị"
+    assert len(body) == 31  # 30 agencies and the totals row
+    for line, pub in zip(body, _published_rows(), strict=False):
+        assert line[1] == pub.agency_name
+        assert int(line[2]) == pub.hstn_total and int(line[10]) == pub.full_online_hstn
+        assert line[12] == (
+            ""
+            if pub.published_full_online_rate is None
+            else f"{pub.published_full_online_rate:.2f}%"
+        )
+        assert line[13] == pub.published_verdict
+    assert body[-1][12] == "42.50%" and int(body[-1][2]) == 663_690
+
+
+def test_xlsx_has_the_published_layout_and_figures(annual: dict[str, Any]) -> None:
+    resp = httpx.get(
+        f"{annual['_api_url']}/v1/reports/annual.xlsx",
+        params={"year": 2024, "target_set": "cv-112-eval-2024"},
+        headers=READ,
+        timeout=60,
+    )
+    assert resp.status_code == 200
+    ws: Any = openpyxl.load_workbook(io.BytesIO(resp.content)).active
+    assert ws["B2"].value == "Cơ quan, đơn vị" and ws["E2"].value == "Một phần (Trực tiếp)"
+    merged = {str(r) for r in ws.merged_cells.ranges}
+    assert {"E2:F2", "G2:I2", "J2:L2", "A2:A3", "B2:B3"} <= merged
+    for offset, pub in enumerate(_published_rows()):
+        r = 4 + offset
+        assert ws.cell(r, 2).value == pub.agency_name
+        assert ws.cell(r, 3).value == pub.hstn_total
+        assert ws.cell(r, 11).value == pub.full_online_hstn
+        rate = ws.cell(r, 13)
+        if pub.published_full_online_rate is None:
+            assert rate.value is None
+        else:
+            assert round(rate.value * 100, 2) == pub.published_full_online_rate
+            assert rate.number_format == "0.00%"
+        assert ws.cell(r, 14).value == pub.published_verdict
+    total = 4 + len(_published_rows())
+    assert ws.cell(total, 2).value == "Tổng cộng (toàn tỉnh)"
+    assert ws.cell(total, 3).value == 663_690 and ws.cell(total, 3).font.bold
+    assert round(ws.cell(total, 13).value * 100, 2) == 42.50
+    assert ws.cell(total, 15).value == 303
