@@ -1,15 +1,14 @@
-"""Bearer-token checks for FastAPI: 401 when missing, 403 when wrong.
-
-Tokens are compared in constant time and never logged or echoed.
-"""
+"""Bearer-token checks for FastAPI: 401 when missing, 403 when unknown or lacking the
+scope, 429 with Retry-After above the per-token rate. Tokens are never logged or echoed."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
+import math
+import time
 
 from fastapi import HTTPException, Request, status
-from pydantic import SecretStr
+
+from shared.tokens import Scope, TokenBook, TokenSpec
 
 
 def bearer_token(request: Request) -> str:
@@ -24,20 +23,44 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def match_token(token: str, known: Mapping[str, SecretStr]) -> str | None:
-    """The name whose token equals ``token`` (all compared, constant time each)."""
-    found: str | None = None
-    for name, secret in known.items():
-        if hmac.compare_digest(token.encode(), secret.get_secret_value().encode()):
-            found = name
-    return found
+class RateLimiter:
+    """Token bucket per token name, in this process (each instance limits on its own)."""
+
+    def __init__(self, per_s: float, burst: int) -> None:
+        self.per_s = per_s
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def retry_after(self, name: str, now: float | None = None) -> float | None:
+        """None when allowed (and counted); else seconds until the next request is."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(name, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.per_s)
+        if tokens >= 1:
+            self._buckets[name] = (tokens - 1, now)
+            return None
+        self._buckets[name] = (tokens, now)
+        return (1 - tokens) / self.per_s
 
 
-def require_token(request: Request, known: Mapping[str, SecretStr]) -> str:
-    name = match_token(bearer_token(request), known)
-    if name is None:
+def authorize(
+    request: Request, book: TokenBook, scope: Scope, limiter: RateLimiter | None = None
+) -> TokenSpec:
+    spec = book.identify(bearer_token(request))
+    if spec is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail={"field": "Authorization", "reason": "token not valid for this service"},
         )
-    return name
+    if scope not in spec.scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail={"field": "Authorization", "reason": f"token lacks the '{scope}' scope"},
+        )
+    if limiter is not None and (wait := limiter.retry_after(spec.name)) is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={"field": "Authorization", "reason": "rate limit exceeded for this token"},
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return spec

@@ -11,6 +11,8 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.tokens import TokenBook, TokenSpec, digest
+
 ENV_PREFIX = "EGOV_"
 
 
@@ -58,6 +60,12 @@ class Settings(BaseSettings):
     )
     read_token: SecretStr = SecretStr("dev-read-token")
     admin_token: SecretStr = SecretStr("dev-admin-token")
+    # Issued tokens with scopes, digests only (see shared/tokens.py); added to the above.
+    tokens: list[TokenSpec] = Field(default_factory=list)
+    rate_limit_per_s: float = 50.0
+    rate_limit_burst: int = 200
+    cors_origins: list[str] = Field(default_factory=list)
+    api_max_body_bytes: int = 1024 * 1024
 
     ingest_max_body_bytes: int = 5 * 1024 * 1024
     ingest_max_events: int = 10_000
@@ -111,6 +119,33 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     topics: Topics = Field(default_factory=Topics)
+
+
+def token_book(settings: Settings) -> TokenBook:
+    """Issued tokens plus the configured plain ones (hashed here, kept only as digests)."""
+    specs = list(settings.tokens)
+    for source, secret in settings.ingest_tokens.items():
+        specs.append(
+            TokenSpec(
+                name=source,
+                sha256=digest(secret.get_secret_value()),
+                scopes=["ingest"],
+                sources=[source],
+            )
+        )
+    specs.append(
+        TokenSpec(
+            name="read", sha256=digest(settings.read_token.get_secret_value()), scopes=["read"]
+        )
+    )
+    specs.append(
+        TokenSpec(
+            name="admin",
+            sha256=digest(settings.admin_token.get_secret_value()),
+            scopes=["read", "admin"],
+        )
+    )
+    return TokenBook(specs)
 
 
 @lru_cache(maxsize=1)

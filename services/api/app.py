@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -79,6 +80,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        limit = (
+            routes_catalog.MAX_CATALOG_BYTES
+            if request.url.path.startswith("/v1/catalog/")
+            else settings.api_max_body_bytes
+        )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            body = ApiError(
+                error="body_too_large",
+                field="body",
+                message=f"request body exceeds {limit} bytes",
+                message_vi=f"Nội dung yêu cầu vượt quá {limit} byte",
+            )
+            return JSONResponse(body.model_dump(), status_code=413)
+        return await call_next(request)
 
     @app.middleware("http")
     async def count_requests(

@@ -7,14 +7,15 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from services.api.errors import bad_parameter
-from shared.auth import require_token
+from shared.auth import RateLimiter, authorize
 from shared.catalog_store import CatalogCache, Catalogs
-from shared.config import Settings
+from shared.config import Settings, token_book
 from shared.indicators import Indicator, load_indicators
 from shared.periods import Period, PeriodError, parse_period
 from shared.scopes import Scope, ScopeError, parse_scope
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
+from shared.tokens import TokenBook
 
 
 @dataclass
@@ -25,6 +26,8 @@ class ApiContext:
     catalogs: CatalogCache
     indicators: dict[str, Indicator]
     targets: TargetBook
+    tokens: TokenBook
+    limiter: RateLimiter
 
     @classmethod
     def create(cls, settings: Settings) -> "ApiContext":
@@ -36,6 +39,8 @@ class ApiContext:
             CatalogCache(redis),
             load_indicators(),
             load_targets(),
+            token_book(settings),
+            RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
         )
 
     def indicator(self, name: str) -> Indicator:
@@ -74,14 +79,14 @@ def get_context(request: Request) -> ApiContext:
 
 
 def reader(request: Request) -> str:
-    """Read access: the read token or the admin token."""
-    s: Settings = request.app.state.ctx.settings
-    return require_token(request, {"read": s.read_token, "admin": s.admin_token})
+    """Read access (read or admin scope); the token's name, for the record."""
+    ctx: ApiContext = request.app.state.ctx
+    return authorize(request, ctx.tokens, "read", ctx.limiter).name
 
 
 def admin(request: Request) -> str:
-    s: Settings = request.app.state.ctx.settings
-    return require_token(request, {"admin": s.admin_token})
+    ctx: ApiContext = request.app.state.ctx
+    return authorize(request, ctx.tokens, "admin", ctx.limiter).name
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]

@@ -49,11 +49,19 @@ def from_http_exception(exc: HTTPException) -> ApiError:
             message_vi="Thiếu mã truy cập (token)",
         )
     if exc.status_code == 403:
+        reason = detail.get("reason") if isinstance(detail, dict) else None
         return ApiError(
             error="forbidden",
             field="Authorization",
-            message="token not valid for this service",
-            message_vi="Mã truy cập không hợp lệ",
+            message=reason or "token not valid for this service",
+            message_vi="Mã truy cập không có quyền cho yêu cầu này",
+        )
+    if exc.status_code == 429:
+        return ApiError(
+            error="rate_limited",
+            field="Authorization",
+            message="rate limit exceeded for this token",
+            message_vi="Vượt quá số yêu cầu cho phép, hãy thử lại sau",
         )
     if exc.status_code == 404:
         return ApiError(error="not_found", message="not found", message_vi="Không tìm thấy")
@@ -64,4 +72,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiError, "description": "Invalid parameter"},
     401: {"model": ApiError, "description": "Missing bearer token"},
     403: {"model": ApiError, "description": "Token not allowed"},
+    429: {"model": ApiError, "description": "Rate limit exceeded (see Retry-After)"},
 }

@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 from services.ingest import metrics
 from services.ingest.body import BodyTooLarge, InvalidBody, decode_events, is_ndjson, read_limited
 from services.ingest.producer import BrokerUnavailable, EventProducer, Record
-from shared.auth import require_token
+from shared.auth import RateLimiter, authorize
 from shared.catalog_store import CatalogCache
-from shared.config import Settings, get_settings
+from shared.config import Settings, get_settings, token_book
 from shared.events import Event
 from shared.http_main import serve
 from shared.logs import get_logger
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
     catalogs = CatalogCache(redis)
+    tokens = token_book(settings)
+    limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     producer = EventProducer(settings.kafka_bootstrap, settings.ingest_produce_timeout_s)
 
     @asynccontextmanager
@@ -86,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         detail: Any = exc.detail
         errors = [FieldError(**detail)] if isinstance(detail, dict) else []
-        code = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "error")
+        code = {401: "unauthorized", 403: "forbidden", 429: "rate_limited"}.get(
+            exc.status_code, "error"
+        )
         message = errors[0].reason if errors else str(detail)
         return _error(exc.status_code, code, message, errors, headers=exc.headers)
 
@@ -120,7 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request: Request,
         partial: bool = Query(False, description="Accept the valid events, return the rest"),
     ) -> Any:
-        source = require_token(request, settings.ingest_tokens)
+        token = authorize(request, tokens, "ingest", limiter)
+        source = token.sources[0] if token.sources else token.name
         try:
             body = await read_limited(request, settings.ingest_max_body_bytes)
             decoded = decode_events(body, is_ndjson(request.headers.get("content-type", ""), body))
@@ -156,6 +161,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 errors.append(result)
             elif isinstance(result, list):
                 errors.extend(result)
+            elif not token.allows_agency(result.agency_code):
+                errors.append(
+                    FieldError(
+                        index=index,
+                        field="agency_code",
+                        code="forbidden_agency",
+                        reason=f"this token may not write events of agency {result.agency_code!r}",
+                    )
+                )
+            elif result.source and token.sources and result.source not in token.sources:
+                errors.append(
+                    FieldError(
+                        index=index,
+                        field="source",
+                        code="forbidden_source",
+                        reason=f"this token may not write events of source {result.source!r}",
+                    )
+                )
             else:
                 events.append(
                     result if result.source else result.model_copy(update={"source": source})
@@ -163,6 +186,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for err in errors:
             metrics.REJECTIONS.labels(err.field, err.code).inc()
         rejected_count = len({e.index for e in errors})
+        forbidden = any(e.code.startswith("forbidden_") for e in errors)
+        if forbidden and not partial:
+            metrics.REQUESTS.labels("forbidden").inc()
+            return _error(
+                403,
+                "forbidden",
+                "this token may not write some of these events; none were accepted",
+                errors,
+            )
         if errors and not partial:
             metrics.REQUESTS.labels("rejected").inc()
             metrics.EVENTS.labels("rejected", "any").inc(len(decoded))

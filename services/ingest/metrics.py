@@ -22,5 +22,13 @@ PRODUCE_SECONDS = Histogram(
 for _outcome in ("accepted", "rejected"):
     for _family in ("dossier", "document", "any"):
         EVENTS.labels(_outcome, _family)
-for _request in ("accepted", "partial", "rejected", "invalid_body", "too_large", "unavailable"):
+for _request in (
+    "accepted",
+    "partial",
+    "rejected",
+    "forbidden",
+    "invalid_body",
+    "too_large",
+    "unavailable",
+):
     REQUESTS.labels(_request)

@@ -1,0 +1,43 @@
+"""Bearer tokens with scopes: ``ingest`` (limited to the sources and agencies it is issued
+for), ``read`` and ``admin``. Only SHA-256 digests are kept; a presented token is hashed
+and compared with every digest in constant time. Tokens are never logged or echoed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Scope = Literal["ingest", "read", "admin"]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenSpec(BaseModel):
+    """One issued token (env ``EGOV_TOKENS``: a JSON list of these, with digests only)."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
+    scopes: list[Scope]
+    sources: list[str] = Field(default_factory=list, description="ingest: allowed sources")
+    agencies: list[str] = Field(default_factory=list, description="ingest: allowed agencies")
+
+    def allows_agency(self, agency: str) -> bool:
+        return not self.agencies or agency in self.agencies
+
+
+class TokenBook:
+    def __init__(self, specs: list[TokenSpec]) -> None:
+        self.specs = specs
+
+    def identify(self, token: str) -> TokenSpec | None:
+        presented = digest(token)
+        found: TokenSpec | None = None
+        for spec in self.specs:  # every digest compared: no early exit to time
+            if hmac.compare_digest(presented, spec.sha256):
+                found = spec
+        return found
