@@ -72,5 +72,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiError, "description": "Invalid parameter"},
     401: {"model": ApiError, "description": "Missing bearer token"},
     403: {"model": ApiError, "description": "Token not allowed"},
+    413: {"model": ApiError, "description": "Request body too large"},
     429: {"model": ApiError, "description": "Rate limit exceeded (see Retry-After)"},
 }
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ApiError, "description": "Not found"}}

@@ -10,7 +10,7 @@ from services.alerts.model import Alert, AlertState
 from services.alerts.rules import Rule, Severity
 from services.alerts.store import AlertStore
 from services.api.context import Ctx, Reader
-from services.api.errors import ERROR_RESPONSES, ApiException
+from services.api.errors import ERROR_RESPONSES, NOT_FOUND, ApiException
 from shared.timeutil import now_utc
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
@@ -53,7 +53,12 @@ async def alert_history(
     return await AlertStore(ctx.redis).history(key, count)
 
 
-@router.post("/{key}/ack", response_model=Alert, summary="Xác nhận đã biết — acknowledge")
+@router.post(
+    "/{key}/ack",
+    response_model=Alert,
+    responses=NOT_FOUND,
+    summary="Xác nhận đã biết — acknowledge",
+)
 async def acknowledge(ctx: Ctx, who: Reader, key: str) -> Alert:
     store = AlertStore(ctx.redis)
     alert = await store.get(key)
@@ -66,6 +71,7 @@ async def acknowledge(ctx: Ctx, who: Reader, key: str) -> Alert:
 
 @router.post(
     "/{key}/silence",
+    responses=NOT_FOUND,
     response_model=Alert,
     summary="Tạm tắt thông báo đến một thời điểm — silence a key until a time",
 )
