@@ -11,6 +11,7 @@ from services.api.errors import ERROR_RESPONSES, bad_parameter
 from services.api.routes_indicators import PeriodQ, ScopeQ, TargetSetQ
 from shared.annual_table import AnnualTable, annual_table
 from shared.scorecard import Scorecard, scorecard
+from shared.summary import LeadersSummary, leaders_summary
 from shared.timeutil import LOCAL_TZ, now_utc
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=ERROR_RESPONSES)
@@ -40,6 +41,33 @@ async def get_annual_table(
         ctx.targets,
         definition,
         year,
+        ctx.target_set(target_set),
+    )
+
+
+@router.get(
+    "/reports/summary",
+    response_model=LeadersSummary,
+    summary="Tóm tắt một trang cho lãnh đạo — the leaders' monthly summary",
+)
+async def get_leaders_summary(
+    ctx: Ctx,
+    _: Reader,
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2024-12"])],
+    indicator: Annotated[str, Query(examples=["full_online_rate"])] = "full_online_rate",
+    target_set: TargetSetQ = None,
+) -> LeadersSummary:
+    definition = ctx.indicator(indicator)
+    catalogs = await ctx.catalogs.current()
+    year, mon = (int(x) for x in month.split("-"))
+    return await leaders_summary(
+        ctx.store,
+        catalogs,
+        ctx.targets,
+        definition,
+        ctx.scope("province", catalogs),
+        year,
+        mon,
         ctx.target_set(target_set),
     )
 

@@ -420,3 +420,32 @@ def test_reconciliation_puts_external_figures_beside_ours(loaded) -> None:
         listed = client.get("/v1/reconciliations", params={"scope": A}, headers=read).json()
         assert [r["external"]["source"] for r in listed] == ["EMC"]
         assert listed[0]["external"]["recorded_by"] == "admin"
+
+
+def test_leaders_summary(loaded) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+    from shared.config import Settings
+
+    read = {"Authorization": "Bearer dev-read-token"}
+    with TestClient(create_app(Settings(redis_url=loaded))) as client:
+        resp = client.get(
+            "/v1/reports/summary",
+            headers=read,
+            params={
+                "month": "2024-04",
+                "indicator": "remote_online_rate",
+                "target_set": "qd88-2023",
+            },
+        )
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        # target 50 % (QĐ 88, in force in 2024): B 1/1 = 100 % meets, A 1/4 = 25 % does not;
+        # province 2/5 = 40 %; nothing in March to compare with
+        assert (body["agencies_meeting"], body["agencies_below"]) == (1, 1)
+        assert body["province_value"] == 40.0 and body["province_previous"] is None
+        assert [r["agency_code"] for r in body["best"]] == [B, A]
+        assert "Toàn tỉnh: 40,00%" in body["text"] and "Biểu dương: " in body["text"]
+        bad = client.get("/v1/reports/summary", headers=read, params={"month": "2024-13"})
+        assert bad.status_code == 400 and bad.json()["field"] == "month"
