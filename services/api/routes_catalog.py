@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from services.api.context import Admin, Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, ApiException
 from shared.catalog import Agency, AgencyCatalog
+from shared.events import ServiceLevel
 from shared.procedures import Procedure, ProcedureCatalog
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
@@ -28,6 +29,35 @@ async def list_agencies(ctx: Ctx, _: Reader) -> list[Agency]:
     return list((await ctx.catalogs.current()).agencies.agencies.values())
 
 
+class AgencyNode(BaseModel):
+    agency: Agency
+    children: list["AgencyNode"] = []
+
+
+class AgencyGroupNode(BaseModel):
+    group: str
+    levels: dict[str, list[AgencyNode]]
+
+
+@router.get(
+    "/agencies/tree",
+    response_model=list[AgencyGroupNode],
+    summary="Cây cơ quan theo khối, cấp và đơn vị cấp trên — agencies as a tree",
+)
+async def agency_tree(ctx: Ctx, _: Reader) -> list[AgencyGroupNode]:
+    agencies = list((await ctx.catalogs.current()).agencies.agencies.values())
+    nodes = {a.agency_code: AgencyNode(agency=a) for a in agencies}
+    roots: list[AgencyNode] = []
+    for a in agencies:
+        parent = nodes.get(a.parent_code) if a.parent_code else None
+        (parent.children if parent else roots).append(nodes[a.agency_code])
+    groups: dict[str, dict[str, list[AgencyNode]]] = {}
+    for node in roots:
+        level = groups.setdefault(node.agency.group.value, {})
+        level.setdefault(node.agency.level.value, []).append(node)
+    return [AgencyGroupNode(group=g, levels=lv) for g, lv in groups.items()]
+
+
 @router.get(
     "/procedures",
     response_model=list[Procedure],
@@ -37,11 +67,19 @@ async def list_procedures(
     ctx: Ctx,
     _: Reader,
     agency: Annotated[str | None, Query(examples=["so-tttt"])] = None,
+    service_level: ServiceLevel | None = None,
+    eligible_full_online: bool | None = None,
+    fee_required: bool | None = None,
 ) -> list[Procedure]:
     catalog = (await ctx.catalogs.current()).procedures
-    if agency is not None:
-        return catalog.of_agency(agency)
-    return list(catalog.procedures.values())
+    procs = catalog.of_agency(agency) if agency is not None else list(catalog.procedures.values())
+    return [
+        p
+        for p in procs
+        if (service_level is None or p.service_level is service_level)
+        and (eligible_full_online is None or p.eligible_full_online is eligible_full_online)
+        and (fee_required is None or p.fee_required is fee_required)
+    ]
 
 
 async def _csv_body(request: Request) -> str:

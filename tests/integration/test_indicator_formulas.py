@@ -449,3 +449,24 @@ def test_leaders_summary(loaded) -> None:
         assert "Toàn tỉnh: 40,00%" in body["text"] and "Biểu dương: " in body["text"]
         bad = client.get("/v1/reports/summary", headers=read, params={"month": "2024-13"})
         assert bad.status_code == 400 and bad.json()["field"] == "month"
+
+
+def test_catalog_tree_and_procedure_filters(loaded) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+    from shared.config import Settings
+
+    read = {"Authorization": "Bearer dev-read-token"}
+    with TestClient(create_app(Settings(redis_url=loaded))) as client:
+        tree = client.get("/v1/agencies/tree", headers=read).json()
+        groups = {g["group"]: g["levels"] for g in tree}
+        assert len(groups["so_nganh"]["tinh"]) == 20 and len(groups["dia_phuong"]["huyen"]) == 11
+        fee = client.get(
+            "/v1/procedures", headers=read, params={"agency": A, "fee_required": "true"}
+        ).json()
+        assert sorted(p["procedure_code"] for p in fee) == ["p1", "p3", "p5"]
+        full = client.get(
+            "/v1/procedures", headers=read, params={"service_level": "full_online"}
+        ).json()
+        assert sorted(p["procedure_code"] for p in full) == ["p1", "p2"]
