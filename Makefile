@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api
 
 VENV := .venv/bin
 
@@ -36,6 +36,9 @@ schemas: bootstrap
 
 clean: down
 	rm -rf .run .venv .mypy_cache .ruff_cache .pytest_cache
+
+bench-api: bootstrap
+	$(VENV)/python -m bench.api_latency
 
 bench-pipeline: bootstrap
 	$(VENV)/python -m bench.pipeline

@@ -1,0 +1,122 @@
+"""API latency with the appendix year loaded: a single indicator query and a 30-agency
+ranking, each driven open-loop at ``BENCH_API_RATE`` requests/s (default 500) for
+``BENCH_API_SECONDS`` (default 20). Prints p50 and p99. ``python -m bench.api_latency``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+
+from devstack.ports import free_port
+from devstack.redis_server import RedisServer
+from devstack.services import start_service
+from shared.catalog import load_agencies
+from shared.catalog_store import CatalogStore
+from shared.store import IndicatorStore
+from shared.validation import validate_event
+from simulator.appendix2024 import YearStream
+
+RATE = int(os.environ.get("BENCH_API_RATE", "500"))
+SECONDS = int(os.environ.get("BENCH_API_SECONDS", "20"))
+READ = {"Authorization": "Bearer dev-read-token"}
+
+
+async def load_year(url: str) -> int:
+    redis = Redis.from_url(url)
+    store = IndicatorStore(redis)
+    stream = YearStream(lifecycle_fraction=0.0)
+    await CatalogStore(redis).replace_procedures(stream.catalog().procedures.values())
+    agencies = load_agencies().codes
+    batch = []
+    n = 0
+    for raw in stream.events():
+        event = validate_event(raw, agencies=agencies)
+        if isinstance(event, list):
+            continue
+        batch.append(event)
+        if len(batch) == 2000:
+            await store.apply_many(batch)
+            n += len(batch)
+            batch = []
+    await store.apply_many(batch)
+    await redis.aclose()
+    return n + len(batch)
+
+
+async def drive(base: str, paths: list[str]) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, headers=READ, limits=limits, timeout=10) as client:
+
+        async def one(path: str) -> None:
+            started = time.perf_counter()
+            resp = await client.get(path)
+            latencies.append(time.perf_counter() - started)
+            assert resp.status_code == 200, resp.text
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(RATE * SECONDS):
+            delay = start + i / RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(paths[i % len(paths)])))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def report(name: str, lat: list[float]) -> None:
+    ordered = sorted(lat)
+    p99 = ordered[int(0.99 * (len(ordered) - 1))]
+    print(
+        f"  {name}: {len(lat)} requests at {RATE}/s — p50 {1000 * statistics.median(lat):.1f} ms,"
+        f" p99 {1000 * p99:.1f} ms, max {1000 * ordered[-1]:.1f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="egov-apibench-"))
+    redis_srv = RedisServer(work / "redis", free_port())
+    redis_srv.start()
+    try:
+        t = time.perf_counter()
+        n = asyncio.run(load_year(redis_srv.url))
+        print(
+            f"loaded the appendix year: {n:,} received events in {time.perf_counter() - t:.0f}s",
+            flush=True,
+        )
+        api = start_service(
+            "api",
+            free_port(),
+            {
+                "EGOV_REDIS_URL": redis_srv.url,
+                "EGOV_RATE_LIMIT_PER_S": "1000000",
+                "EGOV_RATE_LIMIT_BURST": "1000000",
+                "EGOV_LOG_LEVEL": "WARNING",
+            },
+            work / "logs",
+        )
+        try:
+            codes = sorted(load_agencies().codes)
+            single = [f"/v1/indicators/full_online_rate?scope={c}&period=2024" for c in codes]
+            ranking = ["/v1/rankings/full_online_rate?scope=province&period=2024"]
+            asyncio.run(drive(api.url, single[:5]))  # warm up
+            print(f"API latency (uvicorn, one process) with the year loaded, {SECONDS}s each:")
+            report("single indicator", asyncio.run(drive(api.url, single)))
+            report("30-agency ranking", asyncio.run(drive(api.url, ranking)))
+        finally:
+            api.process.stop()
+    finally:
+        redis_srv.stop()
+
+
+if __name__ == "__main__":
+    main()
