@@ -1,15 +1,17 @@
 """Report routes: the annual appendix table, the roll-up scorecard, open dossiers now."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.api.context import Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, bad_parameter
 from services.api.routes_indicators import PeriodQ, ScopeQ, TargetSetQ
 from shared.annual_table import AnnualTable, annual_table
+from shared.report_files import to_csv, to_xlsx
 from shared.scorecard import Scorecard, scorecard
 from shared.summary import LeadersSummary, leaders_summary
 from shared.timeutil import LOCAL_TZ, now_utc
@@ -42,6 +44,36 @@ async def get_annual_table(
         definition,
         year,
         ctx.target_set(target_set),
+    )
+
+
+FILE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get(
+    "/reports/annual.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in FILE_TYPES.values()}}},
+    summary="Bảng phụ lục dạng CSV hoặc XLSX — the annual table as a file",
+)
+async def get_annual_file(
+    ctx: Ctx,
+    _: Reader,
+    fmt: Annotated[Literal["csv", "xlsx"], Path()],
+    year: Annotated[int, Query(ge=2015, le=2100, examples=[2024])],
+    target_set: TargetSetQ = None,
+    indicator: Annotated[str, Query(examples=["full_online_rate"])] = "full_online_rate",
+) -> Response:
+    table = await get_annual_table(ctx, _, year, target_set, indicator)
+    body = to_csv(table) if fmt == "csv" else to_xlsx(table)
+    name = f"phu-luc-{indicator}-{year}.{fmt}"
+    return Response(
+        body,
+        media_type=FILE_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
