@@ -48,6 +48,7 @@ class AnnualRow(BaseModel):
 
 class AnnualTable(BaseModel):
     year: int
+    period: str
     indicator: str
     target_set: str | None
     rows: list[AnnualRow]
@@ -67,9 +68,13 @@ async def annual_table(
     indicator: Indicator,
     year: int,
     target_set: str | None,
+    period: Period | None = None,
 ) -> AnnualTable:
     agencies: AgencyCatalog = catalogs.agencies
-    period = Period(PeriodKind.year, date(year, 1, 1), date(year, 12, 31), str(year))
+    """The table for ``year``, or for any ``period`` (its targets are those of its year)."""
+    if period is None:
+        period = Period(PeriodKind.year, date(year, 1, 1), date(year, 12, 31), str(year))
+    year = period.year
     codes = list(agencies.agencies)
     cat_marks = [category_mark(*c) for c in CATEGORY_COLUMNS.values()]
     figures, sums = await agency_figures(
@@ -136,6 +141,7 @@ async def annual_table(
     evaluated = [r for r in rows if r.verdict in (Verdict.meets, Verdict.below)]
     return AnnualTable(
         year=year,
+        period=period.label,
         indicator=indicator.indicator,
         target_set=target_set,
         rows=rows,

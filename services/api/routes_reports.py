@@ -30,6 +30,9 @@ async def get_annual_table(
     year: Annotated[int, Query(ge=2015, le=2100, examples=[2024])],
     target_set: TargetSetQ = None,
     indicator: Annotated[str, Query(examples=["full_online_rate"])] = "full_online_rate",
+    period: Annotated[
+        str | None, Query(description="any period instead of the year, e.g. 2024-Q4 or 2024-12")
+    ] = None,
 ) -> AnnualTable:
     definition = ctx.indicator(indicator)
     if definition.source not in ("dossier",) or not definition.denominator == "received":
@@ -44,6 +47,7 @@ async def get_annual_table(
         definition,
         year,
         ctx.target_set(target_set),
+        ctx.period(period) if period else None,
     )
 
 
@@ -66,8 +70,9 @@ async def get_annual_file(
     year: Annotated[int, Query(ge=2015, le=2100, examples=[2024])],
     target_set: TargetSetQ = None,
     indicator: Annotated[str, Query(examples=["full_online_rate"])] = "full_online_rate",
+    period: Annotated[str | None, Query(description="any period instead of the year")] = None,
 ) -> Response:
-    table = await get_annual_table(ctx, _, year, target_set, indicator)
+    table = await get_annual_table(ctx, _, year, target_set, indicator, period)
     body = to_csv(table) if fmt == "csv" else to_xlsx(table)
     name = f"phu-luc-{indicator}-{year}.{fmt}"
     return Response(

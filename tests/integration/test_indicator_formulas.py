@@ -470,3 +470,26 @@ def test_catalog_tree_and_procedure_filters(loaded) -> None:
             "/v1/procedures", headers=read, params={"service_level": "full_online"}
         ).json()
         assert sorted(p["procedure_code"] for p in full) == ["p1", "p2"]
+
+
+def test_appendix_table_for_any_period(loaded) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+    from shared.config import Settings
+
+    read = {"Authorization": "Bearer dev-read-token"}
+    with TestClient(create_app(Settings(redis_url=loaded))) as client:
+        params = {"year": 2024, "period": "2024-04", "target_set": "cv-112-eval-2024"}
+        table = client.get("/v1/reports/annual", headers=read, params=params).json()
+        rows = {r["agency_code"]: r for r in table["rows"]}
+        assert table["period"] == "2024-04"
+        assert (rows[A]["hstn_total"], rows[A]["full_online_hstn"], rows[A]["rate"]) == (4, 1, 25.0)
+        assert rows[A]["verdict"] == "Chưa đạt" and rows[B]["verdict"] == "Không đánh giá"
+        assert table["total"]["hstn_total"] == 5
+        march = client.get(
+            "/v1/reports/annual", headers=read, params={**params, "period": "2024-03"}
+        ).json()
+        assert march["total"]["hstn_total"] == 0
+        csv_file = client.get("/v1/reports/annual.csv", headers=read, params=params)
+        assert csv_file.status_code == 200 and "Sở Y tế" in csv_file.content.decode("utf-8-sig")
