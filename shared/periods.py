@@ -67,8 +67,26 @@ def _parse_date(text: str) -> date:
         raise PeriodError(f"{text!r} is not a valid date") from exc
 
 
+MIN_YEAR, MAX_YEAR = 2015, 2100  # events before 2015 are rejected by the contract
+
+
 def parse_period(text: str, *, today: date | None = None) -> Period:
-    text = text.strip()
+    period = _parse_period(text.strip(), today)
+    if period.start.year < MIN_YEAR or period.end.year > MAX_YEAR:
+        raise PeriodError(f"{text!r} is outside {MIN_YEAR}..{MAX_YEAR}")
+    return period
+
+
+def _parse_period(text: str, today: date | None) -> Period:
+    try:
+        return _parse(text, today)
+    except PeriodError:
+        raise
+    except ValueError as exc:  # e.g. year 0000: no such date
+        raise PeriodError(f"{text!r} is not a valid period: {exc}") from None
+
+
+def _parse(text: str, today: date | None) -> Period:
     if m := _YEAR.match(text):
         y = int(m[1])
         return Period(PeriodKind.year, date(y, 1, 1), date(y, 12, 31), text)

@@ -11,6 +11,7 @@ from services.api.context import Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, bad_parameter
 from services.api.routes_indicators import PeriodQ, ScopeQ, TargetSetQ
 from shared.annual_table import AnnualTable, annual_table
+from shared.periods import PeriodError, parse_period
 from shared.report_files import to_csv, to_xlsx
 from shared.scorecard import Scorecard, scorecard
 from shared.summary import LeadersSummary, leaders_summary
@@ -96,7 +97,11 @@ async def get_leaders_summary(
 ) -> LeadersSummary:
     definition = ctx.indicator(indicator)
     catalogs = await ctx.catalogs.current()
-    year, mon = (int(x) for x in month.split("-"))
+    try:
+        parsed = parse_period(month)  # validates the range too
+    except PeriodError as exc:
+        raise bad_parameter("month", str(exc)) from None
+    year, mon = parsed.start.year, parsed.start.month
     return await leaders_summary(
         ctx.store,
         catalogs,

@@ -99,3 +99,9 @@ def test_targets_in_force_and_target_sets() -> None:
     commune_free = book.resolve("work_file_online_rate", district, 2025)
     assert commune_free is not None and commune_free.min_percent == 80
     assert book.resolve("full_online_rate", dept, 2023) is None
+
+
+@pytest.mark.parametrize("bad", ["0000", "0000-01", "2014", "2101-Q1", "2014-12-31..2015-01-02"])
+def test_periods_outside_the_contract_years_are_errors_not_crashes(bad: str) -> None:
+    with pytest.raises(PeriodError):
+        parse_period(bad)
