@@ -13,4 +13,12 @@ def serve(app: FastAPI, settings: Settings, host: str, port: int) -> None:
 
     configure_logging(settings.log_level)
     # access logs stay off: request lines can carry identifiers that are nobody's business
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
