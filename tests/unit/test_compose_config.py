@@ -1,11 +1,22 @@
 """docker-compose.yml against the local configuration: same services, ports, topics,
-env var names and commands. No Docker engine runs here, so this is how drift is caught."""
+env var names, commands and provisioning. No Docker engine runs here, so this is how drift
+between the deployment and the local stack (shared/config.py, devstack/) is caught."""
 
 from __future__ import annotations
 
+import ast
+import base64
+import binascii
+import fnmatch
+import json
+import os
 import re
+import shlex
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,91 +26,355 @@ from devstack.topics import topic_partitions
 from shared.config import ENV_PREFIX, Settings, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
+INFRA = {"kafka", "kafka-init", "redis", "prometheus", "grafana"}
+DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+# ${NAME}, ${NAME:-default}, ${NAME-default}; the default may contain braces (JSON).
+INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>.*))?\}$")
+
+
+def load_yaml(relative: str) -> Any:
+    return yaml.safe_load((ROOT / relative).read_text(encoding="utf-8"))
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """Settings as a process sees them with exactly ``env`` (none of this process's EGOV_*)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.upper().startswith(ENV_PREFIX):
+                mp.delenv(key)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        return Settings()
+
+
+def valid_env_names() -> set[str]:
+    """Every env var the settings read, derived from the models (nested topics have their
+    own prefix)."""
+    topics_prefix = Topics.model_config.get("env_prefix", "")
+    names = {
+        f"{ENV_PREFIX}{name}".upper()
+        for name, field in Settings.model_fields.items()
+        if field.annotation is not Topics
+    }
+    names |= {f"{topics_prefix}{name}".upper() for name in Topics.model_fields}
+    return names
+
+
+def resolve(value: Any) -> str:
+    """A compose environment value as the container gets it when no variable is set."""
+    text = str(value)
+    match = INTERPOLATION.match(text)
+    if match:
+        return match["default"] or ""
+    assert "${" not in text, f"only whole-value ${{VAR:-default}} is supported here: {text}"
+    return text
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "environment is written as a mapping"
+    return {str(k): resolve(v) for k, v in env.items()}
+
+
+def dockerfile(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of services/<name>/Dockerfile, continuations joined."""
+    text = (ROOT / "services" / name / "Dockerfile").read_text(encoding="utf-8")
+    logical = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    out = []
+    for line in logical.splitlines():
+        if line.strip():
+            instr, _, args = line.strip().partition(" ")
+            out.append((instr.upper(), args.strip()))
+    return out
+
+
+def healthcheck_command(compose: dict[str, Any], name: str) -> str:
+    """The health probe of a service: compose's, else the image's HEALTHCHECK."""
+    check = compose["services"][name].get("healthcheck")
+    if check is not None:
+        test = check["test"]
+        return " ".join(test) if isinstance(test, list) else str(test)
+    if name in SERVICES:
+        return " ".join(a for i, a in dockerfile(name) if i == "HEALTHCHECK")
+    return ""
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+    data = load_yaml("docker-compose.yml")
+    assert isinstance(data, dict)
+    return data
 
 
-def valid_env_names() -> set[str]:
-    names = {f"{ENV_PREFIX}{f.upper()}" for f in Settings.model_fields if f != "topics"}
-    names |= {f"{ENV_PREFIX}TOPIC_{f.upper()}" for f in Topics.model_fields}
-    return names
+@pytest.fixture(scope="module")
+def defaults() -> Settings:
+    return settings_from({})
+
+
+@pytest.fixture(scope="module")
+def service_settings(compose: dict[str, Any]) -> dict[str, Settings]:
+    """What each service container would configure itself with."""
+    return {name: settings_from(environment(compose["services"][name])) for name in SERVICES}
 
 
 def test_services_are_the_stack(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {
-        "kafka",
-        "kafka-init",
-        "redis",
-        "prometheus",
-        "grafana",
-        *SERVICES,
-    }
+    assert set(compose["services"]) == INFRA | set(SERVICES)
 
 
-def test_service_ports_match_settings(compose: dict[str, Any]) -> None:
-    settings = Settings()
+def test_service_ports_hosts_and_health(compose: dict[str, Any], defaults: Settings) -> None:
     for name in SERVICES:
-        port = getattr(settings, f"{name}_port")
-        svc = compose["services"][name]
-        assert svc["environment"][f"EGOV_{name.upper()}_PORT"] == str(port)
-        assert f"{port}:{port}" in svc["ports"]
+        port = getattr(defaults, f"{name}_port")
+        service = compose["services"][name]
+        env = environment(service)
+        assert env[f"EGOV_{name.upper()}_PORT"] == str(port), name
+        assert env[f"EGOV_{name.upper()}_HOST"] == "0.0.0.0", f"{name} must listen on all"
+        assert f"{port}:{port}" in service["ports"], name
+        assert f"127.0.0.1:{port}/healthz" in healthcheck_command(compose, name), name
 
 
 def test_every_egov_env_var_is_a_setting(compose: dict[str, Any]) -> None:
     valid = valid_env_names()
-    used = {
-        k
-        for svc in compose["services"].values()
-        for k in (svc.get("environment") or {})
-        if k.startswith(ENV_PREFIX)
-    }
+    used: set[str] = set()
+    for service in compose["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            match = INTERPOLATION.match(str(value))
+            if match and match["name"].startswith(ENV_PREFIX):
+                # a compose variable named like a setting must feed that very setting
+                assert match["name"] == key, f"{key} is set from ${{{match['name']}}}"
+            if key.startswith(ENV_PREFIX):
+                used.add(key)
+    for name in SERVICES:
+        used |= {
+            k
+            for i, a in dockerfile(name)
+            if i == "ENV"
+            for k in re.findall(r"(\w+)=", a)
+            if k.startswith(ENV_PREFIX)
+        }
     assert used, "the services take their settings from EGOV_* variables"
     assert used <= valid, f"not settings: {sorted(used - valid)}"
-    for name in SERVICES:
-        env = compose["services"][name]["environment"]
-        assert env["EGOV_KAFKA_BOOTSTRAP"] == "kafka:9092"
-        assert env["EGOV_REDIS_URL"].startswith("redis://redis:6379")
 
 
-def test_topics_and_partitions_match(compose: dict[str, Any]) -> None:
-    script = "\n".join(compose["services"]["kafka-init"]["command"])
-    declared = {m[0]: int(m[1]) for m in re.findall(r"(egov\.[a-z.-]+\.v\d+):(\d+)", script)}
-    assert declared == topic_partitions(Settings())
+def test_compose_environment_is_a_valid_configuration(
+    compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
+) -> None:
+    services = compose["services"]
+    for name, settings in service_settings.items():
+        env = services[name]["environment"]
+        for var in ("EGOV_INGEST_TOKENS", "EGOV_READ_TOKEN"):
+            match = INTERPOLATION.match(str(env.get(var, "")))
+            assert match and match["default"], f"{name}: {var} from a compose variable"
+        # the compose defaults are the local dev tokens
+        assert settings.read_token == defaults.read_token, name
+        assert settings.admin_token == defaults.admin_token, name
+        assert settings.ingest_tokens == defaults.ingest_tokens, name
+        redis = urlsplit(settings.redis_url)
+        assert redis.scheme == "redis" and redis.hostname in services, name
+        assert (redis.port or 6379) == 6379, name
+        host, _, port = settings.kafka_bootstrap.partition(":")
+        assert host in services and port, name
 
 
-def test_prometheus_scrapes_the_four_services(compose: dict[str, Any]) -> None:
-    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.compose.yml").read_text())
-    settings = Settings()
-    jobs = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+def test_kafka_is_one_kraft_node_reachable_by_the_services(
+    compose: dict[str, Any], service_settings: dict[str, Settings], defaults: Settings
+) -> None:
+    kafka = compose["services"]["kafka"]
+    assert str(kafka["image"]).startswith("apache/kafka:4.")
+    env = environment(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    advertised = {
+        listener.split("://", 1)[1] for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     }
-    assert jobs == {name: [f"{name}:{getattr(settings, f'{name}_port')}"] for name in SERVICES}
-    mount = compose["services"]["prometheus"]["volumes"][0]
-    assert mount.startswith("./prometheus/prometheus.compose.yml:")
+    bootstraps = {s.kafka_bootstrap for s in service_settings.values()}
+    assert len(bootstraps) == 1 and bootstraps <= advertised
+    (bootstrap,) = bootstraps
+    assert bootstrap.split(":")[0] == "kafka"
+    init_script = "\n".join(compose["services"]["kafka-init"]["command"])
+    servers = set(re.findall(r"--bootstrap-server\s+(\S+)", init_script))
+    assert servers == {bootstrap}
+    # storage on the volume, not the image's /tmp default
+    targets = {str(v).split(":")[1] for v in kafka.get("volumes", [])}
+    assert env["KAFKA_LOG_DIRS"] in targets
+    try:
+        cluster_id = base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")
+    except (binascii.Error, ValueError):
+        cluster_id = b""
+    assert len(cluster_id) == 16, "CLUSTER_ID is a base64 UUID (kafka-storage random-uuid)"
+    assert env["KAFKA_NUM_PARTITIONS"] == str(defaults.topic_partitions)
 
 
-def test_dockerfiles_run_the_same_commands_as_the_local_stack(compose: dict[str, Any]) -> None:
+def test_topics_and_partitions_match(
+    compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
+) -> None:
+    init = compose["services"]["kafka-init"]
+    assert init["image"] == compose["services"]["kafka"]["image"]
+    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    script = "\n".join(init["command"])
+    assert "/opt/kafka/bin/kafka-topics.sh" in script and "--create" in script
+    assert "--replication-factor 1" in script
+    declared = {m[0]: int(m[1]) for m in re.findall(r"([\w.-]+\.v\d+):(\d+)", script)}
+    assert declared == topic_partitions(defaults)
+    # each service's own view (compose env, e.g. EGOV_TOPIC_PARTITIONS) agrees too
+    for name, settings in service_settings.items():
+        assert topic_partitions(settings) == declared, name
+
+
+def test_redis_persists_with_append_only(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert str(redis["image"]).split(":")[0] == "redis"
+    command = redis["command"]
+    args = command if isinstance(command, list) else shlex.split(command)
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert any(str(v).split(":")[1] == "/data" for v in redis["volumes"])
+    assert "redis-cli ping" in healthcheck_command(compose, "redis")
+
+
+def test_prometheus_scrapes_the_four_services(compose: dict[str, Any], defaults: Settings) -> None:
+    config = load_yaml("prometheus/prometheus.compose.yml")
+    jobs = {
+        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+        for job in config["scrape_configs"]
+    }
+    assert jobs == {name: [f"{name}:{getattr(defaults, f'{name}_port')}"] for name in SERVICES}
+    assert all(
+        job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"]
+    )
+    prometheus = compose["services"]["prometheus"]
+    (config_file,) = [
+        a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file=")
+    ]
+    assert f"./prometheus/prometheus.compose.yml:{config_file}" in {
+        str(v).removesuffix(":ro") for v in prometheus["volumes"]
+    }
+
+
+def test_depends_on_have_conditions(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on with conditions"
+        for target, spec in depends.items():
+            assert target in services, f"{name} depends on unknown {target}"
+            condition = spec["condition"]
+            assert condition in DEPENDS_CONDITIONS, f"{name} → {target}: {condition}"
+            if condition == "service_healthy":
+                assert healthcheck_command(compose, target), f"{target} has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart", "no") == "no", target
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["kafka-init"]["condition"] == "service_completed_successfully", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+
+
+def test_dockerfiles_build_and_run_the_services(
+    compose: dict[str, Any], defaults: Settings
+) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    python = re.search(r">=\s*(\d+\.\d+)", project["requires-python"])
+    assert python is not None
     for name in SERVICES:
         build = compose["services"][name]["build"]
-        dockerfile = ROOT / build["dockerfile"]
-        text = dockerfile.read_text()
-        cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
-        assert cmd is not None, f"{dockerfile} has no CMD"
-        assert yaml.safe_load(cmd[1]) == ["python", *service_argv(name)[1:]]
-        port = getattr(Settings(), f"{name}_port")
-        assert f"EXPOSE {port}" in text
+        assert build["context"] == "."
+        assert build["dockerfile"] == f"services/{name}/Dockerfile"
+        assert (ROOT / build["dockerfile"]).is_file()
+        steps = dockerfile(name)
+        instructions = [i for i, _ in steps]
+        assert steps[0] == ("FROM", f"python:{python[1]}-slim"), name
+        runs = " ".join(a for i, a in steps if i == "RUN")
+        assert re.search(r"pip install\b[^&;]*\s\.(\s|$)", runs), f"{name}: pip install ."
+        users = [a for i, a in steps if i == "USER"]
+        assert users and users[-1].split(":")[0] not in {"root", "0"}, f"{name} runs as root"
+        last = {instr: n for n, instr in enumerate(instructions)}
+        assert last["USER"] > last["RUN"], f"{name}: USER after the last RUN"
+        (cmd,) = [a for i, a in steps if i == "CMD"]
+        assert json.loads(cmd) == ["python", *service_argv(name)[1:]], name
+        assert ("EXPOSE", str(getattr(defaults, f"{name}_port"))) in steps, name
+
+
+def local_imports(package: str) -> set[str]:
+    """Top-level packages of this repository imported anywhere under ``package``."""
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found |= {n.split(".")[0] for n in names}
+    return {n for n in found if (ROOT / n / "__init__.py").is_file()}
+
+
+def copied(name: str) -> set[str]:
+    sources: set[str] = set()
+    for instr, args in dockerfile(name):
+        if instr == "COPY":
+            parts = [p for p in args.split() if not p.startswith("--")]
+            sources |= {p.rstrip("/") for p in parts[:-1]}
+    return sources
+
+
+def test_images_contain_every_package_the_services_import() -> None:
+    for name in SERVICES:
+        needed, todo = set(), ["services"]
+        while todo:
+            package = todo.pop()
+            if package not in needed:
+                needed.add(package)
+                todo.extend(local_imports(package))
+        sources = copied(name)
+        assert needed <= sources, f"{name} image lacks {sorted(needed - sources)}"
+        assert "pyproject.toml" in sources
+
+
+def dockerignore() -> Iterator[str]:
+    for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            yield line.strip().rstrip("/")
+
+
+def test_dockerignore_keeps_what_the_images_copy() -> None:
+    patterns = list(dockerignore())
+    assert {".git", ".venv", ".run"} <= set(patterns)
+    for name in SERVICES:
+        for source in copied(name):
+            assert (ROOT / source).exists(), f"{name} copies missing {source}"
+            hit = [p for p in patterns if fnmatch.fnmatch(source, p) and not p.startswith("!")]
+            assert not hit, f"{name} copies {source}, excluded by .dockerignore {hit}"
 
 
 def test_grafana_is_provisioned_from_the_repo(compose: dict[str, Any]) -> None:
-    volumes = compose["services"]["grafana"]["volumes"]
-    assert any(v.startswith("./grafana/provisioning:/etc/grafana/provisioning") for v in volumes)
-    datasource = yaml.safe_load(
-        (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text()
-    )
-    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
-    provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/egov.yml").read_text())
-    dash_mount = next(v for v in volumes if v.startswith("./grafana/dashboards:"))
-    assert provider["providers"][0]["options"]["path"] == dash_mount.split(":")[1]
+    grafana = compose["services"]["grafana"]
+    mounts = dict(str(v).removesuffix(":ro").split(":", 1) for v in grafana["volumes"])
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert (ROOT / "grafana/dashboards/.gitkeep").is_file()
+
+    (datasource,) = load_yaml("grafana/provisioning/datasources/prometheus.yml")["datasources"]
+    assert datasource["uid"] == "prometheus" and datasource["type"] == "prometheus"
+    url = urlsplit(datasource["url"])
+    prometheus = compose["services"]["prometheus"]
+    assert url.hostname == "prometheus" and url.hostname in compose["services"]
+    assert f"{url.port}" in {str(p).split(":")[-1] for p in prometheus["ports"]}
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    scrape = load_yaml("prometheus/prometheus.compose.yml")["global"]["scrape_interval"]
+    assert datasource["jsonData"]["timeInterval"] == scrape
+
+    (provider,) = load_yaml("grafana/provisioning/dashboards/egov.yml")["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == mounts["./grafana/dashboards"]
+
+    # the committed dashboards use the provisioned datasource; links point at one of them
+    uids = set()
+    for path in (ROOT / "grafana/dashboards").glob("*.json"):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        uids.add(board["uid"])
+        refs = set(re.findall(r'"datasource":\s*\{[^{}]*"uid":\s*"([^"$]+)"', path.read_text()))
+        assert refs <= {datasource["uid"]}, f"{path.name} uses datasources {refs}"
+    links = {environment(compose["services"][n]).get("EGOV_DASHBOARD_URL") for n in SERVICES}
+    for link in links - {None}:
+        assert link is not None and link.rsplit("/d/", 1)[-1] in uids, link
