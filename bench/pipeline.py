@@ -25,7 +25,7 @@ from kafka import KafkaProducer
 from bench.procstat import cpu_seconds, rss_mb
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
-from devstack.redis_server import RedisServer
+from devstack.redis import RedisServer
 from devstack.services import start_service
 from devstack.topics import create_topics
 from shared.config import Settings

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from devstack import stack
 from services.catalog_cli import catalog_app, rebuild_command
@@ -16,54 +21,109 @@ from simulator.cli import replay_command, simulate_app
 app = typer.Typer(
     help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
 )
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DemoOption = Annotated[bool, typer.Option(help="Start the demo source (devstack/demo.py).")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(Text("error: ", style="bold red") + Text(message))
+    raise typer.Exit(code)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so `up`/`run` clean up on both (also
+    when started with SIGINT ignored, as a background job of a script is)."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start(demo: bool) -> dict[str, str]:
+    console.print("starting egov-monitor (step, seconds, note)")
+    try:
+        return stack.up(with_demo=demo)
+    except stack.StackError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        errors.print("interrupted: stopped what had started")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a process that did not come up: its log tail is in the message
+        _fail(f"the stack did not start (stopped what had started): {exc}")
 
 
 @app.command()
-def up(demo: bool = typer.Option(True, help="Stream demo events")) -> None:
-    """Start the stack in the background and write .run/stack.env."""
-    try:
-        urls = stack.up(with_demo=demo)
-    except BaseException:
-        stack.down()
-        raise
-    print(stack.describe(urls))
+def up(demo: DemoOption = True) -> None:
+    """Start the stack in the background; write .run/stack.env (URLs, tokens)."""
+    with _signals_interrupt():
+        urls = _start(demo)
+    console.print(stack.describe(urls), markup=False)
 
 
 @app.command()
 def down() -> None:
-    """Stop exactly the processes `up` started."""
+    """Stop exactly the processes `up` started (idempotent)."""
     stopped = stack.down()
-    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 @app.command()
 def status() -> None:
-    """Show which of the stack's processes are alive."""
-    for name, alive in stack.status().items():
-        print(f"{name:<12} {'up' if alive else 'DOWN'}")
+    """Which of the stack's processes are running; exit 1 unless all are."""
+    processes = stack.status()
+    if not processes:
+        console.print("the stack is not running (no pid files)")
+        raise typer.Exit(1)
+    table = Table("process", "pid", "state", box=None)
+    for p in processes:
+        table.add_row(
+            p.name, str(p.pid or "?"), Text("up", "green") if p.running else Text("DOWN", "red")
+        )
+    console.print(table)
+    env = stack.read_stack_env()
+    for key in ("API_DOCS_URL", "INGEST_URL", "PROMETHEUS_URL", "KAFKA_BOOTSTRAP", "REDIS_URL"):
+        if key in env:
+            console.print(f"{key:<16} {env[key]}", markup=False)
+    if not all(p.running for p in processes):
+        raise typer.Exit(1)
 
 
 @app.command()
-def run(demo: bool = typer.Option(True, help="Stream demo events")) -> None:
-    """Start the stack in the foreground; Ctrl-C stops everything cleanly."""
-    stop = False
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+def run(demo: DemoOption = True) -> None:
+    """Start the stack in the foreground; Ctrl-C (or SIGTERM) stops everything cleanly."""
     try:
-        urls = stack.up(with_demo=demo)
-        print(stack.describe(urls), flush=True)
-        print("Ctrl-C to stop.", flush=True)
-        while not stop:
-            time.sleep(0.5)
+        with _signals_interrupt():
+            urls = _start(demo)
+            console.print(stack.describe(urls), markup=False)
+            console.print("Ctrl-C stops everything.")
+            reported: set[str] = set()
+            while True:
+                time.sleep(1.0)
+                for p in stack.status():
+                    if not p.running and p.name not in reported:
+                        reported.add(p.name)
+                        errors.print(
+                            f"warning: {p.name} exited; see {stack.RunLayout.default().logs}",
+                            markup=False,
+                        )
+    except KeyboardInterrupt:
+        pass
     finally:
-        print("\nstopping…", flush=True)
+        # A second Ctrl-C must not cut the clean stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        console.print("\nstopping…")
         stopped = stack.down()
-        print("stopped: " + ", ".join(stopped), flush=True)
+        console.print("stopped: " + (", ".join(stopped) if stopped else "nothing"))
 
 
 grafana_app = typer.Typer(help="Grafana: upload the dashboards as code.", no_args_is_help=True)

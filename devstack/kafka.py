@@ -1,22 +1,26 @@
-"""Apache Kafka 4.x, single node in KRaft mode, from Maven Central jars run with Java 17."""
+"""Apache Kafka 4.x, one node in KRaft mode (broker and controller), run from the Maven
+Central jars with the machine's Java 17. Listeners on 127.0.0.1 only."""
 
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from devstack.paths import CACHE, KAFKA_POM
-from devstack.ports import wait_for_port
-from devstack.processes import ManagedProcess
+from devstack.processes import ManagedProcess, wait_for_port, wait_until
 
+# Kafka 4 logs through log4j2; slf4j-reload4j (dependencies of tools) reads log4j 1 config.
+# Both go to the same file, WARN and above.
 LOG4J2 = """status = warn
 appender.file.type = File
 appender.file.name = FILE
@@ -34,154 +38,263 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
 
 
-def kafka_version() -> str:
-    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text())
+def kafka_version(pom: Path = KAFKA_POM) -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text())
     if not match:
-        raise RuntimeError(f"no kafka.version in {KAFKA_POM}")
+        raise RuntimeError(f"no <kafka.version> in {pom}")
     return match[1]
 
 
-def ensure_kafka_jars() -> Path:
-    """Resolve the broker and its dependencies with mvn, once (a stamp marks completion)."""
-    version = kafka_version()
-    target = CACHE / f"kafka-{version}"
-    stamp = target / ".complete"
-    if stamp.exists():
-        return target
-    if shutil.which("mvn") is None:
-        raise RuntimeError("mvn is required to resolve the Kafka jars")
-    target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(KAFKA_POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={target}",
-            "-DincludeScope=runtime",
-        ],
-        check=True,
+def kafka_jars_dir(pom: Path = KAFKA_POM) -> Path:
+    """``.cache/kafka-<version>/`` in the repository root (ignored by git)."""
+    return CACHE / f"kafka-{kafka_version(pom)}"
+
+
+def _pom_digest(pom: Path) -> str:
+    return hashlib.sha256(pom.read_bytes()).hexdigest()
+
+
+def kafka_jars_ready(pom: Path = KAFKA_POM) -> bool:
+    """Whether the stamp says the jars of this very pom were all copied, and they still are."""
+    target = kafka_jars_dir(pom)
+    try:
+        stamp = json.loads((target / ".complete").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(stamp, dict)
+        and stamp.get("pom_sha256") == _pom_digest(pom)
+        and bool(stamp.get("jars"))
+        and all((target / jar).is_file() for jar in stamp["jars"])
     )
-    if not any(target.glob(f"kafka_2.13-{version}.jar")):
-        raise RuntimeError(f"kafka_2.13-{version}.jar missing after mvn in {target}")
-    stamp.write_text(version)
+
+
+def ensure_kafka_jars(pom: Path = KAFKA_POM) -> Path:
+    """Resolve the broker and its runtime dependencies with mvn, once.
+
+    A stamp file (pom digest and jar list) marks a complete copy; a changed pom or a
+    missing jar resolves again. A file lock keeps concurrent callers from racing.
+    """
+    target = kafka_jars_dir(pom)
+    if kafka_jars_ready(pom):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if kafka_jars_ready(pom):  # another process did it while we waited
+            return target
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise RuntimeError("mvn is required to resolve the Kafka jars (apt-get install maven)")
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir()
+        result = subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"mvn failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        version = kafka_version(pom)
+        if not (target / f"kafka_2.13-{version}.jar").is_file():
+            raise RuntimeError(f"kafka_2.13-{version}.jar missing after mvn in {target}")
+        jars = sorted(p.name for p in target.glob("*.jar"))
+        (target / ".complete").write_text(
+            json.dumps({"version": version, "pom_sha256": _pom_digest(pom), "jars": jars})
+        )
     return target
 
 
-def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
 class KafkaBroker:
-    def __init__(self, data_dir: Path, port: int, controller_port: int, heap: str = "512m") -> None:
+    """A single-node KRaft cluster with its data, configuration and logs in ``data_dir``.
+
+    Storage is formatted on the first start only, so stop/start (or kill/start) on the same
+    ``data_dir`` and ports keeps the topics and their messages.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        controller_port: int,
+        heap: str = "512m",
+        *,
+        log_dir: Path | None = None,
+        pid_file: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.log_dir_path = log_dir or data_dir
+        self.pid_file = pid_file
         self.process: ManagedProcess | None = None
+        self.formatted_now = False  # whether the last start() formatted the storage
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def kafka_log_dirs(self) -> Path:
+        """``log.dirs``: the partitions and the KRaft metadata log."""
+        return self.data_dir / "logs"
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log (log4j, WARN and above)."""
+        return self.log_dir_path / "kafka.log"
+
+    @property
+    def stdout_path(self) -> Path:
+        """The JVM's stdout and stderr."""
+        return self.log_dir_path / "kafka.stdout.log"
+
+    def server_properties(self) -> dict[str, str]:
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.kafka_log_dirs),
+            "num.partitions": "6",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+        }
+
     def _write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        logs = self.data_dir / "broker.log"
-        (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log=logs))
-        (self.data_dir / "log4j.properties").write_text(LOG4J1.format(log=logs))
+        self.log_dir_path.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log=self.log_path))
+        (self.data_dir / "log4j.properties").write_text(LOG4J1.format(log=self.log_path))
         props = self.data_dir / "server.properties"
-        props.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data_dir / 'logs'}",
-                    "num.partitions=6",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=true",
-                    "",
-                ]
-            )
-        )
+        props.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties().items()))
         return props
 
-    def _java(self, jars: Path, *args: str) -> list[str]:
+    def _java(self, jars: Path, *args: str, heap: str | None = None) -> list[str]:
         return [
             "java",
-            f"-Xmx{self.heap}",
+            f"-Xmx{heap or self.heap}",
             "-XX:+UseG1GC",
-            "-cp",
-            f"{jars}/*",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
             f"-Dlog4j.configuration=file:{self.data_dir / 'log4j.properties'}",
+            "-cp",
+            f"{jars}/*",
             *args,
         ]
 
+    def _format(self, jars: Path, props: Path) -> None:
+        result = subprocess.run(
+            self._java(
+                jars,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                new_cluster_id(),
+                "-c",
+                str(props),
+                heap="256m",
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+
     def start(self, timeout: float = 90.0) -> None:
+        """Format once, start the JVM, and return when metadata requests succeed."""
+        if self.process is not None and self.process.alive:
+            return
         jars = ensure_kafka_jars()
         props = self._write_config()
-        if not (self.data_dir / "logs" / "meta.properties").exists():
-            subprocess.run(
-                self._java(
-                    jars,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "--standalone",
-                    "-t",
-                    _cluster_id(),
-                    "-c",
-                    str(props),
-                ),
-                check=True,
-                capture_output=True,
+        self.formatted_now = not (self.kafka_log_dirs / "meta.properties").exists()
+        if self.formatted_now:
+            self._format(jars, props)
+        if self.process is None:
+            self.process = ManagedProcess(
+                "kafka",
+                self._java(jars, "kafka.Kafka", str(props)),
+                self.stdout_path,
+                pid_file=self.pid_file,
             )
-        self.process = ManagedProcess(
-            "kafka", self._java(jars, "kafka.Kafka", str(props)), self.data_dir / "stdout.log"
-        )
         self.process.start()
         try:
-            wait_for_port(self.port, timeout)
-            self._wait_ready(timeout)
-        except Exception:
-            tail = self.process.log_tail()
+            wait_for_port("127.0.0.1", self.port, timeout, self.process)
+            wait_until(
+                self._metadata_ok,
+                timeout,
+                f"Kafka metadata on {self.bootstrap}",
+                self.process,
+                interval=0.3,
+            )
+        except Exception as exc:
             self.stop()
-            raise RuntimeError(f"Kafka did not start:\n{tail}") from None
+            raise RuntimeError(f"Kafka did not start: {exc}\n{self._log_tail()}") from exc
+        except BaseException:  # Ctrl-C while waiting: leave nothing behind
+            self.stop()
+            raise
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap,
-                    request_timeout_ms=5000,
-                    client_id="devstack-ready",
-                )
-                admin.list_topics()
-                admin.close()
-                return
-            except KafkaError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    def _log_tail(self, chars: int = 3000) -> str:
+        try:
+            return f"{self.log_path}:\n" + self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
-    def stop(self) -> None:
+    def _metadata_ok(self) -> bool:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self.bootstrap,
+                client_id="devstack-ready",
+                request_timeout_ms=5000,
+            )
+        except KafkaError:
+            return False
+        try:
+            admin.list_topics()
+            return True
+        except KafkaError:
+            return False
+        finally:
+            admin.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Controlled shutdown (SIGTERM), SIGKILL after ``timeout``."""
         if self.process is not None:
-            self.process.stop(timeout=30)
+            self.process.stop(timeout)
 
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive

@@ -1,42 +1,34 @@
-"""Free loopback ports and readiness waits."""
+"""Loopback ports: a free one for tests, and whether a fixed one is already taken."""
 
 from __future__ import annotations
 
 import socket
-import time
 
-import httpx
+LOOPBACK = "127.0.0.1"
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on at the moment, on 127.0.0.1 (chosen by the kernel)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something accepts connections on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while not port_open(port, host):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
-        time.sleep(0.1)
-
-
-def wait_for_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    """Whether a server could not bind ``host:port`` now (listening, or bound by another)."""
+    if port_open(port, host):
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-            last = "non-200"
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f}s ({last})")
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False

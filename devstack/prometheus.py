@@ -2,70 +2,107 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from devstack.paths import PROMETHEUS_RULES
-from devstack.ports import wait_for_http
-from devstack.processes import ManagedProcess
+from devstack.processes import ManagedProcess, wait_for_http
 
 
 def prometheus_config(
-    scrape_targets: dict[str, list[str]], interval: str = "2s", rule_files: list[str] | None = None
+    scrape_targets: Mapping[str, Sequence[str]],
+    interval: str = "2s",
+    rule_files: Sequence[str] | None = None,
 ) -> dict[str, object]:
+    """prometheus.yml: one job per service scraping ``/metrics`` on its ``host:port``s."""
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": rule_files or [],
+        "rule_files": list(rule_files or []),
         "scrape_configs": [
-            {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": targets}]}
+            {
+                "job_name": job,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": list(targets)}],
+            }
             for job, targets in scrape_targets.items()
         ],
     }
 
 
 class PrometheusServer:
+    """``prometheus`` with its configuration and TSDB in ``data_dir``.
+
+    ``rule_files`` defaults to the project's rules (prometheus/rules/); pass ``[]`` for none.
+    """
+
     def __init__(
         self,
         data_dir: Path,
         port: int,
-        scrape_targets: dict[str, list[str]],
-        rule_files: list[str] | None = None,
+        scrape_targets: Mapping[str, Sequence[str]],
+        rule_files: Sequence[str | Path] | None = None,
+        *,
+        scrape_interval: str = "2s",
+        log_dir: Path | None = None,
+        pid_file: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.log_path = (log_dir or data_dir) / "prometheus.log"
         self.port = port
-        self.scrape_targets = scrape_targets
-        self.rule_files = [str(PROMETHEUS_RULES)] if rule_files is None else rule_files
+        self.scrape_targets = {job: list(targets) for job, targets in scrape_targets.items()}
+        self.rule_files = (
+            [str(PROMETHEUS_RULES)] if rule_files is None else [str(p) for p in rule_files]
+        )
+        self.scrape_interval = scrape_interval
+        self.pid_file = pid_file
         self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "prometheus.yml"
-        config.write_text(
-            yaml.safe_dump(prometheus_config(self.scrape_targets, rule_files=self.rule_files))
-        )
-        self.process = ManagedProcess(
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "prometheus.yml"
+
+    def argv(self) -> list[str]:
+        return [
             "prometheus",
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=15d",
-                "--log.level=warn",
-            ],
-            self.data_dir / "prometheus.log",
-        )
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=15d",
+            "--log.level=warn",
+        ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Write prometheus.yml, start, and return once ``/-/ready`` answers 200."""
+        if self.process is not None and self.process.alive:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = prometheus_config(self.scrape_targets, self.scrape_interval, self.rule_files)
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        if self.process is None:
+            self.process = ManagedProcess(
+                "prometheus", self.argv(), self.log_path, pid_file=self.pid_file
+            )
         self.process.start()
         try:
-            wait_for_http(f"{self.url}/-/ready", timeout)
-        except TimeoutError:
-            raise RuntimeError(f"Prometheus did not start:\n{self.process.log_tail()}") from None
+            wait_for_http(f"{self.url}/-/ready", timeout, self.process)
+        except BaseException:
+            self.stop()
+            raise
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         if self.process is not None:
-            self.process.stop()
+            self.process.stop(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive

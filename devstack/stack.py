@@ -1,48 +1,122 @@
-"""`make up` / `make down` / `make run`: the whole stack as local processes."""
+"""`make up` / `make down` / `make run`: the whole stack as local processes.
+
+Everything lives in the run directory (``.run/``, env ``EGOV_RUN_DIR``): ``pids/*.pid``
+(one per process ``up`` started), ``logs/``, ``data/`` (Kafka log dirs, Redis AOF,
+Prometheus TSDB — kept across ``down``/``up``) and ``stack.env``.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib.util
+import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from devstack.kafka import KafkaBroker
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devstack.kafka import KafkaBroker, ensure_kafka_jars, kafka_jars_ready
 from devstack.paths import REPO, RUN
-from devstack.ports import port_open
-from devstack.processes import ManagedProcess, stop_pid_file, write_pid
+from devstack.ports import port_in_use
+from devstack.processes import (
+    ManagedProcess,
+    owns,
+    read_pid_file,
+    stop_pid_files,
+)
 from devstack.prometheus import PrometheusServer
-from devstack.redis_server import RedisServer
-from devstack.services import SERVICES, start_service
+from devstack.redis import RedisServer
+from devstack.services import PORT_VARS, SERVICES, service_env, start_service
 from devstack.topics import create_topics
-from shared.config import Settings
+from shared.config import ENV_PREFIX, Settings
 
-PIDS = RUN / "pids"
-LOGS = RUN / "logs"
-DATA = RUN / "data"
-STACK_ENV = RUN / "stack.env"
-# Stop order: sources first, then consumers, then the infrastructure they need.
-STOP_ORDER = ("demo", "ingest", "api", "alerts", "calculator", "prometheus", "redis", "kafka")
+# Stop order, in phases stopped together: sources, consumers and Prometheus, then what
+# they all need.
+STOP_PHASES: tuple[tuple[str, ...], ...] = (
+    ("demo",),
+    ("ingest", "api", "alerts", "calculator", "prometheus"),
+    ("redis", "kafka"),
+)
+STOP_TIMEOUTS = {"kafka": 30.0}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
-@dataclass
+class StackError(RuntimeError):
+    """The stack cannot start as configured (a port taken, already running, …)."""
+
+
+class StackSettings(BaseSettings):
+    """Local-stack settings that no service reads (env ``EGOV_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    prometheus_port: int = 9090
+    kafka_controller_port: int | None = None  # default: Kafka port + 1
+    run_dir: Path = RUN
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def stack_env(self) -> Path:
+        return self.root / "stack.env"
+
+    def pid_file(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    @classmethod
+    def default(cls) -> RunLayout:
+        return cls(StackSettings().run_dir.resolve())
+
+
+@dataclass(frozen=True)
 class StackPorts:
     kafka: int
     kafka_controller: int
     redis: int
+    redis_db: int
     prometheus: int
-    services: dict[str, int] = field(default_factory=dict)
+    services: dict[str, int]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StackPorts:
-        kafka = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    def from_settings(cls, settings: Settings, stack: StackSettings) -> StackPorts:
+        host, _, port = settings.kafka_bootstrap.rpartition(":")
+        if host not in LOOPBACK_HOSTS or not port.isdigit():
+            raise StackError(
+                f"{ENV_PREFIX}KAFKA_BOOTSTRAP={settings.kafka_bootstrap}: the local stack runs "
+                "its broker on 127.0.0.1:<port>"
+            )
+        redis = urlparse(settings.redis_url)
+        if redis.hostname not in LOOPBACK_HOSTS:
+            raise StackError(
+                f"{ENV_PREFIX}REDIS_URL={settings.redis_url}: the local stack runs Redis on "
+                "127.0.0.1"
+            )
+        db = redis.path.strip("/")
         return cls(
-            kafka=kafka,
-            kafka_controller=int(os.environ.get("EGOV_KAFKA_CONTROLLER_PORT", kafka + 1)),
-            redis=urlparse(settings.redis_url).port or 6379,
-            prometheus=int(os.environ.get("EGOV_PROMETHEUS_PORT", "9090")),
+            kafka=int(port),
+            kafka_controller=stack.kafka_controller_port or int(port) + 1,
+            redis=redis.port or 6379,
+            redis_db=int(db) if db.isdigit() else 0,
+            prometheus=stack.prometheus_port,
             services={
                 "ingest": settings.ingest_port,
                 "api": settings.api_port,
@@ -51,144 +125,269 @@ class StackPorts:
             },
         )
 
-    def all(self) -> dict[str, int]:
+    def named(self) -> dict[str, int]:
         return {
             "kafka": self.kafka,
-            "kafka-controller": self.kafka_controller,
+            "kafka controller": self.kafka_controller,
             "redis": self.redis,
             "prometheus": self.prometheus,
             **self.services,
         }
 
 
-def _step(label: str, started: float) -> None:
-    print(f"  {label:<28} {time.monotonic() - started:6.1f}s", flush=True)
+# Which variable moves each port elsewhere, for the error message.
+PORT_HINTS = {
+    "kafka": f"{ENV_PREFIX}KAFKA_BOOTSTRAP=127.0.0.1:<port>",
+    "kafka controller": f"{ENV_PREFIX}KAFKA_CONTROLLER_PORT",
+    "redis": f"{ENV_PREFIX}REDIS_URL=redis://127.0.0.1:<port>/0",
+    "prometheus": f"{ENV_PREFIX}PROMETHEUS_PORT",
+    **PORT_VARS,
+}
 
 
-def _record(process: ManagedProcess | None) -> None:
-    if process is not None and process.pid is not None:
-        write_pid(PIDS, process.name, process.pid, process.argv)
-
-
-def up(with_demo: bool = True) -> dict[str, str]:
-    settings = Settings()
-    ports = StackPorts.from_settings(settings)
-    running = [p for p in PIDS.glob("*.pid")] if PIDS.exists() else []
-    if running:
-        raise SystemExit(
-            "the stack is already up (make down first): " + ", ".join(p.stem for p in running)
-        )
-    taken = {name: port for name, port in ports.all().items() if port_open(port)}
+def check_ports(ports: StackPorts) -> None:
+    named = ports.named()
+    seen: dict[int, str] = {}
+    for name, port in named.items():
+        if port in seen:
+            raise StackError(f"{name} and {seen[port]} are both configured on port {port}")
+        seen[port] = name
+    taken = [(name, port) for name, port in named.items() if port_in_use(port)]
     if taken:
-        raise SystemExit(
-            "ports already in use: "
-            + ", ".join(f"{n}={p}" for n, p in taken.items())
-            + " — stop what uses them or set EGOV_*_PORT / EGOV_KAFKA_BOOTSTRAP"
+        lines = "\n".join(
+            f"  {name:<17} 127.0.0.1:{port:<6} move it with {PORT_HINTS[name]}"
+            for name, port in taken
         )
-    total = time.monotonic()
-    print("starting egov-monitor", flush=True)
-    t = time.monotonic()
-    kafka = KafkaBroker(DATA / "kafka", ports.kafka, ports.kafka_controller)
-    kafka.start()
-    _record(kafka.process)
-    _step("kafka (KRaft)", t)
-    t = time.monotonic()
-    redis = RedisServer(DATA / "redis", ports.redis)
-    redis.start()
-    _record(redis.process)
-    _step("redis", t)
-    t = time.monotonic()
-    create_topics(kafka.bootstrap, settings)
-    _step("topics", t)
-    env = {
-        "EGOV_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "EGOV_REDIS_URL": redis.url,
-        "EGOV_FAUST_DATA_DIR": str(DATA / "faust"),
-    }
-    for name in SERVICES:
-        t = time.monotonic()
-        service = start_service(name, ports.services[name], env, LOGS)
-        _record(service.process)
-        _step(name, t)
-    t = time.monotonic()
-    prometheus = PrometheusServer(
-        DATA / "prometheus",
-        ports.prometheus,
-        {name: [f"127.0.0.1:{port}"] for name, port in ports.services.items()},
-    )
-    prometheus.start()
-    _record(prometheus.process)
-    _step("prometheus", t)
-    ingest_source, ingest_token = next(iter(settings.ingest_tokens.items()))
-    urls = {
-        "INGEST_URL": f"http://127.0.0.1:{ports.services['ingest']}",
-        "API_URL": f"http://127.0.0.1:{ports.services['api']}",
-        "PROMETHEUS_URL": prometheus.url,
-        "KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "REDIS_URL": redis.url,
-        "INGEST_SOURCE": ingest_source,
-        "INGEST_TOKEN": ingest_token.get_secret_value(),
-        "READ_TOKEN": settings.read_token.get_secret_value(),
-        "ADMIN_TOKEN": settings.admin_token.get_secret_value(),
-        "CALCULATOR_METRICS_URL": f"http://127.0.0.1:{ports.services['calculator']}/metrics",
-        "ALERTS_METRICS_URL": f"http://127.0.0.1:{ports.services['alerts']}/metrics",
-        "INGEST_METRICS_URL": f"http://127.0.0.1:{ports.services['ingest']}/metrics",
-        "API_METRICS_URL": f"http://127.0.0.1:{ports.services['api']}/metrics",
-    }
-    if with_demo:
-        demo = ManagedProcess(
-            "demo",
-            [sys.executable, "-m", "devstack.demo"],
-            LOGS / "demo.log",
-            env={"INGEST_URL": urls["INGEST_URL"], "INGEST_TOKEN": urls["INGEST_TOKEN"]},
-            cwd=REPO,
+        raise StackError(
+            "ports already in use by something else (another stack? `make down`, or stop it):\n"
+            + lines
         )
-        demo.start()
-        _record(demo)
-    STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
-    _step("total", total)
-    return urls
 
 
-def down() -> list[str]:
-    stopped: list[str] = []
-    if not PIDS.exists():
-        return stopped
-    files = {p.stem: p for p in PIDS.glob("*.pid")}
-    for name in [*STOP_ORDER, *sorted(set(files) - set(STOP_ORDER))]:
-        if name in files and stop_pid_file(files[name], timeout=30):
-            stopped.append(name)
-    STACK_ENV.unlink(missing_ok=True)
-    return stopped
+# --- state ---------------------------------------------------------------------------------
 
 
-def status() -> dict[str, bool]:
-    out = {}
-    for pid_file in sorted(PIDS.glob("*.pid")) if PIDS.exists() else []:
-        pid = int(pid_file.read_text().splitlines()[0])
-        out[pid_file.stem] = Path(f"/proc/{pid}").exists()
+@dataclass(frozen=True)
+class ProcessStatus:
+    name: str
+    pid: int | None
+    running: bool
+
+
+def status(layout: RunLayout | None = None) -> list[ProcessStatus]:
+    """The processes ``up`` recorded, and whether each is still that same process."""
+    layout = layout or RunLayout.default()
+    out: list[ProcessStatus] = []
+    for pid_file in sorted(layout.pids.glob("*.pid")) if layout.pids.exists() else []:
+        record = read_pid_file(pid_file)
+        out.append(
+            ProcessStatus(
+                pid_file.stem,
+                record.pid if record else None,
+                record is not None and owns(record),
+            )
+        )
     return out
 
 
-def describe(urls: dict[str, str]) -> str:
-    return f"""
-egov-monitor is running (Asia/Ho_Chi_Minh). Demo events are streaming in.
+def read_stack_env(layout: RunLayout | None = None) -> dict[str, str]:
+    layout = layout or RunLayout.default()
+    env: dict[str, str] = {}
+    if layout.stack_env.exists():
+        for line in layout.stack_env.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.startswith("#"):
+                env[key] = "".join(shlex.split(value)) if value else ""
+    return env
 
-  API docs (OpenAPI)   {urls["API_URL"]}/docs
-  Query example        curl -H 'Authorization: Bearer {urls["READ_TOKEN"]}' \\
-                         '{urls["API_URL"]}/v1/indicators/full_online_rate?scope=province&period=rolling:1d'
+
+def down(layout: RunLayout | None = None) -> list[str]:
+    """Stop exactly the processes ``up`` recorded (still the same pid, start time and
+    command line); remove their pid files and stack.env. Idempotent."""
+    layout = layout or RunLayout.default()
+    stopped: list[str] = []
+    if layout.pids.exists():
+        files = {p.stem: p for p in layout.pids.glob("*.pid")}
+        known = {name for phase in STOP_PHASES for name in phase}
+        phases = [list(phase) for phase in STOP_PHASES]
+        phases[1] += sorted(set(files) - known)  # anything else: with the services
+        for phase in phases:
+            paths = [files[name] for name in phase if name in files]
+            if paths:
+                timeout = max(STOP_TIMEOUTS.get(p.stem, 20.0) for p in paths)
+                stopped += stop_pid_files(paths, timeout)
+    layout.stack_env.unlink(missing_ok=True)
+    return stopped
+
+
+# --- up ------------------------------------------------------------------------------------
+
+Report = Callable[[str, float, str], None]
+
+
+def print_step(label: str, seconds: float, note: str) -> None:
+    print(f"  {label:<24} {seconds:6.1f}s  {note}", flush=True)
+
+
+@contextmanager
+def _timed(report: Report, label: str) -> Iterator[list[str]]:
+    """Time a step; what the step appends to the yielded list is printed beside it."""
+    started = time.monotonic()
+    notes: list[str] = []
+    yield notes
+    report(label, time.monotonic() - started, " ".join(notes))
+
+
+def demo_available() -> bool:
+    return importlib.util.find_spec("devstack.demo") is not None
+
+
+def up(
+    with_demo: bool = True, layout: RunLayout | None = None, report: Report = print_step
+) -> dict[str, str]:
+    """Start Kafka, Redis, topics, the four services, Prometheus and the demo source in the
+    background; write stack.env; return its variables. On failure, stops what it started."""
+    settings = Settings()
+    layout = layout or RunLayout.default()
+    ports = StackPorts.from_settings(settings, StackSettings())
+    running = [s.name for s in status(layout) if s.running]
+    if running:
+        raise StackError(f"the stack is already up ({', '.join(running)}): `make down` first")
+    down(layout)  # forget stale pid files of processes that died on their own
+    check_ports(ports)
+    try:
+        return _up(settings, ports, layout, with_demo, report)
+    except BaseException:
+        down(layout)
+        raise
+
+
+def _up(
+    settings: Settings, ports: StackPorts, layout: RunLayout, with_demo: bool, report: Report
+) -> dict[str, str]:
+    total = time.monotonic()
+    for d in (layout.pids, layout.logs, layout.data):
+        d.mkdir(parents=True, exist_ok=True)
+
+    with _timed(report, "kafka jars") as notes:
+        notes.append("cached" if kafka_jars_ready() else "resolved with mvn")
+        ensure_kafka_jars()
+    kafka = KafkaBroker(
+        layout.data / "kafka",
+        ports.kafka,
+        ports.kafka_controller,
+        log_dir=layout.logs,
+        pid_file=layout.pid_file("kafka"),
+    )
+    with _timed(report, "kafka (KRaft)") as notes:
+        kafka.start()
+        notes.append(
+            f"{kafka.bootstrap}, "
+            + ("storage formatted" if kafka.formatted_now else "existing data")
+        )
+    redis = RedisServer(
+        layout.data / "redis", ports.redis, log_dir=layout.logs, pid_file=layout.pid_file("redis")
+    )
+    redis_url = f"redis://127.0.0.1:{ports.redis}/{ports.redis_db}"
+    with _timed(report, "redis") as notes:
+        had_aof = (layout.data / "redis" / "appendonlydir").exists()
+        redis.start()
+        notes.append(f"{redis_url}, " + ("AOF loaded" if had_aof else "new"))
+    with _timed(report, "topics") as notes:
+        counts = create_topics(kafka.bootstrap, settings)
+        notes.append(", ".join(f"{name}:{n}" for name, n in counts.items()))
+
+    env = service_env(
+        {
+            "kafka_bootstrap": kafka.bootstrap,
+            "redis_url": redis_url,
+            "faust_data_dir": str(layout.data / "faust"),
+        }
+    )
+    started = time.monotonic()
+    services = {
+        name: start_service(
+            name,
+            ports.services[name],
+            env,
+            layout.logs,
+            wait=False,
+            pid_file=layout.pid_file(name),
+        )
+        for name in SERVICES
+    }
+    for name, service in services.items():  # started together, waited for in turn
+        service.wait_healthy(90.0)
+        report(name, time.monotonic() - started, f"{service.url}/healthz ok")
+
+    prometheus = PrometheusServer(
+        layout.data / "prometheus",
+        ports.prometheus,
+        {name: [f"127.0.0.1:{port}"] for name, port in ports.services.items()},
+        log_dir=layout.logs,
+        pid_file=layout.pid_file("prometheus"),
+    )
+    with _timed(report, "prometheus") as notes:
+        prometheus.start()
+        notes.append(prometheus.url)
+
+    source, token = next(iter(settings.ingest_tokens.items()))
+    urls = {
+        "INGEST_URL": services["ingest"].url,
+        "API_URL": services["api"].url,
+        "API_DOCS_URL": f"{services['api'].url}/docs",
+        "PROMETHEUS_URL": prometheus.url,
+        "KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "REDIS_URL": redis_url,
+        "INGEST_SOURCE": source,
+        "INGEST_TOKEN": token.get_secret_value(),
+        "READ_TOKEN": settings.read_token.get_secret_value(),
+        "ADMIN_TOKEN": settings.admin_token.get_secret_value(),
+        **{f"{name.upper()}_METRICS_URL": s.metrics_url for name, s in services.items()},
+        "RUN_DIR": str(layout.root),
+    }
+    if with_demo and demo_available():
+        with _timed(report, "demo source") as notes:
+            demo = ManagedProcess(
+                "demo",
+                [sys.executable, "-m", "devstack.demo"],
+                layout.logs / "demo.log",
+                env={"INGEST_URL": urls["INGEST_URL"], "INGEST_TOKEN": urls["INGEST_TOKEN"]},
+                cwd=REPO,
+                pid_file=layout.pid_file("demo"),
+            )
+            demo.start()
+            notes.append(f"streaming into {urls['INGEST_URL']}")
+    layout.stack_env.write_text(
+        f"# written by `egov up`; in a shell: . {layout.stack_env}\n"
+        + "".join(f"{k}={shlex.quote(v)}\n" for k, v in urls.items())
+    )
+    report("total", time.monotonic() - total, "")
+    return urls
+
+
+def describe(urls: dict[str, str], layout: RunLayout | None = None) -> str:
+    layout = layout or RunLayout.default()
+    api, read = urls["API_URL"], urls["READ_TOKEN"]
+    return f"""
+egov-monitor is running. Logs in {layout.logs}, data in {layout.data}.
+
+  API docs (OpenAPI)   {urls["API_DOCS_URL"]}
+  Query example        curl -H 'Authorization: Bearer {read}' \\
+                         '{api}/v1/indicators/full_online_rate?scope=province&period=rolling:1d'
   Ingest               {urls["INGEST_URL"]}/v1/events
   Prometheus           {urls["PROMETHEUS_URL"]}
   Metrics              {urls["INGEST_METRICS_URL"]}
                        {urls["API_METRICS_URL"]}
                        {urls["CALCULATOR_METRICS_URL"]}
                        {urls["ALERTS_METRICS_URL"]}
-  Kafka                {urls["KAFKA_BOOTSTRAP"]}    Redis {urls["REDIS_URL"]}
+  Kafka                {urls["KAFKA_BOOTSTRAP"]}
+  Redis                {urls["REDIS_URL"]}
 
-  Tokens (local defaults)
-    ingest ({urls["INGEST_SOURCE"]})  {urls["INGEST_TOKEN"]}
+  Local tokens
+    ingest ({urls["INGEST_SOURCE"]})   {urls["INGEST_TOKEN"]}
     read                   {urls["READ_TOKEN"]}
     admin                  {urls["ADMIN_TOKEN"]}
 
-  Shell variables: source {STACK_ENV}
+  Shell variables: . {layout.stack_env}
 """

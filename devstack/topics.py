@@ -1,16 +1,15 @@
-"""Create the stack's topics with explicit partition counts (idempotent)."""
+"""The stack's topics, created with explicit partition counts (idempotent)."""
 
 from __future__ import annotations
 
-import contextlib
-
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.config import Settings
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Topic name → partitions: dossier and document topics ``settings.topic_partitions``."""
     t = settings.topics
     return {
         t.dossier: settings.topic_partitions,
@@ -21,15 +20,40 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     }
 
 
-def create_topics(bootstrap: str, settings: Settings) -> dict[str, int]:
+def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Partitions of each existing topic among ``topics`` (missing ones are left out)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="devstack-topics")
+    try:
+        described = admin.describe_topics(topics)
+    finally:
+        admin.close()
+    return {t["name"]: len(t["partitions"]) for t in described if t.get("error_code") == 0}
+
+
+def create_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
+    """Create the missing topics (replication 1) and wait until each has a leader.
+
+    Topics that exist already are left as they are (a partition count is never changed
+    under the running consumers). Returns name → actual partition count.
+    """
     wanted = topic_partitions(settings)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="devstack-topics")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        missing = {
+            name: {"num_partitions": n, "replication_factor": 1}
+            for name, n in wanted.items()
+            if name not in existing
+        }
         if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(missing)
+            response = admin.create_topics(
+                missing, timeout_ms=int(timeout_s * 1000), raise_errors=False
+            )
+            for topic in response["topics"]:
+                error = for_code(topic["error_code"])
+                if topic["error_code"] != 0 and error is not TopicAlreadyExistsError:
+                    raise error(f"creating topic {topic['name']}: {topic.get('error_message')}")
+        admin.wait_for_topics(list(wanted), timeout_ms=int(timeout_s * 1000))
     finally:
         admin.close()
-    return wanted
+    return partition_counts(bootstrap, list(wanted))

@@ -1,175 +1,408 @@
-"""A realistic live stream for the demo: agencies weighted by their 2024 dossier volumes,
-each agency's category mix from its appendix row, heavier in working hours (Mon–Fri
-07:00–17:00 Asia/Ho_Chi_Minh), lifecycle events for earlier dossiers, and documents."""
+"""A realistic live stream for the demo, stamped with the current time.
+
+- Agencies are weighted by their 2024 dossier volumes and each agency's category mix is
+  its appendix row; procedures come from the simulated catalog (the one
+  ``simulate appendix-2024`` writes), with their fees and processing times.
+- Mon–Fri 07:00–17:00 Asia/Ho_Chi_Minh is busy (quieter over the 11:30–13:00 lunch
+  break); outside those hours only a trickle arrives, and new dossiers then come in online
+  only — the counters are closed.
+- Dossiers received earlier get their lifecycle: payment for fee procedures, resolution
+  (on time unless the agency lets it run past its deadline), the result returned, some
+  rated, a few withdrawn. The generator starts with a backlog of dossiers received in the
+  past working days, some already past due, so lifecycle figures move from the start.
+- Documents and work files trickle in alongside.
+
+``LiveGenerator`` makes the events; ``run_live`` posts them every second to the ingest API.
+"""
 
 from __future__ import annotations
 
+import heapq
 import random
 import signal
+import threading
 import time
 import uuid
-from collections import deque
-from datetime import datetime, timedelta
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import accumulate
+from types import FrameType
 from typing import Any
 
 import httpx
 
-from shared.appendix import AppendixRow, load_appendix_2024
+from shared.appendix import AppendixRow
 from shared.timeutil import LOCAL_TZ
+from simulator.appendix2024 import (
+    CATEGORIES,
+    DAY_S,
+    DEFAULT_SEED,
+    SATISFACTION,
+    AgencyProfile,
+    SimProcedure,
+    agency_rows,
+    due_after,
+    local_iso,
+    out_of_catalog_code,
+    simulated_procedures,
+)
+
+LUNCH = (11 * 60 + 30, 13 * 60)  # minutes of the day
+OFF_HOURS_FACTOR = 0.05
+LUNCH_FACTOR = 0.35
+DOCUMENT_SHARE = 0.08
+RECEIPT_MIN_SHARE = 0.25  # the rest of a batch goes to follow-ups when some are ready
 
 
 def working_hours(now: datetime) -> bool:
+    """Mon–Fri 07:00–17:00 in Asia/Ho_Chi_Minh."""
     local = now.astimezone(LOCAL_TZ)
     return local.weekday() < 5 and 7 <= local.hour < 17
 
 
-class LiveGenerator:
-    def __init__(self, seed: int | None = None) -> None:
-        self.rng = random.Random(seed)
-        self.rows = [r for r in load_appendix_2024() if r.agency_code != "province"]
-        self.weights = [max(r.hstn_total, 5) for r in self.rows]
-        self.open: deque[dict[str, Any]] = deque(maxlen=5000)
+def activity_factor(now: datetime) -> float:
+    """Share of the configured rate at this moment: 1 in working hours, less at lunch,
+    a trickle at night and at weekends."""
+    if not working_hours(now):
+        return OFF_HOURS_FACTOR
+    local = now.astimezone(LOCAL_TZ)
+    minute = local.hour * 60 + local.minute
+    return LUNCH_FACTOR if LUNCH[0] <= minute < LUNCH[1] else 1.0
 
-    def _category(self, row: AppendixRow) -> tuple[str, str]:
+
+@dataclass
+class _Dossier:
+    agency: str
+    dossier_id: str
+    procedure: SimProcedure
+    received_ts: int
+    due_ts: int
+    online: bool
+    late: bool
+    steps: list[str] = field(default_factory=list)
+
+
+class LiveGenerator:
+    """Makes live events. ``seed`` fixes every choice (event ids stay unique per instance).
+
+    ``backlog``: dossiers received in the past working days before ``now`` (default: the
+    current time), whose lifecycle comes first; ``step_delay_s``: mean wait between a
+    dossier's steps (demo time: seconds, not days).
+    """
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        *,
+        catalog_seed: int = DEFAULT_SEED,
+        backlog: int = 300,
+        step_delay_s: float = 45.0,
+        max_open: int = 50_000,
+        now: datetime | None = None,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.run_id = uuid.uuid4().hex[:10]
+        self.rows: list[AppendixRow] = agency_rows()
+        self.weights = [max(r.hstn_total, 5) for r in self.rows]
+        self.online_weights = [
+            max(sum(n for (_, ch), n in r.category_counts.items() if ch == "online"), 0)
+            for r in self.rows
+        ]
+        self.profiles = {
+            r.agency_code: AgencyProfile.of(catalog_seed, r.agency_code) for r in self.rows
+        }
+        self.step_delay_s = step_delay_s
+        self.max_open = max_open
+        self._procs: dict[tuple[str, str], tuple[list[SimProcedure], list[float]]] = {}
+        for agency, procs in simulated_procedures(catalog_seed).items():
+            for level in ("in_person_only", "partial_online", "full_online"):
+                of_level = [p for p in procs if p.level == level]
+                if of_level:
+                    cum = list(accumulate(1.0 / (k + 1) ** 1.1 for k in range(len(of_level))))
+                    self._procs[(agency, level)] = (of_level, cum)
+        self._seq = 0
+        self._ready: list[tuple[float, int, _Dossier]] = []  # dossiers with steps to come
+        self._docs = 0
+        self.in_progress = 0
+        if backlog:
+            self._seed_backlog(backlog, (now or datetime.now(LOCAL_TZ)).timestamp())
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _next_id(self, kind: str) -> str:
+        self._seq += 1
+        return f"live-{self.run_id}-{kind}{self._seq}"
+
+    def _procedure(self, agency: str, level: str) -> SimProcedure:
+        found = self._procs.get((agency, level))
+        if found is None:
+            return SimProcedure(
+                out_of_catalog_code(agency, level), agency, level, "", False, False, 0, 5
+            )
+        procs, cum = found
+        return procs[bisect_left(cum, self.rng.random() * cum[-1])]
+
+    def _category(self, row: AppendixRow, online_only: bool) -> tuple[str, str]:
         counts = row.category_counts
-        cats = list(counts)
-        weights = [max(v, 0) for v in counts.values()]
+        cats = [c for c in CATEGORIES if not online_only or c[1] == "online"]
+        weights = [max(counts[c], 0) for c in cats]
+        if sum(weights) == 0:
+            cats, weights = list(CATEGORIES), [max(counts[c], 0) for c in CATEGORIES]
         if sum(weights) == 0:
             return ("partial_online", "in_person")
         return self.rng.choices(cats, weights)[0]
 
+    def _schedule(self, dossier: _Dossier, ready: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._ready, (ready, self._seq, dossier))
+
+    def _plan_steps(self, dossier: _Dossier) -> None:
+        prof = self.profiles[dossier.agency]
+        if self.rng.random() < prof.withdrawn:
+            dossier.steps = ["withdrawn"]
+            return
+        steps = ["payment"] if dossier.procedure.fee_required else []
+        steps += ["resolved", "returned"]
+        if self.rng.random() < prof.rated:
+            steps.append("rated")
+        dossier.steps = steps
+
+    def _seed_backlog(self, n: int, now_ts: float) -> None:
+        """Dossiers received in the past working days and part-way through their lifecycle
+        when the stream starts (their earlier events were sent before it): their next steps
+        come first, and those already past their deadline are resolved late."""
+        for _ in range(n):
+            row = self.rng.choices(self.rows, self.weights)[0]
+            level, channel = self._category(row, online_only=False)
+            proc = self._procedure(row.agency_code, level)
+            received = int(now_ts) - int(self.rng.uniform(0.5, 15) * DAY_S)
+            dossier = _Dossier(
+                agency=row.agency_code,
+                dossier_id=self._next_id("d"),
+                procedure=proc,
+                received_ts=received,
+                due_ts=due_after(received, proc.processing_days),
+                online=channel == "online",
+                late=False,
+            )
+            self._plan_steps(dossier)
+            del dossier.steps[: self.rng.randrange(len(dossier.steps))]
+            self.in_progress += 1
+            self._schedule(dossier, now_ts - 1)
+
+    # -- events -----------------------------------------------------------------------
+
     def received(self, now: datetime) -> dict[str, Any]:
-        row = self.rng.choices(self.rows, self.weights)[0]
-        level, channel = self._category(row)
-        dossier = {
-            "agency_code": row.agency_code,
-            "dossier_id": f"demo-{uuid.uuid4().hex[:16]}",
-            "procedure_code": f"{row.agency_code}-tthc-{self.rng.randint(1, row.tthc_total or 1)}",
-            "due_at": (now + timedelta(days=self.rng.choice([1, 3, 5, 10, 15]))).isoformat(),
-        }
+        """A new dossier (online only outside working hours)."""
+        online_only = not working_hours(now)
+        row = self.rng.choices(self.rows, self.online_weights if online_only else self.weights)[0]
+        level, channel = self._category(row, online_only)
+        proc = self._procedure(row.agency_code, level)
+        prof = self.profiles[row.agency_code]
+        now_ts = int(now.timestamp())
+        dossier = _Dossier(
+            agency=row.agency_code,
+            dossier_id=self._next_id("d"),
+            procedure=proc,
+            received_ts=now_ts,
+            due_ts=due_after(now_ts, proc.processing_days),
+            online=channel == "online",
+            late=self.rng.random() >= prof.on_time,
+        )
         event: dict[str, Any] = {
-            "event_id": uuid.uuid4().hex,
+            "event_id": self._next_id("e"),
             "event_type": "received",
             "occurred_at": now.isoformat(),
+            "agency_code": row.agency_code,
+            "dossier_id": dossier.dossier_id,
+            "procedure_code": proc.code,
             "service_level": level,
             "channel": channel,
-            "via_one_stop": self.rng.random() < 0.97,
-            "digitized": self.rng.random() < 0.6,
-            **dossier,
+            "due_at": local_iso(dossier.due_ts),
+            "via_one_stop": self.rng.random() < prof.one_stop,
+            "digitized": self.rng.random() < prof.digitized,
         }
         if channel == "online":
-            event["submitted_by"] = "citizen" if self.rng.random() < 0.8 else "assisted"
-        self.open.append(dossier)
+            event["submitted_by"] = "citizen" if self.rng.random() < prof.citizen else "assisted"
+        self._plan_steps(dossier)
+        if len(self._ready) < self.max_open:
+            self.in_progress += 1
+            self._schedule(dossier, now.timestamp() + self.rng.expovariate(1 / self.step_delay_s))
         return event
 
     def follow_up(self, now: datetime) -> dict[str, Any] | None:
-        if not self.open:
+        """The next lifecycle step of the dossier whose turn has come, if any."""
+        now_ts = now.timestamp()
+        if not self._ready or self._ready[0][0] > now_ts:
             return None
-        dossier = self.open.popleft()
-        base = {
-            "event_id": uuid.uuid4().hex,
+        _, _, dossier = heapq.heappop(self._ready)
+        kind = dossier.steps.pop(0)
+        prof = self.profiles[dossier.agency]
+        event: dict[str, Any] = {
+            "event_id": self._next_id("e"),
+            "event_type": kind,
             "occurred_at": now.isoformat(),
-            "agency_code": dossier["agency_code"],
-            "dossier_id": dossier["dossier_id"],
-            "procedure_code": dossier["procedure_code"],
+            "agency_code": dossier.agency,
+            "dossier_id": dossier.dossier_id,
+            "procedure_code": dossier.procedure.code,
         }
-        kind = self.rng.choices(["resolved", "returned", "payment", "rated"], [5, 3, 2, 2])[0]
         if kind == "resolved":
-            due = (
-                dossier["due_at"]
-                if self.rng.random() < 0.9
-                else (now - timedelta(hours=2)).isoformat()
-            )
-            return {
-                **base,
-                "event_type": "resolved",
-                "due_at": due,
-                "outcome": "approved" if self.rng.random() < 0.95 else "rejected",
-            }
-        if kind == "returned":
-            return {**base, "event_type": "returned", "result_electronic": self.rng.random() < 0.7}
-        if kind == "payment":
-            return {
-                **base,
-                "event_type": "payment",
-                "method": "online" if self.rng.random() < 0.5 else "offline",
-                "amount_vnd": self.rng.choice([0, 50_000, 100_000, 200_000]),
-            }
-        return {
-            **base,
-            "event_type": "rated",
-            "satisfaction": self.rng.choices(
-                ["very_satisfied", "satisfied", "unsatisfied"], [5, 4, 1]
-            )[0],
-        }
+            event["due_at"] = local_iso(dossier.due_ts)
+            event["outcome"] = "approved" if self.rng.random() < 0.965 else "rejected"
+        elif kind == "returned":
+            share = prof.e_result + (0.05 if dossier.online else -0.05)
+            event["result_electronic"] = self.rng.random() < share
+        elif kind == "payment":
+            share = prof.pay_online_if_online if dossier.online else prof.pay_online_if_in_person
+            event["method"] = "online" if self.rng.random() < share else "offline"
+            event["amount_vnd"] = dossier.procedure.fee_vnd
+        elif kind == "rated":
+            happy = self.rng.random() < prof.satisfied
+            event["satisfaction"] = SATISFACTION[
+                (0 if self.rng.random() < 0.6 else 1) if happy else 2
+            ]
+        if not dossier.steps:
+            self.in_progress -= 1
+        else:
+            ready = now_ts + self.rng.expovariate(1 / self.step_delay_s)
+            if dossier.steps[0] == "resolved" and dossier.late:
+                # this one runs past its deadline before it is resolved
+                ready = max(ready, dossier.due_ts + self.rng.uniform(60, 3600))
+            self._schedule(dossier, ready)
+        return event
 
     def document(self, now: datetime) -> dict[str, Any]:
-        row = self.rng.choice(self.rows)
+        row = self.rng.choices(self.rows, self.weights)[0]
+        prof = self.profiles[row.agency_code]
+        self._docs += 1
         base = {
-            "event_id": uuid.uuid4().hex,
             "occurred_at": now.isoformat(),
             "agency_code": row.agency_code,
-            "confidential": self.rng.random() < 0.03,
+            "confidential": self.rng.random() < prof.confidential,
         }
-        if self.rng.random() < 0.6:
+        if self.rng.random() < 2 / 3:
             return {
-                **base,
+                "event_id": self._next_id("e"),
                 "event_type": "document_issued",
-                "document_id": f"vb-{uuid.uuid4().hex[:12]}",
-                "electronic": self.rng.random() < 0.93,
+                **base,
+                "document_id": f"live-{self.run_id}-vb{self._docs}",
+                "electronic": self.rng.random() < prof.e_document,
             }
         return {
-            **base,
+            "event_id": self._next_id("e"),
             "event_type": "work_file_completed",
-            "work_file_id": f"hscv-{uuid.uuid4().hex[:12]}",
-            "processed_online": self.rng.random() < 0.82,
+            **base,
+            "work_file_id": f"live-{self.run_id}-hscv{self._docs}",
+            "processed_online": self.rng.random() < prof.work_file_online,
         }
 
     def batch(self, size: int, now: datetime) -> list[dict[str, Any]]:
+        """``size`` events stamped ``now``: documents, follow-ups that are due, receipts."""
         out: list[dict[str, Any]] = []
         for _ in range(size):
             pick = self.rng.random()
             event = None
-            if pick < 0.3:
-                event = self.follow_up(now)
-            elif pick < 0.4:
+            if pick < DOCUMENT_SHARE:
                 event = self.document(now)
+            elif pick >= DOCUMENT_SHARE + RECEIPT_MIN_SHARE:
+                event = self.follow_up(now)
             out.append(event or self.received(now))
         return out
 
+    def events_this_second(self, rate: float, now: datetime) -> list[dict[str, Any]]:
+        """The events of one second at ``rate`` per second in working hours."""
+        expected = rate * activity_factor(now)
+        size = int(expected) + (1 if self.rng.random() < expected - int(expected) else 0)
+        return self.batch(size, now) if size else []
 
-def run_live(ingest_url: str, token: str, rate: float, duration: float | None = None) -> int:
-    """Post events every second until stopped; outside working hours a tenth of ``rate``."""
+
+@dataclass
+class LiveStats:
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def _retry_after(resp: httpx.Response, default: float = 2.0) -> float:
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", default)))
+    except ValueError:
+        return default
+
+
+def run_live(
+    ingest_url: str,
+    token: str,
+    rate: float,
+    duration: float | None = None,
+    *,
+    seed: int | None = None,
+    client: httpx.Client | None = None,
+    report: Callable[[str], None] = lambda line: print(line, flush=True),
+    report_every_s: float = 60.0,
+) -> int:
+    """Post one batch per second to ``ingest_url`` until stopped (SIGINT/SIGTERM) or
+    ``duration`` seconds have passed; returns the number of events accepted."""
+    gen = LiveGenerator(seed)
+    stats = LiveStats()
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _stop)
+    own_client = client is None
+    http = client or httpx.Client(timeout=15)
     url = ingest_url.rstrip("/") + "/v1/events"
-    gen = LiveGenerator()
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    sent = 0
+    headers = {"Authorization": f"Bearer {token}"}
     ends = time.monotonic() + duration if duration else None
-    with httpx.Client(timeout=15, headers={"Authorization": f"Bearer {token}"}) as client:
-        while not stop and (ends is None or time.monotonic() < ends):
-            started = time.monotonic()
-            now = datetime.now(LOCAL_TZ)
-            size = max(1, int(rate if working_hours(now) else rate / 10))
-            events = gen.batch(size, now)
-            try:
-                resp = client.post(url, json=events)
-            except httpx.HTTPError as exc:
-                print(f"live: ingest unreachable ({type(exc).__name__}); retrying", flush=True)
-                time.sleep(2)
-                continue
-            if resp.status_code == 202:
-                sent += len(events)
-            else:
-                wait = float(resp.headers.get("Retry-After", "2"))
-                print(f"live: ingest answered {resp.status_code}; retrying in {wait}s", flush=True)
-                time.sleep(wait)
-                continue
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
-    return sent
+    next_report = time.monotonic() + report_every_s
+    pending: list[dict[str, Any]] = []
+    try:
+        while not stop.is_set() and (ends is None or time.monotonic() < ends):
+            tick = time.monotonic()
+            pending += gen.events_this_second(rate, datetime.now(LOCAL_TZ))
+            if pending:
+                try:
+                    resp = http.post(url, json=pending, params={"partial": "true"}, headers=headers)
+                except httpx.HTTPError as exc:
+                    report(f"live: ingest unreachable ({type(exc).__name__}); retrying")
+                    stop.wait(2)
+                    continue
+                if resp.status_code == 202:
+                    body = resp.json()
+                    stats.sent += len(pending)
+                    stats.accepted += int(body.get("accepted", 0))
+                    stats.rejected += len({e.get("index") for e in body.get("rejected", [])})
+                    pending = []
+                elif resp.status_code in (429, 503):
+                    wait = _retry_after(resp)
+                    report(f"live: ingest answered {resp.status_code}; retrying in {wait:g}s")
+                    stop.wait(wait)
+                    continue
+                else:
+                    report(f"live: ingest answered {resp.status_code}: {resp.text[:200]}")
+                    pending = []
+                    stop.wait(5)
+                    continue
+            if time.monotonic() >= next_report:
+                elapsed = time.monotonic() - stats.started
+                report(
+                    f"live: {stats.accepted:,} accepted, {stats.rejected:,} rejected "
+                    f"({stats.sent / elapsed:,.1f} events/s), "
+                    f"{gen.in_progress:,} dossiers in progress"
+                )
+                next_report += report_every_s
+            stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
+    finally:
+        if own_client:
+            http.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return stats.accepted

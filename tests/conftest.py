@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
 from devstack.prometheus import PrometheusServer
-from devstack.redis_server import RedisServer
-from devstack.services import RunningService, start_service
+from devstack.redis import RedisServer
+from devstack.services import RunningService, service_env, start_service
 from devstack.topics import create_topics
 from shared.config import Settings, Topics
 
@@ -49,16 +49,21 @@ def redis_db(server: RedisServer, db: int) -> str:
     return f"redis://127.0.0.1:{server.port}/{db}"
 
 
+PrometheusFactory = Callable[..., PrometheusServer]
+
+
 @pytest.fixture()
-def prometheus_factory(
-    stack_dir: Path,
-) -> Iterator[Callable[[dict[str, list[str]]], PrometheusServer]]:
+def prometheus_factory(stack_dir: Path) -> Iterator[PrometheusFactory]:
+    """``make(scrape_targets, rule_files=None)``: a started Prometheus on a free port scraping
+    ``{job: ["host:port", ...]}`` every 2 s (project rules unless ``rule_files`` is given);
+    stopped at teardown."""
     started: list[PrometheusServer] = []
 
-    def make(scrape_targets: dict[str, list[str]]) -> PrometheusServer:
-        server = PrometheusServer(
-            stack_dir / f"prometheus-{uuid.uuid4().hex[:6]}", free_port(), scrape_targets
-        )
+    def make(
+        scrape_targets: Mapping[str, Sequence[str]], rule_files: Sequence[str] | None = None
+    ) -> PrometheusServer:
+        data_dir = stack_dir / f"prometheus-{uuid.uuid4().hex[:6]}"
+        server = PrometheusServer(data_dir, free_port(), scrape_targets, rule_files)
         server.start()
         started.append(server)
         return server
@@ -75,10 +80,15 @@ ServiceFactory = Callable[..., RunningService]
 def service_factory(
     kafka_broker: KafkaBroker, redis_server: RedisServer, stack_dir: Path
 ) -> Iterator[ServiceFactory]:
-    """Start a service process against the test broker and Redis; stopped at teardown."""
+    """``make(name, env=None)``: ``services.<name>`` on a free port against the session broker
+    and Redis, healthy (/healthz 200) when returned; stopped at the module's teardown.
+
+    ``env`` overrides: ``EGOV_*`` names or Settings field names (see ``service_env``). The
+    returned :class:`RunningService` has ``.url``, ``.port`` and ``.process`` (``kill()``,
+    ``start()`` again, ``stop()``)."""
     started: list[RunningService] = []
 
-    def make(name: str, env: dict[str, str] | None = None) -> RunningService:
+    def make(name: str, env: Mapping[str, object] | None = None) -> RunningService:
         base = {
             "EGOV_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
             "EGOV_REDIS_URL": redis_server.url,
@@ -87,7 +97,10 @@ def service_factory(
             "EGOV_ALERTS_GROUP": f"alerts-{uuid.uuid4().hex[:8]}",
         }
         service = start_service(
-            name, free_port(), {**base, **(env or {})}, stack_dir / "logs" / uuid.uuid4().hex[:6]
+            name,
+            free_port(),
+            {**base, **service_env(env or {})},
+            stack_dir / "logs" / uuid.uuid4().hex[:6],
         )
         started.append(service)
         return service
