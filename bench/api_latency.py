@@ -1,20 +1,27 @@
 """API latency with the appendix year loaded: a single indicator query and a 30-agency
 ranking, each driven open-loop at ``BENCH_API_RATE`` requests/s (default 500) for
-``BENCH_API_SECONDS`` (default 20). Prints p50 and p99. ``python -m bench.api_latency``."""
+``BENCH_API_SECONDS`` (default 20). Prints p50 and p99. ``python -m bench.api_latency``.
+
+Responses are cached until the figures behind them change (services/api/response_cache.py),
+so the ranking runs twice: on a still year, and while a writer applies a batch of events to
+every agency each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
+which makes every ranking after a write a cache miss computed from Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from redis.asyncio import Redis
 
 from devstack.ports import free_port
-from devstack.redis_server import RedisServer
+from devstack.redis import RedisServer
 from devstack.services import start_service
 from shared.catalog import load_agencies
 from shared.catalog_store import CatalogStore
@@ -23,6 +30,7 @@ from shared.validation import validate_event
 from simulator.appendix2024 import YearStream
 
 RATE = int(os.environ.get("BENCH_API_RATE", "500"))
+WRITE_MS = int(os.environ.get("BENCH_API_WRITE_MS", "100"))
 SECONDS = int(os.environ.get("BENCH_API_SECONDS", "20"))
 READ = {"Authorization": "Bearer dev-read-token"}
 
@@ -81,6 +89,56 @@ async def _connection(
         writer.close()
 
 
+async def write_continuously(url: str, stop: asyncio.Event) -> int:
+    """Every WRITE_MS a batch of new received dossiers, one per agency (in 2024)."""
+    redis = Redis.from_url(url)
+    store = IndicatorStore(redis)
+    codes = sorted(load_agencies().codes)
+    written = 0
+    while not stop.is_set():
+        batch = []
+        for code in codes:
+            raw = {
+                "event_id": f"bench-{written}",
+                "event_type": "received",
+                "occurred_at": "2024-12-30T10:00:00+07:00",
+                "agency_code": code,
+                "dossier_id": f"bench-d{written}",
+                "procedure_code": "bench-p",
+                "service_level": "full_online",
+                "channel": "online",
+                "submitted_by": "citizen",
+                "due_at": "2025-01-10T17:00:00+07:00",
+            }
+            event = validate_event(raw, agencies=codes)
+            assert not isinstance(event, list), event
+            batch.append(event)
+            written += 1
+        await store.apply_many(batch)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), WRITE_MS / 1000)
+    await redis.aclose()
+    return written
+
+
+async def drive_while_writing(base: str, paths: list[str], url: str) -> tuple[list[float], int]:
+    stop = asyncio.Event()
+    writer = asyncio.create_task(write_continuously(url, stop))
+    latencies = await drive(base, paths)
+    stop.set()
+    return latencies, await writer
+
+
+def cache_lookups(base: str) -> dict[str, float]:
+    """The API's cache hit and miss counters, from its /metrics."""
+    out = {"hit": 0.0, "miss": 0.0}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("egov_api_cache_lookups_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            out[result] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 async def drive(
     base: str, paths: list[str], seconds: int = SECONDS, connections: int = 32
 ) -> list[float]:
@@ -121,6 +179,11 @@ def report(name: str, lat: list[float]) -> None:
     FAILED.clear()
 
 
+def print_cache(before: dict[str, float], after: dict[str, float], extra: str = "") -> None:
+    hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
+    print(f"    cache: {hits:,.0f} hits, {misses:,.0f} misses (computed from Redis){extra}")
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egov-apibench-"))
     redis_srv = RedisServer(work / "redis", free_port())
@@ -150,8 +213,14 @@ def main() -> None:
             asyncio.run(drive(api.url, single[:5], seconds=2))  # warm up
             FAILED.clear()
             print(f"API latency (uvicorn, one process) with the year loaded, {SECONDS}s each:")
-            report("single indicator", asyncio.run(drive(api.url, single)))
-            report("30-agency ranking", asyncio.run(drive(api.url, ranking)))
+            for name, paths in (("single indicator", single), ("30-agency ranking", ranking)):
+                before = cache_lookups(api.url)
+                report(name, asyncio.run(drive(api.url, paths)))
+                print_cache(before, cache_lookups(api.url))
+            before = cache_lookups(api.url)
+            lat, written = asyncio.run(drive_while_writing(api.url, ranking, redis_srv.url))
+            report(f"30-agency ranking while writing every {WRITE_MS} ms", lat)
+            print_cache(before, cache_lookups(api.url), f"; {written:,} events written")
         finally:
             api.process.stop()
     finally:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from shared.catalog_store import Catalogs
 from shared.events import ServiceLevel
 from shared.indicators import Indicator
 from shared.periods import Period
-from shared.procedures import Procedure
+from shared.procedures import Procedure, ProcedureCatalog
 from shared.store import IndicatorStore
 
 EVENT_SOURCES = ("dossier", "document")
@@ -25,6 +26,18 @@ class Figure:
     numerator: int
     denominator: int
     evaluated: bool = True  # False: the indicator does not apply to this agency
+
+
+# Per catalog (immutable once built) and agency: the catalog counts, computed once.
+_COUNTS: WeakKeyDictionary[ProcedureCatalog, dict[str, dict[str, int]]] = WeakKeyDictionary()
+
+
+def catalog_counts(catalog: ProcedureCatalog, agency: str) -> dict[str, int]:
+    per_agency = _COUNTS.setdefault(catalog, {})
+    counts = per_agency.get(agency)
+    if counts is None:
+        counts = per_agency[agency] = _catalog_counts(catalog.of_agency(agency))
+    return counts
 
 
 def _catalog_counts(procs: Sequence[Procedure]) -> dict[str, int]:
@@ -71,7 +84,7 @@ async def agency_figures(
     out: dict[str, dict[str, Figure]] = {}
     for agency in agencies:
         procs = catalogs.procedures.of_agency(agency)
-        counts = _catalog_counts(procs)
+        counts = catalog_counts(catalogs.procedures, agency)
         figures: dict[str, Figure] = {}
         for ind in indicators:
             if ind.source in EVENT_SOURCES:

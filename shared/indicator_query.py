@@ -81,7 +81,7 @@ async def scope_values(
     period: Period,
     target_set: str | None,
 ) -> list[IndicatorValue]:
-    codes = [a.agency_code for a in scope.members]
+    codes = scope.codes
     per_agency, _ = await agency_figures(store, catalogs, codes, indicators, period)
     out = []
     for ind in indicators:

@@ -49,7 +49,7 @@ async def ranking(
     top: int,
 ) -> Ranking:
     """Agencies of ``scope`` by value, best first; not-evaluated ones last, unranked."""
-    codes = [a.agency_code for a in scope.members]
+    codes = scope.codes
     figures, _ = await agency_figures(store, catalogs, codes, [indicator], period)
     rows = []
     for agency in scope.members:
@@ -116,7 +116,7 @@ async def series(
     scope: Scope,
     periods: Sequence[Period],
 ) -> list[SeriesPoint]:
-    codes = [a.agency_code for a in scope.members]
+    codes = scope.codes
     out = []
     for p in periods:
         figures, _ = await agency_figures(store, catalogs, codes, [indicator], p)

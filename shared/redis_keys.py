@@ -26,3 +26,10 @@ def set_prefix(agency: str, name: str) -> str:
 def open_dossiers(agency: str) -> str:
     """Sorted set of the agency's open dossiers, scored by ``due_at`` (epoch seconds)."""
     return f"open:{{{agency}}}"
+
+
+def data_version(agency: str) -> str:
+    """Version of the agency's figures: raised by every write that changes them, never
+    reset (a fresh key starts at the server's clock in microseconds), so a reader can cache
+    figures and know exactly when they are stale."""
+    return f"ver:{{{agency}}}"

@@ -23,6 +23,10 @@ class Scope:
     members: tuple[Agency, ...]
 
     @property
+    def codes(self) -> list[str]:
+        return [a.agency_code for a in self.members]
+
+    @property
     def agency(self) -> Agency | None:
         return self.members[0] if self.kind == "agency" else None
 

@@ -52,7 +52,7 @@ async def scorecard(
     period: Period,
     target_set: str | None,
 ) -> Scorecard:
-    codes = [a.agency_code for a in scope.members]
+    codes = scope.codes
     figures, _ = await agency_figures(store, catalogs, codes, indicators, period)
     scores: list[AgencyScore] = []
     for agency in scope.members:

@@ -21,6 +21,23 @@ from shared.events import Event
 from shared.periods import decompose
 from shared.timeutil import LOCAL_TZ
 
+# Raises an agency's data version ('ver:' .. tag) to max(current + 1, server clock in µs):
+# monotonic even across a deleted key or a flushed database, so a cached figure can never
+# be mistaken for current (see redis_keys.data_version).
+BUMP_VERSION_LUA = """
+local vk = 'ver:' .. tag
+local now = redis.call('TIME')
+local v = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local cur = tonumber(redis.call('GET', vk) or '0')
+if cur >= v then v = cur + 1 end
+redis.call('SET', vk, string.format('%d', v))
+"""
+
+# Raises the data version of each agency tag in ARGV (after a rebuild deleted the figures).
+BUMP_VERSIONS_LUA = (
+    "for _, tag in ipairs(ARGV) do\n" + BUMP_VERSION_LUA.strip() + "\nend\nreturn #ARGV"
+)
+
 # One call applies a batch of one agency's events (all keys share the agency hash tag).
 # KEYS: one entity hash per event. ARGV[1]: agency tag "{code}"; ARGV[2]: a JSON array,
 # per event: event id, ts, day, month, year, n marks, marks..., n set members,
@@ -51,6 +68,7 @@ local function sadd(key, member)
   s[#s + 1] = member
 end
 local out = {}
+local changed = false
 local A = cjson.decode(ARGV[2])
 local i = 1
 for k = 1, #KEYS do
@@ -64,6 +82,7 @@ for k = 1, #KEYS do
   i = oi + 3
   if redis.call('HSETNX', ent, 'e:' .. eid, 1) == 1 then
     out[k] = 1
+    changed = true
     local ts = tonumber(tss)
     if nm > 0 then
       local fields = {}
@@ -121,8 +140,11 @@ end
 for _, key in ipairs(saddn) do
   redis.call('SADD', key, unpack(sadds[key]))
 end
+if changed then
+  BUMP_VERSION
+end
 return out
-"""
+""".replace("BUMP_VERSION", BUMP_VERSION_LUA.strip())
 
 # Events per script call: bounds the script's run time and Lua's unpack sizes.
 MAX_SCRIPT_BATCH = 500
@@ -164,6 +186,7 @@ class IndicatorStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._apply = redis.register_script(APPLY_BATCH_LUA)
+        self._bump = redis.register_script(BUMP_VERSIONS_LUA)
 
     async def apply(self, event: Event) -> bool:
         """Apply one event; False when its id was already applied."""
@@ -195,6 +218,17 @@ class IndicatorStore:
                 for i, flag in zip(chunk, result, strict=True):
                     flags[i] = bool(flag)
         return flags
+
+    async def data_versions(self, agencies: Iterable[str]) -> list[int]:
+        """The agencies' data versions (0: never written); equal versions, equal figures."""
+        keys = [redis_keys.data_version(code) for code in agencies]
+        return [int(v) if v is not None else 0 for v in await self.redis.mget(keys)] if keys else []
+
+    async def bump_data_versions(self, agencies: Iterable[str]) -> None:
+        """Mark the agencies' figures changed (e.g. after deleting them for a rebuild)."""
+        tags = [redis_keys.tag(code) for code in agencies]
+        if tags:
+            await self._bump(args=tags)
 
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from services.api.errors import bad_parameter
+from services.api.response_cache import ResponseCache
 from shared.auth import RateLimiter, authorize
 from shared.catalog_store import CatalogCache, Catalogs
 from shared.config import Settings, token_book
@@ -28,19 +29,22 @@ class ApiContext:
     targets: TargetBook
     tokens: TokenBook
     limiter: RateLimiter
+    responses: ResponseCache
 
     @classmethod
     def create(cls, settings: Settings) -> "ApiContext":
         redis = Redis.from_url(settings.redis_url)
+        store = IndicatorStore(redis)
         return cls(
             settings,
             redis,
-            IndicatorStore(redis),
+            store,
             CatalogCache(redis),
             load_indicators(),
             load_targets(),
             token_book(settings),
             RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+            ResponseCache(store),
         )
 
     def indicator(self, name: str) -> Indicator:

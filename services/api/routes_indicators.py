@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
+from fastapi.responses import Response
 
 from services.api.context import Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, bad_parameter
@@ -55,16 +56,25 @@ async def get_indicator(
     scope: ScopeQ = "province",
     period: PeriodQ = "rolling:30d",
     target_set: TargetSetQ = None,
-) -> IndicatorValue:
+) -> Response:
     definition = ctx.indicator(indicator)
     catalogs = await ctx.catalogs.current()
     parsed_scope = ctx.scope(scope, catalogs)
     parsed_period = ctx.period(period)
     chosen = ctx.target_set(target_set)
-    values = await scope_values(
-        ctx.store, catalogs, ctx.targets, [definition], parsed_scope, parsed_period, chosen
+
+    async def compute() -> IndicatorValue:
+        values = await scope_values(
+            ctx.store, catalogs, ctx.targets, [definition], parsed_scope, parsed_period, chosen
+        )
+        return values[0]
+
+    return await ctx.responses.respond(
+        ("indicator", definition.indicator, parsed_scope.id, parsed_period, chosen),
+        catalogs.version,
+        parsed_scope.codes,
+        compute,
     )
-    return values[0]
 
 
 @router.get(
@@ -78,16 +88,28 @@ async def scope_indicators(
     scope: Annotated[str, PathParam(examples=["so-tttt"])],
     period: PeriodQ = "rolling:30d",
     target_set: TargetSetQ = None,
-) -> list[IndicatorValue]:
+) -> Response:
     catalogs = await ctx.catalogs.current()
-    return await scope_values(
-        ctx.store,
-        catalogs,
-        ctx.targets,
-        list(ctx.indicators.values()),
-        ctx.scope(scope, catalogs),
-        ctx.period(period),
-        ctx.target_set(target_set),
+    parsed_scope = ctx.scope(scope, catalogs)
+    parsed_period = ctx.period(period)
+    chosen = ctx.target_set(target_set)
+
+    async def compute() -> list[IndicatorValue]:
+        return await scope_values(
+            ctx.store,
+            catalogs,
+            ctx.targets,
+            list(ctx.indicators.values()),
+            parsed_scope,
+            parsed_period,
+            chosen,
+        )
+
+    return await ctx.responses.respond(
+        ("scope_indicators", parsed_scope.id, parsed_period, chosen),
+        catalogs.version,
+        parsed_scope.codes,
+        compute,
     )
 
 
@@ -107,18 +129,23 @@ async def get_ranking(
     period: PeriodQ = "rolling:30d",
     target_set: TargetSetQ = None,
     top: Annotated[int, Query(ge=1, le=50, description="best and worst N")] = 5,
-) -> Ranking:
+) -> Response:
     definition = ctx.indicator(indicator)
     catalogs = await ctx.catalogs.current()
-    return await ranking(
-        ctx.store,
-        catalogs,
-        ctx.targets,
-        definition,
-        ctx.scope(scope, catalogs),
-        ctx.period(period),
-        ctx.target_set(target_set),
-        top,
+    parsed_scope = ctx.scope(scope, catalogs)
+    parsed_period = ctx.period(period)
+    chosen = ctx.target_set(target_set)
+
+    async def compute() -> Ranking:
+        return await ranking(
+            ctx.store, catalogs, ctx.targets, definition, parsed_scope, parsed_period, chosen, top
+        )
+
+    return await ctx.responses.respond(
+        ("ranking", definition.indicator, parsed_scope.id, parsed_period, chosen, top),
+        catalogs.version,
+        parsed_scope.codes,
+        compute,
     )
 
 
@@ -134,7 +161,7 @@ async def get_series(
     scope: ScopeQ = "province",
     period: PeriodQ = "rolling:30d",
     step: Annotated[Literal["day", "month"], Query()] = "day",
-) -> list[SeriesPoint]:
+) -> Response:
     definition = ctx.indicator(indicator)
     catalogs = await ctx.catalogs.current()
     parsed = ctx.period(period)
@@ -144,4 +171,14 @@ async def get_series(
             "period",
             f"{len(periods)} points; at most {MAX_POINTS} (use step=month for long ranges)",
         )
-    return await series(ctx.store, catalogs, definition, ctx.scope(scope, catalogs), periods)
+    parsed_scope = ctx.scope(scope, catalogs)
+
+    async def compute() -> list[SeriesPoint]:
+        return await series(ctx.store, catalogs, definition, parsed_scope, periods)
+
+    return await ctx.responses.respond(
+        ("series", definition.indicator, parsed_scope.id, parsed, step),
+        catalogs.version,
+        parsed_scope.codes,
+        compute,
+    )

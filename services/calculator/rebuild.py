@@ -59,9 +59,14 @@ async def rebuild(
     redis = Redis.from_url(settings.redis_url)
     store = IndicatorStore(redis)
     catalogs = CatalogCache(redis)
+    agencies = (await catalogs.current()).agencies.codes
     if flush:
         report.deleted_keys = await delete_derived_state(redis)
-    agencies = (await catalogs.current()).agencies.codes
+        # cached figures (the API's) must not outlive the deleted ones
+        written = {
+            key.decode().split("{", 1)[1].rstrip("}") async for key in redis.scan_iter("ver:*")
+        }
+        await store.bump_data_versions(sorted(written | set(agencies)))
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,

@@ -1,0 +1,48 @@
+"""Data versions in real Redis: every write that changes an agency's figures raises its
+version, a duplicate does not, and a flushed database never repeats an old version (the
+API's response cache relies on all three)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from shared.catalog import load_agencies
+from shared.events import Event
+from shared.store import IndicatorStore
+from shared.validation import validate_event
+from tests.factories import received
+
+
+def _event(**kw: str) -> Event:
+    event = validate_event(received(**kw), agencies=load_agencies().codes)
+    assert not isinstance(event, list), event
+    return event
+
+
+def test_versions_follow_writes_not_duplicates(isolated) -> None:
+    async def go() -> None:
+        redis = Redis.from_url(isolated["redis_url"])
+        store = IndicatorStore(redis)
+        assert await store.data_versions(["so-tttt", "so-y-te"]) == [0, 0]
+        first = _event(agency="so-tttt", dossier="v1", event_id="ver-1")
+        assert await store.apply_many([first]) == [True]
+        v1, other = await store.data_versions(["so-tttt", "so-y-te"])
+        assert v1 > 0 and other == 0
+        assert await store.apply_many([first]) == [False]  # redelivery changes nothing
+        assert await store.data_versions(["so-tttt"]) == [v1]
+        await store.apply_many([_event(agency="so-tttt", dossier="v2", event_id="ver-2")])
+        (v2,) = await store.data_versions(["so-tttt"])
+        assert v2 > v1
+        await store.bump_data_versions(["so-tttt", "so-y-te"])
+        v3, other = await store.data_versions(["so-tttt", "so-y-te"])
+        assert v3 > v2 and other > 0
+        # a flushed database starts again from the clock, above every version it had
+        await redis.flushdb()
+        await store.apply_many([_event(agency="so-tttt", dossier="v1", event_id="ver-1")])
+        (v4,) = await store.data_versions(["so-tttt"])
+        assert v4 > v3
+        await redis.aclose()
+
+    asyncio.run(go())
