@@ -131,7 +131,7 @@ async def drive_while_writing(base: str, paths: list[str], url: str) -> tuple[li
 
 def cache_lookups(base: str) -> dict[str, float]:
     """The API's cache hit and miss counters, from its /metrics."""
-    out = {"hit": 0.0, "miss": 0.0}
+    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0}
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
         if line.startswith("egov_api_cache_lookups_total{"):
             result = line.split('result="', 1)[1].split('"', 1)[0]
@@ -181,7 +181,11 @@ def report(name: str, lat: list[float]) -> None:
 
 def print_cache(before: dict[str, float], after: dict[str, float], extra: str = "") -> None:
     hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
-    print(f"    cache: {hits:,.0f} hits, {misses:,.0f} misses (computed from Redis){extra}")
+    joined = after["joined"] - before["joined"]
+    print(
+        f"    cache: {hits:,.0f} hits, {misses:,.0f} misses (computed from Redis),"
+        f" {joined:,.0f} joined a computation under way{extra}"
+    )
 
 
 def main() -> None:

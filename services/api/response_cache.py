@@ -9,18 +9,19 @@ that lands meanwhile raises a version past the stored key, so that entry is neve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 from fastapi.responses import Response
 from prometheus_client import Counter
 from pydantic import BaseModel, TypeAdapter
 
-from shared.store import IndicatorStore
-
 LOOKUPS = Counter(
-    "egov_api_cache_lookups_total", "Cached query responses: hits and misses", ["result"]
+    "egov_api_cache_lookups_total",
+    "Cached query responses: hit, miss (computed) or joined (waited for the same computation)",
+    ["result"],
 )
 _LIST_OF_MODELS: TypeAdapter[list[BaseModel]] = TypeAdapter(list[BaseModel])
 
@@ -31,10 +32,17 @@ def to_json(result: BaseModel | Sequence[BaseModel]) -> bytes:
     return _LIST_OF_MODELS.dump_json(list(result), serialize_as_any=True)
 
 
+class DataVersions(Protocol):
+    """What the cache needs of the store (``IndicatorStore.data_versions``)."""
+
+    async def data_versions(self, agencies: Iterable[str]) -> list[int]: ...
+
+
 class ResponseCache:
-    def __init__(self, store: IndicatorStore, maxsize: int = 4096) -> None:
+    def __init__(self, store: DataVersions, maxsize: int = 4096) -> None:
         self.store = store
         self._entries: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
+        self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
 
     async def respond(
         self,
@@ -46,10 +54,27 @@ class ResponseCache:
         versions = await self.store.data_versions(agencies)
         full_key = (key, catalog_version, tuple(versions))
         body = self._entries.get(full_key)
-        if body is None:
+        if body is not None:
+            LOOKUPS.labels("hit").inc()
+        elif (pending := self._pending.get(full_key)) is not None:
+            # the same response is being computed: wait for it rather than compute it again
+            LOOKUPS.labels("joined").inc()
+            body = await asyncio.shield(pending)
+        else:
             LOOKUPS.labels("miss").inc()
+            task = asyncio.ensure_future(self._compute(full_key, compute))
+            self._pending[full_key] = task
+            body = await asyncio.shield(task)  # a client that goes away leaves it to the others
+        return Response(body, media_type="application/json")
+
+    async def _compute(
+        self,
+        full_key: Hashable,
+        compute: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
+    ) -> bytes:
+        try:
             body = to_json(await compute())
             self._entries[full_key] = body
-        else:
-            LOOKUPS.labels("hit").inc()
-        return Response(body, media_type="application/json")
+            return body
+        finally:
+            self._pending.pop(full_key, None)
