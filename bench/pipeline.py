@@ -35,6 +35,8 @@ from tests.factories import received
 LIFECYCLE = float(os.environ.get("BENCH_LIFECYCLE", "1.0"))
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 FRESHNESS_SECONDS = int(os.environ.get("BENCH_FRESHNESS_SECONDS", "60"))
+# Calculator processes in the one consumer group (the topics have 6 partitions each).
+CALCULATORS = int(os.environ.get("BENCH_CALCULATORS", "1"))
 READ = {"Authorization": "Bearer dev-read-token"}
 
 
@@ -157,29 +159,30 @@ def main() -> None:
             f"= {n / produce_s:,.0f} events/s (kafka-python producer)",
             flush=True,
         )
-        calc = start_service("calculator", free_port(), env, work / "logs")
-        services.append(calc)
-        metrics = f"{calc.url}/metrics"
-        assert calc.process.pid is not None
-        cpu0 = cpu_seconds(calc.process.pid)
+        calcs = [
+            start_service("calculator", free_port(), env, work / "logs") for _ in range(CALCULATORS)
+        ]
+        services += calcs
+        pids = [c.process.pid for c in calcs if c.process.pid is not None]
+        cpu0 = sum(cpu_seconds(pid) for pid in pids)
         first: float | None = None
         peak_rss = 0.0
         while True:
-            done = applied_total(metrics)
+            done = sum(applied_total(f"{c.url}/metrics") for c in calcs)
             now = time.perf_counter()
             if first is None and done > 0:
                 first, first_done = now, done
-            peak_rss = max(peak_rss, rss_mb(calc.process.pid))
+            peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in pids))
             if done >= n:
                 break
             time.sleep(0.5)
         assert first is not None
         wall = now - first
-        cpu = cpu_seconds(calc.process.pid) - cpu0
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
         client = redis.Redis.from_url(redis_srv.url)
         used = int(client.info("memory")["used_memory"])
         client.close()
-        print("throughput (calculator, Kafka → Redis)")
+        print(f"throughput ({CALCULATORS} calculator process(es) in one group, Kafka → Redis)")
         print(
             f"  {n - first_done:,.0f} events in {wall:.1f}s = {(n - first_done) / wall:,.0f} "
             f"events/s sustained"
