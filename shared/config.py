@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.tokens import TokenBook, TokenSpec, digest
@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     topics: Topics = Field(default_factory=Topics)
+
+    @field_validator(
+        "smtp_username", "smtp_password", "alertmanager_url", "default_target_set", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (compose's ``${EGOV_SMTP_USERNAME:-}``) means not set."""
+        return None if value == "" else value
 
 
 def token_book(settings: Settings) -> TokenBook:

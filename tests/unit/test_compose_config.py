@@ -378,3 +378,42 @@ def test_grafana_is_provisioned_from_the_repo(compose: dict[str, Any]) -> None:
     links = {environment(compose["services"][n]).get("EGOV_DASHBOARD_URL") for n in SERVICES}
     for link in links - {None}:
         assert link is not None and link.rsplit("/d/", 1)[-1] in uids, link
+
+
+ALERTS_DELIVERY = (
+    "smtp_host",
+    "smtp_port",
+    "smtp_starttls",
+    "smtp_username",
+    "smtp_password",
+    "smtp_from",
+    "alerts_routes",
+    "alerts_digest_emails",
+    "webhook_secret",
+    "alertmanager_url",
+)
+
+
+def test_alert_delivery_is_configured_per_deployment(
+    compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
+) -> None:
+    """Every delivery setting of the alerts service comes from a compose variable whose
+    default is the local default, and a variable set by the deployment reaches the service."""
+    raw = compose["services"]["alerts"]["environment"]
+    alerts = service_settings["alerts"]
+    for name in ALERTS_DELIVERY:
+        var = f"{ENV_PREFIX}{name}".upper()
+        match = INTERPOLATION.match(str(raw.get(var, "")))
+        assert match and match["name"] == var, f"{var} from a compose variable"
+        assert getattr(alerts, name) == getattr(defaults, name), name
+    deployed = settings_from(
+        {
+            **environment(compose["services"]["alerts"]),
+            "EGOV_SMTP_HOST": "mail.tinh.gov.vn",
+            "EGOV_SMTP_USERNAME": "canhbao",
+            "EGOV_ALERTS_ROUTES": '[{"groups":["so_nganh"],"emails":["cntt@tinh.gov.vn"]}]',
+        }
+    )
+    assert deployed.smtp_host == "mail.tinh.gov.vn" and deployed.smtp_username == "canhbao"
+    assert deployed.alerts_routes[0].groups == ["so_nganh"]
+    assert alerts.smtp_username is None and alerts.smtp_password is None
