@@ -30,6 +30,7 @@ from devstack.services import start_service
 from devstack.topics import create_topics
 from shared.config import Settings
 from simulator.appendix2024 import YearStream
+from simulator.replay import topic_for
 from tests.factories import received
 
 LIFECYCLE = float(os.environ.get("BENCH_LIFECYCLE", "1.0"))
@@ -64,9 +65,11 @@ def produce_year(bootstrap: str, settings: Settings) -> tuple[int, float, int]:
     n = 0
     dossiers = set()
     for event in stream.events():
-        doc = event["event_type"] in ("document_issued", "work_file_completed")
-        topic = settings.topics.document if doc else settings.topics.dossier
-        producer.send(topic, key=event["agency_code"].encode(), value=orjson.dumps(event))
+        producer.send(
+            topic_for(event, settings),
+            key=event["agency_code"].encode(),
+            value=orjson.dumps(event),
+        )
         if event["event_type"] == "received":
             dossiers.add(event["dossier_id"])
         n += 1

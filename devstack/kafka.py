@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from devstack.paths import CACHE, KAFKA_POM
-from devstack.processes import ManagedProcess, wait_for_port, wait_until
+from devstack.processes import ManagedProcess, ServerProcess, wait_for_port, wait_until
 
 # Kafka 4 logs through log4j2; slf4j-reload4j (dependencies of tools) reads log4j 1 config.
 # Both go to the same file, WARN and above.
@@ -120,12 +120,14 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
-class KafkaBroker:
+class KafkaBroker(ServerProcess):
     """A single-node KRaft cluster with its data, configuration and logs in ``data_dir``.
 
     Storage is formatted on the first start only, so stop/start (or kill/start) on the same
     ``data_dir`` and ports keeps the topics and their messages.
     """
+
+    stop_timeout = 30.0  # the broker's controlled shutdown
 
     def __init__(
         self,
@@ -232,36 +234,30 @@ class KafkaBroker:
 
     def start(self, timeout: float = 90.0) -> None:
         """Format once, start the JVM, and return when metadata requests succeed."""
-        if self.process is not None and self.process.alive:
+        if self.alive:
             return
         jars = ensure_kafka_jars()
         props = self._write_config()
         self.formatted_now = not (self.kafka_log_dirs / "meta.properties").exists()
         if self.formatted_now:
             self._format(jars, props)
-        if self.process is None:
-            self.process = ManagedProcess(
-                "kafka",
-                self._java(jars, "kafka.Kafka", str(props)),
-                self.stdout_path,
-                pid_file=self.pid_file,
-            )
-        self.process.start()
-        try:
-            wait_for_port("127.0.0.1", self.port, timeout, self.process)
+
+        def ready(process: ManagedProcess) -> None:
+            wait_for_port("127.0.0.1", self.port, timeout, process)
             wait_until(
                 self._metadata_ok,
                 timeout,
                 f"Kafka metadata on {self.bootstrap}",
-                self.process,
+                process,
                 interval=0.3,
             )
+
+        try:
+            self._launch(
+                "kafka", self._java(jars, "kafka.Kafka", str(props)), self.stdout_path, ready
+            )
         except Exception as exc:
-            self.stop()
             raise RuntimeError(f"Kafka did not start: {exc}\n{self._log_tail()}") from exc
-        except BaseException:  # Ctrl-C while waiting: leave nothing behind
-            self.stop()
-            raise
 
     def _log_tail(self, chars: int = 3000) -> str:
         try:
@@ -285,16 +281,3 @@ class KafkaBroker:
             return False
         finally:
             admin.close()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Controlled shutdown (SIGTERM), SIGKILL after ``timeout``."""
-        if self.process is not None:
-            self.process.stop(timeout)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive

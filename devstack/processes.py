@@ -132,6 +132,46 @@ class ManagedProcess:
 # --- readiness ---------------------------------------------------------------------------
 
 
+class ServerProcess:
+    """What the stack's servers (Kafka, Redis, Prometheus) share: one ``ManagedProcess``,
+    launched and waited for, stopped again when it does not come up; stop, kill, alive."""
+
+    stop_timeout = 15.0
+    process: ManagedProcess | None
+    pid_file: Path | None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive
+
+    def _launch(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        wait_ready: Callable[[ManagedProcess], None],
+    ) -> None:
+        """Start (the same command again after a stop) and wait; nothing left on failure,
+        Ctrl-C included."""
+        if self.process is None:
+            self.process = ManagedProcess(name, argv, log_path, pid_file=self.pid_file)
+        self.process.start()
+        try:
+            wait_ready(self.process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM (the server's own clean shutdown), SIGKILL after the timeout."""
+        if self.process is not None:
+            self.process.stop(self.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+
 def wait_until(
     ready: Callable[[], bool],
     timeout: float,

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from devstack.paths import PROMETHEUS_RULES
-from devstack.processes import ManagedProcess, wait_for_http
+from devstack.processes import ManagedProcess, ServerProcess, wait_for_http
 
 
 def prometheus_config(
@@ -31,7 +31,7 @@ def prometheus_config(
     }
 
 
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """``prometheus`` with its configuration and TSDB in ``data_dir``.
 
     ``rule_files`` defaults to the project's rules (prometheus/rules/); pass ``[]`` for none.
@@ -79,30 +79,14 @@ class PrometheusServer:
 
     def start(self, timeout: float = 30.0) -> None:
         """Write prometheus.yml, start, and return once ``/-/ready`` answers 200."""
-        if self.process is not None and self.process.alive:
+        if self.alive:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = prometheus_config(self.scrape_targets, self.scrape_interval, self.rule_files)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        if self.process is None:
-            self.process = ManagedProcess(
-                "prometheus", self.argv(), self.log_path, pid_file=self.pid_file
-            )
-        self.process.start()
-        try:
-            wait_for_http(f"{self.url}/-/ready", timeout, self.process)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is not None:
-            self.process.stop(timeout)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive
+        self._launch(
+            "prometheus",
+            self.argv(),
+            self.log_path,
+            lambda process: wait_for_http(f"{self.url}/-/ready", timeout, process),
+        )

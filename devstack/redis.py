@@ -6,10 +6,10 @@ from pathlib import Path
 
 import redis
 
-from devstack.processes import ManagedProcess, wait_until
+from devstack.processes import ManagedProcess, ServerProcess, wait_until
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """``redis-server`` with AOF persistence (``appendonly yes``, no RDB snapshots) in
     ``data_dir``; stop/start or kill/start on the same directory keeps the keys."""
 
@@ -56,19 +56,15 @@ class RedisServer:
 
     def start(self, timeout: float = 20.0) -> None:
         """Start and return once PING answers (after the AOF is loaded)."""
-        if self.process is not None and self.process.alive:
+        if self.alive:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.process is None:
-            self.process = ManagedProcess(
-                "redis", self.argv(), self.log_path, pid_file=self.pid_file
-            )
-        self.process.start()
-        try:
-            wait_until(self._ping, timeout, f"Redis PING on {self.url}", self.process)
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(
+            "redis",
+            self.argv(),
+            self.log_path,
+            lambda process: wait_until(self._ping, timeout, f"Redis PING on {self.url}", process),
+        )
 
     def _ping(self) -> bool:
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
@@ -78,16 +74,3 @@ class RedisServer:
             return False
         finally:
             client.close()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM: redis-server fsyncs the AOF and exits."""
-        if self.process is not None:
-            self.process.stop(timeout)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.alive

@@ -28,8 +28,11 @@ def open_dossiers(agency: str) -> str:
     return f"open:{{{agency}}}"
 
 
+DATA_VERSION_PREFIX = "ver:"
+
+
 def data_version(agency: str) -> str:
     """Version of the agency's figures: raised by every write that changes them, never
     reset (a fresh key starts at the server's clock in microseconds), so a reader can cache
     figures and know exactly when they are stale."""
-    return f"ver:{{{agency}}}"
+    return f"{DATA_VERSION_PREFIX}{tag(agency)}"

@@ -224,11 +224,20 @@ class IndicatorStore:
         keys = [redis_keys.data_version(code) for code in agencies]
         return [int(v) if v is not None else 0 for v in await self.redis.mget(keys)] if keys else []
 
-    async def bump_data_versions(self, agencies: Iterable[str]) -> None:
-        """Mark the agencies' figures changed (e.g. after deleting them for a rebuild)."""
-        tags = [redis_keys.tag(code) for code in agencies]
+    async def bump_data_versions(
+        self, agencies: Iterable[str], *, every_written: bool = False
+    ) -> None:
+        """Mark the agencies' figures changed — with ``every_written`` also every agency that
+        has a version (after a rebuild deleted all figures)."""
+        tags = {redis_keys.tag(code) for code in agencies}
+        if every_written:
+            prefix = redis_keys.DATA_VERSION_PREFIX
+            tags |= {
+                key.decode().removeprefix(prefix)
+                async for key in self.redis.scan_iter(f"{prefix}*")
+            }
         if tags:
-            await self._bump(args=tags)
+            await self._bump(args=sorted(tags))
 
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]

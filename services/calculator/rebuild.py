@@ -63,10 +63,7 @@ async def rebuild(
     if flush:
         report.deleted_keys = await delete_derived_state(redis)
         # cached figures (the API's) must not outlive the deleted ones
-        written = {
-            key.decode().split("{", 1)[1].rstrip("}") async for key in redis.scan_iter("ver:*")
-        }
-        await store.bump_data_versions(sorted(written | set(agencies)))
+        await store.bump_data_versions(agencies, every_written=True)
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,

@@ -15,7 +15,9 @@ import pytest
 from kafka import KafkaProducer
 
 from shared.appendix import load_appendix_2024
+from shared.config import Settings
 from simulator.appendix2024 import YearStream
+from simulator.replay import topic_for
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 READ = {"Authorization": "Bearer dev-read-token"}
@@ -47,12 +49,9 @@ def annual(kafka_broker, redis_server, service_factory, isolated_module) -> dict
         batch_size=1024 * 1024,
         max_request_size=8 * 1024 * 1024,
     )
+    settings = Settings(topics=topics)
     for event in stream.events():
-        topic = (
-            topics.document
-            if event["event_type"].startswith(("document", "work"))
-            else (topics.dossier)
-        )
+        topic = topic_for(event, settings)
         producer.send(topic, key=event["agency_code"].encode(), value=orjson.dumps(event))
     producer.flush(300)
     producer.close()
