@@ -116,8 +116,11 @@ def ensure_kafka_jars(pom: Path = KAFKA_POM) -> Path:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, base64url without padding — never starting with
+    "-" (Kafka's own rule: the storage tool would read it as an option)."""
+    while (cid := base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")).startswith("-"):
+        pass
+    return cid
 
 
 class KafkaBroker(ServerProcess):
