@@ -47,6 +47,18 @@ class Agency(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    def valid_on(self, day: date) -> bool:
+        """Whether the agency exists on ``day`` (validity dates inclusive, empty = open)."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+    def valid_between(self, start: date, end: date) -> bool:
+        """Whether the agency exists on some day of [start, end] (§4a.6)."""
+        return (self.valid_from is None or self.valid_from <= end) and (
+            self.valid_to is None or start <= self.valid_to
+        )
+
 
 class AgencyCatalog:
     def __init__(self, agencies: list[Agency]) -> None:
@@ -70,6 +82,14 @@ class AgencyCatalog:
 
     def at_level(self, level: AgencyLevel) -> list[Agency]:
         return [a for a in self.agencies.values() if a.level is level]
+
+    def valid_on(self, day: date) -> list[Agency]:
+        """The agencies that exist on ``day`` (e.g. today, for silence alerts)."""
+        return [a for a in self.agencies.values() if a.valid_on(day)]
+
+    def valid_between(self, start: date, end: date) -> list[Agency]:
+        """The agencies that exist at some time in [start, end]: a period's scope members."""
+        return [a for a in self.agencies.values() if a.valid_between(start, end)]
 
     @classmethod
     def from_csv_text(cls, text: str) -> AgencyCatalog:

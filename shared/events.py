@@ -1,4 +1,6 @@
-"""Event contract v1 (domain README §3) as pydantic v2 models.
+"""Event contract v1.1 (domain README §3) as pydantic v2 models.
+
+v1.1 adds ``due_changed`` and ``intake_rejected``; every v1 event stays valid.
 
 Validation context (``model_validate(..., context=...)``) carries what a field rule
 needs from outside the event: ``agencies`` (known agency codes) and ``now`` (the
@@ -21,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = "1.1"
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
 MAX_FUTURE = timedelta(minutes=5)
 
@@ -69,6 +71,13 @@ class Satisfaction(StrEnum):
     very_satisfied = "very_satisfied"
     satisfied = "satisfied"
     unsatisfied = "unsatisfied"
+
+
+class DueChangeReason(StrEnum):
+    supplement_requested = "supplement_requested"
+    extended = "extended"
+    suspended = "suspended"
+    resumed = "resumed"
 
 
 class EventBase(BaseModel):
@@ -184,6 +193,29 @@ class DossierWithdrawn(DossierEvent):
     event_type: Literal["withdrawn"]
 
 
+class DossierDueChanged(DossierEvent):
+    """The source system moved the deadline (§4a.3); ``suspended`` stops the clock."""
+
+    event_type: Literal["due_changed"]
+    reason: DueChangeReason
+    due_at: Timestamp | None = Field(default=None, validate_default=True)
+
+    @field_validator("due_at")
+    @classmethod
+    def _due_required(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        reason = info.data.get("reason")
+        if value is None and reason is not None and reason is not DueChangeReason.suspended:
+            raise ValueError(f"is required when reason is {reason.value!r}")
+        return value
+
+
+class DossierIntakeRejected(DossierEvent):
+    """Từ chối tiếp nhận: the dossier was never accepted (§4a.4), final for its id."""
+
+    event_type: Literal["intake_rejected"]
+    reason: str = Field(max_length=256)
+
+
 class DocumentIssued(EventBase):
     family: ClassVar[Literal["dossier", "document"]] = "document"
     event_type: Literal["document_issued"]
@@ -214,7 +246,9 @@ DossierEventV1 = Annotated[
     | DossierReturned
     | DossierPayment
     | DossierRated
-    | DossierWithdrawn,
+    | DossierWithdrawn
+    | DossierDueChanged
+    | DossierIntakeRejected,
     Field(discriminator="event_type"),
 ]
 DocumentEventV1 = Annotated[DocumentIssued | WorkFileCompleted, Field(discriminator="event_type")]
@@ -226,6 +260,8 @@ Event = (
     | DossierPayment
     | DossierRated
     | DossierWithdrawn
+    | DossierDueChanged
+    | DossierIntakeRejected
     | DocumentIssued
     | WorkFileCompleted
 )
@@ -237,6 +273,8 @@ EVENT_MODELS: dict[str, type[EventBase]] = {
     "payment": DossierPayment,
     "rated": DossierRated,
     "withdrawn": DossierWithdrawn,
+    "due_changed": DossierDueChanged,
+    "intake_rejected": DossierIntakeRejected,
     "document_issued": DocumentIssued,
     "work_file_completed": WorkFileCompleted,
 }

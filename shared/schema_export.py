@@ -1,4 +1,4 @@
-"""JSON Schema files of contract v1, generated from the pydantic models.
+"""JSON Schema files of contract v1.1 (topics stay `.v1`: v1 events remain valid), generated from the pydantic models.
 
 ``python -m shared.schema_export`` rewrites ``shared/schemas/``; a test fails when the
 committed files differ from what the models generate.
@@ -20,8 +20,8 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 def generated_schemas() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, adapter, title in (
-        ("dossier-event.v1.schema.json", TypeAdapter(DossierEventV1), "Dossier event v1"),
-        ("document-event.v1.schema.json", TypeAdapter(DocumentEventV1), "Document event v1"),
+        ("dossier-event.v1.schema.json", TypeAdapter(DossierEventV1), "Dossier event v1.1"),
+        ("document-event.v1.schema.json", TypeAdapter(DocumentEventV1), "Document event v1.1"),
     ):
         schema = adapter.json_schema()
         schema = {
