@@ -1,33 +1,22 @@
-"""Indicator values for scopes and periods as the query contract (§7) returns them."""
+"""Indicator values for scopes and periods as the query contract (§7) returns them.
+
+Figures, values, targets and verdicts come from the read model in ``shared.figures``
+(``Verdict`` and ``verdict`` are re-exported here for existing imports).
+"""
 
 from __future__ import annotations
-
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from shared.catalog_store import Catalogs
-from shared.figures import Figure, agency_figures, total
-from shared.indicators import Indicator, ratio_percent
+from shared.figures import Figure, Reading, Verdict, judge, read_scopes, verdict
+from shared.indicators import Indicator
 from shared.periods import Period
 from shared.scopes import Scope
 from shared.store import IndicatorStore
 from shared.targets import Target, TargetBook
 
-
-class Verdict(StrEnum):
-    meets = "Đạt"
-    below = "Chưa đạt"
-    not_evaluated = "Không đánh giá"
-
-
-def verdict(value: float | None, target: Target | None) -> Verdict | None:
-    """Compares the unrounded value with the target; None when no target applies."""
-    if target is None:
-        return None
-    if value is None:
-        return Verdict.not_evaluated
-    return Verdict.meets if value >= target.min_percent else Verdict.below
+__all__ = ["IndicatorValue", "Verdict", "make_value", "scope_values", "value_of_reading", "verdict"]
 
 
 class IndicatorValue(BaseModel):
@@ -48,11 +37,11 @@ class IndicatorValue(BaseModel):
     agencies: int = Field(description="Member agencies summed into this scope")
 
 
-def make_value(
-    indicator: Indicator, scope: Scope, period: Period, fig: Figure, target: Target | None
+def value_of_reading(
+    indicator: Indicator, scope: Scope, period: Period, reading: Reading
 ) -> IndicatorValue:
-    value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
-    v = verdict(value, target)
+    """The query contract's shape of a reading of the read model."""
+    fig, target = reading.figure, reading.target
     return IndicatorValue(
         indicator=indicator.indicator,
         name_vi=indicator.name_vi,
@@ -62,13 +51,21 @@ def make_value(
         period_end=period.end.isoformat(),
         numerator=fig.numerator,
         denominator=fig.denominator,
-        value=value,
+        value=reading.value,
         target=target.min_percent if target else None,
         target_set=target.target_set if target else None,
         target_source=target.source if target else None,
-        meets_target=None if v in (None, Verdict.not_evaluated) else v is Verdict.meets,
-        verdict=v,
+        meets_target=reading.meets_target,
+        verdict=reading.verdict,
         agencies=len(scope.members),
+    )
+
+
+def make_value(
+    indicator: Indicator, scope: Scope, period: Period, fig: Figure, target: Target | None
+) -> IndicatorValue:
+    return value_of_reading(
+        indicator, scope, period, judge(indicator.indicator, scope.id, fig, target)
     )
 
 
@@ -81,12 +78,8 @@ async def scope_values(
     period: Period,
     target_set: str | None,
 ) -> list[IndicatorValue]:
-    codes = scope.codes
-    per_agency, _ = await agency_figures(store, catalogs, codes, indicators, period)
-    out = []
-    for ind in indicators:
-        figs = [per_agency[c][ind.indicator] for c in codes]
-        fig = figs[0] if scope.kind == "agency" else total(figs)
-        target = targets.resolve(ind.indicator, scope, period.year, target_set)
-        out.append(make_value(ind, scope, period, fig, target))
-    return out
+    readings = await read_scopes(store, catalogs, targets, [scope], indicators, period, target_set)
+    return [
+        value_of_reading(ind, scope, period, readings[scope.id][ind.indicator])
+        for ind in indicators
+    ]

@@ -45,12 +45,19 @@ def evaluate_breach(
     min_denominator: int,
     margin: float,
     was_firing: bool,
+    evaluated: bool = True,
 ) -> Observation | None:
     """None while there is too little data to judge.
 
     Hysteresis: a firing breach resolves only at ``target + margin`` or above, so a value
     flapping around the target gives one alert, not a storm.
+
+    Not evaluated (``evaluated`` False: the read model gives no value, because the
+    indicator does not apply or the denominator is empty) never fires, and resolves a
+    firing breach (§4a.7).
     """
+    if not evaluated or denominator <= 0:
+        return Observation(False, None, None, target)
     if denominator < max(1, min_denominator):
         return None
     value = 100.0 * numerator / denominator
@@ -81,9 +88,14 @@ def evaluate_projection(
     min_denominator: int,
     margin: float,
     was_firing: bool,
+    evaluated: bool = True,
 ) -> Observation | None:
     """Early warning: the projected year-end value falls below target while the
-    year-to-date value still meets it (a firing breach already says more)."""
+    year-to-date value still meets it (a firing breach already says more).
+
+    Not evaluated never warns, and resolves a firing early warning (§4a.7)."""
+    if not evaluated or denominator <= 0:
+        return Observation(False, None, None, target)
     if projected is None or denominator < max(1, min_denominator):
         return None
     threshold = target + margin if was_firing else target
