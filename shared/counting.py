@@ -1,8 +1,16 @@
-"""Counting rules (domain README §4) as pure functions.
+"""Counting rules (domain README §4, §4a) as pure functions: what each event contributes.
 
-Every event yields *marks*: named facts about one entity (a dossier, a document, a work
-file). Each (entity, mark) pair counts once, in the day of the earliest event that
-carries it, so duplicates, redelivery and arrival order never change the figures.
+Every event yields *marks*: named counter fields. How a dossier's marks are dated is the
+lifecycle of §4a, applied by the Redis script (``shared/lua/apply_batch.lua``):
+
+- intake marks (``received``, each category, online, remote, one-stop, digitized, and the
+  procedure's "has an online dossier" member ``P:<procedure>``) are the union over the
+  dossier's ``received`` events, all dated at its *first* receipt, and withdrawn from every
+  period when the dossier's intake was rejected;
+- the earliest ``resolved`` / ``returned`` / ``rated`` event alone decides its marks;
+- every ``payment`` event is a transaction and counts on its own;
+- documents and work files keep the earliest occurrence of each mark.
+
 A dossier's ``received`` mark gives the distinct total (HSTN); its category marks
 (service level × channel) may add up to more than that total, as in the appendix.
 """
@@ -19,7 +27,6 @@ from shared.events import (
     DossierReceived,
     DossierResolved,
     DossierReturned,
-    DossierWithdrawn,
     Event,
     PaymentMethod,
     Satisfaction,
@@ -82,33 +89,28 @@ def marks_for(event: Event) -> list[str]:
     return []
 
 
+PROCEDURE_ITEM = "P:"
+
+
+def intake_items(event: DossierReceived) -> list[str]:
+    """A receipt's intake marks plus ``P:<procedure>`` when it makes the procedure one with
+    an online dossier (``proc_online``); all dated at the dossier's first receipt."""
+    items = marks_for(event)
+    if event.channel is Channel.online and event.service_level != "in_person_only":
+        items.append(PROCEDURE_ITEM + event.procedure_code)
+    return items
+
+
 def set_members(event: Event) -> list[tuple[str, str]]:
     """Per-period distinct sets the event adds to: (set name, member).
 
-    ``proc_online``: procedures with at least one online dossier received;
-    ``proc_paid_online``: procedures with at least one online payment.
+    ``proc_paid_online``: procedures with at least one online payment. (``proc_online``,
+    dated by the intake cohort, is an intake item: see ``intake_items``.)
     """
     match event:
-        case DossierReceived() if (
-            event.channel is Channel.online and event.service_level != "in_person_only"
-        ):
-            return [("proc_online", event.procedure_code)]
         case DossierPayment() if event.method is PaymentMethod.online:
             return [("proc_paid_online", event.procedure_code)]
     return []
-
-
-def open_effect(event: Event) -> tuple[str, float] | None:
-    """("open", due epoch seconds) for a receipt, ("close", 0) once resolved or withdrawn.
-
-    The due time keeps its fraction of a second: a dossier is overdue only after due_at.
-    """
-    match event:
-        case DossierReceived():
-            return ("open", event.due_at.timestamp())
-        case DossierResolved() | DossierWithdrawn():
-            return ("close", 0.0)
-    return None
 
 
 def entity_key(event: Event) -> str:
@@ -120,9 +122,9 @@ def entity_key(event: Event) -> str:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """Where an event falls: epoch seconds and its local day, month and year buckets."""
+    """Where an event falls: epoch milliseconds and its local day, month and year buckets."""
 
-    ts: int
+    ts: int  # epoch milliseconds
     day: str  # YYYYMMDD
     month: str  # YYYYMM
     year: str  # YYYY

@@ -9,7 +9,8 @@ def tag(agency: str) -> str:
 
 
 def entity(agency: str, entity_key: str) -> str:
-    """Per-entity state: seen event ids (``e:<id>``) and first occurrence of each mark."""
+    """Per-entity state: seen event ids (``e:<id>``) and the lifecycle fields of
+    ``shared/lua/apply_batch.lua`` (a document's: first occurrence of each mark)."""
     return f"ent:{{{agency}}}:{entity_key}"
 
 
@@ -19,12 +20,23 @@ def counters_prefix(agency: str) -> str:
 
 
 def set_prefix(agency: str, name: str) -> str:
-    """Per-period distinct sets (``<prefix>D20240131``…), e.g. procedures with online dossiers."""
+    """Per-period distinct sets (``<prefix>D20240131``…), e.g. procedures paid online."""
     return f"set:{{{agency}}}:{name}:"
 
 
+# Per-period sets whose members can leave again (a dossier's intake rejected, its cohort
+# moved): hashes member → number of dossiers holding it, members at 0 removed.
+COUNTED_SETS = frozenset({"proc_online"})
+
+
+def counted_set_prefix(agency: str, name: str) -> str:
+    """Per-period counted sets (``<prefix>D20240131``…): procedures with online dossiers."""
+    return f"pset:{{{agency}}}:{name}:"
+
+
 def open_dossiers(agency: str) -> str:
-    """Sorted set of the agency's open dossiers, scored by ``due_at`` (epoch seconds)."""
+    """Sorted set of the agency's open dossiers, scored by the due time in force (epoch
+    seconds; ``+inf`` while suspended)."""
     return f"open:{{{agency}}}"
 
 

@@ -1,23 +1,37 @@
 """Redis state of the indicators: the idempotent apply script and the period reads.
 
-The calculator applies a batch with one script call per agency: for each event the script
-checks the event id against the entity's seen ids, and for each mark keeps the earliest
-occurrence, moving the count between day/month/year buckets when an earlier event
-arrives late; counter increments are summed over the batch. The API
-reads bucket counters and sums them; it never recomputes from raw events.
+The calculator applies a batch with one script call per agency
+(``shared/lua/apply_batch.lua``): for each event the script checks the event id against
+the entity's seen ids, updates the dossier's lifecycle state (§4a) and moves the counts
+that the state change implies between day/month/year buckets; counter increments are
+summed over the batch. The API reads bucket counters and sums them; it never recomputes
+from raw events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 
 import orjson
 from redis.asyncio import Redis
 
 from shared import redis_keys
-from shared.counting import Occurrence, entity_key, marks_for, open_effect, set_members
-from shared.events import Event
+from shared.counting import Occurrence, entity_key, intake_items, marks_for
+from shared.events import (
+    DossierDueChanged,
+    DossierIntakeRejected,
+    DossierPayment,
+    DossierRated,
+    DossierReceived,
+    DossierResolved,
+    DossierReturned,
+    DossierWithdrawn,
+    Event,
+    PaymentMethod,
+    Satisfaction,
+)
 from shared.periods import decompose
 from shared.timeutil import LOCAL_TZ
 
@@ -38,148 +52,66 @@ BUMP_VERSIONS_LUA = (
     "for _, tag in ipairs(ARGV) do\n" + BUMP_VERSION_LUA.strip() + "\nend\nreturn #ARGV"
 )
 
-# One call applies a batch of one agency's events (all keys share the agency hash tag).
-# KEYS: one entity hash per event. ARGV[1]: agency tag "{code}"; ARGV[2]: a JSON array,
-# per event: event id, ts, day, month, year, n marks, marks..., n set members,
-# (set, member)..., open op ("open"|"close"|"none"), due epoch, dossier id. (One JSON
-# argument instead of thousands: redis-py's per-argument encoding dominated the apply.)
-# Returns one flag per event: 1 applied, 0 event id already applied.
-# Counter increments are summed over the batch and written once per (key, field).
-APPLY_BATCH_LUA = """
-local tag = ARGV[1]
-local cnt = 'cnt:' .. tag .. ':'
-local setp = 'set:' .. tag .. ':'
-local open = 'open:' .. tag
-local inc, incn = {}, {}
-local function add(key, field, n)
-  local h = inc[key]
-  if not h then h = {}; inc[key] = h; incn[#incn + 1] = key end
-  h[field] = (h[field] or 0) + n
-end
-local function bump(d, m, y, mark, n)
-  add(cnt .. 'D' .. d, mark, n)
-  add(cnt .. 'M' .. m, mark, n)
-  add(cnt .. 'Y' .. y, mark, n)
-end
-local sadds, saddn = {}, {}
-local function sadd(key, member)
-  local s = sadds[key]
-  if not s then s = {}; sadds[key] = s; saddn[#saddn + 1] = key end
-  s[#s + 1] = member
-end
-local out = {}
-local changed = false
-local A = cjson.decode(ARGV[2])
-local i = 1
-for k = 1, #KEYS do
-  local ent = KEYS[k]
-  local eid, tss, d, m, y = A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4]
-  local nm = tonumber(A[i + 5])
-  local mi = i + 6
-  local si = mi + nm
-  local ns = tonumber(A[si])
-  local oi = si + 1 + 2 * ns
-  i = oi + 3
-  if redis.call('HSETNX', ent, 'e:' .. eid, 1) == 1 then
-    out[k] = 1
-    changed = true
-    local ts = tonumber(tss)
-    if nm > 0 then
-      local fields = {}
-      for j = 1, nm do fields[j] = 'm:' .. A[mi + j - 1] end
-      local cur = redis.call('HMGET', ent, unpack(fields))
-      local newv = tss .. '|' .. d .. '|' .. m .. '|' .. y
-      local upd = {}
-      for j = 1, nm do
-        local mark, c = A[mi + j - 1], cur[j]
-        if not c then
-          upd[#upd + 1] = fields[j]; upd[#upd + 1] = newv
-          bump(d, m, y, mark, 1)
-        else
-          local ots, od, om, oy = string.match(c, '^(%d+)|(%d+)|(%d+)|(%d+)$')
-          if ts < tonumber(ots) then
-            upd[#upd + 1] = fields[j]; upd[#upd + 1] = newv
-            if od ~= d then
-              bump(od, om, oy, mark, -1)
-              bump(d, m, y, mark, 1)
-            end
-          end
-        end
-      end
-      if #upd > 0 then redis.call('HSET', ent, unpack(upd)) end
-    end
-    for j = 0, ns - 1 do
-      local base = setp .. A[si + 1 + 2 * j] .. ':'
-      local member = A[si + 2 + 2 * j]
-      sadd(base .. 'D' .. d, member)
-      sadd(base .. 'M' .. m, member)
-      sadd(base .. 'Y' .. y, member)
-    end
-    local op = A[oi]
-    if op == 'open' then
-      if redis.call('HEXISTS', ent, 'closed') == 0 then
-        local ot = redis.call('HGET', ent, 'ot')
-        if not ot or ts < tonumber(ot) then
-          redis.call('HSET', ent, 'ot', tss)
-          redis.call('ZADD', open, tonumber(A[oi + 1]), A[oi + 2])
-        end
-      end
-    elseif op == 'close' then
-      redis.call('HSET', ent, 'closed', 1)
-      redis.call('ZREM', open, A[oi + 2])
-    end
-  else
-    out[k] = 0
-  end
-end
-for _, key in ipairs(incn) do
-  for field, n in pairs(inc[key]) do
-    if n ~= 0 then redis.call('HINCRBY', key, field, n) end
-  end
-end
-for _, key in ipairs(saddn) do
-  redis.call('SADD', key, unpack(sadds[key]))
-end
-if changed then
-  BUMP_VERSION
-end
-return out
-""".replace("BUMP_VERSION", BUMP_VERSION_LUA.strip())
+# One call applies a batch of one agency's events (§4, §4a): see the script's header.
+APPLY_BATCH_LUA = (
+    resources.files("shared.lua")
+    .joinpath("apply_batch.lua")
+    .read_text("utf-8")
+    .replace("--BUMP_VERSION--", BUMP_VERSION_LUA.strip())
+)
 
 # Events per script call: bounds the script's run time and Lua's unpack sizes.
 MAX_SCRIPT_BATCH = 500
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def occurrence(ts: datetime) -> Occurrence:
     local = ts.astimezone(LOCAL_TZ)
     year = f"{local.year:04d}"
     month = f"{year}{local.month:02d}"
-    return Occurrence(ts=int(ts.timestamp()), day=f"{month}{local.day:02d}", month=month, year=year)
+    return Occurrence(
+        ts=(ts - _EPOCH) // _MS, day=f"{month}{local.day:02d}", month=month, year=year
+    )
 
 
-def event_args(event: Event) -> list[str | int | float]:
-    """The script arguments of one event (see ``APPLY_BATCH_LUA``)."""
+def _epoch_s(ts: datetime) -> str:
+    return repr(ts.timestamp())
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def event_args(event: Event) -> list[str]:
+    """The script arguments of one event (see ``shared/lua/apply_batch.lua``)."""
     occ = occurrence(event.occurred_at)
+    head = [event.event_id, str(occ.ts), occ.day, occ.month, occ.year, event.entity_id]
+    match event:
+        case DossierReceived():
+            items = intake_items(event)
+            return ["R", *head, _epoch_s(event.due_at), str(len(items)), *items]
+        case DossierResolved():
+            return ["S", *head, _flag(event.occurred_at <= event.due_at)]
+        case DossierReturned():
+            return ["T", *head, _flag(event.result_electronic)]
+        case DossierRated():
+            satisfied = event.satisfaction is not Satisfaction.unsatisfied
+            return ["Q", *head, _flag(satisfied)]
+        case DossierPayment():
+            online = event.method is PaymentMethod.online
+            return ["P", *head, _flag(online), event.procedure_code]
+        case DossierDueChanged():
+            due = _epoch_s(event.due_at) if event.due_at is not None else ""
+            return ["C", *head, due]
+        case DossierWithdrawn():
+            return ["W", *head]
+        case DossierIntakeRejected():
+            return ["X", *head]
     marks = marks_for(event)
-    members = set_members(event)
-    args: list[str | int | float] = [
-        event.event_id,
-        occ.ts,
-        occ.day,
-        occ.month,
-        occ.year,
-        len(marks),
-        *marks,
-        len(members),
-    ]
-    for name, member in members:
-        args += [name, member]
-    effect = open_effect(event)
-    if effect is None:
-        args += ["none", 0, ""]
-    else:
-        args += [effect[0], effect[1], event.entity_id]
-    return args
+    return ["G", *head, str(len(marks)), *marks]
 
 
 class IndicatorStore:
@@ -207,7 +139,7 @@ class IndicatorStore:
             for start in range(0, len(indexes), MAX_SCRIPT_BATCH):
                 chunk = indexes[start : start + MAX_SCRIPT_BATCH]
                 keys = [redis_keys.entity(agency, entity_key(events[i])) for i in chunk]
-                flat: list[str | int | float] = []
+                flat: list[str] = []
                 for i in chunk:
                     flat += event_args(events[i])
                 await self._apply(keys=keys, args=[tag, orjson.dumps(flat)], client=pipe)
@@ -279,14 +211,24 @@ class IndicatorStore:
         suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         pipe = self.redis.pipeline(transaction=False)
+        counted = name in redis_keys.COUNTED_SETS
         for code in codes:
-            prefix = redis_keys.set_prefix(code, name)
-            pipe.sunion([prefix + s for s in suffixes])
+            if counted:
+                prefix = redis_keys.counted_set_prefix(code, name)
+                for suffix in suffixes:
+                    pipe.hkeys(prefix + suffix)
+            else:
+                prefix = redis_keys.set_prefix(code, name)
+                pipe.sunion([prefix + s for s in suffixes])
         results = await pipe.execute() if codes else []
-        return {
-            code: {m.decode() if isinstance(m, bytes) else m for m in members}
-            for code, members in zip(codes, results, strict=True)
-        }
+        per_code = len(suffixes) if counted else 1
+        out: dict[str, set[str]] = {}
+        for n, code in enumerate(codes):
+            members: set[str] = set()
+            for part in results[n * per_code : (n + 1) * per_code]:
+                members.update(m.decode() if isinstance(m, bytes) else m for m in part)
+            out[code] = members
+        return out
 
     async def open_counts(
         self, agencies: Iterable[str], now: datetime, horizon_s: int = 86_400

@@ -24,7 +24,7 @@ from shared.events import Event
 from shared.store import IndicatorStore
 from shared.timeutil import now_utc
 
-DERIVED_PATTERNS = ("ent:*", "cnt:*", "set:*", "open:*")
+DERIVED_PATTERNS = ("ent:*", "cnt:*", "set:*", "pset:*", "open:*")
 
 
 @dataclass

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.catalog import load_agencies
-from shared.counting import entity_key, marks_for, open_effect, set_members
-from shared.events import Event
+from shared.counting import entity_key, intake_items, marks_for, set_members
+from shared.events import DossierReceived, Event
 from shared.indicator_query import Verdict, verdict
 from shared.indicators import load_indicators, ratio_percent
+from shared.store import event_args
 from shared.targets import Target
 from shared.validation import validate_event
 from tests.factories import received
@@ -98,18 +99,42 @@ def test_confidential_documents_are_excluded() -> None:
     assert entity_key(doc) == "doc:1" and entity_key(wf) == "wf:1"
 
 
-def test_procedure_sets_and_open_effects() -> None:
+def test_procedure_items_and_sets() -> None:
     online = ev(received(level="partial_online", channel="online", procedure_code="p-9"))
-    assert set_members(online) == [("proc_online", "p-9")]
-    assert set_members(ev(received(level="full_online", channel="in_person"))) == []
+    assert isinstance(online, DossierReceived)
+    assert "P:p-9" in intake_items(online)  # proc_online is dated by the intake cohort
+    in_person = ev(received(level="full_online", channel="in_person"))
+    assert isinstance(in_person, DossierReceived)
+    assert not [i for i in intake_items(in_person) if i.startswith("P:")]
     paid = dossier("payment", method="online", amount_vnd=10)
     assert set_members(paid) == [("proc_paid_online", "p")]
-    assert open_effect(online) == (
-        "open",
-        int(datetime(2030, 1, 1, tzinfo=UTC).timestamp()) - 7 * 3600,
-    )
-    assert open_effect(dossier("withdrawn")) == ("close", 0)
-    assert open_effect(dossier("rated", satisfaction="satisfied")) is None
+    assert set_members(online) == []
+
+
+def test_script_arguments_of_each_event_type() -> None:
+    due = datetime(2030, 1, 1, tzinfo=UTC).timestamp() - 7 * 3600
+    online = ev(received(level="full_online", channel="online", at="2024-12-31T23:59:59+07:00"))
+    args = event_args(online)
+    ts_ms = int(datetime(2024, 12, 31, 16, 59, 59, tzinfo=UTC).timestamp()) * 1000
+    assert args[:8] == [
+        "R",
+        online.event_id,
+        str(ts_ms),
+        "20241231",
+        "202412",
+        "2024",
+        "d1",
+        repr(due),
+    ]
+    assert int(args[8]) == len(args) - 9
+    late = dossier("resolved", due_at="2024-05-01T09:59:59+07:00", outcome="approved")
+    assert event_args(late)[0] == "S" and event_args(late)[-1] == "0"
+    assert event_args(dossier("withdrawn"))[0] == "W"
+    assert event_args(dossier("intake_rejected", reason="thiếu giấy tờ"))[0] == "X"
+    suspended = dossier("due_changed", reason="suspended")
+    assert event_args(suspended)[0] == "C" and event_args(suspended)[-1] == ""
+    paid = dossier("payment", method="online", amount_vnd=10)
+    assert event_args(paid)[-2:] == ["1", "p"]
 
 
 def test_ratio_and_verdict() -> None:

@@ -1,0 +1,470 @@
+"""Dossier lifecycles (§4a, contract v1.1) applied by the Redis script: hand-computed
+figures for each rule, and the property that any order, duplication and batching of a
+random lifecycle set gives exactly the reference model's figures."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from shared import redis_keys
+from shared.catalog import load_agencies
+from shared.events import Event
+from shared.store import IndicatorStore
+from shared.validation import validate_event
+from tests.conftest import redis_db
+from tests.factories import received
+from tests.lifecycle_model import expected_figures
+
+pytestmark = pytest.mark.integration
+
+AGENCIES = load_agencies().codes
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+AGENCY = "so-tttt"
+_ids = itertools.count(1)
+
+
+def parse(raw: dict[str, Any]) -> Event:
+    event = validate_event(raw, agencies=AGENCIES, now=NOW)
+    assert not isinstance(event, list), event
+    return event
+
+
+def dossier_event(event_type: str, at: str, dossier: str = "d1", **fields: Any) -> Event:
+    return parse(
+        {
+            "event_id": fields.pop("event_id", f"lc-{next(_ids)}"),
+            "event_type": event_type,
+            "occurred_at": at,
+            "agency_code": fields.pop("agency", AGENCY),
+            "dossier_id": dossier,
+            "procedure_code": fields.pop("procedure", "p-1"),
+            **fields,
+        }
+    )
+
+
+def receipt(at: str, dossier: str = "d1", **kw: Any) -> Event:
+    due = kw.pop("due_at", "2030-01-01T00:00:00+07:00")
+    return parse(received(dossier=dossier, at=at, due_at=due, **kw))
+
+
+async def fresh_store(url: str) -> tuple[Redis, IndicatorStore]:
+    redis = Redis.from_url(url)
+    await redis.flushdb()
+    return redis, IndicatorStore(redis)
+
+
+async def marks_in(
+    store: IndicatorStore, start: date, end: date, *marks: str, agency: str = AGENCY
+) -> dict[str, int]:
+    return (await store.sum_marks([agency], start, end, list(marks)))[agency]
+
+
+def in_every_order(events: Sequence[Event]) -> list[list[Event]]:
+    return [list(p) for p in itertools.permutations(events)]
+
+
+@pytest.fixture()
+def url(redis_server) -> str:
+    return redis_db(redis_server, 13)
+
+
+def test_cohort_across_the_year_boundary_at_local_midnight(url: str) -> None:
+    """In person at 23:59:59 on 31 Dec, again online (full online) at 00:00:00 on 1 Jan:
+    one dossier of 2024, both categories in 2024, 2025 untouched, in any order."""
+    evs = [
+        receipt("2024-12-31T23:59:59+07:00", level="full_online", channel="in_person"),
+        receipt("2025-01-01T00:00:00+07:00", level="full_online", channel="online"),
+    ]
+
+    async def run() -> None:
+        for order in in_every_order(evs):
+            redis, store = await fresh_store(url)
+            await store.apply_many(order)
+            marks = ("received", "received_full_online_online", "cat_full_online_in_person")
+            y24 = await marks_in(store, date(2024, 1, 1), date(2024, 12, 31), *marks)
+            y25 = await marks_in(store, date(2025, 1, 1), date(2025, 12, 31), *marks)
+            dec31 = await marks_in(store, date(2024, 12, 31), date(2024, 12, 31), *marks)
+            assert y24 == {
+                "received": 1,
+                "received_full_online_online": 1,
+                "cat_full_online_in_person": 1,
+            }
+            assert dec31 == y24
+            assert y25 == dict.fromkeys(marks, 0)  # January: 0/0, not 1/1
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_late_first_resolution_then_on_time_correction(url: str) -> None:
+    """Resolved late in March, a correction on time in April: March 1 resolved 0 on time,
+    April nothing (never 1/0), whichever arrives first."""
+    evs = [
+        receipt("2025-02-10T09:00:00+07:00"),
+        dossier_event(
+            "resolved",
+            "2025-03-20T09:00:00+07:00",
+            due_at="2025-03-15T17:00:00+07:00",
+            outcome="approved",
+        ),
+        dossier_event(
+            "resolved",
+            "2025-04-02T09:00:00+07:00",
+            due_at="2025-04-30T17:00:00+07:00",
+            outcome="approved",
+        ),
+    ]
+
+    async def run() -> None:
+        for order in in_every_order(evs):
+            redis, store = await fresh_store(url)
+            await store.apply_many(order)
+            march = await marks_in(
+                store, date(2025, 3, 1), date(2025, 3, 31), "resolved", "resolved_on_time"
+            )
+            april = await marks_in(
+                store, date(2025, 4, 1), date(2025, 4, 30), "resolved", "resolved_on_time"
+            )
+            assert march == {"resolved": 1, "resolved_on_time": 0}
+            assert april == {"resolved": 0, "resolved_on_time": 0}
+            assert (await store.open_counts([AGENCY], NOW))[AGENCY] == (0, 0, 0)
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_three_payments_of_one_dossier_are_three_transactions(url: str) -> None:
+    evs = [
+        receipt("2025-05-02T09:00:00+07:00"),
+        dossier_event("payment", "2025-05-02T09:30:00+07:00", method="online", amount_vnd=50_000),
+        dossier_event("payment", "2025-05-03T10:00:00+07:00", method="offline", amount_vnd=20_000),
+        dossier_event("payment", "2025-06-01T10:00:00+07:00", method="online", amount_vnd=0),
+    ]
+
+    async def run() -> None:
+        redis, store = await fresh_store(url)
+        await store.apply_many(evs[::-1])
+        await store.apply_many(evs)  # redelivered: nothing changes
+        may = await marks_in(
+            store, date(2025, 5, 1), date(2025, 5, 31), "payment", "payment_online"
+        )
+        june = await marks_in(
+            store, date(2025, 6, 1), date(2025, 6, 30), "payment", "payment_online"
+        )
+        year = await marks_in(
+            store, date(2025, 1, 1), date(2025, 12, 31), "payment", "payment_online"
+        )
+        assert may == {"payment": 2, "payment_online": 1}
+        assert june == {"payment": 1, "payment_online": 1}
+        assert year == {"payment": 3, "payment_online": 2}  # 66.67 %, not 1/1 per dossier
+        paid = await store.set_union(
+            [AGENCY], date(2025, 5, 1), date(2025, 5, 31), "proc_paid_online"
+        )
+        assert paid[AGENCY] == {"p-1"}
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_intake_rejection_before_the_receipt_leaves_every_intake_figure(url: str) -> None:
+    evs = [
+        receipt("2025-03-03T09:00:00+07:00", level="full_online", channel="online"),
+        dossier_event("intake_rejected", "2025-03-03T11:00:00+07:00", reason="Thiếu giấy tờ"),
+        receipt("2025-03-05T09:00:00+07:00", dossier="d2", level="full_online", channel="online"),
+    ]
+
+    async def run() -> None:
+        for order in (evs, [evs[1], evs[0], evs[2]], [evs[0], evs[2], evs[1]]):
+            redis, store = await fresh_store(url)
+            await store.apply_many(order[:1])
+            await store.apply_many(order[1:])
+            march = await marks_in(
+                store,
+                date(2025, 3, 1),
+                date(2025, 3, 31),
+                "received",
+                "received_full_online_online",
+                "received_online",
+                "cat_full_online_online",
+            )
+            assert march == {
+                "received": 1,
+                "received_full_online_online": 1,
+                "received_online": 1,
+                "cat_full_online_online": 1,
+            }  # d2 only
+            # the rejected dossier is not open; d2 is
+            assert (await store.open_counts([AGENCY], NOW))[AGENCY][0] == 1
+            assert await redis.zscore(redis_keys.open_dossiers(AGENCY), "d1") is None
+            # its procedure has an online dossier only through d2
+            procs = await store.set_union(
+                [AGENCY], date(2025, 3, 1), date(2025, 3, 31), "proc_online"
+            )
+            assert procs[AGENCY] == {"p-1"}
+            await redis.aclose()
+        # rejected alone: the procedure leaves the set too
+        redis, store = await fresh_store(url)
+        await store.apply_many([evs[1], evs[0]])
+        procs = await store.set_union([AGENCY], date(2025, 3, 1), date(2025, 3, 31), "proc_online")
+        assert procs[AGENCY] == set()
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_withdrawn_full_online_dossier_stays_received_and_is_not_open(url: str) -> None:
+    evs = [
+        receipt(
+            "2025-04-01T08:00:00+07:00",
+            level="full_online",
+            channel="online",
+            due_at="2025-04-05T17:00:00+07:00",
+        ),
+        dossier_event("withdrawn", "2025-04-02T08:00:00+07:00"),
+    ]
+
+    async def run() -> None:
+        for order in in_every_order(evs):
+            redis, store = await fresh_store(url)
+            await store.apply_many(order)
+            april = await marks_in(
+                store,
+                date(2025, 4, 1),
+                date(2025, 4, 30),
+                "received",
+                "received_full_online_online",
+            )
+            assert april == {"received": 1, "received_full_online_online": 1}
+            # past its due time, but withdrawn: neither open nor overdue
+            assert (await store.open_counts([AGENCY], NOW))[AGENCY] == (0, 0, 0)
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_supplement_request_moves_an_overdue_dossier_back_to_not_overdue(url: str) -> None:
+    now = datetime(2025, 6, 10, 10, 0, tzinfo=UTC)
+    rec = receipt("2025-06-02T08:00:00+07:00", due_at="2025-06-09T17:00:00+07:00")
+    supplement = dossier_event(
+        "due_changed",
+        "2025-06-10T08:00:00+07:00",
+        reason="supplement_requested",
+        due_at="2025-06-20T17:00:00+07:00",
+    )
+
+    async def run() -> None:
+        redis, store = await fresh_store(url)
+        await store.apply_many([rec])
+        assert (await store.open_counts([AGENCY], now))[AGENCY] == (1, 1, 0)
+        await store.apply_many([supplement])
+        assert (await store.open_counts([AGENCY], now))[AGENCY] == (1, 0, 0)
+        # the receipt redelivered after the change does not bring the old deadline back
+        await redis.flushdb()
+        await store.apply_many([supplement])
+        await store.apply_many([rec])
+        assert (await store.open_counts([AGENCY], now))[AGENCY] == (1, 0, 0)
+        assert await redis.zscore(redis_keys.open_dossiers(AGENCY), "d1") == pytest.approx(
+            datetime.fromisoformat("2025-06-20T17:00:00+07:00").timestamp()
+        )
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_suspension_stops_the_clock_until_resumed(url: str) -> None:
+    now = datetime(2025, 7, 20, 3, 0, tzinfo=UTC)
+    evs = [
+        receipt("2025-07-01T08:00:00+07:00", due_at="2025-07-10T17:00:00+07:00"),
+        dossier_event("due_changed", "2025-07-05T08:00:00+07:00", reason="suspended"),
+        dossier_event(
+            "due_changed",
+            "2025-07-15T08:00:00+07:00",
+            reason="resumed",
+            due_at="2025-07-20T17:00:00+07:00",
+        ),
+    ]
+
+    async def run() -> None:
+        redis, store = await fresh_store(url)
+        await store.apply_many([evs[1], evs[0]])
+        # suspended: open, not overdue, not due within 24 h
+        assert (await store.open_counts([AGENCY], now))[AGENCY] == (1, 0, 0)
+        await store.apply_many([evs[2]])
+        # resumed, due 20 July 17:00 local = within 24 h of `now` (20 July 10:00 local)
+        assert (await store.open_counts([AGENCY], now))[AGENCY] == (1, 0, 1)
+        assert (await store.open_counts([AGENCY], now + timedelta(days=1)))[AGENCY] == (1, 1, 0)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_due_ties_are_broken_by_event_id(url: str) -> None:
+    at = "2025-08-01T08:00:00+07:00"
+    evs = [
+        receipt("2025-07-30T08:00:00+07:00", due_at="2025-08-05T17:00:00+07:00", event_id="t-0"),
+        dossier_event(
+            "due_changed", at, reason="extended", due_at="2025-08-10T17:00:00+07:00", event_id="t-a"
+        ),
+        dossier_event(
+            "due_changed", at, reason="extended", due_at="2025-08-20T17:00:00+07:00", event_id="t-b"
+        ),
+    ]
+    want = datetime.fromisoformat("2025-08-20T17:00:00+07:00").timestamp()
+
+    async def run() -> None:
+        for order in in_every_order(evs):
+            redis, store = await fresh_store(url)
+            for e in order:
+                await store.apply_many([e])
+            score = await redis.zscore(redis_keys.open_dossiers(AGENCY), "d1")
+            assert score == pytest.approx(want)
+            await redis.aclose()
+
+    asyncio.run(run())
+
+
+# --- the property: any order, duplication and batching = the reference model -------------
+
+INSTANTS = [
+    "2024-12-31T23:59:59+07:00",
+    "2025-01-01T00:00:00+07:00",
+    "2025-01-31T16:00:00+07:00",
+    "2025-02-01T08:00:00+07:00",
+]
+DUES = ["2025-01-01T00:00:01+07:00", "2025-02-03T17:00:00+07:00", "2025-03-01T17:00:00+07:00"]
+
+
+@st.composite
+def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
+    kind = draw(
+        st.sampled_from(
+            [
+                "received",
+                "received",
+                "resolved",
+                "returned",
+                "rated",
+                "payment",
+                "withdrawn",
+                "due_changed",
+                "intake_rejected",
+                "document_issued",
+            ]
+        )
+    )
+    at = draw(st.sampled_from(INSTANTS))
+    agency = draw(st.sampled_from([AGENCY, "ubnd-cho-moi"]))
+    base: dict[str, Any] = {
+        "event_id": f"p{n}",
+        "event_type": kind,
+        "occurred_at": at,
+        "agency_code": agency,
+    }
+    if kind == "document_issued":
+        return {
+            **base,
+            "document_id": draw(st.sampled_from(["vb1", "vb2"])),
+            "electronic": draw(st.booleans()),
+            "confidential": draw(st.booleans()),
+        }
+    base["dossier_id"] = draw(st.sampled_from(["d1", "d2", "d3"]))
+    base["procedure_code"] = draw(st.sampled_from(["p1", "p2"]))
+    later = [d for d in DUES if d > at] or ["2030-01-01T00:00:00+07:00"]
+    if kind == "received":
+        level = draw(st.sampled_from(["full_online", "partial_online", "in_person_only"]))
+        channels = ["in_person", "postal"] + ([] if level == "in_person_only" else ["online"])
+        channel = draw(st.sampled_from(channels))
+        base |= {
+            "service_level": level,
+            "channel": channel,
+            "due_at": draw(st.sampled_from(later)),
+            "via_one_stop": draw(st.booleans()),
+            "digitized": draw(st.booleans()),
+        }
+        if channel == "online":
+            base["submitted_by"] = draw(st.sampled_from(["citizen", "assisted"]))
+    elif kind == "resolved":
+        base |= {"due_at": draw(st.sampled_from(DUES)), "outcome": "approved"}
+    elif kind == "returned":
+        base["result_electronic"] = draw(st.booleans())
+    elif kind == "rated":
+        base["satisfaction"] = draw(st.sampled_from(["very_satisfied", "satisfied", "unsatisfied"]))
+    elif kind == "payment":
+        base |= {"method": draw(st.sampled_from(["online", "offline"])), "amount_vnd": 1000}
+    elif kind == "due_changed":
+        reason = draw(st.sampled_from(["supplement_requested", "extended", "suspended", "resumed"]))
+        base["reason"] = reason
+        if reason != "suspended":
+            base["due_at"] = draw(st.sampled_from(DUES))
+    elif kind == "intake_rejected":
+        base["reason"] = "Hồ sơ không hợp lệ"
+    return base
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
+    counters: dict[str, int] = {}
+    prefix = redis_keys.counters_prefix(agency)
+    async for key in redis.scan_iter(f"{prefix}*"):
+        bucket = _text(key).removeprefix(prefix)
+        for field, n in (await redis.hgetall(key)).items():
+            if int(n):
+                counters[f"{bucket}:{_text(field)}"] = int(n)
+    proc: Counter[tuple[str, str]] = Counter()
+    pprefix = redis_keys.counted_set_prefix(agency, "proc_online")
+    async for key in redis.scan_iter(f"{pprefix}D*"):
+        day = _text(key).removeprefix(pprefix + "D")
+        for member, n in (await redis.hgetall(key)).items():
+            proc[(day, _text(member))] = int(n)
+    paid: set[tuple[str, str]] = set()
+    sprefix = redis_keys.set_prefix(agency, "proc_paid_online")
+    async for key in redis.scan_iter(f"{sprefix}D*"):
+        day = _text(key).removeprefix(sprefix + "D")
+        paid |= {(day, _text(m)) for m in await redis.smembers(key)}
+    scored = await redis.zrange(redis_keys.open_dossiers(agency), 0, -1, withscores=True)
+    opened = {_text(m): float(s) for m, s in scored}  # type: ignore[str-unpack, arg-type]
+    return {"counters": counters, "proc": dict(proc), "paid": paid, "open": opened}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_order_duplication_and_batching_match_the_reference_model(
+    url: str, data: st.DataObject
+) -> None:
+    raws = [data.draw(lifecycle_event(n)) for n in range(data.draw(st.integers(1, 14)))]
+    events = [parse(r) for r in raws]
+    order = list(data.draw(st.permutations(events)))
+    for dup in data.draw(st.lists(st.sampled_from(events), max_size=6)):
+        order.insert(data.draw(st.integers(0, len(order))), dup)
+    batch = data.draw(st.integers(1, 6))
+    model = expected_figures(events)
+
+    async def run() -> None:
+        redis, store = await fresh_store(url)
+        for i in range(0, len(order), batch):
+            await store.apply_many(order[i : i + batch])
+        for agency in (AGENCY, "ubnd-cho-moi"):
+            got = await redis_figures(redis, agency)
+            assert got["counters"] == model.by_period(agency)
+            assert got["proc"] == {k: v for k, v in model.proc_online[agency].items() if v}
+            assert got["paid"] == model.paid_online[agency]
+            assert got["open"] == model.open[agency]
+        await redis.aclose()
+
+    asyncio.run(run())
