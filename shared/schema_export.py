@@ -1,4 +1,5 @@
-"""JSON Schema files of contract v1.1 (topics stay `.v1`: v1 events remain valid), generated from the pydantic models.
+"""JSON Schema files of contract v1.1, generated from the pydantic models (topics keep
+their `.v1` names: every v1 event is a valid v1.1 event).
 
 ``python -m shared.schema_export`` rewrites ``shared/schemas/``; a test fails when the
 committed files differ from what the models generate.
