@@ -27,9 +27,11 @@ from services.alerts.working_hours import WorkingHours
 from shared.catalog import AgencyCatalog
 from shared.catalog_store import CatalogCache
 from shared.config import Settings
+from shared.figures import Reading, read, read_scopes, scope_figures
 from shared.indicators import Indicator, load_indicators
 from shared.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
 from shared.logs import get_logger
+from shared.periods import Period, PeriodKind
 from shared.scopes import Scope, parse_scope
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
@@ -229,23 +231,29 @@ class AlertEngine:
         return [parse_scope(i, agencies) for i in ids]
 
     async def on_update(self, agency_code: str, year: int) -> None:
-        """Re-evaluate the threshold rules of an agency and the scopes it belongs to."""
+        """Re-evaluate the threshold rules of an agency and the scopes it belongs to.
+
+        Figures, values and targets come from the read model (``shared.figures``): an
+        indicator not evaluated for a scope raises nothing and resolves what was firing.
+        """
         UPDATES.inc()
         now = self.clock()
         today = now.astimezone(LOCAL_TZ).date()
         if year != today.year:
             return  # targets judge the current year; a replay of past years is not news
-        scopes = self._scopes_of(agency_code, (await self.catalogs.current()).agencies)
+        catalogs = await self.catalogs.current()
+        scopes = self._scopes_of(agency_code, catalogs.agencies)
         if not scopes:
             return
-        members = sorted({a.agency_code for s in scopes for a in s.members})
-        marks = sorted({m for i in self.indicators for m in (i.numerator, i.denominator)})
-        ytd = await self.figures.sum_marks(members, date(year, 1, 1), today, marks)
+        ytd_period = Period(PeriodKind.year, date(year, 1, 1), today, str(year))
         recent_start = max(date(year, 1, 1), today - timedelta(days=RECENT_DAYS - 1))
-        recent = await self.figures.sum_marks(members, recent_start, today, marks)
-        recent_days = (today - recent_start).days + 1
+        recent_period = Period(
+            PeriodKind.range, recent_start, today, f"{recent_start.isoformat()}..{today}"
+        )
+        ytd = await scope_figures(self.figures, catalogs, scopes, self.indicators, ytd_period)
+        recent = await scope_figures(self.figures, catalogs, scopes, self.indicators, recent_period)
+        recent_days = recent_period.days()
         remaining = (date(year, 12, 31) - today).days
-        s = self.settings
         for scope in scopes:
             group = (
                 scope.members[0].group.value
@@ -253,69 +261,91 @@ class AlertEngine:
                 else (scope.id.removeprefix("group:") if scope.kind == "group" else None)
             )
             for ind in self.indicators:
-                num = sum(ytd[a.agency_code][ind.numerator] for a in scope.members)
-                den = sum(ytd[a.agency_code][ind.denominator] for a in scope.members)
-                rnum = sum(recent[a.agency_code][ind.numerator] for a in scope.members)
-                rden = sum(recent[a.agency_code][ind.denominator] for a in scope.members)
-                for target_set in [None, *s.alerts_target_sets]:
-                    target = self.targets.resolve(ind.indicator, scope, year, target_set)
-                    if target is None:
+                fig = ytd[scope.id][ind.indicator]
+                rfig = recent[scope.id][ind.indicator]
+                for target_set in [None, *self.settings.alerts_target_sets]:
+                    reading = read(self.targets, ind.indicator, scope, year, fig, target_set)
+                    if reading.target is None:
                         continue
                     period = str(year) if target_set is None else f"{year}:{target_set}"
-                    key = alert_key(Rule.breach, scope.id, ind.indicator, period)
-                    prev = await self.store.get(key)
-                    breach = evaluate_breach(
-                        num,
-                        den,
-                        target.min_percent,
-                        min_denominator=s.alerts_min_denominator,
-                        margin=s.alerts_resolve_margin,
-                        was_firing=prev is not None and prev.state is AlertState.firing,
-                    )
-                    await self.observe(
-                        Rule.breach,
-                        scope.id,
-                        self._name(scope),
-                        period,
-                        breach,
-                        previous=prev,
-                        indicator=ind,
-                        target_set=target.target_set,
-                        target_source=target.source,
-                        group=group,
-                    )
-                    pkey = alert_key(Rule.projection, scope.id, ind.indicator, period)
-                    pprev = await self.store.get(pkey)
-                    projected = project_year_end((num, den), (rnum, rden), recent_days, remaining)
-                    proj = evaluate_projection(
-                        projected,
-                        bool(breach and breach.firing),
-                        den,
-                        target.min_percent,
-                        min_denominator=s.alerts_min_denominator,
-                        margin=s.alerts_resolve_margin,
-                        was_firing=pprev is not None and pprev.state is AlertState.firing,
-                    )
-                    if proj is not None and den:
-                        proj = Observation(
-                            proj.firing,
-                            proj.severity,
-                            100.0 * num / den,
-                            proj.target,
-                            proj.projected,
+                    projected = (
+                        project_year_end(
+                            (fig.numerator, fig.denominator),
+                            (rfig.numerator, rfig.denominator),
+                            recent_days,
+                            remaining,
                         )
-                    await self.observe(
-                        Rule.projection,
-                        scope.id,
-                        self._name(scope),
-                        period,
-                        proj,
-                        previous=pprev,
-                        indicator=ind,
-                        target_set=target.target_set,
-                        target_source=target.source,
-                        group=group,
+                        if reading.evaluated
+                        else None
                     )
+                    await self._judge(scope, ind, period, reading, projected, group)
+
+    async def _judge(
+        self,
+        scope: Scope,
+        ind: Indicator,
+        period: str,
+        reading: Reading,
+        projected: float | None,
+        group: str | None,
+    ) -> None:
+        """Breach and early warning of one reading (its target is set)."""
+        target = reading.target
+        if target is None:
+            return
+        fig = reading.figure
+        s = self.settings
+        key = alert_key(Rule.breach, scope.id, ind.indicator, period)
+        prev = await self.store.get(key)
+        breach = evaluate_breach(
+            fig.numerator,
+            fig.denominator,
+            target.min_percent,
+            min_denominator=s.alerts_min_denominator,
+            margin=s.alerts_resolve_margin,
+            was_firing=prev is not None and prev.state is AlertState.firing,
+            evaluated=reading.evaluated,
+        )
+        await self.observe(
+            Rule.breach,
+            scope.id,
+            self._name(scope),
+            period,
+            breach,
+            previous=prev,
+            indicator=ind,
+            target_set=target.target_set,
+            target_source=target.source,
+            group=group,
+        )
+        pkey = alert_key(Rule.projection, scope.id, ind.indicator, period)
+        pprev = await self.store.get(pkey)
+        proj = evaluate_projection(
+            projected,
+            bool(breach and breach.firing),
+            fig.denominator,
+            target.min_percent,
+            min_denominator=s.alerts_min_denominator,
+            margin=s.alerts_resolve_margin,
+            was_firing=pprev is not None and pprev.state is AlertState.firing,
+            evaluated=reading.evaluated,
+        )
+        if proj is not None and reading.value is not None:
+            proj = Observation(
+                proj.firing, proj.severity, reading.value, proj.target, proj.projected
+            )
+        await self.observe(
+            Rule.projection,
+            scope.id,
+            self._name(scope),
+            period,
+            proj,
+            previous=pprev,
+            indicator=ind,
+            target_set=target.target_set,
+            target_source=target.source,
+            group=group,
+        )
 
     @staticmethod
     def _name(scope: Scope) -> str:
@@ -363,6 +393,9 @@ class AlertEngine:
         """Kết nối gián đoạn: sources and agencies that normally emit but fell silent."""
         now = self.clock()
         catalogs = await self.catalogs.current()
+        valid_now = {
+            a.agency_code for a in catalogs.agencies.valid_on(now.astimezone(LOCAL_TZ).date())
+        }
         span = self.settings.alerts_silence_working_hours
         for hash_key, rule in (
             (LAST_SEEN_SOURCES, Rule.silent_source),
@@ -376,9 +409,12 @@ class AlertEngine:
                 if now - last > NORMALLY_EMITS and prev is None:
                     continue  # not a source that normally emits
                 hours = self.hours.hours_between(last, now)
-                obs = Observation(
-                    hours >= span, Severity.critical if hours >= span else None, round(hours, 2)
-                )
+                silent = hours >= span
+                if rule is Rule.silent_agency and name not in valid_now:
+                    if prev is None:
+                        continue  # an agency not valid now (abolished, merged) is not silent
+                    silent = False  # … and what fired while it was valid resolves
+                obs = Observation(silent, Severity.critical if silent else None, round(hours, 2))
                 agency = catalogs.agencies.get(name) if rule is Rule.silent_agency else None
                 await self.observe(
                     rule,
@@ -403,20 +439,24 @@ class AlertEngine:
         catalogs = await self.catalogs.current()
         firing = await self.store.firing()
         ind = next(i for i in self.indicators if i.indicator == "full_online_rate")
-        week = await self.figures.sum_marks(
-            list(catalogs.agencies.agencies),
+        week = Period(
+            PeriodKind.range,
             local.date() - timedelta(days=6),
             local.date(),
-            [ind.numerator, ind.denominator],
+            f"{local.date() - timedelta(days=6)}..{local.date()}",
         )
+        agencies = catalogs.agencies.valid_between(week.start, week.end)
+        scopes = [Scope(a.agency_code, "agency", (a,)) for a in agencies]
+        readings = await read_scopes(self.figures, catalogs, self.targets, scopes, [ind], week)
+        names = {a.agency_code: a.name for a in agencies}
+        week_readings = [(code, r[ind.indicator]) for code, r in readings.items()]
         ranked = sorted(
-            (
-                (100.0 * v[ind.numerator] / v[ind.denominator], code)
-                for code, v in week.items()
-                if v[ind.denominator]
-            ),
-            reverse=True,
+            ((r.value, code, r) for code, r in week_readings if r.value is not None),
+            key=lambda x: (-x[0], x[1]),
         )
+        not_evaluated = [
+            names[code] for code, r in week_readings if not r.evaluated and r.figure.denominator > 0
+        ]
         lines = [
             f"Bản tin egov-monitor ngày {local:%d/%m/%Y}",
             "",
@@ -424,10 +464,11 @@ class AlertEngine:
         ]
         lines += [f"  - {messages.subject(a)}" for a in firing[:50]]
         lines += ["", f"Xếp hạng 7 ngày qua — {ind.name_vi}:", "  Dẫn đầu:"]
-        names = catalogs.agencies.agencies
-        lines += [f"    {names[c].name}: {v:.2f}%" for v, c in ranked[:5]]
+        lines += [messages.ranked_line(names[c], r) for _, c, r in ranked[:5]]
         lines += ["  Cuối bảng:"]
-        lines += [f"    {names[c].name}: {v:.2f}%" for v, c in ranked[-5:][::-1]]
+        lines += [messages.ranked_line(names[c], r) for _, c, r in ranked[-5:][::-1]]
+        if not_evaluated:
+            lines += [f"  Không đánh giá (chỉ số không áp dụng): {', '.join(not_evaluated)}"]
         body = "\n".join(lines) + "\n"
         subject = f"[Bản tin] egov-monitor ngày {local:%d/%m/%Y}: {len(firing)} cảnh báo"
         notes = [

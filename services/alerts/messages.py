@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from services.alerts.model import Alert, AlertState
 from services.alerts.rules import Rule, Severity
+from shared.figures import Reading
 from shared.timeutil import LOCAL_TZ
 
 SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
@@ -19,9 +20,24 @@ def dashboard_link(base: str, alert: Alert) -> str:
     return f"{base}?{urlencode({'var-scope': alert.scope})}"
 
 
+def not_evaluated(alert: Alert) -> bool:
+    """A threshold alert resolved because its indicator is no longer evaluated (§4a.7)."""
+    return (
+        alert.state is AlertState.resolved
+        and alert.rule in (Rule.breach, Rule.projection)
+        and alert.value is None
+        and alert.projected is None
+    )
+
+
 def subject(alert: Alert) -> str:
     resolved = alert.state is AlertState.resolved
     prefix = "[Đã khắc phục]" if resolved else "[Cảnh báo]"
+    if not_evaluated(alert):
+        return (
+            f"{prefix} {alert.scope_name}: {alert.indicator_name} không đánh giá "
+            "(chỉ số không áp dụng hoặc chưa có dữ liệu)"
+        )
     match alert.rule:
         case Rule.breach:
             verb = "đạt" if resolved else "dưới chỉ tiêu"
@@ -45,6 +61,14 @@ def subject(alert: Alert) -> str:
             return f"{prefix} Kết nối gián đoạn: {alert.scope_name} không gửi dữ liệu"
 
 
+def ranked_line(name: str, reading: Reading) -> str:
+    """One agency of the digest's ranking: value, and verdict when it is judged."""
+    line = f"    {name}: {reading.value:.2f}%" if reading.value is not None else f"    {name}: —"
+    if reading.judged and reading.verdict is not None and reading.target is not None:
+        line += f" ({reading.verdict.value}, chỉ tiêu {reading.target.min_percent:.2f}%)"
+    return line
+
+
 def body(alert: Alert, dashboard_url: str) -> str:
     lines = [subject(alert), ""]
     lines.append(f"Phạm vi: {alert.scope_name} ({alert.scope})")
@@ -53,6 +77,8 @@ def body(alert: Alert, dashboard_url: str) -> str:
     lines.append(f"Kỳ: {alert.period}")
     if alert.value is not None and alert.rule in (Rule.breach, Rule.projection):
         lines.append(f"Giá trị lũy kế: {_pct(alert.value)}")
+    if not_evaluated(alert):
+        lines.append("Đánh giá: Không đánh giá")
     if alert.target is not None:
         lines.append(f"Chỉ tiêu: {_pct(alert.target)}")
     if alert.target_source:

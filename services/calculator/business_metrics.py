@@ -14,8 +14,8 @@ from datetime import date
 from prometheus_client import Gauge
 
 from shared.catalog_store import Catalogs
-from shared.figures import Figure, agency_figures, total
-from shared.indicators import Indicator, ratio_percent
+from shared.figures import Reading, Verdict, read_scopes
+from shared.indicators import Indicator
 from shared.periods import Period, PeriodKind
 from shared.scopes import Scope, parse_scope
 from shared.scorecard import scorecard
@@ -31,6 +31,11 @@ TARGET = Gauge(
     "egov_indicator_target_percent",
     "Target in force (percent)",
     ["scope", "indicator", "target_set"],
+)
+MEETS = Gauge(
+    "egov_indicator_meets_target",
+    "1 Đạt, 0 Chưa đạt against the target in force; no series when not evaluated or no target",
+    LABELS,
 )
 OPEN = Gauge("egov_dossiers_open", "Open dossiers", ["agency"])
 OVERDUE = Gauge("egov_dossiers_overdue", "Open dossiers past due_at", ["agency"])
@@ -56,6 +61,26 @@ def _scopes(catalogs: Catalogs) -> list[Scope]:
     return [parse_scope(i, catalogs.agencies) for i in ids]
 
 
+def set_reading(kind: str, reading: Reading) -> None:
+    """The series of one reading of the read model (no value, no verdict: no series)."""
+    labels = (reading.scope, reading.indicator, kind)
+    NUMERATOR.labels(*labels).set(reading.figure.numerator)
+    DENOMINATOR.labels(*labels).set(reading.figure.denominator)
+    if reading.value is None:
+        with contextlib.suppress(KeyError):  # not evaluated: no series
+            VALUE.remove(*labels)
+    else:
+        VALUE.labels(*labels).set(reading.value)
+    if reading.judged:
+        MEETS.labels(*labels).set(1 if reading.verdict is Verdict.meets else 0)
+    else:
+        with contextlib.suppress(KeyError):
+            MEETS.remove(*labels)
+    if kind == "year" and reading.target is not None:
+        target = reading.target
+        TARGET.labels(reading.scope, reading.indicator, target.target_set).set(target.min_percent)
+
+
 async def export(
     store: IndicatorStore, catalogs: Catalogs, targets: TargetBook, indicators: list[Indicator]
 ) -> None:
@@ -68,26 +93,10 @@ async def export(
     scopes = _scopes(catalogs)
     codes = list(catalogs.agencies.agencies)
     for kind, period in periods.items():
-        per_agency, _ = await agency_figures(store, catalogs, codes, indicators, period)
+        readings = await read_scopes(store, catalogs, targets, scopes, indicators, period)
         for scope in scopes:
             for ind in indicators:
-                figs = [per_agency[a.agency_code][ind.indicator] for a in scope.members]
-                fig: Figure = figs[0] if scope.kind == "agency" else total(figs)
-                labels = (scope.id, ind.indicator, kind)
-                NUMERATOR.labels(*labels).set(fig.numerator)
-                DENOMINATOR.labels(*labels).set(fig.denominator)
-                value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
-                if value is None:
-                    with contextlib.suppress(KeyError):  # not evaluated: no series
-                        VALUE.remove(*labels)
-                else:
-                    VALUE.labels(*labels).set(value)
-                if kind == "year":
-                    target = targets.resolve(ind.indicator, scope, today.year)
-                    if target is not None:
-                        TARGET.labels(scope.id, ind.indicator, target.target_set).set(
-                            target.min_percent
-                        )
+                set_reading(kind, readings[scope.id][ind.indicator])
     card = await scorecard(
         store,
         catalogs,

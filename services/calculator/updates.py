@@ -1,19 +1,49 @@
-"""Coalesced indicator updates: at most one message per agency and year per interval."""
+"""Coalesced indicator updates: at most one message per agency and year per interval.
+
+The figures, value, target and verdict of an update are the read model's
+(``shared.figures``), the same the API answers for the agency and the year.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from weakref import WeakKeyDictionary
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from shared.indicators import Indicator, ratio_percent
+from shared.catalog_store import CatalogCache, Catalogs
+from shared.figures import Reading, Verdict, agency_figures, judge, read_scopes
+from shared.indicators import Indicator
+from shared.periods import Period, PeriodKind
+from shared.scopes import Scope
 from shared.store import IndicatorStore
+from shared.targets import TargetBook, load_targets
 
 
 class IndicatorFigures(BaseModel):
     numerator: int
     denominator: int
-    value: float | None
+    value: float | None = Field(description="Percent; null when not evaluated")
+    # added in the one read model (older messages lack them: the defaults apply)
+    evaluated: bool = Field(
+        default=True, description="False: the indicator does not apply or has no denominator"
+    )
+    target: float | None = None
+    target_set: str | None = None
+    verdict: Verdict | None = Field(default=None, description="Null when no target applies")
+
+    @classmethod
+    def of(cls, reading: Reading) -> IndicatorFigures:
+        target = reading.target
+        return cls(
+            numerator=reading.figure.numerator,
+            denominator=reading.figure.denominator,
+            value=reading.value,
+            evaluated=reading.evaluated,
+            target=target.min_percent if target else None,
+            target_set=target.target_set if target else None,
+            verdict=reading.verdict,
+        )
 
 
 class IndicatorUpdate(BaseModel):
@@ -37,23 +67,45 @@ class Coalescer:
         return pending
 
 
+# One catalog cache per store (the calculator keeps one store), when none is passed in.
+_CATALOGS: WeakKeyDictionary[IndicatorStore, CatalogCache] = WeakKeyDictionary()
+
+
+def year_period(year: int) -> Period:
+    """The period of an update: the whole year (its events so far)."""
+    return Period(PeriodKind.year, date(year, 1, 1), date(year, 12, 31), str(year))
+
+
 async def build_update(
     store: IndicatorStore,
     indicators: dict[str, Indicator],
     agency: str,
     year: int,
     now: datetime,
+    *,
+    catalogs: Catalogs | None = None,
+    targets: TargetBook | None = None,
 ) -> IndicatorUpdate:
-    marks = sorted({m for i in indicators.values() for m in (i.numerator, i.denominator)})
-    sums = (await store.sum_marks([agency], date(year, 1, 1), date(year, 12, 31), marks))[agency]
-    figures = {
-        i.indicator: IndicatorFigures(
-            numerator=sums[i.numerator],
-            denominator=sums[i.denominator],
-            value=ratio_percent(sums[i.numerator], sums[i.denominator]),
-        )
-        for i in indicators.values()
-    }
+    """An agency's figures for ``year`` from the read model, with target and verdict."""
+    if catalogs is None:
+        cache = _CATALOGS.get(store)
+        if cache is None:
+            cache = _CATALOGS[store] = CatalogCache(store.redis)
+        catalogs = await cache.current()
+    targets = targets if targets is not None else load_targets()
+    period = year_period(year)
+    inds = list(indicators.values())
+    known = catalogs.agencies.get(agency)
+    if known is not None:
+        scope = Scope(agency, "agency", (known,))
+        readings = (await read_scopes(store, catalogs, targets, [scope], inds, period))[agency]
+    else:  # not in the catalog (cannot be judged against a target)
+        per_agency, _ = await agency_figures(store, catalogs, [agency], inds, period)
+        readings = {
+            i.indicator: judge(i.indicator, agency, per_agency[agency][i.indicator], None)
+            for i in inds
+        }
+    figures = {i.indicator: IndicatorFigures.of(readings[i.indicator]) for i in inds}
     return IndicatorUpdate(
         agency_code=agency, period=str(year), indicators=figures, published_at=now
     )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from services.alerts import messages
+from services.alerts.model import Alert, AlertState
 from services.alerts.rules import (
+    Rule,
     Severity,
     evaluate_breach,
     evaluate_projection,
     project_year_end,
 )
 from services.alerts.working_hours import WorkingHours
+from shared.figures import Figure, judge
+from shared.targets import Target
 from shared.timeutil import LOCAL_TZ
 
 
@@ -58,3 +63,62 @@ def test_working_hours_skip_nights_and_weekends() -> None:
     morning = datetime(2026, 11, 25, 7, 0, tzinfo=LOCAL_TZ)
     assert hours.hours_between(night, morning) == 0.0
     assert hours.hours_between(monday, friday) == 0.0
+
+
+def test_not_evaluated_never_fires_and_resolves() -> None:
+    """§4a.7: 67 dossiers, all in person, of an agency without a full_online procedure."""
+    for was_firing in (False, True):
+        obs = evaluate_breach(
+            0, 67, 85, min_denominator=30, margin=1, was_firing=was_firing, evaluated=False
+        )
+        assert obs is not None and not obs.firing and obs.value is None
+        warn = evaluate_projection(
+            10.0, False, 67, 85, min_denominator=30, margin=1, was_firing=was_firing,
+            evaluated=False,
+        )  # fmt: skip
+        assert warn is not None and not warn.firing and warn.projected is None
+    # an empty denominator is not evaluated either: what fired resolves
+    empty = evaluate_breach(0, 0, 85, min_denominator=30, margin=1, was_firing=True)
+    assert empty is not None and not empty.firing
+    # the same figure, evaluated, is a critical breach
+    judged = evaluate_breach(0, 67, 85, min_denominator=30, margin=1, was_firing=False)
+    assert judged is not None and judged.firing and judged.severity is Severity.critical
+
+
+def test_resolution_by_not_evaluated_says_so() -> None:
+    at = datetime(2026, 6, 30, 10, 0, tzinfo=LOCAL_TZ)
+    alert = Alert(
+        key="breach|thanh-tra-tinh|full_online_rate|2026",
+        rule=Rule.breach,
+        scope="thanh-tra-tinh",
+        scope_name="Thanh tra tỉnh",
+        indicator="full_online_rate",
+        indicator_name="Tỷ lệ hồ sơ trực tuyến toàn trình",
+        period="2026",
+        state=AlertState.resolved,
+        severity=Severity.critical,
+        target=85.0,
+        first_seen=at,
+        last_seen=at,
+        resolved_at=at,
+    )
+    assert messages.subject(alert) == (
+        "[Đã khắc phục] Thanh tra tỉnh: Tỷ lệ hồ sơ trực tuyến toàn trình không đánh giá "
+        "(chỉ số không áp dụng hoặc chưa có dữ liệu)"
+    )
+    assert "Đánh giá: Không đánh giá" in messages.body(alert, "http://dash")
+    firing = alert.model_copy(update={"state": AlertState.firing, "value": 0.0})
+    assert "dưới chỉ tiêu" in messages.subject(firing)
+
+
+def test_digest_lines_judge_only_evaluated_values() -> None:
+    target = Target(
+        target_set="kh-1205-2025", indicator="full_online_rate", applies_to="group:so_nganh",
+        period=2025, min_percent=85.0, source="Kế hoạch 1205/KH-UBND",
+    )  # fmt: skip
+    below = judge("full_online_rate", "so-tttt", Figure(10, 40), target)
+    assert messages.ranked_line("Sở Thông tin và Truyền thông", below) == (
+        "    Sở Thông tin và Truyền thông: 25.00% (Chưa đạt, chỉ tiêu 85.00%)"
+    )
+    na = judge("full_online_rate", "thanh-tra-tinh", Figure(0, 67, evaluated=False), target)
+    assert "Chưa đạt" not in messages.ranked_line("Thanh tra tỉnh", na)
