@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,11 +16,18 @@ from services.alerts.engine import AlertEngine
 from services.alerts.model import AlertState, alert_key
 from services.alerts.rules import Observation, Rule, Severity
 from services.alerts.store import AlertStore
-from shared.catalog import load_agencies
+from shared.catalog import Agency, load_agencies
+from shared.catalog_store import CatalogCache, CatalogStore
 from shared.config import AlertRoute, Settings
+from shared.figures import Verdict
 from shared.indicators import load_indicators
 from shared.last_seen import record_last_seen
+from shared.periods import Period, PeriodKind
+from shared.procedures import Procedure
+from shared.rankings import ranking
+from shared.scopes import parse_scope
 from shared.store import IndicatorStore
+from shared.targets import load_targets
 from shared.timeutil import LOCAL_TZ, now_utc
 from shared.validation import validate_event
 from tests.conftest import redis_db
@@ -398,3 +405,240 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
         "severity": "critical",
     }
     assert body[0]["annotations"]["summary"] == "[Cảnh báo] Sở Y tế: 2 hồ sơ quá hạn"
+
+
+# -- "Không đánh giá" (§4a.7): Thanh tra tỉnh has no full_online procedure -----------------
+
+THANH_TRA = "thanh-tra-tinh"
+
+
+def procedures() -> list[Procedure]:
+    """so-tttt offers a full_online procedure; Thanh tra tỉnh only an in-person one."""
+    return [
+        Procedure(
+            procedure_code=code,
+            agency_code=agency,
+            name=f"Thủ tục {code}",
+            service_level=level,
+            eligible_full_online=level != "in_person_only",
+            fee_required=False,
+        )
+        for code, agency, level in (
+            ("tttt-1", "so-tttt", "full_online"),
+            ("tt-1", THANH_TRA, "in_person_only"),
+        )
+    ]
+
+
+async def load_procedures(url: str) -> None:
+    redis = Redis.from_url(url)
+    await CatalogStore(redis).replace_procedures(procedures())
+    await redis.aclose()
+
+
+def dossiers(agency: str, at: datetime, n: int, full_online: int = 0) -> list[Any]:
+    """``n`` dossiers received at ``at``: ``full_online`` of them full online, the rest in
+    person (so without the catalog the raw full-online ratio is ``full_online / n``)."""
+    raws = [
+        received(
+            agency=agency,
+            dossier=f"{agency}-{at.timestamp()}-{i}",
+            at=at.isoformat(),
+            level="full_online" if i < full_online else "in_person_only",
+            channel="online" if i < full_online else "in_person",
+            procedure_code="tttt-1" if agency == "so-tttt" else "tt-1",
+        )
+        for i in range(n)
+    ]
+    agencies = load_agencies().codes
+    out = [validate_event(r, agencies=agencies, now=at + timedelta(minutes=1)) for r in raws]
+    assert all(not isinstance(e, list) for e in out), out
+    return out
+
+
+def mid_year() -> datetime:
+    """30 June of the current year, 10:00 local: the engine's clock in these tests."""
+    return datetime(now_utc().astimezone(LOCAL_TZ).year, 6, 30, 10, 0, tzinfo=LOCAL_TZ)
+
+
+def threshold_keys(scope: str, year: int) -> list[str]:
+    return [
+        alert_key(rule, scope, "full_online_rate", str(year))
+        for rule in (Rule.breach, Rule.projection)
+    ]
+
+
+def test_not_evaluated_agency_gets_no_breach_while_evaluated_one_does(url, smtp) -> None:
+    clock = Clock(mid_year())
+    year = clock.at.year
+
+    async def scenario() -> None:
+        await load_procedures(url)
+        # the same situation for both: 40 dossiers this week, all in person (raw 0 %)
+        at = clock.at - timedelta(days=2)
+        await apply(url, dossiers("so-tttt", at, 40) + dossiers(THANH_TRA, at, 40))
+        redis = Redis.from_url(url)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        for agency in ("so-tttt", THANH_TRA):
+            await engine.on_update(agency, year)
+        await engine.deliver()
+        store = AlertStore(redis)
+        breach = await store.get(alert_key(Rule.breach, "so-tttt", "full_online_rate", str(year)))
+        assert breach is not None and breach.state is AlertState.firing
+        assert breach.severity is Severity.critical and breach.value == 0.0
+        for key in threshold_keys(THANH_TRA, year):
+            assert await store.get(key) is None, key
+        # other indicators do apply to Thanh tra (online_rate at 0 % fires, rightly)
+        judged = {a.indicator for a in await store.all() if a.scope == THANH_TRA}
+        assert "online_rate" in judged and "full_online_rate" not in judged
+        subjects = [
+            str(m["Subject"])
+            for m in smtp.messages
+            if "Tỷ lệ hồ sơ trực tuyến toàn trình" in str(m["Subject"])
+        ]
+        assert any("Sở Thông tin và Truyền thông" in s for s in subjects), subjects
+        assert not any("Thanh tra tỉnh" in s for s in subjects), subjects
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_not_evaluated_agency_gets_no_early_warning_while_evaluated_one_does(url, smtp) -> None:
+    clock = Clock(mid_year())
+    year = clock.at.year
+
+    async def scenario() -> None:
+        await load_procedures(url)
+        # 200 full online in February, 30 in person last week: 87 % to date (≥ 85 %), but
+        # the last 30 days' pace (0 %) projects the year end far below the target
+        events: list[Any] = []
+        for agency in ("so-tttt", THANH_TRA):
+            events += dossiers(agency, datetime(year, 2, 10, 9, 0, tzinfo=LOCAL_TZ), 200, 200)
+            events += dossiers(agency, clock.at - timedelta(days=5), 30)
+        await apply(url, events)
+        redis = Redis.from_url(url)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        for agency in ("so-tttt", THANH_TRA):
+            await engine.on_update(agency, year)
+        store = AlertStore(redis)
+        breach_key, projection_key = threshold_keys("so-tttt", year)
+        assert await store.get(breach_key) is None  # 200 / 230 meets 85 %
+        warning = await store.get(projection_key)
+        assert warning is not None and warning.state is AlertState.firing
+        assert warning.severity is Severity.warning and warning.projected is not None
+        assert warning.projected < 85.0 and warning.value == 100.0 * 200 / 230
+        for key in threshold_keys(THANH_TRA, year):
+            assert await store.get(key) is None, key
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_agency_becoming_not_evaluated_resolves_its_breach(url, smtp) -> None:
+    clock = Clock(mid_year())
+    year = clock.at.year
+
+    async def scenario() -> None:
+        await apply(url, dossiers(THANH_TRA, clock.at - timedelta(days=2), 40))
+        redis = Redis.from_url(url)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine.catalogs = CatalogCache(redis, refresh_s=0)
+        await engine.on_update(THANH_TRA, year)  # no procedure catalog yet: judged, 0 %
+        store = AlertStore(redis)
+        key = alert_key(Rule.breach, THANH_TRA, "full_online_rate", str(year))
+        fired = await store.get(key)
+        assert fired is not None and fired.state is AlertState.firing
+        await load_procedures(url)  # now known: no full_online procedure, not evaluated
+        await engine.on_update(THANH_TRA, year)
+        resolved = await store.get(key)
+        assert resolved is not None and resolved.state is AlertState.resolved
+        assert resolved.value is None
+        await engine.on_update(THANH_TRA, year)  # stays quiet
+        assert [h.state for h in await store.history(key)] == [
+            AlertState.resolved,
+            AlertState.firing,
+        ]
+        await engine.deliver()
+        subjects = [
+            str(m["Subject"]) for m in smtp.messages if "Thanh tra tỉnh" in str(m["Subject"])
+        ]
+        assert (
+            "[Đã khắc phục] Thanh tra tỉnh: Tỷ lệ hồ sơ trực tuyến toàn trình không đánh giá "
+            "(chỉ số không áp dụng hoặc chưa có dữ liệu)"
+        ) in subjects, subjects
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_digest_and_ranking_never_call_a_not_evaluated_agency_below_target(url, smtp) -> None:
+    clock = Clock(mid_year().replace(hour=7, minute=30))
+
+    async def scenario() -> None:
+        await load_procedures(url)
+        at = clock.at - timedelta(days=1)
+        await apply(url, dossiers("so-tttt", at, 40, 10) + dossiers(THANH_TRA, at, 67))
+        redis = Redis.from_url(url)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        assert await engine.send_digest() is True
+        await engine.deliver()
+        (msg,) = smtp.messages
+        body = msg.get_content()
+        lines = body.splitlines()
+        assert "    Sở Thông tin và Truyền thông: 25.00% (Chưa đạt, chỉ tiêu 85.00%)" in lines
+        assert not [line for line in lines if "Thanh tra tỉnh" in line and "Chưa đạt" in line]
+        assert not [line for line in lines if "Thanh tra tỉnh: 0.00%" in line]
+        assert "  Không đánh giá (chỉ số không áp dụng): Thanh tra tỉnh" in lines
+        # the API's ranking agrees: "Không đánh giá", never among the worst
+        catalogs = await CatalogCache(redis).current()
+        week = Period(PeriodKind.range, at.date() - timedelta(days=5), at.date(), "week")
+        ranked = await ranking(
+            IndicatorStore(redis),
+            catalogs,
+            load_targets(),
+            load_indicators()["full_online_rate"],
+            parse_scope("group:so_nganh", catalogs.agencies),
+            week,
+            None,
+            5,
+        )
+        row = next(r for r in ranked.agencies if r.agency_code == THANH_TRA)
+        assert row.value is None and row.verdict is Verdict.not_evaluated
+        assert THANH_TRA not in [r.agency_code for r in ranked.worst]
+        assert [r.verdict for r in ranked.worst if r.agency_code == "so-tttt"] == [Verdict.below]
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_silence_alerts_only_for_agencies_valid_now(url, smtp) -> None:
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        monday = datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
+        clock = Clock(monday + timedelta(hours=3))
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine.catalogs = CatalogCache(redis, refresh_s=0)
+        await record_last_seen(redis, ["so-y-te", "so-tttt"], [], monday)
+        await engine.check_silence()  # 3 working hours ≥ 2: both silent
+        store = AlertStore(redis)
+        keys = {a: alert_key(Rule.silent_agency, a, None, "live") for a in ("so-y-te", "so-tttt")}
+        for key in keys.values():
+            alert = await store.get(key)
+            assert alert is not None and alert.state is AlertState.firing
+        # so-tttt ends on the Friday before (merged): no longer valid now
+        ended: list[Agency] = [
+            a.model_copy(update={"valid_to": date(2026, 11, 20)})
+            if a.agency_code == "so-tttt"
+            else a
+            for a in load_agencies().agencies.values()
+        ]
+        await CatalogStore(redis).replace_agencies(ended)
+        clock.at += timedelta(minutes=30)
+        await engine.check_silence()
+        tttt = await store.get(keys["so-tttt"])
+        assert tttt is not None and tttt.state is AlertState.resolved  # not silent: gone
+        yte = await store.get(keys["so-y-te"])
+        assert yte is not None and yte.state is AlertState.firing
+        await redis.aclose()
+
+    run(scenario())
