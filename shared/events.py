@@ -3,8 +3,11 @@
 v1.1 adds ``due_changed`` and ``intake_rejected``; every v1 event stays valid.
 
 Validation context (``model_validate(..., context=...)``) carries what a field rule
-needs from outside the event: ``agencies`` (known agency codes) and ``now`` (the
-receiving instant, for the 5-minute future bound).
+needs from outside the event: ``agencies`` and ``now`` (the receiving instant, for the
+5-minute future bound). ``agencies`` is the agency catalog (an ``AgencyCatalog`` or a
+mapping code → ``Agency``): the agency must exist and be valid on the local date of the
+event's ``occurred_at`` (§4a.6: late events of an abolished agency are accepted, events
+after its ``valid_to`` are not). A plain collection of codes checks existence only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from shared.timeutil import LOCAL_TZ
 
 CONTRACT_VERSION = "1.1"
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
@@ -108,8 +114,29 @@ class EventBase(BaseModel):
     @classmethod
     def _known_agency(cls, value: str, info: ValidationInfo) -> str:
         agencies = (info.context or {}).get("agencies")
-        if agencies is not None and value not in agencies:
+        if agencies is None:
+            return value
+        if value not in agencies:
             raise ValueError(f"unknown agency {value!r}: not in the agency catalog")
+        # a catalog (or mapping code -> Agency) knows validity; a set of codes does not
+        agency = agencies.get(value) if hasattr(agencies, "get") else None
+        occurred = info.data.get("occurred_at")  # absent when occurred_at was invalid
+        if agency is None or occurred is None:
+            return value
+        day = occurred.astimezone(LOCAL_TZ).date()
+        if agency.valid_from is not None and day < agency.valid_from:
+            raise PydanticCustomError(
+                "agency_not_valid",
+                f"agency {value!r} starts on {agency.valid_from}: not valid on {day}, "
+                "the local date of occurred_at",
+            )
+        if agency.valid_to is not None and day > agency.valid_to:
+            successor = f" (successor: {agency.successor_code})" if agency.successor_code else ""
+            raise PydanticCustomError(
+                "agency_not_valid",
+                f"agency {value!r} ended on {agency.valid_to}{successor}: not valid on {day}, "
+                "the local date of occurred_at",
+            )
         return value
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from weakref import WeakKeyDictionary
 
@@ -37,15 +38,23 @@ class Figure:
     evaluated: bool = True  # False: the indicator does not apply to this agency
 
 
-# Per catalog (immutable once built) and agency: the catalog counts, computed once.
-_COUNTS: WeakKeyDictionary[ProcedureCatalog, dict[str, dict[str, int]]] = WeakKeyDictionary()
+# Per catalog (immutable once built), agency and (for an agency with dated procedures)
+# period: the catalog counts, computed once.
+_CountsKey = tuple[str, date | None, date | None]
+_COUNTS: WeakKeyDictionary[ProcedureCatalog, dict[_CountsKey, dict[str, int]]]
+_COUNTS = WeakKeyDictionary()
 
 
-def catalog_counts(catalog: ProcedureCatalog, agency: str) -> dict[str, int]:
+def catalog_counts(
+    catalog: ProcedureCatalog, agency: str, start: date | None = None, end: date | None = None
+) -> dict[str, int]:
+    """The agency's procedure counts; with a period, of the procedures valid in it (§4a.6)."""
     per_agency = _COUNTS.setdefault(catalog, {})
-    counts = per_agency.get(agency)
+    dated = start is not None and catalog.has_dated(agency)
+    key = (agency, start, end) if dated else (agency, None, None)
+    counts = per_agency.get(key)
     if counts is None:
-        counts = per_agency[agency] = _catalog_counts(catalog.of_agency(agency))
+        counts = per_agency[key] = _catalog_counts(catalog.of_agency(agency, key[1], key[2]))
     return counts
 
 
@@ -92,8 +101,8 @@ async def agency_figures(
     has_catalog = len(catalogs.procedures) > 0
     out: dict[str, dict[str, Figure]] = {}
     for agency in agencies:
-        procs = catalogs.procedures.of_agency(agency)
-        counts = catalog_counts(catalogs.procedures, agency)
+        procs = catalogs.procedures.of_agency(agency, period.start, period.end)
+        counts = catalog_counts(catalogs.procedures, agency, period.start, period.end)
         figures: dict[str, Figure] = {}
         for ind in indicators:
             if ind.source in EVENT_SOURCES:

@@ -3,6 +3,9 @@ eligible to be offered fully online, whether it carries a fee.
 
 The catalog is data that changes: it is loaded from a CSV file and can be replaced while
 services run (``catalog`` CLI publishes it; services read the current copy from Redis).
+A procedure exists from ``valid_from`` to ``valid_to`` (inclusive; empty = open-ended, and
+files without these columns are open-ended throughout): the catalog counts of a period use
+the procedures valid at some time in it (domain README §3, §4a.6).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterable
+from datetime import date
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.events import ServiceLevel
 
@@ -23,6 +27,8 @@ CSV_FIELDS = [
     "service_level",
     "eligible_full_online",
     "fee_required",
+    "valid_from",
+    "valid_to",
 ]
 
 
@@ -35,23 +41,51 @@ class Procedure(BaseModel):
     service_level: ServiceLevel
     eligible_full_online: bool
     fee_required: bool
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @field_validator("valid_from", "valid_to", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def valid_between(self, start: date, end: date) -> bool:
+        """Whether the procedure exists on some day of [start, end]."""
+        return (self.valid_from is None or self.valid_from <= end) and (
+            self.valid_to is None or start <= self.valid_to
+        )
 
 
 class ProcedureCatalog:
     def __init__(self, procedures: Iterable[Procedure]) -> None:
         self.procedures: dict[str, Procedure] = {p.procedure_code: p for p in procedures}
         self._by_agency: dict[str, list[Procedure]] = {}
+        self._dated: set[str] = set()  # agencies with a procedure that has validity dates
         for p in self.procedures.values():
             self._by_agency.setdefault(p.agency_code, []).append(p)
+            if p.valid_from is not None or p.valid_to is not None:
+                self._dated.add(p.agency_code)
 
     def __len__(self) -> int:
         return len(self.procedures)
 
-    def of_agency(self, agency: str) -> list[Procedure]:
-        return self._by_agency.get(agency, [])
+    def has_dated(self, agency: str) -> bool:
+        """Whether the agency's procedure list depends on the period."""
+        return agency in self._dated
 
-    def level_counts(self, agency: str) -> Counter[ServiceLevel]:
-        return Counter(p.service_level for p in self.of_agency(agency))
+    def of_agency(
+        self, agency: str, start: date | None = None, end: date | None = None
+    ) -> list[Procedure]:
+        """The agency's procedures; with a period, those valid at some time in it."""
+        procs = self._by_agency.get(agency, [])
+        if start is None or end is None:
+            return procs
+        return [p for p in procs if p.valid_between(start, end)]
+
+    def level_counts(
+        self, agency: str, start: date | None = None, end: date | None = None
+    ) -> Counter[ServiceLevel]:
+        return Counter(p.service_level for p in self.of_agency(agency, start, end))
 
     @classmethod
     def from_csv_text(cls, text: str) -> ProcedureCatalog:

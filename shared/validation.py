@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 
+from shared.catalog import Agency, AgencyCatalog
 from shared.events import EVENT_MODELS, Event
+
+# What validation checks ``agency_code`` against: the catalog (existence and validity on
+# the local date of ``occurred_at``, §4a.6), or a plain collection of codes (existence only).
+Agencies = AgencyCatalog | Mapping[str, Agency] | Collection[str]
 
 
 class FieldError(BaseModel):
@@ -26,11 +31,12 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
 def validate_event(
     raw: object,
     *,
-    agencies: Collection[str],
+    agencies: Agencies,
     now: datetime | None = None,
     index: int | None = None,
 ) -> Event | list[FieldError]:
-    """Validate one decoded JSON value against contract v1 and the agency catalog."""
+    """Validate one decoded JSON value against the contract and the agency catalog (with an
+    ``AgencyCatalog``, the agency must be valid on the event's ``occurred_at`` local date)."""
     if not isinstance(raw, dict):
         return [FieldError(index=index, field="event", reason="must be a JSON object", code="type")]
     event_type = raw.get("event_type")

@@ -1,6 +1,7 @@
 """What every API route needs, built once per app and reached through ``request.app.state``."""
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,7 +14,7 @@ from shared.catalog_store import CatalogCache, Catalogs
 from shared.config import Settings, token_book
 from shared.indicators import Indicator, load_indicators
 from shared.periods import Period, PeriodError, parse_period
-from shared.scopes import Scope, ScopeError, parse_scope
+from shared.scopes import Scope, ScopeError, parse_scope, scope_on
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
 from shared.tokens import TokenBook
@@ -61,8 +62,22 @@ class ApiContext:
         except PeriodError as exc:
             raise bad_parameter("period", str(exc)) from None
 
-    def scope(self, text: str, catalogs: Catalogs) -> Scope:
+    def scope(
+        self,
+        text: str,
+        catalogs: Catalogs,
+        period: Period | None = None,
+        *,
+        on: date | None = None,
+    ) -> Scope:
+        """The scope for ``period`` (aggregates: the agencies valid at some time in it), or
+        as it stands on the day ``on`` (a "now" view passes today), or — with neither —
+        every agency of the catalog (§4a.6)."""
         try:
+            if period is not None:
+                return parse_scope(text, catalogs.agencies, period.start, period.end)
+            if on is not None:
+                return scope_on(text, catalogs.agencies, on)
             return parse_scope(text, catalogs.agencies)
         except ScopeError as exc:
             raise bad_parameter("scope", str(exc)) from None

@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         async for batch in batches:
             started = time.perf_counter()
             now = now_utc()
-            agencies = (await catalogs().current()).agencies.codes
+            agencies = (await catalogs().current()).agencies
             valid: list[Event] = []
             ingested: list[float] = []
             for kafka_event in batch:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection
 from datetime import datetime
 
 import orjson
 from pydantic import BaseModel
 
 from shared.events import Event
-from shared.validation import FieldError, validate_event
+from shared.validation import Agencies, FieldError, validate_event
 
 
 class DeadLetter(BaseModel):
@@ -27,8 +26,10 @@ class DeadLetter(BaseModel):
 
 
 def decode_record(
-    value: bytes | None, *, agencies: Collection[str], now: datetime
+    value: bytes | None, *, agencies: Agencies, now: datetime
 ) -> Event | tuple[str, list[FieldError]]:
+    """Decode and validate one record; pass the ``AgencyCatalog`` so an event dated after
+    its agency's ``valid_to`` is dead-lettered like the ingest rejects it (§4a.6)."""
     if value is None:
         return "empty", [FieldError(field="value", reason="record has no value", code="empty")]
     try:

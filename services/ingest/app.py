@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             return _error(413, "too_many_events", err.reason, [err])
 
-        agencies = (await catalogs.current()).agencies.codes
+        agencies = (await catalogs.current()).agencies  # valid at occurred_at
         now = now_utc()
         events: list[Event] = []
         errors: list[FieldError] = []
