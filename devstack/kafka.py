@@ -191,7 +191,8 @@ class KafkaBroker(ServerProcess):
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
+            # topics are created by the stack with their retention, never by a stray client
+            "auto.create.topics.enable": "false",
         }
 
     def _write_config(self) -> Path:

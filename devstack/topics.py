@@ -1,11 +1,13 @@
-"""The stack's topics, created with explicit partition counts (idempotent)."""
+"""The stack's topics, created with explicit partition counts (idempotent); the event and
+dead-letter topics keep every record forever (``shared.topic_check``)."""
 
 from __future__ import annotations
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.config import Settings
+from shared.topic_check import DURABLE_CONFIGS, DURABLE_REQUIRED, _configs, durable_topics
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
@@ -30,21 +32,39 @@ def partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
     return {t["name"]: len(t["partitions"]) for t in described if t.get("error_code") == 0}
 
 
-def create_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
-    """Create the missing topics (replication 1) and wait until each has a leader.
+def create_topics(
+    bootstrap: str, settings: Settings, timeout_s: float = 30.0, replication: int = 1
+) -> dict[str, int]:
+    """Create the missing topics and wait until each has a leader; durable topics get
+    infinite retention (and zstd), and an existing durable topic that would still delete
+    records is altered to keep them.
 
-    Topics that exist already are left as they are (a partition count is never changed
-    under the running consumers). Returns name → actual partition count.
+    A partition count is never changed under the running consumers. Returns name → actual
+    partition count.
     """
     wanted = topic_partitions(settings)
+    durable = set(durable_topics(settings))
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="devstack-topics")
     try:
         existing = set(admin.list_topics())
         missing = {
-            name: {"num_partitions": n, "replication_factor": 1}
+            name: {
+                "num_partitions": n,
+                "replication_factor": replication,
+                "configs": dict(DURABLE_CONFIGS) if name in durable else {},
+            }
             for name, n in wanted.items()
             if name not in existing
         }
+        old = sorted(durable & existing)
+        configs = _configs(admin, old) if old else {}
+        stale = [
+            ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(DURABLE_REQUIRED))
+            for name in old
+            if any(configs.get(name, {}).get(k) != v for k, v in DURABLE_REQUIRED.items())
+        ]
+        if stale:
+            admin.alter_configs(stale)
         if missing:
             response = admin.create_topics(
                 missing, timeout_ms=int(timeout_s * 1000), raise_errors=False

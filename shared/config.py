@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = 5
 
     topic_partitions: int = 6
+    # Seconds a starting service waits for Kafka before it gives up checking its topics.
+    topic_check_wait_s: float = 60.0
     calculator_group: str = "egov-calculator"
     alerts_group: str = "egov-alerts"
     # Seconds between coalesced publications of changed indicators.

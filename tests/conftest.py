@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
 
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
@@ -20,6 +20,7 @@ from devstack.redis import RedisServer
 from devstack.services import RunningService, service_env, start_service
 from devstack.topics import create_topics
 from shared.config import Settings, Topics
+from shared.topic_check import DURABLE_CONFIGS
 
 
 @pytest.fixture(scope="session")
@@ -135,14 +136,15 @@ def _isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str,
         alerts=f"t.alerts.{suffix}",
     )
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    durable = {"num_partitions": 6, "replication_factor": 1, "configs": dict(DURABLE_CONFIGS)}
     admin.create_topics(
-        [
-            NewTopic(topics.dossier, 6, 1),
-            NewTopic(topics.document, 6, 1),
-            NewTopic(topics.deadletter, 1, 1),
-            NewTopic(topics.indicator_updates, 1, 1),
-            NewTopic(topics.alerts, 1, 1),
-        ]
+        {
+            topics.dossier: durable,
+            topics.document: durable,
+            topics.deadletter: {**durable, "num_partitions": 1},
+            topics.indicator_updates: {"num_partitions": 1, "replication_factor": 1},
+            topics.alerts: {"num_partitions": 1, "replication_factor": 1},
+        }
     )
     admin.close()
     db = next(_ISOLATED_DBS)

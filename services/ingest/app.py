@@ -25,6 +25,7 @@ from shared.events import Event
 from shared.http_main import serve
 from shared.logs import get_logger
 from shared.timeutil import now_utc
+from shared.topic_check import check_at_start
 from shared.validation import FieldError, validate_event
 
 log = get_logger("ingest")
@@ -240,4 +241,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = get_settings()
+    check_at_start(settings, [settings.topics.dossier, settings.topics.document])
     serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
