@@ -128,8 +128,50 @@ LEVEL_LABELS = {
 }
 SATISFACTION = ("very_satisfied", "satisfied", "unsatisfied")
 
-# Lifecycle event kinds kept compactly until they are due to be emitted.
-_RESOLVED, _RETURNED, _PAYMENT, _RATED, _WITHDRAWN = range(5)
+
+# Lifecycles (contract v1.1, domain README §4a). Shares are of the dossiers that get a
+# lifecycle, unless said otherwise.
+SUPPLEMENT_SHARE = 0.06  # "yêu cầu bổ sung, hoàn thiện hồ sơ": the deadline moves later
+SUPPLEMENT_AFTER_DUE_SHARE = 0.25  # ... requested when the dossier was already past due
+RESUBMIT_AFTER_SUPPLEMENT = 0.55  # the citizen supplies by submitting again (a new receipt)
+WITHDRAW_AFTER_SUPPLEMENT = 0.12  # ... or gives up and withdraws
+RESENT_RECEIPT_SHARE = 0.004  # the receipt registered a second time (same category and due)
+EXTENSION_SHARE = 0.025  # "gia hạn" / a new appointment date with an apology
+EXTENSION_AFTER_DUE_SHARE = 0.3  # ... issued when the deadline had already passed
+SUSPENSION_SHARE = 0.006  # "tạm dừng": no deadline until resumed with a new due time
+PAYMENT_TRANSACTIONS = ((3, 0.04), (2, 0.16))  # fee dossiers paying in 3 / 2 transactions
+SURCHARGES_VND = (5_000, 10_000, 15_000, 20_000, 50_000)
+CORRECTION_SHARE = 0.015  # a second, later ``resolved`` (the first one decides)
+RETURNED_AGAIN_SHARE = 0.005  # the result issued again, electronically
+RATED_AGAIN_SHARE = 0.01  # the citizen rates a second time
+# Intake rejections ("từ chối tiếp nhận"): dossiers beyond the appendix's counted ones, per
+# agency this share of its received dossiers times the lifecycle fraction, at least
+# ``INTAKE_REJECTED_MIN``; some rejections are delivered before their receipt.
+INTAKE_REJECTED_SHARE = 0.003
+INTAKE_REJECTED_MIN = 2
+REJECTION_BEFORE_RECEIPT_SHARE = 0.3
+REJECTION_REASONS = (
+    "Thành phần hồ sơ không đúng quy định",
+    "Hồ sơ không thuộc thẩm quyền giải quyết của cơ quan",
+    "Thông tin người nộp không khớp Cơ sở dữ liệu quốc gia về dân cư",
+    "Trùng với hồ sơ đã nộp trước đó",
+    "Tệp đính kèm không đọc được hoặc thiếu chữ ký số",
+)
+DUE_REASONS = ("supplement_requested", "extended", "suspended", "resumed")
+_SUPPLEMENT, _EXTENDED, _SUSPENDED, _RESUMED = range(4)
+
+# Lifecycle event kinds kept compactly until they are due to be emitted:
+# ``(kind, dossier number, occurred_at, procedure_code, ordinal, *data)``.
+(
+    _RESOLVED,
+    _RETURNED,
+    _PAYMENT,
+    _RATED,
+    _WITHDRAWN,
+    _DUE_CHANGED,
+    _RECEIVED_AGAIN,
+    _INTAKE_REJECTED,
+) = range(8)
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,6 +247,29 @@ def due_after(ts: int, working_days: int) -> int:
     """17:00 local of the n-th working day after the day of ``ts`` (always after ``ts``)."""
     pos = bisect_right(WORKING_DAYS, local_day(ts))
     return day_start(WORKING_DAYS[pos + working_days - 1]) + AFTERNOON[1]
+
+
+def working_days_between(start: int, end: int) -> int:
+    """Working days after the day of ``start`` up to and including the day of ``end``."""
+    return bisect_right(WORKING_DAYS, local_day(end)) - bisect_right(WORKING_DAYS, local_day(start))
+
+
+def at_counter(ts: int, offset: int) -> int:
+    """``ts`` when the counters are open then; otherwise ``offset`` (seconds into the
+    opening hours) on the next working day that is still to come."""
+    day = local_day(ts)
+    pos = bisect_left(WORKING_DAYS, day)
+    if WORKING_DAYS[pos] == day:
+        if _in_opening_hours(ts):
+            return ts
+        if (ts + UTC_OFFSET_S) % DAY_S >= MORNING[0]:
+            pos += 1
+    return day_start(WORKING_DAYS[pos]) + working_second(offset % WORKING_SECONDS)
+
+
+def _in_opening_hours(ts: int) -> bool:
+    second = (ts + UTC_OFFSET_S) % DAY_S
+    return MORNING[0] <= second < MORNING[1] or AFTERNOON[0] <= second < AFTERNOON[1]
 
 
 def _below(rng: random.Random, n: int) -> int:
@@ -555,6 +620,26 @@ class YearStream:
             out.append((start, start + rng.randrange(4 * 3600, 3 * DAY_S)))
         return sorted(out)
 
+    def _rejections(self, row: AppendixRow, rng: random.Random) -> list[tuple[int, int]]:
+        """Receipts of the agency's intake-rejected dossiers: sorted ``(time, category)``."""
+        cats = [c for c in CATEGORIES if row.category_counts[c] > 0]
+        if self.lifecycle_fraction <= 0.0 or not cats:
+            return []
+        n = max(
+            INTAKE_REJECTED_MIN,
+            round(row.hstn_total * INTAKE_REJECTED_SHARE * self.lifecycle_fraction),
+        )
+        weights = [row.category_counts[c] for c in cats]
+        out = []
+        for _ in range(n):
+            cat = rng.choices(cats, weights)[0]
+            if cat[1] == "online" and rng.random() < ONLINE_OFF_HOURS_SHARE:
+                t = _between(rng, YEAR_START_TS, YEAR_END_TS)
+            else:
+                t = _random_working_time(rng)
+            out.append((t, _CAT_INDEX[cat]))
+        return sorted(out)
+
     def _agency_stream(
         self, agency_index: int, row: AppendixRow
     ) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
@@ -566,8 +651,10 @@ class YearStream:
         rng_life = random.Random(f"{seed}:{agency}:lifecycle")
         rng_net = random.Random(f"{seed}:{agency}:arrival")
         rng_doc = random.Random(f"{seed}:{agency}:documents")
+        rng_rej = random.Random(f"{seed}:{agency}:intake-rejected")
         keys, pair_cats = self._plan(row, rng_plan)
         outages = self._outages(rng_net)
+        rejections = self._rejections(row, rng_rej)
 
         by_level: dict[str, list[SimProcedure]] = {}
         for proc in simulated_procedures(seed)[agency]:
@@ -578,9 +665,9 @@ class YearStream:
             for lvl in LEVEL_LABELS
         }
 
-        def procedure(level: str) -> SimProcedure:
+        def procedure(level: str, rng: random.Random) -> SimProcedure:
             picker = pickers.get(level)
-            return picker.pick(rng_recv) if picker is not None else fallback[level]
+            return picker.pick(rng) if picker is not None else fallback[level]
 
         def arrival(t: int) -> int:
             for start, end in outages:
@@ -596,7 +683,13 @@ class YearStream:
         seq = 0
 
         def received(
-            i: int, t: int, cat: Category, proc: SimProcedure, due: int, n: int
+            i: int,
+            t: int,
+            cat: Category,
+            proc: SimProcedure,
+            due: int,
+            n: int,
+            rng: random.Random,
         ) -> dict[str, Any]:
             dossier_id = f"{prefix}{i:06d}"
             event: dict[str, Any] = {
@@ -609,52 +702,174 @@ class YearStream:
                 "service_level": cat[0],
                 "channel": cat[1],
                 "due_at": local_iso(due),
-                "via_one_stop": rng_recv.random() < prof.one_stop,
-                "digitized": rng_recv.random() < prof.digitized,
+                "via_one_stop": rng.random() < prof.one_stop,
+                "digitized": rng.random() < prof.digitized,
             }
             if cat[1] == "online":
-                event["submitted_by"] = (
-                    "citizen" if rng_recv.random() < prof.citizen else "assisted"
-                )
+                event["submitted_by"] = "citizen" if rng.random() < prof.citizen else "assisted"
             return event
 
-        def lifecycle(i: int, t: int, proc: SimProcedure, due: int, online: bool) -> None:
+        def lifecycle(
+            i: int,
+            t: int,
+            proc: SimProcedure,
+            due: int,
+            online: bool,
+            last_cat: Category,
+            last_proc: SimProcedure,
+            receipts: int,
+        ) -> None:
+            """Schedule dossier ``i``'s life after its (last) receipt at ``t``."""
             nonlocal seq
+            r = rng_life
             code = proc.code
+            days = proc.processing_days
             items: list[tuple[Any, ...]] = []
-            if rng_life.random() < prof.withdrawn:
-                items.append((_WITHDRAWN, i, t + _between(rng_life, 3600, 3 * DAY_S), code))
-            else:
-                pick = rng_life.random()
-                if pick < 0.005:
-                    resolved = due  # exactly at the deadline: still on time
-                elif pick < prof.on_time:
-                    resolved = t + int((due - t) * rng_life.uniform(0.1, 0.98))
+            clock, cur = t, due  # the latest step so far; the due time in force
+            changes = 0
+
+            def change(at: int, reason: int, new_due: int) -> None:
+                nonlocal changes
+                changes += 1
+                items.append((_DUE_CHANGED, i, at, code, changes, reason, new_due))
+
+            def again(at: int, new_due: int) -> None:
+                nonlocal receipts
+                receipts += 1
+                items.append(
+                    (
+                        _RECEIVED_AGAIN,
+                        i,
+                        at,
+                        last_proc.code,
+                        receipts,
+                        _CAT_INDEX[last_cat],
+                        new_due,
+                        r.random() < prof.one_stop,
+                        r.random() < prof.digitized,
+                        r.random() < prof.citizen,
+                    )
+                )
+
+            def receipt_time(at: int) -> int:
+                if last_cat[1] == "online":
+                    return at
+                return at_counter(at, _below(r, WORKING_SECONDS))
+
+            def satisfaction() -> int:
+                if r.random() < prof.satisfied:
+                    return 0 if r.random() < 0.6 else 1
+                return 2
+
+            if r.random() < RESENT_RECEIPT_SHARE:  # registered again: same category and due
+                at = receipt_time(clock + _between(r, 600, DAY_S))
+                if at < cur - 60:
+                    again(at, cur)
+                    clock = at
+            withdrawn = r.random() < prof.withdrawn
+            if r.random() < SUPPLEMENT_SHARE:
+                if r.random() < SUPPLEMENT_AFTER_DUE_SHARE:
+                    at = cur + _between(r, 1800, 3 * DAY_S)  # already overdue by then
                 else:
-                    resolved = due + _between(rng_life, 3600, 5 * DAY_S)
-                items.append((_RESOLVED, i, resolved, code, due, rng_life.random() < 0.965))
-                returned = resolved + _between(rng_life, 600, 2 * DAY_S)
+                    at = max(clock + 60, clock + int((cur - clock) * r.uniform(0.1, 0.9)))
+                cur = due_after(at, days + 1 + _below(r, 5))
+                change(at, _SUPPLEMENT, cur)
+                clock = at
+                u = r.random()
+                if u < RESUBMIT_AFTER_SUPPLEMENT:  # supplied with a new submission
+                    at = receipt_time(clock + _between(r, 2 * 3600, 5 * DAY_S))
+                    cur = max(cur, due_after(at, days))
+                    again(at, cur)
+                    clock = at
+                elif u < RESUBMIT_AFTER_SUPPLEMENT + WITHDRAW_AFTER_SUPPLEMENT:
+                    withdrawn = True
+            if withdrawn:
+                items.append((_WITHDRAWN, i, clock + _between(r, 3600, 3 * DAY_S), code, 1))
+            else:
+                if r.random() < SUSPENSION_SHARE:
+                    at = max(clock + 60, clock + int((cur - clock) * r.uniform(0.2, 0.8)))
+                    remaining = max(1, working_days_between(at, cur))
+                    change(at, _SUSPENDED, -1)
+                    at += _between(r, 2 * DAY_S, 15 * DAY_S)
+                    cur = due_after(at, remaining)
+                    change(at, _RESUMED, cur)
+                    clock = at
+                if r.random() < EXTENSION_SHARE:
+                    if r.random() < EXTENSION_AFTER_DUE_SHARE:
+                        at = cur + _between(r, 600, 2 * DAY_S)  # overdue: a new appointment
+                    else:
+                        at = max(clock + 60, cur - _between(r, 3600, 2 * DAY_S))
+                    cur = due_after(max(at, cur), 2 + _below(r, 9))
+                    change(at, _EXTENDED, cur)
+                    clock = at
+                pick = r.random()
+                if pick < 0.005:
+                    resolved = cur  # exactly at the deadline: still on time
+                elif pick < prof.on_time:
+                    resolved = clock + int((cur - clock) * r.uniform(0.1, 0.98))
+                else:
+                    resolved = cur + _between(r, 3600, 5 * DAY_S)
+                approved = r.random() < 0.965
+                items.append((_RESOLVED, i, resolved, code, 1, cur, approved))
+                returned = resolved + _between(r, 600, 2 * DAY_S)
                 e_share = min(1.0, prof.e_result + (0.05 if online else -0.05))
-                items.append((_RETURNED, i, returned, code, rng_life.random() < e_share))
+                items.append((_RETURNED, i, returned, code, 1, r.random() < e_share))
+                if r.random() < RETURNED_AGAIN_SHARE:
+                    again_at = returned + _between(r, DAY_S, 10 * DAY_S)
+                    items.append((_RETURNED, i, again_at, code, 2, True))
+                if r.random() < CORRECTION_SHARE:
+                    at = resolved + _between(r, DAY_S, 20 * DAY_S)
+                    u = r.random()
+                    if u < 0.4:  # the decision reversed
+                        items.append((_RESOLVED, i, at, code, 2, cur, not approved))
+                    elif u < 0.8:  # re-issued under a new deadline: on time by itself
+                        new_due = due_after(at, 1 + _below(r, 5))
+                        items.append((_RESOLVED, i, at, code, 2, new_due, approved))
+                    else:  # the same decision sent again
+                        items.append((_RESOLVED, i, at, code, 2, cur, approved))
                 if proc.fee_required:
-                    pay_online = rng_life.random() < (
-                        prof.pay_online_if_online if online else prof.pay_online_if_in_person
-                    )
-                    paid = (
-                        t + _between(rng_life, 60, 1800)
-                        if online
-                        else returned - _between(rng_life, 60, 600)
-                    )
-                    items.append((_PAYMENT, i, max(paid, t + 60), code, pay_online, proc.fee_vnd))
-                if rng_life.random() < prof.rated:
-                    happy = rng_life.random() < prof.satisfied
-                    choice = (0 if rng_life.random() < 0.6 else 1) if happy else 2
-                    items.append(
-                        (_RATED, i, returned + _between(rng_life, 600, 7 * DAY_S), code, choice)
-                    )
+                    share = prof.pay_online_if_online if online else prof.pay_online_if_in_person
+                    paid = t + _between(r, 60, 1800) if online else returned - _between(r, 60, 600)
+                    paid = max(paid, t + 60)
+                    items.append((_PAYMENT, i, paid, code, 1, r.random() < share, proc.fee_vnd))
+                    u = r.random()
+                    transactions = next((n for n, p in PAYMENT_TRANSACTIONS if u < p), 1)
+                    for n in range(2, transactions + 1):  # surcharges, fees of a second step
+                        at = paid + _between(r, 60, max(120, returned - paid))
+                        amount = r.choice(SURCHARGES_VND)
+                        items.append((_PAYMENT, i, at, code, n, r.random() < share, amount))
+                if r.random() < prof.rated:
+                    rated = returned + _between(r, 600, 7 * DAY_S)
+                    items.append((_RATED, i, rated, code, 1, satisfaction()))
+                    if r.random() < RATED_AGAIN_SHARE:
+                        again_at = rated + _between(r, 3600, 10 * DAY_S)
+                        items.append((_RATED, i, again_at, code, 2, satisfaction()))
             for item in items:
                 seq += 1
                 push(heap, (arrival(item[2]), seq, item))
+
+        n_counted = len(keys)
+
+        def reject(j: int) -> None:
+            """The j-th intake-rejected dossier: received, then rejected (beyond the counted
+            dossiers; sometimes the rejection is delivered before the receipt)."""
+            nonlocal seq
+            t, c = rejections[j]
+            cat = CATEGORIES[c]
+            proc = procedure(cat[0], rng_rej)
+            k = n_counted + j
+            event = received(k, t, cat, proc, due_after(t, proc.processing_days), 1, rng_rej)
+            at = t + _between(rng_rej, 300, DAY_S)
+            rejected_arrival = arrival(at)
+            if rng_rej.random() < REJECTION_BEFORE_RECEIPT_SHARE:
+                receipt_arrival = rejected_arrival + _between(rng_rej, 60, 4 * 3600)
+            else:
+                receipt_arrival = arrival(t)
+            reason = _below(rng_rej, len(REJECTION_REASONS))
+            seq += 1
+            push(heap, (receipt_arrival, seq, event))
+            seq += 1
+            push(heap, (rejected_arrival, seq, (_INTAKE_REJECTED, k, at, proc.code, 1, reason)))
 
         # documents, in time order, pushed as the receipts' clock passes them
         docs: list[tuple[int, bool]] = sorted(
@@ -664,6 +879,8 @@ class YearStream:
         doc_j = 0
         n_docs = len(docs)
         doc_seq = {True: 0, False: 0}
+        rej_j = 0
+        n_rej = len(rejections)
 
         def document(t: int, work_file: bool) -> dict[str, Any]:
             doc_seq[work_file] += 1
@@ -704,86 +921,107 @@ class YearStream:
                 seq += 1
                 push(heap, (arrival(docs[doc_j][0]), seq, document(*docs[doc_j])))
                 doc_j += 1
+            while rej_j < n_rej and rejections[rej_j][0] <= t:
+                reject(rej_j)
+                rej_j += 1
             if code < pairs_from:
                 cat = CATEGORIES[code]
-                proc = procedure(cat[0])
+                proc = procedure(cat[0], rng_recv)
                 due = due_after(t, proc.processing_days)
                 seq += 1
-                push(heap, (arrival(t), seq, received(i, t, cat, proc, due, 1)))
-                last = t
+                push(heap, (arrival(t), seq, received(i, t, cat, proc, due, 1, rng_recv)))
+                last, last_cat, last_proc, receipts = t, cat, proc, 1
             else:
                 first = pair_cats[2 * (code - pairs_from)]
                 second = pair_cats[2 * (code - pairs_from) + 1]
-                proc = procedure(first[0])
+                proc = procedure(first[0], rng_recv)
                 # back at the counter one to three working days later, 07:00–17:00
                 pos = bisect_right(WORKING_DAYS, local_day(t)) + _below(rng_recv, 3)
                 last = day_start(WORKING_DAYS[pos]) + working_second(
                     _below(rng_recv, WORKING_SECONDS)
                 )
-                second_proc = proc if second[0] == first[0] else procedure(second[0])
+                second_proc = proc if second[0] == first[0] else procedure(second[0], rng_recv)
                 due = due_after(last, proc.processing_days)
                 seq += 1
-                push(heap, (arrival(t), seq, received(i, t, first, proc, due, 1)))
+                push(heap, (arrival(t), seq, received(i, t, first, proc, due, 1, rng_recv)))
                 seq += 1
-                push(heap, (arrival(last), seq, received(i, last, second, second_proc, due, 2)))
-                cat = first
+                push(
+                    heap,
+                    (arrival(last), seq, received(i, last, second, second_proc, due, 2, rng_recv)),
+                )
+                cat, last_cat, last_proc, receipts = first, second, second_proc, 2
             while heap and heap[0][0] <= t:
                 yield emit(pop(heap))
             if fraction > 0.0 and rng_life.random() < fraction:
-                lifecycle(i, last, proc, due, cat[1] == "online")
+                lifecycle(i, last, proc, due, cat[1] == "online", last_cat, last_proc, receipts)
         while doc_j < n_docs:
             seq += 1
             push(heap, (arrival(docs[doc_j][0]), seq, document(*docs[doc_j])))
             doc_j += 1
+        while rej_j < n_rej:
+            reject(rej_j)
+            rej_j += 1
         while heap:
             yield emit(pop(heap))
 
     @staticmethod
     def _lifecycle_event(agency: str, prefix: str, item: tuple[Any, ...]) -> dict[str, Any]:
-        kind, i, t, code = item[:4]
+        kind, i, t, code, n = item[:5]
         dossier_id = f"{prefix}{i:06d}"
-        base = {"agency_code": agency, "dossier_id": dossier_id, "procedure_code": code}
-        at = local_iso(t)
+
+        def head(event_type: str, suffix: str) -> dict[str, Any]:
+            return {
+                "event_id": f"sim24-{dossier_id}-{suffix}",
+                "event_type": event_type,
+                "occurred_at": local_iso(t),
+                "agency_code": agency,
+                "dossier_id": dossier_id,
+                "procedure_code": code,
+            }
+
+        def numbered(name: str) -> str:
+            return name if n == 1 else f"{name}{n}"
+
         if kind == _RESOLVED:
             return {
-                "event_id": f"sim24-{dossier_id}-resolved",
-                "event_type": "resolved",
-                "occurred_at": at,
-                **base,
-                "due_at": local_iso(item[4]),
-                "outcome": "approved" if item[5] else "rejected",
+                **head("resolved", numbered("resolved")),
+                "due_at": local_iso(item[5]),
+                "outcome": "approved" if item[6] else "rejected",
             }
         if kind == _RETURNED:
-            return {
-                "event_id": f"sim24-{dossier_id}-returned",
-                "event_type": "returned",
-                "occurred_at": at,
-                **base,
-                "result_electronic": item[4],
-            }
+            return {**head("returned", numbered("returned")), "result_electronic": item[5]}
         if kind == _PAYMENT:
             return {
-                "event_id": f"sim24-{dossier_id}-payment",
-                "event_type": "payment",
-                "occurred_at": at,
-                **base,
-                "method": "online" if item[4] else "offline",
-                "amount_vnd": item[5],
+                **head("payment", numbered("payment")),
+                "method": "online" if item[5] else "offline",
+                "amount_vnd": item[6],
             }
         if kind == _RATED:
-            return {
-                "event_id": f"sim24-{dossier_id}-rated",
-                "event_type": "rated",
-                "occurred_at": at,
-                **base,
-                "satisfaction": SATISFACTION[item[4]],
+            return {**head("rated", numbered("rated")), "satisfaction": SATISFACTION[item[5]]}
+        if kind == _DUE_CHANGED:
+            event = {**head("due_changed", f"due{n}"), "reason": DUE_REASONS[item[5]]}
+            if item[6] >= 0:
+                event["due_at"] = local_iso(item[6])
+            return event
+        if kind == _RECEIVED_AGAIN:
+            level, channel = CATEGORIES[item[5]]
+            event = {
+                **head("received", f"r{n}"),
+                "service_level": level,
+                "channel": channel,
+                "due_at": local_iso(item[6]),
+                "via_one_stop": item[7],
+                "digitized": item[8],
             }
-        return {
-            "event_id": f"sim24-{dossier_id}-withdrawn",
-            "event_type": "withdrawn",
-            "occurred_at": at,
-            **base,
-        }
+            if channel == "online":
+                event["submitted_by"] = "citizen" if item[9] else "assisted"
+            return event
+        if kind == _INTAKE_REJECTED:
+            return {
+                **head("intake_rejected", "intake-rejected"),
+                "reason": REJECTION_REASONS[item[5]],
+            }
+        return head("withdrawn", "withdrawn")
 
 
 def write_year(

@@ -209,13 +209,21 @@ def test_every_event_is_valid_with_lifecycle(subset_events: list[dict[str, Any]]
         "payment",
         "rated",
         "withdrawn",
+        "due_changed",
+        "intake_rejected",
         "document_issued",
         "work_file_completed",
     }
     assert kinds["document_issued"] + kinds["work_file_completed"] == 200 * len(SUBSET)
-    assert kinds["resolved"] + kinds["withdrawn"] == len(
-        {e["dossier_id"] for e in subset_events if e["event_type"] == "received"}
-    )
+
+    def dossiers(kind: str) -> set[str]:
+        return {e["dossier_id"] for e in subset_events if e["event_type"] == kind}
+
+    # every accepted dossier is either resolved or withdrawn (lifecycle fraction 1)
+    counted = dossiers("received") - dossiers("intake_rejected")
+    assert dossiers("resolved") | dossiers("withdrawn") == counted
+    assert dossiers("resolved").isdisjoint(dossiers("withdrawn"))
+    assert len(counted) == sum(r.hstn_total for r in ROWS if r.agency_code in SUBSET)
 
 
 def test_lifecycle_and_documents_give_every_indicator_data(
@@ -246,7 +254,7 @@ def test_lifecycle_and_documents_give_every_indicator_data(
     assert {d["electronic"] for d in by_type["document_issued"]} == {True, False}
     assert {d["processed_online"] for d in by_type["work_file_completed"]} == {True, False}
     # lifecycle may spill into early 2025, never further
-    assert max(e["occurred_at"] for e in subset_events) < "2025-03"
+    assert max(e["occurred_at"] for e in subset_events) < "2025-04"
 
 
 def test_received_procedures_match_their_level(subset_events: list[dict[str, Any]]) -> None:
@@ -280,18 +288,29 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert a.events_path.read_bytes() == b.events_path.read_bytes()
     assert a.procedures_path.read_bytes() == b.procedures_path.read_bytes()
     assert a.events_path.read_bytes() != c.events_path.read_bytes()
-    assert a.events == sum(a.by_type.values()) == len(a.events_path.read_bytes().splitlines())
-    assert a.by_type["received"] == 2 + 17 + 30 + 109
+    lines = a.events_path.read_bytes().splitlines()
+    assert a.events == sum(a.by_type.values()) == len(lines)
+    events = [orjson.loads(line) for line in lines]
+    rejected = {e["dossier_id"] for e in events if e["event_type"] == "intake_rejected"}
+    received = {e["dossier_id"] for e in events if e["event_type"] == "received"}
+    assert len(received - rejected) == 2 + 17 + 30 + 109
+    assert a.by_type["intake_rejected"] == len(rejected) == 2 * len(small)  # the minimum
 
 
 def test_received_events_do_not_depend_on_lifecycle_or_subset() -> None:
-    def received(stream: YearStream) -> list[dict[str, Any]]:
-        events = [e for e in stream.events() if e["event_type"] == "received"]
-        return sorted(events, key=lambda e: str(e["event_id"]))
+    def received(stream: YearStream) -> dict[str, dict[str, Any]]:
+        return {e["event_id"]: e for e in stream.events() if e["event_type"] == "received"}
 
     with_life = received(YearStream(agencies=("so-tnmt",), documents_per_agency=0))
     without = received(YearStream(agencies=("so-tnmt",), lifecycle_fraction=0.0))
-    assert with_life == without
+    # the counted dossiers' receipts are the same; lifecycles add re-submissions of those
+    # dossiers and receipts of intake-rejected ones (numbered after the counted dossiers)
+    assert {k: with_life[k] for k in without} == without
+    counted = {e["dossier_id"] for e in without.values()}
+    extra = [e for k, e in with_life.items() if k not in without]
+    assert extra and all(
+        e["dossier_id"] in counted or int(e["dossier_id"][-6:]) >= len(counted) for e in extra
+    )
     alone = list(YearStream(documents_per_agency=5).agency_events("so-khdt"))
     in_subset = YearStream(agencies=("so-khdt", "so-tnmt"), documents_per_agency=5).events()
     assert alone == [e for e in in_subset if e["agency_code"] == "so-khdt"]
