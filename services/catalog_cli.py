@@ -10,9 +10,9 @@ import typer
 from redis.asyncio import Redis
 from rich.console import Console
 
-from services.calculator.rebuild import rebuild
-from shared.catalog import AgencyCatalog
-from shared.catalog_store import CatalogStore
+from services.calculator.rebuild import RebuildRefused, rebuild
+from shared.catalog import CatalogFileError, parse_agencies_csv
+from shared.catalog_store import CatalogStore, DroppedAgenciesError
 from shared.config import get_settings
 from shared.procedures import ProcedureCatalog
 
@@ -26,7 +26,11 @@ def rebuild_command(
     keep_state: Annotated[bool, typer.Option(help="Apply on top of the current state")] = False,
 ) -> None:
     """Re-derive every figure from the event topics, from offset 0 (stop the calculator first)."""
-    report = asyncio.run(rebuild(get_settings(), flush=not keep_state))
+    try:
+        report = asyncio.run(rebuild(get_settings(), flush=not keep_state))
+    except RebuildRefused as exc:
+        console.print(f"[red]rebuild refused[/red]: {exc}")
+        raise typer.Exit(2) from None
     console.print(
         f"rebuild: {report.records} records, {report.applied} applied, "
         f"{report.duplicates} duplicates, {report.invalid} invalid, "
@@ -36,15 +40,17 @@ def rebuild_command(
 
 
 async def _load(kind: str, path: Path) -> int:
+    text = path.read_text(encoding="utf-8-sig")
+    # parse and check the file before touching Redis
+    procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
+    agencies = parse_agencies_csv(text) if procedures is None else None
     redis = Redis.from_url(get_settings().redis_url)
     store = CatalogStore(redis)
-    text = path.read_text(encoding="utf-8-sig")
     try:
-        if kind == "procedures":
-            return await store.replace_procedures(
-                ProcedureCatalog.from_csv_text(text).procedures.values()
-            )
-        return await store.replace_agencies(AgencyCatalog.from_csv_text(text).agencies.values())
+        if procedures is not None:
+            return await store.replace_procedures(procedures.procedures.values())
+        assert agencies is not None
+        return await store.replace_agencies(agencies.agencies.values())
     finally:
         await redis.aclose()
 
@@ -57,5 +63,20 @@ def load_procedures(path: Path) -> None:
 
 @catalog_app.command("load-agencies")
 def load_agencies_command(path: Path) -> None:
-    """Replace the agency catalog with a CSV file (services pick it up within seconds)."""
-    console.print(f"agencies: {asyncio.run(_load('agencies', path))} rows loaded")
+    """Replace the agency catalog with a CSV file (services pick it up within seconds).
+
+    Columns: agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,
+    source (dates YYYY-MM-DD inclusive, empty = open-ended; ``#`` lines are comments). A
+    reorganisation ends agencies with valid_to (and successor_code); a file that drops a
+    code which has figures is refused. Example: shared/data/examples/reorganisation-2025.csv.
+    """
+    try:
+        rows = asyncio.run(_load("agencies", path))
+    except CatalogFileError as exc:
+        for error in exc.errors:
+            console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except DroppedAgenciesError as exc:
+        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"agencies: {rows} rows loaded")

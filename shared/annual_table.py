@@ -1,7 +1,12 @@
 """The annual table in the layout of the province's appendix (Công văn 112/UBND-TH):
 per agency the received dossiers (HSTN) by category, procedure counts by service level,
 the full-online rate and its verdict, a totals row, and the data-quality figure
-"category sum − distinct total" that the published table leaves implicit."""
+"category sum − distinct total" that the published table leaves implicit.
+
+The table of a period lists the agencies valid at some time in it (§4a.6): the 2025 table
+holds the departments merged away on 1 March and their successors, each with its own
+figures; an agency valid for part of the period says so after its name ("đến 28/02/2025",
+"từ 01/03/2025"). Procedure counts use the procedures valid in the period."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from datetime import date
 from pydantic import BaseModel
 
 from shared.appendix import CATEGORY_COLUMNS
-from shared.catalog import AgencyCatalog
+from shared.catalog import Agency, AgencyCatalog
 from shared.catalog_store import Catalogs
 from shared.counting import category_mark
 from shared.events import ServiceLevel
@@ -61,6 +66,16 @@ def _rate_text(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}%"
 
 
+def _validity_note(agency: Agency, period: Period) -> str:
+    """`` (từ 01/03/2025)`` / `` (đến 28/02/2025)`` for an agency valid in part of the period."""
+    parts = []
+    if agency.valid_from is not None and agency.valid_from > period.start:
+        parts.append(f"từ {agency.valid_from:%d/%m/%Y}")
+    if agency.valid_to is not None and agency.valid_to < period.end:
+        parts.append(f"đến {agency.valid_to:%d/%m/%Y}")
+    return f" ({' '.join(parts)})" if parts else ""
+
+
 async def annual_table(
     store: IndicatorStore,
     catalogs: Catalogs,
@@ -70,12 +85,13 @@ async def annual_table(
     target_set: str | None,
     period: Period | None = None,
 ) -> AnnualTable:
-    agencies: AgencyCatalog = catalogs.agencies
     """The table for ``year``, or for any ``period`` (its targets are those of its year)."""
+    agencies: AgencyCatalog = catalogs.agencies
     if period is None:
         period = Period(PeriodKind.year, date(year, 1, 1), date(year, 12, 31), str(year))
     year = period.year
-    codes = list(agencies.agencies)
+    members = agencies.valid_between(period.start, period.end)
+    codes = [a.agency_code for a in members]
     cat_marks = [category_mark(*c) for c in CATEGORY_COLUMNS.values()]
     figures, sums = await agency_figures(
         store, catalogs, codes, [indicator], period, extra_marks=[*cat_marks, "received"]
@@ -84,7 +100,7 @@ async def annual_table(
     totals: dict[str, int] = {}
     for code in codes:
         agency = agencies.agencies[code]
-        levels = catalogs.procedures.level_counts(code)
+        levels = catalogs.procedures.level_counts(code, period.start, period.end)
         fig = figures[code][indicator.indicator]
         hstn = sums[code]["received"]
         if hstn == 0 and not levels:
@@ -101,7 +117,7 @@ async def annual_table(
         row = AnnualRow(
             stt=len(rows) + 1,
             agency_code=code,
-            agency_name=agency.name,
+            agency_name=agency.name + _validity_note(agency, period),
             group=agency.group,
             level=agency.level,
             hstn_total=hstn,
@@ -120,7 +136,7 @@ async def annual_table(
                 totals[key] = totals.get(key, 0) + n
     numerator = sum(figures[r.agency_code][indicator.indicator].numerator for r in rows)
     value = ratio_percent(numerator, totals.get("hstn_total", 0))
-    province = Scope("province", "province", tuple(agencies.agencies.values()))
+    province = Scope("province", "province", tuple(members))
     target = targets.resolve(indicator.indicator, province, year, target_set)
     total = AnnualRow(
         stt=None,

@@ -4,6 +4,12 @@
 ``catalog:version`` is bumped on every change. ``CatalogCache`` re-reads them when the
 version moved (checked at most every ``refresh_s``). When Redis holds no agency catalog
 yet, the packaged ``shared/data/agencies.csv`` is written there first.
+
+Replacing the agency catalog never rewrites the past (§4a.6): figures stay under their
+agency code. A replacement that drops a code which already has figures (its data version
+is set) is refused with :class:`DroppedAgenciesError` naming the codes — end such an agency
+with ``valid_to`` (and ``successor_code``) instead. Codes without any figure (a typo, a
+unit that never sent anything) may be dropped.
 """
 
 from __future__ import annotations
@@ -16,12 +22,25 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared import redis_keys
 from shared.catalog import Agency, AgencyCatalog, load_agencies
 from shared.procedures import Procedure, ProcedureCatalog
 
 AGENCIES_KEY = "catalog:agencies"
 PROCEDURES_KEY = "catalog:procedures"
 VERSION_KEY = "catalog:version"
+
+
+class DroppedAgenciesError(ValueError):
+    """A new agency catalog leaves out codes that have figures."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self.codes = codes
+        super().__init__(
+            f"agency code(s) {', '.join(codes)} have figures but are not in the new catalog: "
+            "end them with valid_to (and successor_code) instead of removing them; "
+            "replacing the catalog never rewrites the past"
+        )
 
 
 @dataclass(frozen=True)
@@ -44,11 +63,32 @@ class CatalogStore:
             await self.replace_agencies(load_agencies().agencies.values(), only_if_empty=True)
 
     async def replace_agencies(
-        self, agencies: Iterable[Agency], only_if_empty: bool = False
+        self, agencies: Iterable[Agency], only_if_empty: bool = False, allow_drop: bool = False
     ) -> int:
-        docs = [a.model_dump(mode="json") for a in agencies]
+        """Replace the agency catalog; raises :class:`DroppedAgenciesError` when it drops a
+        code that has figures (unless ``allow_drop``)."""
+        new = list(agencies)
+        if not only_if_empty and not allow_drop:
+            dropped = await self.dropped_with_data(a.agency_code for a in new)
+            if dropped:
+                raise DroppedAgenciesError(dropped)
+        docs = [a.model_dump(mode="json") for a in new]
         await self._replace(AGENCIES_KEY, docs, only_if_empty)
         return len(docs)
+
+    async def dropped_with_data(self, new_codes: Iterable[str]) -> list[str]:
+        """Codes of the current catalog missing from ``new_codes`` that have figures."""
+        raw = await self.redis.get(AGENCIES_KEY)
+        current = (
+            [str(d["agency_code"]) for d in orjson.loads(raw)]
+            if raw
+            else list(load_agencies().codes)
+        )
+        dropped = sorted(set(current) - set(new_codes))
+        if not dropped:
+            return []
+        versions = await self.redis.mget([redis_keys.data_version(c) for c in dropped])
+        return [code for code, v in zip(dropped, versions, strict=True) if v is not None]
 
     async def replace_procedures(self, procedures: Iterable[Procedure]) -> int:
         docs = [p.model_dump(mode="json") for p in procedures]

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from shared.events import ServiceLevel
 
@@ -48,6 +48,12 @@ class Procedure(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Procedure:
+        if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
+            raise ValueError(f"valid_from {self.valid_from} is after valid_to {self.valid_to}")
+        return self
 
     def valid_between(self, start: date, end: date) -> bool:
         """Whether the procedure exists on some day of [start, end]."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.catalog_store import Catalogs
 from shared.figures import agency_figures, total
 from shared.indicator_query import Verdict, verdict
 from shared.indicators import Indicator, ratio_percent
 from shared.periods import Period, PeriodKind, month_end
-from shared.scopes import Scope
+from shared.scopes import Scope, scope_in
 from shared.store import IndicatorStore
 from shared.targets import TargetBook
 
@@ -48,7 +48,9 @@ async def ranking(
     target_set: str | None,
     top: int,
 ) -> Ranking:
-    """Agencies of ``scope`` by value, best first; not-evaluated ones last, unranked."""
+    """Agencies of ``scope`` valid in the period by value, best first; not-evaluated ones
+    last, unranked."""
+    scope = scope_in(scope, catalogs.agencies, period.start, period.end)
     codes = scope.codes
     figures, _ = await agency_figures(store, catalogs, codes, [indicator], period)
     rows = []
@@ -91,6 +93,10 @@ class SeriesPoint(BaseModel):
     numerator: int
     denominator: int
     value: float | None
+    folded_agencies: list[str] | None = Field(
+        default=None,
+        description="With include_predecessors: the predecessor codes whose figures were added",
+    )
 
 
 def points(start: date, end: date, step: str) -> list[Period]:
@@ -115,13 +121,16 @@ async def series(
     indicator: Indicator,
     scope: Scope,
     periods: Sequence[Period],
+    fold: Sequence[str] | None = None,
 ) -> list[SeriesPoint]:
-    codes = scope.codes
+    """One point per period; an aggregate's members are those valid in each point's period.
+    ``fold`` (agency scope): predecessor codes whose figures are added to the agency's."""
     out = []
     for p in periods:
+        codes = [*scope_in(scope, catalogs.agencies, p.start, p.end).codes, *(fold or ())]
         figures, _ = await agency_figures(store, catalogs, codes, [indicator], p)
         figs = [figures[c][indicator.indicator] for c in codes]
-        fig = figs[0] if scope.kind == "agency" else total(figs)
+        fig = figs[0] if len(figs) == 1 else total(figs)
         value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
         out.append(
             SeriesPoint(
@@ -131,6 +140,7 @@ async def series(
                 numerator=fig.numerator,
                 denominator=fig.denominator,
                 value=value,
+                folded_agencies=None if fold is None else list(fold),
             )
         )
     return out

@@ -1,7 +1,8 @@
 """Roll-up: the share of agencies meeting every target that applies to them (§5).
 
 An agency is judged on each indicator that has a target in force for it and a value
-(empty denominators are not evaluated); it meets all when it meets each of those.
+(empty denominators are not evaluated); it meets all when it meets each of those. An
+aggregate scope counts the agencies valid at some time in the period (§4a.6).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from shared.catalog_store import Catalogs
 from shared.figures import agency_figures
 from shared.indicators import Indicator, ratio_percent
 from shared.periods import Period
-from shared.scopes import Scope
+from shared.scopes import Scope, scope_in
 from shared.store import IndicatorStore
 from shared.targets import TargetBook
 
@@ -52,6 +53,7 @@ async def scorecard(
     period: Period,
     target_set: str | None,
 ) -> Scorecard:
+    scope = scope_in(scope, catalogs.agencies, period.start, period.end)
     codes = scope.codes
     figures, _ = await agency_figures(store, catalogs, codes, indicators, period)
     scores: list[AgencyScore] = []

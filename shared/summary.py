@@ -1,5 +1,6 @@
 """The leaders' one-page summary for a month: how many agencies meet the target, the best
-and worst five, and the change since the previous month."""
+and worst five, and the change since the previous month. Each month's province holds the
+agencies valid in that month (§4a.6)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shared.indicator_query import Verdict, scope_values
 from shared.indicators import Indicator
 from shared.periods import Period, PeriodKind, month_end
 from shared.rankings import RankedAgency, ranking
-from shared.scopes import Scope
+from shared.scopes import Scope, scope_in
 from shared.store import IndicatorStore
 from shared.targets import TargetBook
 
@@ -61,11 +62,15 @@ async def leaders_summary(
     this = _month(year, month)
     last_day = this.start - timedelta(days=1)
     prev = _month(last_day.year, last_day.month)
-    now_rank = await ranking(store, catalogs, targets, indicator, province, this, target_set, 5)
-    prev_rank = await ranking(store, catalogs, targets, indicator, province, prev, target_set, 5)
-    (now_p,) = await scope_values(store, catalogs, targets, [indicator], province, this, target_set)
+    now_scope = scope_in(province, catalogs.agencies, this.start, this.end)
+    prev_scope = scope_in(province, catalogs.agencies, prev.start, prev.end)
+    now_rank = await ranking(store, catalogs, targets, indicator, now_scope, this, target_set, 5)
+    prev_rank = await ranking(store, catalogs, targets, indicator, prev_scope, prev, target_set, 5)
+    (now_p,) = await scope_values(
+        store, catalogs, targets, [indicator], now_scope, this, target_set
+    )
     (prev_p,) = await scope_values(
-        store, catalogs, targets, [indicator], province, prev, target_set
+        store, catalogs, targets, [indicator], prev_scope, prev, target_set
     )
     before = {r.agency_code: r.value for r in prev_rank.agencies}
     movers = sorted(

@@ -1,17 +1,24 @@
-"""Catalog routes: read agencies and procedures; replace them (admin) without restarts."""
+"""Catalog routes: read agencies and procedures; replace them (admin) without restarts.
 
-import csv
-import io
+A reorganisation is loaded as data (§4a.6): ``PUT /v1/catalog/agencies`` with the whole
+catalog, merged or abolished agencies ended with ``valid_to`` (and ``successor_code``), new
+ones starting with ``valid_from``. The file is checked as a whole (400 listing every
+problem with its line); a file that drops a code which has figures is refused (409).
+"""
+
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from services.api.context import Admin, Ctx, Reader
-from services.api.errors import ERROR_RESPONSES, ApiException
-from shared.catalog import Agency, AgencyCatalog
+from services.api.errors import ERROR_RESPONSES, ApiError, ApiException
+from shared.catalog import Agency, AgencyCatalog, CatalogFileError, parse_agencies_csv
+from shared.catalog_store import DroppedAgenciesError
 from shared.events import ServiceLevel
 from shared.procedures import Procedure, ProcedureCatalog
+from shared.timeutil import today_local
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -24,9 +31,18 @@ class CatalogReplaced(BaseModel):
     version: int
 
 
+ValidOnQ = Annotated[
+    date | None,
+    Query(description="Only the agencies valid on this day (YYYY-MM-DD)", examples=["2025-07-01"]),
+]
+
+
 @router.get("/agencies", response_model=list[Agency], summary="Danh mục cơ quan — agencies")
-async def list_agencies(ctx: Ctx, _: Reader) -> list[Agency]:
-    return list((await ctx.catalogs.current()).agencies.agencies.values())
+async def list_agencies(ctx: Ctx, _: Reader, valid_on: ValidOnQ = None) -> list[Agency]:
+    catalog = (await ctx.catalogs.current()).agencies
+    if valid_on is not None:
+        return catalog.valid_on(valid_on)
+    return list(catalog.agencies.values())
 
 
 class AgencyNode(BaseModel):
@@ -44,12 +60,24 @@ class AgencyGroupNode(BaseModel):
     response_model=list[AgencyGroupNode],
     summary="Cây cơ quan theo khối, cấp và đơn vị cấp trên — agencies as a tree",
 )
-async def agency_tree(ctx: Ctx, _: Reader) -> list[AgencyGroupNode]:
-    agencies = list((await ctx.catalogs.current()).agencies.agencies.values())
+async def agency_tree(
+    ctx: Ctx,
+    _: Reader,
+    on: Annotated[
+        date | None,
+        Query(description="The tree as it stands on this day; default today"),
+    ] = None,
+) -> list[AgencyGroupNode]:
+    """The agencies valid on the day, each under its parent in force that day (a commune
+    whose district has ended hangs directly under the province)."""
+    day = on or today_local()
+    catalog = (await ctx.catalogs.current()).agencies
+    agencies = catalog.valid_on(day)
     nodes = {a.agency_code: AgencyNode(agency=a) for a in agencies}
     roots: list[AgencyNode] = []
     for a in agencies:
-        parent = nodes.get(a.parent_code) if a.parent_code else None
+        in_force = catalog.parent_on(a.agency_code, day)
+        parent = nodes.get(in_force.agency_code) if in_force else None
         (parent.children if parent else roots).append(nodes[a.agency_code])
     groups: dict[str, dict[str, list[AgencyNode]]] = {}
     for node in roots:
@@ -128,17 +156,35 @@ async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogRep
 @router.put(
     "/catalog/agencies",
     response_model=CatalogReplaced,
+    responses={409: {"model": ApiError, "description": "The file drops codes that have figures"}},
     summary="Thay danh mục cơ quan (quản trị) — replace the agency catalog (admin)",
 )
 async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
+    """The whole catalog as CSV: agency_code,name,group,level,parent_code,valid_from,
+    valid_to,successor_code,source (dates YYYY-MM-DD inclusive, empty = open-ended;
+    ``#`` lines are comments)."""
     text = await _csv_body(request)
     try:
-        catalog = AgencyCatalog(
-            [Agency.model_validate(r) for r in csv.DictReader(io.StringIO(text))]
-        )
-    except ValidationError as exc:
-        raise _invalid(exc, text) from None
-    rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
+        catalog: AgencyCatalog = parse_agencies_csv(text)
+    except CatalogFileError as exc:
+        raise ApiException(
+            400,
+            "invalid_catalog",
+            "body",
+            "; ".join(exc.errors),
+            "Danh mục cơ quan không hợp lệ: " + "; ".join(exc.errors),
+        ) from None
+    try:
+        rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
+    except DroppedAgenciesError as exc:
+        raise ApiException(
+            409,
+            "agencies_dropped",
+            "agency_code",
+            str(exc),
+            f"Danh mục mới bỏ mã cơ quan đã có số liệu: {', '.join(exc.codes)}; hãy kết thúc "
+            "bằng valid_to (và successor_code) thay vì xóa",
+        ) from None
     return CatalogReplaced(
         catalog="agencies", rows=rows, version=await ctx.catalogs.store.version()
     )
