@@ -94,16 +94,18 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
         [update.model_dump_json().encode()],
     )
     client = redis.Redis.from_url(isolated["redis_url"])
-    assert wait(lambda: client.zcard("outbox:queue") >= 4, 60), "breach emails never queued"
+    # agency, group and level; the province has no full_online_rate target in force (§6:
+    # the 2024 evaluation set does not carry over, and its members' targets differ)
+    assert wait(lambda: client.zcard("outbox:queue") >= 3, 60), "breach emails never queued"
     time.sleep(1.5)  # at least one refused attempt
     alerts.process.kill()
     smtp.start()
     try:
         alerts.process.start()
-        assert wait(lambda: len(smtp.messages) >= 4, 60)
+        assert wait(lambda: len(smtp.messages) >= 3, 60)
         time.sleep(3)
         assert len(breach_emails(smtp)) == 1
-        assert len(smtp.messages) == 4  # one per scope: agency, group, level, province
+        assert len(smtp.messages) == 3  # one per scope with a target: agency, group, level
         assert client.zcard("outbox:queue") == 0
         published = consume_all(isolated["bootstrap"], isolated["topics"].alerts)
         assert any(
