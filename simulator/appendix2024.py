@@ -13,9 +13,19 @@ For each of the appendix's 30 agency rows (not the TOTAL row) the stream has:
   categories — submitted online, then received again at the counter a few working days
   later — so each category keeps its published count and the total stays distinct;
 - a procedure catalog with exactly the published TTHC counts per service level;
-- lifecycle events for a configurable fraction of dossiers (``resolved`` mostly on time,
-  ``returned`` mostly with an electronic result, ``payment`` for fee procedures,
-  ``rated``, a few ``withdrawn``), which may spill into early 2025;
+- lifecycle events (contract v1.1) for a configurable fraction of dossiers, which may
+  spill into early 2025: ``resolved`` mostly on time against the due time in force,
+  ``returned`` mostly with an electronic result, ``payment`` transactions for fee
+  procedures (some dossiers pay in two or three, mixed methods), ``rated``; and the messy
+  parts of real lifecycles: supplement requests (``due_changed`` ``supplement_requested``,
+  some when the dossier was already overdue, often followed by a re-submission — a second
+  ``received`` under a category the dossier already has), extensions, suspensions then
+  resumption with a new due time, withdrawals, corrections (a later second ``resolved``,
+  sometimes with another outcome or due time), a second ``returned`` or ``rated`` now
+  and then;
+- intake rejections ("từ chối tiếp nhận"): a few dossiers per agency beyond the counted
+  ones (numbered after them), received and then ``intake_rejected`` — sometimes delivered
+  before their receipt — which the rules of §4a leave out of every figure;
 - document events (``document_issued``, ``work_file_completed``) in deterministic counts.
 
 Events come out in *arrival* order: each emitting system delivers a little after the fact,
@@ -23,6 +33,12 @@ and now and then an agency's connection drops for hours or days and its events a
 in a burst afterwards, so ``occurred_at`` is out of order across agencies as in real life.
 The same seed gives byte-identical output. Everything is streamed: memory stays at the
 size of the lifecycle events still to come (tens of MB for the whole year).
+
+Under the counting rules of the domain README (§4, §4a) the stream gives exactly the
+appendix's cells whatever the lifecycle fraction: a dossier's intake counts at its first
+receipt (re-submissions come later and overlap dossiers are received twice within 2024),
+and rejected intakes count nowhere. ``simulator.expected`` computes the figures of any
+stream under those rules in pure Python; the tests hold the stream to it.
 """
 
 from __future__ import annotations

@@ -6,10 +6,14 @@
 - Mon–Fri 07:00–17:00 Asia/Ho_Chi_Minh is busy (quieter over the 11:30–13:00 lunch
   break); outside those hours only a trickle arrives, and new dossiers then come in online
   only — the counters are closed.
-- Dossiers received earlier get their lifecycle: payment for fee procedures, resolution
-  (on time unless the agency lets it run past its deadline), the result returned, some
-  rated, a few withdrawn. The generator starts with a backlog of dossiers received in the
-  past working days, some already past due, so lifecycle figures move from the start.
+- Dossiers received earlier get their lifecycle: payment for fee procedures (now and then
+  in two or three transactions), resolution (on time unless the agency lets it run past
+  its deadline), the result returned, some rated, a few withdrawn. A small share has the
+  events of contract v1.1 too: supplement requests (``due_changed``, often followed by a
+  re-submission), extensions, suspensions then resumption, corrections (a second
+  ``resolved``), and intake rejections. The generator starts with a backlog of dossiers
+  received in the past working days, some already past due, so lifecycle figures move
+  from the start.
 - Documents and work files trickle in alongside.
 
 ``LiveGenerator`` makes the events; ``run_live`` posts them every second to the ingest API.
@@ -39,7 +43,9 @@ from simulator.appendix2024 import (
     CATEGORIES,
     DAY_S,
     DEFAULT_SEED,
+    REJECTION_REASONS,
     SATISFACTION,
+    SURCHARGES_VND,
     AgencyProfile,
     SimProcedure,
     agency_rows,
@@ -47,6 +53,7 @@ from simulator.appendix2024 import (
     local_iso,
     out_of_catalog_code,
     simulated_procedures,
+    working_days_between,
 )
 
 LUNCH = (11 * 60 + 30, 13 * 60)  # minutes of the day
@@ -54,6 +61,23 @@ OFF_HOURS_FACTOR = 0.05
 LUNCH_FACTOR = 0.35
 DOCUMENT_SHARE = 0.08
 RECEIPT_MIN_SHARE = 0.25  # the rest of a batch goes to follow-ups when some are ready
+# Contract v1.1 lifecycles (shares of new dossiers; small, as in real streams)
+LIVE_INTAKE_REJECTED = 0.004
+LIVE_SUPPLEMENT = 0.05
+LIVE_RESUBMIT_AFTER_SUPPLEMENT = 0.5
+LIVE_SUSPENSION = 0.006
+LIVE_EXTENSION = 0.02
+LIVE_CORRECTION = 0.015
+LIVE_PAYMENTS = ((3, 0.04), (2, 0.16))  # fee dossiers paying in 3 / 2 transactions
+# lifecycle steps → event types (the others are their own event type)
+STEP_EVENT_TYPES = {
+    "supplement": "due_changed",
+    "suspend": "due_changed",
+    "resume": "due_changed",
+    "extend": "due_changed",
+    "resubmit": "received",
+    "correction": "resolved",
+}
 
 
 def working_hours(now: datetime) -> bool:
@@ -81,7 +105,11 @@ class _Dossier:
     due_ts: int
     online: bool
     late: bool
+    category: tuple[str, str] = ("partial_online", "in_person")
     steps: list[str] = field(default_factory=list)
+    remaining_days: int = 1  # working days left when suspended
+    approved: bool = True
+    paid: int = 0  # payment transactions so far
 
 
 class LiveGenerator:
@@ -160,12 +188,29 @@ class LiveGenerator:
 
     def _plan_steps(self, dossier: _Dossier) -> None:
         prof = self.profiles[dossier.agency]
-        if self.rng.random() < prof.withdrawn:
-            dossier.steps = ["withdrawn"]
+        rng = self.rng
+        if rng.random() < LIVE_INTAKE_REJECTED:
+            dossier.steps = ["intake_rejected"]
             return
-        steps = ["payment"] if dossier.procedure.fee_required else []
+        steps = []
+        if rng.random() < LIVE_SUPPLEMENT:
+            steps.append("supplement")
+            if rng.random() < LIVE_RESUBMIT_AFTER_SUPPLEMENT:
+                steps.append("resubmit")
+        if rng.random() < prof.withdrawn:
+            dossier.steps = [*steps, "withdrawn"]
+            return
+        if rng.random() < LIVE_SUSPENSION:
+            steps += ["suspend", "resume"]
+        if rng.random() < LIVE_EXTENSION:
+            steps.append("extend")
+        if dossier.procedure.fee_required:
+            u = rng.random()
+            steps += ["payment"] * next((n for n, p in LIVE_PAYMENTS if u < p), 1)
         steps += ["resolved", "returned"]
-        if self.rng.random() < prof.rated:
+        if rng.random() < LIVE_CORRECTION:
+            steps.append("correction")
+        if rng.random() < prof.rated:
             steps.append("rated")
         dossier.steps = steps
 
@@ -186,6 +231,7 @@ class LiveGenerator:
                 due_ts=due_after(received, proc.processing_days),
                 online=channel == "online",
                 late=False,
+                category=(level, channel),
             )
             self._plan_steps(dossier)
             del dossier.steps[: self.rng.randrange(len(dossier.steps))]
@@ -210,6 +256,7 @@ class LiveGenerator:
             due_ts=due_after(now_ts, proc.processing_days),
             online=channel == "online",
             late=self.rng.random() >= prof.on_time,
+            category=(level, channel),
         )
         event: dict[str, Any] = {
             "event_id": self._next_id("e"),
@@ -238,7 +285,8 @@ class LiveGenerator:
         if not self._ready or self._ready[0][0] > now_ts:
             return None
         _, _, dossier = heapq.heappop(self._ready)
-        kind = dossier.steps.pop(0)
+        step = dossier.steps.pop(0)
+        kind = STEP_EVENT_TYPES.get(step, step)
         prof = self.profiles[dossier.agency]
         event: dict[str, Any] = {
             "event_id": self._next_id("e"),
@@ -248,16 +296,28 @@ class LiveGenerator:
             "dossier_id": dossier.dossier_id,
             "procedure_code": dossier.procedure.code,
         }
-        if kind == "resolved":
+        if kind == "due_changed" or step == "resubmit":
+            self._change_due(dossier, step, event, int(now_ts))
+        elif step == "resolved":
+            dossier.approved = self.rng.random() < 0.965
             event["due_at"] = local_iso(dossier.due_ts)
-            event["outcome"] = "approved" if self.rng.random() < 0.965 else "rejected"
+            event["outcome"] = "approved" if dossier.approved else "rejected"
+        elif step == "correction":  # a later second decision: the first one counts
+            approved = dossier.approved if self.rng.random() < 0.6 else not dossier.approved
+            event["due_at"] = local_iso(dossier.due_ts)
+            event["outcome"] = "approved" if approved else "rejected"
+        elif kind == "intake_rejected":
+            event["reason"] = self.rng.choice(REJECTION_REASONS)
         elif kind == "returned":
             share = prof.e_result + (0.05 if dossier.online else -0.05)
             event["result_electronic"] = self.rng.random() < share
         elif kind == "payment":
             share = prof.pay_online_if_online if dossier.online else prof.pay_online_if_in_person
             event["method"] = "online" if self.rng.random() < share else "offline"
-            event["amount_vnd"] = dossier.procedure.fee_vnd
+            event["amount_vnd"] = (  # the fee first, then surcharges
+                dossier.procedure.fee_vnd if dossier.paid == 0 else self.rng.choice(SURCHARGES_VND)
+            )
+            dossier.paid += 1
         elif kind == "rated":
             happy = self.rng.random() < prof.satisfied
             event["satisfaction"] = SATISFACTION[
@@ -272,6 +332,40 @@ class LiveGenerator:
                 ready = max(ready, dossier.due_ts + self.rng.uniform(60, 3600))
             self._schedule(dossier, ready)
         return event
+
+    def _change_due(self, dossier: _Dossier, step: str, event: dict[str, Any], now_ts: int) -> None:
+        """A deadline step (or a re-submission) of ``dossier``: fills ``event`` and moves
+        the dossier's due time, which its resolution then carries."""
+        days = dossier.procedure.processing_days
+        if step == "resubmit":
+            level, channel = dossier.category
+            prof = self.profiles[dossier.agency]
+            dossier.due_ts = max(dossier.due_ts, due_after(now_ts, days))
+            event.update(
+                service_level=level,
+                channel=channel,
+                due_at=local_iso(dossier.due_ts),
+                via_one_stop=self.rng.random() < prof.one_stop,
+                digitized=self.rng.random() < prof.digitized,
+            )
+            if channel == "online":
+                citizen = self.rng.random() < prof.citizen
+                event["submitted_by"] = "citizen" if citizen else "assisted"
+            return
+        if step == "suspend":
+            dossier.remaining_days = max(1, working_days_between(now_ts, dossier.due_ts))
+            event["reason"] = "suspended"
+            return
+        if step == "supplement":
+            event["reason"] = "supplement_requested"
+            dossier.due_ts = due_after(now_ts, days + 1 + self.rng.randrange(5))
+        elif step == "resume":
+            event["reason"] = "resumed"
+            dossier.due_ts = due_after(now_ts, dossier.remaining_days)
+        else:
+            event["reason"] = "extended"
+            dossier.due_ts = due_after(max(now_ts, dossier.due_ts), 2 + self.rng.randrange(9))
+        event["due_at"] = local_iso(dossier.due_ts)
 
     def document(self, now: datetime) -> dict[str, Any]:
         row = self.rng.choices(self.rows, self.weights)[0]
