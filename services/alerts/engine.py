@@ -222,13 +222,16 @@ class AlertEngine:
     # -- rules -----------------------------------------------------------------------
 
     @staticmethod
-    def _scopes_of(agency_code: str, agencies: AgencyCatalog) -> list[Scope]:
-        """The agency and every aggregate scope it belongs to."""
+    def _scopes_of(
+        agency_code: str, agencies: AgencyCatalog, start: date, end: date
+    ) -> list[Scope]:
+        """The agency and every aggregate scope it belongs to, with the members valid at
+        some time in [start, end] (§4a.6)."""
         agency = agencies.get(agency_code)
         if agency is None:
             return []
         ids = [agency_code, f"group:{agency.group}", f"level:{agency.level}", "province"]
-        return [parse_scope(i, agencies) for i in ids]
+        return [parse_scope(i, agencies, start, end) for i in ids]
 
     async def on_update(self, agency_code: str, year: int) -> None:
         """Re-evaluate the threshold rules of an agency and the scopes it belongs to.
@@ -242,10 +245,10 @@ class AlertEngine:
         if year != today.year:
             return  # targets judge the current year; a replay of past years is not news
         catalogs = await self.catalogs.current()
-        scopes = self._scopes_of(agency_code, catalogs.agencies)
+        ytd_period = Period(PeriodKind.year, date(year, 1, 1), today, str(year))
+        scopes = self._scopes_of(agency_code, catalogs.agencies, ytd_period.start, today)
         if not scopes:
             return
-        ytd_period = Period(PeriodKind.year, date(year, 1, 1), today, str(year))
         recent_start = max(date(year, 1, 1), today - timedelta(days=RECENT_DAYS - 1))
         recent_period = Period(
             PeriodKind.range, recent_start, today, f"{recent_start.isoformat()}..{today}"

@@ -56,9 +56,11 @@ AGGREGATES = (
 )
 
 
-def _scopes(catalogs: Catalogs) -> list[Scope]:
-    ids = [*catalogs.agencies.agencies, *AGGREGATES]
-    return [parse_scope(i, catalogs.agencies) for i in ids]
+def _scopes(catalogs: Catalogs, period: Period) -> list[Scope]:
+    """The agencies valid at some time in the period and the aggregates of those (§4a.6)."""
+    valid = catalogs.agencies.valid_between(period.start, period.end)
+    ids = [*(a.agency_code for a in valid), *AGGREGATES]
+    return [parse_scope(i, catalogs.agencies, period.start, period.end) for i in ids]
 
 
 def set_reading(kind: str, reading: Reading) -> None:
@@ -90,9 +92,9 @@ async def export(
         "month": Period(PeriodKind.month, today.replace(day=1), today, f"{today:%Y-%m}"),
         "year": Period(PeriodKind.year, date(today.year, 1, 1), today, str(today.year)),
     }
-    scopes = _scopes(catalogs)
     codes = list(catalogs.agencies.agencies)
     for kind, period in periods.items():
+        scopes = _scopes(catalogs, period)
         readings = await read_scopes(store, catalogs, targets, scopes, indicators, period)
         for scope in scopes:
             for ind in indicators:
@@ -102,7 +104,7 @@ async def export(
         catalogs,
         targets,
         indicators,
-        parse_scope("province", catalogs.agencies),
+        parse_scope("province", catalogs.agencies, periods["year"].start, periods["year"].end),
         periods["year"],
         None,
     )
