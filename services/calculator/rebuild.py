@@ -5,6 +5,10 @@ then reads the dossier and document topics up to their end offsets at start and 
 each record with the same decoding and the same idempotent script as the calculator.
 Records that don't decode are counted, not dead-lettered again (the live calculator did).
 Stop the calculator first; when it restarts, re-applying what it finds is a no-op.
+
+It refuses, touching nothing, when history is missing (a partition's beginning offset is
+not 0: retention or a deletion removed records, and a rebuild would silently derive only
+what is left) or when a calculator is live in the consumer group (it would race it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from redis.asyncio import Redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -25,6 +30,24 @@ from shared.store import IndicatorStore
 from shared.timeutil import now_utc
 
 DERIVED_PATTERNS = ("ent:*", "cnt:*", "set:*", "pset:*", "open:*")
+
+
+class RebuildRefused(RuntimeError):
+    """The rebuild would lose history or race a live calculator; nothing was changed."""
+
+
+def live_calculators(settings: Settings) -> int:
+    """Members of the calculator's consumer group now (0: none is consuming)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="egov-rebuild")
+    try:
+        groups = admin.describe_groups([settings.calculator_group])
+    finally:
+        admin.close()
+    return sum(
+        len(g.get("members") or [])
+        for g in groups.values()
+        if g.get("group_state") not in ("Dead", "Empty")
+    )
 
 
 @dataclass
@@ -56,14 +79,12 @@ async def rebuild(
 ) -> RebuildReport:
     report = RebuildReport()
     started = time.perf_counter()
-    redis = Redis.from_url(settings.redis_url)
-    store = IndicatorStore(redis)
-    catalogs = CatalogCache(redis)
-    agencies = (await catalogs.current()).agencies.codes
-    if flush:
-        report.deleted_keys = await delete_derived_state(redis)
-        # cached figures (the API's) must not outlive the deleted ones
-        await store.bump_data_versions(agencies, every_written=True)
+    live = await asyncio.to_thread(live_calculators, settings)
+    if live:
+        raise RebuildRefused(
+            f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
+            "stop the calculator before a rebuild"
+        )
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,
@@ -80,6 +101,20 @@ async def rebuild(
     consumer.seek_to_beginning(*parts)
     begin = consumer.beginning_offsets(parts)
     end = consumer.end_offsets(parts)
+    lost = [f"{tp.topic}[{tp.partition}] starts at offset {begin[tp]}" for tp in parts if begin[tp]]
+    if lost:
+        consumer.close()
+        raise RebuildRefused(
+            "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
+        )
+    redis = Redis.from_url(settings.redis_url)
+    store = IndicatorStore(redis)
+    catalogs = CatalogCache(redis)
+    agencies = (await catalogs.current()).agencies.codes
+    if flush:
+        report.deleted_keys = await delete_derived_state(redis)
+        # cached figures (the API's) must not outlive the deleted ones
+        await store.bump_data_versions(agencies, every_written=True)
     total = sum(end[tp] - begin[tp] for tp in parts)
     remaining = {tp for tp in parts if end[tp] > begin[tp]}
     with Progress(
