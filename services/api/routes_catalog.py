@@ -33,7 +33,7 @@ class CatalogReplaced(BaseModel):
 
 ValidOnQ = Annotated[
     date | None,
-    Query(description="Only the agencies valid on this day (YYYY-MM-DD)", examples=["2025-07-01"]),
+    Query(description="Only those valid on this day (YYYY-MM-DD)", examples=["2025-07-01"]),
 ]
 
 
@@ -98,13 +98,15 @@ async def list_procedures(
     service_level: ServiceLevel | None = None,
     eligible_full_online: bool | None = None,
     fee_required: bool | None = None,
+    valid_on: ValidOnQ = None,
 ) -> list[Procedure]:
     catalog = (await ctx.catalogs.current()).procedures
     procs = catalog.of_agency(agency) if agency is not None else list(catalog.procedures.values())
     return [
         p
         for p in procs
-        if (service_level is None or p.service_level is service_level)
+        if (valid_on is None or p.valid_between(valid_on, valid_on))
+        and (service_level is None or p.service_level is service_level)
         and (eligible_full_online is None or p.eligible_full_online is eligible_full_online)
         and (fee_required is None or p.fee_required is fee_required)
     ]

@@ -247,6 +247,8 @@ def test_catalog_views_of_a_day(stack) -> None:
     api = stack["api"]
     assert len(ok(api, "/v1/agencies", valid_on="2026-01-01")) == 18
     assert len(ok(api, "/v1/agencies")) == 42
+    procedures = ok(api, "/v1/procedures", valid_on="2025-03-01")
+    assert {p["procedure_code"] for p in procedures} == {"p-tttt", "p-khcn-2025", "p-an-phu"}
 
     def communes(day: str) -> dict[str, list[str]]:
         tree = ok(api, "/v1/agencies/tree", on=day)
