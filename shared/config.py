@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = None
     default_target_set: str | None = None
 
+    # What people see (services/api/routes_public.py, routes_board.py): who may embed the
+    # public results page in a frame (CSP frame-ancestors sources, e.g. the portal's origin),
+    # the Prometheus the board links to, and the local mail sink's store the board lists.
+    public_frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    prometheus_url: str = "http://127.0.0.1:9090"
+    mail_dir: str | None = None
+    board_poll_s: float = 1.0
+
     # Where Faust workers keep their local state (nothing durable: state lives in Redis).
     faust_data_dir: str = ".run/faust"
 

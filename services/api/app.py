@@ -9,6 +9,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
@@ -18,11 +19,13 @@ from services.api import (
     routes_alerts,
     routes_catalog,
     routes_indicators,
+    routes_public,
     routes_reconciliation,
     routes_reports,
 )
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
+from services.api.templating import STATIC
 from shared.config import Settings, get_settings
 from shared.http_main import serve
 
@@ -171,6 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # pages people read (no /v1): the public results; static CSS/JS of the pages
+    app.include_router(routes_public.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(routes_indicators.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_catalog.router)

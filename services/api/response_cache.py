@@ -10,6 +10,7 @@ that lands meanwhile raises a version past the stored key, so that entry is neve
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -51,8 +52,37 @@ class ResponseCache:
         agencies: Sequence[str],
         compute: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
     ) -> Response:
+        async def encoded() -> bytes:
+            return to_json(await compute())
+
+        body, _ = await self.body(key, catalog_version, agencies, encoded)
+        return Response(body, media_type="application/json")
+
+    async def full_key(
+        self, key: tuple[Any, ...], catalog_version: int, agencies: Sequence[str]
+    ) -> Hashable:
+        """The key a response is cached under now (the versions of what it sums)."""
         versions = await self.store.data_versions(agencies)
-        full_key = (key, catalog_version, tuple(versions))
+        return (key, catalog_version, tuple(versions))
+
+    @staticmethod
+    def etag(full_key: Hashable) -> str:
+        """An entity tag naming a full key: equal tags, equal bytes, so an HTTP client may
+        revalidate with ``If-None-Match``."""
+        return '"' + hashlib.blake2b(repr(full_key).encode(), digest_size=12).hexdigest() + '"'
+
+    async def body(
+        self,
+        key: tuple[Any, ...],
+        catalog_version: int,
+        agencies: Sequence[str],
+        compute: Callable[[], Awaitable[bytes]],
+        full_key: Hashable | None = None,
+    ) -> tuple[bytes, Hashable]:
+        """Any encoded response (JSON, HTML, CSV) under the same rule; returns the bytes and
+        the full key they are cached under (``full_key``: from :meth:`full_key`, if read)."""
+        if full_key is None:
+            full_key = await self.full_key(key, catalog_version, agencies)
         body = self._entries.get(full_key)
         if body is not None:
             LOOKUPS.labels("hit").inc()
@@ -65,15 +95,11 @@ class ResponseCache:
             task = asyncio.ensure_future(self._compute(full_key, compute))
             self._pending[full_key] = task
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
-        return Response(body, media_type="application/json")
+        return body, full_key
 
-    async def _compute(
-        self,
-        full_key: Hashable,
-        compute: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
-    ) -> bytes:
+    async def _compute(self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
-            body = to_json(await compute())
+            body = await compute()
             self._entries[full_key] = body
             return body
         finally:

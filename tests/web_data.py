@@ -1,0 +1,136 @@
+"""A province's last 13 months of figures, for the page and board tests: every agency of
+the packaged catalog gets a few dozen dossiers a month (categories, resolutions on time or
+late, results, payments, ratings) and some documents; today has receipts too, and some
+open dossiers are past due. Seeded, so two runs give the same figures."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from shared.catalog import load_agencies
+from shared.timeutil import LOCAL_TZ, today_local
+
+LEVELS = ("full_online", "partial_online", "in_person_only")
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="seconds")
+
+
+def _month_starts(today: date, months: int) -> list[date]:
+    out = [today.replace(day=1)]
+    while len(out) < months:
+        prev = out[0] - timedelta(days=1)
+        out.insert(0, prev.replace(day=1))
+    return out
+
+
+def history_events(
+    months: int = 13, seed: int = 7, today: date | None = None, scale: float = 1.0
+) -> Iterator[dict[str, Any]]:
+    rnd = random.Random(seed)
+    today = today or today_local()
+    now = datetime.now(LOCAL_TZ)
+    agencies = list(load_agencies().agencies.values())
+    n = 0
+    for start in _month_starts(today, months):
+        last_day = min(
+            today, (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        )
+        for a_index, agency in enumerate(agencies):
+            # each agency its own level, drifting a little from month to month
+            base_full = 0.35 + 0.6 * ((a_index * 37) % 100) / 100
+            drift = 0.04 * ((start.month + a_index) % 5 - 2)
+            count = max(2, int(rnd.randint(8, 30) * scale))
+            for _ in range(count):
+                n += 1
+                day = start + timedelta(days=rnd.randint(0, (last_day - start).days))
+                at = datetime.combine(day, time(rnd.randint(7, 16), rnd.randint(0, 59)), LOCAL_TZ)
+                if at > now - timedelta(minutes=2):
+                    at = now - timedelta(minutes=rnd.randint(2, 300))
+                dossier = f"w{n}"
+                full = rnd.random() < min(0.98, max(0.05, base_full + drift))
+                level = "full_online" if full else rnd.choice(LEVELS[1:])
+                channel = (
+                    "online"
+                    if level != "in_person_only" and (full or rnd.random() < 0.3)
+                    else "in_person"
+                )
+                due = at + timedelta(days=rnd.choice((1, 3, 5, 10)))
+                event: dict[str, Any] = {
+                    "event_id": f"{dossier}-r",
+                    "event_type": "received",
+                    "occurred_at": _iso(at),
+                    "agency_code": agency.agency_code,
+                    "dossier_id": dossier,
+                    "procedure_code": f"p-{a_index}-{rnd.randint(1, 6)}",
+                    "service_level": level,
+                    "channel": channel,
+                    "due_at": _iso(due),
+                    "via_one_stop": rnd.random() < 0.9,
+                    "digitized": rnd.random() < 0.6,
+                }
+                if channel == "online":
+                    event["submitted_by"] = "citizen" if rnd.random() < 0.8 else "assisted"
+                yield event
+                if rnd.random() < 0.15:
+                    yield {
+                        "event_id": f"{dossier}-p",
+                        "event_type": "payment",
+                        "occurred_at": _iso(at + timedelta(minutes=5)),
+                        "agency_code": agency.agency_code,
+                        "dossier_id": dossier,
+                        "procedure_code": event["procedure_code"],
+                        "method": "online" if rnd.random() < 0.6 else "offline",
+                        "amount_vnd": 50_000,
+                    }
+                done = at + timedelta(days=rnd.choice((1, 2, 4, 8, 12)), hours=1)
+                if done < now - timedelta(minutes=1) and rnd.random() < 0.85:
+                    yield {
+                        "event_id": f"{dossier}-s",
+                        "event_type": "resolved",
+                        "occurred_at": _iso(done),
+                        "agency_code": agency.agency_code,
+                        "dossier_id": dossier,
+                        "procedure_code": event["procedure_code"],
+                        "due_at": _iso(due),
+                        "outcome": "approved",
+                    }
+                    yield {
+                        "event_id": f"{dossier}-t",
+                        "event_type": "returned",
+                        "occurred_at": _iso(done + timedelta(seconds=30)),
+                        "agency_code": agency.agency_code,
+                        "dossier_id": dossier,
+                        "procedure_code": event["procedure_code"],
+                        "result_electronic": rnd.random() < 0.7,
+                    }
+                    if rnd.random() < 0.4:
+                        yield {
+                            "event_id": f"{dossier}-q",
+                            "event_type": "rated",
+                            "occurred_at": _iso(done + timedelta(seconds=60)),
+                            "agency_code": agency.agency_code,
+                            "dossier_id": dossier,
+                            "procedure_code": event["procedure_code"],
+                            "satisfaction": rnd.choice(
+                                ("very_satisfied", "satisfied", "satisfied", "unsatisfied")
+                            ),
+                        }
+            for d in range(max(1, count // 6)):
+                day = start + timedelta(days=rnd.randint(0, (last_day - start).days))
+                at = datetime.combine(day, time(9, d % 60), LOCAL_TZ)
+                if at > now - timedelta(minutes=2):
+                    at = now - timedelta(minutes=3)
+                yield {
+                    "event_id": f"doc-{agency.agency_code}-{start:%Y%m}-{d}",
+                    "event_type": "document_issued",
+                    "occurred_at": _iso(at),
+                    "agency_code": agency.agency_code,
+                    "document_id": f"vb-{agency.agency_code}-{start:%Y%m}-{d}",
+                    "electronic": rnd.random() < 0.9,
+                    "confidential": False,
+                }
