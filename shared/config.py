@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = 5
 
     topic_partitions: int = 6
+    # Seconds a stopping calculator lets its batch in flight finish before exiting unacked.
+    calculator_stop_grace_s: float = 5.0
+    # Seconds between checks that Redis still holds every record this calculator applied.
+    calculator_gap_check_interval_s: float = 2.0
+    # Bytes of an invalid record's value kept in its dead-letter entry (base64 adds a third;
+    # the broker's default message limit is 1 MB): larger values are truncated, by reference.
+    deadletter_max_value_bytes: int = 256 * 1024
     # Seconds a starting service waits for Kafka before it gives up checking its topics.
     topic_check_wait_s: float = 60.0
     calculator_group: str = "egov-calculator"

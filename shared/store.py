@@ -10,7 +10,8 @@ from raw events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 
@@ -114,42 +115,87 @@ def event_args(event: Event) -> list[str]:
     return ["G", *head, str(len(marks)), *marks]
 
 
+Offsets = Mapping[tuple[str, int], int]
+
+
 class IndicatorStore:
-    def __init__(self, redis: Redis) -> None:
+    """Reads and writes the figures of one keyspace: a fixed one (``keyspace=``, e.g. the
+    fresh keyspace a rebuild derives into) or the current one (``keyspace:current``,
+    re-read at most every ``keyspace_ttl_s``)."""
+
+    def __init__(
+        self, redis: Redis, keyspace: str | None = None, keyspace_ttl_s: float = 1.0
+    ) -> None:
         self.redis = redis
         self._apply = redis.register_script(APPLY_BATCH_LUA)
         self._bump = redis.register_script(BUMP_VERSIONS_LUA)
+        self._fixed = keyspace
+        self._ttl = keyspace_ttl_s
+        self._ks: str | None = None
+        self._ks_at = 0.0
+
+    async def keyspace(self) -> str:
+        if self._fixed is not None:
+            return self._fixed
+        now = time.monotonic()
+        if self._ks is None or now - self._ks_at >= self._ttl:
+            raw = await self.redis.get(redis_keys.KEYSPACE_CURRENT)
+            self._ks = raw.decode() if isinstance(raw, bytes) else (raw or "")
+            self._ks_at = now
+        return self._ks
 
     async def apply(self, event: Event) -> bool:
         """Apply one event; False when its id was already applied."""
         return (await self.apply_many([event]))[0]
 
-    async def apply_many(self, events: Sequence[Event]) -> list[bool]:
+    async def apply_many(
+        self, events: Sequence[Event], offsets: Offsets | None = None
+    ) -> list[bool]:
         """Apply events in one round trip: one atomic script call per agency and chunk.
 
+        ``offsets`` ((topic, partition) → offset of the batch's last record) are raised in
+        the keyspace's applied offsets by the last call, atomically with its figures.
         Returns, per event, whether it was applied (False: its id was seen before).
         """
+        ks = await self.keyspace()
         groups: dict[str, list[int]] = {}
         for index, event in enumerate(events):
             groups.setdefault(event.agency_code, []).append(index)
-        calls: list[list[int]] = []
-        pipe = self.redis.pipeline(transaction=False)
+        plan: list[tuple[str, list[int]]] = []
         for agency, indexes in groups.items():
-            tag = redis_keys.tag(agency)
             for start in range(0, len(indexes), MAX_SCRIPT_BATCH):
-                chunk = indexes[start : start + MAX_SCRIPT_BATCH]
-                keys = [redis_keys.entity(agency, entity_key(events[i])) for i in chunk]
-                flat: list[str] = []
-                for i in chunk:
-                    flat += event_args(events[i])
-                await self._apply(keys=keys, args=[tag, orjson.dumps(flat)], client=pipe)
-                calls.append(chunk)
+                plan.append((agency, indexes[start : start + MAX_SCRIPT_BATCH]))
+        offsets_arg = (
+            orjson.dumps({f"{t}:{p}": o for (t, p), o in offsets.items()}) if offsets else b""
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for n, (agency, chunk) in enumerate(plan):
+            keys = [redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk]
+            flat: list[str] = []
+            for i in chunk:
+                flat += event_args(events[i])
+            last = offsets_arg if n == len(plan) - 1 else b""
+            args: list[str | bytes] = [redis_keys.tag(agency), orjson.dumps(flat), ks, last]
+            await self._apply(keys=keys, args=args, client=pipe)
+        if not plan and offsets_arg:
+            await self._apply(keys=[], args=["{}", b"[]", ks, offsets_arg], client=pipe)
         flags = [False] * len(events)
-        if calls:
-            for chunk, result in zip(calls, await pipe.execute(), strict=True):
-                for i, flag in zip(chunk, result, strict=True):
-                    flags[i] = bool(flag)
+        results = await pipe.execute() if plan or offsets_arg else []
+        for (_, chunk), result in zip(plan, results, strict=False):
+            for i, flag in zip(chunk, result, strict=True):
+                flags[i] = bool(flag)
         return flags
+
+    async def applied_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → offset of the last record whose effects are in Redis."""
+        raw = await self.redis.hgetall(redis_keys.applied_offsets(await self.keyspace()))
+        out: dict[tuple[str, int], int] = {}
+        for field, value in raw.items():
+            topic, _, partition = (
+                field.decode() if isinstance(field, bytes) else field
+            ).rpartition(":")
+            out[(topic, int(partition))] = int(value)
+        return out
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         """The agencies' data versions (0: never written); equal versions, equal figures."""
@@ -177,10 +223,11 @@ class IndicatorStore:
         """Per agency, the sum of each mark over [start, end] (local calendar days)."""
         buckets = decompose(start, end)
         codes = list(agencies)
+        ks = await self.keyspace()
         pipe = self.redis.pipeline(transaction=False)
         plan: list[str] = []
         for code in codes:
-            prefix = redis_keys.counters_prefix(code)
+            prefix = redis_keys.counters_prefix(code, ks)
             keys = [f"{prefix}Y{y}" for y in buckets.years]
             keys += [f"{prefix}M{y}{m:02d}" for y, m in buckets.months]
             keys += [f"{prefix}D{d:%Y%m%d}" for d in buckets.days]
@@ -210,15 +257,16 @@ class IndicatorStore:
         """Per agency, the members of a per-period distinct set over [start, end]."""
         suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
+        ks = await self.keyspace()
         pipe = self.redis.pipeline(transaction=False)
         counted = name in redis_keys.COUNTED_SETS
         for code in codes:
             if counted:
-                prefix = redis_keys.counted_set_prefix(code, name)
+                prefix = redis_keys.counted_set_prefix(code, name, ks)
                 for suffix in suffixes:
                     pipe.hkeys(prefix + suffix)
             else:
-                prefix = redis_keys.set_prefix(code, name)
+                prefix = redis_keys.set_prefix(code, name, ks)
                 pipe.sunion([prefix + s for s in suffixes])
         results = await pipe.execute() if codes else []
         per_code = len(suffixes) if counted else 1
@@ -236,9 +284,10 @@ class IndicatorStore:
         """Per agency: (open, overdue at ``now``, due within ``horizon_s`` after ``now``)."""
         ts = now.timestamp()
         codes = list(agencies)
+        ks = await self.keyspace()
         pipe = self.redis.pipeline(transaction=False)
         for code in codes:
-            key = redis_keys.open_dossiers(code)
+            key = redis_keys.open_dossiers(code, ks)
             pipe.zcard(key)
             pipe.zcount(key, "-inf", f"({ts}")
             pipe.zcount(key, ts, ts + horizon_s)
@@ -250,6 +299,10 @@ class IndicatorStore:
 
     async def overdue_dossiers(self, agency: str, now: datetime, limit: int = 100) -> list[str]:
         raw = await self.redis.zrangebyscore(
-            redis_keys.open_dossiers(agency), "-inf", f"({now.timestamp()}", start=0, num=limit
+            redis_keys.open_dossiers(agency, await self.keyspace()),
+            "-inf",
+            f"({now.timestamp()}",
+            start=0,
+            num=limit,
         )
         return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]

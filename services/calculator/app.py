@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from typing import Any, cast
 
 import faust
 from faust.types import StreamT
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,22 +25,31 @@ from redis.exceptions import RedisError
 from services.calculator import business_metrics, metrics
 from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.lag import LagProbe
+from services.calculator.replay_log import open_consumer, replay_ranges
 from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
 from shared.faust_app import guarded_timer, make_faust_app
 from shared.indicators import load_indicators
-from shared.last_seen import record_last_seen
+from shared.last_seen import record_event_times
 from shared.logs import get_logger
 from shared.store import IndicatorStore
 from shared.targets import load_targets
 from shared.timeutil import LOCAL_TZ, now_utc
+from shared.validation import FieldError
 
 log = get_logger("calculator")
 
 BATCH_MAX = 1000
 BATCH_WITHIN_S = 0.05
+
+
+def abort_batch(exc: BaseException) -> None:
+    """A batch that could not complete must never be acked: exit at once (no ack, no
+    commit) and let the restart re-read it."""
+    log.error("batch_aborted", error=repr(exc))
+    os._exit(70)
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
@@ -68,6 +79,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
     indicators = load_indicators()
     targets = load_targets()
     coalescer = Coalescer()
+    # (topic, partition) → offset after the last record this worker processed: everything
+    # before it must be in Redis (the gap check compares Redis' applied offsets with it).
+    processed: dict[tuple[str, int], int] = {}
     state: dict[str, Any] = {}
 
     def redis() -> Redis:
@@ -85,15 +99,45 @@ def create_app(settings: Settings | None = None) -> faust.App:
             state["catalogs"] = CatalogCache(redis())
         return state["catalogs"]  # type: ignore[no-any-return]
 
-    async def apply_with_retry(events: list[Event]) -> list[bool]:
+    async def fill_gaps(first: dict[tuple[str, int], int]) -> None:
+        """Re-apply what Redis lost: records before this batch that its applied offsets
+        don't cover (a Redis restarted from an older AOF, a restored snapshot, offsets
+        committed by a crashed batch). Idempotent, so over-reading is harmless."""
+        applied = await store().applied_offsets()
+        ranges = {
+            TopicPartition(topic, partition): (applied.get((topic, partition), -1) + 1, start)
+            for (topic, partition), start in first.items()
+            if applied.get((topic, partition), -1) + 1 < start
+        }
+        if not ranges:
+            return
+        log.warning(
+            "redis_behind_kafka",
+            gaps={f"{tp.topic}[{tp.partition}]": span for tp, span in ranges.items()},
+        )
+        catalog = (await catalogs().current()).agencies
+        consumer = await asyncio.to_thread(open_consumer, settings.kafka_bootstrap, 2000)
+        try:
+            counts = await replay_ranges(consumer, store(), ranges, lambda _: catalog)
+        finally:
+            await asyncio.to_thread(consumer.close)
+        metrics.GAP_RECORDS.inc(counts.records)
+        log.warning("redis_gap_filled", records=counts.records, applied=counts.applied)
+
+    async def apply_with_retry(
+        events: list[Event],
+        first: dict[tuple[str, int], int],
+        last: dict[tuple[str, int], int],
+    ) -> list[bool]:
         """Redis down must not ack the batch: retry until it is applied."""
         delay = 0.2
         while True:
             try:
-                return await store().apply_many(events)
-            except (RedisError, OSError) as exc:
+                await fill_gaps(first)
+                return await store().apply_many(events, last)
+            except (RedisError, OSError, KafkaError) as exc:
                 metrics.REDIS_RETRIES.inc()
-                log.warning("redis_unavailable", error=type(exc).__name__, retry_in=delay)
+                log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -108,6 +152,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
             key=msg.key,
             value=msg.value,
             now=now_utc(),
+            max_value_bytes=settings.deadletter_max_value_bytes,
         )
         fut = await deadletter_topic.send(key=msg.key, value=entry.model_dump_json().encode())
         await fut
@@ -118,48 +163,77 @@ def create_app(settings: Settings | None = None) -> faust.App:
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
+            truncated=entry.truncated,
             fields=[e.field for e in errors],
         )
 
+    async def process(batch: list[Any]) -> None:
+        started = time.perf_counter()
+        now = now_utc()
+        agencies = (await catalogs().current()).agencies
+        valid: list[Event] = []
+        ingested: list[float] = []
+        first: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], int] = {}
+        for kafka_event in batch:
+            msg = kafka_event.message
+            tp = (msg.topic, msg.partition)
+            first[tp] = min(first.get(tp, msg.offset), msg.offset)
+            last[tp] = max(last.get(tp, msg.offset), msg.offset)
+            try:
+                result = decode_record(msg.value, agencies=agencies, now=now)
+            except Exception as exc:  # a decoding bug must not lose or stop the batch
+                result = (
+                    "undecodable",
+                    [FieldError(field="value", reason=type(exc).__name__, code="internal")],
+                )
+            if isinstance(result, tuple):
+                await send_dead_letter(kafka_event, *result)
+                continue
+            valid.append(result)
+            stamp = dict(msg.headers or []).get("ingested_at_ms")
+            if stamp:
+                try:
+                    ingested.append(int(stamp) / 1000)
+                except (TypeError, ValueError):
+                    metrics.BAD_HEADERS.inc()
+        applied = await apply_with_retry(valid, first, last)
+        for tp, offset in last.items():
+            processed[tp] = max(processed.get(tp, 0), offset + 1)
+        # only feeds the silence alerts; the next batch records it again
+        with contextlib.suppress(RedisError, OSError):
+            await record_event_times(redis(), valid, now)
+        done = time.time()
+        for event, was_applied in zip(valid, applied, strict=True):
+            if was_applied:
+                metrics.EVENTS_APPLIED.labels(event.family).inc()
+                coalescer.touch(event.agency_code, event.occurred_at.astimezone(LOCAL_TZ).year)
+            else:
+                metrics.DUPLICATES.labels(event.family).inc()
+        for stamp_s in ingested:
+            metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.LAST_APPLIED.set(done)
+
     @app.agent(events_topic)
     async def apply_events(stream: StreamT[Any]) -> None:
+        """Faust acks a yielded batch whatever happens in this body (even on an exception or
+        a cancellation), so a batch either completes here or the process exits before the
+        ack: a restart then re-reads it (and Redis' applied offsets fill any gap)."""
         batches = cast("faust.Stream[Any]", stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
         async for batch in batches:
-            started = time.perf_counter()
-            now = now_utc()
-            agencies = (await catalogs().current()).agencies
-            valid: list[Event] = []
-            ingested: list[float] = []
-            for kafka_event in batch:
-                result = decode_record(kafka_event.message.value, agencies=agencies, now=now)
-                if isinstance(result, tuple):
-                    await send_dead_letter(kafka_event, *result)
-                    continue
-                valid.append(result)
-                headers = dict(kafka_event.message.headers or [])
-                stamp = headers.get("ingested_at_ms")
-                if stamp:
-                    ingested.append(int(stamp) / 1000)
-            applied = await apply_with_retry(valid)
-            # only feeds the silence alerts; the next batch records it again
-            with contextlib.suppress(RedisError, OSError):
-                await record_last_seen(
-                    redis(),
-                    {e.agency_code for e in valid},
-                    {e.source for e in valid if e.source},
-                    now,
-                )
-            done = time.time()
-            for event, was_applied in zip(valid, applied, strict=True):
-                if was_applied:
-                    metrics.EVENTS_APPLIED.labels(event.family).inc()
-                    coalescer.touch(event.agency_code, event.occurred_at.astimezone(LOCAL_TZ).year)
-                else:
-                    metrics.DUPLICATES.labels(event.family).inc()
-            for stamp_s in ingested:
-                metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-            metrics.LAST_APPLIED.set(done)
+            job = asyncio.ensure_future(process(list(batch)))
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # stopping: let the batch finish (briefly) before Faust acks it
+                try:
+                    await asyncio.wait_for(asyncio.shield(job), settings.calculator_stop_grace_s)
+                except BaseException as exc:
+                    abort_batch(exc)
+                raise
+            except BaseException as exc:
+                abort_batch(exc)
 
     lag_probe = LagProbe(
         settings.kafka_bootstrap,
@@ -178,6 +252,20 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
         except (RedisError, OSError, KafkaError) as exc:
             log.warning("metrics_export_failed", error=type(exc).__name__)
+
+    async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Partitions now owned by another worker are its to check."""
+        for tp in (args[0] if args else kwargs.get("revoked")) or ():
+            processed.pop((tp.topic, tp.partition), None)
+
+    app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]
+
+    @guarded_timer(app, settings.calculator_gap_check_interval_s)
+    async def check_gaps() -> None:
+        """Redis can lose writes while this worker runs (restarted from an AOF that missed
+        its last second): re-apply what this worker processed and Redis no longer has."""
+        if processed:
+            await fill_gaps(dict(processed))
 
     @guarded_timer(app, settings.calculator_publish_interval_s)
     async def publish_updates() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime
 
 import orjson
@@ -23,6 +24,11 @@ class DeadLetter(BaseModel):
     key: str | None
     value_b64: str
     failed_at: datetime
+    # An oversized record is kept by reference: its first bytes, its size and digest; the
+    # record itself stays in the event log (topic, partition, offset; infinite retention).
+    truncated: bool = False
+    value_size: int = 0
+    value_sha256: str = ""
 
 
 def decode_record(
@@ -54,7 +60,11 @@ def dead_letter(
     key: bytes | None,
     value: bytes | None,
     now: datetime,
+    max_value_bytes: int | None = None,
 ) -> DeadLetter:
+    """The dead-letter entry; with ``max_value_bytes`` a larger value is truncated to it."""
+    raw = value or b""
+    kept = raw if max_value_bytes is None else raw[:max_value_bytes]
     return DeadLetter(
         reason=reason,
         errors=errors,
@@ -62,6 +72,9 @@ def dead_letter(
         partition=partition,
         offset=offset,
         key=key.decode("utf-8", "replace") if key is not None else None,
-        value_b64=base64.b64encode(value or b"").decode(),
+        value_b64=base64.b64encode(kept).decode(),
         failed_at=now,
+        truncated=len(kept) < len(raw),
+        value_size=len(raw),
+        value_sha256=hashlib.sha256(raw).hexdigest(),
     )

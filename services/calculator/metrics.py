@@ -36,6 +36,14 @@ CONSUMER_LAG = Gauge(
     "Records not yet processed, per partition",
     ["topic", "partition"],
 )
+GAP_RECORDS = Counter(
+    "egov_calculator_gap_records_total",
+    "Records re-applied because Redis' applied offsets were behind the batch (Redis lost "
+    "writes, a snapshot was restored)",
+)
+BAD_HEADERS = Counter(
+    "egov_calculator_bad_headers_total", "Records whose ingested_at_ms header is not an integer"
+)
 LAST_APPLIED = Gauge(
     "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
 )

@@ -1,10 +1,10 @@
 """Re-derive every indicator figure from the event topics, from offset 0.
 
-Deletes the derived state (entities, counters, sets, open dossiers; never the catalogs),
-then reads the dossier and document topics up to their end offsets at start and applies
-each record with the same decoding and the same idempotent script as the calculator.
-Records that don't decode are counted, not dead-lettered again (the live calculator did).
-Stop the calculator first; when it restarts, re-applying what it finds is a no-op.
+Derives into a fresh keyspace (``shared/redis_keys.py``) while readers keep the current
+one: reads the dossier and document topics up to their end offsets at start and applies
+each record with the same decoding and the same idempotent script as the calculator, then
+switches readers over in one step and deletes the old keyspace. Stop the calculator
+first; when it restarts, it continues from the rebuilt keyspace's applied offsets.
 
 It refuses, touching nothing, when history is missing (a partition's beginning offset is
 not 0: retention or a deletion removed records, and a rebuild would silently derive only
@@ -19,30 +19,41 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from redis.asyncio import Redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.calculator.decoding import decode_record
+from services.calculator.replay_log import open_consumer, replay_ranges
+from shared import redis_keys
 from shared.catalog_store import CatalogCache
 from shared.config import Settings
-from shared.events import Event
 from shared.store import IndicatorStore
-from shared.timeutil import now_utc
-
-DERIVED_PATTERNS = ("ent:*", "cnt:*", "set:*", "pset:*", "open:*")
 
 
 class RebuildRefused(RuntimeError):
     """The rebuild would lose history or race a live calculator; nothing was changed."""
 
 
-def live_calculators(settings: Settings) -> int:
-    """Members of the calculator's consumer group now (0: none is consuming)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="egov-rebuild")
-    try:
-        groups = admin.describe_groups([settings.calculator_group])
-    finally:
-        admin.close()
+def live_calculators(settings: Settings, wait_s: float = 20.0) -> int:
+    """Members of the calculator's consumer group now (0: none is consuming). The group
+    coordinator can be briefly unavailable (a fresh broker creates its offsets topic on
+    the first lookup): retried for ``wait_s``, then the rebuild is refused."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, client_id="egov-rebuild"
+        )
+        try:
+            groups = admin.describe_groups([settings.calculator_group])
+            break
+        except (CoordinatorNotAvailableError, NodeNotReadyError) as exc:
+            if time.monotonic() >= deadline:
+                raise RebuildRefused(
+                    f"cannot tell whether a calculator is live ({type(exc).__name__})"
+                ) from None
+            time.sleep(1.0)
+        finally:
+            admin.close()
     return sum(
         len(g.get("members") or [])
         for g in groups.values()
@@ -60,11 +71,12 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-async def delete_derived_state(redis: Redis) -> int:
+async def delete_keyspace(redis: Redis, ks: str) -> int:
+    """Delete every derived key of keyspace ``ks`` (never catalogs, versions or alerts)."""
     deleted = 0
-    for pattern in DERIVED_PATTERNS:
+    for kind in redis_keys.DERIVED_KINDS:
         batch: list[bytes] = []
-        async for key in redis.scan_iter(pattern, count=5000):
+        async for key in redis.scan_iter(f"{ks}{kind}*", count=5000):
             batch.append(key)
             if len(batch) >= 5000:
                 deleted += await redis.unlink(*batch)
@@ -74,9 +86,35 @@ async def delete_derived_state(redis: Redis) -> int:
     return deleted
 
 
+async def delete_derived_state(redis: Redis) -> int:
+    """Delete the derived state of the current keyspace (tests, emergencies)."""
+    return await delete_keyspace(redis, await IndicatorStore(redis).keyspace())
+
+
+async def abandoned_keyspaces(redis: Redis, current: str) -> set[str]:
+    """Keyspaces a rebuild started and never switched to (it crashed or was stopped)."""
+    found: set[str] = set()
+    async for key in redis.scan_iter("ks*", count=5000):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        prefix = name[: name.find(":") + 1]
+        if prefix[2:-1].isdigit():
+            found.add(prefix)
+    return found - {current}
+
+
+def _partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicPartition]:
+    return [
+        TopicPartition(t, p)
+        for t in (settings.topics.dossier, settings.topics.document)
+        for p in sorted(consumer.partitions_for_topic(t) or [])
+    ]
+
+
 async def rebuild(
     settings: Settings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
 ) -> RebuildReport:
+    """Re-derive every figure from offset 0 into a fresh keyspace and switch readers to it
+    in one step (``flush=False``: apply on top of the current keyspace instead)."""
     report = RebuildReport()
     started = time.perf_counter()
     live = await asyncio.to_thread(live_calculators, settings)
@@ -85,70 +123,56 @@ async def rebuild(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a rebuild"
         )
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        max_poll_records=batch_size,
-        client_id="egov-rebuild",
-    )
-    parts = [
-        TopicPartition(t, p)
-        for t in (settings.topics.dossier, settings.topics.document)
-        for p in sorted(consumer.partitions_for_topic(t) or [])
-    ]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    begin = consumer.beginning_offsets(parts)
-    end = consumer.end_offsets(parts)
-    lost = [f"{tp.topic}[{tp.partition}] starts at offset {begin[tp]}" for tp in parts if begin[tp]]
-    if lost:
+    consumer = open_consumer(settings.kafka_bootstrap, batch_size)
+    try:
+        parts = _partitions(consumer, settings)
+        begin = consumer.beginning_offsets(parts)
+        end = consumer.end_offsets(parts)
+        lost = [
+            f"{tp.topic}[{tp.partition}] starts at offset {begin[tp]}" for tp in parts if begin[tp]
+        ]
+        if lost:
+            raise RebuildRefused(
+                "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
+            )
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            current = await IndicatorStore(redis).keyspace()
+            for ks in await abandoned_keyspaces(redis, current):
+                report.deleted_keys += await delete_keyspace(redis, ks)
+            target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current
+            store = IndicatorStore(redis, keyspace=target)
+            catalog = (await CatalogCache(redis).current()).agencies
+            with Progress(
+                TextColumn("rebuild"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                disable=not show_progress,
+            ) as progress:
+                task = progress.add_task("records", total=sum(end[tp] for tp in parts))
+                counts = await replay_ranges(
+                    consumer,
+                    store,
+                    {tp: (0, end[tp]) for tp in parts},
+                    lambda _: catalog,
+                    on_progress=lambda n: progress.update(task, completed=n),
+                    batch_size=batch_size,
+                )
+            if flush:
+                await switch_keyspace(redis, store, target)
+                report.deleted_keys += await delete_keyspace(redis, current)
+        finally:
+            await redis.aclose()
+    finally:
         consumer.close()
-        raise RebuildRefused(
-            "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
-        )
-    redis = Redis.from_url(settings.redis_url)
-    store = IndicatorStore(redis)
-    catalogs = CatalogCache(redis)
-    agencies = (await catalogs.current()).agencies.codes
-    if flush:
-        report.deleted_keys = await delete_derived_state(redis)
-        # cached figures (the API's) must not outlive the deleted ones
-        await store.bump_data_versions(agencies, every_written=True)
-    total = sum(end[tp] - begin[tp] for tp in parts)
-    remaining = {tp for tp in parts if end[tp] > begin[tp]}
-    with Progress(
-        TextColumn("rebuild"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-    ) as progress:
-        task = progress.add_task("records", total=total)
-        while remaining:
-            polled = await asyncio.to_thread(consumer.poll, 1000, batch_size)
-            events: list[Event] = []
-            now = now_utc()
-            for tp, records in polled.items():
-                for rec in records:
-                    if rec.offset >= end[tp]:
-                        continue
-                    report.records += 1
-                    result = decode_record(rec.value, agencies=agencies, now=now)
-                    if isinstance(result, tuple):
-                        report.invalid += 1
-                    else:
-                        events.append(result)
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-            applied = await store.apply_many(events)
-            report.applied += sum(applied)
-            report.duplicates += len(applied) - sum(applied)
-            progress.update(task, completed=report.records)
-            for tp in list(remaining):
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-    consumer.close()
-    await redis.aclose()
+    report.records, report.applied = counts.records, counts.applied
+    report.duplicates, report.invalid = counts.duplicates, counts.invalid
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def switch_keyspace(redis: Redis, store: IndicatorStore, target: str) -> None:
+    """Readers move to ``target`` in one SET; every cached figure is invalidated."""
+    await redis.set(redis_keys.KEYSPACE_CURRENT, target)
+    await store.bump_data_versions([], every_written=True)

@@ -2,7 +2,11 @@
 -- Called by shared/store.py (IndicatorStore.apply_many); every key carries the agency's
 -- hash tag, so the whole call stays on one Redis Cluster slot.
 --
--- KEYS: one entity hash per event (ent:{agency}:d:<dossier> | doc:<id> | wf:<id>).
+-- KEYS: one entity hash per event (<ks>ent:{agency}:d:<dossier> | doc:<id> | wf:<id>).
+-- ARGV[3]: the keyspace prefix <ks> (shared/redis_keys.py); ARGV[4]: "" or a JSON object
+-- "<topic>:<partition>" -> offset, raised (never lowered) in <ks>applied:offsets in this
+-- same atomic call: the batch's last call carries it, so the offsets never claim records
+-- whose figures are missing.
 -- ARGV[1]: the agency's hash tag "{code}". ARGV[2]: a JSON array, per event:
 --   kind, event id, ts (epoch ms, string), day YYYYMMDD, month YYYYMM, year YYYY,
 --   entity id, then by kind:
@@ -27,10 +31,11 @@
 -- it and moves the difference, so the figures never depend on arrival order.
 -- Counter increments are summed over the batch and written once per (key, field).
 local tag = ARGV[1]
-local cnt = 'cnt:' .. tag .. ':'
-local setp = 'set:' .. tag .. ':'
-local psetp = 'pset:' .. tag .. ':'
-local openk = 'open:' .. tag
+local ks = ARGV[3] or ''
+local cnt = ks .. 'cnt:' .. tag .. ':'
+local setp = ks .. 'set:' .. tag .. ':'
+local psetp = ks .. 'pset:' .. tag .. ':'
+local openk = ks .. 'open:' .. tag
 
 local inc, incn = {}, {}
 local function add(key, field, n)
@@ -252,6 +257,13 @@ for _, key in ipairs(pincn) do
 end
 for _, key in ipairs(saddn) do
   redis.call('SADD', key, unpack(sadds[key]))
+end
+if ARGV[4] and ARGV[4] ~= '' then
+  local offk = ks .. 'applied:offsets'
+  for tp, off in pairs(cjson.decode(ARGV[4])) do
+    local cur = tonumber(redis.call('HGET', offk, tp) or '-1')
+    if off > cur then redis.call('HSET', offk, tp, string.format('%d', off)) end
+  end
 end
 if changed then
   --BUMP_VERSION--

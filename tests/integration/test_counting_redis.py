@@ -105,12 +105,14 @@ def _text(value: bytes | str) -> str:
 
 
 async def snapshot(redis: Redis) -> dict[str, dict[str, int]]:
+    """Every non-zero counter of the current keyspace, keyed without the keyspace prefix."""
+    ks = await IndicatorStore(redis).keyspace()
     out: dict[str, dict[str, int]] = {}
-    async for key in redis.scan_iter("cnt:*"):
+    async for key in redis.scan_iter(f"{ks}cnt:*"):
         fields = await redis.hgetall(key)
         values = {_text(k): int(v) for k, v in fields.items() if int(v)}
         if values:
-            out[_text(key)] = values
+            out[_text(key).removeprefix(ks)] = values
     return out
 
 
