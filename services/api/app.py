@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import (
     routes_alerts,
+    routes_board,
     routes_catalog,
     routes_indicators,
     routes_public,
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # pages people read (no /v1): the public results; static CSS/JS of the pages
     app.include_router(routes_public.router)
+    app.include_router(routes_board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(routes_indicators.router)
     app.include_router(routes_reports.router)
