@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devstack.paths import REPO
-from devstack.ports import port_open
+from devstack.ports import free_port, port_open
 from devstack.processes import ManagedProcess, wait_until
+from shared.config import ENV_PREFIX
 from shared.mailbox import store_message
 
 
@@ -63,6 +66,30 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args()
     asyncio.run(serve(args.host, args.port, args.dir))
+
+
+@dataclass(frozen=True)
+class LocalMail:
+    """The running sink of the local stack: where the alerts service sends, where it stores."""
+
+    port: int
+    directory: Path
+    process: ManagedProcess
+
+    def service_settings(self) -> dict[str, object]:
+        """Settings of the stack's services: the alerts service sends to the sink (unless
+        ``EGOV_SMTP_HOST`` names another relay), the API's board lists what it stored."""
+        out: dict[str, object] = {"mail_dir": str(self.directory)}
+        if f"{ENV_PREFIX}SMTP_HOST" not in os.environ:
+            out |= {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_starttls": False}
+        return out
+
+
+def start_local_mail(run_dir: Path, log_dir: Path, pid_file: Path | None = None) -> LocalMail:
+    """The stack's sink on a free loopback port, storing under ``<run dir>/mail``."""
+    port = free_port()
+    directory = run_dir / "mail"
+    return LocalMail(port, directory, start_mail_sink(port, directory, log_dir, pid_file))
 
 
 def start_mail_sink(

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.kafka import KafkaBroker, ensure_kafka_jars, kafka_jars_ready
+from devstack.mailsink import start_local_mail
 from devstack.paths import REPO, RUN
 from devstack.ports import port_in_use
 from devstack.processes import (
@@ -304,6 +305,16 @@ def _up(
             "faust_data_dir": str(layout.data / "faust"),
         }
     )
+    # the mail sink: alert mail lands in <run dir>/mail (.eml + index.jsonl), the board
+    # lists it; the API links to the stack's Prometheus
+    with _timed(report, "mail sink") as notes:
+        mail = start_local_mail(layout.root, layout.logs, layout.pid_file("mail"))
+        notes.append(f"smtp://127.0.0.1:{mail.port} -> {mail.directory}")
+    env.update(
+        service_env(
+            {**mail.service_settings(), "prometheus_url": f"http://127.0.0.1:{ports.prometheus}"}
+        )
+    )
     started = time.monotonic()
     services = {
         name: start_service(
@@ -346,6 +357,12 @@ def _up(
         **{f"{name.upper()}_METRICS_URL": s.metrics_url for name, s in services.items()},
         "RUN_DIR": str(layout.root),
     }
+    urls |= {
+        "PUBLIC_URL": f"{services['api'].url}/public/ket-qua",
+        "BOARD_URL": f"{services['api'].url}/board",
+        "MAIL_DIR": str(mail.directory),
+        "MAIL_SMTP": f"127.0.0.1:{mail.port}",
+    }
     if with_demo and demo_available():
         with _timed(report, "demo source") as notes:
             demo = ManagedProcess(
@@ -371,6 +388,10 @@ def describe(urls: dict[str, str], layout: RunLayout | None = None) -> str:
     api, read = urls["API_URL"], urls["READ_TOKEN"]
     return f"""
 egov-monitor is running. Logs in {layout.logs}, data in {layout.data}.
+
+  Public results page  {urls["PUBLIC_URL"]}
+  ICT live board       {urls["BOARD_URL"]}  (sign in with the read token)
+  Alert mail (local)   {urls["MAIL_DIR"]}  (.eml files, index.jsonl; SMTP {urls["MAIL_SMTP"]})
 
   API docs (OpenAPI)   {urls["API_DOCS_URL"]}
   Query example        curl -H 'Authorization: Bearer {read}' \\
