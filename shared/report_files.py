@@ -10,6 +10,9 @@ import io
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.worksheet import Worksheet
 
 from shared.annual_table import AnnualRow, AnnualTable
 
@@ -71,6 +74,30 @@ def to_csv(table: AnnualTable) -> bytes:
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
+def print_setup(ws: Worksheet, header_rows: str) -> None:
+    """Prints like the published appendix: A4 landscape, every column on one page width
+    (as many pages down as needed), the header rows repeated on each page, wrapped text."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_title_rows = header_rows
+    ws.print_options.horizontalCentered = True
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5, header=0.3, footer=0.3)
+    footer = ws.oddFooter
+    if footer is not None and footer.center is not None:
+        footer.center.text = "Trang &P / &N"
+    # wrapped header text needs room: spreadsheet programs do not grow rows of merged cells
+    ws.row_dimensions[1].height = 22
+    first, _, last = header_rows.partition(":")
+    for r in range(int(first), int(last or first) + 1):
+        ws.row_dimensions[r].height = 40
+    for row in ws.iter_rows(min_row=4, min_col=2, max_col=2):  # long agency names wrap
+        for cell in row:
+            cell.alignment = Alignment(vertical="center", wrap_text=True)
+
+
 def to_xlsx(table: AnnualTable) -> bytes:
     wb = Workbook()
     ws = wb.active
@@ -115,6 +142,7 @@ def to_xlsx(table: AnnualTable) -> bytes:
     for col, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.freeze_panes = "C4"
+    print_setup(ws, header_rows="2:3")
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

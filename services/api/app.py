@@ -20,6 +20,7 @@ from services.api import (
     routes_board,
     routes_catalog,
     routes_indicators,
+    routes_pdf,
     routes_public,
     routes_reconciliation,
     routes_reports,
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(routes_indicators.router)
+    app.include_router(routes_pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(routes_reports.router)
     app.include_router(routes_catalog.router)
     app.include_router(routes_alerts.router)
