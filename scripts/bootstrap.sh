@@ -22,6 +22,13 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# the pages, reports and their tests: Debian's chromium (Playwright drives it: its own
+# browser download cannot work here), LibreOffice Calc (XLSX -> PDF), poppler (pdftotext,
+# pdfinfo), DejaVu Sans (the PDF reports embed it: Vietnamese glyphs)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
+{ command -v pdftotext >/dev/null && command -v pdfinfo >/dev/null; } || missing+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -eq 0 ]; then
   step "debian packages" "$t" "present"
 else
