@@ -15,9 +15,11 @@ def prometheus_config(
     scrape_targets: Mapping[str, Sequence[str]],
     interval: str = "2s",
     rule_files: Sequence[str] | None = None,
+    alertmanagers: Sequence[str] = (),
 ) -> dict[str, object]:
-    """prometheus.yml: one job per service scraping ``/metrics`` on its ``host:port``s."""
-    return {
+    """prometheus.yml: one job per service scraping ``/metrics`` on its ``host:port``s;
+    alerts sent to the Alertmanagers at ``host:port``."""
+    config: dict[str, object] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": list(rule_files or []),
         "scrape_configs": [
@@ -29,6 +31,11 @@ def prometheus_config(
             for job, targets in scrape_targets.items()
         ],
     }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    return config
 
 
 class PrometheusServer(ServerProcess):
@@ -47,8 +54,10 @@ class PrometheusServer(ServerProcess):
         scrape_interval: str = "2s",
         log_dir: Path | None = None,
         pid_file: Path | None = None,
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.alertmanagers = list(alertmanagers)
         self.log_path = (log_dir or data_dir) / "prometheus.log"
         self.port = port
         self.scrape_targets = {job: list(targets) for job, targets in scrape_targets.items()}
@@ -82,7 +91,9 @@ class PrometheusServer(ServerProcess):
         if self.alive:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = prometheus_config(self.scrape_targets, self.scrape_interval, self.rule_files)
+        config = prometheus_config(
+            self.scrape_targets, self.scrape_interval, self.rule_files, self.alertmanagers
+        )
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self._launch(
             "prometheus",

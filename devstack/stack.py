@@ -19,10 +19,11 @@ from urllib.parse import urlparse
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from devstack.alertmanager import AlertmanagerServer
 from devstack.kafka import KafkaBroker, ensure_kafka_jars, kafka_jars_ready
 from devstack.mailsink import start_local_mail
 from devstack.paths import REPO, RUN
-from devstack.ports import port_in_use
+from devstack.ports import free_port, port_in_use
 from devstack.processes import (
     ManagedProcess,
     owns,
@@ -39,7 +40,7 @@ from shared.config import ENV_PREFIX, Settings
 # they all need.
 STOP_PHASES: tuple[tuple[str, ...], ...] = (
     ("demo",),
-    ("ingest", "api", "alerts", "calculator", "prometheus"),
+    ("ingest", "api", "alerts", "calculator", "prometheus", "alertmanager"),
     ("redis", "kafka"),
 )
 STOP_TIMEOUTS = {"kafka": 30.0}
@@ -56,6 +57,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     prometheus_port: int = 9090
+    alertmanager_port: int | None = None  # default: a free port
     kafka_controller_port: int | None = None  # default: Kafka port + 1
     run_dir: Path = RUN
 
@@ -95,6 +97,7 @@ class StackPorts:
     redis: int
     redis_db: int
     prometheus: int
+    alertmanager: int
     services: dict[str, int]
 
     @classmethod
@@ -118,6 +121,7 @@ class StackPorts:
             redis=redis.port or 6379,
             redis_db=int(db) if db.isdigit() else 0,
             prometheus=stack.prometheus_port,
+            alertmanager=stack.alertmanager_port or free_port(),
             services={
                 "ingest": settings.ingest_port,
                 "api": settings.api_port,
@@ -132,6 +136,7 @@ class StackPorts:
             "kafka controller": self.kafka_controller,
             "redis": self.redis,
             "prometheus": self.prometheus,
+            "alertmanager": self.alertmanager,
             **self.services,
         }
 
@@ -142,6 +147,7 @@ PORT_HINTS = {
     "kafka controller": f"{ENV_PREFIX}KAFKA_CONTROLLER_PORT",
     "redis": f"{ENV_PREFIX}REDIS_URL=redis://127.0.0.1:<port>/0",
     "prometheus": f"{ENV_PREFIX}PROMETHEUS_PORT",
+    "alertmanager": f"{ENV_PREFIX}ALERTMANAGER_PORT",
     **PORT_VARS,
 }
 
@@ -303,6 +309,9 @@ def _up(
             "kafka_bootstrap": kafka.bootstrap,
             "redis_url": redis_url,
             "faust_data_dir": str(layout.data / "faust"),
+            # the alerts service re-posts what fires to the stack's Alertmanager
+            "alertmanager_url": settings.alertmanager_url
+            or f"http://127.0.0.1:{ports.alertmanager}",
         }
     )
     # the mail sink: alert mail lands in <run dir>/mail (.eml + index.jsonl), the board
@@ -331,29 +340,47 @@ def _up(
         service.wait_healthy(90.0)
         report(name, time.monotonic() - started, f"{service.url}/healthz ok")
 
+    # Prometheus' pipeline alerts → Alertmanager → the alerts service's webhook (operate
+    # scope: the local admin token; none when only digests are issued)
+    alertmanager = AlertmanagerServer(
+        layout.data / "alertmanager",
+        ports.alertmanager,
+        f"{services['alerts'].url}/v1/alertmanager/webhook",
+        settings.admin_token.get_secret_value() if settings.admin_token else None,
+        log_dir=layout.logs,
+        pid_file=layout.pid_file("alertmanager"),
+    )
+    with _timed(report, "alertmanager") as notes:
+        alertmanager.start()
+        notes.append(alertmanager.url)
     prometheus = PrometheusServer(
         layout.data / "prometheus",
         ports.prometheus,
         {name: [f"127.0.0.1:{port}"] for name, port in ports.services.items()},
         log_dir=layout.logs,
         pid_file=layout.pid_file("prometheus"),
+        alertmanagers=[f"127.0.0.1:{ports.alertmanager}"],
     )
     with _timed(report, "prometheus") as notes:
         prometheus.start()
         notes.append(prometheus.url)
 
-    source, token = next(iter(settings.ingest_tokens.items()))
+    source, ingest = next(iter(settings.ingest_tokens.items()), ("", None))
+    plain = {  # what the local tokens are (empty when only digests are issued: EGOV_TOKENS)
+        "INGEST_TOKEN": ingest.token if ingest else None,
+        "READ_TOKEN": settings.read_token,
+        "ADMIN_TOKEN": settings.admin_token,
+    }
     urls = {
         "INGEST_URL": services["ingest"].url,
         "API_URL": services["api"].url,
         "API_DOCS_URL": f"{services['api'].url}/docs",
         "PROMETHEUS_URL": prometheus.url,
+        "ALERTMANAGER_URL": alertmanager.url,
         "KAFKA_BOOTSTRAP": kafka.bootstrap,
         "REDIS_URL": redis_url,
         "INGEST_SOURCE": source,
-        "INGEST_TOKEN": token.get_secret_value(),
-        "READ_TOKEN": settings.read_token.get_secret_value(),
-        "ADMIN_TOKEN": settings.admin_token.get_secret_value(),
+        **{k: v.get_secret_value() if v else "" for k, v in plain.items()},
         **{f"{name.upper()}_METRICS_URL": s.metrics_url for name, s in services.items()},
         "RUN_DIR": str(layout.root),
     }
@@ -398,6 +425,7 @@ egov-monitor is running. Logs in {layout.logs}, data in {layout.data}.
                          '{api}/v1/indicators/full_online_rate?scope=province&period=rolling:1d'
   Ingest               {urls["INGEST_URL"]}/v1/events
   Prometheus           {urls["PROMETHEUS_URL"]}
+  Alertmanager         {urls["ALERTMANAGER_URL"]}
   Metrics              {urls["INGEST_METRICS_URL"]}
                        {urls["API_METRICS_URL"]}
                        {urls["CALCULATOR_METRICS_URL"]}

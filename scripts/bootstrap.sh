@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One bootstrap for `make run|up|test`: installs what is missing, skips what is done,
 # and prints how long each step took.
-#   1. Debian packages redis-server, prometheus (and Java 17 / Maven if absent)
+#   1. Debian packages redis-server, prometheus, prometheus-alertmanager (and Java 17 /
+#      Maven if absent)
 #   2. .venv (Python 3.11) with `pip install -e '.[dev]'`, again only when pyproject.toml
 #      changed (its sha256 is stamped in .venv/.pyproject.sha256)
 #   3. Kafka jars from Maven Central into .cache/kafka-<version>/ (stamped when complete)
@@ -20,6 +21,7 @@ t=$EPOCHREALTIME
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # the pages, reports and their tests: Debian's chromium (Playwright drives it: its own
@@ -38,7 +40,8 @@ else
   fi
   export DEBIAN_FRONTEND=noninteractive
   # The packages' own services are not ours (the stack runs its own processes on loopback):
-  # keep their postinst from starting redis on 6379 and prometheus on 9090.
+  # keep their postinst from starting redis on 6379, prometheus on 9090 and alertmanager
+  # on 9093.
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [ ! -e "$policy" ]; then
@@ -49,7 +52,8 @@ else
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$own_policy" = 1 ] && rm -f "$policy"
   own_policy=0
-  (service redis-server stop || true; service prometheus stop || true) >/dev/null 2>&1
+  (service redis-server stop || true; service prometheus stop || true
+   service prometheus-alertmanager stop || true) >/dev/null 2>&1
   step "debian packages" "$t" "installed ${missing[*]}"
 fi
 

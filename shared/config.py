@@ -1,19 +1,30 @@
 """Settings of every service, read from environment variables prefixed ``EGOV_``.
 
-Defaults are the local stack's (loopback, fixed dev ports, dev tokens); a deployment
-overrides them, e.g. ``EGOV_KAFKA_BOOTSTRAP=kafka:9092``.
+Defaults are the local stack's (loopback, fixed dev ports); a deployment overrides them,
+e.g. ``EGOV_KAFKA_BOOTSTRAP=kafka:9092``. The dev tokens and the dev webhook secret exist
+only in development (``EGOV_ENV``, the default) and only while no ``EGOV_TOKENS`` are
+issued; production refuses them (``shared/safety.py``). An empty variable means unset.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.tokens import TokenBook, TokenSpec, digest
 
 ENV_PREFIX = "EGOV_"
+
+Environment = Literal["development", "production"]
+# The local development secrets: valid only in development, refused in production.
+DEV_INGEST_TOKEN = "dev-ingest-token"
+DEV_READ_TOKEN = "dev-read-token"
+DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
+DEV_TOKENS = frozenset({DEV_INGEST_TOKEN, DEV_READ_TOKEN, DEV_ADMIN_TOKEN})
 
 
 class Topics(BaseSettings):
@@ -38,8 +49,20 @@ class AlertRoute(BaseModel):
     webhooks: list[str] = Field(default_factory=list)
 
 
+class IngestToken(BaseModel):
+    """One source of ``EGOV_INGEST_TOKENS``: ``{"source": {"token": "…", "agencies":
+    ["so-y-te"]}}``; ``"agencies": ["*"]`` = every agency; a bare ``"source": "token"``
+    has no agency list (development only)."""
+
+    token: SecretStr
+    agencies: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
+
+    # development (default): dev tokens and secret; production: refuses them at start.
+    env: Environment = "development"
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -53,17 +76,19 @@ class Settings(BaseSettings):
     alerts_host: str = "127.0.0.1"
     alerts_port: int = 8084
 
-    # Bearer tokens. Ingest tokens map an emitting source id to its token; the source
-    # is stamped on events that carry none.
-    ingest_tokens: dict[str, SecretStr] = Field(
-        default_factory=lambda: {"demo-source": SecretStr("dev-ingest-token")}
-    )
-    read_token: SecretStr = SecretStr("dev-read-token")
-    admin_token: SecretStr = SecretStr("dev-admin-token")
+    # Bearer tokens. Ingest tokens map an emitting source id to its token and agencies; the
+    # source is stamped on events that carry none. Unset: the dev tokens in development
+    # while no EGOV_TOKENS are issued, none otherwise.
+    ingest_tokens: dict[str, IngestToken] = Field(default_factory=dict)
+    read_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
     # Issued tokens with scopes, digests only (see shared/tokens.py); added to the above.
     tokens: list[TokenSpec] = Field(default_factory=list)
     rate_limit_per_s: float = 50.0
     rate_limit_burst: int = 200
+    # Failed authentications (missing or unknown token) per client address per minute
+    # before it gets 429 + Retry-After.
+    auth_failures_per_minute: int = 10
     cors_origins: list[str] = Field(default_factory=list)
     api_max_body_bytes: int = 1024 * 1024
 
@@ -97,6 +122,14 @@ class Settings(BaseSettings):
     alerts_check_interval_s: float = 30.0
     alerts_outbox_interval_s: float = 1.0
     alerts_max_attempts: int = 20
+    # A notification being sent is leased this long; a sender that died mid-send (after the
+    # receiver accepted, before marking it done) is retried after the lease, same ids.
+    alerts_outbox_lease_s: float = 60.0
+    # The pipeline is behind (one pipeline_behind alert, no silence alerts) while the
+    # calculator's consumer lag, measured by the alerts service, reaches this many events …
+    alerts_pipeline_max_lag: int = 1000
+    # … or events wait and its committed offsets have not moved for this many seconds.
+    alerts_pipeline_max_stall_s: float = 120.0
     # Silence: no events for this many working hours (Mon–Fri 07:00–17:00 local).
     alerts_silence_working_hours: float = 2.0
     alerts_working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
@@ -116,7 +149,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "egov-monitor <canhbao@egov-monitor.local>"
     smtp_timeout_s: float = 10.0
-    webhook_secret: SecretStr = SecretStr("dev-webhook-secret")
+    # HMAC key of the webhook signatures (unset: the dev secret in development).
+    webhook_secret: SecretStr | None = None
     webhook_timeout_s: float = 5.0
     alertmanager_url: str | None = None
     default_target_set: str | None = None
@@ -145,31 +179,71 @@ class Settings(BaseSettings):
         """An empty variable (compose's ``${EGOV_SMTP_USERNAME:-}``) means not set."""
         return None if value == "" else value
 
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _bare_ingest_tokens(cls, value: object) -> object:
+        """``{"source": "token"}`` (no agency list) is accepted as well as the full form."""
+        if isinstance(value, dict):
+            bare = (str, SecretStr)
+            return {k: {"token": v} if isinstance(v, bare) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _development_defaults(self) -> Settings:
+        """The dev tokens and webhook secret, in development only; the dev tokens only while
+        no tokens are issued (EGOV_TOKENS)."""
+        if self.env != "development":
+            return self
+        if not self.tokens:
+            if "ingest_tokens" not in self.model_fields_set:
+                self.ingest_tokens = {
+                    "demo-source": IngestToken(token=SecretStr(DEV_INGEST_TOKEN), agencies=["*"])
+                }
+            if "read_token" not in self.model_fields_set:
+                self.read_token = SecretStr(DEV_READ_TOKEN)
+            if "admin_token" not in self.model_fields_set:
+                self.admin_token = SecretStr(DEV_ADMIN_TOKEN)
+        if "webhook_secret" not in self.model_fields_set:
+            self.webhook_secret = SecretStr(DEV_WEBHOOK_SECRET)
+        return self
+
+
+def dev_secret(value: SecretStr | None) -> bool:
+    return value is not None and value.get_secret_value() in DEV_TOKENS
+
 
 def token_book(settings: Settings) -> TokenBook:
-    """Issued tokens plus the configured plain ones (hashed here, kept only as digests)."""
+    """Issued tokens plus the configured plain ones (hashed here, kept only as digests).
+
+    Dev token values count only in development while no tokens are issued (``EGOV_TOKENS``);
+    empty tokens never count."""
+    dev_ok = settings.env == "development" and not settings.tokens
+
+    def usable(value: SecretStr | None) -> str | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if dev_secret(value) and not dev_ok:
+            return None
+        return value.get_secret_value()
+
     specs = list(settings.tokens)
-    for source, secret in settings.ingest_tokens.items():
-        specs.append(
-            TokenSpec(
-                name=source,
-                sha256=digest(secret.get_secret_value()),
-                scopes=["ingest"],
-                sources=[source],
+    for source, ingest in settings.ingest_tokens.items():
+        if (plain := usable(ingest.token)) is not None:
+            specs.append(
+                TokenSpec(
+                    name=source,
+                    sha256=digest(plain),
+                    scopes=["ingest"],
+                    sources=[source],
+                    agencies=ingest.agencies,
+                )
             )
+    if (plain := usable(settings.read_token)) is not None:
+        specs.append(TokenSpec(name="read", sha256=digest(plain), scopes=["read"]))
+    if (plain := usable(settings.admin_token)) is not None:
+        specs.append(
+            TokenSpec(name="admin", sha256=digest(plain), scopes=["read", "operate", "admin"])
         )
-    specs.append(
-        TokenSpec(
-            name="read", sha256=digest(settings.read_token.get_secret_value()), scopes=["read"]
-        )
-    )
-    specs.append(
-        TokenSpec(
-            name="admin",
-            sha256=digest(settings.admin_token.get_secret_value()),
-            scopes=["read", "admin"],
-        )
-    )
     return TokenBook(specs)
 
 

@@ -1,6 +1,7 @@
 """Bearer tokens with scopes: ``ingest`` (limited to the sources and agencies it is issued
-for), ``read`` and ``admin``. Only SHA-256 digests are kept; a presented token is hashed
-and compared with every digest in constant time. Tokens are never logged or echoed."""
+for), ``read``, ``operate`` (acknowledge and silence alerts) and ``admin`` (which implies
+``read`` and ``operate``). Only SHA-256 digests are kept; a presented token is hashed and
+compared with every digest in constant time. Tokens are never logged or echoed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Scope = Literal["ingest", "read", "admin"]
+Scope = Literal["ingest", "read", "operate", "admin"]
+# Every agency: an ingest token of a source that speaks for all of them (a provincial
+# gateway) must say so explicitly, ``"agencies": ["*"]``.
+ALL_AGENCIES = "*"
 
 
 def digest(token: str) -> str:
@@ -24,10 +28,19 @@ class TokenSpec(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
     scopes: list[Scope]
     sources: list[str] = Field(default_factory=list, description="ingest: allowed sources")
-    agencies: list[str] = Field(default_factory=list, description="ingest: allowed agencies")
+    agencies: list[str] = Field(
+        default_factory=list,
+        description='ingest: allowed agencies ("*" = every agency; none = refused in production)',
+    )
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the token may act in ``scope``; admin implies read and operate."""
+        return scope in self.scopes or ("admin" in self.scopes and scope in ("read", "operate"))
 
     def allows_agency(self, agency: str) -> bool:
-        return not self.agencies or agency in self.agencies
+        """Ingest tokens write only their agencies. No list at all is accepted in
+        development only (every agency); production refuses to start with one."""
+        return not self.agencies or ALL_AGENCIES in self.agencies or agency in self.agencies
 
 
 class TokenBook:

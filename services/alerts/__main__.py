@@ -5,9 +5,11 @@ from faust import Worker
 from services.alerts.app import create_app
 from shared.config import get_settings
 from shared.logs import configure_logging
+from shared.safety import refuse_unsafe_production
 from shared.topic_check import check_at_start
 
 settings = get_settings()
+refuse_unsafe_production(settings, "alerts", signs_webhooks=True)
 configure_logging(settings.log_level)
 check_at_start(settings, [settings.topics.indicator_updates, settings.topics.alerts])
 Worker(create_app(settings), loglevel="WARN").execute_from_commandline()

@@ -30,6 +30,7 @@ from services.api.errors import ApiError, from_http_exception
 from services.api.templating import STATIC
 from shared.config import Settings, get_settings
 from shared.http_main import serve
+from shared.safety import refuse_unsafe_production
 
 REQUESTS = Counter(
     "egov_api_requests_total", "API requests by route and status", ["route", "status"]
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "Chỉ số chính quyền điện tử theo cơ quan và kỳ — e-government indicators per "
             "agency, scope and period, kept up to date from the event stream. "
-            "Authorization: `Bearer <token>` (read or admin)."
+            "Authorization: `Bearer <token>` (read; operate for ack/silence; admin)."
         ),
         version="1",
         lifespan=lifespan,
@@ -191,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = get_settings()
+    refuse_unsafe_production(settings, "api")
     serve(create_app(settings), settings, settings.api_host, settings.api_port)

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
-from shared.auth import RateLimiter, authorize
+from shared.auth import FailureLimiter, RateLimiter, authorize
 from shared.catalog_store import CatalogCache, Catalogs
 from shared.config import Settings, token_book
 from shared.indicators import Indicator, load_indicators
@@ -31,6 +31,7 @@ class ApiContext:
     tokens: TokenBook
     limiter: RateLimiter
     responses: ResponseCache
+    failures: FailureLimiter
 
     @classmethod
     def create(cls, settings: Settings) -> "ApiContext":
@@ -46,6 +47,7 @@ class ApiContext:
             token_book(settings),
             RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
             ResponseCache(store),
+            FailureLimiter(settings.auth_failures_per_minute),
         )
 
     def indicator(self, name: str) -> Indicator:
@@ -100,14 +102,21 @@ def get_context(request: Request) -> ApiContext:
 def reader(request: Request) -> str:
     """Read access (read or admin scope); the token's name, for the record."""
     ctx: ApiContext = request.app.state.ctx
-    return authorize(request, ctx.tokens, "read", ctx.limiter).name
+    return authorize(request, ctx.tokens, "read", ctx.limiter, ctx.failures).name
+
+
+def operator(request: Request) -> str:
+    """Acknowledge and silence alerts (operate or admin scope; read is not enough)."""
+    ctx: ApiContext = request.app.state.ctx
+    return authorize(request, ctx.tokens, "operate", ctx.limiter, ctx.failures).name
 
 
 def admin(request: Request) -> str:
     ctx: ApiContext = request.app.state.ctx
-    return authorize(request, ctx.tokens, "admin", ctx.limiter).name
+    return authorize(request, ctx.tokens, "admin", ctx.limiter, ctx.failures).name
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
 Reader = Annotated[str, Depends(reader)]
+Operator = Annotated[str, Depends(operator)]
 Admin = Annotated[str, Depends(admin)]

@@ -1,4 +1,5 @@
-"""Alert routes: list and filter, history, acknowledge, silence a key until a time."""
+"""Alert routes: list and filter, history (read); acknowledge, silence a key until a time
+(operate scope: a read token gets 403)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -9,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel
 from services.alerts.model import Alert, AlertState
 from services.alerts.rules import Rule, Severity
 from services.alerts.store import AlertStore
-from services.api.context import Ctx, Reader
+from services.api.context import Ctx, Operator, Reader
 from services.api.errors import ERROR_RESPONSES, NOT_FOUND, ApiException
 from shared.timeutil import now_utc
 
@@ -59,7 +60,7 @@ async def alert_history(
     responses=NOT_FOUND,
     summary="Xác nhận đã biết — acknowledge",
 )
-async def acknowledge(ctx: Ctx, who: Reader, key: str) -> Alert:
+async def acknowledge(ctx: Ctx, who: Operator, key: str) -> Alert:
     store = AlertStore(ctx.redis)
     alert = await store.get(key)
     if alert is None:
@@ -75,7 +76,7 @@ async def acknowledge(ctx: Ctx, who: Reader, key: str) -> Alert:
     response_model=Alert,
     summary="Tạm tắt thông báo đến một thời điểm — silence a key until a time",
 )
-async def silence(ctx: Ctx, _: Reader, key: str, body: Silence) -> Alert:
+async def silence(ctx: Ctx, _: Operator, key: str, body: Silence) -> Alert:
     store = AlertStore(ctx.redis)
     alert = await store.get(key)
     if alert is None:

@@ -18,12 +18,13 @@ from redis.asyncio import Redis
 from services.ingest import metrics
 from services.ingest.body import BodyTooLarge, InvalidBody, decode_events, is_ndjson, read_limited
 from services.ingest.producer import BrokerUnavailable, EventProducer, Record
-from shared.auth import RateLimiter, authorize
+from shared.auth import FailureLimiter, RateLimiter, authorize
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings, token_book
 from shared.events import Event
 from shared.http_main import serve
 from shared.logs import get_logger
+from shared.safety import refuse_unsafe_production
 from shared.timeutil import now_utc
 from shared.topic_check import check_at_start
 from shared.validation import FieldError, validate_event
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     catalogs = CatalogCache(redis)
     tokens = token_book(settings)
     limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    failures = FailureLimiter(settings.auth_failures_per_minute)
     producer = EventProducer(settings.kafka_bootstrap, settings.ingest_produce_timeout_s)
 
     @asynccontextmanager
@@ -125,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request: Request,
         partial: bool = Query(False, description="Accept the valid events, return the rest"),
     ) -> Any:
-        token = authorize(request, tokens, "ingest", limiter)
+        token = authorize(request, tokens, "ingest", limiter, failures)
         source = token.sources[0] if token.sources else token.name
         try:
             body = await read_limited(request, settings.ingest_max_body_bytes)
@@ -241,5 +243,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = get_settings()
+    refuse_unsafe_production(settings, "ingest")
     check_at_start(settings, [settings.topics.dossier, settings.topics.document])
     serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)

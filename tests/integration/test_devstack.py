@@ -36,7 +36,7 @@ from devstack.processes import (
 )
 from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisServer
-from devstack.services import service_env
+from devstack.services import SERVICES, service_env
 from devstack.topics import create_topics, partition_counts
 from shared.config import Settings
 
@@ -278,13 +278,13 @@ def test_service_env_round_trips_through_settings(monkeypatch: pytest.MonkeyPatc
     s = Settings()
     assert s.kafka_bootstrap == "127.0.0.1:19092"
     assert s.ingest_port == 18081
-    assert {k: v.get_secret_value() for k, v in s.ingest_tokens.items()} == {
+    assert {k: v.token.get_secret_value() for k, v in s.ingest_tokens.items()} == {
         "so-tai-chinh": "tok-1",
         "demo-source": "tok-2",
     }
     assert s.smtp_starttls is True
     assert s.topics.dossier == "t.dossier.x"
-    assert s.read_token.get_secret_value() == "r"
+    assert s.read_token is not None and s.read_token.get_secret_value() == "r"
     with pytest.raises(ValueError, match="not a setting"):
         service_env({"kafka_bootstrapp": "x"})
 
@@ -351,6 +351,7 @@ def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
             "READ_TOKEN",
             "CALCULATOR_METRICS_URL",
             "ALERTS_METRICS_URL",
+            "ALERTMANAGER_URL",
         ):
             assert stack_env[key], key
         assert stack_env["KAFKA_BOOTSTRAP"] == f"127.0.0.1:{ports['kafka']}"
@@ -358,21 +359,23 @@ def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
         for url in (stack_env["CALCULATOR_METRICS_URL"], stack_env["ALERTS_METRICS_URL"]):
             assert httpx.get(url, timeout=10).status_code == 200
         assert httpx.get(f"{stack_env['API_URL']}/healthz", timeout=10).status_code == 200
+        am = httpx.get(f"{stack_env['ALERTMANAGER_URL']}/api/v2/status", timeout=10).json()
+        assert "egov-alerts" in am["config"]["original"]  # routes to the alerts service
 
         names = {p.stem for p in (run_dir / "pids").glob("*.pid")}
-        assert names == {"kafka", "redis", "prometheus", "ingest", "api", "calculator", "alerts"}
+        assert names >= {"kafka", "redis", "prometheus", "alertmanager"} | set(SERVICES)
         records = [read_pid_file(p) for p in (run_dir / "pids").glob("*.pid")]
         pids += [r.pid for r in records if r is not None]
-        assert len(pids) == 7 and all(proc_running(pid) for pid in pids)
+        assert len(pids) == len(names) and all(proc_running(pid) for pid in pids)
 
         status = egov(["status"], env)
-        assert status.returncode == 0 and status.stdout.count(" up") >= 7, status.stdout
+        assert status.returncode == 0 and status.stdout.count(" up") >= len(names), status.stdout
         again = egov(["up", "--no-demo"], env)
         assert again.returncode == 1 and "already up" in again.stderr
     finally:
         stopped = egov(["down"], env)
     assert stopped.returncode == 0, stopped.stderr
-    for name in ("kafka", "redis", "prometheus", "ingest", "api", "calculator", "alerts"):
+    for name in ("kafka", "redis", "prometheus", "alertmanager", *SERVICES):
         assert name in stopped.stdout
     assert not any(proc_running(pid) for pid in pids)
     assert not (run_dir / "stack.env").exists()
