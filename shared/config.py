@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     topic_partitions: int = 6
     # Seconds a stopping calculator lets its batch in flight finish before exiting unacked.
     calculator_stop_grace_s: float = 5.0
+    # Seconds without heartbeats before a Faust worker's partitions go to the others.
+    kafka_session_timeout_s: float = 10.0
     # Seconds between checks that Redis still holds every record this calculator applied.
     calculator_gap_check_interval_s: float = 2.0
     # Bytes of an invalid record's value kept in its dead-letter entry (base64 adds a third;

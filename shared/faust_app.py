@@ -44,6 +44,9 @@ def make_faust_app(settings: Settings, group: str, host: str, port: int, **extra
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # a worker that died (SIGKILL, host lost) hands its partitions over in seconds
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         **extra,
     )
     add_standard_pages(app)
