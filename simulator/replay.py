@@ -23,7 +23,7 @@ import csv
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -324,6 +324,78 @@ class KafkaSink:
 
     def close(self) -> None:
         self.producer.close()
+
+
+def kafka_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition Kafka's default partitioner (murmur2 of the key) gives ``key``: the
+    same as ``KafkaSink``'s producer chooses."""
+    from kafka.partitioner.default import murmur2
+
+    ordered = sorted(partitions)
+    index: int = (murmur2(key) & 0x7FFFFFFF) % len(ordered)
+    return ordered[index]
+
+
+async def produce_in_batches(
+    events: Iterable[dict[str, Any]],
+    bootstrap: str,
+    settings: Settings,
+    *,
+    batch_bytes: int = 1 << 20,
+    in_flight: int = 16,
+) -> Counter[str]:
+    """Produce ``events`` straight to Kafka like ``KafkaSink`` (topic by event type, key =
+    agency, acks=all, same partitions), filling one record batch per partition: about ten
+    times the rate of a per-event ``send`` (a simulated year in seconds, not minutes).
+    Returns the events produced by type, once every batch is acknowledged."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_batch_size=batch_bytes,
+        max_request_size=max(8 * 1024 * 1024, 2 * batch_bytes),
+    )
+    await producer.start()
+    kinds: Counter[str] = Counter()
+    try:
+        partitions: dict[str, list[int]] = {}
+        batches: dict[tuple[str, int], Any] = {}
+        pending: list[Any] = []
+
+        async def submit(topic: str, partition: int) -> None:
+            nonlocal pending
+            batch = batches.pop((topic, partition))
+            batch.close()
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
+            if len(pending) >= in_flight:
+                await asyncio.gather(*pending)
+                pending = []
+
+        for event in events:
+            topic = topic_for(event, settings)
+            key = str(event.get("agency_code", "")).encode()
+            if topic not in partitions:
+                partitions[topic] = sorted(await producer.partitions_for(topic))
+            partition = kafka_partition(key, partitions[topic])
+            value = orjson.dumps(event)
+            batch = batches.get((topic, partition))
+            if batch is None:
+                batch = batches[(topic, partition)] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                await submit(topic, partition)
+                batch = batches[(topic, partition)] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"event larger than a batch: {event.get('event_id')}")
+            kinds[str(event.get("event_type"))] += 1
+        for topic, partition in list(batches):
+            await submit(topic, partition)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return kinds
 
 
 # ---------------------------------------------------------------------------------------

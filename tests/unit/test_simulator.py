@@ -41,6 +41,7 @@ from simulator.replay import (
     KafkaSink,
     SendResult,
     checkpoint_path,
+    kafka_partition,
     read_events,
     replay,
     summary_lines,
@@ -510,6 +511,30 @@ def test_kafka_sink_routes_by_event_type_and_keys_by_agency() -> None:
         family = "document" if event["event_type"] == "document_issued" else "dossier"
         assert topic == (topics.document if family == "document" else topics.dossier)
         assert key == event["agency_code"].encode() and orjson.loads(value) == event
+
+
+def test_batched_producer_chooses_the_default_partitioners_partition() -> None:
+    from kafka.partitioner import DefaultPartitioner
+
+    parts = [0, 1, 2, 3, 4, 5]
+
+    class Cluster:
+        def topics(self) -> set[str]:
+            return {"t"}
+
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            return set(parts)
+
+        available_partitions_for_topic = partitions_for_topic
+
+    partitioner = DefaultPartitioner()
+    chosen = set()
+    for row in ROWS:
+        key = row.agency_code.encode()
+        expected = partitioner.partition("t", None, key, None, None, Cluster())
+        assert kafka_partition(key, parts[::-1]) == expected
+        chosen.add(expected)
+    assert len(chosen) > 1
 
 
 # --------------------------------------------------------------------------- CLI
