@@ -90,7 +90,16 @@ def status() -> None:
         )
     console.print(table)
     env = stack.read_stack_env()
-    for key in ("API_DOCS_URL", "INGEST_URL", "PROMETHEUS_URL", "KAFKA_BOOTSTRAP", "REDIS_URL"):
+    for key in (
+        "PUBLIC_URL",
+        "BOARD_URL",
+        "MAIL_DIR",
+        "API_DOCS_URL",
+        "INGEST_URL",
+        "PROMETHEUS_URL",
+        "KAFKA_BOOTSTRAP",
+        "REDIS_URL",
+    ):
         if key in env:
             console.print(f"{key:<16} {env[key]}", markup=False)
     if not all(p.running for p in processes):

@@ -33,7 +33,6 @@ router = APIRouter(prefix="/board", tags=["board"], include_in_schema=False)
 COOKIE = "egov_board"
 COOKIE_MAX_AGE_S = 12 * 3600
 HTML = "text/html; charset=utf-8"
-FRAGMENTS = ("kpis", "alerts", "figures", "overdue", "mail")
 MAX_LOGIN_BODY = 4096
 # login attempts per client address: a burst of 10, then one every 6 s
 _LOGINS = RateLimiter(per_s=1 / 6, burst=10)
@@ -109,7 +108,6 @@ async def board(request: Request, ctx: Ctx) -> Response:
     parts = fragments(await board_data(ctx))
     body = render(
         "board.html",
-        order=FRAGMENTS,
         fragments={name: markup(html) for name, html in parts.items()},
         digests={name: digest(html) for name, html in parts.items()},
         prometheus_url=ctx.settings.prometheus_url,

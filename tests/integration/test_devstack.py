@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devstack.kafka import KafkaBroker
 from devstack.paths import REPO
-from devstack.ports import free_port, port_in_use
+from devstack.ports import free_port, port_in_use, port_open
 from devstack.processes import (
     ManagedProcess,
     PidRecord,
@@ -359,11 +359,19 @@ def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
         for url in (stack_env["CALCULATOR_METRICS_URL"], stack_env["ALERTS_METRICS_URL"]):
             assert httpx.get(url, timeout=10).status_code == 200
         assert httpx.get(f"{stack_env['API_URL']}/healthz", timeout=10).status_code == 200
+        # what people see: the public page, the board (its login), the mail sink
+        assert "Public results page" in started.stdout.split("API docs")[0]  # printed first
+        public = httpx.get(stack_env["PUBLIC_URL"], timeout=30)
+        assert public.status_code == 200 and "Kết quả chính quyền điện tử" in public.text
+        board = httpx.get(stack_env["BOARD_URL"], timeout=10)
+        assert board.status_code == 303 and board.headers["location"] == "/board/login"
+        assert port_open(int(stack_env["MAIL_SMTP"].rsplit(":", 1)[1]))
+        assert stack_env["MAIL_DIR"] == str(run_dir / "mail")
         am = httpx.get(f"{stack_env['ALERTMANAGER_URL']}/api/v2/status", timeout=10).json()
         assert "egov-alerts" in am["config"]["original"]  # routes to the alerts service
 
         names = {p.stem for p in (run_dir / "pids").glob("*.pid")}
-        assert names >= {"kafka", "redis", "prometheus", "alertmanager"} | set(SERVICES)
+        assert names >= {"kafka", "redis", "prometheus", "alertmanager", "mail"} | set(SERVICES)
         records = [read_pid_file(p) for p in (run_dir / "pids").glob("*.pid")]
         pids += [r.pid for r in records if r is not None]
         assert len(pids) == len(names) and all(proc_running(pid) for pid in pids)
