@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack import stack
-from services.catalog_cli import catalog_app, rebuild_command
+from services.catalog_cli import catalog_app, rebuild_command, restore_command, snapshot_command
 from simulator.cli import replay_command, simulate_app
 
 app = typer.Typer(
@@ -157,6 +157,8 @@ def grafana_push(
 
 app.add_typer(grafana_app, name="grafana")
 app.command("rebuild")(rebuild_command)
+app.command("snapshot")(snapshot_command)
+app.command("restore")(restore_command)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulate_app, name="simulate")
 app.command("replay")(replay_command)

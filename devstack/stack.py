@@ -309,6 +309,8 @@ def _up(
             "kafka_bootstrap": kafka.bootstrap,
             "redis_url": redis_url,
             "faust_data_dir": str(layout.data / "faust"),
+            # hourly snapshots of Redis for `egov restore` (the newest 24 kept)
+            "snapshot_dir": settings.snapshot_dir or str(layout.data / "snapshots"),
             # the alerts service re-posts what fires to the stack's Alertmanager
             "alertmanager_url": settings.alertmanager_url
             or f"http://127.0.0.1:{ports.alertmanager}",

@@ -19,6 +19,7 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
         t.deadletter: 3,
         t.indicator_updates: 3,
         t.alerts: 1,
+        t.catalog: 1,  # one partition: the order catalogs took effect in
     }
 
 

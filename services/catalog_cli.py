@@ -11,7 +11,9 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from services.calculator.rebuild import RebuildRefused, rebuild
+from services.calculator.snapshots import RestoreRefused, restore, take_snapshot
 from shared.catalog import CatalogFileError, parse_agencies_csv
+from shared.catalog_log import CatalogLog, CatalogLogError
 from shared.catalog_store import CatalogStore, DroppedAgenciesError
 from shared.config import get_settings
 from shared.procedures import ProcedureCatalog
@@ -39,26 +41,70 @@ def rebuild_command(
     )
 
 
+def snapshot_command(
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to write it (default EGOV_SNAPSHOT_DIR)")
+    ] = None,
+) -> None:
+    """Write a consistent snapshot of Redis (figures, applied offsets, catalogs, alerts)."""
+    settings = get_settings()
+    target = directory or (Path(settings.snapshot_dir) if settings.snapshot_dir else None)
+    if target is None:
+        console.print("[red]no directory[/red]: pass --directory or set EGOV_SNAPSHOT_DIR")
+        raise typer.Exit(2)
+    path = take_snapshot(settings.redis_url, target, settings.snapshot_keep)
+    console.print(f"snapshot: {path} ({path.stat().st_size:,} bytes)")
+
+
+def restore_command(
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Snapshot file (default: the latest in EGOV_SNAPSHOT_DIR)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite a Redis that is not empty")] = False,
+) -> None:
+    """Restore Redis: latest snapshot + catalogs from the catalog topic + replay of the
+    event log's tail (stop the calculator first)."""
+    try:
+        report = asyncio.run(restore(get_settings(), snapshot, force=force))
+    except RestoreRefused as exc:
+        console.print(f"[red]restore refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"restore: {report.snapshot or 'no snapshot (full replay)'}; {report.keys:,} keys in "
+        f"{report.load_seconds:.1f} s; {report.catalogs_restored} catalogs; tail "
+        f"{report.tail_records:,} records ({report.tail_applied:,} applied) in "
+        f"{report.tail_seconds:.1f} s; total {report.seconds:.1f} s"
+    )
+
+
 async def _load(kind: str, path: Path) -> int:
     text = path.read_text(encoding="utf-8-sig")
     # parse and check the file before touching Redis
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
-    redis = Redis.from_url(get_settings().redis_url)
-    store = CatalogStore(redis)
+    settings = get_settings()
+    redis = Redis.from_url(settings.redis_url)
+    log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
+    store = CatalogStore(redis, log)
     try:
         if procedures is not None:
             return await store.replace_procedures(procedures.procedures.values())
         assert agencies is not None
         return await store.replace_agencies(agencies.agencies.values())
     finally:
+        log.close()
         await redis.aclose()
 
 
 @catalog_app.command("load-procedures")
 def load_procedures(path: Path) -> None:
     """Replace the procedure catalog with a CSV file (services pick it up within seconds)."""
-    console.print(f"procedures: {asyncio.run(_load('procedures', path))} rows loaded")
+    try:
+        rows = asyncio.run(_load("procedures", path))
+    except CatalogLogError as exc:
+        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"procedures: {rows} rows loaded")
 
 
 @catalog_app.command("load-agencies")
@@ -76,7 +122,7 @@ def load_agencies_command(path: Path) -> None:
         for error in exc.errors:
             console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    except DroppedAgenciesError as exc:
+    except (DroppedAgenciesError, CatalogLogError) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(f"agencies: {rows} rows loaded")

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from shared import redis_keys
 from shared.catalog import Agency, AgencyCatalog, load_agencies
+from shared.catalog_log import CatalogLog
 from shared.procedures import Procedure, ProcedureCatalog
 
 AGENCIES_KEY = "catalog:agencies"
@@ -51,8 +52,12 @@ class Catalogs:
 
 
 class CatalogStore:
-    def __init__(self, redis: Redis) -> None:
+    """The catalogs in Redis; with a ``log``, every replacement is published on the catalog
+    topic first (and refused, unchanged, when the topic can't take it)."""
+
+    def __init__(self, redis: Redis, log: CatalogLog | None = None) -> None:
         self.redis = redis
+        self.log = log
 
     async def version(self) -> int:
         raw = await self.redis.get(VERSION_KEY)
@@ -73,6 +78,8 @@ class CatalogStore:
             if dropped:
                 raise DroppedAgenciesError(dropped)
         docs = [a.model_dump(mode="json") for a in new]
+        if self.log is not None and not only_if_empty:
+            await self.log.publish("agencies", docs)
         await self._replace(AGENCIES_KEY, docs, only_if_empty)
         return len(docs)
 
@@ -92,6 +99,8 @@ class CatalogStore:
 
     async def replace_procedures(self, procedures: Iterable[Procedure]) -> int:
         docs = [p.model_dump(mode="json") for p in procedures]
+        if self.log is not None:
+            await self.log.publish("procedures", docs)
         await self._replace(PROCEDURES_KEY, docs, False)
         return len(docs)
 
@@ -123,8 +132,10 @@ class CatalogStore:
 class CatalogCache:
     """The current catalogs, re-read from Redis when ``catalog:version`` changes."""
 
-    def __init__(self, redis: Redis, refresh_s: float = 2.0) -> None:
-        self.store = CatalogStore(redis)
+    def __init__(
+        self, redis: Redis, refresh_s: float = 2.0, log: CatalogLog | None = None
+    ) -> None:
+        self.store = CatalogStore(redis, log)
         self.refresh_s = refresh_s
         self._current: Catalogs | None = None
         self._checked = 0.0

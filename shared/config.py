@@ -37,6 +37,8 @@ class Topics(BaseSettings):
     deadletter: str = "egov.deadletter.v1"
     indicator_updates: str = "egov.indicator-updates.v1"
     alerts: str = "egov.alerts.v1"
+    # Every catalog replacement, in order (shared/catalog_log.py); kept forever.
+    catalog: str = "egov.catalog.v1"
 
 
 class AlertRoute(BaseModel):
@@ -98,6 +100,14 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = 5
 
     topic_partitions: int = 6
+    # Publish catalog replacements on the catalog topic before they take effect (tests of
+    # the API without a broker turn it off).
+    catalog_log_enabled: bool = True
+    # Periodic snapshots of Redis for `egov restore` (unset: none): directory, interval, how
+    # many to keep. One calculator takes each (a Redis lock elects it).
+    snapshot_dir: str | None = None
+    snapshot_interval_s: float = 3600.0
+    snapshot_keep: int = 24
     # Seconds a stopping calculator lets its batch in flight finish before exiting unacked.
     calculator_stop_grace_s: float = 5.0
     # Seconds without heartbeats before a Faust worker's partitions go to the others.

@@ -26,7 +26,7 @@ class TopicCheckError(RuntimeError):
 def durable_topics(settings: Settings) -> list[str]:
     """The topics whose records are the system of record."""
     t = settings.topics
-    return [t.dossier, t.document, t.deadletter]
+    return [t.dossier, t.document, t.deadletter, t.catalog]
 
 
 def _configs(admin: KafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:

@@ -134,6 +134,7 @@ def _isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str,
         deadletter=f"t.dlq.{suffix}",
         indicator_updates=f"t.updates.{suffix}",
         alerts=f"t.alerts.{suffix}",
+        catalog=f"t.catalog.{suffix}",
     )
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
     durable = {"num_partitions": 6, "replication_factor": 1, "configs": dict(DURABLE_CONFIGS)}
@@ -144,6 +145,7 @@ def _isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str,
             topics.deadletter: {**durable, "num_partitions": 1},
             topics.indicator_updates: {"num_partitions": 1, "replication_factor": 1},
             topics.alerts: {"num_partitions": 1, "replication_factor": 1},
+            topics.catalog: {**durable, "num_partitions": 1},
         }
     )
     admin.close()
@@ -156,6 +158,7 @@ def _isolated(kafka_broker: KafkaBroker, redis_server: RedisServer) -> dict[str,
         "EGOV_TOPIC_DEADLETTER": topics.deadletter,
         "EGOV_TOPIC_INDICATOR_UPDATES": topics.indicator_updates,
         "EGOV_TOPIC_ALERTS": topics.alerts,
+        "EGOV_TOPIC_CATALOG": topics.catalog,
         "EGOV_REDIS_URL": f"{base}/{db}",
         "EGOV_CALCULATOR_GROUP": f"calc-{suffix}",
     }

@@ -28,6 +28,7 @@ from services.api import (
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
 from services.api.templating import STATIC
+from shared.catalog_log import CatalogLogError
 from shared.config import Settings, get_settings
 from shared.http_main import serve
 from shared.safety import refuse_unsafe_production
@@ -145,6 +146,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         body = from_http_exception(exc)
         return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(CatalogLogError)
+    async def _catalog_log_down(_: Request, exc: CatalogLogError) -> JSONResponse:
+        body = ApiError(
+            error="catalog_log_unavailable",
+            field=None,
+            message=str(exc),
+            message_vi="Không ghi được danh mục vào nhật ký sự kiện: danh mục chưa thay đổi",
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
 from shared.auth import FailureLimiter, RateLimiter, authorize
+from shared.catalog_log import CatalogLog
 from shared.catalog_store import CatalogCache, Catalogs
 from shared.config import Settings, token_book
 from shared.indicators import Indicator, load_indicators
@@ -41,7 +42,12 @@ class ApiContext:
             settings,
             redis,
             store,
-            CatalogCache(redis),
+            CatalogCache(
+                redis,
+                log=CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
+                if settings.catalog_log_enabled
+                else None,
+            ),
             load_indicators(),
             load_targets(),
             token_book(settings),

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -26,6 +27,7 @@ from services.calculator import business_metrics, metrics
 from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.lag import LagProbe
 from services.calculator.replay_log import open_consumer, replay_ranges
+from services.calculator.snapshots import take_snapshot
 from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
@@ -266,6 +268,22 @@ def create_app(settings: Settings | None = None) -> faust.App:
         its last second): re-apply what this worker processed and Redis no longer has."""
         if processed:
             await fill_gaps(dict(processed))
+
+    if settings.snapshot_dir:
+        snapshot_dir = Path(settings.snapshot_dir)
+
+        @guarded_timer(app, settings.snapshot_interval_s)
+        async def take_snapshots() -> None:
+            """One calculator per interval snapshots Redis (the lock expires with it)."""
+            lock = await redis().set(
+                "snapshot:lock", "1", nx=True, px=int(settings.snapshot_interval_s * 900)
+            )
+            if lock:
+                path = await asyncio.to_thread(
+                    take_snapshot, settings.redis_url, snapshot_dir, settings.snapshot_keep
+                )
+                metrics.SNAPSHOTS.inc()
+                log.info("snapshot_taken", path=str(path), bytes=path.stat().st_size)
 
     @guarded_timer(app, settings.calculator_publish_interval_s)
     async def publish_updates() -> None:

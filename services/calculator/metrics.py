@@ -44,6 +44,7 @@ GAP_RECORDS = Counter(
 BAD_HEADERS = Counter(
     "egov_calculator_bad_headers_total", "Records whose ingested_at_ms header is not an integer"
 )
+SNAPSHOTS = Counter("egov_calculator_snapshots_total", "Redis snapshots taken for restores")
 LAST_APPLIED = Gauge(
     "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
 )

@@ -23,8 +23,9 @@ from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from redis.asyncio import Redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.calculator.replay_log import open_consumer, replay_ranges
+from services.calculator.replay_log import CatalogAt, open_consumer, replay_ranges
 from shared import redis_keys
+from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogCache
 from shared.config import Settings
 from shared.store import IndicatorStore
@@ -142,7 +143,7 @@ async def rebuild(
                 report.deleted_keys += await delete_keyspace(redis, ks)
             target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current
             store = IndicatorStore(redis, keyspace=target)
-            catalog = (await CatalogCache(redis).current()).agencies
+            catalog_at = await catalogs_in_force(settings, redis)
             with Progress(
                 TextColumn("rebuild"),
                 BarColumn(),
@@ -155,7 +156,7 @@ async def rebuild(
                     consumer,
                     store,
                     {tp: (0, end[tp]) for tp in parts},
-                    lambda _: catalog,
+                    catalog_at,
                     on_progress=lambda n: progress.update(task, completed=n),
                     batch_size=batch_size,
                 )
@@ -170,6 +171,18 @@ async def rebuild(
     report.duplicates, report.invalid = counts.duplicates, counts.invalid
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def catalogs_in_force(settings: Settings, redis: Redis) -> CatalogAt:
+    """The agency catalog in force at each record's time, from the catalog topic; when the
+    topic holds no agency catalog yet (loaded before catalogs were logged), Redis' one."""
+    timeline = CatalogTimeline(
+        await asyncio.to_thread(read_history, settings.kafka_bootstrap, settings.topics.catalog)
+    )
+    if timeline.latest_agencies is None:
+        current = (await CatalogCache(redis).current()).agencies
+        return lambda _: current
+    return timeline.agencies_at
 
 
 async def switch_keyspace(redis: Redis, store: IndicatorStore, target: str) -> None:

@@ -38,7 +38,10 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_each_scope_allowed_and_refused_where_it_should_be(redis_server) -> None:
-    settings = Settings(redis_url=redis_db(redis_server, 11), tokens=ISSUED)
+    # no broker here: catalog replacements are not published on the catalog topic
+    settings = Settings(
+        redis_url=redis_db(redis_server, 11), tokens=ISSUED, catalog_log_enabled=False
+    )
     with TestClient(create_api(settings)) as api:
         path = "/v1/indicators/full_online_rate"
         assert api.get(path).status_code == 401

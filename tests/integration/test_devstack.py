@@ -47,7 +47,8 @@ def test_topics_have_their_partition_counts(kafka_broker: KafkaBroker) -> None:
     settings = Settings()
     t = settings.topics
     counts = partition_counts(
-        kafka_broker.bootstrap, [t.dossier, t.document, t.deadletter, t.indicator_updates, t.alerts]
+        kafka_broker.bootstrap,
+        [t.dossier, t.document, t.deadletter, t.indicator_updates, t.alerts, t.catalog],
     )
     assert counts == {
         t.dossier: 6,
@@ -55,6 +56,7 @@ def test_topics_have_their_partition_counts(kafka_broker: KafkaBroker) -> None:
         t.deadletter: 3,
         t.indicator_updates: 3,
         t.alerts: 1,
+        t.catalog: 1,
     }
     assert create_topics(kafka_broker.bootstrap, settings) == counts  # idempotent
 
