@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api bench-restore
 
 VENV := .venv/bin
 
@@ -42,3 +42,6 @@ bench-api: bootstrap
 
 bench-pipeline: bootstrap
 	$(VENV)/python -m bench.pipeline
+
+bench-restore: bootstrap
+	$(VENV)/python -m bench.restore
