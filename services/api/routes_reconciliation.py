@@ -85,13 +85,14 @@ async def list_reconciliations(
 
 async def _ours(ctx: Ctx, figure: ExternalFigure) -> IndicatorValue:
     catalogs = await ctx.catalogs.current()
+    period = ctx.period(figure.period)
     values = await scope_values(
         ctx.store,
         catalogs,
         ctx.targets,
         [ctx.indicator(figure.indicator)],
-        ctx.scope(figure.scope, catalogs),
-        ctx.period(figure.period),
+        ctx.scope(figure.scope, catalogs, period),  # the agencies valid in the period
+        period,
         None,
     )
     return values[0]

@@ -15,7 +15,7 @@ from shared.periods import PeriodError, parse_period
 from shared.report_files import to_csv, to_xlsx
 from shared.scorecard import Scorecard, scorecard
 from shared.summary import LeadersSummary, leaders_summary
-from shared.timeutil import LOCAL_TZ, now_utc
+from shared.timeutil import LOCAL_TZ, now_utc, today_local
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=ERROR_RESPONSES)
 
@@ -167,7 +167,7 @@ async def open_dossiers(
     limit: Annotated[int, Query(ge=0, le=1000)] = 20,
 ) -> OpenDossiersReport:
     catalogs = await ctx.catalogs.current()
-    parsed = ctx.scope(scope, catalogs)
+    parsed = ctx.scope(scope, catalogs, on=today_local())  # a "now" view: agencies valid now
     now = now_utc()
     codes = [a.agency_code for a in parsed.members]
     counts = await ctx.store.open_counts(codes, now)
