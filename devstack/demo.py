@@ -1,6 +1,7 @@
 """Demo source of `make run`: the simulator's live stream into the local ingest service.
 
-Run with ``python -m devstack.demo`` (env ``INGEST_URL``, ``INGEST_TOKEN``, ``DEMO_RATE``).
+Run with ``python -m devstack.demo`` (env ``INGEST_URL``, ``INGEST_TOKEN``, ``DEMO_RATE``;
+``DEMO_HISTORY=0`` skips the 12 closed months it first posts, ``devstack/demo_history.py``).
 Outside working hours the stream slows to a trickle, as the province's systems do.
 """
 
@@ -12,11 +13,16 @@ from simulator.live import run_live
 
 
 def main() -> None:
-    run_live(
-        os.environ.get("INGEST_URL", "http://127.0.0.1:8081"),
-        os.environ.get("INGEST_TOKEN", "dev-ingest-token"),
-        float(os.environ.get("DEMO_RATE", "20")),
-    )
+    ingest_url = os.environ.get("INGEST_URL", "http://127.0.0.1:8081")
+    token = os.environ.get("INGEST_TOKEN", "dev-ingest-token")
+    if os.environ.get("DEMO_HISTORY", "1") != "0":
+        # the 12 closed months first (devstack/demo_history.py): the public results page
+        # publishes closed months only
+        from devstack.demo_history import backfill
+        from devstack.stack import RunLayout
+
+        backfill(ingest_url, token, RunLayout.default().data / "demo-history")
+    run_live(ingest_url, token, float(os.environ.get("DEMO_RATE", "20")))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ COOKIE = "egov_board"
 COOKIE_MAX_AGE_S = 12 * 3600
 HTML = "text/html; charset=utf-8"
 MAX_LOGIN_BODY = 4096
+ALERTS_SHOWN = 10  # the rest behind "Xem thêm" (a <details>: no script needed)
 # login attempts per client address: a burst of 10, then one every 6 s
 _LOGINS = RateLimiter(per_s=1 / 6, burst=10)
 
@@ -74,7 +75,13 @@ def fragments(data: BoardData) -> dict[str, str]:
     common = {"d": data, "scopes": AGGREGATES, "scope_name": scope_name}
     return {
         "kpis": render("board_kpis.html", **common),
-        "alerts": render("board_alerts.html", rule_vi=rule_vi, severity_vi=severity_vi, **common),
+        "alerts": render(
+            "board_alerts.html",
+            rule_vi=rule_vi,
+            severity_vi=severity_vi,
+            shown=ALERTS_SHOWN,
+            **common,
+        ),
         "figures": render("board_figures.html", **common),
         "overdue": render("board_overdue.html", **common),
         "mail": render("board_mail_list.html", **common),

@@ -19,7 +19,9 @@
     var msg = JSON.parse(event.data);
     var el = document.querySelector('[data-fragment="' + msg.name + '"]');
     if (!el || el.getAttribute("data-digest") === msg.digest) { return; }
+    var wasOpen = el.querySelector("details[open]") !== null;  // keep "Xem thêm" open
     el.innerHTML = msg.html;
+    if (wasOpen) { var more = el.querySelector("details"); if (more) { more.open = true; } }
     el.setAttribute("data-digest", msg.digest);
     el.classList.remove("flash");
     void el.offsetWidth;
