@@ -104,9 +104,12 @@ def overview() -> dashboard.Dashboard:
                     "Tháng này",
                     ref="B",
                 ),
+                # since 2025 departments and localities have different targets and the
+                # province none of its own (domain §6): show the groups' targets
                 query(
-                    'egov_indicator_target_percent{scope="province", indicator="full_online_rate"}',
-                    "Chỉ tiêu ({{target_set}})",
+                    "egov_indicator_target_percent"
+                    '{scope=~"group:.*", indicator="full_online_rate"}',
+                    "Chỉ tiêu {{scope}} ({{target_set}})",
                     ref="C",
                 ),
             )
