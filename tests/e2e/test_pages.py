@@ -295,6 +295,9 @@ def test_public_page_works_without_javascript(site: dict[str, Any], browser: Any
     check_figures_equal_api(site, rows[:40])
     assert page.locator("svg.spark").count() >= 30  # trends drawn by the server
     shot(page, "public-no-javascript")
+    page.goto(f"{site['url']}/public/ket-qua/embed?month={earlier}")  # the portal's frame
+    assert page.locator("header.site").count() == 0 and len(figures_in(page)) >= 30
+    shot(page, "public-embed")
     assert console.errors == []
     context.close()
 

@@ -5,6 +5,7 @@ reports' text."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -168,3 +169,37 @@ def test_summary_pdf_has_the_months_figures() -> None:
     assert "tháng 12/2024" in text and "42,50%" in text and "+2,25 điểm" in text
     assert "Sở Giáo dục và Đào tạo" in text and "96,70%" in text
     assert "Sở Tài nguyên và Môi trường" in text and "4,04%" in text and "Chưa đạt" in text
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_page_colours_meet_wcag_aa_contrast() -> None:
+    css = (Path(__file__).resolve().parents[2] / "services/api/static/site.css").read_text()
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [  # (text, background) as the stylesheet uses them
+        ("ink", "paper"),
+        ("ink", "wash"),
+        ("muted", "paper"),
+        ("muted", "wash"),
+        ("link", "paper"),
+        ("ok-ink", "ok-bg"),
+        ("bad-ink", "bad-bg"),
+        ("na-ink", "na-bg"),
+        ("warn-ink", "warn-bg"),
+        ("ok-ink", "paper"),
+        ("bad-ink", "paper"),
+        ("brand", "paper"),  # the picker's button
+    ]
+    for text, background in pairs:
+        ratio = contrast(colours[text], colours[background])
+        assert ratio >= 4.5, (text, background, round(ratio, 2))
+    assert contrast("#ffffff", colours["brand"]) >= 4.5  # the header's text
