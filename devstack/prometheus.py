@@ -55,9 +55,12 @@ class PrometheusServer(ServerProcess):
         log_dir: Path | None = None,
         pid_file: Path | None = None,
         alertmanagers: Sequence[str] = (),
+        alert_resend_delay: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.alertmanagers = list(alertmanagers)
+        # Prometheus 2.x sends a new alert only once this delay (default 1m) has passed
+        self.alert_resend_delay = alert_resend_delay
         self.log_path = (log_dir or data_dir) / "prometheus.log"
         self.port = port
         self.scrape_targets = {job: list(targets) for job, targets in scrape_targets.items()}
@@ -84,6 +87,11 @@ class PrometheusServer(ServerProcess):
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--storage.tsdb.retention.time=15d",
             "--log.level=warn",
+            *(
+                [f"--rules.alert.resend-delay={self.alert_resend_delay}"]
+                if self.alert_resend_delay
+                else []
+            ),
         ]
 
     def start(self, timeout: float = 30.0) -> None:

@@ -2,22 +2,27 @@
 
 It consumes ``egov.indicator-updates.v1`` (never raw events) and re-evaluates the
 threshold rules of the agencies that changed and of every scope they belong to; timers
-check overdue dossiers and silent sources, send the daily digest, and deliver the outbox.
-Alert changes are published on ``egov.alerts.v1``.
+check overdue dossiers, the pipeline's own lag and silent sources, send the daily digest,
+re-post what fires to Alertmanager, and deliver the outbox. Alert changes are published on
+``egov.alerts.v1``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import faust
+import orjson
 from faust.types import StreamT
+from faust.web import Request, Response, View
 from redis.asyncio import Redis
 
 from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
 from services.calculator.updates import IndicatorUpdate
-from shared.config import Settings, get_settings
+from shared.auth import FailureLimiter
+from shared.config import Settings, get_settings, token_book
 from shared.faust_app import guarded_timer, make_faust_app
 from shared.logs import get_logger
 
@@ -69,9 +74,42 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await e.check_silence()
         await e.send_digest()
         await e.refresh_gauges()
+        await e.repost_alertmanager()
 
     @guarded_timer(app, settings.alerts_outbox_interval_s)
     async def deliver_outbox() -> None:
         await engine().deliver()
+
+    tokens = token_book(settings)
+    failures = FailureLimiter(settings.auth_failures_per_minute)
+
+    @app.page("/v1/alertmanager/webhook")
+    class AlertmanagerWebhook(View):
+        """Alertmanager's webhook receiver: Prometheus' pipeline alerts, mailed in
+        Vietnamese through the routes. Bearer token with the operate scope."""
+
+        async def post(self, request: Request) -> Response:
+            client = str(getattr(request, "remote", None) or "unknown")
+            if (wait := failures.retry_after(client)) is not None:
+                return self.json(
+                    {"error": "rate_limited", "field": "Authorization"},
+                    status=429,
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+            spec = tokens.identify(presented.strip()) if scheme.lower() == "bearer" else None
+            if spec is None:
+                failures.failed(client)
+                return self.json({"error": "unauthorized", "field": "Authorization"}, status=401)
+            if not spec.allows("operate"):
+                return self.json({"error": "forbidden", "field": "Authorization"}, status=403)
+            try:
+                payload = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                return self.json({"error": "invalid_body", "field": "body"}, status=400)
+            if not isinstance(payload, dict):
+                return self.json({"error": "invalid_body", "field": "body"}, status=400)
+            changed = await engine().on_alertmanager(payload)
+            return self.json({"changed": changed})
 
     return app

@@ -1,23 +1,35 @@
 """The alert engine: evaluates rules, moves alerts between firing and resolved, queues the
-notifications each change causes, and delivers the outbox with retries and backoff."""
+notifications each change causes, and delivers the outbox with retries and backoff.
+
+A notification's id is derived from the alert key and the transition (its state and the
+time of the change), never from the send time: a resend after a crash carries the same email
+Message-ID and webhook Idempotency-Key, so receivers can recognise it."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 
 from services.alerts import messages
 from services.alerts.model import Alert, AlertState, Channel, Notification, alert_key
+from services.alerts.pipeline import (
+    KafkaPipelineProbe,
+    Measure,
+    PipelineHealth,
+    track_progress,
+)
 from services.alerts.rules import (
     Observation,
     Rule,
     Severity,
     evaluate_breach,
     evaluate_count,
+    evaluate_pipeline,
     evaluate_projection,
     project_year_end,
 )
@@ -46,6 +58,17 @@ NOTIFICATIONS = Counter(
 )
 OUTBOX_DEPTH = Gauge("egov_alerts_outbox_depth", "Notifications waiting in the outbox")
 UPDATES = Counter("egov_alerts_updates_consumed_total", "Indicator updates evaluated")
+PIPELINE_LAG = Gauge(
+    "egov_alerts_pipeline_lag_events",
+    "Events waiting for the calculator, measured by the alerts service (-1: not measurable)",
+)
+PIPELINE_STALLED = Gauge(
+    "egov_alerts_pipeline_stalled_seconds",
+    "Seconds the calculator's committed offsets have not moved while events wait",
+)
+PIPELINE_BEHIND = Gauge(
+    "egov_alerts_pipeline_behind", "1 while the pipeline is behind (silence not judged)"
+)
 for _rule in Rule:
     for _sev in Severity:
         FIRING.labels(_rule.value, _sev.value)
@@ -55,6 +78,8 @@ for _channel in Channel:
 
 NORMALLY_EMITS = timedelta(days=7)
 RECENT_DAYS = 30
+PIPELINE_SCOPE = "pipeline"
+PIPELINE_NAME = "Hệ thống xử lý sự kiện egov-monitor"
 
 Publish = Callable[[Alert], Awaitable[None]]
 
@@ -72,6 +97,7 @@ class AlertEngine:
         clock: Callable[[], datetime] = now_utc,
         publish: Publish | None = None,
         senders: Senders | None = None,
+        pipeline: Measure | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -86,6 +112,11 @@ class AlertEngine:
             i for i in load_indicators().values() if i.source in ("dossier", "document")
         ]
         self.senders = senders or Senders(settings)
+        self.pipeline: Measure = pipeline or KafkaPipelineProbe(
+            settings.kafka_bootstrap,
+            settings.calculator_group,
+            [settings.topics.dossier, settings.topics.document],
+        )
         self.hours = WorkingHours(
             frozenset(settings.alerts_working_days),
             settings.alerts_working_start_hour,
@@ -158,7 +189,9 @@ class AlertEngine:
 
     def _notifications(self, alert: Alert, group: str | None, now: datetime) -> list[Notification]:
         kind = alert.state.value
-        stamp = now.isoformat()
+        # the transition: this state, since this time (never the send time)
+        changed_at = alert.first_seen if alert.state is AlertState.firing else alert.resolved_at
+        stamp = (changed_at or now).isoformat()
         subject = messages.subject(alert)
         body = messages.body(alert, self.settings.dashboard_url)
         payload = {"kind": kind, "alert": alert.model_dump(mode="json")}
@@ -191,20 +224,8 @@ class AlertEngine:
                         queued_at=now,
                     )
                 )
-        if self.settings.alertmanager_url:
-            labels = {
-                "alertname": alert.rule.value,
-                "scope": alert.scope,
-                "indicator": alert.indicator or "",
-                "severity": alert.severity or "",
-            }
-            am: dict[str, object] = {
-                "labels": labels,
-                "annotations": {"summary": subject, "description": body},
-                "startsAt": alert.first_seen.isoformat(),
-            }
-            if alert.resolved_at:
-                am["endsAt"] = alert.resolved_at.isoformat()
+        if self.settings.alertmanager_url and alert.rule is not Rule.system:
+            am = self._alertmanager_alert(alert, alert.resolved_at)
             notes.append(
                 Notification(
                     id=_note_id(alert.key, kind, stamp, "alertmanager"),
@@ -218,6 +239,89 @@ class AlertEngine:
                 )
             )
         return notes
+
+    def _alertmanager_alert(self, alert: Alert, ends_at: datetime | None) -> dict[str, object]:
+        """Alertmanager v2 alert; ``origin`` tells its routes these came from egov-monitor."""
+        am: dict[str, object] = {
+            "labels": {
+                "alertname": alert.rule.value,
+                "scope": alert.scope,
+                "indicator": alert.indicator or "",
+                "period": alert.period,
+                "severity": alert.severity or "",
+                "origin": "egov-alerts",
+            },
+            "annotations": {
+                "summary": messages.subject(alert),
+                "description": messages.body(alert, self.settings.dashboard_url),
+            },
+            "startsAt": alert.first_seen.isoformat(),
+            "generatorURL": messages.dashboard_link(self.settings.dashboard_url, alert),
+        }
+        if ends_at is not None:
+            am["endsAt"] = ends_at.isoformat()
+        return am
+
+    async def on_alertmanager(self, payload: dict[str, Any]) -> int:
+        """Alertmanager's webhook (v4): Prometheus' pipeline alerts become ``system`` alerts,
+        mailed through the routes like every other; egov-monitor's own (``origin``) are
+        skipped. Returns how many changed state."""
+        changed = 0
+        for item in payload.get("alerts") or []:
+            labels = {str(k): str(v) for k, v in (item.get("labels") or {}).items()}
+            notes = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+            if labels.get("origin") == "egov-alerts" or "alertname" not in labels:
+                continue
+            firing = item.get("status") == "firing"
+            severity = Severity.critical if labels.get("severity") == "critical" else None
+            scope = labels.get("job") or PIPELINE_SCOPE
+            period = f"{labels['alertname']}:{item.get('fingerprint') or ''}"
+            key = alert_key(Rule.system, scope, None, period)
+            prev = await self.store.get(key)
+            was_firing = prev is not None and prev.state is AlertState.firing
+            obs = Observation(firing, (severity or Severity.warning) if firing else None)
+            await self.observe(
+                Rule.system,
+                scope,
+                f"Hệ thống egov-monitor ({scope})",
+                period,
+                obs,
+                details={
+                    "summary": notes.get("summary", labels["alertname"]),
+                    "description": notes.get("description", ""),
+                    "labels": labels,
+                },
+                previous=prev,
+            )
+            changed += int(firing != was_firing and (prev is not None or firing))
+        return changed
+
+    async def repost_alertmanager(self) -> int:
+        """Re-post every firing (not silenced) alert to Alertmanager — but those that came
+        from it — with a fresh ``endsAt`` a few evaluations ahead, on each evaluation, so
+        Alertmanager never lets a firing alert expire (and does let it expire if this
+        service stops posting)."""
+        url = self.settings.alertmanager_url
+        if not url:
+            return 0
+        now = self.clock()
+        # valid for four evaluations, as Prometheus does with its own alerts
+        ttl = timedelta(seconds=4 * self.settings.alerts_check_interval_s)
+        alerts = [
+            self._alertmanager_alert(a, now + ttl)
+            for a in await self.store.firing()
+            if not a.silenced(now) and a.rule is not Rule.system
+        ]
+        if not alerts:
+            return 0
+        try:
+            await self.senders.post_alertmanager(url, alerts)
+        except DeliveryError as exc:
+            NOTIFICATIONS.labels(Channel.alertmanager.value, "retried").inc()
+            log.warning("alertmanager_repost_failed", error=str(exc), alerts=len(alerts))
+            return 0
+        NOTIFICATIONS.labels(Channel.alertmanager.value, "sent").inc()
+        return len(alerts)
 
     # -- rules -----------------------------------------------------------------------
 
@@ -392,8 +496,52 @@ class AlertEngine:
                 group=agency.group.value,
             )
 
+    async def check_pipeline(self) -> PipelineHealth:
+        """Is the calculator keeping up? Measured here (consumer lag of its group, and how
+        long its offsets have not moved while events wait), raising or resolving the one
+        ``pipeline_behind`` alert. Not measurable (Kafka unreachable): state unchanged."""
+        now = self.clock()
+        try:
+            reading = await self.pipeline()
+        except Exception as exc:
+            PIPELINE_LAG.set(-1)
+            log.warning("pipeline_unmeasured", error=type(exc).__name__)
+            return PipelineHealth(measured=False)
+        stalled_s = await track_progress(self.redis, reading, now)
+        key = alert_key(Rule.pipeline_behind, PIPELINE_SCOPE, None, "live")
+        prev = await self.store.get(key)
+        s = self.settings
+        obs = evaluate_pipeline(
+            reading.lag,
+            stalled_s,
+            max_lag=s.alerts_pipeline_max_lag,
+            max_stall_s=s.alerts_pipeline_max_stall_s,
+            was_firing=prev is not None and prev.state is AlertState.firing,
+        )
+        await self.observe(
+            Rule.pipeline_behind,
+            PIPELINE_SCOPE,
+            PIPELINE_NAME,
+            "live",
+            obs,
+            details={"lag": reading.lag, "stalled_s": round(stalled_s, 1)},
+            previous=prev,
+        )
+        PIPELINE_LAG.set(reading.lag)
+        PIPELINE_STALLED.set(stalled_s)
+        PIPELINE_BEHIND.set(1 if obs.firing else 0)
+        return PipelineHealth(True, obs.firing, reading.lag, stalled_s)
+
     async def check_silence(self) -> None:
-        """Kết nối gián đoạn: sources and agencies that normally emit but fell silent."""
+        """Kết nối gián đoạn: sources and agencies that normally emit but fell silent.
+
+        Judged against the events' own time (their newest ``occurred_at``, recorded by the
+        calculator) and only while the pipeline keeps up: while it is behind, or cannot be
+        measured, nothing new is raised or resolved here (``check_pipeline`` raised one
+        ``pipeline_behind`` alert instead of one per source and agency)."""
+        health = await self.check_pipeline()
+        if not health.measured or health.behind:
+            return
         now = self.clock()
         catalogs = await self.catalogs.current()
         valid_now = {
@@ -500,7 +648,7 @@ class AlertEngine:
         now = self.clock()
         sent = 0
         for note_id in await self.outbox.due(now):
-            note = await self.outbox.claim(note_id)
+            note = await self.outbox.claim(note_id, self.settings.alerts_outbox_lease_s)
             if note is None:
                 continue
             try:

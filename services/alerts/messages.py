@@ -57,8 +57,21 @@ def subject(alert: Alert) -> str:
                 f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ "
                 "đến hạn trong 24 giờ"
             )
+        case Rule.system:
+            return f"{prefix} {alert.scope_name}: {alert.details.get('summary', alert.indicator)}"
+        case Rule.pipeline_behind:
+            if resolved:
+                return f"{prefix} {alert.scope_name} đã xử lý kịp các sự kiện đến"
+            return (
+                f"{prefix} {alert.scope_name} đang chậm: {_count(alert.details.get('lag'))} "
+                "sự kiện chờ xử lý, tạm dừng cảnh báo kết nối gián đoạn"
+            )
         case _:
             return f"{prefix} Kết nối gián đoạn: {alert.scope_name} không gửi dữ liệu"
+
+
+def _count(value: object) -> str:
+    return f"{value:,}".replace(",", ".") if isinstance(value, int) else "—"
 
 
 def ranked_line(name: str, reading: Reading) -> str:
@@ -91,6 +104,17 @@ def body(alert: Alert, dashboard_url: str) -> str:
         lines.append("Mã hồ sơ: " + ", ".join(alert.details["dossier_ids"]))
     if "hours" in alert.details:
         lines.append(f"Không có dữ liệu trong {alert.details['hours']:.1f} giờ làm việc")
+    if alert.rule is Rule.system and alert.details.get("description"):
+        lines.append(f"Chi tiết: {alert.details['description']}")
+    if alert.rule is Rule.pipeline_behind:
+        lines.append(f"Sự kiện chờ xử lý (đo lúc cập nhật): {_count(alert.details.get('lag'))}")
+        stalled = alert.details.get("stalled_s")
+        if isinstance(stalled, int | float) and stalled > 0:
+            lines.append(f"Không tiến triển trong: {stalled / 60:.0f} phút")
+        lines.append(
+            "Trong thời gian này không đánh giá nguồn và cơ quan im lặng (kết nối gián đoạn). "
+            "Khi hệ thống bắt kịp, việc đánh giá tiếp tục, căn cứ thời điểm phát sinh của sự kiện."
+        )
     if alert.severity is not None:
         lines.append(f"Mức độ: {SEVERITY_VI[alert.severity]}")
     lines.append(f"Bắt đầu: {alert.first_seen.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}")

@@ -1,5 +1,6 @@
 """Alert rules as pure functions: threshold breach with hysteresis, year-end projection,
-overdue dossiers and silent sources. The service keeps the resulting state in Redis."""
+overdue dossiers, silent sources and the pipeline falling behind. The service keeps the
+resulting state in Redis."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class Rule(StrEnum):
     due_soon = "due_soon"  # open dossiers due within 24 hours
     silent_source = "silent_source"  # kết nối gián đoạn: no events from a source
     silent_agency = "silent_agency"  # no events from an agency that normally emits
+    pipeline_behind = "pipeline_behind"  # the calculator lags: silence cannot be judged
+    system = "system"  # a Prometheus alert on the pipeline, relayed by Alertmanager
 
 
 @dataclass(frozen=True)
@@ -105,3 +108,14 @@ def evaluate_projection(
 
 def evaluate_count(count: int, severity: Severity) -> Observation:
     return Observation(count > 0, severity if count > 0 else None, float(count))
+
+
+def evaluate_pipeline(
+    lag: int, stalled_s: float, *, max_lag: int, max_stall_s: float, was_firing: bool
+) -> Observation:
+    """Behind while ``max_lag`` events or more wait, or events wait and nothing has been
+    processed for ``max_stall_s``. Hysteresis: it resolves only once at most a tenth of
+    ``max_lag`` waits and processing moves, so a backlog being replayed gives one alert."""
+    stalled = lag > 0 and stalled_s >= max_stall_s
+    firing = (lag > max_lag // 10 if was_firing else lag >= max_lag) or stalled
+    return Observation(firing, Severity.critical if firing else None, float(lag))

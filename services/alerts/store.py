@@ -73,9 +73,11 @@ class Outbox:
         ids = await self.redis.zrangebyscore(QUEUE, "-inf", now.timestamp(), start=0, num=limit)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    async def claim(self, note_id: str, lease_s: int = 60) -> Notification | None:
-        """Take a notification for sending; None if another sender holds it or it is gone."""
-        if not await self.redis.set(LOCK_PREFIX + note_id, 1, nx=True, ex=lease_s):
+    async def claim(self, note_id: str, lease_s: float = 60.0) -> Notification | None:
+        """Take a notification for sending; None if another sender holds it or it is gone.
+        A sender that dies mid-send leaves the lease to expire: the next one resends."""
+        lease_ms = max(1, int(lease_s * 1000))
+        if not await self.redis.set(LOCK_PREFIX + note_id, 1, nx=True, px=lease_ms):
             return None
         raw = await self.redis.get(ITEM_PREFIX + note_id)
         if raw is None:

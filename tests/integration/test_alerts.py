@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from services.alerts.engine import AlertEngine
 from services.alerts.model import AlertState, alert_key
+from services.alerts.pipeline import PipelineReading
 from services.alerts.rules import Observation, Rule, Severity
 from services.alerts.store import AlertStore
 from shared.catalog import Agency, load_agencies
@@ -119,6 +120,11 @@ def breach_emails(smtp: SmtpServer) -> list[Any]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+async def caught_up() -> PipelineReading:
+    """The calculator has processed everything (no events waiting)."""
+    return PipelineReading(end=100, committed=100)
 
 
 def test_breach_one_email_one_webhook_recovery_one_resolution(url, smtp, hook) -> None:
@@ -274,7 +280,7 @@ def test_silent_source_raises_then_resolves(url, smtp) -> None:
         redis = Redis.from_url(url)
         monday = datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
         clock = Clock(monday + timedelta(hours=1))
-        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
         await record_last_seen(redis, [], ["qlvbdh"], monday)
         await engine.check_silence()
         key = alert_key(Rule.silent_source, "qlvbdh", None, "live")
@@ -304,7 +310,7 @@ def test_weekend_hours_do_not_count_towards_silence(url, smtp) -> None:
         redis = Redis.from_url(url)
         friday = datetime(2026, 11, 20, 16, 30, tzinfo=LOCAL_TZ)
         clock = Clock(datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ))  # Monday 08:00
-        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
         await record_last_seen(redis, ["so-y-te"], [], friday)
         await engine.check_silence()  # 0.5 h Friday + 1 h Monday = 1.5 h < 2
         assert await AlertStore(redis).firing() == []
@@ -358,6 +364,7 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
     asyncio.run(fire(True))
     key = alert_key(Rule.breach, "so-y-te", "full_online_rate", "2026")
     auth = {"Authorization": "Bearer dev-read-token"}
+    operate = {"Authorization": "Bearer dev-admin-token"}  # admin implies operate
     with TestClient(create_app(Settings(redis_url=url))) as client:
         listed = client.get(
             "/v1/alerts", params={"state": "firing", "scope": "so-y-te"}, headers=auth
@@ -365,12 +372,15 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
         assert [a["key"] for a in listed] == [key]
         assert client.get("/v1/alerts", params={"state": "resolved"}, headers=auth).json() == []
         assert client.get("/v1/alerts").status_code == 401
-        acked = client.post(f"/v1/alerts/{key}/ack", headers=auth).json()
-        assert acked["acknowledged_by"] == "read"
+        assert client.post(f"/v1/alerts/{key}/ack", headers=auth).status_code == 403
+        acked = client.post(f"/v1/alerts/{key}/ack", headers=operate).json()
+        assert acked["acknowledged_by"] == "admin"
         until = (now_utc() + timedelta(hours=1)).isoformat()
-        silenced = client.post(f"/v1/alerts/{key}/silence", json={"until": until}, headers=auth)
+        silence = f"/v1/alerts/{key}/silence"
+        assert client.post(silence, json={"until": until}, headers=auth).status_code == 403
+        silenced = client.post(silence, json={"until": until}, headers=operate)
         assert silenced.status_code == 200 and silenced.json()["silenced_until"]
-        assert client.post("/v1/alerts/nope/ack", headers=auth).status_code == 404
+        assert client.post("/v1/alerts/nope/ack", headers=operate).status_code == 404
         before = len(smtp.messages)
         asyncio.run(fire(False))  # resolves while silenced: no message
         assert len(smtp.messages) == before
@@ -402,7 +412,9 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
         "alertname": "overdue",
         "scope": "so-y-te",
         "indicator": "",
+        "period": "open",
         "severity": "critical",
+        "origin": "egov-alerts",
     }
     assert body[0]["annotations"]["summary"] == "[Cảnh báo] Sở Y tế: 2 hồ sơ quá hạn"
 
@@ -616,7 +628,7 @@ def test_silence_alerts_only_for_agencies_valid_now(url, smtp) -> None:
         redis = Redis.from_url(url)
         monday = datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
         clock = Clock(monday + timedelta(hours=3))
-        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
         engine.catalogs = CatalogCache(redis, refresh_s=0)
         await record_last_seen(redis, ["so-y-te", "so-tttt"], [], monday)
         await engine.check_silence()  # 3 working hours ≥ 2: both silent

@@ -10,6 +10,7 @@ from services.alerts.rules import (
     Rule,
     Severity,
     evaluate_breach,
+    evaluate_pipeline,
     evaluate_projection,
     project_year_end,
 )
@@ -122,3 +123,20 @@ def test_digest_lines_judge_only_evaluated_values() -> None:
     )
     na = judge("full_online_rate", "thanh-tra-tinh", Figure(0, 67, evaluated=False), target)
     assert "Chưa đạt" not in messages.ranked_line("Thanh tra tỉnh", na)
+
+
+def test_pipeline_behind_by_lag_or_stall_with_hysteresis() -> None:
+    def judge(lag: int, stalled_s: float, was_firing: bool) -> bool:
+        obs = evaluate_pipeline(
+            lag, stalled_s, max_lag=1000, max_stall_s=120, was_firing=was_firing
+        )
+        return obs.firing
+
+    assert not judge(999, 0, False) and judge(1000, 0, False)  # a backlog
+    assert not judge(5, 119, False) and judge(5, 120, False)  # events wait, nothing moves
+    assert not judge(0, 0, False)
+    # a backlog being replayed stays one alert until at most a tenth of max_lag waits
+    assert judge(500, 0, True) and judge(101, 0, True) and not judge(100, 0, True)
+    assert judge(50, 300, True)  # … and processing moves
+    obs = evaluate_pipeline(2000, 0, max_lag=1000, max_stall_s=120, was_firing=False)
+    assert obs.severity is Severity.critical and obs.value == 2000.0

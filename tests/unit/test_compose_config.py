@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from devstack.alertmanager import alertmanager_config
 from devstack.services import SERVICES, service_argv
 from devstack.topics import topic_partitions
-from shared.config import ENV_PREFIX, Settings, Topics
+from shared.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, Settings, Topics
+from shared.safety import production_problems
 
 ROOT = Path(__file__).resolve().parents[2]
-INFRA = {"kafka", "kafka-init", "redis", "prometheus", "grafana"}
+INFRA = {"kafka", "kafka-init", "redis", "prometheus", "alertmanager", "grafana"}
 DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # ${NAME}, ${NAME:-default}, ${NAME-default}; the default may contain braces (JSON).
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>.*))?\}$")
@@ -159,24 +162,128 @@ def test_every_egov_env_var_is_a_setting(compose: dict[str, Any]) -> None:
     assert used <= valid, f"not settings: {sorted(used - valid)}"
 
 
+# What a deployment's .env gives (tokens of its own, the ingest token with its agencies).
+DEPLOYED_SECRETS = {
+    "EGOV_INGEST_TOKENS": '{"his-so-y-te": {"token": "b7Qe-his-so-y-te-2026", "agencies": '
+    '["so-y-te"]}}',
+    "EGOV_READ_TOKEN": "r3ad-token-of-the-province",
+    "EGOV_ADMIN_TOKEN": "adm1n-token-of-the-province",
+    "EGOV_WEBHOOK_SECRET": "w3bhook-secret-of-the-province",
+}
+
+
 def test_compose_environment_is_a_valid_configuration(
-    compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
+    compose: dict[str, Any], service_settings: dict[str, Settings]
 ) -> None:
     services = compose["services"]
     for name, settings in service_settings.items():
         env = services[name]["environment"]
-        for var in ("EGOV_INGEST_TOKENS", "EGOV_READ_TOKEN"):
+        assert env["EGOV_ENV"] == "production", name
+        for var in ("EGOV_TOKENS", "EGOV_INGEST_TOKENS", "EGOV_READ_TOKEN", "EGOV_ADMIN_TOKEN"):
             match = INTERPOLATION.match(str(env.get(var, "")))
-            assert match and match["default"], f"{name}: {var} from a compose variable"
-        # the compose defaults are the local dev tokens
-        assert settings.read_token == defaults.read_token, name
-        assert settings.admin_token == defaults.admin_token, name
-        assert settings.ingest_tokens == defaults.ingest_tokens, name
+            # from a compose variable, with no usable default: never a dev token
+            assert match and match["name"] == var and not match["default"], f"{name}: {var}"
+        assert settings.env == "production", name
+        assert settings.read_token is None and settings.admin_token is None, name
+        assert settings.ingest_tokens == {} and settings.tokens == [], name
         redis = urlsplit(settings.redis_url)
         assert redis.scheme == "redis" and redis.hostname in services, name
         assert (redis.port or 6379) == 6379, name
         host, _, port = settings.kafka_bootstrap.partition(":")
         assert host in services and port, name
+
+
+def test_compose_refuses_dev_secrets_and_starts_with_the_deployments_own(
+    compose: dict[str, Any],
+) -> None:
+    """Every service in compose is in production: unset secrets leave the alerts service
+    without a webhook secret (refused); dev values given through the variables are refused,
+    named, never echoed; a deployment's own secrets pass."""
+    for name in SERVICES:
+        signs = name == "alerts"
+        base = environment(compose["services"][name])
+        unset = production_problems(settings_from(base), signs_webhooks=signs)
+        webhook_unset = "EGOV_WEBHOOK_SECRET is empty (set it to a secret of your own)"
+        assert unset == ([webhook_unset] if signs else []), name
+        dev = settings_from(
+            {
+                **base,
+                "EGOV_INGEST_TOKENS": '{"demo-source": "dev-ingest-token"}',
+                "EGOV_READ_TOKEN": "dev-read-token",
+                "EGOV_ADMIN_TOKEN": "dev-admin-token",
+                "EGOV_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+            }
+        )
+        problems = production_problems(dev, signs_webhooks=signs)
+        text = "\n".join(problems)
+        for setting in (
+            "EGOV_INGEST_TOKENS (source 'demo-source') is a development value",
+            "EGOV_INGEST_TOKENS (source 'demo-source') has no agency list",
+            "EGOV_READ_TOKEN is a development value",
+            "EGOV_ADMIN_TOKEN is a development value",
+            "EGOV_WEBHOOK_SECRET is a development value",
+        ):
+            assert setting in text, (name, setting)
+        assert not any(secret in text for secret in [*DEV_TOKENS, DEV_WEBHOOK_SECRET]), name
+        deployed = settings_from({**base, **DEPLOYED_SECRETS})
+        assert production_problems(deployed, signs_webhooks=signs) == [], name
+        assert deployed.ingest_tokens["his-so-y-te"].agencies == ["so-y-te"]
+
+
+GRAFANA_REFUSES = 78
+
+
+@pytest.mark.parametrize(
+    ("password", "code"), [("", GRAFANA_REFUSES), ("admin", GRAFANA_REFUSES), ("S0-kh-cn!", 0)]
+)
+def test_grafana_refuses_the_default_password(
+    compose: dict[str, Any], password: str, code: int
+) -> None:
+    grafana = compose["services"]["grafana"]
+    assert grafana["entrypoint"] == ["/bin/sh", "-c"]
+    assert environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"] == ""  # no default
+    (script,) = grafana["command"]
+    # run the entrypoint script as compose hands it over ($$ is a literal $), with
+    # Grafana's own start replaced by a marker
+    shell = script.replace("$$", "$").replace("exec /run.sh", "echo grafana-started")
+    done = subprocess.run(
+        ["/bin/sh", "-c", shell],
+        env={"GF_SECURITY_ADMIN_PASSWORD": password, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == code, done.stderr
+    if code:
+        assert "GRAFANA_ADMIN_PASSWORD" in done.stderr and "started" not in done.stdout
+    else:
+        assert "grafana-started" in done.stdout
+
+
+def test_alertmanager_receives_prometheus_alerts_and_routes_them_to_the_alerts_service(
+    compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
+) -> None:
+    prometheus = load_yaml("prometheus/prometheus.compose.yml")
+    ((target,),) = [
+        sc["targets"]
+        for am in prometheus["alerting"]["alertmanagers"]
+        for sc in am["static_configs"]
+    ]
+    host, _, port = target.partition(":")
+    alertmanager = compose["services"]["alertmanager"]
+    assert host == "alertmanager" and f"{port}:{port}" in alertmanager["ports"]
+    assert service_settings["alerts"].alertmanager_url == f"http://{target}"
+    mounts = dict(str(v).removesuffix(":ro").split(":", 1) for v in alertmanager["volumes"])
+    config_file = mounts["./prometheus/alertmanager.compose.yml"]
+    assert f"--config.file={config_file}" in alertmanager["command"]
+    # the same route as the local stack's, to the alerts service by its compose name
+    secret = "egov-alertmanager-token"
+    assert secret in alertmanager["secrets"] and compose["secrets"][secret] == {
+        "environment": "EGOV_ALERTMANAGER_TOKEN"
+    }
+    webhook = f"http://alerts:{defaults.alerts_port}/v1/alertmanager/webhook"
+    assert load_yaml("prometheus/alertmanager.compose.yml") == alertmanager_config(
+        webhook, Path(f"/run/secrets/{secret}")
+    )
 
 
 def test_kafka_is_one_kraft_node_reachable_by_the_services(
@@ -405,7 +512,10 @@ def test_alert_delivery_is_configured_per_deployment(
         var = f"{ENV_PREFIX}{name}".upper()
         match = INTERPOLATION.match(str(raw.get(var, "")))
         assert match and match["name"] == var, f"{var} from a compose variable"
-        assert getattr(alerts, name) == getattr(defaults, name), name
+        if name == "webhook_secret":  # no default in production: the deployment sets it
+            assert not match["default"] and alerts.webhook_secret is None
+        elif name != "alertmanager_url":  # compose has its own Alertmanager (test above)
+            assert getattr(alerts, name) == getattr(defaults, name), name
     deployed = settings_from(
         {
             **environment(compose["services"]["alerts"]),
