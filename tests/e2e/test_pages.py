@@ -41,7 +41,7 @@ from services.alerts.rules import Rule, Severity
 from services.alerts.senders import Senders
 from services.alerts.store import AlertStore
 from services.api.public_results import latest_closed_month, previous_month
-from services.api.templating import pct, points
+from services.api.templating import num, pct, points
 from shared.catalog import load_agencies
 from shared.config import Settings
 from shared.mailbox import recent
@@ -385,6 +385,15 @@ def test_board_login_figures_and_live_updates(site: dict[str, Any], browser: Any
         a["agency_code"]: a["overdue"] for a in report["agencies"] if a["open"] or a["overdue"]
     }
     assert dict(overdue) == expected and sum(expected.values()) == report["overdue"] > 0
+    kpis = dict(
+        page.eval_on_selector_all(
+            "[data-kpi]", "els => els.map(e => [e.dataset.kpi, e.textContent.trim()])"
+        )
+    )
+    firing = api_get(site, "/v1/alerts", state="firing")
+    assert kpis["alerts_firing"] == num(len(firing))
+    assert kpis["overdue"] == num(report["overdue"]) and kpis["open"] == num(report["open"])
+    assert kpis["due_within_24h"] == num(report["due_within_24h"])
 
     # live: a new alert, a changed figure, a new mail — within 5 s, no reload
     page.evaluate("window.__sameDocument = true")
