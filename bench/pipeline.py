@@ -30,7 +30,7 @@ from devstack.services import start_service
 from devstack.topics import create_topics
 from shared.config import Settings
 from simulator.appendix2024 import YearStream
-from simulator.replay import topic_for
+from simulator.replay import key_for, topic_for
 from tests.factories import received
 
 LIFECYCLE = float(os.environ.get("BENCH_LIFECYCLE", "1.0"))
@@ -67,7 +67,7 @@ def produce_year(bootstrap: str, settings: Settings) -> tuple[int, float, int]:
     for event in stream.events():
         producer.send(
             topic_for(event, settings),
-            key=event["agency_code"].encode(),
+            key=key_for(event),
             value=orjson.dumps(event),
         )
         if event["event_type"] == "received":

@@ -30,6 +30,7 @@ from devstack.topics import create_topics
 from services.calculator.rebuild import rebuild
 from services.calculator.snapshots import restore, take_snapshot
 from shared.config import Settings
+from simulator.replay import key_for
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot as counters
 
@@ -45,9 +46,7 @@ def produce_tail(bootstrap: str, settings: Settings) -> int:
             at="2025-01-02T09:00:00+07:00",
             event_id=f"tail-{i}",
         )
-        producer.send(
-            settings.topics.dossier, key=event["agency_code"].encode(), value=orjson.dumps(event)
-        )
+        producer.send(settings.topics.dossier, key=key_for(event), value=orjson.dumps(event))
     producer.flush(120)
     producer.close()
     return TAIL

@@ -6,8 +6,9 @@ event field; empty cells are absent fields, booleans and integers converted back
 - Into ingest (``IngestSink``): batches POSTed as NDJSON with ``?partial=true``, so a bad
   event does not block the rest; its rejection (field, code, reason) is collected. 503 and
   429 are retried after their ``Retry-After``; a batch too large (413) is split.
-- Into Kafka (``KafkaSink``): a producer with ``acks=all``, key = ``agency_code``, topic by
-  event type (dossier events → ``topics.dossier``, document events → ``topics.document``),
+- Into Kafka (``KafkaSink``): a producer with ``acks=all``, key = the event's entity within
+  its agency (``key_for``, as ingest keys it), topic by event type (dossier events →
+  ``topics.dossier``, document events → ``topics.document``),
   value = the event's JSON. Nothing validates on the way (the calculator dead-letters
   invalid events) unless ``validate`` checks them here first.
 
@@ -48,6 +49,7 @@ from rich.text import Text
 from shared.catalog import load_agencies
 from shared.config import Settings
 from shared.events import EVENT_MODELS
+from shared.partitioning import partition_of, raw_key
 from shared.validation import validate_event
 
 BOOL_FIELDS = frozenset(
@@ -291,8 +293,14 @@ def topic_for(event: dict[str, Any], settings: Settings) -> str:
     return settings.topics.dossier
 
 
+def key_for(event: dict[str, Any]) -> bytes:
+    """The Kafka key: ``<agency>/<entity>`` (``shared.partitioning``), the key ingest gives
+    the same event, so a replay lands on the partitions a live feed would."""
+    return raw_key(event)
+
+
 class KafkaSink:
-    """Produces each event straight to its topic (acks=all), keyed by agency."""
+    """Produces each event straight to its topic (acks=all), keyed by entity."""
 
     def __init__(self, bootstrap: str, settings: Settings, *, producer: Any | None = None) -> None:
         self.settings = settings
@@ -312,7 +320,7 @@ class KafkaSink:
         futures = [
             self.producer.send(
                 topic_for(event, self.settings),
-                key=str(event.get("agency_code", "")).encode(),
+                key=key_for(event),
                 value=orjson.dumps(event),
             )
             for event in batch
@@ -329,11 +337,8 @@ class KafkaSink:
 def kafka_partition(key: bytes, partitions: Sequence[int]) -> int:
     """The partition Kafka's default partitioner (murmur2 of the key) gives ``key``: the
     same as ``KafkaSink``'s producer chooses."""
-    from kafka.partitioner.default import murmur2
-
     ordered = sorted(partitions)
-    index: int = (murmur2(key) & 0x7FFFFFFF) % len(ordered)
-    return ordered[index]
+    return ordered[partition_of(key, len(ordered))]
 
 
 async def produce_in_batches(
@@ -345,7 +350,7 @@ async def produce_in_batches(
     in_flight: int = 16,
 ) -> Counter[str]:
     """Produce ``events`` straight to Kafka like ``KafkaSink`` (topic by event type, key =
-    agency, acks=all, same partitions), filling one record batch per partition: about ten
+    entity, acks=all, same partitions), filling one record batch per partition: about ten
     times the rate of a per-event ``send`` (a simulated year in seconds, not minutes).
     Returns the events produced by type, once every batch is acknowledged."""
     import asyncio
@@ -376,7 +381,7 @@ async def produce_in_batches(
 
         for event in events:
             topic = topic_for(event, settings)
-            key = str(event.get("agency_code", "")).encode()
+            key = key_for(event)
             if topic not in partitions:
                 partitions[topic] = sorted(await producer.partitions_for(topic))
             partition = kafka_partition(key, partitions[topic])

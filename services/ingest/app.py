@@ -24,6 +24,7 @@ from shared.config import Settings, get_settings, token_book
 from shared.events import Event
 from shared.http_main import serve
 from shared.logs import get_logger
+from shared.partitioning import key_of
 from shared.safety import refuse_unsafe_production
 from shared.timeutil import now_utc
 from shared.topic_check import check_at_start
@@ -59,7 +60,7 @@ def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
     topic = settings.topics.dossier if event.family == "dossier" else settings.topics.document
     return Record(
         topic=topic,
-        key=event.agency_code.encode(),
+        key=key_of(event),  # the entity within its agency: spreads load, keeps correctness
         value=orjson.dumps(event.model_dump(mode="json")),
         headers=[("ingested_at_ms", str(ingested_ms).encode())],
     )

@@ -1,4 +1,5 @@
-"""Kafka producer of accepted events (kafka-python, ``acks=all``, key = ``agency_code``).
+"""Kafka producer of accepted events (kafka-python, ``acks=all``, idempotent, key = the
+event's entity within its agency, ``shared.partitioning``).
 
 ``send_all`` returns only once the broker acknowledged every record; any failure raises
 ``BrokerUnavailable`` so the request is answered 503 and the sender retries (a retried

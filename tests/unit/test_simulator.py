@@ -510,7 +510,11 @@ def test_kafka_sink_routes_by_event_type_and_keys_by_agency() -> None:
     for (topic, key, value), event in zip(producer.sent, events, strict=True):
         family = "document" if event["event_type"] == "document_issued" else "dossier"
         assert topic == (topics.document if family == "document" else topics.dossier)
-        assert key == event["agency_code"].encode() and orjson.loads(value) == event
+        entity = event.get("dossier_id") or event.get("document_id") or event.get("work_file_id")
+        assert key.startswith(event["agency_code"].encode() + b"/") and key.endswith(
+            f":{entity}".encode()
+        )
+        assert orjson.loads(value) == event
 
 
 def test_batched_producer_chooses_the_default_partitioners_partition() -> None:
