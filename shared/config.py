@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     ingest_retry_after_s: int = 5
 
     topic_partitions: int = 6
+    # Replicas of the topics a service creates itself (the calculator's leader-election
+    # topic): 1 on one broker; 3 on three (compose, `egov up --kafka-brokers 3`).
+    topic_replication: int = 1
     # Publish catalog replacements on the catalog topic before they take effect (tests of
     # the API without a broker turn it off).
     catalog_log_enabled: bool = True

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         settings.calculator_port,
         topic_partitions=settings.topic_partitions,
         broker_commit_interval=1.0,
+        leader=True,  # one worker of the group exports the group's gauges
     )
     events_topic = app.topic(
         settings.topics.dossier,
@@ -243,9 +244,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
         [settings.topics.dossier, settings.topics.document],
     )
 
-    @guarded_timer(app, settings.metrics_interval_s)
+    @guarded_timer(app, settings.metrics_interval_s, on_leader=True)
     async def export_metrics() -> None:
-        """Business metrics and consumer lag for Prometheus (read from Redis and Kafka)."""
+        """Business metrics and consumer lag for Prometheus (read from Redis and Kafka): the
+        same figures for the whole group, so the leader alone exports them."""
         try:
             await business_metrics.export(
                 store(), await catalogs().current(), targets, list(indicators.values())
@@ -254,6 +256,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
         except (RedisError, OSError, KafkaError) as exc:
             log.warning("metrics_export_failed", error=type(exc).__name__)
+
+    business_metrics.follow(app)  # only the leader exports the gauges it sets
 
     async def forget_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         """Partitions now owned by another worker are its to check."""

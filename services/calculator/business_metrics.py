@@ -9,11 +9,17 @@ Cardinality is bounded by the catalogs: (agencies + 6 aggregate scopes) × 14 in
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable
 from datetime import date
 
-from prometheus_client import Gauge
+import faust
+from prometheus_client import REGISTRY, Gauge
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
+from services.calculator import metrics
 from shared.catalog_store import Catalogs
+from shared.faust_app import on_leadership
 from shared.figures import Reading, Verdict, read_scopes
 from shared.indicators import Indicator
 from shared.periods import Period, PeriodKind
@@ -24,27 +30,105 @@ from shared.targets import TargetBook
 from shared.timeutil import LOCAL_TZ, now_utc
 
 LABELS = ["scope", "indicator", "period"]
-VALUE = Gauge("egov_indicator_value_percent", "Indicator value (percent)", LABELS)
-NUMERATOR = Gauge("egov_indicator_numerator", "Indicator numerator", LABELS)
-DENOMINATOR = Gauge("egov_indicator_denominator", "Indicator denominator", LABELS)
+# Registered through LeaderOnly (below): only the group's leader exports them.
+VALUE = Gauge("egov_indicator_value_percent", "Indicator value (percent)", LABELS, registry=None)
+NUMERATOR = Gauge("egov_indicator_numerator", "Indicator numerator", LABELS, registry=None)
+DENOMINATOR = Gauge("egov_indicator_denominator", "Indicator denominator", LABELS, registry=None)
 TARGET = Gauge(
     "egov_indicator_target_percent",
     "Target in force (percent)",
     ["scope", "indicator", "target_set"],
+    registry=None,
 )
 MEETS = Gauge(
     "egov_indicator_meets_target",
     "1 Đạt, 0 Chưa đạt against the target in force; no series when not evaluated or no target",
     LABELS,
+    registry=None,
 )
-OPEN = Gauge("egov_dossiers_open", "Open dossiers", ["agency"])
-OVERDUE = Gauge("egov_dossiers_overdue", "Open dossiers past due_at", ["agency"])
-DUE_SOON = Gauge("egov_dossiers_due_24h", "Open dossiers due within 24 hours", ["agency"])
+OPEN = Gauge("egov_dossiers_open", "Open dossiers", ["agency"], registry=None)
+OVERDUE = Gauge("egov_dossiers_overdue", "Open dossiers past due_at", ["agency"], registry=None)
+DUE_SOON = Gauge(
+    "egov_dossiers_due_24h", "Open dossiers due within 24 hours", ["agency"], registry=None
+)
 MEETING = Gauge(
     "egov_agencies_meeting_all_targets",
     "Agencies meeting every target that applies to them (year to date)",
+    registry=None,
 )
-JUDGED = Gauge("egov_agencies_judged", "Agencies with at least one judged target (year to date)")
+JUDGED = Gauge(
+    "egov_agencies_judged",
+    "Agencies with at least one judged target (year to date)",
+    registry=None,
+)
+# With the consumer lag of the whole group: every calculator would export the same.
+GAUGES = (
+    VALUE,
+    NUMERATOR,
+    DENOMINATOR,
+    TARGET,
+    MEETS,
+    OPEN,
+    OVERDUE,
+    DUE_SOON,
+    MEETING,
+    JUDGED,
+    metrics.CONSUMER_LAG,
+)
+
+
+class LeaderOnly(Collector):
+    """The group's gauges, exported only by the group's leader.
+
+    Every calculator reads the same figures from Redis and the same group lag from Kafka;
+    exported by N of them, a sum over the group would count each figure N times. The
+    leader alone exports them (its timer runs ``on_leader``), once it has set them since
+    it became leader; the others export none — not even the unlabelled gauges' 0 — and
+    forget what they had set."""
+
+    def __init__(self, gauges: Iterable[Gauge]) -> None:
+        self.gauges = tuple(gauges)
+        self.is_leader: Callable[[], bool] = lambda: True  # the app's, once ``follow``ed
+        self.fresh = True  # set since the last change of leadership
+
+    def leading(self) -> bool:
+        try:
+            return self.is_leader()
+        except Exception:  # the consumer not started (yet), or stopped: not leading
+            return False
+
+    def collect(self) -> Iterable[Metric]:
+        if self.fresh and self.leading():
+            for gauge in self.gauges:
+                yield from gauge.collect()
+
+    def describe(self) -> Iterable[Metric]:
+        for gauge in self.gauges:
+            yield from gauge.describe()
+
+
+EXPORTED = LeaderOnly(GAUGES)
+REGISTRY.register(EXPORTED)
+
+
+def set_leader(leader: bool) -> None:
+    """After a rebalance: the leader exports again after its next export; the others
+    forget their values."""
+    EXPORTED.fresh = False
+    if not leader:
+        for gauge in EXPORTED.gauges:
+            if gauge in (MEETING, JUDGED):
+                gauge.set(0)
+            else:
+                gauge.clear()
+
+
+def follow(app: faust.App) -> None:
+    """Export the group's gauges only while ``app`` is the group's leader."""
+    EXPORTED.is_leader = app.is_leader
+    EXPORTED.fresh = False
+    on_leadership(app, set_leader)
+
 
 AGGREGATES = (
     "province",
@@ -115,3 +199,4 @@ async def export(
         OPEN.labels(code).set(n_open)
         OVERDUE.labels(code).set(overdue)
         DUE_SOON.labels(code).set(soon)
+    EXPORTED.fresh = True

@@ -35,6 +35,7 @@ CONSUMER_LAG = Gauge(
     "egov_calculator_consumer_lag",
     "Records not yet processed, per partition",
     ["topic", "partition"],
+    registry=None,  # the group's lag: exported by the leader (business_metrics.LeaderOnly)
 )
 GAP_RECORDS = Counter(
     "egov_calculator_gap_records_total",
