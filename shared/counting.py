@@ -91,6 +91,23 @@ def marks_for(event: Event) -> list[str]:
 
 PROCEDURE_ITEM = "P:"
 
+# The intake marks in the order of their bits in a dossier's compact state (the Lua
+# script's INTAKE table is the same list; a unit test keeps them equal).
+INTAKE_MARKS: tuple[str, ...] = (
+    "received",
+    "received_full_online_online",
+    "received_online",
+    "received_remote",
+    "received_one_stop",
+    "received_digitized",
+    *(
+        category_mark(level, channel)
+        for level in ("full_online", "partial_online", "in_person_only")
+        for channel in ("online", "in_person", "postal")
+    ),
+)
+INTAKE_BIT = {mark: 1 << i for i, mark in enumerate(INTAKE_MARKS)}
+
 
 def intake_items(event: DossierReceived) -> list[str]:
     """A receipt's intake marks plus ``P:<procedure>`` when it makes the procedure one with

@@ -60,6 +60,11 @@ def data_version(agency: str) -> str:
     return f"{DATA_VERSION_PREFIX}{tag(agency)}"
 
 
+def stats(agency: str, ks: str = "") -> str:
+    """Hash of the agency's bookkeeping: ``events`` = distinct event ids applied."""
+    return f"{ks}stat:{{{agency}}}"
+
+
 def applied_offsets(ks: str = "") -> str:
     """Hash ``<topic>:<partition>`` → offset of the last record whose effects are in this
     keyspace, written by the apply script in the same atomic call as the batch's last
@@ -68,4 +73,4 @@ def applied_offsets(ks: str = "") -> str:
 
 
 # Patterns of every derived key of a keyspace (what a rebuild replaces).
-DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "applied:")
+DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "stat:", "applied:")

@@ -10,6 +10,7 @@ from raw events.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +20,14 @@ import orjson
 from redis.asyncio import Redis
 
 from shared import redis_keys
-from shared.counting import Occurrence, entity_key, intake_items, marks_for
+from shared.counting import (
+    INTAKE_BIT,
+    PROCEDURE_ITEM,
+    Occurrence,
+    entity_key,
+    intake_items,
+    marks_for,
+)
 from shared.events import (
     DossierDueChanged,
     DossierIntakeRejected,
@@ -86,14 +94,34 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+def id_hash(event_id: str) -> str:
+    """4 bytes (8 hex digits) of the event id: its idempotency key in the entity's state."""
+    return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
+
+
 def event_args(event: Event) -> list[str]:
     """The script arguments of one event (see ``shared/lua/apply_batch.lua``)."""
     occ = occurrence(event.occurred_at)
-    head = [event.event_id, str(occ.ts), occ.day, occ.month, occ.year, event.entity_id]
+    head = [
+        id_hash(event.event_id),
+        event.event_id,
+        str(occ.ts),
+        occ.day,
+        occ.month,
+        occ.year,
+        event.entity_id,
+    ]
     match event:
         case DossierReceived():
-            items = intake_items(event)
-            return ["R", *head, _epoch_s(event.due_at), str(len(items)), *items]
+            bits = 0
+            procedures: list[str] = []
+            for item in intake_items(event):
+                if item.startswith(PROCEDURE_ITEM):
+                    procedures.append(item.removeprefix(PROCEDURE_ITEM))
+                else:
+                    bits |= INTAKE_BIT[item]
+            due = _epoch_s(event.due_at)
+            return ["R", *head, due, str(bits), str(len(procedures)), *procedures]
         case DossierResolved():
             return ["S", *head, _flag(event.occurred_at <= event.due_at)]
         case DossierReturned():
@@ -185,6 +213,16 @@ class IndicatorStore:
             for i, flag in zip(chunk, result, strict=True):
                 flags[i] = bool(flag)
         return flags
+
+    async def applied_events(self, agencies: Iterable[str]) -> dict[str, int]:
+        """Per agency, how many distinct event ids its figures hold (events counted)."""
+        ks = await self.keyspace()
+        codes = list(agencies)
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.hget(redis_keys.stats(code, ks), "events")
+        values = await pipe.execute() if codes else []
+        return {c: int(v or 0) for c, v in zip(codes, values, strict=True)}
 
     async def applied_offsets(self) -> dict[tuple[str, int], int]:
         """(topic, partition) → offset of the last record whose effects are in Redis."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -121,11 +122,11 @@ async def _copy_keys(source: Redis, target: Redis, chunk: int = 1000) -> int:
 
 async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
     """Start a throwaway redis-server on the snapshot file and copy its keys over."""
-    from devstack.ports import free_port  # the local redis-server binary, as in devstack
-
     with tempfile.TemporaryDirectory(prefix="egov-restore-") as tmp:
         shutil.copyfile(snapshot, Path(tmp) / "dump.rdb")
-        port = free_port()
+        with socket.socket() as probe:  # a free loopback port for the throwaway server
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         server = subprocess.Popen(
             [
                 "redis-server",

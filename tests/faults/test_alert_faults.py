@@ -208,15 +208,11 @@ def produce_round(bootstrap: str, topic: str, at: datetime, tag: str) -> int:
 
 
 async def applied_event_ids(url: str) -> int:
-    """Event ids applied in the current keyspace (every entity hash keeps ``e:<id>``)."""
+    """Event ids applied in the current keyspace (the apply script counts them per agency)."""
     client = Redis.from_url(url)
     try:
-        ks = await IndicatorStore(client).keyspace()
-        ids = 0
-        async for key in client.scan_iter(f"{ks}ent:*", count=2000):
-            fields = [f.decode() if isinstance(f, bytes) else f for f in await client.hkeys(key)]
-            ids += sum(f.startswith("e:") for f in fields)
-        return ids
+        applied = await IndicatorStore(client).applied_events(load_agencies().codes)
+        return sum(applied.values())
     finally:
         await client.aclose()
 

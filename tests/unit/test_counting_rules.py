@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 from shared.catalog import load_agencies
-from shared.counting import entity_key, intake_items, marks_for, set_members
+from shared.counting import (
+    INTAKE_BIT,
+    INTAKE_MARKS,
+    entity_key,
+    intake_items,
+    marks_for,
+    set_members,
+)
 from shared.events import DossierReceived, Event
 from shared.indicator_query import Verdict, verdict
 from shared.indicators import load_indicators, ratio_percent
-from shared.store import event_args
+from shared.store import event_args, id_hash
 from shared.targets import Target
 from shared.validation import validate_event
 from tests.factories import received
@@ -114,10 +123,12 @@ def test_procedure_items_and_sets() -> None:
 def test_script_arguments_of_each_event_type() -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC).timestamp() - 7 * 3600
     online = ev(received(level="full_online", channel="online", at="2024-12-31T23:59:59+07:00"))
+    assert isinstance(online, DossierReceived)
     args = event_args(online)
     ts_ms = int(datetime(2024, 12, 31, 16, 59, 59, tzinfo=UTC).timestamp()) * 1000
-    assert args[:8] == [
+    assert args[:9] == [
         "R",
+        id_hash(online.event_id),
         online.event_id,
         str(ts_ms),
         "20241231",
@@ -126,7 +137,10 @@ def test_script_arguments_of_each_event_type() -> None:
         "d1",
         repr(due),
     ]
-    assert int(args[8]) == len(args) - 9
+    bits = int(args[9])
+    marks = {m for m, bit in INTAKE_BIT.items() if bits & bit}
+    assert marks == set(marks_for(online))
+    assert args[10:] == ["1", "p-1"]  # the procedure has an online dossier
     late = dossier("resolved", due_at="2024-05-01T09:59:59+07:00", outcome="approved")
     assert event_args(late)[0] == "S" and event_args(late)[-1] == "0"
     assert event_args(dossier("withdrawn"))[0] == "W"
@@ -135,6 +149,12 @@ def test_script_arguments_of_each_event_type() -> None:
     assert event_args(suspended)[0] == "C" and event_args(suspended)[-1] == ""
     paid = dossier("payment", method="online", amount_vnd=10)
     assert event_args(paid)[-2:] == ["1", "p"]
+
+
+def test_the_script_knows_the_intake_marks_in_the_same_order() -> None:
+    lua = (Path(__file__).parents[2] / "shared/lua/apply_batch.lua").read_text("utf-8")
+    table = lua[lua.index("local INTAKE = {") : lua.index("}", lua.index("local INTAKE = {"))]
+    assert tuple(re.findall(r"'([a-z_]+)'", table)) == INTAKE_MARKS
 
 
 def test_ratio_and_verdict() -> None:
