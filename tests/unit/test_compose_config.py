@@ -27,6 +27,7 @@ from devstack.services import SERVICES, service_argv
 from devstack.topics import topic_partitions
 from shared.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, Settings, Topics
 from shared.safety import production_problems
+from shared.topic_check import durable_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"kafka", "kafka-init", "redis", "prometheus", "alertmanager", "grafana"}
@@ -325,6 +326,11 @@ def test_topics_and_partitions_match(
     assert "--replication-factor 1" in script
     declared = {m[0]: int(m[1]) for m in re.findall(r"([\w.-]+\.v\d+):(\d+)", script)}
     assert declared == topic_partitions(defaults)
+    # the durable topics (shared/topic_check.py) are created, and repaired, keeping every record
+    durable_loop = script[: script.index("done")]
+    assert set(durable_topics(defaults)) == set(re.findall(r"([\w.-]+\.v\d+):", durable_loop))
+    assert "retention.ms=-1" in durable_loop and "retention.bytes=-1" in durable_loop
+    assert "--alter" in durable_loop and "compression.type=zstd" in durable_loop
     # each service's own view (compose env, e.g. EGOV_TOPIC_PARTITIONS) agrees too
     for name, settings in service_settings.items():
         assert topic_partitions(settings) == declared, name
