@@ -25,6 +25,15 @@ console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DemoOption = Annotated[bool, typer.Option(help="Start the demo source (devstack/demo.py).")]
+KafkaBrokersOption = Annotated[
+    int,
+    typer.Option(
+        "--kafka-brokers",
+        min=1,
+        max=stack.MAX_KAFKA_BROKERS,
+        help="Kafka nodes: 1 (default), or a cluster (3: replication 3, min.insync.replicas 2).",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -48,10 +57,10 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _start(demo: bool) -> dict[str, str]:
+def _start(demo: bool, kafka_brokers: int = 1) -> dict[str, str]:
     console.print("starting egov-monitor (step, seconds, note)")
     try:
-        return stack.up(with_demo=demo)
+        return stack.up(with_demo=demo, kafka_brokers=kafka_brokers)
     except stack.StackError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -62,10 +71,10 @@ def _start(demo: bool) -> dict[str, str]:
 
 
 @app.command()
-def up(demo: DemoOption = True) -> None:
+def up(demo: DemoOption = True, kafka_brokers: KafkaBrokersOption = 1) -> None:
     """Start the stack in the background; write .run/stack.env (URLs, tokens)."""
     with _signals_interrupt():
-        urls = _start(demo)
+        urls = _start(demo, kafka_brokers)
     console.print(stack.describe(urls), markup=False)
 
 
@@ -107,11 +116,11 @@ def status() -> None:
 
 
 @app.command()
-def run(demo: DemoOption = True) -> None:
+def run(demo: DemoOption = True, kafka_brokers: KafkaBrokersOption = 1) -> None:
     """Start the stack in the foreground; Ctrl-C (or SIGTERM) stops everything cleanly."""
     try:
         with _signals_interrupt():
-            urls = _start(demo)
+            urls = _start(demo, kafka_brokers)
             console.print(stack.describe(urls), markup=False)
             console.print("Ctrl-C stops everything.")
             reported: set[str] = set()

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.alertmanager import AlertmanagerServer
-from devstack.kafka import KafkaBroker, ensure_kafka_jars, kafka_jars_ready
+from devstack.kafka import KafkaBroker, KafkaCluster, ensure_kafka_jars, kafka_jars_ready
 from devstack.mailsink import start_local_mail
 from devstack.paths import REPO, RUN
 from devstack.ports import free_port, port_in_use
@@ -38,12 +38,15 @@ from shared.config import ENV_PREFIX, Settings
 
 # Stop order, in phases stopped together: sources, consumers and Prometheus, then what
 # they all need.
+# The nodes of a Kafka cluster (`up --kafka-brokers N`) are "kafka-1" … "kafka-N".
+MAX_KAFKA_BROKERS = 9
+KAFKA_NODES = tuple(f"kafka-{i}" for i in range(1, MAX_KAFKA_BROKERS + 1))
 STOP_PHASES: tuple[tuple[str, ...], ...] = (
     ("demo",),
     ("ingest", "api", "alerts", "calculator", "prometheus", "alertmanager"),
-    ("redis", "kafka"),
+    ("redis", "kafka", *KAFKA_NODES),
 )
-STOP_TIMEOUTS = {"kafka": 30.0}
+STOP_TIMEOUTS = {"kafka": 30.0, **dict.fromkeys(KAFKA_NODES, 30.0)}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -99,10 +102,20 @@ class StackPorts:
     prometheus: int
     alertmanager: int
     services: dict[str, int]
+    kafka_brokers: int = 1
+
+    def kafka_nodes(self) -> list[tuple[int, int]]:
+        """(broker, controller) port of each Kafka node: one broker on the configured
+        ports; a cluster of N from the configured broker port on, two ports a node."""
+        if self.kafka_brokers == 1:
+            return [(self.kafka, self.kafka_controller)]
+        return [(self.kafka + 2 * i, self.kafka + 2 * i + 1) for i in range(self.kafka_brokers)]
 
     @classmethod
-    def from_settings(cls, settings: Settings, stack: StackSettings) -> StackPorts:
-        host, _, port = settings.kafka_bootstrap.rpartition(":")
+    def from_settings(
+        cls, settings: Settings, stack: StackSettings, kafka_brokers: int = 1
+    ) -> StackPorts:
+        host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
         if host not in LOOPBACK_HOSTS or not port.isdigit():
             raise StackError(
                 f"{ENV_PREFIX}KAFKA_BOOTSTRAP={settings.kafka_bootstrap}: the local stack runs "
@@ -128,12 +141,21 @@ class StackPorts:
                 "calculator": settings.calculator_port,
                 "alerts": settings.alerts_port,
             },
+            kafka_brokers=kafka_brokers,
         )
 
     def named(self) -> dict[str, int]:
+        kafka = (
+            {"kafka": self.kafka, "kafka controller": self.kafka_controller}
+            if self.kafka_brokers == 1
+            else {
+                name: port
+                for i, (broker, controller) in enumerate(self.kafka_nodes(), start=1)
+                for name, port in ((f"kafka-{i}", broker), (f"kafka-{i} controller", controller))
+            }
+        )
         return {
-            "kafka": self.kafka,
-            "kafka controller": self.kafka_controller,
+            **kafka,
             "redis": self.redis,
             "prometheus": self.prometheus,
             "alertmanager": self.alertmanager,
@@ -162,7 +184,8 @@ def check_ports(ports: StackPorts) -> None:
     taken = [(name, port) for name, port in named.items() if port_in_use(port)]
     if taken:
         lines = "\n".join(
-            f"  {name:<17} 127.0.0.1:{port:<6} move it with {PORT_HINTS[name]}"
+            f"  {name:<17} 127.0.0.1:{port:<6} move it with "
+            + PORT_HINTS.get(name, PORT_HINTS["kafka"])
             for name, port in taken
         )
         raise StackError(
@@ -250,13 +273,23 @@ def demo_available() -> bool:
 
 
 def up(
-    with_demo: bool = True, layout: RunLayout | None = None, report: Report = print_step
+    with_demo: bool = True,
+    layout: RunLayout | None = None,
+    report: Report = print_step,
+    *,
+    kafka_brokers: int = 1,
 ) -> dict[str, str]:
     """Start Kafka, Redis, topics, the four services, Prometheus and the demo source in the
-    background; write stack.env; return its variables. On failure, stops what it started."""
+    background; write stack.env; return its variables. On failure, stops what it started.
+
+    ``kafka_brokers`` > 1: a Kafka cluster of that many nodes (replication 3,
+    ``min.insync.replicas`` 2) with its own data (``data/kafka-cluster``) instead of one
+    broker."""
+    if not 1 <= kafka_brokers <= MAX_KAFKA_BROKERS:
+        raise StackError(f"--kafka-brokers {kafka_brokers}: 1 to {MAX_KAFKA_BROKERS}")
     settings = Settings()
     layout = layout or RunLayout.default()
-    ports = StackPorts.from_settings(settings, StackSettings())
+    ports = StackPorts.from_settings(settings, StackSettings(), kafka_brokers)
     running = [s.name for s in status(layout) if s.running]
     if running:
         raise StackError(f"the stack is already up ({', '.join(running)}): `make down` first")
@@ -279,18 +312,31 @@ def _up(
     with _timed(report, "kafka jars") as notes:
         notes.append("cached" if kafka_jars_ready() else "resolved with mvn")
         ensure_kafka_jars()
-    kafka = KafkaBroker(
-        layout.data / "kafka",
-        ports.kafka,
-        ports.kafka_controller,
-        log_dir=layout.logs,
-        pid_file=layout.pid_file("kafka"),
-    )
-    with _timed(report, "kafka (KRaft)") as notes:
+    kafka: KafkaBroker | KafkaCluster
+    replication = 1
+    if ports.kafka_brokers == 1:
+        kafka = KafkaBroker(
+            layout.data / "kafka",
+            ports.kafka,
+            ports.kafka_controller,
+            log_dir=layout.logs,
+            pid_file=layout.pid_file("kafka"),
+        )
+    else:
+        kafka = KafkaCluster(
+            layout.data / "kafka-cluster",
+            ports.kafka_nodes(),
+            log_dir=layout.logs,
+            pid_dir=layout.pids,
+        )
+        replication = kafka.replication
+    label = "kafka (KRaft)" if ports.kafka_brokers == 1 else f"kafka ({ports.kafka_brokers} nodes)"
+    with _timed(report, label) as notes:
         kafka.start()
         notes.append(
             f"{kafka.bootstrap}, "
             + ("storage formatted" if kafka.formatted_now else "existing data")
+            + (f", replication {replication}" if replication > 1 else "")
         )
     redis = RedisServer(
         layout.data / "redis", ports.redis, log_dir=layout.logs, pid_file=layout.pid_file("redis")
@@ -301,12 +347,13 @@ def _up(
         redis.start()
         notes.append(f"{redis_url}, " + ("AOF loaded" if had_aof else "new"))
     with _timed(report, "topics") as notes:
-        counts = create_topics(kafka.bootstrap, settings)
+        counts = create_topics(kafka.bootstrap, settings, replication=replication)
         notes.append(", ".join(f"{name}:{n}" for name, n in counts.items()))
 
     env = service_env(
         {
             "kafka_bootstrap": kafka.bootstrap,
+            "topic_replication": replication,
             "redis_url": redis_url,
             "faust_data_dir": str(layout.data / "faust"),
             # hourly snapshots of Redis for `egov restore` (the newest 24 kept)

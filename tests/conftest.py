@@ -1,5 +1,6 @@
 """Session fixtures: a real Kafka broker, Redis and Prometheus on free loopback ports,
-and the services as processes. Started lazily: unit tests start nothing."""
+and the services as processes; a three-broker Kafka cluster for the modules that ask for
+it. Started lazily: unit tests start nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import redis
 from kafka.admin import KafkaAdminClient
 
-from devstack.kafka import KafkaBroker
+from devstack.kafka import KafkaBroker, KafkaCluster
 from devstack.ports import free_port
 from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisServer
@@ -35,6 +36,22 @@ def kafka_broker(stack_dir: Path) -> Iterator[KafkaBroker]:
     create_topics(broker.bootstrap, Settings())
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="module")
+def kafka_cluster(stack_dir: Path) -> Iterator[KafkaCluster]:
+    """Three KRaft nodes on free loopback ports (replication 3, min.insync.replicas 2, the
+    stack's topics), for one module; stopped at its teardown, killed nodes included."""
+    cluster = KafkaCluster(
+        stack_dir / f"kafka-cluster-{uuid.uuid4().hex[:6]}",
+        [(free_port(), free_port()) for _ in range(3)],
+    )
+    cluster.start()
+    try:
+        create_topics(cluster.bootstrap, Settings(), replication=cluster.replication)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
