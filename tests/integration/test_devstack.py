@@ -20,6 +20,7 @@ import httpx
 import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
 
 from devstack.kafka import KafkaBroker
 from devstack.paths import REPO
@@ -39,6 +40,7 @@ from devstack.redis import RedisServer
 from devstack.services import SERVICES, service_env
 from devstack.topics import create_topics, partition_counts
 from shared.config import Settings
+from shared.topic_check import _configs
 
 # --- Kafka -------------------------------------------------------------------------------
 
@@ -392,3 +394,79 @@ def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
     assert not any(port_in_use(port) for port in ports.values())
     assert "nothing was running" in egov(["down"], env).stdout  # idempotent
     assert egov(["status"], env).returncode == 1
+
+
+def _free_run(count: int) -> int:
+    """A port p with p … p + count - 1 all free (a Kafka cluster's consecutive ports)."""
+    for _ in range(200):
+        base = free_port()
+        if base + count < 65535 and not any(port_in_use(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def test_up_with_a_three_broker_kafka_cluster(tmp_path: Path) -> None:
+    base = _free_run(6)
+    run_dir = tmp_path / "run"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EGOV_")},
+        "EGOV_RUN_DIR": str(run_dir),
+        "EGOV_KAFKA_BOOTSTRAP": f"127.0.0.1:{base}",
+        "EGOV_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "EGOV_PROMETHEUS_PORT": str(free_port()),
+        **{f"EGOV_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
+    }
+    started = egov(["up", "--no-demo", "--kafka-brokers", "3"], env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "kafka (3 nodes)" in started.stdout and "replication 3" in started.stdout
+        stack_env = dict(
+            line.split("=", 1)
+            for line in (run_dir / "stack.env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        bootstrap = stack_env["KAFKA_BOOTSTRAP"]
+        assert bootstrap == ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3))
+        assert {p.stem for p in (run_dir / "pids").glob("kafka*.pid")} == {
+            "kafka-1",
+            "kafka-2",
+            "kafka-3",
+        }
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            assert len(admin.describe_cluster()["brokers"]) == 3
+            t = Settings().topics
+            calculator_leader = "egov-calculator-__assignor-__leader"
+            wait_until(
+                lambda: calculator_leader in admin.list_topics(), 60, "the calculator's leader"
+            )
+            for topic in admin.describe_topics([t.dossier, t.catalog, calculator_leader]):
+                assert all(len(p["replica_nodes"]) == 3 for p in topic["partitions"]), topic
+            configs = _configs(admin, [t.dossier])[t.dossier]
+            assert configs["min.insync.replicas"] == "2" and configs["retention.ms"] == "-1"
+        finally:
+            admin.close()
+        event = {
+            "event_id": f"cluster-{uuid.uuid4().hex[:8]}",
+            "event_type": "received",
+            "occurred_at": "2024-03-01T10:00:00+07:00",
+            "agency_code": "so-tttt",
+            "dossier_id": "HS-cluster",
+            "procedure_code": "p-1",
+            "service_level": "full_online",
+            "channel": "online",
+            "submitted_by": "citizen",
+            "due_at": "2030-01-01T00:00:00+07:00",
+        }
+        accepted = httpx.post(
+            f"{stack_env['INGEST_URL']}/v1/events",
+            json=[event],
+            headers={"Authorization": f"Bearer {stack_env['INGEST_TOKEN']}"},
+            timeout=30,
+        )
+        assert accepted.status_code == 202, accepted.text
+    finally:
+        stopped = egov(["down"], env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert all(f"kafka-{i}" in stopped.stdout for i in (1, 2, 3))
+    assert not any(port_in_use(base + i) for i in range(6))
