@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from devstack.alertmanager import alertmanager_config
+from devstack.kafka import KafkaBroker, min_insync
 from devstack.services import SERVICES, service_argv
 from devstack.topics import topic_partitions
 from shared.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, Settings, Topics
@@ -30,7 +31,8 @@ from shared.safety import production_problems
 from shared.topic_check import durable_topics
 
 ROOT = Path(__file__).resolve().parents[2]
-INFRA = {"kafka", "kafka-init", "redis", "prometheus", "alertmanager", "grafana"}
+KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
+INFRA = {*KAFKA_NODES, "kafka-init", "redis", "prometheus", "alertmanager", "grafana"}
 DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # ${NAME}, ${NAME:-default}, ${NAME-default}; the default may contain braces (JSON).
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>.*))?\}$")
@@ -190,8 +192,9 @@ def test_compose_environment_is_a_valid_configuration(
         redis = urlsplit(settings.redis_url)
         assert redis.scheme == "redis" and redis.hostname in services, name
         assert (redis.port or 6379) == 6379, name
-        host, _, port = settings.kafka_bootstrap.partition(":")
-        assert host in services and port, name
+        for server in settings.kafka_bootstrap.split(","):
+            host, _, port = server.partition(":")
+            assert host in services and port, name
 
 
 def test_compose_refuses_dev_secrets_and_starts_with_the_deployments_own(
@@ -287,43 +290,88 @@ def test_alertmanager_receives_prometheus_alerts_and_routes_them_to_the_alerts_s
     )
 
 
-def test_kafka_is_one_kraft_node_reachable_by_the_services(
+def init_bootstrap(compose: dict[str, Any]) -> str:
+    """The servers kafka-init talks to (its script's ``bootstrap=`` variable)."""
+    script = "\n".join(compose["services"]["kafka-init"]["command"])
+    servers = set(re.findall(r"--bootstrap-server\s+(\S+)", script))
+    assert servers == {'"$${bootstrap}"'}, servers
+    (bootstrap,) = re.findall(r"^\s*bootstrap=(\S+)$", script, re.MULTILINE)
+    return str(bootstrap)
+
+
+def test_kafka_is_three_kraft_nodes_reachable_by_the_services(
     compose: dict[str, Any], service_settings: dict[str, Settings], defaults: Settings
 ) -> None:
-    kafka = compose["services"]["kafka"]
-    assert str(kafka["image"]).startswith("apache/kafka:4.")
-    env = environment(kafka)
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    advertised = {
-        listener.split("://", 1)[1] for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    }
-    bootstraps = {s.kafka_bootstrap for s in service_settings.values()}
-    assert len(bootstraps) == 1 and bootstraps <= advertised
-    (bootstrap,) = bootstraps
-    assert bootstrap.split(":")[0] == "kafka"
-    init_script = "\n".join(compose["services"]["kafka-init"]["command"])
-    servers = set(re.findall(r"--bootstrap-server\s+(\S+)", init_script))
-    assert servers == {bootstrap}
-    # storage on the volume, not the image's /tmp default
-    targets = {str(v).split(":")[1] for v in kafka.get("volumes", [])}
-    assert env["KAFKA_LOG_DIRS"] in targets
+    nodes = {name: environment(compose["services"][name]) for name in KAFKA_NODES}
+    advertised: list[str] = []
+    volumes: set[str] = set()
+    for name, env in nodes.items():
+        kafka = compose["services"][name]
+        assert str(kafka["image"]).startswith("apache/kafka:4."), name
+        assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+        (listener,) = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert listener == f"PLAINTEXT://{name}:9092"
+        advertised.append(listener.split("://", 1)[1])
+        # storage on the node's own volume, not the image's /tmp default
+        mounts = dict(str(v).split(":", 1) for v in kafka.get("volumes", []))
+        assert list(mounts.values()) == [env["KAFKA_LOG_DIRS"]], name
+        volumes |= set(mounts)
+        assert "localhost:9092" in healthcheck_command(compose, name)
+    assert len(volumes) == len(KAFKA_NODES) and volumes <= set(compose["volumes"])
+    # one cluster, one quorum of every node
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in nodes.values()) == [1, 2, 3]
+    assert len({env["CLUSTER_ID"] for env in nodes.values()}) == 1
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in nodes.values()}
+    assert voters == {",".join(f"{env['KAFKA_NODE_ID']}@{n}:9093" for n, env in nodes.items())}
     try:
-        cluster_id = base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")
+        cluster_id = base64.urlsafe_b64decode(nodes["kafka-1"]["CLUSTER_ID"] + "==")
     except (binascii.Error, ValueError):
         cluster_id = b""
     assert len(cluster_id) == 16, "CLUSTER_ID is a base64 UUID (kafka-storage random-uuid)"
-    assert env["KAFKA_NUM_PARTITIONS"] == str(defaults.topic_partitions)
+    # the services and kafka-init reach all three
+    bootstraps = {s.kafka_bootstrap for s in service_settings.values()}
+    assert bootstraps == {",".join(advertised)} == {init_bootstrap(compose)}
+    assert {s.topic_replication for s in service_settings.values()} == {3}
+
+
+def test_kafka_nodes_have_the_local_clusters_broker_settings(
+    compose: dict[str, Any], defaults: Settings
+) -> None:
+    """Replication 3, min.insync.replicas 2 (internal topics alike), no auto-creation: the
+    settings of a node of ``egov up --kafka-brokers 3`` (devstack/kafka.py)."""
+    local = KafkaBroker(
+        Path("/unused"), 9092, 9093, voters={1: 9093, 2: 9093, 3: 9093}, replication=3
+    ).server_properties()
+    assert local["min.insync.replicas"] == str(min_insync(3)) == "2"
+    for node in KAFKA_NODES:
+        env = environment(compose["services"][node])
+        for key in (
+            "num.partitions",
+            "default.replication.factor",
+            "min.insync.replicas",
+            "offsets.topic.replication.factor",
+            "offsets.topic.num.partitions",
+            "transaction.state.log.replication.factor",
+            "transaction.state.log.min.isr",
+            "share.coordinator.state.topic.replication.factor",
+            "share.coordinator.state.topic.min.isr",
+            "group.initial.rebalance.delay.ms",
+            "auto.create.topics.enable",
+        ):
+            assert env["KAFKA_" + key.upper().replace(".", "_")] == local[key], (node, key)
+        assert env["KAFKA_NUM_PARTITIONS"] == str(defaults.topic_partitions)
 
 
 def test_topics_and_partitions_match(
     compose: dict[str, Any], defaults: Settings, service_settings: dict[str, Settings]
 ) -> None:
     init = compose["services"]["kafka-init"]
-    assert init["image"] == compose["services"]["kafka"]["image"]
-    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert init["image"] == compose["services"]["kafka-1"]["image"]
+    assert init["depends_on"] == {n: {"condition": "service_healthy"} for n in KAFKA_NODES}
     script = "\n".join(init["command"])
     assert "/opt/kafka/bin/kafka-topics.sh" in script and "--create" in script
-    assert "--replication-factor 1" in script
+    factors = set(re.findall(r"--replication-factor\s+(\d+)", script))
+    assert factors == {"3"}, "every topic on the three nodes"
     declared = {m[0]: int(m[1]) for m in re.findall(r"([\w.-]+\.v\d+):(\d+)", script)}
     assert declared == topic_partitions(defaults)
     # the durable topics (shared/topic_check.py) are created, and repaired, keeping every record
