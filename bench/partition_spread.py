@@ -17,8 +17,8 @@ from simulator.appendix2024 import YearStream
 from simulator.replay import topic_for
 
 
-def measure(partitions: int, lifecycle_fraction: float) -> dict[str, dict[str, list[float]]]:
-    """``{"agency"|"entity": {topic|"all": [percent per partition]}}``."""
+def measure(partitions: int, lifecycle_fraction: float) -> dict[str, dict[str, Counter[int]]]:
+    """``{"agency"|"entity": {topic|"all": events per partition}}``."""
     settings = Settings()
     counts: dict[str, dict[str, Counter[int]]] = {"agency": {}, "entity": {}}
     for event in YearStream(lifecycle_fraction=lifecycle_fraction).events():
@@ -28,13 +28,7 @@ def measure(partitions: int, lifecycle_fraction: float) -> dict[str, dict[str, l
             p = partition_of(key, partitions)
             counts[scheme].setdefault(topic, Counter())[p] += 1
             counts[scheme].setdefault("all", Counter())[p] += 1
-    out: dict[str, dict[str, list[float]]] = {}
-    for scheme, by_topic in counts.items():
-        out[scheme] = {}
-        for topic, c in by_topic.items():
-            total = sum(c.values())
-            out[scheme][topic] = [100.0 * c[p] / total for p in range(partitions)]
-    return out
+    return counts
 
 
 def main() -> None:
@@ -47,10 +41,12 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"simulated year 2024, {args.partitions} partitions ({seconds:.0f} s)")
     for scheme, by_topic in result.items():
-        for topic, shares in sorted(by_topic.items()):
+        for topic, counts in sorted(by_topic.items()):
+            total = sum(counts.values())
+            shares = [100.0 * counts[p] / total for p in range(args.partitions)]
             cells = " / ".join(f"{s:.1f}" for s in shares)
             print(
-                f"  key={scheme:<6} {topic:<18} {cells} %  "
+                f"  key={scheme:<6} {topic:<18} {total:>9,} events: {cells} %  "
                 f"max {max(shares):.1f} %, bound {speedup_bound(shares):.2f}x"
             )
 

@@ -2,9 +2,10 @@
 
 Kafka puts every record with the same key on the same partition (the default partitioner:
 murmur2 of the key modulo the partition count). Keying by ``agency_code`` put each
-agency's whole volume on one partition — the 2024 year spread over 6 partitions as
-16/22/6/7/22/27 % — so six calculators could go at most ~3.7× one. Keying by the entity
-spreads hundreds of thousands of keys evenly and still keeps each dossier's events on one
+agency's whole volume on one partition — the simulated year 2024 spread over 6 partitions
+as 15.7/22.2/6.6/6.8/21.4/27.3 % — so six calculators could go at most 3.7× one. Keying by
+the entity spreads hundreds of thousands of keys evenly (16.6–16.7 % each, up to 6.0×;
+``python -m bench.partition_spread``) and still keeps each dossier's events on one
 partition, in the order they were produced.
 
 Correctness does not depend on the key: the Redis script keeps each dossier's lifecycle
