@@ -45,9 +45,10 @@ COLUMNS = [
     "full_online_hstn",
     "full_tthc",
 ]
-# A share of the dossiers with a lifecycle that keeps the run time reasonable (the full
-# lifecycle doubles the volume); every kind of lifecycle event occurs at this share.
-LIFECYCLE_FRACTION = 0.3
+# A share of the dossiers with a lifecycle that keeps the run time reasonable: the full
+# lifecycle (1.0) quadruples the volume, 0.15 adds 45 % (~300,000 events, every kind of
+# lifecycle event in the hundreds or thousands).
+LIFECYCLE_FRACTION = 0.15
 STREAM = YearStream(lifecycle_fraction=LIFECYCLE_FRACTION, documents_per_agency=30)
 # boundary dossiers (so-cong-thuong), a level without procedures (so-gtvt), in person only
 # (thanh-tra-tinh), overlap dossiers received under two categories (ubnd-chau-doc)
@@ -227,9 +228,11 @@ def test_the_stream_has_every_lifecycle_event(annual: dict[str, Any]) -> None:
     kinds: Counter[str] = annual["_kinds"]
     reasons = {"received", "resolved", "returned", "payment", "rated", "withdrawn"}
     assert reasons | {"due_changed", "intake_rejected"} <= set(kinds)
-    assert kinds["resolved"] > 190_000 and kinds["due_changed"] > 15_000
+    with_lifecycle = LIFECYCLE_FRACTION * 663_690
+    assert kinds["resolved"] > 0.95 * with_lifecycle
+    assert kinds["due_changed"] > 0.08 * with_lifecycle
     # the rejected intakes are extra dossiers: the table still counts 663,690
-    assert kinds["intake_rejected"] > 500
+    assert kinds["intake_rejected"] > 0.002 * with_lifecycle
     assert kinds["received"] > 663_993 + kinds["intake_rejected"]
 
 
