@@ -7,7 +7,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.config import Settings
-from shared.topic_check import DURABLE_CONFIGS, DURABLE_REQUIRED, _configs, durable_topics
+from shared.topic_check import DURABLE_CONFIGS, _configs, durable_topics
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
@@ -60,9 +60,9 @@ def create_topics(
         old = sorted(durable & existing)
         configs = _configs(admin, old) if old else {}
         stale = [
-            ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(DURABLE_REQUIRED))
+            ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(DURABLE_CONFIGS))
             for name in old
-            if any(configs.get(name, {}).get(k) != v for k, v in DURABLE_REQUIRED.items())
+            if any(configs.get(name, {}).get(k) != v for k, v in DURABLE_CONFIGS.items())
         ]
         if stale:
             admin.alter_configs(stale)

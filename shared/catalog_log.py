@@ -51,6 +51,7 @@ class CatalogLog:
                 self._producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap,
                     acks="all",
+                    compression_type="zstd",
                     max_request_size=16 * 1024 * 1024,
                     max_block_ms=int(self.timeout_s * 1000),
                 )

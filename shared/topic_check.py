@@ -16,7 +16,12 @@ from shared.config import Settings
 
 # What a durable topic must have; compression is what it is created with.
 DURABLE_REQUIRED: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
-DURABLE_CONFIGS: Mapping[str, str] = {**DURABLE_REQUIRED, "compression.type": "zstd"}
+# 16 MB records: a whole procedure catalog (8,000 procedures ≈ 2.4 MB of JSON) is one.
+DURABLE_CONFIGS: Mapping[str, str] = {
+    **DURABLE_REQUIRED,
+    "compression.type": "zstd",
+    "max.message.bytes": str(16 * 1024 * 1024),
+}
 
 
 class TopicCheckError(RuntimeError):

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,9 +37,9 @@ from shared.faust_app import guarded_timer, make_faust_app
 from shared.indicators import load_indicators
 from shared.last_seen import record_event_times
 from shared.logs import get_logger
-from shared.store import IndicatorStore
+from shared.store import IndicatorStore, occurrence
 from shared.targets import load_targets
-from shared.timeutil import LOCAL_TZ, now_utc
+from shared.timeutil import now_utc
 from shared.validation import FieldError
 
 log = get_logger("calculator")
@@ -207,12 +208,17 @@ def create_app(settings: Settings | None = None) -> faust.App:
         with contextlib.suppress(RedisError, OSError):
             await record_event_times(redis(), valid, now)
         done = time.time()
+        # metrics and coalescing per batch, not per event (the hot path)
+        counts: Counter[tuple[str, bool]] = Counter()
+        touched: set[tuple[str, int]] = set()
         for event, was_applied in zip(valid, applied, strict=True):
+            counts[(event.family, was_applied)] += 1
             if was_applied:
-                metrics.EVENTS_APPLIED.labels(event.family).inc()
-                coalescer.touch(event.agency_code, event.occurred_at.astimezone(LOCAL_TZ).year)
-            else:
-                metrics.DUPLICATES.labels(event.family).inc()
+                touched.add((event.agency_code, int(occurrence(event.occurred_at).year)))
+        for (family, was_applied), n in counts.items():
+            (metrics.EVENTS_APPLIED if was_applied else metrics.DUPLICATES).labels(family).inc(n)
+        for agency, year in touched:
+            coalescer.touch(agency, year)
         for stamp_s in ingested:
             metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,9 @@ from shared.counting import (
 from shared.events import DossierReceived, Event
 from shared.indicator_query import Verdict, verdict
 from shared.indicators import load_indicators, ratio_percent
-from shared.store import event_args, id_hash
+from shared.store import event_args, id_hash, occurrence
 from shared.targets import Target
+from shared.timeutil import LOCAL_TZ
 from shared.validation import validate_event
 from tests.factories import received
 
@@ -174,3 +176,19 @@ def test_every_indicator_is_defined_once_with_vietnamese_name() -> None:
     indicators = load_indicators()
     assert len(indicators) == 14
     assert indicators["full_online_rate"].name_vi == "Tỷ lệ hồ sơ trực tuyến toàn trình"
+
+
+def test_fixed_offset_periods_equal_the_time_zone_database() -> None:
+    """occurrence() uses +07:00 arithmetic; it must agree with Asia/Ho_Chi_Minh."""
+    rng = random.Random(5)
+    start = datetime(2015, 1, 1, tzinfo=UTC).timestamp()
+    instants = [datetime.fromtimestamp(start + rng.random() * 20 * 365 * 86400, UTC)]
+    instants += [datetime(2024, 12, 31, 16, 59, 59, 999000, tzinfo=UTC)]  # local year's last ms
+    instants += [datetime(2024, 12, 31, 17, 0, tzinfo=UTC)]  # local 1 Jan 2025 00:00
+    for _ in range(2000):
+        instants.append(datetime.fromtimestamp(start + rng.random() * 20 * 365 * 86400, UTC))
+    for ts in instants:
+        local = ts.astimezone(LOCAL_TZ)
+        occ = occurrence(ts)
+        assert occ.day == f"{local:%Y%m%d}" and occ.month == f"{local:%Y%m}", ts
+        assert occ.year == f"{local:%Y}" and occ.ts == int(ts.timestamp() * 1000 // 1)
