@@ -19,9 +19,9 @@ from shared.catalog import Agency, AgencyCatalog
 from shared.catalog_store import Catalogs
 from shared.counting import category_mark
 from shared.events import ServiceLevel
-from shared.figures import agency_figures
+from shared.figures import Figure, agency_figures, value_of
 from shared.indicator_query import Verdict, verdict
-from shared.indicators import Indicator, ratio_percent
+from shared.indicators import Indicator
 from shared.periods import Period, PeriodKind
 from shared.scopes import Scope
 from shared.store import IndicatorStore
@@ -111,7 +111,7 @@ async def annual_table(
             "partial_tthc": levels[ServiceLevel.partial_online],
             "full_tthc": levels[ServiceLevel.full_online],
         }
-        value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+        value = value_of(fig)
         scope = Scope(code, "agency", (agency,))
         target = targets.resolve(indicator.indicator, scope, year, target_set)
         row = AnnualRow(
@@ -135,7 +135,7 @@ async def annual_table(
             if isinstance(n, int) and key != "stt":
                 totals[key] = totals.get(key, 0) + n
     numerator = sum(figures[r.agency_code][indicator.indicator].numerator for r in rows)
-    value = ratio_percent(numerator, totals.get("hstn_total", 0))
+    value = value_of(Figure(numerator, totals.get("hstn_total", 0)))
     province = Scope("province", "province", tuple(members))
     target = targets.resolve(indicator.indicator, province, year, target_set)
     total = AnnualRow(

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 from pydantic import BaseModel, Field
 
 from shared.catalog_store import Catalogs
-from shared.figures import agency_figures, total
+from shared.figures import agency_figures, total, value_of
 from shared.indicator_query import Verdict, verdict
-from shared.indicators import Indicator, ratio_percent
+from shared.indicators import Indicator
 from shared.periods import Period, PeriodKind, month_end
 from shared.scopes import Scope, scope_in
 from shared.store import IndicatorStore
@@ -56,7 +56,7 @@ async def ranking(
     rows = []
     for agency in scope.members:
         fig = figures[agency.agency_code][indicator.indicator]
-        value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+        value = value_of(fig)
         own = Scope(agency.agency_code, "agency", (agency,))
         target = targets.resolve(indicator.indicator, own, period.year, target_set)
         rows.append((value, agency, fig, target))
@@ -131,7 +131,7 @@ async def series(
         figures, _ = await agency_figures(store, catalogs, codes, [indicator], p)
         figs = [figures[c][indicator.indicator] for c in codes]
         fig = figs[0] if len(figs) == 1 else total(figs)
-        value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+        value = value_of(fig)
         out.append(
             SeriesPoint(
                 period=p.label,

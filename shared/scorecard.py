@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from shared.catalog_store import Catalogs
-from shared.figures import agency_figures
+from shared.figures import agency_figures, value_of
 from shared.indicators import Indicator, ratio_percent
 from shared.periods import Period
 from shared.scopes import Scope, scope_in
@@ -64,7 +64,7 @@ async def scorecard(
         for ind in indicators:
             target = targets.resolve(ind.indicator, own, period.year, target_set)
             fig = figures[agency.agency_code][ind.indicator]
-            value = ratio_percent(fig.numerator, fig.denominator) if fig.evaluated else None
+            value = value_of(fig)
             if target is None or value is None:
                 continue
             judged.append(ind.indicator)
