@@ -60,6 +60,14 @@ async def figures(url: str) -> dict[str, dict[str, int]]:
         await redis.aclose()
 
 
+async def used_memory(url: str) -> int:
+    redis = Redis.from_url(url)
+    try:
+        return int((await redis.info("memory"))["used_memory"])
+    finally:
+        await redis.aclose()
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egov-bench-restore-"))
     kafka = KafkaBroker(work / "kafka", free_port(), free_port(), heap="1g")
@@ -81,6 +89,11 @@ def main() -> None:
         print(
             f"rebuild from offset 0 (restore without a snapshot): {built.records:,} records in "
             f"{built.seconds:.1f} s ({built.records / built.seconds:,.0f} records/s)"
+        )
+        used = asyncio.run(used_memory(redis.url))
+        print(
+            f"Redis after the year: {used / 1e6:.1f} MB used, "
+            f"{used / dossiers * 1e5 / 1e6:.1f} MB per 100,000 dossiers (with lifecycles)"
         )
         started = time.perf_counter()
         snap = take_snapshot(redis.url, Path(settings.snapshot_dir or ""))
