@@ -7,7 +7,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.config import Settings
-from shared.topic_check import DURABLE_CONFIGS, _configs, durable_topics
+from shared.topic_check import DURABLE_CONFIGS, durable_topics, topic_configs
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
@@ -58,7 +58,7 @@ def create_topics(
             if name not in existing
         }
         old = sorted(durable & existing)
-        configs = _configs(admin, old) if old else {}
+        configs = topic_configs(admin, old) if old else {}
         stale = [
             ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(DURABLE_CONFIGS))
             for name in old

@@ -34,7 +34,7 @@ def durable_topics(settings: Settings) -> list[str]:
     return [t.dossier, t.document, t.deadletter, t.catalog]
 
 
-def _configs(admin: KafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+def topic_configs(admin: KafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics]
     described = admin.describe_configs(resources, config_filter="all")
     per_topic: dict[str, object] = {}
@@ -64,7 +64,7 @@ def topic_problems(
         if name not in existing
     ]
     present = [t for t in durable_used if t in existing]
-    configs = _configs(admin, present) if present else {}
+    configs = topic_configs(admin, present) if present else {}
     for name in present:
         have = configs.get(name, {})
         for key, want in DURABLE_REQUIRED.items():

@@ -9,13 +9,13 @@ may be waiting unprocessed): the engine raises one ``pipeline_behind`` alert ins
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from redis.asyncio import Redis
+
+from services.calculator.lag import LagProbe
 
 PROGRESS_KEY = "alerts:pipeline:progress"
 
@@ -48,56 +48,20 @@ Measure = Callable[[], Awaitable[PipelineReading]]
 
 
 class KafkaPipelineProbe:
-    """End and committed offsets of the calculator's group (blocking clients, run in a
-    thread); a partition without a committed offset counts from 0."""
+    """Totals of the calculator group's end and committed offsets (``LagProbe``)."""
 
     def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
-        self.bootstrap = bootstrap
-        self.group = group
-        self.topics = topics
-        self._admin: KafkaAdminClient | None = None
-        self._consumer: KafkaConsumer | None = None
+        self.probe = LagProbe(bootstrap, group, topics, client_id="egov-alerts-pipeline")
 
     def measure_blocking(self) -> PipelineReading:
-        try:
-            if self._admin is None or self._consumer is None:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap,
-                    client_id="egov-alerts-pipeline",
-                    request_timeout_ms=5000,
-                )
-                self._consumer = KafkaConsumer(
-                    bootstrap_servers=self.bootstrap,
-                    group_id=None,
-                    client_id="egov-alerts-pipeline",
-                    request_timeout_ms=5000,
-                )
-            committed = self._admin.list_group_offsets(self.group).get(self.group, {})
-            parts = [
-                TopicPartition(t, p)
-                for t in self.topics
-                for p in sorted(self._consumer.partitions_for_topic(t) or [])
-            ]
-            ends = self._consumer.end_offsets(parts) if parts else {}
-        except Exception:
-            self.close()  # reconnect next time
-            raise
-        end_total = done_total = 0
-        for tp in parts:
-            meta = committed.get(tp)
-            end_total += ends[tp]
-            done_total += min(ends[tp], meta.offset if meta is not None and meta.offset > 0 else 0)
-        return PipelineReading(end_total, done_total)
+        offsets = self.probe.offsets().values()
+        return PipelineReading(sum(e for e, _ in offsets), sum(d for _, d in offsets))
 
     async def __call__(self) -> PipelineReading:
         return await asyncio.to_thread(self.measure_blocking)
 
     def close(self) -> None:
-        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
-        for client in (admin, consumer):
-            if client is not None:
-                with contextlib.suppress(Exception):  # already broken: nothing to release
-                    client.close()
+        self.probe.close()
 
 
 async def track_progress(redis: Redis, reading: PipelineReading, now: datetime) -> float:

@@ -103,7 +103,8 @@ async def abandoned_keyspaces(redis: Redis, current: str) -> set[str]:
     return found - {current}
 
 
-def _partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicPartition]:
+def event_partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicPartition]:
+    """Every partition of the dossier and document topics."""
     return [
         TopicPartition(t, p)
         for t in (settings.topics.dossier, settings.topics.document)
@@ -126,7 +127,7 @@ async def rebuild(
         )
     consumer = open_consumer(settings.kafka_bootstrap, batch_size)
     try:
-        parts = _partitions(consumer, settings)
+        parts = event_partitions(consumer, settings)
         begin = consumer.beginning_offsets(parts)
         end = consumer.end_offsets(parts)
         lost = [

@@ -22,10 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kafka import TopicPartition
 from redis.asyncio import Redis
 
-from services.calculator.rebuild import RebuildRefused, catalogs_in_force, live_calculators
+from services.calculator.rebuild import (
+    RebuildRefused,
+    catalogs_in_force,
+    event_partitions,
+    live_calculators,
+)
 from services.calculator.replay_log import open_consumer, replay_ranges
 from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogStore
@@ -213,11 +217,7 @@ async def restore(
         applied = await store.applied_offsets()
         consumer = await asyncio.to_thread(open_consumer, settings.kafka_bootstrap, 2000)
         try:
-            parts = [
-                TopicPartition(t, p)
-                for t in (settings.topics.dossier, settings.topics.document)
-                for p in sorted(consumer.partitions_for_topic(t) or [])
-            ]
+            parts = event_partitions(consumer, settings)
             begin = consumer.beginning_offsets(parts)
             end = consumer.end_offsets(parts)
             ranges = {tp: (applied.get((tp.topic, tp.partition), -1) + 1, end[tp]) for tp in parts}

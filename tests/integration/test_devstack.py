@@ -40,7 +40,7 @@ from devstack.redis import RedisServer
 from devstack.services import SERVICES, service_env
 from devstack.topics import create_topics, partition_counts
 from shared.config import Settings
-from shared.topic_check import _configs
+from shared.topic_check import topic_configs
 
 # --- Kafka -------------------------------------------------------------------------------
 
@@ -442,7 +442,7 @@ def test_up_with_a_three_broker_kafka_cluster(tmp_path: Path) -> None:
             )
             for topic in admin.describe_topics([t.dossier, t.catalog, calculator_leader]):
                 assert all(len(p["replica_nodes"]) == 3 for p in topic["partitions"]), topic
-            configs = _configs(admin, [t.dossier])[t.dossier]
+            configs = topic_configs(admin, [t.dossier])[t.dossier]
             assert configs["min.insync.replicas"] == "2" and configs["retention.ms"] == "-1"
         finally:
             admin.close()

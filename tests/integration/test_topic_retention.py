@@ -16,7 +16,7 @@ from kafka.errors import KafkaTimeoutError
 
 from devstack.topics import create_topics
 from shared.config import Settings, Topics
-from shared.topic_check import TopicCheckError, _configs, require_topics, topic_problems
+from shared.topic_check import TopicCheckError, require_topics, topic_configs, topic_problems
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_durable_topics_keep_every_record_and_stale_ones_are_repaired(kafka_brok
             require_topics(kafka_broker.bootstrap, [t.dossier], [t.dossier], wait_s=5)
 
         create_topics(kafka_broker.bootstrap, settings)
-        configs = _configs(admin, [t.dossier, t.document, t.deadletter, t.alerts])
+        configs = topic_configs(admin, [t.dossier, t.document, t.deadletter, t.alerts])
         for name in (t.dossier, t.document, t.deadletter):
             assert configs[name]["retention.ms"] == "-1", name
             assert configs[name]["retention.bytes"] == "-1", name
