@@ -1,19 +1,35 @@
 """Benchmark of the pipeline on this machine (see bench/README.md). Prints its figures.
 
-1. Throughput: every event of the simulated year 2024 is produced to Kafka, then one
-   calculator applies them; measured from the calculator's first to its last applied event.
-2. Freshness: ingest receives a steady ``RATE`` events/s; every 200 ms a probe event for a
-   day of its own is posted and the API polled until the figure shows it.
+1. Calculator alone: every event of the simulated year 2024 is produced to Kafka once;
+   then for each N of ``BENCH_CALCULATORS`` (e.g. ``1,2,3``) N calculator processes in a
+   fresh consumer group apply them all to an emptied Redis. Sustained events/s is measured
+   once every calculator joined (from its first applied event otherwise) to the last; CPU
+   of the calculators, the broker and Redis over the same window. One table.
+2. End to end: ``BENCH_E2E_EVENTS`` events of the year POSTed to ingest in batches of
+   ``BENCH_E2E_BATCH`` by ``BENCH_E2E_CLIENTS`` concurrent clients, through Kafka and the
+   calculator(s), until the API shows the figure of a probe posted after every event was
+   applied: events/s from the first POST to that figure.
+3. Freshness: ingest receives a steady ``BENCH_RATE`` events/s; every 200 ms a probe event
+   for a day of its own is posted and the API polled until the figure shows it.
+
+``BENCH_EVENTS`` caps the events taken from the year (a short run while other work shares
+the machine); ``BENCH_LIFECYCLE`` is the year's lifecycle fraction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import signal
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +38,11 @@ import orjson
 import redis
 from kafka import KafkaProducer
 
-from bench.procstat import cpu_seconds, rss_mb
+from bench.procstat import cpu_seconds, rss_mb, tree_cpu_seconds
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from devstack.services import start_service
+from devstack.services import RunningService, start_service
 from devstack.topics import create_topics
 from shared.config import Settings
 from simulator.appendix2024 import YearStream
@@ -34,26 +50,49 @@ from simulator.replay import key_for, topic_for
 from tests.factories import received
 
 LIFECYCLE = float(os.environ.get("BENCH_LIFECYCLE", "1.0"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "0")) or None  # None: the whole year
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 FRESHNESS_SECONDS = int(os.environ.get("BENCH_FRESHNESS_SECONDS", "60"))
-# Calculator processes in the one consumer group (the topics have 6 partitions each).
-CALCULATORS = int(os.environ.get("BENCH_CALCULATORS", "1"))
+# Calculator processes in one consumer group, one run each (the topics have 6 partitions).
+CALCULATORS = [int(n) for n in os.environ.get("BENCH_CALCULATORS", "1,2,3").split(",")]
+E2E_EVENTS = int(os.environ.get("BENCH_E2E_EVENTS", "200000"))
+E2E_BATCH = int(os.environ.get("BENCH_E2E_BATCH", "2000"))
+E2E_CLIENTS = int(os.environ.get("BENCH_E2E_CLIENTS", "4"))
+E2E_CALCULATORS = int(os.environ.get("BENCH_E2E_CALCULATORS", "1"))
+# py-spy (pip install py-spy) samples the single calculator run: its top frames are printed
+PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
 READ = {"Authorization": "Bearer dev-read-token"}
+INGEST = {"Authorization": "Bearer dev-ingest-token", "content-type": "application/json"}
 
 
-def applied_total(metrics_url: str) -> float:
+def year_events() -> Iterator[dict[str, Any]]:
+    events = YearStream(lifecycle_fraction=LIFECYCLE).events()
+    return itertools.islice(events, EVENTS) if EVENTS else events
+
+
+def metric_sum(metrics_url: str, prefixes: tuple[str, ...]) -> float:
     text = httpx.get(metrics_url, timeout=5).text
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(
-            ("egov_calculator_events_applied_total{", "egov_calculator_duplicates_total{")
-        )
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefixes)
+    )
+
+
+def applied_total(calcs: list[RunningService]) -> float:
+    """Events applied by the calculators (first applications only: a record re-read after
+    a rebalance counts as a duplicate, not here)."""
+    return sum(
+        metric_sum(f"{c.url}/metrics", ("egov_calculator_events_applied_total{",)) for c in calcs
     )
 
 
 def produce_year(bootstrap: str, settings: Settings) -> tuple[int, float, int]:
-    stream = YearStream(lifecycle_fraction=LIFECYCLE)
+    """(events, seconds, dossiers) of the year produced to Kafka (bench.restore uses it)."""
+    n, seconds, dossiers, _ = produce_year_ids(bootstrap, settings)
+    return n, seconds, dossiers
+
+
+def produce_year_ids(bootstrap: str, settings: Settings) -> tuple[int, float, int, int]:
+    """(events, seconds, dossiers, distinct event ids) of the year produced to Kafka."""
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -63,29 +102,268 @@ def produce_year(bootstrap: str, settings: Settings) -> tuple[int, float, int]:
     )
     started = time.perf_counter()
     n = 0
-    dossiers = set()
-    for event in stream.events():
-        producer.send(
-            topic_for(event, settings),
-            key=key_for(event),
-            value=orjson.dumps(event),
-        )
+    dossiers: set[str] = set()
+    ids: set[str] = set()
+    for event in year_events():
+        producer.send(topic_for(event, settings), key=key_for(event), value=orjson.dumps(event))
         if event["event_type"] == "received":
             dossiers.add(event["dossier_id"])
+        ids.add(event["event_id"])
         n += 1
     producer.flush(600)
     producer.close()
-    return n, time.perf_counter() - started, len(dossiers)
+    return n, time.perf_counter() - started, len(dossiers), len(ids)
+
+
+@dataclass
+class Run:
+    calculators: int
+    events: float
+    seconds: float
+    calc_cpu: float
+    broker_cpu: float
+    redis_cpu: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+class Cpu:
+    """CPU seconds of the calculators, the broker (JVM) and Redis since ``mark``."""
+
+    def __init__(self, calc_pids: list[int], broker_pid: int, redis_pid: int) -> None:
+        self.calc_pids, self.broker_pid, self.redis_pid = calc_pids, broker_pid, redis_pid
+        self.mark()
+
+    def read(self) -> tuple[float, float, float]:
+        return (
+            sum(cpu_seconds(p) for p in self.calc_pids),
+            tree_cpu_seconds(self.broker_pid),
+            cpu_seconds(self.redis_pid),
+        )
+
+    def mark(self) -> None:
+        self.at = self.read()
+
+    def since(self) -> tuple[float, float, float]:
+        now = self.read()
+        return (now[0] - self.at[0], now[1] - self.at[1], now[2] - self.at[2])
+
+
+def pid_of(process: Any) -> int:
+    pid = process.process.pid if process.process is not None else None
+    assert pid is not None, f"{process} is not running"
+    return int(pid)
+
+
+def run_calculators(
+    n_calcs: int, expected: int, env: dict[str, str], work: Path, kafka: Any, redis_srv: Any
+) -> Run:
+    """N calculators in a fresh group apply the produced year to an emptied Redis."""
+    client = redis.Redis.from_url(redis_srv.url)
+    client.flushall()
+    client.close()
+    env = {**env, "EGOV_CALCULATOR_GROUP": f"bench-calc-{n_calcs}-{uuid.uuid4().hex[:8]}"}
+    calcs = [
+        start_service("calculator", free_port(), env, work / "logs", wait=False)
+        for _ in range(n_calcs)
+    ]
+    try:
+        for calc in calcs:
+            calc.wait_healthy()
+        pids = [pid_of(c) for c in calcs]
+        cpu = Cpu(pids, pid_of(kafka), pid_of(redis_srv))
+        spy = profile_start(pids[0], work) if PROFILE and n_calcs == 1 else None
+        start: tuple[float, float] | None = None
+        peak_rss = 0.0
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            done = applied_total(calcs)
+            now = time.perf_counter()
+            if start is None and done > 0:
+                start = (now, done)
+                cpu.mark()
+            peak_rss = max(peak_rss, sum(rss_mb(p) for p in pids))
+            if done >= expected:
+                break
+            time.sleep(0.25)
+        assert start is not None, "nothing was applied"
+        calc_cpu, broker_cpu, redis_cpu = cpu.since()
+        if spy is not None:
+            profile_report(spy, work)
+        batches = sum(
+            metric_sum(f"{c.url}/metrics", ("egov_calculator_batch_seconds_count",)) for c in calcs
+        )
+        batch_s = sum(
+            metric_sum(f"{c.url}/metrics", ("egov_calculator_batch_seconds_sum",)) for c in calcs
+        )
+        print(
+            f"    {batches:,.0f} batches of {done / max(batches, 1):,.0f} events on average, "
+            f"{1000 * batch_s / max(batches, 1):.0f} ms each from decoding to Redis' answer"
+        )
+        return Run(
+            n_calcs, done - start[1], now - start[0], calc_cpu, broker_cpu, redis_cpu, peak_rss
+        )
+    finally:
+        for calc in calcs:
+            calc.process.stop()
+
+
+def profile_start(pid: int, work: Path) -> subprocess.Popen[bytes]:
+    argv = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
+    return subprocess.Popen(
+        [*argv, "--nonblocking", "-o", str(work / "profile.txt")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def profile_report(spy: subprocess.Popen[bytes], work: Path, top: int = 25) -> None:
+    """Share of samples per frame, inclusive (a frame anywhere in the stack) and self."""
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in (work / "profile.txt").read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0] for f in stack.split(";")
+        ]
+        n = int(count)
+        total += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    print(f"    py-spy: {total} samples of the calculator's threads")
+    for name, n in inclusive.most_common(top):
+        print(f"      {100 * n / total:5.1f}% incl {100 * own[name] / total:5.1f}% self  {name}")
+
+
+def print_table(runs: list[Run]) -> None:
+    print(
+        "\ncalculator alone (Kafka → Redis), simulated year; CPU in % of one core over the "
+        "measured window"
+    )
+    print(
+        f"{'calculators':>11} {'events':>10} {'seconds':>8} {'events/s':>9} {'speed-up':>8} "
+        f"{'calc CPU':>9} {'µs/event':>8} {'broker CPU':>10} {'Redis CPU':>9} {'RSS MB':>7}"
+    )
+    base = runs[0].rate / runs[0].calculators if runs else 1.0
+    for r in runs:
+        print(
+            f"{r.calculators:>11} {r.events:>10,.0f} {r.seconds:>8.1f} {r.rate:>9,.0f} "
+            f"{r.rate / base:>7.2f}× {100 * r.calc_cpu / r.seconds:>8.0f}% "
+            f"{1e6 * r.calc_cpu / r.events:>8.1f} {100 * r.broker_cpu / r.seconds:>9.0f}% "
+            f"{100 * r.redis_cpu / r.seconds:>8.0f}% {r.peak_rss_mb:>7.0f}"
+        )
+
+
+async def post_all(ingest_url: str, events: list[dict[str, Any]]) -> tuple[float, int]:
+    """POST the events in batches with concurrent clients; (first POST time, rejected)."""
+    bodies = [orjson.dumps(events[i : i + E2E_BATCH]) for i in range(0, len(events), E2E_BATCH)]
+    queue = iter(bodies)
+    rejected = 0
+    first = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120) as client:
+
+        async def worker() -> None:
+            nonlocal rejected
+            for body in queue:
+                while True:
+                    resp = await client.post(
+                        f"{ingest_url}/v1/events", content=body, headers=INGEST
+                    )
+                    if resp.status_code in (429, 503):
+                        await asyncio.sleep(0.2)
+                        continue
+                    if resp.status_code not in (200, 202):
+                        rejected += 1
+                        print(f"  rejected: {resp.status_code} {resp.text[:300]}")
+                    break
+
+        await asyncio.gather(*(worker() for _ in range(E2E_CLIENTS)))
+    return first, rejected
+
+
+async def probe_figure(ingest_url: str, api_url: str, day: int) -> float:
+    """Post one event for a day of its own; the time the API shows it."""
+    date = time.strftime("%Y-%m-%d", time.gmtime(1420070400 + 86400 * (day % 3000)))
+    event = received(
+        agency="so-tttt", dossier=f"probe-{uuid.uuid4().hex}", at=f"{date}T10:00:00+07:00"
+    )
+    async with httpx.AsyncClient(timeout=30) as client:
+        await client.post(f"{ingest_url}/v1/events", content=orjson.dumps([event]), headers=INGEST)
+        while True:
+            body = (
+                await client.get(
+                    f"{api_url}/v1/indicators/full_online_rate",
+                    params={"scope": "so-tttt", "period": date},
+                    headers=READ,
+                )
+            ).json()
+            if body["denominator"] >= 1:
+                return time.perf_counter()
+            await asyncio.sleep(0.005)
+
+
+def end_to_end(env: dict[str, str], work: Path, kafka: Any, redis_srv: Any) -> None:
+    events = list(itertools.islice(YearStream(lifecycle_fraction=LIFECYCLE).events(), E2E_EVENTS))
+    distinct = len({e["event_id"] for e in events})
+    client = redis.Redis.from_url(redis_srv.url)
+    client.flushall()
+    client.close()
+    env = {**env, "EGOV_CALCULATOR_GROUP": f"bench-e2e-{uuid.uuid4().hex[:8]}"}
+    services = [
+        start_service("calculator", free_port(), env, work / "logs") for _ in range(E2E_CALCULATORS)
+    ]
+    calcs = list(services)
+    try:
+        ingest = start_service("ingest", free_port(), env, work / "logs")
+        api = start_service("api", free_port(), env, work / "logs")
+        services += [ingest, api]
+        cpu = Cpu([pid_of(c) for c in services], pid_of(kafka), pid_of(redis_srv))
+        own = {s.name: cpu_seconds(pid_of(s)) for s in services[-2:]}
+        print(
+            f"\nend to end: {len(events):,} events POSTed in batches of {E2E_BATCH:,} by "
+            f"{E2E_CLIENTS} clients → ingest → Kafka → {E2E_CALCULATORS} calculator(s) → API…",
+            flush=True,
+        )
+        first, rejected = asyncio.run(post_all(ingest.url, events))
+        posted = time.perf_counter()
+        while applied_total(calcs) < distinct:
+            time.sleep(0.05)
+        applied = time.perf_counter()
+        shown = asyncio.run(probe_figure(ingest.url, api.url, 2999))
+        wall = shown - first
+        services_cpu, broker_cpu, redis_cpu = cpu.since()
+        print(
+            f"  {len(events):,} events in {wall:.1f}s = {len(events) / wall:,.0f} events/s "
+            f"(all POSTed after {posted - first:.1f}s = {len(events) / (posted - first):,.0f}/s, "
+            f"applied after {applied - first:.1f}s, probe figure shown {shown - applied:.2f}s "
+            f"later; {rejected} requests rejected)"
+        )
+        own = {name: cpu_seconds(pid_of(s)) - own[name] for s in services[-2:] for name in [s.name]}
+        calc_cpu = services_cpu - sum(own.values())
+        print(
+            f"  CPU over the run, % of one core: ingest {100 * own['ingest'] / wall:.0f}% "
+            f"({1e6 * own['ingest'] / len(events):.0f} µs/event), calculator "
+            f"{100 * calc_cpu / wall:.0f}%, API {100 * own['api'] / wall:.0f}%, "
+            f"broker {100 * broker_cpu / wall:.0f}%, Redis {100 * redis_cpu / wall:.0f}%"
+        )
+    finally:
+        for service in services:
+            service.process.stop()
 
 
 async def freshness(ingest_url: str, api_url: str) -> list[float]:
     latencies: list[float] = []
-    auth = {"Authorization": "Bearer dev-ingest-token", "content-type": "application/json"}
     stop = time.monotonic() + FRESHNESS_SECONDS
     async with httpx.AsyncClient(timeout=30) as client:
 
         async def load() -> None:
-            i = 0
             while time.monotonic() < stop:
                 tick = time.monotonic()
                 batch = [
@@ -97,37 +375,16 @@ async def freshness(ingest_url: str, api_url: str) -> list[float]:
                     for _ in range(RATE // 10)
                 ]
                 await client.post(
-                    f"{ingest_url}/v1/events", content=orjson.dumps(batch), headers=auth
+                    f"{ingest_url}/v1/events", content=orjson.dumps(batch), headers=INGEST
                 )
-                i += 1
                 await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
 
         async def probe() -> None:
             day = 0
             while time.monotonic() < stop:
-                date = time.strftime("%Y-%m-%d", time.gmtime(1420070400 + 86400 * (day % 3000)))
-                day += 1
-                event = received(
-                    agency="so-tttt",
-                    dossier=f"probe-{uuid.uuid4().hex}",
-                    at=f"{date}T10:00:00+07:00",
-                )
                 started = time.perf_counter()
-                await client.post(
-                    f"{ingest_url}/v1/events", content=orjson.dumps([event]), headers=auth
-                )
-                while True:
-                    body = (
-                        await client.get(
-                            f"{api_url}/v1/indicators/full_online_rate",
-                            params={"scope": "so-tttt", "period": date},
-                            headers=READ,
-                        )
-                    ).json()
-                    if body["denominator"] >= 1:
-                        break
-                    await asyncio.sleep(0.005)
-                latencies.append(time.perf_counter() - started)
+                latencies.append(await probe_figure(ingest_url, api_url, day) - started)
+                day += 1
                 await asyncio.sleep(0.2)
 
         await asyncio.gather(load(), probe())
@@ -141,6 +398,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egov-bench-"))
+    print(f"work directory (logs): {work}")
     settings = Settings()
     kafka = KafkaBroker(work / "kafka", free_port(), free_port(), heap="1g")
     kafka.start()
@@ -155,58 +413,41 @@ def main() -> None:
     }
     services: list[Any] = []
     try:
-        print(f"producing the year 2024 (lifecycle fraction {LIFECYCLE}) to Kafka…", flush=True)
-        n, produce_s, dossiers = produce_year(kafka.bootstrap, settings)
+        limit = f", first {EVENTS:,} events" if EVENTS else ""
+        print(f"producing the year 2024 (lifecycle fraction {LIFECYCLE}{limit}) to Kafka…")
+        n, produce_s, dossiers, distinct = produce_year_ids(kafka.bootstrap, settings)
         print(
-            f"  produced {n:,} events ({dossiers:,} dossiers) in {produce_s:.1f}s "
-            f"= {n / produce_s:,.0f} events/s (kafka-python producer)",
+            f"  produced {n:,} events ({distinct:,} distinct ids, {dossiers:,} dossiers) in "
+            f"{produce_s:.1f}s = {n / produce_s:,.0f} events/s (kafka-python producer)",
             flush=True,
         )
-        calcs = [
-            start_service("calculator", free_port(), env, work / "logs") for _ in range(CALCULATORS)
-        ]
-        services += calcs
-        pids = [c.process.pid for c in calcs if c.process.pid is not None]
-        cpu0 = sum(cpu_seconds(pid) for pid in pids)
-        first: float | None = None
-        peak_rss = 0.0
-        while True:
-            done = sum(applied_total(f"{c.url}/metrics") for c in calcs)
-            now = time.perf_counter()
-            if first is None and done > 0:
-                first, first_done = now, done
-            peak_rss = max(peak_rss, sum(rss_mb(pid) for pid in pids))
-            if done >= n:
-                break
-            time.sleep(0.5)
-        assert first is not None
-        wall = now - first
-        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
-        client = redis.Redis.from_url(redis_srv.url)
-        used = int(client.info("memory")["used_memory"])
-        client.close()
-        print(f"throughput ({CALCULATORS} calculator process(es) in one group, Kafka → Redis)")
+        runs: list[Run] = []
+        used = 0
+        for n_calcs in CALCULATORS:
+            print(f"  {n_calcs} calculator(s)…", flush=True)
+            runs.append(run_calculators(n_calcs, distinct, env, work, kafka, redis_srv))
+            if not used:
+                client = redis.Redis.from_url(redis_srv.url)
+                used = int(client.info("memory")["used_memory"])
+                client.close()
+        print_table(runs)
         print(
-            f"  {n - first_done:,.0f} events in {wall:.1f}s = {(n - first_done) / wall:,.0f} "
-            f"events/s sustained"
-        )
-        print(
-            f"  calculator CPU {cpu:.1f}s ({100 * cpu / wall:.0f}% of one core), "
-            f"peak RSS {peak_rss:.0f} MB"
-        )
-        print(
-            f"  Redis used memory {used / 2**20:,.0f} MB = "
+            f"Redis used memory {used / 2**20:,.0f} MB = "
             f"{used / dossiers * 100_000 / 2**20:,.1f} MB per 100,000 dossiers"
         )
-        ingest = start_service("ingest", free_port(), env, work / "logs")
-        api = start_service("api", free_port(), env, work / "logs")
-        services += [ingest, api]
-        print(f"freshness at {RATE} events/s through ingest for {FRESHNESS_SECONDS}s…", flush=True)
-        lat = asyncio.run(freshness(ingest.url, api.url))
-        print(
-            f"  {len(lat)} probes: p50 {1000 * statistics.median(lat):.0f} ms, "
-            f"p99 {1000 * percentile(lat, 99):.0f} ms, max {1000 * max(lat):.0f} ms"
-        )
+        if E2E_EVENTS:
+            end_to_end(env, work, kafka, redis_srv)
+        if FRESHNESS_SECONDS:
+            calc = start_service("calculator", free_port(), env, work / "logs")
+            ingest = start_service("ingest", free_port(), env, work / "logs")
+            api = start_service("api", free_port(), env, work / "logs")
+            services += [calc, ingest, api]
+            print(f"\nfreshness at {RATE} events/s through ingest for {FRESHNESS_SECONDS}s…")
+            lat = asyncio.run(freshness(ingest.url, api.url))
+            print(
+                f"  {len(lat)} probes: p50 {1000 * statistics.median(lat):.0f} ms, "
+                f"p99 {1000 * percentile(lat, 99):.0f} ms, max {1000 * max(lat):.0f} ms"
+            )
     finally:
         for service in services:
             service.process.stop()

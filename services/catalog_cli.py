@@ -7,16 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 
 from services.calculator.rebuild import RebuildRefused, rebuild
-from services.calculator.snapshots import RestoreRefused, restore, take_snapshot
+from services.calculator.snapshots import (
+    RestoreRefused,
+    SnapshotRefused,
+    restore,
+    take_snapshot,
+)
 from shared.catalog import CatalogFileError, parse_agencies_csv
 from shared.catalog_log import CatalogLog, CatalogLogError
 from shared.catalog_store import CatalogStore, DroppedAgenciesError
 from shared.config import get_settings
 from shared.procedures import ProcedureCatalog
+from shared.redis_client import redis_from_url
 
 console = Console()
 catalog_app = typer.Typer(
@@ -52,7 +57,11 @@ def snapshot_command(
     if target is None:
         console.print("[red]no directory[/red]: pass --directory or set EGOV_SNAPSHOT_DIR")
         raise typer.Exit(2)
-    path = take_snapshot(settings.redis_url, target, settings.snapshot_keep)
+    try:
+        path = take_snapshot(settings.redis_url, target, settings.snapshot_keep)
+    except SnapshotRefused as exc:
+        console.print(f"[red]snapshot refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     console.print(f"snapshot: {path} ({path.stat().st_size:,} bytes)")
 
 
@@ -83,7 +92,7 @@ async def _load(kind: str, path: Path) -> int:
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_from_url(settings.redis_url)
     log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
     store = CatalogStore(redis, log)
     try:

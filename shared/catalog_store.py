@@ -19,17 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_keys
 from shared.catalog import Agency, AgencyCatalog, load_agencies
 from shared.catalog_log import CatalogLog
 from shared.procedures import Procedure, ProcedureCatalog
+from shared.redis_client import RedisClient
 
-AGENCIES_KEY = "catalog:agencies"
-PROCEDURES_KEY = "catalog:procedures"
-VERSION_KEY = "catalog:version"
+# One hash tag: the catalogs and their version change in one MULTI/EXEC (one cluster slot).
+AGENCIES_KEY = "catalog:{catalog}:agencies"
+PROCEDURES_KEY = "catalog:{catalog}:procedures"
+VERSION_KEY = "catalog:{catalog}:version"
 
 
 class DroppedAgenciesError(ValueError):
@@ -55,7 +56,7 @@ class CatalogStore:
     """The catalogs in Redis; with a ``log``, every replacement is published on the catalog
     topic first (and refused, unchanged, when the topic can't take it)."""
 
-    def __init__(self, redis: Redis, log: CatalogLog | None = None) -> None:
+    def __init__(self, redis: RedisClient, log: CatalogLog | None = None) -> None:
         self.redis = redis
         self.log = log
 
@@ -94,7 +95,10 @@ class CatalogStore:
         dropped = sorted(set(current) - set(new_codes))
         if not dropped:
             return []
-        versions = await self.redis.mget([redis_keys.data_version(c) for c in dropped])
+        pipe = self.redis.pipeline(transaction=False)  # one slot per agency: no MGET
+        for code in dropped:
+            pipe.get(redis_keys.data_version(code))
+        versions = await pipe.execute()
         return [code for code, v in zip(dropped, versions, strict=True) if v is not None]
 
     async def replace_procedures(self, procedures: Iterable[Procedure]) -> int:
@@ -133,7 +137,7 @@ class CatalogCache:
     """The current catalogs, re-read from Redis when ``catalog:version`` changes."""
 
     def __init__(
-        self, redis: Redis, refresh_s: float = 2.0, log: CatalogLog | None = None
+        self, redis: RedisClient, refresh_s: float = 2.0, log: CatalogLog | None = None
     ) -> None:
         self.store = CatalogStore(redis, log)
         self.refresh_s = refresh_s

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from redis.asyncio import Redis
+from shared.redis_client import RedisClient
 
-LAST_SEEN_SOURCES = "lastseen:source"
-LAST_SEEN_AGENCIES = "lastseen:agency"
+# One hash tag: the script updates both hashes (one cluster slot).
+LAST_SEEN_SOURCES = "lastseen:{lastseen}:source"
+LAST_SEEN_AGENCIES = "lastseen:{lastseen}:agency"
 
 # KEYS: the two hashes; ARGV: n_agencies, then name, stamp pairs (agencies, then sources).
 _KEEP_NEWEST = """
@@ -45,7 +46,7 @@ class TimedEvent(Protocol):
 
 
 async def record_stamps(
-    redis: Redis, agencies: Mapping[str, float], sources: Mapping[str, float]
+    redis: RedisClient, agencies: Mapping[str, float], sources: Mapping[str, float]
 ) -> None:
     """Keep the newest stamp (epoch seconds) per agency and per source."""
     if not agencies and not sources:
@@ -56,7 +57,9 @@ async def record_stamps(
     await redis.eval(_KEEP_NEWEST, 2, LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES, *argv)
 
 
-async def record_event_times(redis: Redis, events: Sequence[TimedEvent], now: datetime) -> None:
+async def record_event_times(
+    redis: RedisClient, events: Sequence[TimedEvent], now: datetime
+) -> None:
     """The newest ``occurred_at`` per agency and source of a batch, capped at ``now`` (a
     source's clock running ahead must not hide a later silence)."""
     cap = now.timestamp()
@@ -72,7 +75,7 @@ async def record_event_times(redis: Redis, events: Sequence[TimedEvent], now: da
 
 
 async def record_last_seen(
-    redis: Redis, agencies: Iterable[str], sources: Iterable[str], at: datetime
+    redis: RedisClient, agencies: Iterable[str], sources: Iterable[str], at: datetime
 ) -> None:
     """Every one of ``agencies`` and ``sources`` had an event at ``at``."""
     stamp = at.timestamp()

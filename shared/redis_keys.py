@@ -10,6 +10,8 @@ and alerts are outside any keyspace.
 
 from __future__ import annotations
 
+import zlib
+
 KEYSPACE_CURRENT = "keyspace:current"
 KEYSPACE_SEQ = "keyspace:seq"
 
@@ -18,10 +20,25 @@ def tag(agency: str) -> str:
     return f"{{{agency}}}"
 
 
+# Entity states live in per-agency bucket hashes (field = entity id): ENTITY_BUCKETS per
+# family, few enough that a year's dossiers of a large agency (75,000) make ~70 fields a
+# bucket, each bucket one small listpack (Redis config: hash-max-listpack-entries /
+# -value, REDIS_LISTPACK_CONFIG) instead of a key per entity.
+ENTITY_BUCKETS = 1024
+
+# redis-server settings the entity buckets need to stay listpacks (a state is ~100-200
+# bytes; a bucket holds up to ~500 states before it turns into a hashtable: still
+# correct, only larger). Used by devstack, docker-compose.yml and the test fixtures.
+REDIS_LISTPACK_CONFIG = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "512"}
+
+
 def entity(agency: str, entity_key: str, ks: str = "") -> str:
-    """Per-entity state: seen event ids (``e:<id>``) and the lifecycle fields of
-    ``shared/lua/apply_batch.lua`` (a document's: first occurrence of each mark)."""
-    return f"{ks}ent:{{{agency}}}:{entity_key}"
+    """The bucket hash holding an entity's state (``entity_key``: ``d:<dossier>``,
+    ``doc:<id>``, ``wf:<id>``) under the field ``<id>``: its applied event ids and the
+    lifecycle state of ``shared/lua/apply_batch.lua`` (a document's: the day of each
+    mark's first occurrence). The bucket is the id's CRC-32 modulo ``ENTITY_BUCKETS``."""
+    family, _, ident = entity_key.partition(":")
+    return f"{ks}ent:{{{agency}}}:{family}{zlib.crc32(ident.encode()) % ENTITY_BUCKETS}"
 
 
 def counters_prefix(agency: str, ks: str = "") -> str:
@@ -65,10 +82,20 @@ def stats(agency: str, ks: str = "") -> str:
     return f"{ks}stat:{{{agency}}}"
 
 
+def applied_agency(agency: str, ks: str = "") -> str:
+    """Hash ``<topic>:<partition>`` → offset of the last record of a batch whose events of
+    this agency are all in the keyspace: raised by the apply script in the same atomic
+    call as the agency's figures, on the agency's slot (so a primary that lost writes in a
+    failover also lost the offsets that claimed them)."""
+    return f"{ks}applied:{{{agency}}}"
+
+
 def applied_offsets(ks: str = "") -> str:
-    """Hash ``<topic>:<partition>`` → offset of the last record whose effects are in this
-    keyspace, written by the apply script in the same atomic call as the batch's last
-    figures (so a Redis that lost writes also lost the offsets that claimed them)."""
+    """The central hash (one slot), raised once every agency call of a batch succeeded:
+    ``<topic>:<partition>`` → the batch's last offset, and ``<topic>:<partition>|<agency>``
+    → the offset that agency's own hash (:func:`applied_agency`) must have reached. An
+    agency below it, or the central offset below what the calculator processed, is a gap
+    to re-apply from the event log (``IndicatorStore.gaps``)."""
     return f"{ks}applied:offsets"
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from shared import redis_keys
 from shared.counting import (
@@ -42,12 +42,12 @@ from shared.events import (
     Satisfaction,
 )
 from shared.periods import decompose
+from shared.redis_client import LuaScript, RedisClient
 
-# Raises an agency's data version ('ver:' .. tag) to max(current + 1, server clock in µs):
+# Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
 # monotonic even across a deleted key or a flushed database, so a cached figure can never
 # be mistaken for current (see redis_keys.data_version).
 BUMP_VERSION_LUA = """
-local vk = 'ver:' .. tag
 local now = redis.call('TIME')
 local v = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local cur = tonumber(redis.call('GET', vk) or '0')
@@ -55,10 +55,17 @@ if cur >= v then v = cur + 1 end
 redis.call('SET', vk, string.format('%d', v))
 """
 
-# Raises the data version of each agency tag in ARGV (after a rebuild deleted the figures).
-BUMP_VERSIONS_LUA = (
-    "for _, tag in ipairs(ARGV) do\n" + BUMP_VERSION_LUA.strip() + "\nend\nreturn #ARGV"
-)
+# Raises the data version KEYS[1] of one agency (one call per agency: one slot per call).
+BUMP_VERSIONS_LUA = "local vk = KEYS[1]\n" + BUMP_VERSION_LUA.strip() + "\nreturn 1"
+
+# Raises (never lowers) fields of the hash KEYS[1] to the offsets of the JSON object ARGV[1].
+RAISE_OFFSETS_LUA = """
+for field, off in pairs(cjson.decode(ARGV[1])) do
+  local cur = tonumber(redis.call('HGET', KEYS[1], field) or '-1')
+  if off > cur then redis.call('HSET', KEYS[1], field, string.format('%d', off)) end
+end
+return 1
+"""
 
 # One call applies a batch of one agency's events (§4, §4a): see the script's header.
 APPLY_BATCH_LUA = (
@@ -79,14 +86,32 @@ _MS = timedelta(milliseconds=1)
 # Asia/Ho_Chi_Minh has kept +07:00 without daylight saving since 1975 (events start in
 # 2015): fixed-offset arithmetic, 5× cheaper than a ZoneInfo conversion per event.
 _LOCAL_OFFSET_S = 7 * 3600
+_DAY_S = 86_400
+# local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
+_LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
+
+
+def _buckets(ms: int) -> tuple[str, str, str]:
+    """The local day, month and year buckets of an instant (epoch milliseconds)."""
+    n = (ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S
+    hit = _LOCAL_DAYS.get(n)
+    if hit is None:
+        local = time.gmtime(n * _DAY_S)
+        year = f"{local.tm_year:04d}"
+        month = f"{year}{local.tm_mon:02d}"
+        hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
+    return hit
 
 
 def occurrence(ts: datetime) -> Occurrence:
     ms = (ts - _EPOCH) // _MS
-    local = time.gmtime(ms // 1000 + _LOCAL_OFFSET_S)
-    year = f"{local.tm_year:04d}"
-    month = f"{year}{local.tm_mon:02d}"
-    return Occurrence(ts=ms, day=f"{month}{local.tm_mday:02d}", month=month, year=year)
+    day, month, year = _buckets(ms)
+    return Occurrence(ts=ms, day=day, month=month, year=year)
+
+
+def local_year(ts: datetime) -> str:
+    """The local year (YYYY) of an instant: ``occurrence(ts).year`` without the rest."""
+    return _buckets((ts - _EPOCH) // _MS)[2]
 
 
 def _epoch_s(ts: datetime) -> str:
@@ -102,51 +127,114 @@ def id_hash(event_id: str) -> str:
     return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
 
 
+# (service level, channel, submitted by, via one-stop, digitized) → (intake bits, whether
+# the receipt makes its procedure one with an online dossier): what ``intake_items`` says,
+# computed once per combination (there are 72)
+_INTAKE: dict[tuple[object, ...], tuple[str, bool]] = {}
+
+
+def _intake(event: DossierReceived) -> tuple[str, bool]:
+    key = (
+        event.service_level,
+        event.channel,
+        event.submitted_by,
+        event.via_one_stop,
+        event.digitized,
+    )
+    hit = _INTAKE.get(key)
+    if hit is None:
+        bits = 0
+        online = False
+        for item in intake_items(event):
+            if item.startswith(PROCEDURE_ITEM):
+                online = True
+            else:
+                bits |= INTAKE_BIT[item]
+        hit = _INTAKE[key] = (str(bits), online)
+    return hit
+
+
+def _received(event: DossierReceived) -> list[str]:
+    bits, online = _intake(event)
+    due = _epoch_s(event.due_at)
+    return [due, bits, "1", event.procedure_code] if online else [due, bits, "0"]
+
+
+def _resolved(event: DossierResolved) -> list[str]:
+    return [_flag(event.occurred_at <= event.due_at)]
+
+
+def _returned(event: DossierReturned) -> list[str]:
+    return [_flag(event.result_electronic)]
+
+
+def _rated(event: DossierRated) -> list[str]:
+    return [_flag(event.satisfaction is not Satisfaction.unsatisfied)]
+
+
+def _payment(event: DossierPayment) -> list[str]:
+    return [_flag(event.method is PaymentMethod.online), event.procedure_code]
+
+
+def _due_changed(event: DossierDueChanged) -> list[str]:
+    return [_epoch_s(event.due_at) if event.due_at is not None else ""]
+
+
+def _nothing(event: Event) -> list[str]:
+    return []
+
+
+def _marks(event: Event) -> list[str]:
+    marks = marks_for(event)
+    return [str(len(marks)), *marks]
+
+
+# event class → (its code in the script, the arguments after the common head)
+_TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
+    DossierReceived: ("R", _received),
+    DossierResolved: ("S", _resolved),
+    DossierReturned: ("T", _returned),
+    DossierRated: ("Q", _rated),
+    DossierPayment: ("P", _payment),
+    DossierDueChanged: ("C", _due_changed),
+    DossierWithdrawn: ("W", _nothing),
+    DossierIntakeRejected: ("X", _nothing),
+}
+
+
 def event_args(event: Event) -> list[str]:
-    """The script arguments of one event (see ``shared/lua/apply_batch.lua``)."""
-    occ = occurrence(event.occurred_at)
-    head = [
+    """The script arguments of one event (see ``shared/lua/apply_batch.lua``): its code,
+    id hash, id, epoch ms, local day, month and year, entity id, then its own part."""
+    ms = (event.occurred_at - _EPOCH) // _MS
+    day, month, year = _buckets(ms)
+    code, tail = _TAILS.get(type(event), ("G", _marks))
+    return [
+        code,
         id_hash(event.event_id),
         event.event_id,
-        str(occ.ts),
-        occ.day,
-        occ.month,
-        occ.year,
+        str(ms),
+        day,
+        month,
+        year,
         event.entity_id,
+        *tail(event),
     ]
-    match event:
-        case DossierReceived():
-            bits = 0
-            procedures: list[str] = []
-            for item in intake_items(event):
-                if item.startswith(PROCEDURE_ITEM):
-                    procedures.append(item.removeprefix(PROCEDURE_ITEM))
-                else:
-                    bits |= INTAKE_BIT[item]
-            due = _epoch_s(event.due_at)
-            return ["R", *head, due, str(bits), str(len(procedures)), *procedures]
-        case DossierResolved():
-            return ["S", *head, _flag(event.occurred_at <= event.due_at)]
-        case DossierReturned():
-            return ["T", *head, _flag(event.result_electronic)]
-        case DossierRated():
-            satisfied = event.satisfaction is not Satisfaction.unsatisfied
-            return ["Q", *head, _flag(satisfied)]
-        case DossierPayment():
-            online = event.method is PaymentMethod.online
-            return ["P", *head, _flag(online), event.procedure_code]
-        case DossierDueChanged():
-            due = _epoch_s(event.due_at) if event.due_at is not None else ""
-            return ["C", *head, due]
-        case DossierWithdrawn():
-            return ["W", *head]
-        case DossierIntakeRejected():
-            return ["X", *head]
-    marks = marks_for(event)
-    return ["G", *head, str(len(marks)), *marks]
 
 
 Offsets = Mapping[tuple[str, int], int]
+
+
+def _tp_field(tp: tuple[str, int]) -> str:
+    return f"{tp[0]}:{tp[1]}"
+
+
+def _parse_tp(field: str) -> tuple[str, int]:
+    topic, _, partition = field.rpartition(":")
+    return topic, int(partition)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class IndicatorStore:
@@ -155,11 +243,12 @@ class IndicatorStore:
     re-read at most every ``keyspace_ttl_s``)."""
 
     def __init__(
-        self, redis: Redis, keyspace: str | None = None, keyspace_ttl_s: float = 1.0
+        self, redis: RedisClient, keyspace: str | None = None, keyspace_ttl_s: float = 1.0
     ) -> None:
         self.redis = redis
-        self._apply = redis.register_script(APPLY_BATCH_LUA)
-        self._bump = redis.register_script(BUMP_VERSIONS_LUA)
+        self._apply = LuaScript(APPLY_BATCH_LUA)
+        self._bump = LuaScript(BUMP_VERSIONS_LUA)
+        self._raise = LuaScript(RAISE_OFFSETS_LUA)
         self._fixed = keyspace
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
@@ -182,40 +271,123 @@ class IndicatorStore:
     async def apply_many(
         self, events: Sequence[Event], offsets: Offsets | None = None
     ) -> list[bool]:
-        """Apply events in one round trip: one atomic script call per agency and chunk.
+        """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
+        cluster, one per node), each call on its agency's slot.
 
         ``offsets`` ((topic, partition) → offset of the batch's last record) are raised in
-        the keyspace's applied offsets by the last call, atomically with its figures.
-        Returns, per event, whether it was applied (False: its id was seen before).
+        each agency's applied offsets by its last call, atomically with its figures; once
+        every call succeeded, in the central ``applied:offsets`` too (``<tp>``, and
+        ``<tp>|<agency>`` for each agency of the batch: what that agency must have reached,
+        see :meth:`gaps`). Returns, per event, whether it was applied (False: its id was
+        seen before).
         """
         ks = await self.keyspace()
         groups: dict[str, list[int]] = {}
         for index, event in enumerate(events):
             groups.setdefault(event.agency_code, []).append(index)
-        plan: list[tuple[str, list[int]]] = []
-        for agency, indexes in groups.items():
-            for start in range(0, len(indexes), MAX_SCRIPT_BATCH):
-                plan.append((agency, indexes[start : start + MAX_SCRIPT_BATCH]))
         offsets_arg = (
-            orjson.dumps({f"{t}:{p}": o for (t, p), o in offsets.items()}) if offsets else b""
+            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
         )
-        pipe = self.redis.pipeline(transaction=False)
-        for n, (agency, chunk) in enumerate(plan):
-            keys = [redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk]
-            flat: list[str] = []
-            for i in chunk:
-                flat += event_args(events[i])
-            last = offsets_arg if n == len(plan) - 1 else b""
-            args: list[str | bytes] = [redis_keys.tag(agency), orjson.dumps(flat), ks, last]
-            await self._apply(keys=keys, args=args, client=pipe)
-        if not plan and offsets_arg:
-            await self._apply(keys=[], args=["{}", b"[]", ks, offsets_arg], client=pipe)
+        plan: list[list[int]] = []
+        calls: list[tuple[list[str], list[str | bytes]]] = []
+        for agency, indexes in groups.items():
+            starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
+            for start in starts:
+                chunk = indexes[start : start + MAX_SCRIPT_BATCH]
+                keys = [redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk]
+                flat: list[str] = []
+                for i in chunk:
+                    flat += event_args(events[i])
+                last = offsets_arg if start == starts[-1] else b""
+                plan.append(chunk)
+                calls.append(
+                    (
+                        keys + self._fixed_keys(agency, ks),
+                        [redis_keys.tag(agency), orjson.dumps(flat), ks, last],
+                    )
+                )
         flags = [False] * len(events)
-        results = await pipe.execute() if plan or offsets_arg else []
-        for (_, chunk), result in zip(plan, results, strict=False):
+        results = await self._apply.run_many(self.redis, calls)
+        for chunk, result in zip(plan, results, strict=True):
             for i, flag in zip(chunk, result, strict=True):
                 flags[i] = bool(flag)
+        if offsets:
+            central = {_tp_field(tp): o for tp, o in offsets.items()}
+            for agency in groups:
+                central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
+            await self._raise.run(
+                self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central)]
+            )
         return flags
+
+    @staticmethod
+    def _fixed_keys(agency: str, ks: str) -> list[str]:
+        """The apply script's last three keys (see its header)."""
+        return [
+            redis_keys.stats(agency, ks),
+            redis_keys.applied_agency(agency, ks),
+            redis_keys.data_version(agency),
+        ]
+
+    async def claim_applied(self, agencies: Iterable[str], offsets: Offsets) -> None:
+        """Raise the agencies' applied offsets (a replay re-applied everything before them)."""
+        arg = orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()})
+        ks = await self.keyspace()
+        calls: list[tuple[list[str], list[str | bytes]]] = [
+            (self._fixed_keys(a, ks), [redis_keys.tag(a), b"[]", ks, arg]) for a in agencies
+        ]
+        if calls and offsets:
+            await self._apply.run_many(self.redis, calls)
+
+    async def gaps(
+        self, reached: Offsets, agencies: Iterable[str] | None = None
+    ) -> dict[tuple[str, int], tuple[int, list[str]]]:
+        """Where Redis lost writes: per (topic, partition) of ``reached`` (the offset up to
+        which everything must be in Redis), the offset to replay from and the agencies
+        found behind.
+
+        A partition is behind when the central applied offset + 1 is before ``reached``, or
+        when an agency's own applied offset is below what the central hash says it reached
+        (``<tp>|<agency>``: its primary failed over and lost its last calls while the
+        others kept theirs). ``agencies``: those to check (default: every agency the
+        central hash names for these partitions)."""
+        if not reached:
+            return {}
+        ks = await self.keyspace()
+        central_key = redis_keys.applied_offsets(ks)
+        tps = list(reached)
+        if agencies is None:
+            names: set[str] = set()
+            wanted = {_tp_field(tp) for tp in tps}
+            for field in await self.redis.hkeys(central_key):
+                tp_field, sep, agency = _text(field).partition("|")
+                if sep and tp_field in wanted:
+                    names.add(agency)
+            codes = sorted(names)
+        else:
+            codes = sorted(set(agencies))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(central_key, [_tp_field(tp) for tp in tps])
+        for code in codes:
+            pipe.hmget(central_key, [f"{_tp_field(tp)}|{code}" for tp in tps])
+            pipe.hmget(redis_keys.applied_agency(code, ks), [_tp_field(tp) for tp in tps])
+        raw = await pipe.execute()
+
+        def num(value: bytes | str | None) -> int:
+            return int(value) if value is not None else -1
+
+        out: dict[tuple[str, int], tuple[int, list[str]]] = {}
+        for n, tp in enumerate(tps):
+            start = num(raw[0][n]) + 1
+            behind: list[str] = []
+            for k, code in enumerate(codes):
+                expected, claimed = num(raw[1 + 2 * k][n]), num(raw[2 + 2 * k][n])
+                if claimed < expected:
+                    behind.append(code)
+                    start = min(start, claimed + 1)
+            if start < reached[tp]:
+                out[tp] = (start, behind)
+        return out
 
     async def applied_events(self, agencies: Iterable[str]) -> dict[str, int]:
         """Per agency, how many distinct event ids its figures hold (events counted)."""
@@ -228,20 +400,26 @@ class IndicatorStore:
         return {c: int(v or 0) for c, v in zip(codes, values, strict=True)}
 
     async def applied_offsets(self) -> dict[tuple[str, int], int]:
-        """(topic, partition) → offset of the last record whose effects are in Redis."""
+        """(topic, partition) → offset of the last record of the last batch whose every
+        call succeeded (the central hash; per agency, see :meth:`gaps`)."""
         raw = await self.redis.hgetall(redis_keys.applied_offsets(await self.keyspace()))
         out: dict[tuple[str, int], int] = {}
         for field, value in raw.items():
-            topic, _, partition = (
-                field.decode() if isinstance(field, bytes) else field
-            ).rpartition(":")
-            out[(topic, int(partition))] = int(value)
+            name = _text(field)
+            if "|" not in name:
+                out[_parse_tp(name)] = int(value)
         return out
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
-        """The agencies' data versions (0: never written); equal versions, equal figures."""
-        keys = [redis_keys.data_version(code) for code in agencies]
-        return [int(v) if v is not None else 0 for v in await self.redis.mget(keys)] if keys else []
+        """The agencies' data versions (0: never written); equal versions, equal figures.
+        One GET per key in a pipeline (the keys are on different slots)."""
+        codes = list(agencies)
+        if not codes:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.get(redis_keys.data_version(code))
+        return [int(v) if v is not None else 0 for v in await pipe.execute()]
 
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False
@@ -256,7 +434,9 @@ class IndicatorStore:
                 async for key in self.redis.scan_iter(f"{prefix}*")
             }
         if tags:
-            await self._bump(args=sorted(tags))
+            await self._bump.run_many(
+                self.redis, [([redis_keys.DATA_VERSION_PREFIX + t], []) for t in sorted(tags)]
+            )
 
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
@@ -308,7 +488,8 @@ class IndicatorStore:
                     pipe.hkeys(prefix + suffix)
             else:
                 prefix = redis_keys.set_prefix(code, name, ks)
-                pipe.sunion([prefix + s for s in suffixes])
+                # same tag, one slot (redis-py's cluster pipeline blocks .sunion by name)
+                pipe.execute_command("SUNION", *[prefix + s for s in suffixes])
         results = await pipe.execute() if codes else []
         per_code = len(suffixes) if counted else 1
         out: dict[str, set[str]] = {}

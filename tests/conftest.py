@@ -17,7 +17,7 @@ from kafka.admin import KafkaAdminClient
 from devstack.kafka import KafkaBroker, KafkaCluster
 from devstack.ports import free_port
 from devstack.prometheus import PrometheusServer
-from devstack.redis import RedisServer
+from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import RunningService, service_env, start_service
 from devstack.topics import create_topics
 from shared.config import Settings, Topics
@@ -60,6 +60,21 @@ def redis_server(stack_dir: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A Redis Cluster for one module: 3 primaries + 3 replicas on free loopback ports
+    (AOF, node timeout 1.5 s), data in the module's tmp dir; ``.url`` is its
+    ``redis+cluster://`` URL. Stopped at the module's teardown, killed nodes included."""
+    cluster = RedisClusterServers(
+        tmp_path_factory.mktemp("redis-cluster"), [(free_port(), free_port()) for _ in range(6)]
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def redis_db(server: RedisServer, db: int) -> str:

@@ -16,7 +16,6 @@ import faust
 import orjson
 from faust.types import StreamT
 from faust.web import Request, Response, View
-from redis.asyncio import Redis
 
 from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
@@ -25,6 +24,7 @@ from shared.auth import FailureLimiter
 from shared.config import Settings, get_settings, token_book
 from shared.faust_app import guarded_timer, make_faust_app
 from shared.logs import get_logger
+from shared.redis_client import redis_from_url
 
 log = get_logger("alerts")
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
     def engine() -> AlertEngine:
         if "engine" not in state:
             state["engine"] = AlertEngine(
-                settings, Redis.from_url(settings.redis_url), publish=publish
+                settings, redis_from_url(settings.redis_url), publish=publish
             )
         return state["engine"]
 

@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from redis.asyncio import Redis
 
 from services.alerts import messages
 from services.alerts.model import Alert, AlertState, Channel, Notification, alert_key
@@ -34,7 +33,7 @@ from services.alerts.rules import (
     project_year_end,
 )
 from services.alerts.senders import DeliveryError, Senders
-from services.alerts.store import AlertStore, Outbox
+from services.alerts.store import ITEM_PREFIX, QUEUE, AlertStore, Outbox
 from services.alerts.working_hours import WorkingHours
 from shared.catalog import AgencyCatalog
 from shared.catalog_store import CatalogCache
@@ -44,6 +43,7 @@ from shared.indicators import Indicator, load_indicators
 from shared.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
 from shared.logs import get_logger
 from shared.periods import Period, PeriodKind
+from shared.redis_client import RedisClient
 from shared.scopes import Scope, parse_scope
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
@@ -92,7 +92,7 @@ class AlertEngine:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         *,
         clock: Callable[[], datetime] = now_utc,
         publish: Publish | None = None,
@@ -636,8 +636,8 @@ class AlertEngine:
         ]
         pipe = self.redis.pipeline(transaction=True)
         for note in notes:
-            pipe.set(f"outbox:item:{note.id}", note.model_dump_json(), nx=True)
-            pipe.zadd("outbox:queue", {note.id: now.timestamp()}, nx=True)
+            pipe.set(ITEM_PREFIX + note.id, note.model_dump_json(), nx=True)
+            pipe.zadd(QUEUE, {note.id: now.timestamp()}, nx=True)
         await pipe.execute()
         return True
 

@@ -13,9 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from services.calculator.lag import LagProbe
+from shared.redis_client import RedisClient
 
 PROGRESS_KEY = "alerts:pipeline:progress"
 
@@ -64,7 +63,7 @@ class KafkaPipelineProbe:
         self.probe.close()
 
 
-async def track_progress(redis: Redis, reading: PipelineReading, now: datetime) -> float:
+async def track_progress(redis: RedisClient, reading: PipelineReading, now: datetime) -> float:
     """Seconds the committed offsets have not moved while events wait (0 when nothing
     waits). Kept in Redis, by the alerts service's clock, so a restart keeps counting."""
     raw = await redis.hgetall(PROGRESS_KEY)

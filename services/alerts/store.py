@@ -10,22 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from services.alerts.model import Alert, AlertState, Notification
+from shared.redis_client import RedisClient
 
-ALERT_PREFIX = "alert:"
-INDEX = "alerts:index"
-HISTORY = "alerts:history"
-QUEUE = "outbox:queue"
-ITEM_PREFIX = "outbox:item:"
-FAILED = "outbox:failed"
-LOCK_PREFIX = "outbox:lock:"
+# One hash tag for every alert and outbox key: the MULTI/EXEC blocks stay on one Redis
+# Cluster slot (alerts are few; one slot holds them all).
+ALERT_PREFIX = "alert:{alerts}:"
+INDEX = "alerts:{alerts}:index"
+HISTORY = "alerts:{alerts}:history"
+QUEUE = "outbox:{alerts}:queue"
+ITEM_PREFIX = "outbox:{alerts}:item:"
+FAILED = "outbox:{alerts}:failed"
+LOCK_PREFIX = "outbox:{alerts}:lock:"
 HISTORY_MAXLEN = 100_000
 
 
 class AlertStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def get(self, key: str) -> Alert | None:
@@ -66,7 +67,7 @@ class AlertStore:
 
 
 class Outbox:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def due(self, now: datetime, limit: int = 50) -> list[str]:

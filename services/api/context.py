@@ -5,7 +5,6 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
@@ -15,6 +14,7 @@ from shared.catalog_store import CatalogCache, Catalogs
 from shared.config import Settings, token_book
 from shared.indicators import Indicator, load_indicators
 from shared.periods import Period, PeriodError, parse_period
+from shared.redis_client import RedisClient, redis_from_url
 from shared.scopes import Scope, ScopeError, parse_scope, scope_on
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
@@ -24,7 +24,7 @@ from shared.tokens import TokenBook
 @dataclass
 class ApiContext:
     settings: Settings
-    redis: Redis
+    redis: RedisClient
     store: IndicatorStore
     catalogs: CatalogCache
     indicators: dict[str, Indicator]
@@ -36,7 +36,7 @@ class ApiContext:
 
     @classmethod
     def create(cls, settings: Settings) -> "ApiContext":
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_from_url(settings.redis_url)
         store = IndicatorStore(redis)
         return cls(
             settings,

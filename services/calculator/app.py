@@ -1,9 +1,10 @@
 """The calculator's Faust app.
 
-One agent consumes the dossier and document topics in batches. Each event is applied
-with the idempotent Redis script (``shared.store``); the batch's offsets are acked only
-after Redis confirmed it, so a crash replays the batch and the script skips what it
-already applied. Records that are not valid contract events go to the dead-letter topic
+The agent subscribes the dossier and document topics; their records are pulled in whole
+fetches by the batch drain (``services.calculator.drain``). Each event is applied with the
+idempotent Redis script (``shared.store``); a batch's offsets are committed only after
+Redis confirmed it, so a crash replays the batch and the script skips what it already
+applied. Records that are not valid contract events go to the dead-letter topic
 with the reason, and the agent keeps running.
 """
 
@@ -14,18 +15,19 @@ import contextlib
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import faust
 from faust.types import StreamT
 from kafka import TopicPartition
 from kafka.errors import KafkaError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from services.calculator import business_metrics, metrics
 from services.calculator.decoding import dead_letter, decode_record
+from services.calculator.drain import BatchDrain
 from services.calculator.lag import LagProbe
 from services.calculator.replay_log import open_consumer, replay_ranges
 from services.calculator.snapshots import take_snapshot
@@ -33,19 +35,36 @@ from services.calculator.updates import Coalescer, build_update
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings
 from shared.events import Event
+from shared.fastevents import FastValidator
 from shared.faust_app import guarded_timer, make_faust_app
 from shared.indicators import load_indicators
 from shared.last_seen import record_event_times
 from shared.logs import get_logger
-from shared.store import IndicatorStore, occurrence
+from shared.redis_client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
+from shared.store import IndicatorStore, local_year
 from shared.targets import load_targets
 from shared.timeutil import now_utc
 from shared.validation import FieldError
 
 log = get_logger("calculator")
 
-BATCH_MAX = 1000
-BATCH_WITHIN_S = 0.05
+# records per fetch (a batch), and how often applied batches are committed
+BATCH_MAX = 4000
+COMMIT_INTERVAL_S = 1.0
+
+
+@dataclass
+class Prepared:
+    """A decoded batch: its events, its invalid records and their reasons, per partition
+    its first and last offsets, and the ingest stamps (freshness)."""
+
+    started: float
+    now: datetime
+    valid: list[Event] = field(default_factory=list)
+    invalid: list[tuple[Any, str, list[FieldError]]] = field(default_factory=list)
+    first: dict[tuple[str, int], int] = field(default_factory=dict)
+    last: dict[tuple[str, int], int] = field(default_factory=dict)
+    ingested: list[float] = field(default_factory=list)
 
 
 def abort_batch(exc: BaseException) -> None:
@@ -63,7 +82,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         settings.calculator_host,
         settings.calculator_port,
         topic_partitions=settings.topic_partitions,
-        broker_commit_interval=1.0,
+        broker_commit_interval=COMMIT_INTERVAL_S,
+        broker_max_poll_records=BATCH_MAX,
         leader=True,  # one worker of the group exports the group's gauges
     )
     events_topic = app.topic(
@@ -88,9 +108,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
     processed: dict[tuple[str, int], int] = {}
     state: dict[str, Any] = {}
 
-    def redis() -> Redis:
+    def redis() -> RedisClient:
         if "redis" not in state:
-            state["redis"] = Redis.from_url(settings.redis_url)
+            state["redis"] = redis_from_url(settings.redis_url)
         return state["redis"]  # type: ignore[no-any-return]
 
     def store() -> IndicatorStore:
@@ -103,21 +123,25 @@ def create_app(settings: Settings | None = None) -> faust.App:
             state["catalogs"] = CatalogCache(redis())
         return state["catalogs"]  # type: ignore[no-any-return]
 
-    async def fill_gaps(first: dict[tuple[str, int], int]) -> None:
-        """Re-apply what Redis lost: records before this batch that its applied offsets
-        don't cover (a Redis restarted from an older AOF, a restored snapshot, offsets
-        committed by a crashed batch). Idempotent, so over-reading is harmless."""
-        applied = await store().applied_offsets()
-        ranges = {
-            TopicPartition(topic, partition): (applied.get((topic, partition), -1) + 1, start)
-            for (topic, partition), start in first.items()
-            if applied.get((topic, partition), -1) + 1 < start
-        }
-        if not ranges:
+    async def fill_gaps(
+        first: dict[tuple[str, int], int], agencies: set[str] | None = None
+    ) -> None:
+        """Re-apply what Redis lost: records before ``first`` (per partition) that the
+        applied offsets don't cover — the central hash behind (a Redis restarted from an
+        older AOF, a restored snapshot, offsets committed by a crashed batch), or an
+        agency's own offsets behind the central hash (its cluster primary failed over and
+        lost its last calls; ``agencies``: those to check, default all). Idempotent, so
+        over-reading is harmless; the agencies found behind then claim the replayed range."""
+        gaps = await store().gaps(first, agencies)
+        if not gaps:
             return
+        ranges = {
+            TopicPartition(t, p): (start, first[(t, p)]) for (t, p), (start, _) in gaps.items()
+        }
         log.warning(
             "redis_behind_kafka",
             gaps={f"{tp.topic}[{tp.partition}]": span for tp, span in ranges.items()},
+            agencies=sorted({a for _, behind in gaps.values() for a in behind}),
         )
         catalog = (await catalogs().current()).agencies
         consumer = await asyncio.to_thread(open_consumer, settings.kafka_bootstrap, 2000)
@@ -125,6 +149,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
             counts = await replay_ranges(consumer, store(), ranges, lambda _: catalog)
         finally:
             await asyncio.to_thread(consumer.close)
+        for tp, (_, behind) in gaps.items():
+            await store().claim_applied(behind, {tp: first[tp] - 1})
         metrics.GAP_RECORDS.inc(counts.records)
         log.warning("redis_gap_filled", records=counts.records, applied=counts.applied)
 
@@ -137,112 +163,121 @@ def create_app(settings: Settings | None = None) -> faust.App:
         delay = 0.2
         while True:
             try:
-                await fill_gaps(first)
+                await fill_gaps(first, {e.agency_code for e in events})
                 return await store().apply_many(events, last)
-            except (RedisError, OSError, KafkaError) as exc:
+            except (*REDIS_UNAVAILABLE, KafkaError) as exc:
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def send_dead_letter(kafka_event: Any, reason: str, errors: list[Any]) -> None:
-        msg = kafka_event.message
+    async def send_dead_letter(record: Any, reason: str, errors: list[Any]) -> None:
         entry = dead_letter(
             reason,
             errors,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
             now=now_utc(),
             max_value_bytes=settings.deadletter_max_value_bytes,
         )
-        fut = await deadletter_topic.send(key=msg.key, value=entry.model_dump_json().encode())
+        fut = await deadletter_topic.send(key=record.key, value=entry.model_dump_json().encode())
         await fut
         metrics.DEADLETTERED.labels(reason).inc()
         log.warning(
             "dead_lettered",
             reason=reason,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             truncated=entry.truncated,
             fields=[e.field for e in errors],
         )
 
-    async def process(batch: list[Any]) -> None:
+    async def prepare(batch: list[Any]) -> Prepared:
+        """Decode a fetched batch (msgspec first, pydantic for what it does not accept):
+        CPU only, run while the previous batch is in Redis."""
         started = time.perf_counter()
         now = now_utc()
         agencies = (await catalogs().current()).agencies
-        valid: list[Event] = []
-        ingested: list[float] = []
-        first: dict[tuple[str, int], int] = {}
-        last: dict[tuple[str, int], int] = {}
-        for kafka_event in batch:
-            msg = kafka_event.message
-            tp = (msg.topic, msg.partition)
-            first[tp] = min(first.get(tp, msg.offset), msg.offset)
-            last[tp] = max(last.get(tp, msg.offset), msg.offset)
+        fast = FastValidator(agencies, now)
+        out = Prepared(started=started, now=now)
+        first, last, valid, ingested = out.first, out.last, out.valid, out.ingested
+        for record in batch:
+            tp = (record.topic, record.partition)
+            first.setdefault(tp, record.offset)  # a partition's records come in order
+            last[tp] = record.offset
             try:
-                result = decode_record(msg.value, agencies=agencies, now=now)
+                result = decode_record(record.value, agencies=agencies, now=now, fast=fast)
             except Exception as exc:  # a decoding bug must not lose or stop the batch
                 result = (
                     "undecodable",
                     [FieldError(field="value", reason=type(exc).__name__, code="internal")],
                 )
             if isinstance(result, tuple):
-                await send_dead_letter(kafka_event, *result)
+                out.invalid.append((record, *result))
                 continue
             valid.append(result)
-            stamp = dict(msg.headers or []).get("ingested_at_ms")
-            if stamp:
-                try:
-                    ingested.append(int(stamp) / 1000)
-                except (TypeError, ValueError):
-                    metrics.BAD_HEADERS.inc()
-        applied = await apply_with_retry(valid, first, last)
-        for tp, offset in last.items():
+            if record.headers:
+                stamp = dict(record.headers).get("ingested_at_ms")
+                if stamp:
+                    try:
+                        ingested.append(int(stamp) / 1000)
+                    except (TypeError, ValueError):
+                        metrics.BAD_HEADERS.inc()
+        return out
+
+    async def apply(batch: Prepared) -> dict[tuple[str, int], int]:
+        """Dead letters sent, events applied in Redis (retried until it answers): only
+        then may the drain commit the batch's offsets, which it returns."""
+        for record, reason, errors in batch.invalid:
+            await send_dead_letter(record, reason, errors)
+        valid, now = batch.valid, batch.now
+        applied = await apply_with_retry(valid, batch.first, batch.last)
+        for tp, offset in batch.last.items():
             processed[tp] = max(processed.get(tp, 0), offset + 1)
         # only feeds the silence alerts; the next batch records it again
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_UNAVAILABLE):
             await record_event_times(redis(), valid, now)
         done = time.time()
         # metrics and coalescing per batch, not per event (the hot path)
         counts: Counter[tuple[str, bool]] = Counter()
-        touched: set[tuple[str, int]] = set()
+        touched: set[tuple[str, str]] = set()
         for event, was_applied in zip(valid, applied, strict=True):
             counts[(event.family, was_applied)] += 1
             if was_applied:
-                touched.add((event.agency_code, int(occurrence(event.occurred_at).year)))
+                touched.add((event.agency_code, local_year(event.occurred_at)))
         for (family, was_applied), n in counts.items():
             (metrics.EVENTS_APPLIED if was_applied else metrics.DUPLICATES).labels(family).inc(n)
         for agency, year in touched:
-            coalescer.touch(agency, year)
-        for stamp_s in ingested:
+            coalescer.touch(agency, int(year))
+        for stamp_s in batch.ingested:
             metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - batch.started)
         metrics.LAST_APPLIED.set(done)
+        return batch.last
+
+    drain = BatchDrain(
+        app,
+        [settings.topics.dossier, settings.topics.document],
+        prepare,
+        apply,
+        abort_batch,
+        commit_interval_s=COMMIT_INTERVAL_S,
+        stop_grace_s=settings.calculator_stop_grace_s,
+    )
 
     @app.agent(events_topic)
     async def apply_events(stream: StreamT[Any]) -> None:
-        """Faust acks a yielded batch whatever happens in this body (even on an exception or
-        a cancellation), so a batch either completes here or the process exits before the
-        ack: a restart then re-reads it (and Redis' applied offsets fill any gap)."""
-        batches = cast("faust.Stream[Any]", stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
-        async for batch in batches:
-            job = asyncio.ensure_future(process(list(batch)))
-            try:
-                await asyncio.shield(job)
-            except asyncio.CancelledError:
-                # stopping: let the batch finish (briefly) before Faust acks it
-                try:
-                    await asyncio.wait_for(asyncio.shield(job), settings.calculator_stop_grace_s)
-                except BaseException as exc:
-                    abort_batch(exc)
-                raise
-            except BaseException as exc:
-                abort_batch(exc)
+        """Subscribes the event topics. Their records never reach this stream: the batch
+        drain (``services.calculator.drain``) pulls them from the consumer in whole
+        fetches, decodes, applies and commits them."""
+        async for _ in stream:
+            abort_batch(RuntimeError("an event record reached the Faust stream"))
+
+    drain.install()
 
     lag_probe = LagProbe(
         settings.kafka_bootstrap,
@@ -260,7 +295,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
             )
             for (topic, partition), lag in (await asyncio.to_thread(lag_probe.measure)).items():
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
-        except (RedisError, OSError, KafkaError) as exc:
+        except (*REDIS_UNAVAILABLE, KafkaError) as exc:
             log.warning("metrics_export_failed", error=type(exc).__name__)
 
     business_metrics.follow(app)  # only the leader exports the gauges it sets
@@ -279,7 +314,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         if processed:
             await fill_gaps(dict(processed))
 
-    if settings.snapshot_dir:
+    if settings.snapshot_dir and is_cluster(settings.redis_url):
+        log.warning("snapshots_off", reason="a Redis Cluster has no snapshots (replicas, AOF)")
+    elif settings.snapshot_dir:
         snapshot_dir = Path(settings.snapshot_dir)
 
         @guarded_timer(app, settings.snapshot_interval_s)
@@ -301,7 +338,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         for agency, year in coalescer.drain():
             try:
                 update = await build_update(store(), indicators, agency, year, now)
-            except (RedisError, OSError):
+            except REDIS_UNAVAILABLE:
                 coalescer.touch(agency, year)
                 continue
             await updates_topic.send(key=agency.encode(), value=update.model_dump_json().encode())

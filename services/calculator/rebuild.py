@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
-from redis.asyncio import Redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.calculator.replay_log import CatalogAt, open_consumer, replay_ranges
@@ -28,6 +27,7 @@ from shared import redis_keys
 from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogCache
 from shared.config import Settings
+from shared.redis_client import RedisClient, redis_from_url
 from shared.store import IndicatorStore
 
 
@@ -72,7 +72,7 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-async def delete_keyspace(redis: Redis, ks: str) -> int:
+async def delete_keyspace(redis: RedisClient, ks: str) -> int:
     """Delete every derived key of keyspace ``ks`` (never catalogs, versions or alerts)."""
     deleted = 0
     for kind in redis_keys.DERIVED_KINDS:
@@ -87,12 +87,12 @@ async def delete_keyspace(redis: Redis, ks: str) -> int:
     return deleted
 
 
-async def delete_derived_state(redis: Redis) -> int:
+async def delete_derived_state(redis: RedisClient) -> int:
     """Delete the derived state of the current keyspace (tests, emergencies)."""
     return await delete_keyspace(redis, await IndicatorStore(redis).keyspace())
 
 
-async def abandoned_keyspaces(redis: Redis, current: str) -> set[str]:
+async def abandoned_keyspaces(redis: RedisClient, current: str) -> set[str]:
     """Keyspaces a rebuild started and never switched to (it crashed or was stopped)."""
     found: set[str] = set()
     async for key in redis.scan_iter("ks*", count=5000):
@@ -137,7 +137,7 @@ async def rebuild(
             raise RebuildRefused(
                 "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
             )
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_from_url(settings.redis_url)
         try:
             current = await IndicatorStore(redis).keyspace()
             for ks in await abandoned_keyspaces(redis, current):
@@ -174,7 +174,7 @@ async def rebuild(
     return report
 
 
-async def catalogs_in_force(settings: Settings, redis: Redis) -> CatalogAt:
+async def catalogs_in_force(settings: Settings, redis: RedisClient) -> CatalogAt:
     """The agency catalog in force at each record's time, from the catalog topic; when the
     topic holds no agency catalog yet (loaded before catalogs were logged), Redis' one."""
     timeline = CatalogTimeline(
@@ -186,7 +186,7 @@ async def catalogs_in_force(settings: Settings, redis: Redis) -> CatalogAt:
     return timeline.agencies_at
 
 
-async def switch_keyspace(redis: Redis, store: IndicatorStore, target: str) -> None:
+async def switch_keyspace(redis: RedisClient, store: IndicatorStore, target: str) -> None:
     """Readers move to ``target`` in one SET; every cached figure is invalidated."""
     await redis.set(redis_keys.KEYSPACE_CURRENT, target)
     await store.bump_data_versions([], every_written=True)

@@ -7,6 +7,12 @@ each keyspace's applied offsets, which the apply script writes atomically with t
 back the catalogs from the catalog topic, and replays the event log's tail from the
 snapshot's offsets with the same idempotent script: the result equals a full rebuild, in
 the time of the tail only.
+
+One server only: on a Redis Cluster (``redis+cluster://``) both refuse, with a message
+naming the scheme. A cluster's figures survive a node through its replicas (each primary
+has one) and AOF on every node; what a failover loses, the calculators re-apply from the
+event log (per-agency applied offsets, ``shared/redis_keys.py``), and ``egov rebuild``
+re-derives everything from offset 0.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from services.calculator.replay_log import open_consumer, replay_ranges
 from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogStore
 from shared.config import Settings
+from shared.redis_client import CLUSTER_SCHEME, is_cluster
 from shared.store import IndicatorStore
 from shared.timeutil import LOCAL_TZ
 
@@ -42,6 +49,21 @@ SUFFIX = ".rdb"
 
 class RestoreRefused(RuntimeError):
     """The restore would overwrite live data or race a calculator; nothing was changed."""
+
+
+class SnapshotRefused(RuntimeError):
+    """Snapshots are of one Redis server; a Redis Cluster has none."""
+
+
+def refuse_cluster(url: str, what: str) -> str | None:
+    """The refusal message when ``url`` is a Redis Cluster, else None."""
+    if not is_cluster(url):
+        return None
+    return (
+        f"{what} works on one Redis server; EGOV_REDIS_URL is a Redis Cluster "
+        f"({CLUSTER_SCHEME}…), whose figures rely on its replicas, AOF on every node and "
+        "`egov rebuild` instead"
+    )
 
 
 def snapshot_name(now: datetime) -> str:
@@ -64,6 +86,9 @@ def _redis_cli_target(url: str) -> list[str]:
 def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
     """Stream a consistent RDB of the whole Redis into ``directory``; keep the newest
     ``keep`` snapshots. Written under a temporary name, renamed when complete."""
+    refused = refuse_cluster(redis_url, "a snapshot")
+    if refused:
+        raise SnapshotRefused(refused)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / snapshot_name(datetime.now(LOCAL_TZ))
     partial = final.with_suffix(".partial")
@@ -172,6 +197,9 @@ async def restore(
     """Latest snapshot (or ``snapshot``) + the catalogs + a replay of the log's tail."""
     report = RestoreReport()
     started = time.perf_counter()
+    refused = refuse_cluster(settings.redis_url, "a restore")
+    if refused:
+        raise RestoreRefused(refused)
     try:
         live = await asyncio.to_thread(live_calculators, settings)
     except RebuildRefused as exc:

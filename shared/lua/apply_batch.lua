@@ -2,11 +2,20 @@
 -- Called by shared/store.py (IndicatorStore.apply_many); every key carries the agency's
 -- hash tag, so the whole call stays on one Redis Cluster slot.
 --
--- KEYS: one entity key per event (<ks>ent:{agency}:d:<dossier> | doc:<id> | wf:<id>).
+-- KEYS: one entity key per event: the bucket hash holding its entity's state
+-- (<ks>ent:{agency}:<d|doc|wf><n>, field = the entity id; shared/redis_keys.py entity),
+-- then the agency's three fixed keys: <ks>stat:{agency} (``events``: distinct event ids
+-- applied), <ks>applied:{agency} (its applied offsets) and ver:{agency} (data version).
+-- The per-period keys (<ks>cnt: / set: / pset:{agency}:<bucket>) and <ks>open:{agency}
+-- depend on the dossiers' stored state, so the script derives them from the tag; they
+-- share the tag, hence the slot (Redis rejects a script touching another slot).
 -- ARGV[1]: the agency's hash tag "{code}". ARGV[3]: the keyspace prefix <ks>
 -- (shared/redis_keys.py). ARGV[4]: "" or a JSON object "<topic>:<partition>" -> offset,
--- raised (never lowered) in <ks>applied:offsets in this same atomic call: the batch's last
--- call carries it, so the offsets never claim records whose figures are missing.
+-- raised (never lowered) in <ks>applied:{agency} in this same atomic call (the agency's
+-- last call of a batch carries it), so an agency's offsets never claim records whose
+-- figures are missing, even when its cluster primary lost its last writes in a failover
+-- (shared/store.py IndicatorStore.gaps compares them with the central <ks>applied:offsets).
+-- A call with no events (only the three fixed keys) just raises the offsets.
 -- ARGV[2]: a JSON array, per event:
 --   kind, id hash (8 hex: the event id's idempotency key), event id (the tie-breaker of
 --   equal times, §4a.3), ts (epoch ms), day YYYYMMDD, month YYYYMM, year YYYY, entity id,
@@ -21,18 +30,32 @@
 --   G document, work file: n marks, marks...
 -- Returns one flag per event: 1 applied, 0 its event id was already applied.
 --
--- An entity's state is one compact MessagePack value (a string key, no hash overhead):
--- a dossier is an array
---   1 ids      the applied event ids' 4-byte hashes, concatenated (ties: event ids)
---   2 r_ts 3 r_tie 4 intake bits 5 procedures   first receipt, and the union of what
---                                               its received events carried
---   6 s_ts 7 s_tie 8 s_flag                     earliest resolved (flag: on time)
---   9 t_ts 10 t_tie 11 t_flag                   earliest returned (flag: electronic)
---   12 q_ts 13 q_tie 14 q_flag                  earliest rated (flag: satisfied)
---   15 du_ts 16 du_tie 17 due                   latest received/due_changed; due -1 =
---                                               suspended
---   18 flags                                    1 withdrawn, 2 intake rejected
--- (false where absent); a document or work file is {ids, {mark = {ts, tie}}}.
+-- An entity's state is one compact binary string (struct-packed, big-endian), a field of
+-- one of the agency's listpack-encoded bucket hashes (a key per entity would cost more
+-- than the state itself). A dossier:
+--   H   flags: 1 withdrawn, 2 intake rejected, 4 received, 8 resolved on time, 16 returned
+--       electronic, 32 rated satisfied; present: 64 resolved, 128 returned, 256 rated,
+--       512 due in force; 1024 due written as a double, 2048 suspended (no due)
+--   H   its first receipt's local day (days since 1970-01-01 at +07:00; only the day
+--       counts, so the earliest receipt needs no tie-breaker)
+--   H   intake bits (the union over its received events; INTAKE below)
+--   I6  for each present: the epoch ms of the deciding resolved, returned, rated event
+--       (the earliest) and of the due time in force (the latest received/due_changed),
+--       the latter followed by the due time in force, epoch s: I4 (d, a double, if not a
+--       whole number of seconds; nothing if suspended)
+--   H   n procedures (below)
+--   then for each present, the deciding event's id: the tie-breaker of equal times
+--       (§4a.2 earliest and §4a.3 latest, both by (occurred_at, event_id) as in the
+--       reference model tests/lifecycle_model.py), written around the dossier id
+--   the n procedures its received events carried, written around the agency code
+--   the rest: the applied event ids' 4-byte blake2b hashes, concatenated (a duplicate
+--       is never applied; two distinct ids of one entity with equal hashes, odds ~n²/2³³
+--       for n events, would drop the later one).
+-- A string written around X: B v < 128: v bytes (X not in it); 128 <= v < 250: the
+-- v - 128 bytes before X, B n, the n bytes after it; 250: the same bytes before X as the
+-- previous tie-breaker written around X, B n, the n bytes after it; 255: H len, bytes.
+-- A document or work file: B n, n × (a mark's name: B len, bytes, or 250, H len, bytes;
+-- H the local day of its earliest occurrence), then the applied ids' hashes.
 -- Periods are derived from ts at the fixed +07:00 of Asia/Ho_Chi_Minh (no DST since 1975).
 -- The dossier's counter contribution is a function of its state (§4a.1–4); each event
 -- recomputes it and moves the difference, so the figures never depend on arrival order.
@@ -43,7 +66,8 @@ local cnt = ks .. 'cnt:' .. tag .. ':'
 local setp = ks .. 'set:' .. tag .. ':'
 local psetp = ks .. 'pset:' .. tag .. ':'
 local openk = ks .. 'open:' .. tag
-local statk = ks .. 'stat:' .. tag
+local NENT = #KEYS - 3 -- entity keys; then the fixed keys below
+local statk, appliedk, vk = KEYS[NENT + 1], KEYS[NENT + 2], KEYS[NENT + 3]
 
 local INTAKE = {
   'received', 'received_full_online_online', 'received_online', 'received_remote',
@@ -81,8 +105,10 @@ end
 -- local calendar buckets of an epoch-ms instant (civil_from_days, H. Hinnant)
 local floor = math.floor
 local days_cache = {}
-local function buckets(ts)
-  local days = floor((ts / 1000 + 25200) / 86400)
+local function day_of(ts)
+  return floor((ts / 1000 + 25200) / 86400)
+end
+local function day_buckets(days)
   local b = days_cache[days]
   if b then return b[1], b[2], b[3] end
   local z = days + 719468
@@ -100,6 +126,9 @@ local function buckets(ts)
   days_cache[days] = b
   return b[1], b[2], b[3]
 end
+local function buckets(ts)
+  return day_buckets(day_of(ts))
+end
 
 local function hex4(h)
   return string.char(tonumber(string.sub(h, 1, 2), 16), tonumber(string.sub(h, 3, 4), 16),
@@ -111,6 +140,160 @@ local function seen(ids, id)
   end
   return false
 end
+-- state codec (see the header)
+local spack, sunpack = struct.pack, struct.unpack
+local sbyte, ssub, schar = string.byte, string.sub, string.char
+local function enc(s)
+  if #s < 250 then return schar(#s) .. s end
+  return '\250' .. spack('>H', #s) .. s
+end
+local function dec(raw, p)
+  local n = sbyte(raw, p)
+  if n < 250 then return ssub(raw, p + 1, p + n), p + 1 + n end
+  n = sunpack('>H', raw, p + 1)
+  return ssub(raw, p + 3, p + 2 + n), p + 3 + n
+end
+-- a string around the entity id (tie-breakers) or the agency code (procedures); pre: the
+-- text before it in the previous tie-breaker that had it (see the header)
+local function tenc(tie, pre, id)
+  local a, b = string.find(tie, id, 1, true)
+  if a and a <= 122 and #tie - b < 250 then
+    local before = ssub(tie, 1, a - 1)
+    local after = schar(#tie - b) .. ssub(tie, b + 1)
+    if before == pre then return '\250' .. after, pre end
+    return schar(127 + a) .. before .. after, before
+  end
+  if #tie < 128 then return schar(#tie) .. tie, pre end
+  return '\255' .. spack('>H', #tie) .. tie, pre
+end
+local function tdec(raw, p, pre, id)
+  local v = sbyte(raw, p)
+  if v < 128 then return ssub(raw, p + 1, p + v), p + 1 + v, pre end
+  if v == 255 then
+    local n = sunpack('>H', raw, p + 1)
+    return ssub(raw, p + 3, p + 2 + n), p + 3 + n, pre
+  end
+  if v < 250 then
+    pre = ssub(raw, p + 1, p + v - 128)
+    p = p + v - 128
+  end
+  local n = sbyte(raw, p + 1)
+  return pre .. id .. ssub(raw, p + 2, p + 1 + n), p + 2 + n, pre
+end
+-- a dossier as a table: 1 ids, 2 first receipt's day, 4 intake bits, 5 procedures,
+-- 6/7/8 resolved ts/tie/on time, 9/10/11 returned, 12/13/14 rated, 15/16/17 due in force
+-- ts/tie/due (-1 suspended), 18 flags (1 withdrawn, 2 intake rejected); false if absent
+local TIES = { 7, 10, 13, 16 }
+local agency = ssub(tag, 2, -2)
+local function new_dossier()
+  return { '', false, false, 0, {}, false, false, false, false, false, false,
+    false, false, false, false, false, false, 0 }
+end
+local function unpack_dossier(raw, id)
+  local f, rday, bits, p = sunpack('>HHH', raw)
+  local st = new_dossier()
+  st[18] = f % 4
+  if f % 8 >= 4 then st[2] = rday end
+  st[4] = bits
+  if f % 128 >= 64 then
+    st[6], p = sunpack('>I6', raw, p)
+    st[8] = f % 16 >= 8 and 1 or 0
+  end
+  if f % 256 >= 128 then
+    st[9], p = sunpack('>I6', raw, p)
+    st[11] = f % 32 >= 16 and 1 or 0
+  end
+  if f % 512 >= 256 then
+    st[12], p = sunpack('>I6', raw, p)
+    st[14] = f % 64 >= 32 and 1 or 0
+  end
+  if f % 1024 >= 512 then
+    if f % 4096 >= 2048 then
+      st[15], p = sunpack('>I6', raw, p)
+      st[17] = -1
+    else
+      st[15], st[17], p = sunpack(f % 2048 >= 1024 and '>I6d' or '>I6I4', raw, p)
+    end
+  end
+  local n
+  n, p = sunpack('>H', raw, p)
+  local pre = false
+  for _, at in ipairs(TIES) do
+    if st[at - 1] then st[at], p, pre = tdec(raw, p, pre, id) end
+  end
+  local procs = st[5]
+  for j = 1, n do procs[j], p = tdec(raw, p, false, agency) end
+  st[1] = ssub(raw, p)
+  return st
+end
+local function pack_dossier(st, id)
+  local f = st[18]
+  if st[2] then f = f + 4 end
+  local out, o = { '' }, 1
+  if st[6] then
+    f = f + (st[8] == 1 and 72 or 64)
+    o = o + 1
+    out[o] = spack('>I6', st[6])
+  end
+  if st[9] then
+    f = f + (st[11] == 1 and 144 or 128)
+    o = o + 1
+    out[o] = spack('>I6', st[9])
+  end
+  if st[12] then
+    f = f + (st[14] == 1 and 288 or 256)
+    o = o + 1
+    out[o] = spack('>I6', st[12])
+  end
+  if st[15] then
+    local due = st[17]
+    o = o + 1
+    if due == -1 then
+      f = f + 2560
+      out[o] = spack('>I6', st[15])
+    elseif due >= 0 and due < 4294967296 and due == floor(due) then
+      f = f + 512
+      out[o] = spack('>I6I4', st[15], due)
+    else
+      f = f + 1536
+      out[o] = spack('>I6d', st[15], due)
+    end
+  end
+  local procs = st[5]
+  o = o + 1
+  out[o] = spack('>H', #procs)
+  local pre = false
+  for _, at in ipairs(TIES) do
+    if st[at - 1] then
+      o = o + 1
+      out[o], pre = tenc(st[at], pre, id)
+    end
+  end
+  for j = 1, #procs do out[o + j] = tenc(procs[j], false, agency) end
+  out[o + #procs + 1] = st[1]
+  out[1] = spack('>HHH', f, st[2] or 0, st[4])
+  return table.concat(out)
+end
+local function unpack_doc(raw)
+  local marks, p = {}, 2
+  for _ = 1, sbyte(raw, 1) do
+    local mark
+    mark, p = dec(raw, p)
+    marks[mark], p = sunpack('>H', raw, p)
+  end
+  return { ssub(raw, p), marks }
+end
+local function pack_doc(st)
+  local out, n = {}, 0
+  for mark, day in pairs(st[2]) do
+    n = n + 1
+    out[n + 1] = enc(mark) .. spack('>H', day)
+  end
+  out[1] = schar(n)
+  out[n + 2] = st[1]
+  return table.concat(out)
+end
+
 -- (ts, tie) strictly earlier than (ots, otie)
 local function earlier(ts, tie, ots, otie)
   return ts < ots or (ts == ots and tie < otie)
@@ -121,7 +304,7 @@ end
 local function contrib(st)
   local c = {}
   if st[2] and floor(st[18] / 2) % 2 == 0 then
-    local d, m, y = buckets(st[2])
+    local d, m, y = day_buckets(st[2])
     local b = { d, m, y }
     local bits = st[4]
     for i = 1, #INTAKE do
@@ -173,7 +356,7 @@ local changed = false
 local applied = 0
 local A = cjson.decode(ARGV[2])
 local i = 1
-for k = 1, #KEYS do
+for k = 1, NENT do
   local ent = KEYS[k]
   local kind, h, tie = A[i], A[i + 1], A[i + 2]
   local ts, d, m, y, id = tonumber(A[i + 3]), A[i + 4], A[i + 5], A[i + 6], A[i + 7]
@@ -198,35 +381,31 @@ for k = 1, #KEYS do
     for j = 1, n do marks[j] = A[i + j] end
     i = i + 1 + n
   end
-  local raw = redis.call('GET', ent)
+  local raw = redis.call('HGET', ent, id)
   if kind == 'G' then
-    -- documents, work files: each mark at its earliest occurrence
-    local st = raw and cmsgpack.unpack(raw) or { '', {} }
+    -- documents, work files: each mark at its earliest occurrence (only its day counts)
+    local st = raw and unpack_doc(raw) or { '', {} }
     if seen(st[1], hid) then
       out[k] = 0
     else
       out[k] = 1
       st[1] = st[1] .. hid
+      local day = day_of(ts)
       for _, mark in ipairs(marks) do
         local o = st[2][mark]
-        if not o or earlier(ts, tie, o[1], o[2]) then
+        if not o or day < o then
           if o then
-            local od, om, oy = buckets(o[1])
+            local od, om, oy = day_buckets(o)
             bump(od, om, oy, mark, -1)
           end
           bump(d, m, y, mark, 1)
-          st[2][mark] = { ts, tie }
+          st[2][mark] = day
         end
       end
-      redis.call('SET', ent, cmsgpack.pack(st))
+      redis.call('HSET', ent, id, pack_doc(st))
     end
   else
-    local st = raw and { cmsgpack.unpack(raw) } or nil
-    if st then st = st[1] end
-    if not st then
-      st = { '', false, false, 0, {}, false, false, false, false, false, false,
-        false, false, false, false, false, false, 0 }
-    end
+    local st = raw and unpack_dossier(raw, id) or new_dossier()
     if seen(st[1], hid) then
       out[k] = 0
     else
@@ -255,7 +434,8 @@ for k = 1, #KEYS do
           end
         end
         if kind == 'R' then
-          if not st[2] or earlier(ts, tie, st[2], st[3]) then st[2], st[3] = ts, tie end
+          local day = day_of(ts)
+          if not st[2] or day < st[2] then st[2] = day end
           local b = st[4]
           for bit = 0, #INTAKE - 1 do
             if floor(bits / 2 ^ bit) % 2 == 1 and floor(b / 2 ^ bit) % 2 == 0 then
@@ -285,7 +465,7 @@ for k = 1, #KEYS do
         move(c0, contrib(st))
         sync_open(st, id)
       end
-      redis.call('SET', ent, cmsgpack.pack(st))
+      redis.call('HSET', ent, id, pack_dossier(st, id))
     end
   end
   if out[k] == 1 then
@@ -314,10 +494,9 @@ if applied > 0 then
   redis.call('HINCRBY', statk, 'events', applied)
 end
 if ARGV[4] and ARGV[4] ~= '' then
-  local offk = ks .. 'applied:offsets'
   for tp, off in pairs(cjson.decode(ARGV[4])) do
-    local cur = tonumber(redis.call('HGET', offk, tp) or '-1')
-    if off > cur then redis.call('HSET', offk, tp, string.format('%d', off)) end
+    local cur = tonumber(redis.call('HGET', appliedk, tp) or '-1')
+    if off > cur then redis.call('HSET', appliedk, tp, string.format('%d', off)) end
   end
 end
 if changed then

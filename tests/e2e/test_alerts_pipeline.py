@@ -14,7 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.alerts.model import AlertState, alert_key
 from services.alerts.rules import Rule
-from services.alerts.store import AlertStore
+from services.alerts.store import QUEUE, AlertStore
 from services.calculator.updates import IndicatorFigures, IndicatorUpdate
 from shared.timeutil import LOCAL_TZ, now_utc
 from tests.integration.test_alerts import apply, breach_emails, this_year_events
@@ -96,7 +96,7 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
     client = redis.Redis.from_url(isolated["redis_url"])
     # agency, group and level; the province has no full_online_rate target in force (§6:
     # the 2024 evaluation set does not carry over, and its members' targets differ)
-    assert wait(lambda: client.zcard("outbox:queue") >= 3, 60), "breach emails never queued"
+    assert wait(lambda: client.zcard(QUEUE) >= 3, 60), "breach emails never queued"
     time.sleep(1.5)  # at least one refused attempt
     alerts.process.kill()
     smtp.start()
@@ -106,7 +106,7 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
         time.sleep(3)
         assert len(breach_emails(smtp)) == 1
         assert len(smtp.messages) == 3  # one per scope with a target: agency, group, level
-        assert client.zcard("outbox:queue") == 0
+        assert client.zcard(QUEUE) == 0
         published = consume_all(isolated["bootstrap"], isolated["topics"].alerts)
         assert any(
             a["key"].startswith("breach|so-tttt|full_online_rate|") and a["state"] == "firing"

@@ -40,7 +40,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert, AlertState, alert_key
 from services.alerts.pipeline import KafkaPipelineProbe
 from services.alerts.rules import Rule, Severity
-from services.alerts.store import AlertStore
+from services.alerts.store import QUEUE, AlertStore
 from shared.catalog import load_agencies
 from shared.config import (
     DEV_ADMIN_TOKEN,
@@ -145,13 +145,13 @@ def test_smtp_accepts_then_alerts_sigkilled_before_done_one_message_id(
         handler.sender_pid = alerts.process.pid
         assert handler.frozen.wait(60), "the overdue email never reached the receiver"
         alerts.process.kill()  # SIGKILL while frozen: accepted, never marked done
-        assert len(handler.messages) == 1 and client.zcard("outbox:queue") == 1
+        assert len(handler.messages) == 1 and client.zcard(QUEUE) == 1
         killed_at = time.monotonic()
         alerts.process.start()
         alerts.wait_healthy()
         assert wait(lambda: len(handler.messages) >= 2, 60), "never resent"
         resent_after = time.monotonic() - killed_at
-        assert wait(lambda: client.zcard("outbox:queue") == 0, 10)
+        assert wait(lambda: client.zcard(QUEUE) == 0, 10)
         time.sleep(2)  # nothing more comes
         ids = [str(m["Message-ID"]) for m in handler.messages]
         notes = {str(m["X-Egov-Notification-Id"]) for m in handler.messages}

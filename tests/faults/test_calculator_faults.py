@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from redis.asyncio import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
 from shared.catalog import load_agencies
+from shared.redis_client import redis_from_url
 from shared.store import IndicatorStore
 from tests.integration.test_counting_redis import snapshot
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
@@ -43,8 +43,8 @@ def report(fault: str, events_in: int, counted: int, recovery_s: float) -> None:
 
 async def _counted(url: str) -> tuple[int, dict[str, dict[str, int]]]:
     """Event ids applied in the current keyspace (the script's per-agency count), and its
-    counters."""
-    redis = Redis.from_url(url)
+    counters (a single Redis or a cluster URL)."""
+    redis = redis_from_url(url)
     try:
         applied = await IndicatorStore(redis).applied_events(load_agencies().codes)
         return sum(applied.values()), await snapshot(redis)

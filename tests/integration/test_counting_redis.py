@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from shared.catalog import load_agencies
 from shared.events import Event
+from shared.redis_client import RedisClient
 from shared.store import IndicatorStore
 from shared.validation import validate_event
 from tests.conftest import redis_db
@@ -104,7 +105,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def snapshot(redis: Redis) -> dict[str, dict[str, int]]:
+async def snapshot(redis: RedisClient) -> dict[str, dict[str, int]]:
     """Every non-zero counter of the current keyspace, keyed without the keyspace prefix."""
     ks = await IndicatorStore(redis).keyspace()
     out: dict[str, dict[str, int]] = {}
