@@ -34,6 +34,14 @@ KafkaBrokersOption = Annotated[
         help="Kafka nodes: 1 (default), or a cluster (3: replication 3, min.insync.replicas 2).",
     ),
 ]
+RedisClusterOption = Annotated[
+    bool,
+    typer.Option(
+        "--redis-cluster",
+        help="Redis Cluster: 3 primaries + 3 replicas on the Redis port and the 5 above "
+        "(EGOV_REDIS_URL becomes redis+cluster://…); default one server.",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -57,10 +65,10 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _start(demo: bool, kafka_brokers: int = 1) -> dict[str, str]:
+def _start(demo: bool, kafka_brokers: int = 1, redis_cluster: bool = False) -> dict[str, str]:
     console.print("starting egov-monitor (step, seconds, note)")
     try:
-        return stack.up(with_demo=demo, kafka_brokers=kafka_brokers)
+        return stack.up(with_demo=demo, kafka_brokers=kafka_brokers, redis_cluster=redis_cluster)
     except stack.StackError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -71,10 +79,14 @@ def _start(demo: bool, kafka_brokers: int = 1) -> dict[str, str]:
 
 
 @app.command()
-def up(demo: DemoOption = True, kafka_brokers: KafkaBrokersOption = 1) -> None:
+def up(
+    demo: DemoOption = True,
+    kafka_brokers: KafkaBrokersOption = 1,
+    redis_cluster: RedisClusterOption = False,
+) -> None:
     """Start the stack in the background; write .run/stack.env (URLs, tokens)."""
     with _signals_interrupt():
-        urls = _start(demo, kafka_brokers)
+        urls = _start(demo, kafka_brokers, redis_cluster)
     console.print(stack.describe(urls), markup=False)
 
 
@@ -116,11 +128,15 @@ def status() -> None:
 
 
 @app.command()
-def run(demo: DemoOption = True, kafka_brokers: KafkaBrokersOption = 1) -> None:
+def run(
+    demo: DemoOption = True,
+    kafka_brokers: KafkaBrokersOption = 1,
+    redis_cluster: RedisClusterOption = False,
+) -> None:
     """Start the stack in the foreground; Ctrl-C (or SIGTERM) stops everything cleanly."""
     try:
         with _signals_interrupt():
-            urls = _start(demo, kafka_brokers)
+            urls = _start(demo, kafka_brokers, redis_cluster)
             console.print(stack.describe(urls), markup=False)
             console.print("Ctrl-C stops everything.")
             reported: set[str] = set()

@@ -61,6 +61,9 @@ class RedisServer(ServerProcess):
                 # the other primaries keep serving while one slot range fails over
                 "--cluster-require-full-coverage",
                 "no",
+                # a replica's full copy starts at once (not 5 s later)
+                "--repl-diskless-sync-delay",
+                "0",
             ]
             if self.cluster_port is not None
             else []
@@ -198,9 +201,10 @@ class RedisClusterServers:
     def _synced(self, replica: RedisServer) -> bool:
         """The replica's link is up and its initial sync (a full copy) is done."""
         info = self._info(replica, "replication")
-        return info.get("master_link_status") == "up" and info.get(
-            "master_sync_in_progress"
-        ) in ("0", "False")
+        return info.get("master_link_status") == "up" and info.get("master_sync_in_progress") in (
+            "0",
+            "False",
+        )
 
     def topology(self) -> dict[int, list[int]]:
         """Port of each live primary → ports of its live replicas, as a live node sees it."""

@@ -31,7 +31,7 @@ from devstack.processes import (
     stop_pid_files,
 )
 from devstack.prometheus import PrometheusServer
-from devstack.redis import RedisServer
+from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import PORT_VARS, SERVICES, service_env, start_service
 from devstack.topics import create_topics
 from shared.config import ENV_PREFIX, Settings
@@ -41,10 +41,13 @@ from shared.config import ENV_PREFIX, Settings
 # The nodes of a Kafka cluster (`up --kafka-brokers N`) are "kafka-1" … "kafka-N".
 MAX_KAFKA_BROKERS = 9
 KAFKA_NODES = tuple(f"kafka-{i}" for i in range(1, MAX_KAFKA_BROKERS + 1))
+# The nodes of a Redis Cluster (`up --redis-cluster`): 3 primaries + 3 replicas.
+REDIS_CLUSTER_NODES = 6
+REDIS_NODES = tuple(f"redis-{i}" for i in range(1, REDIS_CLUSTER_NODES + 1))
 STOP_PHASES: tuple[tuple[str, ...], ...] = (
     ("demo",),
     ("ingest", "api", "alerts", "calculator", "prometheus", "alertmanager"),
-    ("redis", "kafka", *KAFKA_NODES),
+    ("redis", *REDIS_NODES, "kafka", *KAFKA_NODES),
 )
 STOP_TIMEOUTS = {"kafka": 30.0, **dict.fromkeys(KAFKA_NODES, 30.0)}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
@@ -103,6 +106,12 @@ class StackPorts:
     alertmanager: int
     services: dict[str, int]
     kafka_brokers: int = 1
+    redis_cluster: bool = False
+
+    def redis_nodes(self) -> list[tuple[int, int]]:
+        """(client port, cluster bus port) of each Redis Cluster node: from the configured
+        Redis port on, buses 10,000 above (the usual Redis Cluster layout)."""
+        return [(self.redis + i, self.redis + 10_000 + i) for i in range(REDIS_CLUSTER_NODES)]
 
     def kafka_nodes(self) -> list[tuple[int, int]]:
         """(broker, controller) port of each Kafka node: one broker on the configured
@@ -113,7 +122,11 @@ class StackPorts:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, stack: StackSettings, kafka_brokers: int = 1
+        cls,
+        settings: Settings,
+        stack: StackSettings,
+        kafka_brokers: int = 1,
+        redis_cluster: bool = False,
     ) -> StackPorts:
         host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
         if host not in LOOPBACK_HOSTS or not port.isdigit():
@@ -121,7 +134,7 @@ class StackPorts:
                 f"{ENV_PREFIX}KAFKA_BOOTSTRAP={settings.kafka_bootstrap}: the local stack runs "
                 "its broker on 127.0.0.1:<port>"
             )
-        redis = urlparse(settings.redis_url)
+        redis = urlparse(settings.redis_url.split(",")[0].replace("redis+cluster", "redis"))
         if redis.hostname not in LOOPBACK_HOSTS:
             raise StackError(
                 f"{ENV_PREFIX}REDIS_URL={settings.redis_url}: the local stack runs Redis on "
@@ -142,6 +155,7 @@ class StackPorts:
                 "alerts": settings.alerts_port,
             },
             kafka_brokers=kafka_brokers,
+            redis_cluster=redis_cluster,
         )
 
     def named(self) -> dict[str, int]:
@@ -154,9 +168,18 @@ class StackPorts:
                 for name, port in ((f"kafka-{i}", broker), (f"kafka-{i} controller", controller))
             }
         )
+        redis = (
+            {
+                name: port
+                for i, (client, bus) in enumerate(self.redis_nodes(), start=1)
+                for name, port in ((f"redis-{i}", client), (f"redis-{i} bus", bus))
+            }
+            if self.redis_cluster
+            else {"redis": self.redis}
+        )
         return {
             **kafka,
-            "redis": self.redis,
+            **redis,
             "prometheus": self.prometheus,
             "alertmanager": self.alertmanager,
             **self.services,
@@ -185,7 +208,7 @@ def check_ports(ports: StackPorts) -> None:
     if taken:
         lines = "\n".join(
             f"  {name:<17} 127.0.0.1:{port:<6} move it with "
-            + PORT_HINTS.get(name, PORT_HINTS["kafka"])
+            + PORT_HINTS.get(name, PORT_HINTS["redis" if name.startswith("redis") else "kafka"])
             for name, port in taken
         )
         raise StackError(
@@ -278,18 +301,23 @@ def up(
     report: Report = print_step,
     *,
     kafka_brokers: int = 1,
+    redis_cluster: bool = False,
 ) -> dict[str, str]:
     """Start Kafka, Redis, topics, the four services, Prometheus and the demo source in the
     background; write stack.env; return its variables. On failure, stops what it started.
 
     ``kafka_brokers`` > 1: a Kafka cluster of that many nodes (replication 3,
     ``min.insync.replicas`` 2) with its own data (``data/kafka-cluster``) instead of one
-    broker."""
+    broker.
+
+    ``redis_cluster``: a Redis Cluster (3 primaries + 3 replicas, ``data/redis-cluster``)
+    instead of one server; the services get its ``redis+cluster://`` URL, and no Redis
+    snapshots are taken (a cluster relies on its replicas, AOF and ``egov rebuild``)."""
     if not 1 <= kafka_brokers <= MAX_KAFKA_BROKERS:
         raise StackError(f"--kafka-brokers {kafka_brokers}: 1 to {MAX_KAFKA_BROKERS}")
     settings = Settings()
     layout = layout or RunLayout.default()
-    ports = StackPorts.from_settings(settings, StackSettings(), kafka_brokers)
+    ports = StackPorts.from_settings(settings, StackSettings(), kafka_brokers, redis_cluster)
     running = [s.name for s in status(layout) if s.running]
     if running:
         raise StackError(f"the stack is already up ({', '.join(running)}): `make down` first")
@@ -338,14 +366,32 @@ def _up(
             + ("storage formatted" if kafka.formatted_now else "existing data")
             + (f", replication {replication}" if replication > 1 else "")
         )
-    redis = RedisServer(
-        layout.data / "redis", ports.redis, log_dir=layout.logs, pid_file=layout.pid_file("redis")
-    )
-    redis_url = f"redis://127.0.0.1:{ports.redis}/{ports.redis_db}"
-    with _timed(report, "redis") as notes:
-        had_aof = (layout.data / "redis" / "appendonlydir").exists()
-        redis.start()
-        notes.append(f"{redis_url}, " + ("AOF loaded" if had_aof else "new"))
+    redis: RedisServer | RedisClusterServers
+    if ports.redis_cluster:
+        redis = RedisClusterServers(
+            layout.data / "redis-cluster",
+            ports.redis_nodes(),
+            log_dir=layout.logs,
+            pid_dir=layout.pids,
+        )
+        redis_url = redis.url
+        with _timed(report, f"redis ({REDIS_CLUSTER_NODES} nodes)") as notes:
+            redis.start()
+            notes.append(
+                f"{redis_url}, " + ("cluster created" if redis.created_now else "existing data")
+            )
+    else:
+        redis = RedisServer(
+            layout.data / "redis",
+            ports.redis,
+            log_dir=layout.logs,
+            pid_file=layout.pid_file("redis"),
+        )
+        redis_url = f"redis://127.0.0.1:{ports.redis}/{ports.redis_db}"
+        with _timed(report, "redis") as notes:
+            had_aof = (layout.data / "redis" / "appendonlydir").exists()
+            redis.start()
+            notes.append(f"{redis_url}, " + ("AOF loaded" if had_aof else "new"))
     with _timed(report, "topics") as notes:
         counts = create_topics(kafka.bootstrap, settings, replication=replication)
         notes.append(", ".join(f"{name}:{n}" for name, n in counts.items()))
@@ -356,8 +402,11 @@ def _up(
             "topic_replication": replication,
             "redis_url": redis_url,
             "faust_data_dir": str(layout.data / "faust"),
-            # hourly snapshots of Redis for `egov restore` (the newest 24 kept)
-            "snapshot_dir": settings.snapshot_dir or str(layout.data / "snapshots"),
+            # hourly snapshots of Redis for `egov restore` (the newest 24 kept); none of a
+            # cluster
+            "snapshot_dir": None
+            if ports.redis_cluster
+            else settings.snapshot_dir or str(layout.data / "snapshots"),
             # the alerts service re-posts what fires to the stack's Alertmanager
             "alertmanager_url": settings.alertmanager_url
             or f"http://127.0.0.1:{ports.alertmanager}",

@@ -19,13 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
-from redis.exceptions import RedisError
 
 from shared import redis_keys
 from shared.catalog import Agency, AgencyCatalog, load_agencies
 from shared.catalog_log import CatalogLog
 from shared.procedures import Procedure, ProcedureCatalog
-from shared.redis_client import RedisClient
+from shared.redis_client import REDIS_UNAVAILABLE, AtomicBlock, Key, RedisClient
 
 # One hash tag: the catalogs and their version change in one MULTI/EXEC (one cluster slot).
 AGENCIES_KEY = "catalog:{catalog}:agencies"
@@ -110,17 +109,15 @@ class CatalogStore:
 
     async def _replace(self, key: str, docs: list[dict[str, object]], only_if_empty: bool) -> None:
         """One JSON document per catalog, in catalog order; the version moves with it."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(key, orjson.dumps(docs), nx=only_if_empty)
-        pipe.incr(VERSION_KEY)
-        await pipe.execute()
+        block = AtomicBlock().add(
+            "SET", Key(key), orjson.dumps(docs), *(["NX"] if only_if_empty else [])
+        )
+        await block.add("INCR", Key(VERSION_KEY)).execute(self.redis)
 
     async def load(self) -> Catalogs:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.get(VERSION_KEY)
-        pipe.get(AGENCIES_KEY)
-        pipe.get(PROCEDURES_KEY)
-        version, agencies_raw, procedures_raw = await pipe.execute()
+        block = AtomicBlock().add("GET", Key(VERSION_KEY)).add("GET", Key(AGENCIES_KEY))
+        block.add("GET", Key(PROCEDURES_KEY))
+        version, agencies_raw, procedures_raw = await block.execute(self.redis)
         agencies = (
             AgencyCatalog([Agency.model_validate(d) for d in orjson.loads(agencies_raw)])
             if agencies_raw
@@ -157,7 +154,7 @@ class CatalogCache:
                 self._current = await self.store.load()
             elif await self.store.version() != self._current.version:
                 self._current = await self.store.load()
-        except (RedisError, OSError):
+        except REDIS_UNAVAILABLE:
             if self._current is None:
                 self._current = Catalogs(-1, load_agencies(), ProcedureCatalog([]))
         return self._current

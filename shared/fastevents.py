@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta, Struct
-from msgspec.structs import astuple
 
 from shared.catalog import Agency
 from shared.events import (
@@ -139,19 +138,29 @@ _MODELS: dict[type[Struct], type[EventBase]] = {
     _Document: DocumentIssued,
     _WorkFile: WorkFileCompleted,
 }
-# per struct: the pydantic model, its event_type, "event_type" and the struct's fields (in
-# the model's order: the event's __dict__, hence its JSON, keeps the pydantic order) and
-# the model's field names
-_PLAN: dict[type[Struct], tuple[type[EventBase], str, tuple[str, ...], frozenset[str]]] = {
-    struct: (
-        model,
-        str(struct.__struct_config__.tag),
-        (struct.__struct_fields__[0], "event_type", *struct.__struct_fields__[1:]),
-        frozenset(model.model_fields),
+
+
+def _dict_builder(struct: type[Struct], names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    """A function returning the struct's values as the model's ``__dict__`` (its fields in
+    the model's order, ``event_type`` included): one dict literal, generated from the
+    field names (2× faster than zipping the struct's tuple)."""
+    tag = str(struct.__struct_config__.tag)
+    items = ", ".join(
+        f"{name!r}: {tag!r}" if name == "event_type" else f"{name!r}: s.{name}" for name in names
     )
-    for struct, model in _MODELS.items()
-}
-assert all(names == tuple(model.model_fields) for model, _, names, _ in _PLAN.values())
+    scope: dict[str, Any] = {}
+    exec(f"def values(s):\n    return {{{items}}}", scope)  # names: the model's fields
+    return scope["values"]  # type: ignore[no-any-return]
+
+
+# per struct: the pydantic model, the builder of its __dict__, and its field names
+_PLAN: dict[type[Struct], tuple[type[EventBase], Callable[[Any], dict[str, Any]], frozenset[str]]]
+_PLAN = {}
+for _struct, _model in _MODELS.items():
+    # the struct declares the model's fields in the model's order (event_type is the tag)
+    _names = tuple(_model.model_fields)
+    assert _names == (_struct.__struct_fields__[0], "event_type", *_struct.__struct_fields__[1:])
+    _PLAN[_struct] = (_model, _dict_builder(_struct, _names), frozenset(_names))
 _one = msgspec.json.Decoder(_Any)
 _many = msgspec.json.Decoder(list[_Any])
 
@@ -164,12 +173,10 @@ _SUSPENDED = DueChangeReason.suspended
 def _build(struct: Struct) -> Event:
     """The pydantic event of an accepted struct, without a second validation: the same
     ``__dict__`` pydantic would build (``model_construct`` does this, 5× slower)."""
-    model, event_type, names, fields = _PLAN[type(struct)]
-    head, *rest = astuple(struct)
-    values = dict(zip(names, (head, event_type, *rest), strict=True))
+    model, values, fields = _PLAN[type(struct)]
     obj = object.__new__(model)
     setattr_ = object.__setattr__
-    setattr_(obj, "__dict__", values)
+    setattr_(obj, "__dict__", values(struct))
     setattr_(obj, "__pydantic_fields_set__", set(fields))
     setattr_(obj, "__pydantic_extra__", None)
     setattr_(obj, "__pydantic_private__", None)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -128,3 +130,56 @@ class LuaScript:
     async def load(self, client: RedisClient) -> None:
         """SCRIPT LOAD on the server (redis-py sends it to every node of a cluster)."""
         await client.script_load(self.source)
+
+
+# Runs ARGV[1] (a JSON list of commands; {"k": i} is KEYS[i]) as one script: atomic, on the
+# one slot of its keys. A nil reply comes back as an empty array (Lua arrays stop at nil).
+_ATOMIC_LUA = """
+local out = {}
+for i, call in ipairs(cjson.decode(ARGV[1])) do
+  for j = 1, #call do
+    if type(call[j]) == 'table' then call[j] = KEYS[call[j]['k']] end
+  end
+  local reply = redis.call(unpack(call))
+  if reply == false or reply == nil then reply = {} end
+  out[i] = reply
+end
+return out
+"""
+_ATOMIC = LuaScript(_ATOMIC_LUA)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key argument of an :class:`AtomicBlock` command."""
+
+    name: str
+
+
+class AtomicBlock:
+    """Commands applied all or nothing, on one server and on a cluster alike — what a
+    MULTI/EXEC does on one server (redis-py's cluster transactions break the client's next
+    command on another node, redis-py 8.1). Every key must share one hash tag (one slot).
+    Replies: bytes, ints, None (a nil), a status reply as redis gives it."""
+
+    def __init__(self) -> None:
+        self._calls: list[list[Any]] = []
+        self._keys: dict[str, int] = {}
+
+    def add(self, *args: str | bytes | int | float | Key) -> AtomicBlock:
+        call: list[Any] = []
+        for arg in args:
+            if isinstance(arg, Key):
+                call.append({"k": self._keys.setdefault(arg.name, len(self._keys) + 1)})
+            elif isinstance(arg, bytes):
+                call.append(arg.decode())
+            else:
+                call.append(str(arg))
+        self._calls.append(call)
+        return self
+
+    async def execute(self, client: RedisClient) -> list[Any]:
+        if not self._calls:
+            return []
+        replies = await _ATOMIC.run(client, list(self._keys), [orjson.dumps(self._calls)])
+        return [None if r == [] else r for r in replies]

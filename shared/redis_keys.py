@@ -1,5 +1,11 @@
 """Redis key layout. Every key of an agency carries ``{agency}`` as a hash tag, so a Redis
-Cluster keeps one agency's keys (and its apply script) on one slot.
+Cluster keeps one agency's keys (its apply script's, its applied offsets, its data version)
+on one slot, and the agencies spread over the primaries. Keys read or written together
+across agencies are never in one command: per-key pipelines (``shared/store.py``). Outside
+this module, keys written together share one tag: ``alert:{alerts}:…``/``outbox:{alerts}:…``
+(services/alerts/store.py), ``catalog:{catalog}:…`` (shared/catalog_store.py),
+``lastseen:{lastseen}:…`` (shared/last_seen.py). The untagged keys (``keyspace:current``,
+``keyspace:seq``, the central ``applied:offsets``) are single-key reads and writes.
 
 Derived state (entities, counters, sets, open dossiers, applied offsets) lives in a
 *keyspace*: a key prefix (``""`` for the original one, ``ks<N>:`` for each rebuild).
@@ -20,11 +26,12 @@ def tag(agency: str) -> str:
     return f"{{{agency}}}"
 
 
-# Entity states live in per-agency bucket hashes (field = entity id): ENTITY_BUCKETS per
-# family, few enough that a year's dossiers of a large agency (75,000) make ~70 fields a
-# bucket, each bucket one small listpack (Redis config: hash-max-listpack-entries /
-# -value, REDIS_LISTPACK_CONFIG) instead of a key per entity.
-ENTITY_BUCKETS = 1024
+# Entity states live in per-agency bucket hashes (field = entity id), a number of buckets
+# per family: each bucket one small listpack (Redis config: REDIS_LISTPACK_CONFIG) instead
+# of a key per entity. Dossiers: a year of the largest agency (75,000) makes ~73 a bucket
+# (4,096 buckets measured no faster on the whole simulated year, and 0.4 MB per 100,000
+# dossiers larger); documents and work files (~1,200 a year each) ~5.
+ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256}
 
 # redis-server settings the entity buckets need to stay listpacks (a state is ~100-200
 # bytes; a bucket holds up to ~500 states before it turns into a hashtable: still
@@ -36,9 +43,11 @@ def entity(agency: str, entity_key: str, ks: str = "") -> str:
     """The bucket hash holding an entity's state (``entity_key``: ``d:<dossier>``,
     ``doc:<id>``, ``wf:<id>``) under the field ``<id>``: its applied event ids and the
     lifecycle state of ``shared/lua/apply_batch.lua`` (a document's: the day of each
-    mark's first occurrence). The bucket is the id's CRC-32 modulo ``ENTITY_BUCKETS``."""
+    mark's first occurrence). The bucket is the id's CRC-32 modulo the family's
+    ``ENTITY_BUCKETS``."""
     family, _, ident = entity_key.partition(":")
-    return f"{ks}ent:{{{agency}}}:{family}{zlib.crc32(ident.encode()) % ENTITY_BUCKETS}"
+    bucket = zlib.crc32(ident.encode()) % ENTITY_BUCKETS[family]
+    return f"{ks}ent:{{{agency}}}:{family}{bucket}"
 
 
 def counters_prefix(agency: str, ks: str = "") -> str:

@@ -249,6 +249,10 @@ class IndicatorStore:
         self._apply = LuaScript(APPLY_BATCH_LUA)
         self._bump = LuaScript(BUMP_VERSIONS_LUA)
         self._raise = LuaScript(RAISE_OFFSETS_LUA)
+        # (keyspace, agency, (topic, partition)) → the offset this process knows the
+        # agency reached there (its own claims, and the central hash as read by gaps()):
+        # the apply script raises an agency's claim only from there on (see gaps())
+        self._reached: dict[tuple[str, str, tuple[str, int]], int] = {}
         self._fixed = keyspace
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
@@ -299,11 +303,22 @@ class IndicatorStore:
                 for i in chunk:
                     flat += event_args(events[i])
                 last = offsets_arg if start == starts[-1] else b""
+                expect = (
+                    orjson.dumps(
+                        {
+                            _tp_field(tp): self._reached[(ks, agency, tp)]
+                            for tp in offsets
+                            if (ks, agency, tp) in self._reached
+                        }
+                    )
+                    if last and offsets
+                    else b""
+                )
                 plan.append(chunk)
                 calls.append(
                     (
                         keys + self._fixed_keys(agency, ks),
-                        [redis_keys.tag(agency), orjson.dumps(flat), ks, last],
+                        [redis_keys.tag(agency), orjson.dumps(flat), ks, last, expect],
                     )
                 )
         flags = [False] * len(events)
@@ -318,7 +333,15 @@ class IndicatorStore:
             await self._raise.run(
                 self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central)]
             )
+            for agency in groups:
+                for tp, o in offsets.items():
+                    self._know(ks, agency, tp, o)
         return flags
+
+    def _know(self, ks: str, agency: str, tp: tuple[str, int], offset: int) -> None:
+        key = (ks, agency, tp)
+        if offset > self._reached.get(key, -1):
+            self._reached[key] = offset
 
     @staticmethod
     def _fixed_keys(agency: str, ks: str) -> list[str]:
@@ -341,16 +364,23 @@ class IndicatorStore:
 
     async def gaps(
         self, reached: Offsets, agencies: Iterable[str] | None = None
-    ) -> dict[tuple[str, int], tuple[int, list[str]]]:
+    ) -> dict[tuple[str, int], tuple[int, int, list[str]]]:
         """Where Redis lost writes: per (topic, partition) of ``reached`` (the offset up to
-        which everything must be in Redis), the offset to replay from and the agencies
-        found behind.
+        which everything must be in Redis; 0 when unknown: a partition this worker was
+        just given), the range [start, end) to replay and the agencies found behind. The
+        end is ``reached`` or, when higher, the central offset + 1.
 
         A partition is behind when the central applied offset + 1 is before ``reached``, or
         when an agency's own applied offset is below what the central hash says it reached
         (``<tp>|<agency>``: its primary failed over and lost its last calls while the
         others kept theirs). ``agencies``: those to check (default: every agency the
-        central hash names for these partitions)."""
+        central hash names for these partitions).
+
+        A failover between this check and the next batch would let that batch's claim,
+        made on the promoted replica, cover the writes it lost: so the apply script raises
+        an agency's claim only when it is at least what this store knows the agency
+        reached (the central values read here, and its own claims); an agency below stays
+        behind, and the next check finds it."""
         if not reached:
             return {}
         ks = await self.keyspace()
@@ -376,17 +406,19 @@ class IndicatorStore:
         def num(value: bytes | str | None) -> int:
             return int(value) if value is not None else -1
 
-        out: dict[tuple[str, int], tuple[int, list[str]]] = {}
+        out: dict[tuple[str, int], tuple[int, int, list[str]]] = {}
         for n, tp in enumerate(tps):
             start = num(raw[0][n]) + 1
+            end = max(reached[tp], start)
             behind: list[str] = []
             for k, code in enumerate(codes):
                 expected, claimed = num(raw[1 + 2 * k][n]), num(raw[2 + 2 * k][n])
+                self._know(ks, code, tp, expected)
                 if claimed < expected:
                     behind.append(code)
                     start = min(start, claimed + 1)
-            if start < reached[tp]:
-                out[tp] = (start, behind)
+            if start < end:
+                out[tp] = (start, end, behind)
         return out
 
     async def applied_events(self, agencies: Iterable[str]) -> dict[str, int]:

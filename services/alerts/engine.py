@@ -33,7 +33,7 @@ from services.alerts.rules import (
     project_year_end,
 )
 from services.alerts.senders import DeliveryError, Senders
-from services.alerts.store import ITEM_PREFIX, QUEUE, AlertStore, Outbox
+from services.alerts.store import AlertStore, Outbox, queue_notification
 from services.alerts.working_hours import WorkingHours
 from shared.catalog import AgencyCatalog
 from shared.catalog_store import CatalogCache
@@ -43,7 +43,7 @@ from shared.indicators import Indicator, load_indicators
 from shared.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
 from shared.logs import get_logger
 from shared.periods import Period, PeriodKind
-from shared.redis_client import RedisClient
+from shared.redis_client import AtomicBlock, RedisClient
 from shared.scopes import Scope, parse_scope
 from shared.store import IndicatorStore
 from shared.targets import TargetBook, load_targets
@@ -634,11 +634,10 @@ class AlertEngine:
             )
             for email in self.settings.alerts_digest_emails
         ]
-        pipe = self.redis.pipeline(transaction=True)
+        block = AtomicBlock()
         for note in notes:
-            pipe.set(ITEM_PREFIX + note.id, note.model_dump_json(), nx=True)
-            pipe.zadd(QUEUE, {note.id: now.timestamp()}, nx=True)
-        await pipe.execute()
+            queue_notification(block, note, now)
+        await block.execute(self.redis)
         return True
 
     # -- delivery ----------------------------------------------------------------------

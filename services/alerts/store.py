@@ -1,8 +1,9 @@
 """Alert state, history and the notification outbox in Redis.
 
 A state change, its history entry and the notifications it causes are written in one
-MULTI/EXEC, so a crash never leaves an alert changed without its messages queued (or the
-reverse). The outbox is a sorted set of notification ids scored by their next attempt.
+atomic block (``AtomicBlock``: one script on the ``{alerts}`` slot), so a crash never
+leaves an alert changed without its messages queued (or the reverse). The outbox is a
+sorted set of notification ids scored by their next attempt.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.alerts.model import Alert, AlertState, Notification
-from shared.redis_client import RedisClient
+from shared.redis_client import AtomicBlock, Key, RedisClient
 
 # One hash tag for every alert and outbox key: the MULTI/EXEC blocks stay on one Redis
 # Cluster slot (alerts are few; one slot holds them all).
@@ -25,6 +26,12 @@ LOCK_PREFIX = "outbox:{alerts}:lock:"
 HISTORY_MAXLEN = 100_000
 
 
+def queue_notification(block: AtomicBlock, note: Notification, at: datetime) -> None:
+    """Queue a notification once (its id: a repeat changes nothing) in ``block``."""
+    block.add("SET", Key(ITEM_PREFIX + note.id), note.model_dump_json(), "NX")
+    block.add("ZADD", Key(QUEUE), "NX", repr(at.timestamp()), note.id)
+
+
 class AlertStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
@@ -36,17 +43,17 @@ class AlertStore:
     async def save(
         self, alert: Alert, notifications: Sequence[Notification] = (), changed: bool = False
     ) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(ALERT_PREFIX + alert.key, alert.model_dump_json())
-        pipe.sadd(INDEX, alert.key)
+        block = AtomicBlock()
+        block.add("SET", Key(ALERT_PREFIX + alert.key), alert.model_dump_json())
+        block.add("SADD", Key(INDEX), alert.key)
         if changed:
-            pipe.xadd(
-                HISTORY, {"alert": alert.model_dump_json()}, maxlen=HISTORY_MAXLEN, approximate=True
-            )
+            block.add(
+                "XADD", Key(HISTORY), "MAXLEN", "~", HISTORY_MAXLEN, "*",
+                "alert", alert.model_dump_json(),
+            )  # fmt: skip
         for note in notifications:
-            pipe.set(ITEM_PREFIX + note.id, note.model_dump_json(), nx=True)
-            pipe.zadd(QUEUE, {note.id: note.queued_at.timestamp()}, nx=True)
-        await pipe.execute()
+            queue_notification(block, note, note.queued_at)
+        await block.execute(self.redis)
 
     async def all(self) -> list[Alert]:
         keys = sorted(
@@ -87,25 +94,22 @@ class Outbox:
         return Notification.model_validate_json(raw)
 
     async def done(self, note: Notification) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zrem(QUEUE, note.id)
-        pipe.delete(ITEM_PREFIX + note.id, LOCK_PREFIX + note.id)
-        await pipe.execute()
+        block = AtomicBlock().add("ZREM", Key(QUEUE), note.id)
+        block.add("DEL", Key(ITEM_PREFIX + note.id), Key(LOCK_PREFIX + note.id))
+        await block.execute(self.redis)
 
     async def retry_later(self, note: Notification, next_at: datetime) -> None:
         note = note.model_copy(update={"attempts": note.attempts + 1})
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(ITEM_PREFIX + note.id, note.model_dump_json())
-        pipe.zadd(QUEUE, {note.id: next_at.timestamp()})
-        pipe.delete(LOCK_PREFIX + note.id)
-        await pipe.execute()
+        block = AtomicBlock().add("SET", Key(ITEM_PREFIX + note.id), note.model_dump_json())
+        block.add("ZADD", Key(QUEUE), repr(next_at.timestamp()), note.id)
+        block.add("DEL", Key(LOCK_PREFIX + note.id))
+        await block.execute(self.redis)
 
     async def give_up(self, note: Notification, reason: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zrem(QUEUE, note.id)
-        pipe.rpush(FAILED, note.model_copy(update={"body": reason}).model_dump_json())
-        pipe.delete(ITEM_PREFIX + note.id, LOCK_PREFIX + note.id)
-        await pipe.execute()
+        block = AtomicBlock().add("ZREM", Key(QUEUE), note.id)
+        block.add("RPUSH", Key(FAILED), note.model_copy(update={"body": reason}).model_dump_json())
+        block.add("DEL", Key(ITEM_PREFIX + note.id), Key(LOCK_PREFIX + note.id))
+        await block.execute(self.redis)
 
     async def depth(self) -> int:
         return int(await self.redis.zcard(QUEUE))

@@ -51,6 +51,8 @@ log = get_logger("calculator")
 # records per fetch (a batch), and how often applied batches are committed
 BATCH_MAX = 4000
 COMMIT_INTERVAL_S = 1.0
+# records decoded between two turns of the event loop
+PREPARE_SLICE = 250
 
 
 @dataclass
@@ -135,13 +137,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         gaps = await store().gaps(first, agencies)
         if not gaps:
             return
-        ranges = {
-            TopicPartition(t, p): (start, first[(t, p)]) for (t, p), (start, _) in gaps.items()
-        }
+        ranges = {TopicPartition(t, p): (start, end) for (t, p), (start, end, _) in gaps.items()}
         log.warning(
             "redis_behind_kafka",
             gaps={f"{tp.topic}[{tp.partition}]": span for tp, span in ranges.items()},
-            agencies=sorted({a for _, behind in gaps.values() for a in behind}),
+            agencies=sorted({a for _, _, behind in gaps.values() for a in behind}),
         )
         catalog = (await catalogs().current()).agencies
         consumer = await asyncio.to_thread(open_consumer, settings.kafka_bootstrap, 2000)
@@ -149,8 +149,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
             counts = await replay_ranges(consumer, store(), ranges, lambda _: catalog)
         finally:
             await asyncio.to_thread(consumer.close)
-        for tp, (_, behind) in gaps.items():
-            await store().claim_applied(behind, {tp: first[tp] - 1})
+        for tp, (_, end, behind) in gaps.items():
+            await store().claim_applied(behind, {tp: end - 1})
         metrics.GAP_RECORDS.inc(counts.records)
         log.warning("redis_gap_filled", records=counts.records, applied=counts.applied)
 
@@ -205,7 +205,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         fast = FastValidator(agencies, now)
         out = Prepared(started=started, now=now)
         first, last, valid, ingested = out.first, out.last, out.valid, out.ingested
-        for record in batch:
+        for n, record in enumerate(batch):
+            if n % PREPARE_SLICE == PREPARE_SLICE - 1:
+                # let the batch in flight take Redis' answers between slices: its few
+                # round trips must not each wait for a whole batch to be decoded
+                await asyncio.sleep(0)
             tp = (record.topic, record.partition)
             first.setdefault(tp, record.offset)  # a partition's records come in order
             last[tp] = record.offset
@@ -310,9 +314,17 @@ def create_app(settings: Settings | None = None) -> faust.App:
     @guarded_timer(app, settings.calculator_gap_check_interval_s)
     async def check_gaps() -> None:
         """Redis can lose writes while this worker runs (restarted from an AOF that missed
-        its last second): re-apply what this worker processed and Redis no longer has."""
-        if processed:
-            await fill_gaps(dict(processed))
+        its last second, a cluster primary failed over): re-apply what Redis no longer has
+        on every partition this worker owns — also those it has not processed a batch of
+        yet (given by a rebalance after their last records were applied elsewhere)."""
+        owned = {
+            (tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if tp.topic in (settings.topics.dossier, settings.topics.document)
+        }
+        reached = {tp: processed.get(tp, 0) for tp in owned | set(processed)}
+        if reached:
+            await fill_gaps(reached)
 
     if settings.snapshot_dir and is_cluster(settings.redis_url):
         log.warning("snapshots_off", reason="a Redis Cluster has no snapshots (replicas, AOF)")

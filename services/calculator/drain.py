@@ -12,9 +12,8 @@ one batch:
 - a batch's offsets are committed only after its ``apply`` returned (Redis confirmed),
   never by Faust's acks (nothing is tracked or acked), at most every
   ``commit_interval_s`` and always before partitions are revoked or the worker stops;
-- a rebalance waits for the batch in flight (then commits it); a fetch that straddles a
-  rebalance is dropped unprocessed (the new owner, or this worker after Faust's seek to
-  the committed offsets, reads it again);
+- a rebalance waits for the batch in flight (then commits it); records of a partition no
+  longer assigned are left to its new owner, which reads from the committed offset;
 - an ``apply`` that raises aborts the process (``on_failure``): nothing of the batch is
   committed, the restart re-reads it, and the idempotent script skips what was applied.
 
@@ -67,7 +66,6 @@ class BatchDrain(Generic[Prepared]):
         self._committed: dict[Any, int] = {}
         self._committed_at = time.monotonic()
         self._commit_lock = asyncio.Lock()
-        self._epoch = 0  # raised by every revocation: a fetch from before it is dropped
 
     def install(self) -> None:
         """Replace the fetch loop of the app's consumer, and make every revocation wait
@@ -76,7 +74,6 @@ class BatchDrain(Generic[Prepared]):
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
     async def _on_revoked(self, sender: Any, *args: Any, **kwargs: Any) -> None:
-        self._epoch += 1
         await self.settle()
 
     async def settle(self) -> None:
@@ -85,21 +82,23 @@ class BatchDrain(Generic[Prepared]):
         await self.commit(force=True)
 
     async def _finish(self) -> None:
-        pending, self._pending = self._pending, None
+        """Wait for the batch in flight (the drain and a revocation may both wait for it:
+        it stays in flight until done) and note its offsets as applied."""
+        pending = self._pending
         if pending is None:
             return
         try:
             last = await asyncio.shield(pending)
         except asyncio.CancelledError:
-            if not pending.done():  # we are cancelled, the batch goes on: keep it
-                self._pending = pending
-            raise
+            raise  # we are cancelled, the batch goes on: it stays in flight
         except BaseException as exc:
             self.on_failure(exc)
             raise
-        for (topic, partition), offset in last.items():
-            tp = TP(topic, partition)
-            self._done[tp] = max(self._done.get(tp, 0), offset + 1)
+        if self._pending is pending:  # the first to see it done notes it
+            self._pending = None
+            for (topic, partition), offset in last.items():
+                tp = TP(topic, partition)
+                self._done[tp] = max(self._done.get(tp, 0), offset + 1)
 
     async def commit(self, *, force: bool = False) -> None:
         """Commit the offsets of applied batches (at most every ``commit_interval_s``)."""
@@ -132,22 +131,21 @@ class BatchDrain(Generic[Prepared]):
         topics = self.topics
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                generation, epoch = self.app.consumer_generation_id, self._epoch
                 records, active = await consumer._wait_next_records(1.0)
                 await asyncio.sleep(0)
                 if not records or consumer.should_stop:
                     await self._finish()  # idle: the last batch is committed too
                     await self.commit()
                     continue
-                if (
-                    not consumer.flow_active
-                    or self.app.consumer_generation_id != generation
-                    or self._epoch != epoch
-                ):
-                    continue  # a rebalance began: Faust seeks back to the committed offsets
+                # Records of a partition no longer assigned are the new owner's (it reads
+                # from the committed offset). Those of a partition still ours are applied,
+                # even if fetched across a rebalance: dropping them would leave a hole
+                # when Faust's seek to the committed offsets came before this fetch
+                # returned; applying twice what a seek re-reads is idempotent.
+                assigned = consumer.assignment()
                 batch: list[Any] = []
                 for tp, recs in records.items():
-                    if active is not None and tp not in active:
+                    if tp not in assigned or (active is not None and tp not in active):
                         continue
                     if tp.topic in topics:
                         batch += recs
@@ -159,8 +157,6 @@ class BatchDrain(Generic[Prepared]):
                     continue
                 prepared = await self.prepare(batch)
                 await self._finish()
-                if self._epoch != epoch:
-                    continue  # revoked while decoding: not ours to apply any more
                 self._pending = asyncio.ensure_future(self.apply(prepared))
                 await self.commit()
         except asyncio.CancelledError:

@@ -41,6 +41,7 @@ from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogStore
 from shared.config import Settings
 from shared.redis_client import CLUSTER_SCHEME, is_cluster
+from shared.redis_keys import REDIS_LISTPACK_CONFIG
 from shared.store import IndicatorStore
 from shared.timeutil import LOCAL_TZ
 
@@ -166,6 +167,8 @@ async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
                 "--appendonly", "no",
                 "--save", "",
                 "--daemonize", "no",
+                # the entity buckets stay listpacks while they are copied
+                *(arg for k, v in REDIS_LISTPACK_CONFIG.items() for arg in (f"--{k}", v)),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

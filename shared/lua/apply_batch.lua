@@ -15,6 +15,8 @@
 -- last call of a batch carries it), so an agency's offsets never claim records whose
 -- figures are missing, even when its cluster primary lost its last writes in a failover
 -- (shared/store.py IndicatorStore.gaps compares them with the central <ks>applied:offsets).
+-- ARGV[5]: "" or a JSON object "<topic>:<partition>" -> the offset the caller knows this
+-- agency reached (the central hash's): below it, the claim is not raised (see the end).
 -- A call with no events (only the three fixed keys) just raises the offsets.
 -- ARGV[2]: a JSON array, per event:
 --   kind, id hash (8 hex: the event id's idempotency key), event id (the tie-breaker of
@@ -494,9 +496,15 @@ if applied > 0 then
   redis.call('HINCRBY', statk, 'events', applied)
 end
 if ARGV[4] and ARGV[4] ~= '' then
+  -- ARGV[5]: "" or what the caller knows this agency reached on each partition; an
+  -- agency below it lost writes (a failover), so this call must not cover them with its
+  -- claim: the offset stays behind until the caller re-applied the gap
+  local expect = (ARGV[5] and ARGV[5] ~= '') and cjson.decode(ARGV[5]) or {}
   for tp, off in pairs(cjson.decode(ARGV[4])) do
     local cur = tonumber(redis.call('HGET', appliedk, tp) or '-1')
-    if off > cur then redis.call('HSET', appliedk, tp, string.format('%d', off)) end
+    if off > cur and cur >= (expect[tp] or -1) then
+      redis.call('HSET', appliedk, tp, string.format('%d', off))
+    end
   end
 end
 if changed then

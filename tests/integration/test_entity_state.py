@@ -198,7 +198,7 @@ def test_a_dossier_costs_half_of_a_key_of_its_own(url: str) -> None:
         for i in range(0, len(events), 500):
             assert all(await store.apply_many(events[i : i + 500]))
         keys = {redis_keys.entity(AGENCY, entity_key(e)) for e in events}
-        assert len(keys) > redis_keys.ENTITY_BUCKETS * 0.8
+        assert len(keys) > redis_keys.ENTITY_BUCKETS["d"] * 0.8
         encodings = {await redis.object("encoding", k) for k in keys}
         assert encodings == {b"listpack"}
         used = sum([await redis.memory_usage(k, samples=0) or 0 for k in keys])
