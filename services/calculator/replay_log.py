@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from services.calculator.decoding import decode_record
 from shared.events import Event
+from shared.fastevents import FastValidator
 from shared.store import IndicatorStore
 from shared.timeutil import now_utc
 from shared.validation import Agencies
@@ -74,6 +75,8 @@ async def replay_ranges(
         events: list[Event] = []
         offsets: dict[tuple[str, int], int] = {}
         now = now_utc()
+        # the msgspec path, one per catalog in force (pydantic names what it refuses)
+        fast: dict[int, tuple[Agencies, FastValidator]] = {}
         for tp, records in polled.items():
             end = todo[tp][1]
             for rec in records:
@@ -82,7 +85,12 @@ async def replay_ranges(
                 counts.records += 1
                 offsets[(tp.topic, tp.partition)] = rec.offset
                 stamp = datetime.fromtimestamp(rec.timestamp / 1000, now.tzinfo)
-                result = decode_record(rec.value, agencies=catalog_at(stamp), now=now)
+                agencies = catalog_at(stamp)
+                if id(agencies) not in fast:
+                    fast[id(agencies)] = (agencies, FastValidator(agencies, now))
+                result = decode_record(
+                    rec.value, agencies=agencies, now=now, fast=fast[id(agencies)][1]
+                )
                 if isinstance(result, tuple):
                     counts.invalid += 1
                 else:
