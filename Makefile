@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api bench-restore
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api bench-restore bench-memory bench-producers
 
 VENV := .venv/bin
 
@@ -45,3 +45,9 @@ bench-pipeline: bootstrap
 
 bench-restore: bootstrap
 	$(VENV)/python -m bench.restore
+
+bench-memory: bootstrap
+	$(VENV)/python -m bench.redis_memory
+
+bench-producers: bootstrap
+	$(VENV)/python -m bench.producers
