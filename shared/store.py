@@ -10,9 +10,11 @@ from raw events.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -237,6 +239,48 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+@dataclass(frozen=True)
+class ApplyPlan:
+    """The apply script's calls for a batch of events in one keyspace: per call, its
+    agency, entity keys, JSON event arguments, the events' indexes, and whether it is the
+    agency's last call of the batch (the one that raises its applied offsets)."""
+
+    keyspace: str
+    agencies: list[str]
+    keys: list[list[str]]
+    args: list[bytes]
+    chunks: list[list[int]]
+    last_of_agency: list[bool]
+
+
+def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
+    plan = ApplyPlan(ks, [], [], [], [], [])
+    for _ in _build_plan(events, plan):
+        pass
+    return plan
+
+
+def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
+    """Fill ``plan`` with the calls of ``events``, pausing (yielding) after each call."""
+    ks = plan.keyspace
+    groups: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(event.agency_code, []).append(index)
+    for agency, indexes in groups.items():
+        starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
+        for start in starts:
+            chunk = indexes[start : start + MAX_SCRIPT_BATCH]
+            flat: list[str] = []
+            for i in chunk:
+                flat += event_args(events[i])
+            plan.agencies.append(agency)
+            plan.keys.append([redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk])
+            plan.args.append(orjson.dumps(flat))
+            plan.chunks.append(chunk)
+            plan.last_of_agency.append(start == starts[-1])
+            yield
+
+
 class IndicatorStore:
     """Reads and writes the figures of one keyspace: a fixed one (``keyspace=``, e.g. the
     fresh keyspace a rebuild derives into) or the current one (``keyspace:current``,
@@ -272,8 +316,20 @@ class IndicatorStore:
         """Apply one event; False when its id was already applied."""
         return (await self.apply_many([event]))[0]
 
+    async def plan(self, events: Sequence[Event]) -> ApplyPlan:
+        """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
+        builds the next batch's while the previous one is in Redis; it yields to the loop
+        between calls)."""
+        plan = ApplyPlan(await self.keyspace(), [], [], [], [], [])
+        for _ in _build_plan(events, plan):
+            await asyncio.sleep(0)
+        return plan
+
     async def apply_many(
-        self, events: Sequence[Event], offsets: Offsets | None = None
+        self,
+        events: Sequence[Event],
+        offsets: Offsets | None = None,
+        plan: ApplyPlan | None = None,
     ) -> list[bool]:
         """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
         cluster, one per node), each call on its agency's slot.
@@ -282,52 +338,45 @@ class IndicatorStore:
         each agency's applied offsets by its last call, atomically with its figures; once
         every call succeeded, in the central ``applied:offsets`` too (``<tp>``, and
         ``<tp>|<agency>`` for each agency of the batch: what that agency must have reached,
-        see :meth:`gaps`). Returns, per event, whether it was applied (False: its id was
-        seen before).
+        see :meth:`gaps`). ``plan``: :meth:`plan` of these events, used unless the current
+        keyspace changed since. Returns, per event, whether it was applied (False: its id
+        was seen before).
         """
         ks = await self.keyspace()
-        groups: dict[str, list[int]] = {}
-        for index, event in enumerate(events):
-            groups.setdefault(event.agency_code, []).append(index)
+        if plan is None or plan.keyspace != ks:
+            plan = _plan(events, ks)
         offsets_arg = (
             orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
         )
-        plan: list[list[int]] = []
         calls: list[tuple[list[str], list[str | bytes]]] = []
-        for agency, indexes in groups.items():
-            starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
-            for start in starts:
-                chunk = indexes[start : start + MAX_SCRIPT_BATCH]
-                keys = [redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk]
-                flat: list[str] = []
-                for i in chunk:
-                    flat += event_args(events[i])
-                last = offsets_arg if start == starts[-1] else b""
-                expect = (
-                    orjson.dumps(
-                        {
-                            _tp_field(tp): self._reached[(ks, agency, tp)]
-                            for tp in offsets
-                            if (ks, agency, tp) in self._reached
-                        }
-                    )
-                    if last and offsets
-                    else b""
+        for agency, keys, flat, last in zip(
+            plan.agencies, plan.keys, plan.args, plan.last_of_agency, strict=True
+        ):
+            expect = (
+                orjson.dumps(
+                    {
+                        _tp_field(tp): self._reached[(ks, agency, tp)]
+                        for tp in offsets
+                        if (ks, agency, tp) in self._reached
+                    }
                 )
-                plan.append(chunk)
-                calls.append(
-                    (
-                        keys + self._fixed_keys(agency, ks),
-                        [redis_keys.tag(agency), orjson.dumps(flat), ks, last, expect],
-                    )
+                if last and offsets
+                else b""
+            )
+            calls.append(
+                (
+                    keys + self._fixed_keys(agency, ks),
+                    [redis_keys.tag(agency), flat, ks, offsets_arg if last else b"", expect],
                 )
+            )
         flags = [False] * len(events)
         results = await self._apply.run_many(self.redis, calls)
-        for chunk, result in zip(plan, results, strict=True):
+        for chunk, result in zip(plan.chunks, results, strict=True):
             for i, flag in zip(chunk, result, strict=True):
                 flags[i] = bool(flag)
         if offsets:
             central = {_tp_field(tp): o for tp, o in offsets.items()}
+            groups = dict.fromkeys(plan.agencies)
             for agency in groups:
                 central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
             await self._raise.run(

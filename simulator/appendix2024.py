@@ -234,10 +234,15 @@ def _is_working(d: date) -> bool:
     return d.weekday() < 5 and d not in HOLIDAYS
 
 
-# Working days from Dec 2023 to the end of 2026 (due dates and spill-over need the margin).
+# Working days from Dec 2023 to the end of 2040: the year's due dates spill over into 2025,
+# and the live generator (simulator.live) schedules today's dossiers on the same calendar
+# (it ran out at the end of 2026 once: a due date past the table raised IndexError).
 WORKING_DAYS: tuple[int, ...] = tuple(
     _day_number(d)
-    for d in (date(2023, 12, 1) + timedelta(days=k) for k in range(3 * 366 + 31))
+    for d in (
+        date(2023, 12, 1) + timedelta(days=k)
+        for k in range((date(2041, 1, 1) - date(2023, 12, 1)).days)
+    )
     if _is_working(d)
 )
 _FIRST_2024 = bisect_left(WORKING_DAYS, local_day(YEAR_START_TS))

@@ -41,7 +41,7 @@ from shared.indicators import load_indicators
 from shared.last_seen import record_event_times
 from shared.logs import get_logger
 from shared.redis_client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
-from shared.store import IndicatorStore, local_year
+from shared.store import ApplyPlan, IndicatorStore, local_year
 from shared.targets import load_targets
 from shared.timeutil import now_utc
 from shared.validation import FieldError
@@ -58,7 +58,8 @@ PREPARE_SLICE = 250
 @dataclass
 class Prepared:
     """A decoded batch: its events, its invalid records and their reasons, per partition
-    its first and last offsets, and the ingest stamps (freshness)."""
+    its first and last offsets, the ingest stamps (freshness) and the events' script
+    calls (``None``: planned when applied)."""
 
     started: float
     now: datetime
@@ -67,6 +68,7 @@ class Prepared:
     first: dict[tuple[str, int], int] = field(default_factory=dict)
     last: dict[tuple[str, int], int] = field(default_factory=dict)
     ingested: list[float] = field(default_factory=list)
+    plan: ApplyPlan | None = None
 
 
 def abort_batch(exc: BaseException) -> None:
@@ -158,13 +160,14 @@ def create_app(settings: Settings | None = None) -> faust.App:
         events: list[Event],
         first: dict[tuple[str, int], int],
         last: dict[tuple[str, int], int],
+        plan: ApplyPlan | None = None,
     ) -> list[bool]:
         """Redis down must not ack the batch: retry until it is applied."""
         delay = 0.2
         while True:
             try:
                 await fill_gaps(first, {e.agency_code for e in events})
-                return await store().apply_many(events, last)
+                return await store().apply_many(events, last, plan)
             except (*REDIS_UNAVAILABLE, KafkaError) as exc:
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
@@ -231,6 +234,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
                         ingested.append(int(stamp) / 1000)
                     except (TypeError, ValueError):
                         metrics.BAD_HEADERS.inc()
+        with contextlib.suppress(*REDIS_UNAVAILABLE):  # else apply_many plans it
+            out.plan = await store().plan(valid)
         return out
 
     async def record_times(events: list[Event], now: datetime) -> None:
@@ -246,7 +251,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         # only feeds the silence alerts (the next batch records it again): alongside the
         # apply, one round trip less per batch
         times = asyncio.ensure_future(record_times(valid, now))
-        applied = await apply_with_retry(valid, batch.first, batch.last)
+        applied = await apply_with_retry(valid, batch.first, batch.last, batch.plan)
         await times
         for tp, offset in batch.last.items():
             processed[tp] = max(processed.get(tp, 0), offset + 1)

@@ -46,16 +46,19 @@
 --       the latter followed by the due time in force, epoch s: I4 (d, a double, if not a
 --       whole number of seconds; nothing if suspended)
 --   H   n procedures (below)
+--   the text before the dossier id in its tie-breakers (B len, bytes), fixed with the
+--       first tie-breaker written
 --   then for each present, the deciding event's id: the tie-breaker of equal times
 --       (§4a.2 earliest and §4a.3 latest, both by (occurred_at, event_id) as in the
---       reference model tests/lifecycle_model.py), written around the dossier id
+--       reference model tests/lifecycle_model.py), written around the dossier id, each
+--       on its own (an event rewrites the one it decides; the others are copied as read)
 --   the n procedures its received events carried, written around the agency code
 --   the rest: the applied event ids' 4-byte blake2b hashes, concatenated (a duplicate
 --       is never applied; two distinct ids of one entity with equal hashes, odds ~n²/2³³
 --       for n events, would drop the later one).
 -- A string written around X: B v < 128: v bytes (X not in it); 128 <= v < 250: the
--- v - 128 bytes before X, B n, the n bytes after it; 250: the same bytes before X as the
--- previous tie-breaker written around X, B n, the n bytes after it; 255: H len, bytes.
+-- v - 128 bytes before X, B n, the n bytes after it; 250: the dossier's text before X
+-- (above), B n, the n bytes after it; 255: H len, bytes.
 -- A document or work file: B n, n × (a mark's name: B len, bytes, or 250, H len, bytes;
 -- H the local day of its earliest occurrence), then the applied ids' hashes.
 -- Periods are derived from ts at the fixed +07:00 of Asia/Ho_Chi_Minh (no DST since 1975).
@@ -124,17 +127,28 @@ local function day_buckets(days)
   local mm = mp < 10 and mp + 3 or mp - 9
   if mm <= 2 then y = y + 1 end
   local m = string.format('%04d%02d', y, mm)
-  b = { m .. string.format('%02d', dd), m, string.format('%04d', y) }
+  local d = m .. string.format('%02d', dd)
+  y = string.format('%04d', y)
+  -- the day, month, year, then their counter keys and procedure-set keys
+  local pp = psetp .. 'proc_online:'
+  b = { d, m, y, cnt .. 'D' .. d, cnt .. 'M' .. m, cnt .. 'Y' .. y,
+    pp .. 'D' .. d, pp .. 'M' .. m, pp .. 'Y' .. y }
   days_cache[days] = b
-  return b[1], b[2], b[3]
+  return d, m, y
 end
-local function buckets(ts)
-  return day_buckets(day_of(ts))
+-- the same table for the same day (within a call): compared by identity below
+local function bucket_of(days)
+  day_buckets(days)
+  return days_cache[days]
+end
+local function bumpb(b, field, n)
+  add(b[4], field, n)
+  add(b[5], field, n)
+  add(b[6], field, n)
 end
 
 local function hex4(h)
-  return string.char(tonumber(string.sub(h, 1, 2), 16), tonumber(string.sub(h, 3, 4), 16),
-    tonumber(string.sub(h, 5, 6), 16), tonumber(string.sub(h, 7, 8), 16))
+  return struct.pack('>I4', tonumber(h, 16))
 end
 local function seen(ids, id)
   for i = 1, #ids, 4 do
@@ -155,41 +169,66 @@ local function dec(raw, p)
   n = sunpack('>H', raw, p + 1)
   return ssub(raw, p + 3, p + 2 + n), p + 3 + n
 end
--- a string around the entity id (tie-breakers) or the agency code (procedures); pre: the
--- text before it in the previous tie-breaker that had it (see the header)
-local function tenc(tie, pre, id)
+-- a string around the entity id (tie-breakers, pre: the dossier's text before it) or the
+-- agency code (procedures, pre false)
+local function tenc(tie, id, pre)
   local a, b = string.find(tie, id, 1, true)
   if a and a <= 122 and #tie - b < 250 then
-    local before = ssub(tie, 1, a - 1)
-    local after = schar(#tie - b) .. ssub(tie, b + 1)
-    if before == pre then return '\250' .. after, pre end
-    return schar(127 + a) .. before .. after, before
+    if pre and a - 1 == #pre and ssub(tie, 1, a - 1) == pre then
+      return '\250' .. schar(#tie - b) .. ssub(tie, b + 1)
+    end
+    return schar(127 + a) .. ssub(tie, 1, a - 1) .. schar(#tie - b) .. ssub(tie, b + 1)
   end
-  if #tie < 128 then return schar(#tie) .. tie, pre end
-  return '\255' .. spack('>H', #tie) .. tie, pre
+  if #tie < 128 then return schar(#tie) .. tie end
+  return '\255' .. spack('>H', #tie) .. tie
 end
-local function tdec(raw, p, pre, id)
+local function tdec(raw, p, id, pre)
   local v = sbyte(raw, p)
-  if v < 128 then return ssub(raw, p + 1, p + v), p + 1 + v, pre end
+  if v < 128 then return ssub(raw, p + 1, p + v), p + 1 + v end
   if v == 255 then
     local n = sunpack('>H', raw, p + 1)
-    return ssub(raw, p + 3, p + 2 + n), p + 3 + n, pre
+    return ssub(raw, p + 3, p + 2 + n), p + 3 + n
   end
-  if v < 250 then
-    pre = ssub(raw, p + 1, p + v - 128)
-    p = p + v - 128
+  if v == 250 then
+    local n = sbyte(raw, p + 1)
+    return pre .. id .. ssub(raw, p + 2, p + 1 + n), p + 2 + n
   end
-  local n = sbyte(raw, p + 1)
-  return pre .. id .. ssub(raw, p + 2, p + 1 + n), p + 2 + n, pre
+  local q = p + v - 128
+  local n = sbyte(raw, q + 1)
+  return ssub(raw, p + 1, q) .. id .. ssub(raw, q + 2, q + 1 + n), q + 2 + n
 end
--- a dossier as a table: 1 ids, 2 first receipt's day, 4 intake bits, 5 procedures,
--- 6/7/8 resolved ts/tie/on time, 9/10/11 returned, 12/13/14 rated, 15/16/17 due in force
--- ts/tie/due (-1 suspended), 18 flags (1 withdrawn, 2 intake rejected); false if absent
+-- the position after a string written around X (tdec without building it)
+local function tskip(raw, p)
+  local v = sbyte(raw, p)
+  if v < 128 then return p + 1 + v end
+  if v == 255 then return p + 3 + sunpack('>H', raw, p + 1) end
+  if v < 250 then p = p + v - 128 end
+  return p + 2 + sbyte(raw, p + 1)
+end
+-- a dossier as a table: 1 ids, 2 first receipt's day, 4 intake bits, 5 procedures (false
+-- until procs() decodes 19, their encoded bytes, 20 their number), 6/7/8 resolved
+-- ts/tie/on time, 9/10/11 returned, 12/13/14 rated, 15/16/17 due in force ts/tie/due (-1
+-- suspended), 18 flags (1 withdrawn, 2 intake rejected); false if absent. A tie read from
+-- Redis stays encoded (enc[at]: false until tie() decodes it), written back as it was;
+-- pre: the text before the dossier id in its tie-breakers (nil until one is written).
 local TIES = { 7, 10, 13, 16 }
 local agency = ssub(tag, 2, -2)
 local function new_dossier()
   return { '', false, false, 0, {}, false, false, false, false, false, false,
-    false, false, false, false, false, false, 0 }
+    false, false, false, false, false, false, 0, '', 0 }
+end
+local function procs(st)
+  local list = st[5]
+  if not list then
+    list = {}
+    local raw, p = st[19], 1
+    for j = 1, st[20] do list[j], p = tdec(raw, p, agency, false) end
+    st[5] = list
+  end
+  return list
+end
+local function nprocs(st)
+  return st[5] and #st[5] or st[20]
 end
 local function unpack_dossier(raw, id)
   local f, rday, bits, p = sunpack('>HHH', raw)
@@ -219,12 +258,20 @@ local function unpack_dossier(raw, id)
   end
   local n
   n, p = sunpack('>H', raw, p)
-  local pre = false
+  st.pre, p = dec(raw, p)
+  local enc = {}
   for _, at in ipairs(TIES) do
-    if st[at - 1] then st[at], p, pre = tdec(raw, p, pre, id) end
+    if st[at - 1] then
+      local start = p
+      p = tskip(raw, p)
+      enc[at] = ssub(raw, start, p - 1)
+      st.tied = true
+    end
   end
-  local procs = st[5]
-  for j = 1, n do procs[j], p = tdec(raw, p, false, agency) end
+  st.enc = enc
+  local start = p
+  for _ = 1, n do p = tskip(raw, p) end
+  st[5], st[19], st[20] = false, ssub(raw, start, p - 1), n
   st[1] = ssub(raw, p)
   return st
 end
@@ -261,18 +308,35 @@ local function pack_dossier(st, id)
       out[o] = spack('>I6d', st[15], due)
     end
   end
-  local procs = st[5]
+  local list = st[5]
+  local pre = st.pre
+  if not st.tied then
+    -- no tie-breaker written yet: the first one's text before the id becomes the dossier's
+    pre = ''
+    for _, at in ipairs(TIES) do
+      local a = st[at - 1] and string.find(st[at], id, 1, true)
+      if a then
+        if a <= 122 then pre = ssub(st[at], 1, a - 1) end
+        break
+      end
+    end
+  end
   o = o + 1
-  out[o] = spack('>H', #procs)
-  local pre = false
+  out[o] = spack('>H', nprocs(st)) .. enc(pre)
   for _, at in ipairs(TIES) do
     if st[at - 1] then
       o = o + 1
-      out[o], pre = tenc(st[at], pre, id)
+      out[o] = st[at] and tenc(st[at], id, pre) or st.enc[at]
     end
   end
-  for j = 1, #procs do out[o + j] = tenc(procs[j], false, agency) end
-  out[o + #procs + 1] = st[1]
+  if list then
+    for j = 1, #list do out[o + j] = tenc(list[j], agency, false) end
+    o = o + #list
+  else
+    o = o + 1
+    out[o] = st[19]
+  end
+  out[o + 1] = st[1]
   out[1] = spack('>HHH', f, st[2] or 0, st[4])
   return table.concat(out)
 end
@@ -296,57 +360,82 @@ local function pack_doc(st)
   return table.concat(out)
 end
 
--- (ts, tie) strictly earlier than (ots, otie)
-local function earlier(ts, tie, ots, otie)
-  return ts < ots or (ts == ots and tie < otie)
+-- the tie-breaker at ``at`` of a dossier read from Redis (decoded when first needed: only
+-- equal times compare it)
+local function tie(st, at, id)
+  local v = st[at]
+  if not v then
+    v = tdec(st.enc[at], 1, id, st.pre)
+    st[at] = v
+  end
+  return v
 end
 
--- The dossier's counter contribution: "day|item" -> {d, m, y}; items are mark names or
--- "P:<procedure>" (procedures with an online dossier).
-local function contrib(st)
-  local c = {}
-  if st[2] and floor(st[18] / 2) % 2 == 0 then
-    local d, m, y = day_buckets(st[2])
-    local b = { d, m, y }
-    local bits = st[4]
+-- The dossier's counter contribution (§4a.1–4), in two parts an event changes apart:
+-- its receipt (the intake items and procedures of its first receipt's day, unless intake
+-- was rejected) and each decision (resolved, returned, rated: its mark, and the flagged
+-- mark when the flag is 1, on the decision's day). Each event moves the difference
+-- between the part before and after it, so the figures never depend on arrival order.
+local band = bit.band
+local BIT = {}
+for i = 1, #INTAKE do BIT[i] = 2 ^ (i - 1) end
+local function receipt(st)
+  if st[2] and band(st[18], 2) == 0 then return bucket_of(st[2]), st[4], nprocs(st) end
+  return false, 0, 0
+end
+local function emit_receipt(b, bits, list, from, to, n)
+  if bits ~= 0 then
     for i = 1, #INTAKE do
-      if floor(bits / 2 ^ (i - 1)) % 2 == 1 then c[d .. '|' .. INTAKE[i]] = b end
-    end
-    for _, p in ipairs(st[5]) do c[d .. '|P:' .. p] = b end
-  end
-  local function decided(i, mark, flagged)
-    if st[i] then
-      local d, m, y = buckets(st[i])
-      local b = { d, m, y }
-      c[d .. '|' .. mark] = b
-      if st[i + 2] == 1 then c[d .. '|' .. flagged] = b end
+      if band(bits, BIT[i]) ~= 0 then bumpb(b, INTAKE[i], n) end
     end
   end
-  decided(6, 'resolved', 'resolved_on_time')
-  decided(9, 'returned', 'returned_electronic')
-  decided(12, 'rated', 'rated_satisfied')
-  return c
+  for j = from, to do
+    local member = list[j]
+    padd(b[7], member, n)
+    padd(b[8], member, n)
+    padd(b[9], member, n)
+  end
 end
-local function emit(k, b, n)
-  local item = string.sub(k, #b[1] + 2)
-  if string.sub(item, 1, 2) == 'P:' then
-    local member = string.sub(item, 3)
-    local base = psetp .. 'proc_online:'
-    padd(base .. 'D' .. b[1], member, n)
-    padd(base .. 'M' .. b[2], member, n)
-    padd(base .. 'Y' .. b[3], member, n)
+-- pre: receipt(st) before the event; procedures are only ever appended
+local function move_receipt(st, b0, bits0, np0)
+  local b1, bits1, np1 = receipt(st)
+  if b0 == b1 then
+    if not b0 then return end
+    emit_receipt(b0, bits0 - band(bits0, bits1), st[5], 1, 0, -1)
+    if np1 > np0 or bits1 ~= band(bits0, bits1) then
+      emit_receipt(b0, bits1 - band(bits0, bits1), procs(st), np0 + 1, np1, 1)
+    end
   else
-    bump(b[1], b[2], b[3], item, n)
+    if b0 then emit_receipt(b0, bits0, procs(st), 1, np0, -1) end
+    if b1 then emit_receipt(b1, bits1, procs(st), 1, np1, 1) end
   end
 end
-local function move(c0, c1)
-  for k, b in pairs(c0) do if not c1[k] then emit(k, b, -1) end end
-  for k, b in pairs(c1) do if not c0[k] then emit(k, b, 1) end end
+local MARKS = {
+  [6] = { 'resolved', 'resolved_on_time' },
+  [9] = { 'returned', 'returned_electronic' },
+  [12] = { 'rated', 'rated_satisfied' },
+}
+local function emit_decided(i, ts, flag, n)
+  if ts then
+    local b = bucket_of(day_of(ts))
+    local mark = MARKS[i]
+    bumpb(b, mark[1], n)
+    if flag == 1 then bumpb(b, mark[2], n) end
+  end
 end
-local function sync_open(st, id)
+-- open: received, not resolved, withdrawn nor intake rejected; scored by its due time in
+-- force (+inf when suspended or without one: never overdue)
+local function open_score(st)
   if st[2] and not st[6] and st[18] % 4 == 0 then
-    local score = '+inf' -- suspended: open, never overdue
-    if st[17] and st[17] >= 0 then score = st[17] end
+    if st[17] and st[17] >= 0 then return st[17] end
+    return '+inf'
+  end
+  return false
+end
+local function sync_open(st, id, before)
+  local score = open_score(st)
+  if score == before then return end
+  if score then
     redis.call('ZADD', openk, score, id)
   else
     redis.call('ZREM', openk, id)
@@ -360,16 +449,16 @@ local A = cjson.decode(ARGV[2])
 local i = 1
 for k = 1, NENT do
   local ent = KEYS[k]
-  local kind, h, tie = A[i], A[i + 1], A[i + 2]
+  local kind, h, etie = A[i], A[i + 1], A[i + 2]
   local ts, d, m, y, id = tonumber(A[i + 3]), A[i + 4], A[i + 5], A[i + 6], A[i + 7]
   i = i + 8
   local hid = hex4(h)
-  local flag, due, proc, bits, procs, marks
+  local flag, due, proc, bits, eprocs, marks
   if kind == 'R' then
     due, bits = tonumber(A[i]), tonumber(A[i + 1])
     local n = tonumber(A[i + 2])
-    procs = {}
-    for j = 1, n do procs[j] = A[i + 2 + j] end
+    eprocs = {}
+    for j = 1, n do eprocs[j] = A[i + 2 + j] end
     i = i + 3 + n
   elseif kind == 'S' or kind == 'T' or kind == 'Q' then
     flag = tonumber(A[i]); i = i + 1
@@ -424,31 +513,30 @@ for k = 1, NENT do
           sadd(base .. 'Y' .. y, proc)
         end
       else
-        local c0 = contrib(st)
+        local b0, bits0, np0 = receipt(st)
+        local open0 = raw and open_score(st) or false
+        local decision = kind == 'S' and 6 or kind == 'T' and 9 or kind == 'Q' and 12 or false
+        local dts0, dflag0
+        if decision then dts0, dflag0 = st[decision], st[decision + 2] end
         local function set_due()
-          if not st[15] or st[15] < ts or (st[15] == ts and st[16] < tie) then
-            st[15], st[16], st[17] = ts, tie, due
+          if not st[15] or st[15] < ts or (st[15] == ts and tie(st, 16, id) < etie) then
+            st[15], st[16], st[17] = ts, etie, due
           end
         end
         local function decide(at, f)
-          if not st[at] or earlier(ts, tie, st[at], st[at + 1]) then
-            st[at], st[at + 1], st[at + 2] = ts, tie, f
+          if not st[at] or ts < st[at] or (ts == st[at] and etie < tie(st, at + 1, id)) then
+            st[at], st[at + 1], st[at + 2] = ts, etie, f
           end
         end
         if kind == 'R' then
           local day = day_of(ts)
           if not st[2] or day < st[2] then st[2] = day end
-          local b = st[4]
-          for bit = 0, #INTAKE - 1 do
-            if floor(bits / 2 ^ bit) % 2 == 1 and floor(b / 2 ^ bit) % 2 == 0 then
-              b = b + 2 ^ bit
-            end
-          end
-          st[4] = b
-          for _, p in ipairs(procs) do
+          st[4] = bit.bor(st[4], bits)
+          local list = procs(st)
+          for _, p in ipairs(eprocs) do
             local have = false
-            for _, q in ipairs(st[5]) do if q == p then have = true; break end end
-            if not have then st[5][#st[5] + 1] = p end
+            for _, q in ipairs(list) do if q == p then have = true; break end end
+            if not have then list[#list + 1] = p end
           end
           set_due()
         elseif kind == 'C' then
@@ -464,8 +552,13 @@ for k = 1, NENT do
         elseif kind == 'X' and floor(st[18] / 2) % 2 == 0 then
           st[18] = st[18] + 2
         end
-        move(c0, contrib(st))
-        sync_open(st, id)
+        if kind == 'R' or kind == 'X' then
+          move_receipt(st, b0, bits0, np0)
+        elseif decision and (st[decision] ~= dts0 or st[decision + 2] ~= dflag0) then
+          emit_decided(decision, dts0, dflag0, -1)
+          emit_decided(decision, st[decision], st[decision + 2], 1)
+        end
+        sync_open(st, id, open0)
       end
       redis.call('HSET', ent, id, pack_dossier(st, id))
     end

@@ -569,3 +569,15 @@ def test_cli_generates_and_refuses_ambiguous_replay(tmp_path: Path) -> None:
     assert len(rows) == 8011
     result = runner.invoke(app, ["replay", str(tmp_path / "events.ndjson")])
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("day", ["2026-12-31", "2030-06-14", "2039-12-30"])
+def test_live_generator_schedules_dossiers_years_ahead(day: str) -> None:
+    """The live demo runs on today's date: its due dates must not run off the working-day
+    calendar (they did at the end of 2026)."""
+    now = datetime.fromisoformat(f"{day}T15:00:00+07:00")
+    gen = LiveGenerator(seed=7, now=now)
+    events = [e for k in range(30) for e in gen.batch(100, now + timedelta(minutes=k))]
+    received = [e for e in events if e["event_type"] == "received"]
+    assert received and all(e["due_at"] > e["occurred_at"] for e in received)
+    assert any(e["event_type"] == "due_changed" for e in events)
