@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import (
@@ -31,7 +32,10 @@ from services.api.templating import STATIC
 from shared.catalog_log import CatalogLogError
 from shared.config import Settings, get_settings
 from shared.http_main import serve
+from shared.logs import get_logger
 from shared.safety import refuse_unsafe_production
+
+log = get_logger("api")
 
 REQUESTS = Counter(
     "egov_api_requests_total", "API requests by route and status", ["route", "status"]
@@ -156,6 +160,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             message_vi="Không ghi được danh mục vào nhật ký sự kiện: danh mục chưa thay đổi",
         )
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+    async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+        """Redis unreachable, or a cluster mid-failover (its replica takes over in a few
+        seconds): the figures are not lost, they are briefly unreadable."""
+        log.warning("redis_unavailable", error=type(exc).__name__)
+        body = ApiError(
+            error="redis_unavailable",
+            field=None,
+            message="the figures store (Redis) is not answering; retry shortly",
+            message_vi="Kho số liệu (Redis) tạm thời không phản hồi; vui lòng thử lại sau",
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})
+
+    for redis_error in (RedisError, RedisClusterException):
+        app.add_exception_handler(redis_error, _redis_down)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

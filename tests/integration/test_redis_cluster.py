@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -247,3 +248,65 @@ def test_rebuild_on_the_cluster_switches_to_a_fresh_keyspace(
     ks, rebuilt, old_keys = asyncio.run(after())
     assert ks.startswith("ks") and old_keys == 0
     assert rebuilt == loaded["cluster"]
+
+
+def _figure(resp: httpx.Response) -> tuple[Any, ...]:
+    body = resp.json()
+    return body["numerator"], body["denominator"], body["value"]
+
+
+def _on_time(api_url: str) -> httpx.Response:
+    return httpx.get(
+        f"{api_url}/v1/indicators/on_time_rate",
+        params={"scope": "so-gtvt", "period": "2024"},
+        headers=READ,
+        timeout=30,
+    )
+
+
+def test_api_answers_503_not_500_while_redis_is_down(
+    loaded: dict[str, Any], single: RedisServer, service_factory: ServiceFactory
+) -> None:
+    """Redis unreachable: every figure request answers 503 with Retry-After and a
+    Vietnamese message naming the store; back to the same figures once it returns."""
+    api = service_factory("api", {"EGOV_REDIS_URL": single.url})
+    before = _on_time(api.url)
+    assert before.status_code == 200, before.text
+    single.stop()
+    try:
+        down = _on_time(api.url)
+        assert down.status_code == 503, down.text
+        assert down.headers["Retry-After"] == "2"
+        body = down.json()
+        assert body["error"] == "redis_unavailable"
+        assert "Kho số liệu (Redis)" in body["message_vi"]
+    finally:
+        single.start()
+    after = _on_time(api.url)
+    assert after.status_code == 200 and _figure(after) == _figure(before)
+
+
+def test_api_never_answers_500_during_a_primary_failover(
+    loaded: dict[str, Any], redis_cluster: RedisClusterServers, service_factory: ServiceFactory
+) -> None:
+    """The primary holding so-gtvt SIGKILLed under a steady stream of requests: each one is
+    answered 200 or 503 (never a 500), and after the failover with the same figures (the
+    last test of the module: the cluster stays one primary short)."""
+    api = service_factory("api", {"EGOV_REDIS_URL": redis_cluster.url})
+    before = _on_time(api.url)
+    assert before.status_code == 200, before.text
+    victim = redis_cluster.primary_of("{so-gtvt}")
+    victim.kill()
+    statuses: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        resp = _on_time(api.url)
+        statuses.append(resp.status_code)
+        if resp.status_code == 503:
+            assert resp.json()["error"] == "redis_unavailable"
+        if resp.status_code == 200 and victim.port not in redis_cluster.topology():
+            break
+        time.sleep(0.2)
+    assert set(statuses) <= {200, 503}, statuses
+    after = _on_time(api.url)
+    assert after.status_code == 200 and _figure(after) == _figure(before)
