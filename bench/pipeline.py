@@ -41,7 +41,7 @@ from confluent_kafka import Producer
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from bench.procstat import cpu_seconds, rss_mb, tree_cpu_seconds
+from bench.procstat import cpu_reference_s, cpu_seconds, rss_mb, tree_cpu_seconds
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
 from devstack.redis import RedisServer
@@ -464,6 +464,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="egov-bench-"))
     print(f"work directory (logs): {work}")
+    print(f"CPU reference (bench.procstat.cpu_reference_s): {cpu_reference_s():.2f} s")
     settings = Settings()
     kafka = KafkaBroker(work / "kafka", free_port(), free_port(), heap="1g")
     kafka.start()

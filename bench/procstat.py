@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,3 +44,15 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_reference_s() -> float:
+    """CPU seconds of a fixed pure-Python loop (10 million multiply-adds): how fast this
+    machine runs today, printed beside the figures so runs on different days compare (2.25 s
+    on 2026-12-02, a day the same calculator code ran 2.6× slower than on 2026-11-25)."""
+    started = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i * i
+    assert total > 0
+    return time.process_time() - started
