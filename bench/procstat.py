@@ -48,8 +48,9 @@ def rss_mb(pid: int) -> float:
 
 def cpu_reference_s() -> float:
     """CPU seconds of a fixed pure-Python loop (10 million multiply-adds): how fast this
-    machine runs today, printed beside the figures so runs on different days compare (2.25 s
-    on 2026-12-02, a day the same calculator code ran 2.6× slower than on 2026-11-25)."""
+    machine runs today, printed beside the figures so runs on different days compare. On
+    2026-12-02: 0.92 s on the idle machine, 2.1–2.25 s while a benchmark or the tests kept
+    both cores busy (the two vCPUs do not run at full speed together)."""
     started = time.process_time()
     total = 0
     for i in range(10_000_000):
