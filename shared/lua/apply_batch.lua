@@ -88,11 +88,6 @@ local function add(key, field, n)
   if not h then h = {}; inc[key] = h; incn[#incn + 1] = key end
   h[field] = (h[field] or 0) + n
 end
-local function bump(d, m, y, field, n)
-  add(cnt .. 'D' .. d, field, n)
-  add(cnt .. 'M' .. m, field, n)
-  add(cnt .. 'Y' .. y, field, n)
-end
 -- counted sets: member -> number of dossiers holding it in the bucket
 local pinc, pincn = {}, {}
 local function padd(key, member, n)
@@ -113,9 +108,11 @@ local days_cache = {}
 local function day_of(ts)
   return floor((ts / 1000 + 25200) / 86400)
 end
-local function day_buckets(days)
+-- the buckets of a local day: the same table for the same day within a call (compared by
+-- identity below)
+local function bucket_of(days)
   local b = days_cache[days]
-  if b then return b[1], b[2], b[3] end
+  if b then return b end
   local z = days + 719468
   local era = floor(z / 146097)
   local doe = z - era * 146097
@@ -134,14 +131,10 @@ local function day_buckets(days)
   b = { d, m, y, cnt .. 'D' .. d, cnt .. 'M' .. m, cnt .. 'Y' .. y,
     pp .. 'D' .. d, pp .. 'M' .. m, pp .. 'Y' .. y }
   days_cache[days] = b
-  return d, m, y
+  return b
 end
--- the same table for the same day (within a call): compared by identity below
-local function bucket_of(days)
-  day_buckets(days)
-  return days_cache[days]
-end
-local function bumpb(b, field, n)
+-- counters: the day's, month's and year's
+local function bump(b, field, n)
   add(b[4], field, n)
   add(b[5], field, n)
   add(b[6], field, n)
@@ -386,7 +379,7 @@ end
 local function emit_receipt(b, bits, list, from, to, n)
   if bits ~= 0 then
     for i = 1, #INTAKE do
-      if band(bits, BIT[i]) ~= 0 then bumpb(b, INTAKE[i], n) end
+      if band(bits, BIT[i]) ~= 0 then bump(b, INTAKE[i], n) end
     end
   end
   for j = from, to do
@@ -419,8 +412,8 @@ local function emit_decided(i, ts, flag, n)
   if ts then
     local b = bucket_of(day_of(ts))
     local mark = MARKS[i]
-    bumpb(b, mark[1], n)
-    if flag == 1 then bumpb(b, mark[2], n) end
+    bump(b, mark[1], n)
+    if flag == 1 then bump(b, mark[2], n) end
   end
 end
 -- open: received, not resolved, withdrawn nor intake rejected; scored by its due time in
@@ -486,10 +479,9 @@ for k = 1, NENT do
         local o = st[2][mark]
         if not o or day < o then
           if o then
-            local od, om, oy = day_buckets(o)
-            bump(od, om, oy, mark, -1)
+            bump(bucket_of(o), mark, -1)
           end
-          bump(d, m, y, mark, 1)
+          bump(bucket_of(day), mark, 1)
           st[2][mark] = day
         end
       end
@@ -504,9 +496,10 @@ for k = 1, NENT do
       st[1] = st[1] .. hid
       if kind == 'P' then
         -- §4a.5: every payment is a transaction, in its own period
-        bump(d, m, y, 'payment', 1)
+        local b = bucket_of(day_of(ts))
+        bump(b, 'payment', 1)
         if flag == '1' then
-          bump(d, m, y, 'payment_online', 1)
+          bump(b, 'payment_online', 1)
           local base = setp .. 'proc_paid_online:'
           sadd(base .. 'D' .. d, proc)
           sadd(base .. 'M' .. m, proc)
