@@ -44,10 +44,11 @@ from kafka.structs import OffsetAndMetadata
 from bench.procstat import cpu_reference_s, cpu_seconds, rss_mb, tree_cpu_seconds
 from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
-from devstack.redis import RedisServer
+from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import RunningService, start_service
 from devstack.topics import create_topics
 from shared.config import Settings
+from shared.redis_client import sync_redis_from_url
 from simulator.appendix2024 import YearStream
 from simulator.replay import key_for, topic_for
 from tests.factories import received
@@ -64,6 +65,9 @@ E2E_CLIENTS = int(os.environ.get("BENCH_E2E_CLIENTS", "4"))
 E2E_CALCULATORS = int(os.environ.get("BENCH_E2E_CALCULATORS", "1"))
 # py-spy (pip install py-spy) samples the single calculator run: its top frames are printed
 PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
+# 1: the calculator-alone runs apply into a Redis Cluster (3 primaries + 3 replicas, the
+# devstack profile) instead of one server; Redis CPU is then the six nodes' sum
+REDIS_CLUSTER = os.environ.get("BENCH_REDIS_CLUSTER", "") == "1"
 POLL_S = 2.0
 ID_FIELDS = {"event_id", "dossier_id", "document_id", "work_file_id"}
 READ = {"Authorization": "Bearer dev-read-token"}
@@ -159,15 +163,15 @@ class Run:
 class Cpu:
     """CPU seconds of the calculators, the broker (JVM) and Redis since ``mark``."""
 
-    def __init__(self, calc_pids: list[int], broker_pid: int, redis_pid: int) -> None:
-        self.calc_pids, self.broker_pid, self.redis_pid = calc_pids, broker_pid, redis_pid
+    def __init__(self, calc_pids: list[int], broker_pid: int, redis_pids: list[int]) -> None:
+        self.calc_pids, self.broker_pid, self.redis_pids = calc_pids, broker_pid, redis_pids
         self.mark()
 
     def read(self) -> tuple[float, float, float]:
         return (
             sum(cpu_seconds(p) for p in self.calc_pids),
             tree_cpu_seconds(self.broker_pid),
-            cpu_seconds(self.redis_pid),
+            sum(cpu_seconds(p) for p in self.redis_pids),
         )
 
     def mark(self) -> None:
@@ -188,9 +192,7 @@ def run_calculators(
     n_calcs: int, expected: int, env: dict[str, str], work: Path, kafka: Any, redis_srv: Any
 ) -> Run:
     """N calculators in a fresh group apply the produced year to an emptied Redis."""
-    client = redis.Redis.from_url(redis_srv.url)
-    client.flushall()
-    client.close()
+    flush(redis_srv)
     env = {**env, "EGOV_CALCULATOR_GROUP": f"bench-calc-{n_calcs}-{uuid.uuid4().hex[:8]}"}
     calcs = [
         start_service("calculator", free_port(), env, work / "logs", wait=False)
@@ -200,7 +202,7 @@ def run_calculators(
         for calc in calcs:
             calc.wait_healthy()
         pids = [pid_of(c) for c in calcs]
-        cpu = Cpu(pids, pid_of(kafka), pid_of(redis_srv))
+        cpu = Cpu(pids, pid_of(kafka), redis_pids(redis_srv))
         spy = profile_start(pids[0], work) if PROFILE and n_calcs == 1 else None
         start: tuple[float, float] | None = None
         peak_rss = 0.0
@@ -242,6 +244,36 @@ def run_calculators(
     finally:
         for calc in calcs:
             calc.process.stop()
+
+
+def redis_pids(redis_srv: RedisServer | RedisClusterServers) -> list[int]:
+    if isinstance(redis_srv, RedisClusterServers):
+        return [pid_of(node) for node in redis_srv.nodes]
+    return [pid_of(redis_srv)]
+
+
+def flush(redis_srv: RedisServer | RedisClusterServers) -> None:
+    if isinstance(redis_srv, RedisClusterServers):
+        cluster = sync_redis_from_url(redis_srv.url)
+        cluster.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+        cluster.close()
+        return
+    client = redis.Redis.from_url(redis_srv.url)
+    client.flushall()
+    client.close()
+
+
+def used_memory(redis_srv: RedisServer | RedisClusterServers) -> int:
+    """Bytes used by the data (on a cluster: the primaries')."""
+    if isinstance(redis_srv, RedisClusterServers):
+        cluster = sync_redis_from_url(redis_srv.url)
+        info = cluster.info("memory", target_nodes=redis.RedisCluster.PRIMARIES)
+        cluster.close()
+        return sum(int(node["used_memory"]) for node in info.values())
+    client = redis.Redis.from_url(redis_srv.url)
+    used = int(client.info("memory")["used_memory"])
+    client.close()
+    return used
 
 
 def profile_start(pid: int, work: Path) -> subprocess.Popen[bytes]:
@@ -387,7 +419,7 @@ def end_to_end(
         ingest = start_service("ingest", free_port(), env, work / "logs")
         api = start_service("api", free_port(), env, work / "logs")
         services += [ingest, api]
-        cpu = Cpu([pid_of(c) for c in services], pid_of(kafka), pid_of(redis_srv))
+        cpu = Cpu([pid_of(c) for c in services], pid_of(kafka), [pid_of(redis_srv)])
         own = {s.name: cpu_seconds(pid_of(s)) for s in services[-2:]}
         print(
             f"\nend to end: {len(events):,} events POSTed in batches of {E2E_BATCH:,} by "
@@ -489,13 +521,24 @@ def main() -> None:
         )
         runs: list[Run] = []
         used = 0
-        for n_calcs in CALCULATORS:
-            print(f"  {n_calcs} calculator(s)…", flush=True)
-            runs.append(run_calculators(n_calcs, distinct, env, work, kafka, redis_srv))
-            if not used:
-                client = redis.Redis.from_url(redis_srv.url)
-                used = int(client.info("memory")["used_memory"])
-                client.close()
+        target: RedisServer | RedisClusterServers = redis_srv
+        calc_env = env
+        if REDIS_CLUSTER:
+            target = RedisClusterServers(
+                work / "redis-cluster", [(free_port(), free_port()) for _ in range(6)]
+            )
+            target.start()
+            calc_env = {**env, "EGOV_REDIS_URL": target.url}
+            print(f"  Redis Cluster: {len(target.nodes) // 2} primaries + replicas", flush=True)
+        try:
+            for n_calcs in CALCULATORS:
+                print(f"  {n_calcs} calculator(s)…", flush=True)
+                runs.append(run_calculators(n_calcs, distinct, calc_env, work, kafka, target))
+                if not used:
+                    used = used_memory(target)
+        finally:
+            if target is not redis_srv:
+                target.stop()
         print_table(runs)
         print(
             f"Redis used memory {used / 2**20:,.0f} MB = "

@@ -198,7 +198,10 @@ class FastValidator:
     def _agency_ok(self, code: str, occurred: datetime) -> bool:
         if self._get is None:
             return code in self._agencies
-        day = (occurred.astimezone(UTC) + _LOCAL_OFFSET).date()
+        if occurred.utcoffset() == _LOCAL_OFFSET:  # stamped in local time: its own date
+            day = occurred.date()
+        else:
+            day = (occurred.astimezone(UTC) + _LOCAL_OFFSET).date()
         key = (code, day)
         ok = self._valid.get(key)
         if ok is None:

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import orjson
 import redis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.cluster import ClusterNode as SyncClusterNode
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
@@ -58,10 +60,28 @@ def _cluster_parts(url: str) -> tuple[list[tuple[str, int]], str | None, str | N
     return nodes, user, password
 
 
+class HiredisPackingConnection(Connection):
+    """redis-py's asyncio connection packs commands in Python, re-joining the growing
+    buffer for every argument (a script call with 500 keys: ~600 µs); hiredis packs the
+    same bytes in C (~60 µs), as redis-py's blocking client already does."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str):  # a command name such as "CONFIG GET": split
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError as exc:  # what redis-py's own packer raises for such an argument
+            raise redis.exceptions.DataError(str(exc)) from exc
+
+
 def redis_from_url(url: str, **kwargs: Any) -> RedisClient:
     """An asyncio client for ``url`` (see the module docstring); ``kwargs`` go to the
     client (socket timeouts…)."""
     if not is_cluster(url):
+        if url.startswith("redis://"):  # TCP without TLS: commands packed by hiredis
+            kwargs.setdefault("connection_class", HiredisPackingConnection)
         return Redis.from_url(url, **kwargs)
     nodes, user, password = _cluster_parts(url)
     return RedisCluster(

@@ -206,18 +206,14 @@ _TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
 
 def event_args(event: Event) -> list[str]:
     """The script arguments of one event (see ``shared/lua/apply_batch.lua``): its code,
-    id hash, id, epoch ms, local day, month and year, entity id, then its own part."""
-    ms = (event.occurred_at - _EPOCH) // _MS
-    day, month, year = _buckets(ms)
+    id hash, id, epoch ms, entity id, then its own part (the script derives the local
+    periods from the epoch ms)."""
     code, tail = _TAILS.get(type(event), ("G", _marks))
     return [
         code,
         id_hash(event.event_id),
         event.event_id,
-        str(ms),
-        day,
-        month,
-        year,
+        str((event.occurred_at - _EPOCH) // _MS),
         event.entity_id,
         *tail(event),
     ]

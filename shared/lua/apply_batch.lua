@@ -20,8 +20,7 @@
 -- A call with no events (only the three fixed keys) just raises the offsets.
 -- ARGV[2]: a JSON array, per event:
 --   kind, id hash (8 hex: the event id's idempotency key), event id (the tie-breaker of
---   equal times, §4a.3), ts (epoch ms), day YYYYMMDD, month YYYYMM, year YYYY, entity id,
---   then by kind:
+--   equal times, §4a.3), ts (epoch ms), entity id, then by kind:
 --   R received      due (epoch s), intake bits, n procedures, procedures...
 --   S resolved      on time 0|1
 --   T returned      electronic 0|1
@@ -64,7 +63,8 @@
 -- Periods are derived from ts at the fixed +07:00 of Asia/Ho_Chi_Minh (no DST since 1975).
 -- The dossier's counter contribution is a function of its state (§4a.1–4); each event
 -- recomputes it and moves the difference, so the figures never depend on arrival order.
--- Counter increments are summed over the batch and written once per (key, field).
+-- Counter increments are summed per local day over the batch, then per (key, field), and
+-- written once per (key, field).
 local tag = ARGV[1]
 local ks = ARGV[3] or ''
 local cnt = ks .. 'cnt:' .. tag .. ':'
@@ -83,6 +83,7 @@ local INTAKE = {
 }
 
 local inc, incn = {}, {}
+local buckets = {} -- the local days' bucket tables met in this call
 local function add(key, field, n)
   local h = inc[key]
   if not h then h = {}; inc[key] = h; incn[#incn + 1] = key end
@@ -128,24 +129,29 @@ local function bucket_of(days)
   y = string.format('%04d', y)
   -- the day, month, year, then their counter keys and procedure-set keys
   local pp = psetp .. 'proc_online:'
+  -- 10: the day's counter increments (field -> n), 11: its counted-set ones (member -> n),
+  -- spread over the day's, month's and year's keys once, at the end
   b = { d, m, y, cnt .. 'D' .. d, cnt .. 'M' .. m, cnt .. 'Y' .. y,
-    pp .. 'D' .. d, pp .. 'M' .. m, pp .. 'Y' .. y }
+    pp .. 'D' .. d, pp .. 'M' .. m, pp .. 'Y' .. y, {}, {} }
   days_cache[days] = b
+  buckets[#buckets + 1] = b
   return b
 end
--- counters: the day's, month's and year's
+-- counters: the day's (then its month's and year's)
 local function bump(b, field, n)
-  add(b[4], field, n)
-  add(b[5], field, n)
-  add(b[6], field, n)
+  local t = b[10]
+  t[field] = (t[field] or 0) + n
 end
 
 local function hex4(h)
   return struct.pack('>I4', tonumber(h, 16))
 end
+local sfind = string.find
 local function seen(ids, id)
-  for i = 1, #ids, 4 do
-    if string.sub(ids, i, i + 3) == id then return true end
+  local at = sfind(ids, id, 1, true)
+  while at do
+    if at % 4 == 1 then return true end -- a whole 4-byte hash, not across two
+    at = sfind(ids, id, at + 1, true)
   end
   return false
 end
@@ -376,17 +382,30 @@ local function receipt(st)
   if st[2] and band(st[18], 2) == 0 then return bucket_of(st[2]), st[4], nprocs(st) end
   return false, 0, 0
 end
+-- intake bits -> the names of their items
+local items_of = {}
+local function items(bits)
+  local list = items_of[bits]
+  if not list then
+    list = {}
+    for i = 1, #INTAKE do
+      if band(bits, BIT[i]) ~= 0 then list[#list + 1] = INTAKE[i] end
+    end
+    items_of[bits] = list
+  end
+  return list
+end
 local function emit_receipt(b, bits, list, from, to, n)
   if bits ~= 0 then
-    for i = 1, #INTAKE do
-      if band(bits, BIT[i]) ~= 0 then bump(b, INTAKE[i], n) end
-    end
+    local t = b[10]
+    for _, field in ipairs(items(bits)) do t[field] = (t[field] or 0) + n end
   end
-  for j = from, to do
-    local member = list[j]
-    padd(b[7], member, n)
-    padd(b[8], member, n)
-    padd(b[9], member, n)
+  if from <= to then
+    local t = b[11]
+    for j = from, to do
+      local member = list[j]
+      t[member] = (t[member] or 0) + n
+    end
   end
 end
 -- pre: receipt(st) before the event; procedures are only ever appended
@@ -435,6 +454,19 @@ local function sync_open(st, id, before)
   end
 end
 
+-- the due time in force: the latest received / due_changed, by (ts, event id)
+local function set_due(st, ts, etie, due, id)
+  if not st[15] or st[15] < ts or (st[15] == ts and tie(st, 16, id) < etie) then
+    st[15], st[16], st[17] = ts, etie, due
+  end
+end
+-- a decision (resolved, returned, rated): the earliest, by (ts, event id)
+local function decide(st, at, ts, etie, f, id)
+  if not st[at] or ts < st[at] or (ts == st[at] and etie < tie(st, at + 1, id)) then
+    st[at], st[at + 1], st[at + 2] = ts, etie, f
+  end
+end
+
 local out = {}
 local changed = false
 local applied = 0
@@ -443,8 +475,8 @@ local i = 1
 for k = 1, NENT do
   local ent = KEYS[k]
   local kind, h, etie = A[i], A[i + 1], A[i + 2]
-  local ts, d, m, y, id = tonumber(A[i + 3]), A[i + 4], A[i + 5], A[i + 6], A[i + 7]
-  i = i + 8
+  local ts, id = tonumber(A[i + 3]), A[i + 4]
+  i = i + 5
   local hid = hex4(h)
   local flag, due, proc, bits, eprocs, marks
   if kind == 'R' then
@@ -501,9 +533,9 @@ for k = 1, NENT do
         if flag == '1' then
           bump(b, 'payment_online', 1)
           local base = setp .. 'proc_paid_online:'
-          sadd(base .. 'D' .. d, proc)
-          sadd(base .. 'M' .. m, proc)
-          sadd(base .. 'Y' .. y, proc)
+          sadd(base .. 'D' .. b[1], proc)
+          sadd(base .. 'M' .. b[2], proc)
+          sadd(base .. 'Y' .. b[3], proc)
         end
       else
         local b0, bits0, np0 = receipt(st)
@@ -511,16 +543,6 @@ for k = 1, NENT do
         local decision = kind == 'S' and 6 or kind == 'T' and 9 or kind == 'Q' and 12 or false
         local dts0, dflag0
         if decision then dts0, dflag0 = st[decision], st[decision + 2] end
-        local function set_due()
-          if not st[15] or st[15] < ts or (st[15] == ts and tie(st, 16, id) < etie) then
-            st[15], st[16], st[17] = ts, etie, due
-          end
-        end
-        local function decide(at, f)
-          if not st[at] or ts < st[at] or (ts == st[at] and etie < tie(st, at + 1, id)) then
-            st[at], st[at + 1], st[at + 2] = ts, etie, f
-          end
-        end
         if kind == 'R' then
           local day = day_of(ts)
           if not st[2] or day < st[2] then st[2] = day end
@@ -531,15 +553,11 @@ for k = 1, NENT do
             for _, q in ipairs(list) do if q == p then have = true; break end end
             if not have then list[#list + 1] = p end
           end
-          set_due()
+          set_due(st, ts, etie, due, id)
         elseif kind == 'C' then
-          set_due()
-        elseif kind == 'S' then
-          decide(6, flag)
-        elseif kind == 'T' then
-          decide(9, flag)
-        elseif kind == 'Q' then
-          decide(12, flag)
+          set_due(st, ts, etie, due, id)
+        elseif decision then
+          decide(st, decision, ts, etie, flag, id)
         elseif kind == 'W' and st[18] % 2 == 0 then
           st[18] = st[18] + 1
         elseif kind == 'X' and floor(st[18] / 2) % 2 == 0 then
@@ -559,6 +577,22 @@ for k = 1, NENT do
   if out[k] == 1 then
     changed = true
     applied = applied + 1
+  end
+end
+for _, b in ipairs(buckets) do
+  for field, n in pairs(b[10]) do
+    if n ~= 0 then
+      add(b[4], field, n)
+      add(b[5], field, n)
+      add(b[6], field, n)
+    end
+  end
+  for member, n in pairs(b[11]) do
+    if n ~= 0 then
+      padd(b[7], member, n)
+      padd(b[8], member, n)
+      padd(b[9], member, n)
+    end
   end
 end
 for _, key in ipairs(incn) do

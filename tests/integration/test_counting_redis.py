@@ -170,13 +170,13 @@ def test_hand_counts(redis_server) -> None:
         assert jan1["received"] == 1
         # §4a.1: d2's online receipt of 2 June adds its category to the cohort of 1 June
         marks2 = ["received", "received_full_online_online"]
-        june2 = (
-            await store.sum_marks(["so-tttt"], date(2024, 6, 2), date(2024, 6, 2), marks2)
-        )["so-tttt"]
+        june2 = (await store.sum_marks(["so-tttt"], date(2024, 6, 2), date(2024, 6, 2), marks2))[
+            "so-tttt"
+        ]
         assert june2 == {"received": 0, "received_full_online_online": 0}
-        june1 = (
-            await store.sum_marks(["so-tttt"], date(2024, 6, 1), date(2024, 6, 1), marks2)
-        )["so-tttt"]
+        june1 = (await store.sum_marks(["so-tttt"], date(2024, 6, 1), date(2024, 6, 1), marks2))[
+            "so-tttt"
+        ]
         assert june1 == {"received": 1, "received_full_online_online": 1}
         await redis.aclose()
 

@@ -120,8 +120,10 @@ def test_group_gauges_come_from_the_leader_only(
     calculators[leader].process.start()
     calculators[leader].wait_healthy()
     wait_for(
-        lambda: len(exporters(calculators)) == 1
-        and scrape(calculators[exporters(calculators)[0]]) == alone,
+        lambda: (
+            len(exporters(calculators)) == 1
+            and scrape(calculators[exporters(calculators)[0]]) == alone
+        ),
         90,
         "one exporter after the restart",
     )

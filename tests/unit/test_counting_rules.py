@@ -128,21 +128,18 @@ def test_script_arguments_of_each_event_type() -> None:
     assert isinstance(online, DossierReceived)
     args = event_args(online)
     ts_ms = int(datetime(2024, 12, 31, 16, 59, 59, tzinfo=UTC).timestamp()) * 1000
-    assert args[:9] == [
+    assert args[:6] == [
         "R",
         id_hash(online.event_id),
         online.event_id,
         str(ts_ms),
-        "20241231",
-        "202412",
-        "2024",
         "d1",
         repr(due),
     ]
-    bits = int(args[9])
+    bits = int(args[6])
     marks = {m for m, bit in INTAKE_BIT.items() if bits & bit}
     assert marks == set(marks_for(online))
-    assert args[10:] == ["1", "p-1"]  # the procedure has an online dossier
+    assert args[7:] == ["1", "p-1"]  # the procedure has an online dossier
     late = dossier("resolved", due_at="2024-05-01T09:59:59+07:00", outcome="approved")
     assert event_args(late)[0] == "S" and event_args(late)[-1] == "0"
     assert event_args(dossier("withdrawn"))[0] == "W"
