@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
 from services.calculator.snapshots import RestoreRefused, SnapshotRefused, restore, take_snapshot
 from shared.config import Settings
-from shared.redis_client import _cluster_parts, redis_from_url
+from shared.redis_client import HiredisPackingConnection, _cluster_parts, redis_from_url
 
 URL = "redis+cluster://app:s3cret@127.0.0.1:7000,127.0.0.1:7001"
 
@@ -22,6 +25,29 @@ def test_the_url_scheme_picks_the_client() -> None:
     assert isinstance(redis_from_url("redis://127.0.0.1:6379/3"), Redis)
     with pytest.raises(ValueError, match="host:port"):
         _cluster_parts("redis+cluster://127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("SET", "khoá", "Hồ sơ trực tuyến"),
+        ("ZADD", "open:{H53}", 1776000000.123456, "d-1"),
+        ("SET", "k", 1e-20),
+        ("CONFIG GET", "maxmemory"),
+        ("EVALSHA", "ab" * 20, 2, "ent:{H53}:d1", "ent:{H53}:d2", b"\x00\xff" * 4000, 3),
+    ],
+)
+def test_hiredis_packs_the_bytes_redis_py_packs(command: tuple[Any, ...]) -> None:
+    ours = b"".join(HiredisPackingConnection().pack_command(*command))
+    assert ours == b"".join(Connection().pack_command(*command))
+
+
+def test_the_tcp_client_packs_with_hiredis_and_refuses_what_redis_py_refuses() -> None:
+    client = redis_from_url("redis://127.0.0.1:6379/3")
+    assert isinstance(client, Redis)
+    assert client.connection_pool.connection_class is HiredisPackingConnection
+    with pytest.raises(DataError):
+        HiredisPackingConnection().pack_command("SET", "k", object())
 
 
 def test_snapshot_and_restore_refuse_a_cluster(tmp_path: Path) -> None:
