@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -326,6 +326,9 @@ class IndicatorStore:
         events: Sequence[Event],
         offsets: Offsets | None = None,
         plan: ApplyPlan | None = None,
+        *,
+        before_scripts: Callable[[], Awaitable[None]] | None = None,
+        after_scripts: Callable[[], None] | None = None,
     ) -> list[bool]:
         """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
         cluster, one per node), each call on its agency's slot.
@@ -337,10 +340,17 @@ class IndicatorStore:
         see :meth:`gaps`). ``plan``: :meth:`plan` of these events, used unless the current
         keyspace changed since. Returns, per event, whether it was applied (False: its id
         was seen before).
+
+        With several batches in flight, ``before_scripts`` (awaited just before the script
+        calls are built and sent) and ``after_scripts`` (called once they all returned)
+        chain them: a batch's scripts run after the previous batch's returned, so each
+        agency's calls, claims and the central offsets keep the order of a single stream.
         """
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
+        if before_scripts is not None:
+            await before_scripts()
         offsets_arg = (
             orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
         )
@@ -370,17 +380,21 @@ class IndicatorStore:
         for chunk, result in zip(plan.chunks, results, strict=True):
             for i, flag in zip(chunk, result, strict=True):
                 flags[i] = bool(flag)
+        groups = dict.fromkeys(plan.agencies)
+        if offsets:
+            # the agencies' own claims: what the next batch's calls must find (see gaps())
+            for agency in groups:
+                for tp, o in offsets.items():
+                    self._know(ks, agency, tp, o)
+        if after_scripts is not None:
+            after_scripts()
         if offsets:
             central = {_tp_field(tp): o for tp, o in offsets.items()}
-            groups = dict.fromkeys(plan.agencies)
             for agency in groups:
                 central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
             await self._raise.run(
                 self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central)]
             )
-            for agency in groups:
-                for tp, o in offsets.items():
-                    self._know(ks, agency, tp, o)
         return flags
 
     def _know(self, ks: str, agency: str, tp: tuple[str, int], offset: int) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,9 @@ BATCH_MAX = 4000
 COMMIT_INTERVAL_S = 1.0
 # records decoded between two turns of the event loop
 PREPARE_SLICE = 250
+# batches in flight: while one batch's scripts run in Redis, the next is sent as soon as
+# they return (its decoding, gap check and call building done meanwhile)
+APPLY_DEPTH = 2
 
 
 @dataclass
@@ -111,6 +115,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
     # before it must be in Redis (the gap check compares Redis' applied offsets with it).
     processed: dict[tuple[str, int], int] = {}
     state: dict[str, Any] = {}
+    # batches handed to apply and not finished, in fetch order, and the future the last
+    # one's scripts resolve when they returned (the next one's scripts wait for it)
+    in_flight: list[Prepared] = []
+    script_turn: list[asyncio.Future[None] | None] = [None]
 
     def redis() -> RedisClient:
         if "redis" not in state:
@@ -161,13 +169,28 @@ def create_app(settings: Settings | None = None) -> faust.App:
         first: dict[tuple[str, int], int],
         last: dict[tuple[str, int], int],
         plan: ApplyPlan | None = None,
+        previous: asyncio.Future[None] | None = None,
+        mine: asyncio.Future[None] | None = None,
     ) -> list[bool]:
-        """Redis down must not ack the batch: retry until it is applied."""
+        """Redis down must not ack the batch: retry until it is applied. ``previous``:
+        resolved once the previous batch's scripts returned (this batch's run after them);
+        ``mine``: resolved once this batch's did."""
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await previous
+
+        def done() -> None:
+            if mine is not None and not mine.done():
+                mine.set_result(None)
+
         delay = 0.2
         while True:
             try:
                 await fill_gaps(first, {e.agency_code for e in events})
-                return await store().apply_many(events, last, plan)
+                return await store().apply_many(
+                    events, last, plan, before_scripts=after_previous, after_scripts=done
+                )
             except (*REDIS_UNAVAILABLE, KafkaError) as exc:
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
@@ -242,16 +265,52 @@ def create_app(settings: Settings | None = None) -> faust.App:
         with contextlib.suppress(*REDIS_UNAVAILABLE):
             await record_event_times(redis(), events, now)
 
-    async def apply(batch: Prepared) -> dict[tuple[str, int], int]:
+    def apply(batch: Prepared) -> Awaitable[dict[tuple[str, int], int]]:
+        """The batch's apply, chained to the previous one's (called in fetch order)."""
+        previous = script_turn[0]
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        script_turn[0] = mine
+        in_flight.append(batch)
+        return run_batch(batch, previous, mine)
+
+    def gap_floor(batch: Prepared) -> dict[tuple[str, int], int]:
+        """Per partition of the batch, the offset everything before which must be in
+        Redis: its first, or an earlier batch's still in flight (not yet applied: not a
+        gap)."""
+        floor = dict(batch.first)
+        for other in in_flight:
+            if other is batch:
+                break
+            for tp, offset in other.first.items():
+                if tp in floor:
+                    floor[tp] = min(floor[tp], offset)
+        return floor
+
+    async def run_batch(
+        batch: Prepared, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]
+    ) -> dict[tuple[str, int], int]:
         """Dead letters sent, events applied in Redis (retried until it answers): only
         then may the drain commit the batch's offsets, which it returns."""
+        try:
+            return await apply_batch(batch, previous, mine)
+        finally:
+            in_flight.remove(batch)
+            if not mine.done():  # failed or cancelled: the later batches must not follow
+                mine.set_exception(RuntimeError("an earlier batch did not reach Redis"))
+                mine.exception()  # retrieved: the next batch, if any, raises it
+
+    async def apply_batch(
+        batch: Prepared, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]
+    ) -> dict[tuple[str, int], int]:
         for record, reason, errors in batch.invalid:
             await send_dead_letter(record, reason, errors)
         valid, now = batch.valid, batch.now
         # only feeds the silence alerts (the next batch records it again): alongside the
         # apply, one round trip less per batch
         times = asyncio.ensure_future(record_times(valid, now))
-        applied = await apply_with_retry(valid, batch.first, batch.last, batch.plan)
+        applied = await apply_with_retry(
+            valid, gap_floor(batch), batch.last, batch.plan, previous, mine
+        )
         await times
         for tp, offset in batch.last.items():
             processed[tp] = max(processed.get(tp, 0), offset + 1)
@@ -281,6 +340,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         abort_batch,
         commit_interval_s=COMMIT_INTERVAL_S,
         stop_grace_s=settings.calculator_stop_grace_s,
+        depth=APPLY_DEPTH,
     )
 
     @app.agent(events_topic)

@@ -7,13 +7,15 @@ election, timers and web stay Faust's), but its consumer's fetch loop is replace
 one, which takes each ``getmany`` result (up to ``broker_max_poll_records`` records) as
 one batch:
 
-- ``prepare`` (decoding, synchronous) runs while the previous batch is in Redis: one
-  batch in flight, applied in fetch order;
+- ``prepare`` (decoding, synchronous) runs while earlier batches are applied: up to
+  ``depth`` batches in flight, started in fetch order and noted as applied in that order
+  (``apply`` keeps their Redis writes in order: ``services.calculator.app``), so Redis is
+  fed the next batch while this process still decodes, reads answers, commits;
 - a batch's offsets are committed only after its ``apply`` returned (Redis confirmed),
   never by Faust's acks (nothing is tracked or acked), at most every
   ``commit_interval_s`` and always before partitions are revoked or the worker stops;
-- a rebalance waits for the batch in flight (then commits it); records of a partition no
-  longer assigned are left to its new owner, which reads from the committed offset;
+- a rebalance waits for the batches in flight (then commits them); records of a partition
+  no longer assigned are left to its new owner, which reads from the committed offset;
 - an ``apply`` that raises aborts the process (``on_failure``): nothing of the batch is
   committed, the restart re-reads it, and the idempotent script skips what was applied.
 
@@ -23,6 +25,7 @@ Records of other topics (Faust's leader topic) go through Faust's own callback.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import time
@@ -53,6 +56,7 @@ class BatchDrain(Generic[Prepared]):
         *,
         commit_interval_s: float = 1.0,
         stop_grace_s: float = 10.0,
+        depth: int = 1,
     ) -> None:
         self.app = app
         self.topics = frozenset(topics)
@@ -61,7 +65,9 @@ class BatchDrain(Generic[Prepared]):
         self.on_failure = on_failure
         self.commit_interval_s = commit_interval_s
         self.stop_grace_s = stop_grace_s
-        self._pending: asyncio.Future[Offsets] | None = None
+        self.depth = depth
+        # batches in flight, oldest first
+        self._pending: collections.deque[asyncio.Future[Offsets]] = collections.deque()
         self._done: dict[Any, int] = {}  # TP → next offset to read (applied in Redis)
         self._committed: dict[Any, int] = {}
         self._committed_at = time.monotonic()
@@ -77,16 +83,20 @@ class BatchDrain(Generic[Prepared]):
         await self.settle()
 
     async def settle(self) -> None:
-        """Wait for the batch in flight and commit everything applied."""
-        await self._finish()
+        """Wait for the batches in flight and commit everything applied."""
+        await self._finish_all()
         await self.commit(force=True)
 
+    async def _finish_all(self) -> None:
+        while self._pending:
+            await self._finish()
+
     async def _finish(self) -> None:
-        """Wait for the batch in flight (the drain and a revocation may both wait for it:
-        it stays in flight until done) and note its offsets as applied."""
-        pending = self._pending
-        if pending is None:
+        """Wait for the oldest batch in flight (the drain and a revocation may both wait
+        for it: it stays in flight until done) and note its offsets as applied."""
+        if not self._pending:
             return
+        pending = self._pending[0]
         try:
             last = await asyncio.shield(pending)
         except asyncio.CancelledError:
@@ -94,8 +104,8 @@ class BatchDrain(Generic[Prepared]):
         except BaseException as exc:
             self.on_failure(exc)
             raise
-        if self._pending is pending:  # the first to see it done notes it
-            self._pending = None
+        if self._pending and self._pending[0] is pending:  # the first to see it done notes it
+            self._pending.popleft()
             for (topic, partition), offset in last.items():
                 tp = TP(topic, partition)
                 self._done[tp] = max(self._done.get(tp, 0), offset + 1)
@@ -134,8 +144,9 @@ class BatchDrain(Generic[Prepared]):
                 records, active = await consumer._wait_next_records(1.0)
                 await asyncio.sleep(0)
                 if not records or consumer.should_stop:
-                    await self._finish()  # idle: the last batch is committed too
-                    await self.commit()
+                    while self._pending:  # idle: the last batches are committed too
+                        await self._finish()
+                        await self.commit()
                     continue
                 # Records of a partition no longer assigned are the new owner's (it reads
                 # from the committed offset). Those of a partition still ours are applied,
@@ -156,8 +167,11 @@ class BatchDrain(Generic[Prepared]):
                 if not batch:
                     continue
                 prepared = await self.prepare(batch)
-                await self._finish()
-                self._pending = asyncio.ensure_future(self.apply(prepared))
+                while len(self._pending) >= self.depth:
+                    await self._finish()
+                self._pending.append(asyncio.ensure_future(self.apply(prepared)))
+                while self._pending and self._pending[0].done():  # done meanwhile: noted
+                    await self._finish()
                 await self.commit()
         except asyncio.CancelledError:
             # stopping or rebalancing: let the batch in flight finish (briefly) and commit

@@ -6,6 +6,7 @@ records of a partition not assigned are left alone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import namedtuple
 from typing import Any
 
@@ -132,3 +133,43 @@ async def test_a_failed_apply_commits_nothing_and_aborts() -> None:
     assert [type(f) for f in failures] == [RuntimeError]
     assert consumer.committed == []
     assert task.done()  # the fetch loop stopped with the failure (the process exits)
+
+
+async def test_two_batches_in_flight_are_noted_and_committed_in_fetch_order() -> None:
+    # depth 2: the second batch is handed to apply while the first is still in flight, but
+    # offsets are committed only up to the batches applied in order
+    consumer = FakeConsumer([fetch(0, range(0, 3)), fetch(0, range(3, 6)), fetch(0, range(6, 9))])
+    app = FakeApp(consumer)
+    releases = [asyncio.Event() for _ in range(3)]
+    started: list[int] = []
+
+    async def prepare(batch: list[Rec]) -> list[Rec]:
+        return batch
+
+    async def apply(batch: list[Rec]) -> dict[tuple[str, int], int]:
+        n = batch[0].offset // 3
+        started.append(n)
+        await releases[n].wait()
+        return {(r.topic, r.partition): r.offset for r in batch}
+
+    failures: list[BaseException] = []
+    drain = BatchDrain(app, ["t"], prepare, apply, failures.append, commit_interval_s=0.0, depth=2)
+    drain.install()
+    task = asyncio.ensure_future(consumer._drain_messages(FakeFetcher()))
+    await asyncio.sleep(0.1)
+    assert started == [0, 1]  # two in flight, the third waits for the first to finish
+    releases[1].set()  # the second finishes first: nothing may be committed yet
+    await asyncio.sleep(0.1)
+    assert consumer.committed == []
+    assert started == [0, 1]
+    releases[0].set()
+    await asyncio.sleep(0.1)
+    assert merged(consumer.committed) == {TP("t", 0): 6}  # both, in order
+    assert started == [0, 1, 2]
+    releases[2].set()
+    await asyncio.sleep(0.1)
+    assert merged(consumer.committed) == {TP("t", 0): 9}
+    assert failures == []
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
