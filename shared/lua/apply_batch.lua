@@ -208,13 +208,14 @@ end
 -- until procs() decodes 19, their encoded bytes, 20 their number), 6/7/8 resolved
 -- ts/tie/on time, 9/10/11 returned, 12/13/14 rated, 15/16/17 due in force ts/tie/due (-1
 -- suspended), 18 flags (1 withdrawn, 2 intake rejected); false if absent. A tie read from
--- Redis stays encoded (enc[at]: false until tie() decodes it), written back as it was;
--- pre: the text before the dossier id in its tie-breakers (nil until one is written).
+-- Redis stays encoded (22: at -> its bytes; st[at] false until tie() decodes it), written
+-- back as it was; 21: the text before the dossier id in its tie-breakers, 23: whether one
+-- was written (all in the array part: no hash part to allocate per event).
 local TIES = { 7, 10, 13, 16 }
 local agency = ssub(tag, 2, -2)
 local function new_dossier()
   return { '', false, false, 0, {}, false, false, false, false, false, false,
-    false, false, false, false, false, false, 0, '', 0 }
+    false, false, false, false, false, false, 0, '', 0, false, false, false }
 end
 local function procs(st)
   local list = st[5]
@@ -257,17 +258,17 @@ local function unpack_dossier(raw, id)
   end
   local n
   n, p = sunpack('>H', raw, p)
-  st.pre, p = dec(raw, p)
+  st[21], p = dec(raw, p)
   local enc = {}
   for _, at in ipairs(TIES) do
     if st[at - 1] then
       local start = p
       p = tskip(raw, p)
       enc[at] = ssub(raw, start, p - 1)
-      st.tied = true
+      st[23] = true
     end
   end
-  st.enc = enc
+  st[22] = enc
   local start = p
   for _ = 1, n do p = tskip(raw, p) end
   st[5], st[19], st[20] = false, ssub(raw, start, p - 1), n
@@ -308,8 +309,8 @@ local function pack_dossier(st, id)
     end
   end
   local list = st[5]
-  local pre = st.pre
-  if not st.tied then
+  local pre = st[21]
+  if not st[23] then
     -- no tie-breaker written yet: the first one's text before the id becomes the dossier's
     pre = ''
     for _, at in ipairs(TIES) do
@@ -325,7 +326,7 @@ local function pack_dossier(st, id)
   for _, at in ipairs(TIES) do
     if st[at - 1] then
       o = o + 1
-      out[o] = st[at] and tenc(st[at], id, pre) or st.enc[at]
+      out[o] = st[at] and tenc(st[at], id, pre) or st[22][at]
     end
   end
   if list then
@@ -364,7 +365,7 @@ end
 local function tie(st, at, id)
   local v = st[at]
   if not v then
-    v = tdec(st.enc[at], 1, id, st.pre)
+    v = tdec(st[22][at], 1, id, st[21])
     st[at] = v
   end
   return v
