@@ -580,21 +580,19 @@ for k = 1, NENT do
     applied = applied + 1
   end
 end
+-- a day's increments onto its day's, month's and year's keys (b[at], b[at + 1], b[at + 2])
+local function spread(sums, b, at, put)
+  for name, n in pairs(sums) do
+    if n ~= 0 then
+      put(b[at], name, n)
+      put(b[at + 1], name, n)
+      put(b[at + 2], name, n)
+    end
+  end
+end
 for _, b in ipairs(buckets) do
-  for field, n in pairs(b[10]) do
-    if n ~= 0 then
-      add(b[4], field, n)
-      add(b[5], field, n)
-      add(b[6], field, n)
-    end
-  end
-  for member, n in pairs(b[11]) do
-    if n ~= 0 then
-      padd(b[7], member, n)
-      padd(b[8], member, n)
-      padd(b[9], member, n)
-    end
-  end
+  spread(b[10], b, 4, add)
+  spread(b[11], b, 7, padd)
 end
 for _, key in ipairs(incn) do
   for field, n in pairs(inc[key]) do
