@@ -32,7 +32,7 @@ unit: bootstrap
 	$(VENV)/pytest -q tests/unit
 
 schemas: bootstrap
-	$(VENV)/python -m shared.schema_export
+	$(VENV)/python -m shared.contract.schema_export
 
 clean: down
 	rm -rf .run .venv .mypy_cache .ruff_cache .pytest_cache

@@ -23,10 +23,10 @@ from redis.asyncio import Redis
 from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import start_service
-from shared.catalog import load_agencies
-from shared.catalog_store import CatalogStore
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.store.catalogs import CatalogStore
+from shared.store.indicator_store import IndicatorStore
 from simulator.appendix2024 import YearStream
 
 RATE = int(os.environ.get("BENCH_API_RATE", "500"))

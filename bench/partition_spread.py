@@ -1,5 +1,5 @@
 """How the simulated year 2024 spreads over the event topics' partitions, keyed by agency
-(before) and by entity (``shared.partitioning``, now): the partition of each event as
+(before) and by entity (``shared.contract.partitioning``, now): the partition of each event as
 Kafka's default partitioner chooses it (murmur2 of the key), per topic and overall.
 
     python -m bench.partition_spread [--partitions 6] [--lifecycle-fraction 1.0]
@@ -11,8 +11,8 @@ import argparse
 import time
 from collections import Counter
 
-from shared.config import Settings
-from shared.partitioning import partition_of, raw_key, speedup_bound
+from shared.contract.partitioning import partition_of, raw_key, speedup_bound
+from shared.platform.config import Settings
 from simulator.appendix2024 import YearStream
 from simulator.replay import topic_for
 

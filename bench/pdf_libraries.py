@@ -20,15 +20,16 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from shared.annual_table import AnnualRow, AnnualTable
-from shared.figures import Verdict
-from shared.pdf_reports import FONT_BOLD, FONT_REGULAR, annual_pdf
-from shared.report_files import COLUMNS
+from services.api.reports.annual_table import AnnualRow, AnnualTable
+from services.api.reports.files import COLUMNS
+from services.api.reports.pdf import FONT_BOLD, FONT_REGULAR, annual_pdf
+from shared.readmodel.figures import Verdict
 
 
 def appendix_table() -> AnnualTable:
     """The published 2024 appendix as an :class:`AnnualTable` (no Redis needed)."""
-    text = resources.files("shared.data").joinpath("appendix-2024-full-online.csv").read_text()
+    data = resources.files("shared.domain.data")
+    text = data.joinpath("appendix-2024-full-online.csv").read_text()
     rows: list[AnnualRow] = []
     total: AnnualRow | None = None
     for r in csv.DictReader(text.splitlines()):

@@ -47,8 +47,8 @@ from devstack.ports import free_port
 from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import RunningService, start_service
 from devstack.topics import create_topics
-from shared.config import Settings
-from shared.redis_client import sync_redis_from_url
+from shared.platform.config import Settings
+from shared.store.client import sync_redis_from_url
 from simulator.appendix2024 import YearStream
 from simulator.replay import key_for, topic_for
 from tests.factories import received

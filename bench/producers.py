@@ -22,7 +22,7 @@ from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
 from devstack.topics import create_topics
 from services.ingest.producer import Record
-from shared.config import Settings
+from shared.platform.config import Settings
 from simulator.appendix2024 import YearStream
 from simulator.replay import key_for, topic_for
 

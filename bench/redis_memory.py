@@ -28,8 +28,8 @@ from redis.asyncio import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from shared.events import EVENT_MODELS, Event
-from shared.store import IndicatorStore
+from shared.contract.events import EVENT_MODELS, Event
+from shared.store.indicator_store import IndicatorStore
 from simulator.appendix2024 import YearStream
 
 DOSSIERS = int(os.environ.get("BENCH_DOSSIERS", "100000"))

@@ -27,9 +27,10 @@ from devstack.kafka import KafkaBroker
 from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.topics import create_topics
-from services.calculator.rebuild import rebuild
-from services.calculator.snapshots import restore, take_snapshot
-from shared.config import Settings
+from services.ops.rebuild import rebuild
+from services.ops.snapshots import restore
+from shared.platform.config import Settings
+from shared.store.snapshots import take_snapshot
 from simulator.replay import key_for
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot as counters

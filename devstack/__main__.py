@@ -1,3 +1,3 @@
-from devstack.cli import app
+from services.ops.cli import main
 
-app()
+main()

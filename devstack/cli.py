@@ -1,4 +1,6 @@
-"""`egov` command line: the local stack, simulations and replays, operations."""
+"""The local stack's commands (`up`, `run`, `down`, `status`, `grafana`, `simulate`,
+`replay`), added to the production `egov` command of ``services.ops.cli`` when devstack is
+installed (a development checkout; the service images do not ship it)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack import stack
-from services.catalog_cli import catalog_app, rebuild_command, restore_command, snapshot_command
+from services.ops.cli import app
 from simulator.cli import replay_command, simulate_app
 
-app = typer.Typer(
-    help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
-)
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -181,9 +180,5 @@ def grafana_push(
 
 
 app.add_typer(grafana_app, name="grafana")
-app.command("rebuild")(rebuild_command)
-app.command("snapshot")(snapshot_command)
-app.command("restore")(restore_command)
-app.add_typer(catalog_app, name="catalog")
 app.add_typer(simulate_app, name="simulate")
 app.command("replay")(replay_command)

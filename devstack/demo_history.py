@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from shared.timeutil import LOCAL_TZ, today_local
+from shared.domain.calendar import LOCAL_TZ, today_local
 from simulator.live import LiveGenerator, activity_factor
 
 EVENTS_PER_MONTH = 4_000

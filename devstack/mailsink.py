@@ -1,6 +1,7 @@
 """The local stack's mail sink: an SMTP server (aiosmtpd) on loopback that accepts every
 message and stores it under the run directory (``.run/mail/``: ``.eml`` files and
-``index.jsonl``, see ``shared/mailbox.py``), so the alert mails of ``make run`` can be read.
+``index.jsonl``, see ``shared/platform/mailbox.py``), so the alert mails of ``make run``
+can be read.
 
 ``python -m devstack.mailsink --port PORT --dir DIR`` (what ``make up`` starts); nothing
 leaves the machine: it relays nothing.
@@ -20,8 +21,8 @@ from typing import Any
 from devstack.paths import REPO
 from devstack.ports import free_port, port_open
 from devstack.processes import ManagedProcess, wait_until
-from shared.config import ENV_PREFIX
-from shared.mailbox import store_message
+from shared.platform.config import ENV_PREFIX
+from shared.platform.mailbox import store_message
 
 
 class StoreHandler:

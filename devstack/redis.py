@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from devstack.processes import ManagedProcess, ServerProcess, wait_until
-from shared.redis_keys import REDIS_LISTPACK_CONFIG
+from shared.store.keys import REDIS_LISTPACK_CONFIG
 
 # Cluster nodes: a primary unreachable this long (ms) is failed over to its replica.
 CLUSTER_NODE_TIMEOUT_MS = 1500
@@ -88,7 +88,7 @@ class RedisServer(ServerProcess):
             "no",
             "--logfile",
             "",  # stdout, i.e. the process log
-            # entity-state buckets stay compact listpacks (shared/redis_keys.py)
+            # entity-state buckets stay compact listpacks (shared/store/keys.py)
             *(arg for k, v in REDIS_LISTPACK_CONFIG.items() for arg in (f"--{k}", v)),
             *cluster,
         ]
@@ -120,7 +120,7 @@ class RedisClusterServers:
     ``cluster-node-timeout`` of 1.5 s), each primary with one replica, created once with
     ``redis-cli --cluster create`` (a restart on the same data rejoins from ``nodes.conf``).
     Clients take :attr:`url` (``redis+cluster://host:port,…``, see
-    ``shared/redis_client.py``)."""
+    ``shared/store/client.py``)."""
 
     def __init__(
         self,

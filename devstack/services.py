@@ -12,7 +12,7 @@ from pydantic import BaseModel, SecretStr
 
 from devstack.paths import REPO
 from devstack.processes import ManagedProcess, wait_for_http
-from shared.config import ENV_PREFIX, Settings, Topics
+from shared.platform.config import ENV_PREFIX, Settings, Topics
 
 SERVICES = ("ingest", "api", "calculator", "alerts")
 PORT_VARS = {name: f"{ENV_PREFIX}{name.upper()}_PORT" for name in SERVICES}
@@ -50,7 +50,8 @@ def _env_value(value: object) -> str:
 
 
 def service_env(settings_overrides: Mapping[str, object]) -> dict[str, str]:
-    """Environment variables for a service process from :class:`shared.config.Settings` values.
+    """Environment variables for a service process from
+    :class:`shared.platform.config.Settings` values.
 
     Keys are Settings field names (``{"kafka_bootstrap": "127.0.0.1:9092",
     "ingest_tokens": {"src": "tok"}}``) or ready ``EGOV_*`` names. ``topics`` takes a mapping
@@ -75,7 +76,7 @@ def service_env(settings_overrides: Mapping[str, object]) -> dict[str, str]:
                 env[f"{ENV_PREFIX}TOPIC_{role.upper()}"] = _env_value(name)
             continue
         if field not in Settings.model_fields:
-            raise ValueError(f"{key!r} is not a setting of shared.config.Settings")
+            raise ValueError(f"{key!r} is not a setting of shared.platform.config.Settings")
         env[f"{ENV_PREFIX}{field.upper()}"] = _env_value(value)
     return env
 

@@ -34,7 +34,7 @@ from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import PORT_VARS, SERVICES, service_env, start_service
 from devstack.topics import create_topics
-from shared.config import ENV_PREFIX, Settings
+from shared.platform.config import ENV_PREFIX, Settings
 
 # Stop order, in phases stopped together: sources, consumers and Prometheus, then what
 # they all need.

@@ -1,13 +1,13 @@
 """The stack's topics, created with explicit partition counts (idempotent); the event and
-dead-letter topics keep every record forever (``shared.topic_check``)."""
+dead-letter topics keep every record forever (``shared.platform.topic_check``)."""
 
 from __future__ import annotations
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
-from shared.config import Settings
-from shared.topic_check import DURABLE_CONFIGS, durable_topics, topic_configs
+from shared.platform.config import Settings
+from shared.platform.topic_check import DURABLE_CONFIGS, durable_topics, topic_configs
 
 
 def topic_partitions(settings: Settings) -> dict[str, int]:

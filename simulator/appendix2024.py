@@ -59,11 +59,11 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from shared.appendix import CATEGORY_COLUMNS, AppendixRow, load_appendix_2024
-from shared.catalog import load_agencies
-from shared.events import ServiceLevel
-from shared.procedures import Procedure, ProcedureCatalog
-from shared.timeutil import LOCAL_TZ
+from shared.contract.events import ServiceLevel
+from shared.domain.appendix import CATEGORY_COLUMNS, AppendixRow, load_appendix_2024
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import load_agencies
+from shared.domain.procedures import Procedure, ProcedureCatalog
 
 DEFAULT_SEED = 2024
 Category = tuple[str, str]

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.config import get_settings
+from shared.platform.config import get_settings
 from simulator.appendix2024 import DEFAULT_SEED, YearStream
 
 console = Console()

@@ -37,8 +37,8 @@ from typing import Any
 
 import httpx
 
-from shared.appendix import AppendixRow
-from shared.timeutil import LOCAL_TZ
+from shared.domain.appendix import AppendixRow
+from shared.domain.calendar import LOCAL_TZ
 from simulator.appendix2024 import (
     CATEGORIES,
     DAY_S,

@@ -46,11 +46,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from shared.catalog import load_agencies
-from shared.config import Settings
-from shared.events import EVENT_MODELS
-from shared.partitioning import partition_of, raw_key
-from shared.validation import validate_event
+from shared.contract.events import EVENT_MODELS
+from shared.contract.partitioning import partition_of, raw_key
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.platform.config import Settings
 
 BOOL_FIELDS = frozenset(
     {
@@ -294,7 +294,7 @@ def topic_for(event: dict[str, Any], settings: Settings) -> str:
 
 
 def key_for(event: dict[str, Any]) -> bytes:
-    """The Kafka key: ``<agency>/<entity>`` (``shared.partitioning``), the key ingest gives
+    """The Kafka key: ``<agency>/<entity>`` (``shared.contract.partitioning``), the key ingest gives
     the same event, so a replay lands on the partitions a live feed would."""
     return raw_key(event)
 

@@ -20,8 +20,8 @@ from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import RunningService, service_env, start_service
 from devstack.topics import create_topics
-from shared.config import Settings, Topics
-from shared.topic_check import DURABLE_CONFIGS
+from shared.platform.config import Settings, Topics
+from shared.platform.topic_check import DURABLE_CONFIGS
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shared.counting import PROCEDURE_ITEM, entity_key, intake_items, marks_for
-from shared.events import (
+from shared.contract.events import (
     DossierDueChanged,
     DossierIntakeRejected,
     DossierPayment,
@@ -23,7 +22,8 @@ from shared.events import (
     PaymentMethod,
     Satisfaction,
 )
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.counting import PROCEDURE_ITEM, entity_key, intake_items, marks_for
 
 
 def _day(ts: datetime) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from shared.catalog import load_agencies
-from shared.timeutil import LOCAL_TZ, today_local
+from shared.domain.calendar import LOCAL_TZ, today_local
+from shared.domain.catalog import load_agencies
 
 LEVELS = ("full_online", "partial_online", "in_person_only")
 

@@ -3,10 +3,10 @@
 from faust import Worker
 
 from services.alerts.app import create_app
-from shared.config import get_settings
-from shared.logs import configure_logging
-from shared.safety import refuse_unsafe_production
-from shared.topic_check import check_at_start
+from shared.platform.config import get_settings
+from shared.platform.logs import configure_logging
+from shared.platform.safety import refuse_unsafe_production
+from shared.platform.topic_check import check_at_start
 
 settings = get_settings()
 refuse_unsafe_production(settings, "alerts", signs_webhooks=True)

@@ -20,11 +20,11 @@ from faust.web import Request, Response, View
 from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
 from services.calculator.updates import IndicatorUpdate
-from shared.auth import FailureLimiter
-from shared.config import Settings, get_settings, token_book
-from shared.faust_app import guarded_timer, make_faust_app
-from shared.logs import get_logger
-from shared.redis_client import redis_from_url
+from shared.platform.auth import FailureLimiter
+from shared.platform.config import Settings, get_settings, token_book
+from shared.platform.faust_app import guarded_timer, make_faust_app
+from shared.platform.logs import get_logger
+from shared.store.client import redis_from_url
 
 log = get_logger("alerts")
 

@@ -35,19 +35,19 @@ from services.alerts.rules import (
 from services.alerts.senders import DeliveryError, Senders
 from services.alerts.store import AlertStore, Outbox, queue_notification
 from services.alerts.working_hours import WorkingHours
-from shared.catalog import AgencyCatalog
-from shared.catalog_store import CatalogCache
-from shared.config import Settings
-from shared.figures import Reading, read, read_scopes, scope_figures
-from shared.indicators import Indicator, load_indicators
-from shared.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
-from shared.logs import get_logger
-from shared.periods import Period, PeriodKind
-from shared.redis_client import AtomicBlock, RedisClient
-from shared.scopes import Scope, parse_scope
-from shared.store import IndicatorStore
-from shared.targets import TargetBook, load_targets
-from shared.timeutil import LOCAL_TZ, now_utc
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.catalog import AgencyCatalog
+from shared.domain.indicators import Indicator, load_indicators
+from shared.domain.periods import Period, PeriodKind
+from shared.domain.scopes import Scope, parse_scope
+from shared.domain.targets import TargetBook, load_targets
+from shared.platform.config import Settings
+from shared.platform.logs import get_logger
+from shared.readmodel.figures import Reading, read, read_scopes, scope_figures
+from shared.store.catalogs import CatalogCache
+from shared.store.client import AtomicBlock, RedisClient
+from shared.store.indicator_store import IndicatorStore
+from shared.store.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
 
 log = get_logger("alerts.engine")
 
@@ -340,7 +340,7 @@ class AlertEngine:
     async def on_update(self, agency_code: str, year: int) -> None:
         """Re-evaluate the threshold rules of an agency and the scopes it belongs to.
 
-        Figures, values and targets come from the read model (``shared.figures``): an
+        Figures, values and targets come from the read model (``shared.readmodel.figures``): an
         indicator not evaluated for a scope raises nothing and resolves what was firing.
         """
         UPDATES.inc()

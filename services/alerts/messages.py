@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from services.alerts.model import Alert, AlertState
 from services.alerts.rules import Rule, Severity
-from shared.figures import Reading
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
+from shared.readmodel.figures import Reading
 
 SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
 

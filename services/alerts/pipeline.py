@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.calculator.lag import LagProbe
-from shared.redis_client import RedisClient
+from shared.store.client import RedisClient
 
 PROGRESS_KEY = "alerts:pipeline:progress"
 

@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from services.alerts.model import Channel, Notification
-from shared.config import Settings
+from shared.platform.config import Settings
 
 
 class DeliveryError(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.alerts.model import Alert, AlertState, Notification
-from shared.redis_client import AtomicBlock, Key, RedisClient
+from shared.store.client import AtomicBlock, Key, RedisClient
 
 # One hash tag for every alert and outbox key: the MULTI/EXEC blocks stay on one Redis
 # Cluster slot (alerts are few; one slot holds them all).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
 
 
 @dataclass(frozen=True)

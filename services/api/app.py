@@ -16,24 +16,24 @@ from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api import (
-    routes_alerts,
-    routes_board,
-    routes_catalog,
-    routes_indicators,
-    routes_pdf,
-    routes_public,
-    routes_reconciliation,
-    routes_reports,
-)
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
+from services.api.routes import (
+    alerts,
+    board,
+    catalog,
+    indicators,
+    pdf,
+    public,
+    reconciliation,
+    reports,
+)
 from services.api.templating import STATIC
-from shared.catalog_log import CatalogLogError
-from shared.config import Settings, get_settings
-from shared.http_main import serve
-from shared.logs import get_logger
-from shared.safety import refuse_unsafe_production
+from shared.platform.config import Settings, get_settings
+from shared.platform.http_main import serve
+from shared.platform.logs import get_logger
+from shared.platform.safety import refuse_unsafe_production
+from shared.store.catalog_log import CatalogLogError
 
 log = get_logger("api")
 
@@ -87,7 +87,7 @@ class LimitsAndMetrics:
             return
         path: str = scope["path"]
         limit = (
-            routes_catalog.MAX_CATALOG_BYTES if path.startswith("/v1/catalog/") else (self.max_body)
+            catalog.MAX_CATALOG_BYTES if path.startswith("/v1/catalog/") else (self.max_body)
         )
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
@@ -208,15 +208,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # pages people read (no /v1): the public results; static CSS/JS of the pages
-    app.include_router(routes_public.router)
-    app.include_router(routes_board.router)
+    app.include_router(public.router)
+    app.include_router(board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(routes_indicators.router)
-    app.include_router(routes_pdf.router)  # before reports: /reports/annual.{fmt}
-    app.include_router(routes_reports.router)
-    app.include_router(routes_catalog.router)
-    app.include_router(routes_alerts.router)
-    app.include_router(routes_reconciliation.router)
+    app.include_router(indicators.router)
+    app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
+    app.include_router(reports.router)
+    app.include_router(catalog.router)
+    app.include_router(alerts.router)
+    app.include_router(reconciliation.router)
     return app
 
 

@@ -8,17 +8,17 @@ from fastapi import Depends, Request
 
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
-from shared.auth import FailureLimiter, RateLimiter, authorize
-from shared.catalog_log import CatalogLog
-from shared.catalog_store import CatalogCache, Catalogs
-from shared.config import Settings, token_book
-from shared.indicators import Indicator, load_indicators
-from shared.periods import Period, PeriodError, parse_period
-from shared.redis_client import RedisClient, redis_from_url
-from shared.scopes import Scope, ScopeError, parse_scope, scope_on
-from shared.store import IndicatorStore
-from shared.targets import TargetBook, load_targets
-from shared.tokens import TokenBook
+from shared.domain.indicators import Indicator, load_indicators
+from shared.domain.periods import Period, PeriodError, parse_period
+from shared.domain.scopes import Scope, ScopeError, parse_scope, scope_on
+from shared.domain.targets import TargetBook, load_targets
+from shared.platform.auth import FailureLimiter, RateLimiter, authorize
+from shared.platform.config import Settings, token_book
+from shared.platform.tokens import TokenBook
+from shared.store.catalog_log import CatalogLog
+from shared.store.catalogs import CatalogCache, Catalogs
+from shared.store.client import RedisClient, redis_from_url
+from shared.store.indicator_store import IndicatorStore
 
 
 @dataclass

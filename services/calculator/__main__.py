@@ -7,10 +7,10 @@ import uvloop
 from faust import Worker
 
 from services.calculator.app import create_app
-from shared.config import get_settings
-from shared.logs import configure_logging
-from shared.safety import refuse_unsafe_production
-from shared.topic_check import check_at_start
+from shared.platform.config import get_settings
+from shared.platform.logs import configure_logging
+from shared.platform.safety import refuse_unsafe_production
+from shared.platform.topic_check import check_at_start
 
 settings = get_settings()
 refuse_unsafe_production(settings, "calculator")

@@ -2,8 +2,8 @@
 
 The agent subscribes the dossier and document topics; their records are pulled in whole
 fetches by the batch drain (``services.calculator.drain``). Each event is applied with the
-idempotent Redis script (``shared.store``); a batch's offsets are committed only after
-Redis confirmed it, so a crash replays the batch and the script skips what it already
+idempotent Redis script (``shared.store.indicator_store``); a batch's offsets are committed
+only after Redis confirmed it, so a crash replays the batch and the script skips what it already
 applied. Records that are not valid contract events go to the dead-letter topic
 with the reason, and the agent keeps running.
 """
@@ -27,25 +27,25 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from services.calculator import business_metrics, metrics
-from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.drain import BatchDrain
 from services.calculator.lag import LagProbe
-from services.calculator.replay_log import open_consumer, replay_ranges
-from services.calculator.snapshots import take_snapshot
 from services.calculator.updates import Coalescer, build_update
-from shared.catalog_store import CatalogCache
-from shared.config import Settings, get_settings
-from shared.events import Event
-from shared.fastevents import FastValidator
-from shared.faust_app import guarded_timer, make_faust_app
-from shared.indicators import load_indicators
-from shared.last_seen import record_event_times
-from shared.logs import get_logger
-from shared.redis_client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
-from shared.store import ApplyPlan, IndicatorStore, local_year
-from shared.targets import load_targets
-from shared.timeutil import now_utc
-from shared.validation import FieldError
+from shared.contract.decoding import dead_letter, decode_record
+from shared.contract.events import Event
+from shared.contract.fastevents import FastValidator
+from shared.contract.validation import FieldError
+from shared.domain.calendar import now_utc
+from shared.domain.indicators import load_indicators
+from shared.domain.targets import load_targets
+from shared.platform.config import Settings, get_settings
+from shared.platform.faust_app import guarded_timer, make_faust_app
+from shared.platform.logs import get_logger
+from shared.store.catalogs import CatalogCache
+from shared.store.client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
+from shared.store.indicator_store import ApplyPlan, IndicatorStore, local_year
+from shared.store.last_seen import record_event_times
+from shared.store.replay import open_consumer, replay_ranges
+from shared.store.snapshots import take_snapshot
 
 log = get_logger("calculator")
 

@@ -18,16 +18,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from services.calculator import metrics
-from shared.catalog_store import Catalogs
-from shared.faust_app import on_leadership
-from shared.figures import Reading, Verdict, read_scopes
-from shared.indicators import Indicator
-from shared.periods import Period, PeriodKind
-from shared.scopes import Scope, parse_scope
-from shared.scorecard import scorecard
-from shared.store import IndicatorStore
-from shared.targets import TargetBook
-from shared.timeutil import LOCAL_TZ, now_utc
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.indicators import Indicator
+from shared.domain.periods import Period, PeriodKind
+from shared.domain.scopes import Scope, parse_scope
+from shared.domain.targets import TargetBook
+from shared.platform.faust_app import on_leadership
+from shared.readmodel.figures import Reading, Verdict, read_scopes
+from shared.readmodel.scorecard import scorecard
+from shared.store.catalogs import Catalogs
+from shared.store.indicator_store import IndicatorStore
 
 LABELS = ["scope", "indicator", "period"]
 # Registered through LeaderOnly (below): only the group's leader exports them.

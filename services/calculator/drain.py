@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from faust.types import TP
 
-from shared.logs import get_logger
+from shared.platform.logs import get_logger
 
 log = get_logger("calculator.drain")
 

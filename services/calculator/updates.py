@@ -1,7 +1,7 @@
 """Coalesced indicator updates: at most one message per agency and year per interval.
 
 The figures, value, target and verdict of an update are the read model's
-(``shared.figures``), the same the API answers for the agency and the year.
+(``shared.readmodel.figures``), the same the API answers for the agency and the year.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, Field
 
-from shared.catalog_store import CatalogCache, Catalogs
-from shared.figures import Reading, Verdict, agency_figures, judge, read_scopes
-from shared.indicators import Indicator
-from shared.periods import Period, PeriodKind
-from shared.scopes import Scope
-from shared.store import IndicatorStore
-from shared.targets import TargetBook, load_targets
+from shared.domain.indicators import Indicator
+from shared.domain.periods import Period, PeriodKind
+from shared.domain.scopes import Scope
+from shared.domain.targets import TargetBook, load_targets
+from shared.readmodel.figures import Reading, Verdict, agency_figures, judge, read_scopes
+from shared.store.catalogs import CatalogCache, Catalogs
+from shared.store.indicator_store import IndicatorStore
 
 
 class IndicatorFigures(BaseModel):

@@ -23,19 +23,19 @@ from services.ingest.body import (
     read_limited,
 )
 from services.ingest.producer import BrokerUnavailable, EventProducer, Record
-from shared.auth import FailureLimiter, RateLimiter, authorize
-from shared.catalog_store import CatalogCache
-from shared.config import Settings, get_settings, token_book
-from shared.events import Event
-from shared.fastevents import FastValidator
-from shared.http_main import serve
-from shared.logs import get_logger
-from shared.partitioning import key_of
-from shared.redis_client import redis_from_url
-from shared.safety import refuse_unsafe_production
-from shared.timeutil import now_utc
-from shared.topic_check import check_at_start
-from shared.validation import FieldError, validate_event
+from shared.contract.events import Event
+from shared.contract.fastevents import FastValidator
+from shared.contract.partitioning import key_of
+from shared.contract.validation import FieldError, validate_event
+from shared.domain.calendar import now_utc
+from shared.platform.auth import FailureLimiter, RateLimiter, authorize
+from shared.platform.config import Settings, get_settings, token_book
+from shared.platform.http_main import serve
+from shared.platform.logs import get_logger
+from shared.platform.safety import refuse_unsafe_production
+from shared.platform.topic_check import check_at_start
+from shared.store.catalogs import CatalogCache
+from shared.store.client import redis_from_url
 
 log = get_logger("ingest")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from fastapi import Request
 
-from shared.events import Event
-from shared.fastevents import FastValidator, decode_array
-from shared.validation import FieldError
+from shared.contract.events import Event
+from shared.contract.fastevents import FastValidator, decode_array
+from shared.contract.validation import FieldError
 
 
 class BodyTooLarge(Exception):

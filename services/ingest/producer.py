@@ -1,5 +1,5 @@
 """Kafka producer of accepted events (confluent-kafka, i.e. librdkafka: ``acks=all``,
-idempotent, key = the event's entity within its agency, ``shared.partitioning``, placed by
+idempotent, key = the event's entity within its agency, ``shared.contract.partitioning``, placed by
 the Java client's murmur2 partitioner like every other producer of the topics).
 
 confluent-kafka rather than kafka-python (DESIGN.md: "if the benchmark shows ingest is the
@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from shared.logs import get_logger
+from shared.platform.logs import get_logger
 
 log = get_logger("ingest.producer")
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.calculator.rebuild import rebuild
-from shared.catalog import load_agencies
-from shared.config import Settings
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from services.ops.rebuild import rebuild
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.platform.config import Settings
+from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 
 READ = {"Authorization": "Bearer dev-read-token"}

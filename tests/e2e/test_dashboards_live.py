@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from dashboards.build import OUT, panel_queries
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
 from simulator.live import LiveGenerator
 
 INGEST_AUTH = {"Authorization": "Bearer dev-ingest-token", "content-type": "application/json"}

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
 from tests.e2e.test_pipeline import READ_AUTH, figures, post, wait_for
 from tests.factories import received
 

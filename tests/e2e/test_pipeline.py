@@ -13,7 +13,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from shared.config import Settings
+from shared.platform.config import Settings
 from tests.factories import received
 
 INGEST_AUTH = {"Authorization": "Bearer dev-ingest-token"}

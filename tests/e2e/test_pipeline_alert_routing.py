@@ -18,11 +18,11 @@ import orjson
 from devstack.alertmanager import AlertmanagerServer
 from devstack.ports import free_port
 from devstack.prometheus import PrometheusServer
-from shared.catalog import load_agencies
-from shared.config import DEV_ADMIN_TOKEN, DEV_READ_TOKEN
-from shared.store import IndicatorStore
-from shared.timeutil import LOCAL_TZ, now_utc
-from shared.validation import validate_event
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.catalog import load_agencies
+from shared.platform.config import DEV_ADMIN_TOKEN, DEV_READ_TOKEN
+from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 from tests.receivers import SmtpServer
 

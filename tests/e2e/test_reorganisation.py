@@ -23,7 +23,7 @@ READ = {"Authorization": "Bearer dev-read-token"}
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 CSV = {"content-type": "text/csv"}
 ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "shared" / "data" / "examples" / "reorganisation-2025.csv"
+EXAMPLE = ROOT / "shared" / "domain" / "data" / "examples" / "reorganisation-2025.csv"
 PROCEDURES = (
     "procedure_code,agency_code,name,service_level,eligible_full_online,fee_required,"
     "valid_from,valid_to\n"
@@ -276,7 +276,7 @@ def test_catalog_loads_are_checked_and_never_drop_codes_with_figures(stack) -> N
     assert resp.status_code == 400
     assert "line 2: parent_code 'nope' is not in the file" in resp.json()["message"]
     # back to the packaged catalog: so-khcn-2025 has figures and would be dropped
-    packaged = (ROOT / "shared" / "data" / "agencies.csv").read_bytes()
+    packaged = (ROOT / "shared" / "domain" / "data" / "agencies.csv").read_bytes()
     resp = httpx.put(
         f"{api}/v1/catalog/agencies", content=packaged, headers={**ADMIN, **CSV}, timeout=30
     )

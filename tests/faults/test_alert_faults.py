@@ -41,8 +41,10 @@ from services.alerts.model import Alert, AlertState, alert_key
 from services.alerts.pipeline import KafkaPipelineProbe
 from services.alerts.rules import Rule, Severity
 from services.alerts.store import QUEUE, AlertStore
-from shared.catalog import load_agencies
-from shared.config import (
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.catalog import load_agencies
+from shared.platform.config import (
     DEV_ADMIN_TOKEN,
     DEV_INGEST_TOKEN,
     DEV_READ_TOKEN,
@@ -50,11 +52,9 @@ from shared.config import (
     AlertRoute,
     Settings,
 )
-from shared.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
-from shared.store import IndicatorStore
-from shared.timeutil import LOCAL_TZ, now_utc
-from shared.tokens import digest
-from shared.validation import validate_event
+from shared.platform.tokens import digest
+from shared.store.indicator_store import IndicatorStore
+from shared.store.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
 from tests.conftest import redis_db
 from tests.factories import received
 from tests.receivers import SmtpServer

@@ -18,9 +18,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from shared.catalog import load_agencies
-from shared.redis_client import redis_from_url
-from shared.store import IndicatorStore
+from shared.domain.catalog import load_agencies
+from shared.store.client import redis_from_url
+from shared.store.indicator_store import IndicatorStore
 from tests.integration.test_counting_redis import snapshot
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
 

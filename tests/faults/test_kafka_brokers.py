@@ -30,7 +30,7 @@ from devstack.kafka import KafkaCluster
 from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import RunningService, start_service
-from shared.config import Settings
+from shared.platform.config import Settings
 from tests.faults.test_calculator_faults import REPORT, distinct_ids, wait_equal
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
 

@@ -25,9 +25,9 @@ import redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisClusterServers, RedisServer
-from shared.config import Settings
-from shared.redis_client import redis_from_url
-from shared.store import IndicatorStore
+from shared.platform.config import Settings
+from shared.store.client import redis_from_url
+from shared.store.indicator_store import IndicatorStore
 from simulator.appendix2024 import YearStream
 from simulator.replay import produce_in_batches
 from tests.conftest import ServiceFactory

@@ -16,14 +16,15 @@ from redis.asyncio import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from services.calculator.rebuild import rebuild
-from services.calculator.snapshots import RestoreRefused, list_snapshots, restore, take_snapshot
-from shared.catalog import AgencyCatalog, load_agencies, parse_agencies_csv
-from shared.catalog_log import CatalogLog
-from shared.catalog_store import AGENCIES_KEY, PROCEDURES_KEY, CatalogStore
-from shared.config import Settings
-from shared.procedures import Procedure
-from shared.store import IndicatorStore
+from services.ops.rebuild import rebuild
+from services.ops.snapshots import RestoreRefused, restore
+from shared.domain.catalog import AgencyCatalog, load_agencies, parse_agencies_csv
+from shared.domain.procedures import Procedure
+from shared.platform.config import Settings
+from shared.store.catalog_log import CatalogLog
+from shared.store.catalogs import AGENCIES_KEY, PROCEDURES_KEY, CatalogStore
+from shared.store.indicator_store import IndicatorStore
+from shared.store.snapshots import list_snapshots, take_snapshot
 from tests.factories import received
 from tests.faults.test_calculator_faults import counted, distinct_ids, produce, report, wait_equal
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
@@ -141,7 +142,8 @@ def test_rebuild_validates_each_event_with_the_catalog_in_force_then(isolated) -
         topics=isolated["topics"],
         calculator_group=isolated["env"]["EGOV_CALCULATOR_GROUP"],
     )
-    example = Path(__file__).resolve().parents[2] / "shared/data/examples/reorganisation-2025.csv"
+    examples = Path(__file__).resolve().parents[2] / "shared/domain/data/examples"
+    example = examples / "reorganisation-2025.csv"
     reorganised = parse_agencies_csv(example.read_text(encoding="utf-8"))
 
     async def publish(catalog: AgencyCatalog) -> None:

@@ -17,20 +17,20 @@ from services.alerts.model import AlertState, alert_key
 from services.alerts.pipeline import PipelineReading
 from services.alerts.rules import Observation, Rule, Severity
 from services.alerts.store import AlertStore
-from shared.catalog import Agency, load_agencies
-from shared.catalog_store import CatalogCache, CatalogStore
-from shared.config import AlertRoute, Settings
-from shared.figures import Verdict
-from shared.indicators import load_indicators
-from shared.last_seen import record_last_seen
-from shared.periods import Period, PeriodKind
-from shared.procedures import Procedure
-from shared.rankings import ranking
-from shared.scopes import parse_scope
-from shared.store import IndicatorStore
-from shared.targets import load_targets
-from shared.timeutil import LOCAL_TZ, now_utc
-from shared.validation import validate_event
+from services.api.reports.rankings import ranking
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.catalog import Agency, load_agencies
+from shared.domain.indicators import load_indicators
+from shared.domain.periods import Period, PeriodKind
+from shared.domain.procedures import Procedure
+from shared.domain.scopes import parse_scope
+from shared.domain.targets import load_targets
+from shared.platform.config import AlertRoute, Settings
+from shared.readmodel.figures import Verdict
+from shared.store.catalogs import CatalogCache, CatalogStore
+from shared.store.indicator_store import IndicatorStore
+from shared.store.last_seen import record_last_seen
 from tests.conftest import redis_db
 from tests.factories import received
 from tests.receivers import HttpReceiver, SmtpServer

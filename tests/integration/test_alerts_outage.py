@@ -26,9 +26,9 @@ from services.alerts.pipeline import PipelineReading
 from services.alerts.rules import Observation, Rule, Severity
 from services.alerts.store import AlertStore
 from services.alerts.verify_webhook import verify
-from shared.config import AlertRoute, Settings
-from shared.last_seen import LAST_SEEN_AGENCIES, record_last_seen, record_stamps
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
+from shared.platform.config import AlertRoute, Settings
+from shared.store.last_seen import LAST_SEEN_AGENCIES, record_last_seen, record_stamps
 from tests.conftest import redis_db
 from tests.integration.test_alerts import DB, Clock, run
 from tests.receivers import HttpReceiver, SmtpServer

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
-from shared.config import IngestToken, Settings
-from shared.tokens import TokenSpec, digest
+from shared.platform.config import IngestToken, Settings
+from shared.platform.tokens import TokenSpec, digest
 from tests.conftest import redis_db
 from tests.factories import received
 

@@ -23,10 +23,10 @@ import httpx
 import openpyxl
 import pytest
 
-from shared.appendix import load_appendix_2024
-from shared.config import Settings
-from shared.indicators import load_indicators
-from shared.timeutil import LOCAL_TZ
+from shared.domain.appendix import load_appendix_2024
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.indicators import load_indicators
+from shared.platform.config import Settings
 from simulator.appendix2024 import YearStream
 from simulator.expected import Figures
 from simulator.replay import produce_in_batches

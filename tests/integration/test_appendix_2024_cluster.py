@@ -26,8 +26,8 @@ from devstack.kafka import KafkaCluster
 from devstack.ports import free_port
 from devstack.redis import RedisClusterServers
 from devstack.services import RunningService, start_service
-from shared.config import Settings
-from shared.redis_client import sync_redis_from_url
+from shared.platform.config import Settings
+from shared.store.client import sync_redis_from_url
 from simulator.replay import produce_in_batches
 from tests.faults.test_kafka_brokers import busiest_leader
 from tests.integration.test_appendix_2024 import (  # noqa: F401 (collected here)

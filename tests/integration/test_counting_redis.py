@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from shared.catalog import load_agencies
-from shared.events import Event
-from shared.redis_client import RedisClient
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from shared.contract.events import Event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.store.client import RedisClient
+from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
 from tests.factories import received
 

@@ -8,10 +8,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from shared.catalog import load_agencies
-from shared.events import Event
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from shared.contract.events import Event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 
 

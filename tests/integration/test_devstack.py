@@ -39,8 +39,8 @@ from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisServer
 from devstack.services import SERVICES, service_env
 from devstack.topics import create_topics, partition_counts
-from shared.config import Settings
-from shared.topic_check import topic_configs
+from shared.platform.config import Settings
+from shared.platform.topic_check import topic_configs
 
 # --- Kafka -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The compact entity state of ``shared/lua/apply_batch.lua``: every way it writes an
+"""The compact entity state of ``shared/store/lua/apply_batch.lua``: every way it writes an
 event id (tie-breaker) or a procedure code reads back exactly — equal-time ties decided
 by event id give the reference model's figures in any order — and a dossier costs a
 fraction of what a key per dossier did."""
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared import redis_keys
-from shared.counting import entity_key
-from shared.events import Event
+from shared.contract.events import Event
+from shared.domain.counting import entity_key
+from shared.store import keys as redis_keys
 from tests.conftest import redis_db
 from tests.integration.test_lifecycle_rules import fresh_store, parse, redis_figures
 from tests.lifecycle_model import expected_figures

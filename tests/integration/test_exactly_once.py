@@ -14,12 +14,12 @@ import orjson
 from kafka import KafkaProducer
 from redis.asyncio import Redis
 
-from services.calculator.rebuild import delete_derived_state, rebuild
-from shared.catalog import load_agencies
-from shared.config import Settings
-from shared.events import Event
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from services.ops.rebuild import delete_derived_state, rebuild
+from shared.contract.events import Event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.platform.config import Settings
+from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot
 

@@ -8,18 +8,18 @@ from datetime import UTC, date, datetime
 import pytest
 from redis.asyncio import Redis
 
-from shared.catalog import load_agencies
-from shared.catalog_store import CatalogStore
-from shared.figures import agency_figures
-from shared.indicator_query import scope_values
-from shared.indicators import load_indicators
-from shared.periods import parse_period
-from shared.procedures import Procedure
-from shared.scopes import parse_scope
-from shared.scorecard import scorecard
-from shared.store import IndicatorStore
-from shared.targets import load_targets
-from shared.validation import validate_event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.domain.indicators import load_indicators
+from shared.domain.periods import parse_period
+from shared.domain.procedures import Procedure
+from shared.domain.scopes import parse_scope
+from shared.domain.targets import load_targets
+from shared.readmodel.figures import agency_figures
+from shared.readmodel.indicator_query import scope_values
+from shared.readmodel.scorecard import scorecard
+from shared.store.catalogs import CatalogStore
+from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
 from tests.factories import received
 
@@ -342,7 +342,7 @@ def test_rolling_and_range_periods_sum_days(loaded) -> None:
 
 
 def test_ranking_and_series(loaded) -> None:
-    from shared.rankings import points, ranking, series
+    from services.api.reports.rankings import points, ranking, series
 
     async def run() -> tuple:  # type: ignore[type-arg]
         redis = Redis.from_url(loaded)
@@ -392,7 +392,7 @@ def test_reconciliation_puts_external_figures_beside_ours(loaded) -> None:
     from fastapi.testclient import TestClient
 
     from services.api.app import create_app
-    from shared.config import Settings
+    from shared.platform.config import Settings
 
     admin = {"Authorization": "Bearer dev-admin-token"}
     read = {"Authorization": "Bearer dev-read-token"}
@@ -426,7 +426,7 @@ def test_leaders_summary(loaded) -> None:
     from fastapi.testclient import TestClient
 
     from services.api.app import create_app
-    from shared.config import Settings
+    from shared.platform.config import Settings
 
     read = {"Authorization": "Bearer dev-read-token"}
     with TestClient(create_app(Settings(redis_url=loaded))) as client:
@@ -455,7 +455,7 @@ def test_catalog_tree_and_procedure_filters(loaded) -> None:
     from fastapi.testclient import TestClient
 
     from services.api.app import create_app
-    from shared.config import Settings
+    from shared.platform.config import Settings
 
     read = {"Authorization": "Bearer dev-read-token"}
     with TestClient(create_app(Settings(redis_url=loaded))) as client:
@@ -476,7 +476,7 @@ def test_appendix_table_for_any_period(loaded) -> None:
     from fastapi.testclient import TestClient
 
     from services.api.app import create_app
-    from shared.config import Settings
+    from shared.platform.config import Settings
 
     read = {"Authorization": "Bearer dev-read-token"}
     with TestClient(create_app(Settings(redis_url=loaded))) as client:

@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.services import RunningService
-from shared.partitioning import raw_key
+from shared.contract.partitioning import raw_key
 from tests.factories import received
 from tests.integration.test_metrics_scrape import query
 

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from shared import redis_keys
-from shared.catalog import load_agencies
-from shared.events import Event
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from shared.contract.events import Event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.store import keys as redis_keys
+from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
 from tests.factories import received
 from tests.lifecycle_model import expected_figures

@@ -18,14 +18,14 @@ import pytest
 
 from devstack.ports import free_port
 from devstack.redis import RedisClusterServers, RedisServer
-from services.calculator.rebuild import rebuild
-from shared import redis_keys
-from shared.catalog import load_agencies
-from shared.config import Settings
-from shared.events import Event
-from shared.redis_client import RedisClient, is_cluster, redis_from_url, sync_redis_from_url
-from shared.store import IndicatorStore
-from shared.validation import validate_event
+from services.ops.rebuild import rebuild
+from shared.contract.events import Event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
+from shared.platform.config import Settings
+from shared.store import keys as redis_keys
+from shared.store.client import RedisClient, is_cluster, redis_from_url, sync_redis_from_url
+from shared.store.indicator_store import IndicatorStore
 from simulator.appendix2024 import YearStream
 from simulator.expected import Figures
 from simulator.replay import produce_in_batches

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from shared.config import Settings
+from shared.platform.config import Settings
 from simulator.replay import IngestSink, KafkaSink, checkpoint_path, replay
 from tests.factories import received
 

@@ -15,8 +15,13 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
 
 from devstack.topics import create_topics
-from shared.config import Settings, Topics
-from shared.topic_check import TopicCheckError, require_topics, topic_configs, topic_problems
+from shared.platform.config import Settings, Topics
+from shared.platform.topic_check import (
+    TopicCheckError,
+    require_topics,
+    topic_configs,
+    topic_problems,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -9,24 +9,25 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devstack.cli import app as egov_cli
-from shared.annual_table import _validity_note
-from shared.catalog import (
+import devstack.cli  # noqa: F401  (adds the local stack's commands)
+from services.api.reports.annual_table import _validity_note
+from services.ops.cli import app as egov_cli
+from shared.contract.events import ServiceLevel
+from shared.contract.validation import validate_event
+from shared.domain.catalog import (
     Agency,
     AgencyCatalog,
     CatalogFileError,
     load_agencies,
     parse_agencies_csv,
 )
-from shared.events import ServiceLevel
-from shared.figures import catalog_counts
-from shared.periods import parse_period
-from shared.procedures import CSV_FIELDS, ProcedureCatalog
-from shared.scopes import Scope, parse_scope, scope_in, scope_on
-from shared.validation import validate_event
+from shared.domain.periods import parse_period
+from shared.domain.procedures import CSV_FIELDS, ProcedureCatalog
+from shared.domain.scopes import Scope, parse_scope, scope_in, scope_on
+from shared.readmodel.figures import catalog_counts
 from tests.factories import received
 
-EXAMPLE = Path(__file__).parents[2] / "shared" / "data" / "examples" / "reorganisation-2025.csv"
+EXAMPLE = Path(__file__).parents[2] / "shared/domain/data/examples/reorganisation-2025.csv"
 REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 HEADER = "agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,source"
@@ -218,7 +219,7 @@ def test_catalog_file_structure_errors() -> None:
     extra = f"{HEADER},note\na,A,so_nganh,tinh,,,,,,x\n"
     assert file_errors(extra)[0].startswith("file: unknown column(s) note")
     # the packaged catalog (no date columns) is a valid file
-    packaged = Path(__file__).parents[2] / "shared" / "data" / "agencies.csv"
+    packaged = Path(__file__).parents[2] / "shared" / "domain" / "data" / "agencies.csv"
     assert len(parse_agencies_csv(packaged.read_text(encoding="utf-8"))) == 31
 
 

@@ -15,9 +15,9 @@ from services.alerts.rules import (
     project_year_end,
 )
 from services.alerts.working_hours import WorkingHours
-from shared.figures import Figure, judge
-from shared.targets import Target
-from shared.timeutil import LOCAL_TZ
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.targets import Target
+from shared.readmodel.figures import Figure, judge
 
 
 def test_breach_needs_the_minimum_denominator() -> None:

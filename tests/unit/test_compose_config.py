@@ -1,6 +1,6 @@
 """docker-compose.yml against the local configuration: same services, ports, topics,
 env var names, commands and provisioning. No Docker engine runs here, so this is how drift
-between the deployment and the local stack (shared/config.py, devstack/) is caught."""
+between the deployment and the local stack (shared/platform/config.py, devstack/) is caught."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from devstack.alertmanager import alertmanager_config
 from devstack.kafka import KafkaBroker, min_insync
 from devstack.services import SERVICES, service_argv
 from devstack.topics import topic_partitions
-from shared.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, Settings, Topics
-from shared.safety import production_problems
-from shared.topic_check import durable_topics
+from shared.platform.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, Settings, Topics
+from shared.platform.safety import production_problems
+from shared.platform.topic_check import durable_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
@@ -374,7 +374,8 @@ def test_topics_and_partitions_match(
     assert factors == {"3"}, "every topic on the three nodes"
     declared = {m[0]: int(m[1]) for m in re.findall(r"([\w.-]+\.v\d+):(\d+)", script)}
     assert declared == topic_partitions(defaults)
-    # the durable topics (shared/topic_check.py) are created, and repaired, keeping every record
+    # the durable topics (shared/platform/topic_check.py) are created, and repaired, keeping
+    # every record
     durable_loop = script[: script.index("done")]
     assert set(durable_topics(defaults)) == set(re.findall(r"([\w.-]+\.v\d+):", durable_loop))
     assert "retention.ms=-1" in durable_loop and "retention.bytes=-1" in durable_loop

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.catalog import load_agencies
-from shared.events import DocumentIssued, DossierReceived
-from shared.schema_export import SCHEMA_DIR, generated_schemas, render
-from shared.validation import validate_event
+from shared.contract.events import DocumentIssued, DossierReceived
+from shared.contract.schema_export import SCHEMA_DIR, generated_schemas, render
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
 from tests.factories import received
 
 AGENCIES = load_agencies().codes
@@ -106,7 +106,9 @@ def test_document_event() -> None:
 def test_committed_json_schemas_match_the_models() -> None:
     for name, schema in generated_schemas().items():
         committed = (SCHEMA_DIR / name).read_text(encoding="utf-8")
-        assert committed == render(schema), f"{name} drifted: run python -m shared.schema_export"
+        assert committed == render(schema), (
+            f"{name} drifted: run python -m shared.contract.schema_export"
+        )
 
 
 def test_schema_lists_every_event_type() -> None:

@@ -7,8 +7,11 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.catalog import load_agencies
-from shared.counting import (
+from shared.contract.events import DossierReceived, Event
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import load_agencies
+from shared.domain.counting import (
     INTAKE_BIT,
     INTAKE_MARKS,
     entity_key,
@@ -16,13 +19,10 @@ from shared.counting import (
     marks_for,
     set_members,
 )
-from shared.events import DossierReceived, Event
-from shared.indicator_query import Verdict, verdict
-from shared.indicators import load_indicators, ratio_percent
-from shared.store import event_args, id_hash, occurrence
-from shared.targets import Target
-from shared.timeutil import LOCAL_TZ
-from shared.validation import validate_event
+from shared.domain.indicators import load_indicators, ratio_percent
+from shared.domain.targets import Target
+from shared.readmodel.indicator_query import Verdict, verdict
+from shared.store.indicator_store import event_args, id_hash, occurrence
 from tests.factories import received
 
 AGENCIES = load_agencies().codes
@@ -151,7 +151,7 @@ def test_script_arguments_of_each_event_type() -> None:
 
 
 def test_the_script_knows_the_intake_marks_in_the_same_order() -> None:
-    lua = (Path(__file__).parents[2] / "shared/lua/apply_batch.lua").read_text("utf-8")
+    lua = (Path(__file__).parents[2] / "shared/store/lua/apply_batch.lua").read_text("utf-8")
     table = lua[lua.index("local INTAKE = {") : lua.index("}", lua.index("local INTAKE = {"))]
     assert tuple(re.findall(r"'([a-z_]+)'", table)) == INTAKE_MARKS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from devstack.demo_history import backfill, closed_months, month_events
-from shared.catalog import load_agencies
-from shared.validation import validate_event
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
 
 
 def test_the_twelve_months_before_this_one() -> None:

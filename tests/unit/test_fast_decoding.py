@@ -1,4 +1,4 @@
-"""The msgspec fast path (shared/fastevents.py) against the pydantic path: the same event
+"""The msgspec fast path (shared/contract/fastevents.py) against the pydantic path: the same event
 for every valid record of every type, and for every invalid record no fast acceptance,
 so the reasons and field names are pydantic's; the script arguments are unchanged."""
 
@@ -11,15 +11,15 @@ from typing import Any
 import orjson
 import pytest
 
-from services.calculator.decoding import decode_record
 from services.ingest.body import decode_valid
-from shared.catalog import parse_agencies_csv
-from shared.events import EVENT_MODELS
-from shared.fastevents import FastValidator
-from shared.store import event_args, occurrence
+from shared.contract.decoding import decode_record
+from shared.contract.events import EVENT_MODELS
+from shared.contract.fastevents import FastValidator
+from shared.domain.catalog import parse_agencies_csv
+from shared.store.indicator_store import event_args, occurrence
 from tests.factories import received
 
-EXAMPLE = Path(__file__).parents[2] / "shared" / "data" / "examples" / "reorganisation-2025.csv"
+EXAMPLE = Path(__file__).parents[2] / "shared/domain/data/examples/reorganisation-2025.csv"
 REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 AT = "2024-05-02T09:00:00+07:00"

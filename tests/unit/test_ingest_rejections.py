@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.ingest.app import create_app
-from shared.config import Settings
+from shared.platform.config import Settings
 from tests.factories import received
 
 AUTH = {"Authorization": "Bearer dev-ingest-token"}

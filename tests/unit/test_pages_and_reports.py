@@ -15,14 +15,14 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
 
 from bench.pdf_libraries import appendix_table
-from services.api.board_live import sse
-from services.api.public_results import MonthNotClosed, closed_month, closed_months
-from services.api.sparkline import TrendPoint, sparkline
+from services.api.board.live import sse
+from services.api.public.results import MonthNotClosed, closed_month, closed_months
+from services.api.public.sparkline import TrendPoint, sparkline
+from services.api.reports.files import to_xlsx
+from services.api.reports.pdf import annual_pdf, summary_pdf
+from services.api.reports.summary import LeadersSummary
 from services.api.templating import pct, points
-from shared.mailbox import index_stamp, read_message, recent, store_message, text_body
-from shared.pdf_reports import annual_pdf, summary_pdf
-from shared.report_files import to_xlsx
-from shared.summary import LeadersSummary
+from shared.platform.mailbox import index_stamp, read_message, recent, store_message, text_body
 from tests.tools import need, pdftotext
 
 TODAY = date(2026, 11, 25)

@@ -1,4 +1,4 @@
-"""Kafka keys by entity (shared.partitioning): the same key from JSON and from a parsed
+"""Kafka keys by entity (shared.contract.partitioning): the same key from JSON and from a parsed
 event, distinct across agencies, the default partitioner's partition, an even spread."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from typing import Any
 
 from kafka.partitioner import DefaultPartitioner
 
-from shared.catalog import load_agencies
-from shared.partitioning import key_of, partition_of, raw_key, speedup_bound, spread
-from shared.validation import validate_event
+from shared.contract.partitioning import key_of, partition_of, raw_key, speedup_bound, spread
+from shared.contract.validation import validate_event
+from shared.domain.catalog import load_agencies
 from simulator.appendix2024 import YearStream
 from tests.factories import received
 

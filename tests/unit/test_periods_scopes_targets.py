@@ -4,10 +4,10 @@ from datetime import date
 
 import pytest
 
-from shared.catalog import load_agencies
-from shared.periods import PeriodError, PeriodKind, decompose, parse_period
-from shared.scopes import ScopeError, parse_scope
-from shared.targets import load_targets
+from shared.domain.catalog import load_agencies
+from shared.domain.periods import PeriodError, PeriodKind, decompose, parse_period
+from shared.domain.scopes import ScopeError, parse_scope
+from shared.domain.targets import load_targets
 
 CATALOG = load_agencies()
 

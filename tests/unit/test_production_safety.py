@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from shared.auth import FailureLimiter
-from shared.config import (
+from shared.platform.auth import FailureLimiter
+from shared.platform.config import (
     DEV_ADMIN_TOKEN,
     DEV_INGEST_TOKEN,
     DEV_READ_TOKEN,
@@ -17,8 +17,8 @@ from shared.config import (
     Settings,
     token_book,
 )
-from shared.safety import production_problems
-from shared.tokens import TokenSpec, digest
+from shared.platform.safety import production_problems
+from shared.platform.tokens import TokenSpec, digest
 
 OWN = "a-token-of-our-own-0001"
 

@@ -17,19 +17,19 @@ from prometheus_client import REGISTRY
 
 from services.calculator import business_metrics
 from services.calculator.updates import IndicatorFigures, IndicatorUpdate, build_update
-from shared.catalog import load_agencies
-from shared.catalog_store import Catalogs
-from shared.figures import Figure, Verdict, judge, total, value_of
-from shared.indicator_query import Verdict as QueryVerdict
-from shared.indicator_query import scope_values
-from shared.indicator_query import verdict as query_verdict
-from shared.indicators import load_indicators
-from shared.periods import Period, PeriodKind
-from shared.procedures import Procedure, ProcedureCatalog
-from shared.scopes import parse_scope
-from shared.store import IndicatorStore
-from shared.targets import Target, load_targets
-from shared.timeutil import LOCAL_TZ, now_utc
+from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.catalog import load_agencies
+from shared.domain.indicators import load_indicators
+from shared.domain.periods import Period, PeriodKind
+from shared.domain.procedures import Procedure, ProcedureCatalog
+from shared.domain.scopes import parse_scope
+from shared.domain.targets import Target, load_targets
+from shared.readmodel.figures import Figure, Verdict, judge, total, value_of
+from shared.readmodel.indicator_query import Verdict as QueryVerdict
+from shared.readmodel.indicator_query import scope_values
+from shared.readmodel.indicator_query import verdict as query_verdict
+from shared.store.catalogs import Catalogs
+from shared.store.indicator_store import IndicatorStore
 
 EVALUATED = "so-tttt"  # has a full_online procedure
 NOT_EVALUATED = "thanh-tra-tinh"  # none: full_online_rate "Không đánh giá" (§5)

@@ -12,9 +12,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
-from services.calculator.snapshots import RestoreRefused, SnapshotRefused, restore, take_snapshot
-from shared.config import Settings
-from shared.redis_client import HiredisPackingConnection, _cluster_parts, redis_from_url
+from services.ops.snapshots import RestoreRefused, restore
+from shared.platform.config import Settings
+from shared.store.client import HiredisPackingConnection, _cluster_parts, redis_from_url
+from shared.store.snapshots import SnapshotRefused, take_snapshot
 
 URL = "redis+cluster://app:s3cret@127.0.0.1:7000,127.0.0.1:7001"
 

@@ -1,4 +1,4 @@
-"""Entity-state buckets (shared/redis_keys.py): the agency's hash tag, a stable spread
+"""Entity-state buckets (shared/store/keys.py): the agency's hash tag, a stable spread
 over ``ENTITY_BUCKETS``, and the listpack settings in every Redis the project starts."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from devstack.redis import RedisServer
-from shared import redis_keys
+from shared.store import keys as redis_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,11 +18,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from shared.catalog import load_agencies
-from shared.config import Settings
-from shared.events import ServiceLevel
-from shared.timeutil import LOCAL_TZ
-from shared.validation import validate_event
+from shared.contract.events import ServiceLevel
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import load_agencies
+from shared.platform.config import Settings
 from simulator.appendix2024 import (
     BOUNDARY_AGENCIES,
     EDGE_TIMES,

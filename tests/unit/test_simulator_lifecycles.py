@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from shared.catalog import load_agencies
-from shared.timeutil import LOCAL_TZ
-from shared.validation import validate_event
+from shared.contract.validation import validate_event
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import load_agencies
 from simulator.appendix2024 import (
     INTAKE_REJECTED_MIN,
     YearStream,

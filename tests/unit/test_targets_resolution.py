@@ -1,6 +1,6 @@
 """Target resolution per scope, year and target set (domain README §6, issue 11 item 3).
 
-Expectations are derived by hand from ``shared/data/targets.csv``:
+Expectations are derived by hand from ``shared/domain/data/targets.csv``:
 ``kh-1205-2024`` (plan): so_nganh 70, dia_phuong 50; ``kh-1205-2025`` (plan): so_nganh 85,
 dia_phuong 70; ``cv-112-eval-2024`` (evaluation, 2024 only): all 70. The catalog has 20
 so_nganh agencies at level tinh, 11 dia_phuong at level huyen and none at level xa.
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLevel, load_agencies
-from shared.scopes import Scope, parse_scope
-from shared.targets import Target, TargetBook, load_targets
+from shared.domain.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLevel, load_agencies
+from shared.domain.scopes import Scope, parse_scope
+from shared.domain.targets import Target, TargetBook, load_targets
 
 CATALOG = load_agencies()
 BOOK = load_targets()

@@ -1,0 +1,1 @@
+"""The ICT department's board: the live fragments and the view model they render."""

@@ -1,0 +1,137 @@
+"""Server-sent events of the live board: one poller per API process, whatever the number of
+open boards. While someone watches, it reads every ``board_poll_s`` (1 s) what could change
+the board — the catalog version, the data version of every agency (``ver:{agency}``, raised
+by every write of figures), the alert store, the mail index, the minute (overdue and "today"
+move with the clock) — and only when that changed renders the board's fragments again and
+pushes those whose HTML differs. Nothing is pushed while nothing changes.
+
+A stream ends after ``STREAM_S`` seconds and the browser's EventSource reconnects by itself
+(``retry``), sending the last event id it saw: fragments it already has are not sent again.
+Bounded streams let the server stop without waiting on open boards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from services.alerts.store import ALERT_PREFIX, INDEX
+from services.api.board.view import BoardData, board_data, mail_dir
+from services.api.context import ApiContext
+from shared.domain.calendar import now_utc
+from shared.platform.mailbox import index_stamp
+
+log = logging.getLogger(__name__)
+
+STREAM_S = 10.0
+KEEPALIVE_S = 5.0
+RETRY_MS = 1000
+
+Renderer = Callable[[BoardData], dict[str, str]]
+
+
+def digest(html: str) -> str:
+    """Names a fragment's HTML: the page carries it, so a browser skips what it has."""
+    return hashlib.blake2b(html.encode(), digest_size=10).hexdigest()
+
+
+def sse(event: str, data: str, event_id: int | None = None) -> str:
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    return "\n".join(lines) + "\n\n"
+
+
+class BoardHub:
+    def __init__(self, ctx: ApiContext, render: Renderer) -> None:
+        self.ctx = ctx
+        self.render = render
+        self.interval = ctx.settings.board_poll_s
+        self.subscribers: set[asyncio.Queue[str]] = set()
+        self.latest: dict[str, tuple[int, str]] = {}  # fragment → (sequence, message)
+        # event ids grow across restarts of the API, so a reconnecting browser's last id
+        # never hides a newer fragment
+        self.seq = int(time.time() * 1000)
+        self._fingerprint: bytes | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.renders = 0  # for tests: how many times the board was computed
+
+    async def fingerprint(self) -> bytes:
+        catalogs = await self.ctx.catalogs.current()
+        codes = sorted(catalogs.agencies.agencies)
+        versions = await self.ctx.store.data_versions(codes)
+        redis = self.ctx.redis
+        keys = sorted(
+            k.decode() if isinstance(k, bytes) else str(k) for k in await redis.smembers(INDEX)
+        )
+        raws: list[Any] = await redis.mget([ALERT_PREFIX + k for k in keys]) if keys else []
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((catalogs.version, versions, index_stamp(mail_dir(self.ctx)))).encode())
+        h.update(now_utc().strftime("%Y%m%d%H%M").encode())
+        for raw in raws:
+            h.update(raw or b"-")
+        return h.digest()
+
+    async def tick(self) -> None:
+        fingerprint = await self.fingerprint()
+        if fingerprint == self._fingerprint:
+            return
+        fragments = self.render(await board_data(self.ctx))
+        self.renders += 1
+        self._fingerprint = fingerprint
+        for name, html in fragments.items():
+            previous = self.latest.get(name)
+            message_data = json.dumps(
+                {"name": name, "html": html, "digest": digest(html)}, ensure_ascii=False
+            )
+            if previous is not None and previous[1] == message_data:
+                continue
+            self.seq += 1
+            self.latest[name] = (self.seq, message_data)
+            message = sse("fragment", message_data, self.seq)
+            for queue in list(self.subscribers):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(message)
+
+    async def _run(self) -> None:
+        while self.subscribers:
+            try:
+                await self.tick()
+            except Exception:  # Redis away for a moment: try again at the next tick
+                log.exception("board update failed")
+            await asyncio.sleep(self.interval)
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            # nobody watched meanwhile: what we last rendered may be stale, start afresh
+            self.latest.clear()
+            self._fingerprint = None
+            self._task = asyncio.create_task(self._run())
+
+    async def stream(self, last_event_id: int | None) -> AsyncIterator[str]:
+        """One browser's events: what it lacks of the current fragments, then each change,
+        for ``STREAM_S`` seconds."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=64)
+        self.subscribers.add(queue)
+        self._ensure_running()
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_S
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            for seq, message_data in sorted(self.latest.values()):
+                if last_event_id is None or seq > last_event_id:
+                    yield sse("fragment", message_data, seq)
+            while (left := ends - loop.time()) > 0:
+                try:
+                    yield await asyncio.wait_for(queue.get(), timeout=min(left, KEEPALIVE_S))
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            self.subscribers.discard(queue)

@@ -1,0 +1,1 @@
+"""The public results page: its figures and trend sparklines."""

@@ -1,0 +1,1 @@
+"""The query API's routers, one module per resource."""

@@ -1,0 +1,250 @@
+"""The public results page: no token, closed months only, aggregated figures only.
+
+- ``GET /public/ket-qua?month=YYYY-MM&indicator=`` — the page (default: the latest closed
+  month and ``full_online_rate``); the current or a future month answers 404 with a link
+  to the latest published month.
+- ``GET /public/ket-qua/embed?…`` — the same results without the site header, for the
+  provincial portal's ``<iframe>``: ``Content-Security-Policy: frame-ancestors`` from
+  ``EGOV_PUBLIC_FRAME_ANCESTORS`` (the full page may not be framed at all).
+- ``GET /public/ket-qua.csv?…`` — the figures on the page (UTF-8 with BOM).
+
+Responses are cached until the figures change (``ResponseCache`` keyed by the catalog
+version and the data version of every agency they sum) and carry an ``ETag`` of that key,
+so the portal and browsers revalidate with ``If-None-Match`` and get 304 while nothing
+changed. Pages are plain HTML and CSS: no JavaScript at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.api.context import ApiContext, Ctx
+from services.api.public.results import (
+    AGGREGATES,
+    SCOPE_NAMES,
+    MonthNotClosed,
+    PublicResults,
+    Shown,
+    cache_codes,
+    closed_month,
+    closed_months,
+    latest_closed_month,
+    public_results,
+)
+from services.api.public.sparkline import sparkline
+from services.api.response_cache import ResponseCache
+from services.api.templating import markup, page_headers, render
+from shared.readmodel.figures import Verdict
+
+router = APIRouter(tags=["public"], include_in_schema=False)
+
+DEFAULT_INDICATOR = "full_online_rate"
+PAGE = "/public/ket-qua"
+EMBED = "/public/ket-qua/embed"
+CSV = "/public/ket-qua.csv"
+HTML = "text/html; charset=utf-8"
+
+MonthQ = Annotated[str | None, Query(description="YYYY-MM of a closed month")]
+IndicatorQ = Annotated[str | None, Query()]
+
+
+def page_url(month: str, indicator: str, base: str = PAGE) -> str:
+    return f"{base}?{urlencode({'month': month, 'indicator': indicator})}"
+
+
+def _cache_headers(etag: str) -> dict[str, str]:
+    # "no-cache": keep it, but ask each time; the answer is 304 until a figure changes
+    return {"ETag": etag, "Cache-Control": "public, no-cache"}
+
+
+def _not_published(ctx: ApiContext, month: str | None, indicator: str | None) -> Response:
+    latest = latest_closed_month().label
+    if indicator is not None and indicator not in ctx.indicators:
+        heading = "Không có chỉ số này"
+        message = f"Chỉ số “{indicator}” không có trong danh mục chỉ số."
+    else:
+        heading = "Chưa công bố"
+        message = (
+            f"Kết quả của tháng “{month}” chưa được công bố: chỉ công bố các tháng đã kết thúc "
+            "(tháng hiện tại đang được tính)."
+        )
+    body = render(
+        "public_missing.html",
+        heading=heading,
+        message=message,
+        latest=latest,
+        latest_url=page_url(latest, DEFAULT_INDICATOR),
+    )
+    return Response(body, status_code=404, media_type=HTML, headers=page_headers())
+
+
+async def _cached(
+    request: Request,
+    ctx: ApiContext,
+    kind: str,
+    month: str | None,
+    indicator: str | None,
+    make: Callable[[PublicResults], bytes],
+    media_type: str,
+    headers: dict[str, str],
+) -> Response:
+    try:
+        period = closed_month(month)
+    except MonthNotClosed:
+        return _not_published(ctx, month, indicator)
+    definition = ctx.indicators.get(indicator or DEFAULT_INDICATOR)
+    if definition is None:
+        return _not_published(ctx, month, indicator)
+    catalogs = await ctx.catalogs.current()
+    # the month picker depends on today's month; the target set on the settings
+    key = (kind, period.label, definition.indicator, latest_closed_month().label)
+    codes = cache_codes(catalogs, period)
+    full_key = await ctx.responses.full_key(key, catalogs.version, codes)
+    etag = ResponseCache.etag(full_key)
+    all_headers = {**headers, **_cache_headers(etag)}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=all_headers)
+
+    async def compute() -> bytes:
+        return make(await public_results(ctx, catalogs, period, definition))
+
+    body, _ = await ctx.responses.body(key, catalogs.version, codes, compute, full_key=full_key)
+    return Response(body, media_type=media_type, headers=all_headers)
+
+
+def trend_data(row: Shown) -> list[list[object]]:
+    return [[p.period, p.value] for p in row.trend]
+
+
+def _html(results: PublicResults, embed: bool) -> bytes:
+    month, indicator = results.month.label, results.indicator.indicator
+    base = EMBED if embed else PAGE
+
+    def spark(row: Shown) -> object:
+        return markup(sparkline(row.trend, row.value.target, label=f"{row.name or 'Cả khối'}: "))
+
+    return render(
+        "public.html",
+        results=results,
+        embed=embed,
+        months=closed_months(),
+        form_action=base,
+        csv_url=page_url(month, indicator, CSV),
+        embed_path=page_url(month, indicator, EMBED),
+        page_url=lambda m, i: page_url(m, i, base),
+        overview_scopes=AGGREGATES,
+        scope_names=SCOPE_NAMES,
+        verdicts=Verdict,
+        spark=spark,
+        trend_data=trend_data,
+    ).encode()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _csv(results: PublicResults) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "Tháng",
+            "Mã chỉ số",
+            "Chỉ số",
+            "Mã phạm vi",
+            "Cơ quan / phạm vi",
+            "Tử số",
+            "Mẫu số",
+            "Tỷ lệ (%)",
+            "Chỉ tiêu (%)",
+            "Kết quả",
+            "Tỷ lệ tháng trước (%)",
+            "Thay đổi (điểm)",
+        ]
+    )
+    rows = [results.province]
+    for group in results.groups:
+        rows += [group.total, *group.agencies]
+    names = {**SCOPE_NAMES}
+    for row in rows:
+        v = row.value
+        writer.writerow(
+            [
+                results.month.label,
+                v.indicator,
+                v.name_vi,
+                v.scope,
+                row.name or names.get(row.scope, row.scope),
+                v.numerator,
+                v.denominator,
+                _number(v.value),
+                _number(v.target),
+                v.verdict.value if v.verdict is not None else "",
+                _number(row.previous.value),
+                _number(row.change),
+            ]
+        )
+    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+
+
+@router.get("/public")
+async def public_home() -> RedirectResponse:
+    return RedirectResponse(PAGE, status_code=307)
+
+
+@router.get(PAGE)
+async def public_page(
+    request: Request, ctx: Ctx, month: MonthQ = None, indicator: IndicatorQ = None
+) -> Response:
+    return await _cached(
+        request,
+        ctx,
+        "public-page",
+        month,
+        indicator,
+        lambda r: _html(r, embed=False),
+        HTML,
+        page_headers(),
+    )
+
+
+@router.get(EMBED)
+async def public_embed(
+    request: Request, ctx: Ctx, month: MonthQ = None, indicator: IndicatorQ = None
+) -> Response:
+    return await _cached(
+        request,
+        ctx,
+        "public-embed",
+        month,
+        indicator,
+        lambda r: _html(r, embed=True),
+        HTML,
+        page_headers(ctx.settings.public_frame_ancestors),
+    )
+
+
+@router.get(CSV)
+async def public_csv(
+    request: Request, ctx: Ctx, month: MonthQ = None, indicator: IndicatorQ = None
+) -> Response:
+    label = month or latest_closed_month().label
+    name = f"ket-qua-{indicator or DEFAULT_INDICATOR}-{label}.csv"
+    return await _cached(
+        request,
+        ctx,
+        "public-csv",
+        month,
+        indicator,
+        _csv,
+        "text/csv; charset=utf-8",
+        {"Content-Disposition": f'attachment; filename="{name}"'},
+    )

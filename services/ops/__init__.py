@@ -1,0 +1,1 @@
+"""Production operations behind the `egov` command: rebuild, snapshot and restore, catalogs."""

@@ -1,0 +1,155 @@
+"""`egov`: production operations on the live data — rebuild figures from Kafka, snapshot
+and restore Redis, replace catalogs. In a development checkout the local stack's commands
+(devstack) are added to the same command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from services.ops.rebuild import RebuildRefused, rebuild
+from services.ops.snapshots import RestoreRefused, restore
+from shared.domain.catalog import CatalogFileError, parse_agencies_csv
+from shared.domain.procedures import ProcedureCatalog
+from shared.platform.config import get_settings
+from shared.store.catalog_log import CatalogLog, CatalogLogError
+from shared.store.catalogs import CatalogStore, DroppedAgenciesError
+from shared.store.client import redis_from_url
+from shared.store.snapshots import SnapshotRefused, take_snapshot
+
+console = Console()
+app = typer.Typer(
+    help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
+)
+catalog_app = typer.Typer(
+    help="Danh mục — load catalogs into the running system.", no_args_is_help=True
+)
+
+
+def rebuild_command(
+    keep_state: Annotated[bool, typer.Option(help="Apply on top of the current state")] = False,
+) -> None:
+    """Re-derive every figure from the event topics, from offset 0 (stop the calculator first)."""
+    try:
+        report = asyncio.run(rebuild(get_settings(), flush=not keep_state))
+    except RebuildRefused as exc:
+        console.print(f"[red]rebuild refused[/red]: {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"rebuild: {report.records} records, {report.applied} applied, "
+        f"{report.duplicates} duplicates, {report.invalid} invalid, "
+        f"{report.deleted_keys} keys deleted, {report.seconds:.1f} s "
+        f"({report.records / max(report.seconds, 1e-9):,.0f} records/s)"
+    )
+
+
+def snapshot_command(
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to write it (default EGOV_SNAPSHOT_DIR)")
+    ] = None,
+) -> None:
+    """Write a consistent snapshot of Redis (figures, applied offsets, catalogs, alerts)."""
+    settings = get_settings()
+    target = directory or (Path(settings.snapshot_dir) if settings.snapshot_dir else None)
+    if target is None:
+        console.print("[red]no directory[/red]: pass --directory or set EGOV_SNAPSHOT_DIR")
+        raise typer.Exit(2)
+    try:
+        path = take_snapshot(settings.redis_url, target, settings.snapshot_keep)
+    except SnapshotRefused as exc:
+        console.print(f"[red]snapshot refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"snapshot: {path} ({path.stat().st_size:,} bytes)")
+
+
+def restore_command(
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Snapshot file (default: the latest in EGOV_SNAPSHOT_DIR)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite a Redis that is not empty")] = False,
+) -> None:
+    """Restore Redis: latest snapshot + catalogs from the catalog topic + replay of the
+    event log's tail (stop the calculator first)."""
+    try:
+        report = asyncio.run(restore(get_settings(), snapshot, force=force))
+    except RestoreRefused as exc:
+        console.print(f"[red]restore refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"restore: {report.snapshot or 'no snapshot (full replay)'}; {report.keys:,} keys in "
+        f"{report.load_seconds:.1f} s; {report.catalogs_restored} catalogs; tail "
+        f"{report.tail_records:,} records ({report.tail_applied:,} applied) in "
+        f"{report.tail_seconds:.1f} s; total {report.seconds:.1f} s"
+    )
+
+
+async def _load(kind: str, path: Path) -> int:
+    text = path.read_text(encoding="utf-8-sig")
+    # parse and check the file before touching Redis
+    procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
+    agencies = parse_agencies_csv(text) if procedures is None else None
+    settings = get_settings()
+    redis = redis_from_url(settings.redis_url)
+    log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
+    store = CatalogStore(redis, log)
+    try:
+        if procedures is not None:
+            return await store.replace_procedures(procedures.procedures.values())
+        assert agencies is not None
+        return await store.replace_agencies(agencies.agencies.values())
+    finally:
+        log.close()
+        await redis.aclose()
+
+
+@catalog_app.command("load-procedures")
+def load_procedures(path: Path) -> None:
+    """Replace the procedure catalog with a CSV file (services pick it up within seconds)."""
+    try:
+        rows = asyncio.run(_load("procedures", path))
+    except CatalogLogError as exc:
+        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"procedures: {rows} rows loaded")
+
+
+@catalog_app.command("load-agencies")
+def load_agencies_command(path: Path) -> None:
+    """Replace the agency catalog with a CSV file (services pick it up within seconds).
+
+    Columns: agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,
+    source (dates YYYY-MM-DD inclusive, empty = open-ended; ``#`` lines are comments). A
+    reorganisation ends agencies with valid_to (and successor_code); a file that drops a
+    code which has figures is refused. Example: shared/domain/data/examples/reorganisation-2025.csv.
+    """
+    try:
+        rows = asyncio.run(_load("agencies", path))
+    except CatalogFileError as exc:
+        for error in exc.errors:
+            console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (DroppedAgenciesError, CatalogLogError) as exc:
+        console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"agencies: {rows} rows loaded")
+
+
+app.command("rebuild")(rebuild_command)
+app.command("snapshot")(snapshot_command)
+app.command("restore")(restore_command)
+app.add_typer(catalog_app, name="catalog")
+
+
+def main() -> None:
+    """The `egov` entry point: production commands, plus the local stack's when devstack is
+    installed."""
+    # a service image has no devstack: production commands only
+    with contextlib.suppress(ImportError):
+        importlib.import_module("devstack.cli")  # registers its commands on ``app``
+    app()

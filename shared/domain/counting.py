@@ -1,0 +1,147 @@
+"""Counting rules (domain README §4, §4a) as pure functions: what each event contributes.
+
+Every event yields *marks*: named counter fields. How a dossier's marks are dated is the
+lifecycle of §4a, applied by the Redis script (``shared/store/lua/apply_batch.lua``):
+
+- intake marks (``received``, each category, online, remote, one-stop, digitized, and the
+  procedure's "has an online dossier" member ``P:<procedure>``) are the union over the
+  dossier's ``received`` events, all dated at its *first* receipt, and withdrawn from every
+  period when the dossier's intake was rejected;
+- the earliest ``resolved`` / ``returned`` / ``rated`` event alone decides its marks;
+- every ``payment`` event is a transaction and counts on its own;
+- documents and work files keep the earliest occurrence of each mark.
+
+A dossier's ``received`` mark gives the distinct total (HSTN); its category marks
+(service level × channel) may add up to more than that total, as in the appendix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.contract.events import (
+    Channel,
+    DocumentIssued,
+    DossierPayment,
+    DossierRated,
+    DossierReceived,
+    DossierResolved,
+    DossierReturned,
+    Event,
+    PaymentMethod,
+    Satisfaction,
+    SubmittedBy,
+    WorkFileCompleted,
+)
+
+ENTITY_PREFIX = {"dossier": "d", "document_issued": "doc", "work_file_completed": "wf"}
+
+
+def category_mark(service_level: str, channel: str) -> str:
+    return f"cat_{service_level}_{channel}"
+
+
+def marks_for(event: Event) -> list[str]:
+    """The marks an event carries; empty for events no ratio counts (e.g. withdrawn)."""
+    match event:
+        case DossierReceived():
+            marks = ["received", category_mark(event.service_level, event.channel)]
+            if event.service_level == "full_online" and event.channel is Channel.online:
+                marks.append("received_full_online_online")
+            if event.channel is Channel.online:
+                marks.append("received_online")
+                if event.submitted_by is SubmittedBy.citizen:
+                    marks.append("received_remote")
+            if event.via_one_stop:
+                marks.append("received_one_stop")
+            if event.digitized:
+                marks.append("received_digitized")
+            return marks
+        case DossierResolved():
+            marks = ["resolved"]
+            if event.occurred_at <= event.due_at:
+                marks.append("resolved_on_time")
+            return marks
+        case DossierReturned():
+            return ["returned", "returned_electronic"] if event.result_electronic else ["returned"]
+        case DossierPayment():
+            if event.method is PaymentMethod.online:
+                return ["payment", "payment_online"]
+            return ["payment"]
+        case DossierRated():
+            if event.satisfaction in (Satisfaction.very_satisfied, Satisfaction.satisfied):
+                return ["rated", "rated_satisfied"]
+            return ["rated"]
+        case DocumentIssued():
+            if event.confidential:
+                return []
+            return (
+                ["document_issued", "document_electronic"]
+                if event.electronic
+                else ["document_issued"]
+            )
+        case WorkFileCompleted():
+            if event.confidential:
+                return []
+            if event.processed_online:
+                return ["work_file_completed", "work_file_online"]
+            return ["work_file_completed"]
+    return []
+
+
+PROCEDURE_ITEM = "P:"
+
+# The intake marks in the order of their bits in a dossier's compact state (the Lua
+# script's INTAKE table is the same list; a unit test keeps them equal).
+INTAKE_MARKS: tuple[str, ...] = (
+    "received",
+    "received_full_online_online",
+    "received_online",
+    "received_remote",
+    "received_one_stop",
+    "received_digitized",
+    *(
+        category_mark(level, channel)
+        for level in ("full_online", "partial_online", "in_person_only")
+        for channel in ("online", "in_person", "postal")
+    ),
+)
+INTAKE_BIT = {mark: 1 << i for i, mark in enumerate(INTAKE_MARKS)}
+
+
+def intake_items(event: DossierReceived) -> list[str]:
+    """A receipt's intake marks plus ``P:<procedure>`` when it makes the procedure one with
+    an online dossier (``proc_online``); all dated at the dossier's first receipt."""
+    items = marks_for(event)
+    if event.channel is Channel.online and event.service_level != "in_person_only":
+        items.append(PROCEDURE_ITEM + event.procedure_code)
+    return items
+
+
+def set_members(event: Event) -> list[tuple[str, str]]:
+    """Per-period distinct sets the event adds to: (set name, member).
+
+    ``proc_paid_online``: procedures with at least one online payment. (``proc_online``,
+    dated by the intake cohort, is an intake item: see ``intake_items``.)
+    """
+    match event:
+        case DossierPayment() if event.method is PaymentMethod.online:
+            return [("proc_paid_online", event.procedure_code)]
+    return []
+
+
+def entity_key(event: Event) -> str:
+    """Entity the marks belong to, unique within the agency."""
+    if event.family == "dossier":
+        return f"d:{event.entity_id}"
+    return f"{ENTITY_PREFIX[event.event_type]}:{event.entity_id}"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """Where an event falls: epoch milliseconds and its local day, month and year buckets."""
+
+    ts: int  # epoch milliseconds
+    day: str  # YYYYMMDD
+    month: str  # YYYYMM
+    year: str  # YYYY

@@ -1,0 +1,84 @@
+"""Scopes (domain README §7): an agency code, ``group:<g>``, ``level:<l>`` or ``province``.
+
+Aggregate scopes sum their members' numerators and denominators. For a period, an
+aggregate holds the agencies valid at some time in it (§4a.6): the 2025 province holds the
+departments merged away on 2025-03-01 and the districts ended on 2025-06-30 as well as
+their successors; the 2026 province only the successors. Without a period it holds every
+agency of the catalog. An agency scope names one code and is answered for any period (its
+figures stay under its code; after its ``valid_to`` it simply has no new events).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.domain.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLevel
+
+SCOPE_FORMATS = "an agency code, group:so_nganh, group:dia_phuong, level:tinh|huyen|xa or province"
+
+
+class ScopeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Scope:
+    id: str
+    kind: str  # agency | group | level | province
+    members: tuple[Agency, ...]
+
+    @property
+    def codes(self) -> list[str]:
+        return [a.agency_code for a in self.members]
+
+    @property
+    def agency(self) -> Agency | None:
+        return self.members[0] if self.kind == "agency" else None
+
+
+def parse_scope(
+    text: str, catalog: AgencyCatalog, start: date | None = None, end: date | None = None
+) -> Scope:
+    """The scope ``text``; with a period [start, end] (one date: that day), an aggregate's
+    members are the agencies valid at some time in it."""
+    text = text.strip()
+    lo, hi = start or end, end or start
+    if lo is None or hi is None:
+        pool = list(catalog.agencies.values())
+    else:
+        pool = catalog.valid_between(lo, hi)
+    if text == "province":
+        return Scope(text, "province", tuple(pool))
+    if text.startswith("group:"):
+        try:
+            group = AgencyGroup(text.removeprefix("group:"))
+        except ValueError:
+            raise ScopeError(f"unknown group in {text!r}; expected {SCOPE_FORMATS}") from None
+        return Scope(text, "group", tuple(a for a in pool if a.group is group))
+    if text.startswith("level:"):
+        try:
+            level = AgencyLevel(text.removeprefix("level:"))
+        except ValueError:
+            raise ScopeError(f"unknown level in {text!r}; expected {SCOPE_FORMATS}") from None
+        return Scope(text, "level", tuple(a for a in pool if a.level is level))
+    agency = catalog.get(text)
+    if agency is None:
+        raise ScopeError(f"unknown scope {text!r}; expected {SCOPE_FORMATS}")
+    return Scope(text, "agency", (agency,))
+
+
+def scope_on(text: str, catalog: AgencyCatalog, day: date) -> Scope:
+    """The scope as it stands on ``day`` ("now" views: open dossiers, silence alerts)."""
+    return parse_scope(text, catalog, day, day)
+
+
+def scope_in(scope: Scope, catalog: AgencyCatalog, start: date, end: date) -> Scope:
+    """``scope`` re-derived for the period [start, end]: the same scope id, the members
+    valid in it (an agency scope is returned as it is)."""
+    if scope.kind == "agency":
+        return scope
+    try:
+        return parse_scope(scope.id, catalog, start, end)
+    except ScopeError:
+        return scope

@@ -1,0 +1,2 @@
+"""What services read: per-agency counters turned into figures, indicator values, targets
+and verdicts, and the roll-up scorecard."""

@@ -1,0 +1,621 @@
+"""Redis state of the indicators: the idempotent apply script and the period reads.
+
+The calculator applies a batch with one script call per agency
+(``shared/store/lua/apply_batch.lua``): for each event the script checks the event id against
+the entity's seen ids, updates the dossier's lifecycle state (§4a) and moves the counts
+that the state change implies between day/month/year buckets; counter increments are
+summed over the batch. The API reads bucket counters and sums them; it never recomputes
+from raw events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from shared.contract.events import (
+    DossierDueChanged,
+    DossierIntakeRejected,
+    DossierPayment,
+    DossierRated,
+    DossierReceived,
+    DossierResolved,
+    DossierReturned,
+    DossierWithdrawn,
+    Event,
+    PaymentMethod,
+    Satisfaction,
+)
+from shared.domain.counting import (
+    INTAKE_BIT,
+    PROCEDURE_ITEM,
+    Occurrence,
+    entity_key,
+    intake_items,
+    marks_for,
+)
+from shared.domain.periods import decompose
+from shared.store import keys as redis_keys
+from shared.store.client import LuaScript, RedisClient
+
+# Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
+# monotonic even across a deleted key or a flushed database, so a cached figure can never
+# be mistaken for current (see redis_keys.data_version).
+BUMP_VERSION_LUA = """
+local now = redis.call('TIME')
+local v = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local cur = tonumber(redis.call('GET', vk) or '0')
+if cur >= v then v = cur + 1 end
+redis.call('SET', vk, string.format('%d', v))
+"""
+
+# Raises the data version KEYS[1] of one agency (one call per agency: one slot per call).
+BUMP_VERSIONS_LUA = "local vk = KEYS[1]\n" + BUMP_VERSION_LUA.strip() + "\nreturn 1"
+
+# Raises (never lowers) fields of the hash KEYS[1] to the offsets of the JSON object ARGV[1].
+RAISE_OFFSETS_LUA = """
+for field, off in pairs(cjson.decode(ARGV[1])) do
+  local cur = tonumber(redis.call('HGET', KEYS[1], field) or '-1')
+  if off > cur then redis.call('HSET', KEYS[1], field, string.format('%d', off)) end
+end
+return 1
+"""
+
+# One call applies a batch of one agency's events (§4, §4a): see the script's header.
+APPLY_BATCH_LUA = (
+    resources.files("shared.store.lua")
+    .joinpath("apply_batch.lua")
+    .read_text("utf-8")
+    .replace("--BUMP_VERSION--", BUMP_VERSION_LUA.strip())
+)
+
+# Events per script call: bounds the script's run time and Lua's unpack sizes.
+MAX_SCRIPT_BATCH = 500
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+# Asia/Ho_Chi_Minh has kept +07:00 without daylight saving since 1975 (events start in
+# 2015): fixed-offset arithmetic, 5× cheaper than a ZoneInfo conversion per event.
+_LOCAL_OFFSET_S = 7 * 3600
+_DAY_S = 86_400
+# local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
+_LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
+
+
+def _buckets(ms: int) -> tuple[str, str, str]:
+    """The local day, month and year buckets of an instant (epoch milliseconds)."""
+    n = (ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S
+    hit = _LOCAL_DAYS.get(n)
+    if hit is None:
+        local = time.gmtime(n * _DAY_S)
+        year = f"{local.tm_year:04d}"
+        month = f"{year}{local.tm_mon:02d}"
+        hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
+    return hit
+
+
+def occurrence(ts: datetime) -> Occurrence:
+    ms = (ts - _EPOCH) // _MS
+    day, month, year = _buckets(ms)
+    return Occurrence(ts=ms, day=day, month=month, year=year)
+
+
+def local_year(ts: datetime) -> str:
+    """The local year (YYYY) of an instant: ``occurrence(ts).year`` without the rest."""
+    return _buckets((ts - _EPOCH) // _MS)[2]
+
+
+def _epoch_s(ts: datetime) -> str:
+    return repr(ts.timestamp())
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def id_hash(event_id: str) -> str:
+    """4 bytes (8 hex digits) of the event id: its idempotency key in the entity's state."""
+    return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
+
+
+# (service level, channel, submitted by, via one-stop, digitized) → (intake bits, whether
+# the receipt makes its procedure one with an online dossier): what ``intake_items`` says,
+# computed once per combination (there are 72)
+_INTAKE: dict[tuple[object, ...], tuple[str, bool]] = {}
+
+
+def _intake(event: DossierReceived) -> tuple[str, bool]:
+    key = (
+        event.service_level,
+        event.channel,
+        event.submitted_by,
+        event.via_one_stop,
+        event.digitized,
+    )
+    hit = _INTAKE.get(key)
+    if hit is None:
+        bits = 0
+        online = False
+        for item in intake_items(event):
+            if item.startswith(PROCEDURE_ITEM):
+                online = True
+            else:
+                bits |= INTAKE_BIT[item]
+        hit = _INTAKE[key] = (str(bits), online)
+    return hit
+
+
+def _received(event: DossierReceived) -> list[str]:
+    bits, online = _intake(event)
+    due = _epoch_s(event.due_at)
+    return [due, bits, "1", event.procedure_code] if online else [due, bits, "0"]
+
+
+def _resolved(event: DossierResolved) -> list[str]:
+    return [_flag(event.occurred_at <= event.due_at)]
+
+
+def _returned(event: DossierReturned) -> list[str]:
+    return [_flag(event.result_electronic)]
+
+
+def _rated(event: DossierRated) -> list[str]:
+    return [_flag(event.satisfaction is not Satisfaction.unsatisfied)]
+
+
+def _payment(event: DossierPayment) -> list[str]:
+    return [_flag(event.method is PaymentMethod.online), event.procedure_code]
+
+
+def _due_changed(event: DossierDueChanged) -> list[str]:
+    return [_epoch_s(event.due_at) if event.due_at is not None else ""]
+
+
+def _nothing(event: Event) -> list[str]:
+    return []
+
+
+def _marks(event: Event) -> list[str]:
+    marks = marks_for(event)
+    return [str(len(marks)), *marks]
+
+
+# event class → (its code in the script, the arguments after the common head)
+_TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
+    DossierReceived: ("R", _received),
+    DossierResolved: ("S", _resolved),
+    DossierReturned: ("T", _returned),
+    DossierRated: ("Q", _rated),
+    DossierPayment: ("P", _payment),
+    DossierDueChanged: ("C", _due_changed),
+    DossierWithdrawn: ("W", _nothing),
+    DossierIntakeRejected: ("X", _nothing),
+}
+
+
+def event_args(event: Event) -> list[str]:
+    """The script arguments of one event (see ``shared/store/lua/apply_batch.lua``): its code,
+    id hash, id, epoch ms, entity id, then its own part (the script derives the local
+    periods from the epoch ms)."""
+    code, tail = _TAILS.get(type(event), ("G", _marks))
+    return [
+        code,
+        id_hash(event.event_id),
+        event.event_id,
+        str((event.occurred_at - _EPOCH) // _MS),
+        event.entity_id,
+        *tail(event),
+    ]
+
+
+Offsets = Mapping[tuple[str, int], int]
+
+
+def _tp_field(tp: tuple[str, int]) -> str:
+    return f"{tp[0]}:{tp[1]}"
+
+
+def _parse_tp(field: str) -> tuple[str, int]:
+    topic, _, partition = field.rpartition(":")
+    return topic, int(partition)
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+@dataclass(frozen=True)
+class ApplyPlan:
+    """The apply script's calls for a batch of events in one keyspace: per call, its
+    agency, entity keys, JSON event arguments, the events' indexes, and whether it is the
+    agency's last call of the batch (the one that raises its applied offsets)."""
+
+    keyspace: str
+    agencies: list[str]
+    keys: list[list[str]]
+    args: list[bytes]
+    chunks: list[list[int]]
+    last_of_agency: list[bool]
+
+
+def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
+    plan = ApplyPlan(ks, [], [], [], [], [])
+    for _ in _build_plan(events, plan):
+        pass
+    return plan
+
+
+def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
+    """Fill ``plan`` with the calls of ``events``, pausing (yielding) after each call."""
+    ks = plan.keyspace
+    groups: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(event.agency_code, []).append(index)
+    for agency, indexes in groups.items():
+        starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
+        for start in starts:
+            chunk = indexes[start : start + MAX_SCRIPT_BATCH]
+            flat: list[str] = []
+            for i in chunk:
+                flat += event_args(events[i])
+            plan.agencies.append(agency)
+            plan.keys.append([redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk])
+            plan.args.append(orjson.dumps(flat))
+            plan.chunks.append(chunk)
+            plan.last_of_agency.append(start == starts[-1])
+            yield
+
+
+class IndicatorStore:
+    """Reads and writes the figures of one keyspace: a fixed one (``keyspace=``, e.g. the
+    fresh keyspace a rebuild derives into) or the current one (``keyspace:current``,
+    re-read at most every ``keyspace_ttl_s``)."""
+
+    def __init__(
+        self, redis: RedisClient, keyspace: str | None = None, keyspace_ttl_s: float = 1.0
+    ) -> None:
+        self.redis = redis
+        self._apply = LuaScript(APPLY_BATCH_LUA)
+        self._bump = LuaScript(BUMP_VERSIONS_LUA)
+        self._raise = LuaScript(RAISE_OFFSETS_LUA)
+        # (keyspace, agency, (topic, partition)) → the offset this process knows the
+        # agency reached there (its own claims, and the central hash as read by gaps()):
+        # the apply script raises an agency's claim only from there on (see gaps())
+        self._reached: dict[tuple[str, str, tuple[str, int]], int] = {}
+        self._fixed = keyspace
+        self._ttl = keyspace_ttl_s
+        self._ks: str | None = None
+        self._ks_at = 0.0
+
+    async def keyspace(self) -> str:
+        if self._fixed is not None:
+            return self._fixed
+        now = time.monotonic()
+        if self._ks is None or now - self._ks_at >= self._ttl:
+            raw = await self.redis.get(redis_keys.KEYSPACE_CURRENT)
+            self._ks = raw.decode() if isinstance(raw, bytes) else (raw or "")
+            self._ks_at = now
+        return self._ks
+
+    async def apply(self, event: Event) -> bool:
+        """Apply one event; False when its id was already applied."""
+        return (await self.apply_many([event]))[0]
+
+    async def plan(self, events: Sequence[Event]) -> ApplyPlan:
+        """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
+        builds the next batch's while the previous one is in Redis; it yields to the loop
+        between calls)."""
+        plan = ApplyPlan(await self.keyspace(), [], [], [], [], [])
+        for _ in _build_plan(events, plan):
+            await asyncio.sleep(0)
+        return plan
+
+    async def apply_many(
+        self,
+        events: Sequence[Event],
+        offsets: Offsets | None = None,
+        plan: ApplyPlan | None = None,
+        *,
+        before_scripts: Callable[[], Awaitable[None]] | None = None,
+        after_scripts: Callable[[], None] | None = None,
+    ) -> list[bool]:
+        """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
+        cluster, one per node), each call on its agency's slot.
+
+        ``offsets`` ((topic, partition) → offset of the batch's last record) are raised in
+        each agency's applied offsets by its last call, atomically with its figures; once
+        every call succeeded, in the central ``applied:offsets`` too (``<tp>``, and
+        ``<tp>|<agency>`` for each agency of the batch: what that agency must have reached,
+        see :meth:`gaps`). ``plan``: :meth:`plan` of these events, used unless the current
+        keyspace changed since. Returns, per event, whether it was applied (False: its id
+        was seen before).
+
+        With several batches in flight, ``before_scripts`` (awaited just before the script
+        calls are built and sent) and ``after_scripts`` (called once they all returned)
+        chain them: a batch's scripts run after the previous batch's returned, so each
+        agency's calls, claims and the central offsets keep the order of a single stream.
+        """
+        ks = await self.keyspace()
+        if plan is None or plan.keyspace != ks:
+            plan = _plan(events, ks)
+        if before_scripts is not None:
+            await before_scripts()
+        offsets_arg = (
+            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
+        )
+        calls: list[tuple[list[str], list[str | bytes]]] = []
+        for agency, keys, flat, last in zip(
+            plan.agencies, plan.keys, plan.args, plan.last_of_agency, strict=True
+        ):
+            expect = (
+                orjson.dumps(
+                    {
+                        _tp_field(tp): self._reached[(ks, agency, tp)]
+                        for tp in offsets
+                        if (ks, agency, tp) in self._reached
+                    }
+                )
+                if last and offsets
+                else b""
+            )
+            calls.append(
+                (
+                    keys + self._fixed_keys(agency, ks),
+                    [redis_keys.tag(agency), flat, ks, offsets_arg if last else b"", expect],
+                )
+            )
+        flags = [False] * len(events)
+        results = await self._apply.run_many(self.redis, calls)
+        for chunk, result in zip(plan.chunks, results, strict=True):
+            for i, flag in zip(chunk, result, strict=True):
+                flags[i] = bool(flag)
+        groups = dict.fromkeys(plan.agencies)
+        if offsets:
+            # the agencies' own claims: what the next batch's calls must find (see gaps())
+            for agency in groups:
+                for tp, o in offsets.items():
+                    self._know(ks, agency, tp, o)
+        if after_scripts is not None:
+            after_scripts()
+        if offsets:
+            central = {_tp_field(tp): o for tp, o in offsets.items()}
+            for agency in groups:
+                central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
+            await self._raise.run(
+                self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central)]
+            )
+        return flags
+
+    def _know(self, ks: str, agency: str, tp: tuple[str, int], offset: int) -> None:
+        key = (ks, agency, tp)
+        if offset > self._reached.get(key, -1):
+            self._reached[key] = offset
+
+    @staticmethod
+    def _fixed_keys(agency: str, ks: str) -> list[str]:
+        """The apply script's last three keys (see its header)."""
+        return [
+            redis_keys.stats(agency, ks),
+            redis_keys.applied_agency(agency, ks),
+            redis_keys.data_version(agency),
+        ]
+
+    async def claim_applied(self, agencies: Iterable[str], offsets: Offsets) -> None:
+        """Raise the agencies' applied offsets (a replay re-applied everything before them)."""
+        arg = orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()})
+        ks = await self.keyspace()
+        calls: list[tuple[list[str], list[str | bytes]]] = [
+            (self._fixed_keys(a, ks), [redis_keys.tag(a), b"[]", ks, arg]) for a in agencies
+        ]
+        if calls and offsets:
+            await self._apply.run_many(self.redis, calls)
+
+    async def gaps(
+        self, reached: Offsets, agencies: Iterable[str] | None = None
+    ) -> dict[tuple[str, int], tuple[int, int, list[str]]]:
+        """Where Redis lost writes: per (topic, partition) of ``reached`` (the offset up to
+        which everything must be in Redis; 0 when unknown: a partition this worker was
+        just given), the range [start, end) to replay and the agencies found behind. The
+        end is ``reached`` or, when higher, the central offset + 1.
+
+        A partition is behind when the central applied offset + 1 is before ``reached``, or
+        when an agency's own applied offset is below what the central hash says it reached
+        (``<tp>|<agency>``: its primary failed over and lost its last calls while the
+        others kept theirs). ``agencies``: those to check (default: every agency the
+        central hash names for these partitions).
+
+        A failover between this check and the next batch would let that batch's claim,
+        made on the promoted replica, cover the writes it lost: so the apply script raises
+        an agency's claim only when it is at least what this store knows the agency
+        reached (the central values read here, and its own claims); an agency below stays
+        behind, and the next check finds it."""
+        if not reached:
+            return {}
+        ks = await self.keyspace()
+        central_key = redis_keys.applied_offsets(ks)
+        tps = list(reached)
+        if agencies is None:
+            names: set[str] = set()
+            wanted = {_tp_field(tp) for tp in tps}
+            for field in await self.redis.hkeys(central_key):
+                tp_field, sep, agency = _text(field).partition("|")
+                if sep and tp_field in wanted:
+                    names.add(agency)
+            codes = sorted(names)
+        else:
+            codes = sorted(set(agencies))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(central_key, [_tp_field(tp) for tp in tps])
+        for code in codes:
+            pipe.hmget(central_key, [f"{_tp_field(tp)}|{code}" for tp in tps])
+            pipe.hmget(redis_keys.applied_agency(code, ks), [_tp_field(tp) for tp in tps])
+        raw = await pipe.execute()
+
+        def num(value: bytes | str | None) -> int:
+            return int(value) if value is not None else -1
+
+        out: dict[tuple[str, int], tuple[int, int, list[str]]] = {}
+        for n, tp in enumerate(tps):
+            start = num(raw[0][n]) + 1
+            end = max(reached[tp], start)
+            behind: list[str] = []
+            for k, code in enumerate(codes):
+                expected, claimed = num(raw[1 + 2 * k][n]), num(raw[2 + 2 * k][n])
+                self._know(ks, code, tp, expected)
+                if claimed < expected:
+                    behind.append(code)
+                    start = min(start, claimed + 1)
+            if start < end:
+                out[tp] = (start, end, behind)
+        return out
+
+    async def applied_events(self, agencies: Iterable[str]) -> dict[str, int]:
+        """Per agency, how many distinct event ids its figures hold (events counted)."""
+        ks = await self.keyspace()
+        codes = list(agencies)
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.hget(redis_keys.stats(code, ks), "events")
+        values = await pipe.execute() if codes else []
+        return {c: int(v or 0) for c, v in zip(codes, values, strict=True)}
+
+    async def applied_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → offset of the last record of the last batch whose every
+        call succeeded (the central hash; per agency, see :meth:`gaps`)."""
+        raw = await self.redis.hgetall(redis_keys.applied_offsets(await self.keyspace()))
+        out: dict[tuple[str, int], int] = {}
+        for field, value in raw.items():
+            name = _text(field)
+            if "|" not in name:
+                out[_parse_tp(name)] = int(value)
+        return out
+
+    async def data_versions(self, agencies: Iterable[str]) -> list[int]:
+        """The agencies' data versions (0: never written); equal versions, equal figures.
+        One GET per key in a pipeline (the keys are on different slots)."""
+        codes = list(agencies)
+        if not codes:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            pipe.get(redis_keys.data_version(code))
+        return [int(v) if v is not None else 0 for v in await pipe.execute()]
+
+    async def bump_data_versions(
+        self, agencies: Iterable[str], *, every_written: bool = False
+    ) -> None:
+        """Mark the agencies' figures changed — with ``every_written`` also every agency that
+        has a version (after a rebuild deleted all figures)."""
+        tags = {redis_keys.tag(code) for code in agencies}
+        if every_written:
+            prefix = redis_keys.DATA_VERSION_PREFIX
+            tags |= {
+                key.decode().removeprefix(prefix)
+                async for key in self.redis.scan_iter(f"{prefix}*")
+            }
+        if tags:
+            await self._bump.run_many(
+                self.redis, [([redis_keys.DATA_VERSION_PREFIX + t], []) for t in sorted(tags)]
+            )
+
+    async def sum_marks(
+        self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """Per agency, the sum of each mark over [start, end] (local calendar days)."""
+        buckets = decompose(start, end)
+        codes = list(agencies)
+        ks = await self.keyspace()
+        pipe = self.redis.pipeline(transaction=False)
+        plan: list[str] = []
+        for code in codes:
+            prefix = redis_keys.counters_prefix(code, ks)
+            keys = [f"{prefix}Y{y}" for y in buckets.years]
+            keys += [f"{prefix}M{y}{m:02d}" for y, m in buckets.months]
+            keys += [f"{prefix}D{d:%Y%m%d}" for d in buckets.days]
+            for key in keys:
+                pipe.hmget(key, list(marks))
+                plan.append(code)
+        results = await pipe.execute() if plan else []
+        totals: dict[str, dict[str, int]] = {code: dict.fromkeys(marks, 0) for code in codes}
+        for code, values in zip(plan, results, strict=True):
+            acc = totals[code]
+            for mark, value in zip(marks, values, strict=True):
+                if value is not None:
+                    acc[mark] += int(value)
+        return totals
+
+    def _bucket_suffixes(self, start: date, end: date) -> list[str]:
+        buckets = decompose(start, end)
+        return (
+            [f"Y{y}" for y in buckets.years]
+            + [f"M{y}{m:02d}" for y, m in buckets.months]
+            + [f"D{d:%Y%m%d}" for d in buckets.days]
+        )
+
+    async def set_union(
+        self, agencies: Iterable[str], start: date, end: date, name: str
+    ) -> dict[str, set[str]]:
+        """Per agency, the members of a per-period distinct set over [start, end]."""
+        suffixes = self._bucket_suffixes(start, end)
+        codes = list(agencies)
+        ks = await self.keyspace()
+        pipe = self.redis.pipeline(transaction=False)
+        counted = name in redis_keys.COUNTED_SETS
+        for code in codes:
+            if counted:
+                prefix = redis_keys.counted_set_prefix(code, name, ks)
+                for suffix in suffixes:
+                    pipe.hkeys(prefix + suffix)
+            else:
+                prefix = redis_keys.set_prefix(code, name, ks)
+                # same tag, one slot (redis-py's cluster pipeline blocks .sunion by name)
+                pipe.execute_command("SUNION", *[prefix + s for s in suffixes])
+        results = await pipe.execute() if codes else []
+        per_code = len(suffixes) if counted else 1
+        out: dict[str, set[str]] = {}
+        for n, code in enumerate(codes):
+            members: set[str] = set()
+            for part in results[n * per_code : (n + 1) * per_code]:
+                members.update(m.decode() if isinstance(m, bytes) else m for m in part)
+            out[code] = members
+        return out
+
+    async def open_counts(
+        self, agencies: Iterable[str], now: datetime, horizon_s: int = 86_400
+    ) -> dict[str, tuple[int, int, int]]:
+        """Per agency: (open, overdue at ``now``, due within ``horizon_s`` after ``now``)."""
+        ts = now.timestamp()
+        codes = list(agencies)
+        ks = await self.keyspace()
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            key = redis_keys.open_dossiers(code, ks)
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({ts}")
+            pipe.zcount(key, ts, ts + horizon_s)
+        flat = await pipe.execute() if codes else []
+        return {
+            code: (int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2]))
+            for i, code in enumerate(codes)
+        }
+
+    async def overdue_dossiers(self, agency: str, now: datetime, limit: int = 100) -> list[str]:
+        raw = await self.redis.zrangebyscore(
+            redis_keys.open_dossiers(agency, await self.keyspace()),
+            "-inf",
+            f"({now.timestamp()}",
+            start=0,
+            num=limit,
+        )
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]

@@ -1,0 +1,113 @@
+"""Redis key layout. Every key of an agency carries ``{agency}`` as a hash tag, so a Redis
+Cluster keeps one agency's keys (its apply script's, its applied offsets, its data version)
+on one slot, and the agencies spread over the primaries. Keys read or written together
+across agencies are never in one command: per-key pipelines
+(``shared/store/indicator_store.py``). Outside this module, keys written together share one
+tag: ``alert:{alerts}:…``/``outbox:{alerts}:…`` (services/alerts/store.py),
+``catalog:{catalog}:…`` (shared/store/catalogs.py),
+``lastseen:{lastseen}:…`` (shared/store/last_seen.py). The untagged keys (``keyspace:current``,
+``keyspace:seq``, the central ``applied:offsets``) are single-key reads and writes.
+
+Derived state (entities, counters, sets, open dossiers, applied offsets) lives in a
+*keyspace*: a key prefix (``""`` for the original one, ``ks<N>:`` for each rebuild).
+``keyspace:current`` names the one readers use; a rebuild derives into a fresh keyspace and
+switches it over in one SET, so readers never see partial figures. Data versions, catalogs
+and alerts are outside any keyspace.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+KEYSPACE_CURRENT = "keyspace:current"
+KEYSPACE_SEQ = "keyspace:seq"
+
+
+def tag(agency: str) -> str:
+    return f"{{{agency}}}"
+
+
+# Entity states live in per-agency bucket hashes (field = entity id), a number of buckets
+# per family: each bucket one small listpack (Redis config: REDIS_LISTPACK_CONFIG) instead
+# of a key per entity. Dossiers: a year of the largest agency (75,000) makes ~73 a bucket
+# (4,096 buckets measured no faster on the whole simulated year, and 0.4 MB per 100,000
+# dossiers larger); documents and work files (~1,200 a year each) ~5.
+ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256}
+
+# redis-server settings the entity buckets need to stay listpacks (a state is ~100-200
+# bytes; a bucket holds up to ~500 states before it turns into a hashtable: still
+# correct, only larger). Used by devstack, docker-compose.yml and the test fixtures.
+REDIS_LISTPACK_CONFIG = {"hash-max-listpack-entries": "512", "hash-max-listpack-value": "512"}
+
+
+def entity(agency: str, entity_key: str, ks: str = "") -> str:
+    """The bucket hash holding an entity's state (``entity_key``: ``d:<dossier>``,
+    ``doc:<id>``, ``wf:<id>``) under the field ``<id>``: its applied event ids and the
+    lifecycle state of ``shared/store/lua/apply_batch.lua`` (a document's: the day of each
+    mark's first occurrence). The bucket is the id's CRC-32 modulo the family's
+    ``ENTITY_BUCKETS``."""
+    family, _, ident = entity_key.partition(":")
+    bucket = zlib.crc32(ident.encode()) % ENTITY_BUCKETS[family]
+    return f"{ks}ent:{{{agency}}}:{family}{bucket}"
+
+
+def counters_prefix(agency: str, ks: str = "") -> str:
+    """Prefix of an agency's counter hashes: ``<prefix>D20240131``, ``M202401``, ``Y2024``."""
+    return f"{ks}cnt:{{{agency}}}:"
+
+
+def set_prefix(agency: str, name: str, ks: str = "") -> str:
+    """Per-period distinct sets (``<prefix>D20240131``…), e.g. procedures paid online."""
+    return f"{ks}set:{{{agency}}}:{name}:"
+
+
+# Per-period sets whose members can leave again (a dossier's intake rejected, its cohort
+# moved): hashes member → number of dossiers holding it, members at 0 removed.
+COUNTED_SETS = frozenset({"proc_online"})
+
+
+def counted_set_prefix(agency: str, name: str, ks: str = "") -> str:
+    """Per-period counted sets (``<prefix>D20240131``…): procedures with online dossiers."""
+    return f"{ks}pset:{{{agency}}}:{name}:"
+
+
+def open_dossiers(agency: str, ks: str = "") -> str:
+    """Sorted set of the agency's open dossiers, scored by the due time in force (epoch
+    seconds; ``+inf`` while suspended)."""
+    return f"{ks}open:{{{agency}}}"
+
+
+DATA_VERSION_PREFIX = "ver:"
+
+
+def data_version(agency: str) -> str:
+    """Version of the agency's figures: raised by every write that changes them, never
+    reset (a fresh key starts at the server's clock in microseconds), so a reader can cache
+    figures and know exactly when they are stale."""
+    return f"{DATA_VERSION_PREFIX}{tag(agency)}"
+
+
+def stats(agency: str, ks: str = "") -> str:
+    """Hash of the agency's bookkeeping: ``events`` = distinct event ids applied."""
+    return f"{ks}stat:{{{agency}}}"
+
+
+def applied_agency(agency: str, ks: str = "") -> str:
+    """Hash ``<topic>:<partition>`` → offset of the last record of a batch whose events of
+    this agency are all in the keyspace: raised by the apply script in the same atomic
+    call as the agency's figures, on the agency's slot (so a primary that lost writes in a
+    failover also lost the offsets that claimed them)."""
+    return f"{ks}applied:{{{agency}}}"
+
+
+def applied_offsets(ks: str = "") -> str:
+    """The central hash (one slot), raised once every agency call of a batch succeeded:
+    ``<topic>:<partition>`` → the batch's last offset, and ``<topic>:<partition>|<agency>``
+    → the offset that agency's own hash (:func:`applied_agency`) must have reached. An
+    agency below it, or the central offset below what the calculator processed, is a gap
+    to re-apply from the event log (``IndicatorStore.gaps``)."""
+    return f"{ks}applied:offsets"
+
+
+# Patterns of every derived key of a keyspace (what a rebuild replaces).
+DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "stat:", "applied:")

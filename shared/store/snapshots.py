@@ -1,0 +1,73 @@
+"""Snapshots of the derived state: Redis' own point-in-time RDB, streamed over the
+replication protocol by ``redis-cli --rdb`` (so Redis may be on another host). Taken by the
+calculator's leader every hour and by ``egov snapshot``; read back by ``egov restore``
+(``services/ops/snapshots.py``). One server only: a Redis Cluster has none."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared.domain.calendar import LOCAL_TZ
+from shared.store.client import CLUSTER_SCHEME, is_cluster
+
+SUFFIX = ".rdb"
+
+
+class SnapshotRefused(RuntimeError):
+    """Snapshots are of one Redis server; a Redis Cluster has none."""
+
+
+def refuse_cluster(url: str, what: str) -> str | None:
+    """The refusal message when ``url`` is a Redis Cluster, else None."""
+    if not is_cluster(url):
+        return None
+    return (
+        f"{what} works on one Redis server; EGOV_REDIS_URL is a Redis Cluster "
+        f"({CLUSTER_SCHEME}…), whose figures rely on its replicas, AOF on every node and "
+        "`egov rebuild` instead"
+    )
+
+
+def snapshot_name(now: datetime) -> str:
+    return f"snapshot-{now.astimezone(LOCAL_TZ):%Y%m%dT%H%M%S}{SUFFIX}"
+
+
+def list_snapshots(directory: Path) -> list[Path]:
+    """Complete snapshots, oldest first."""
+    return sorted(directory.glob(f"snapshot-*{SUFFIX}")) if directory.is_dir() else []
+
+
+def _redis_cli_target(url: str) -> list[str]:
+    parsed = urlparse(url)
+    args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 6379)]
+    if parsed.password:
+        args += ["-a", parsed.password, "--no-auth-warning"]
+    return args
+
+
+def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
+    """Stream a consistent RDB of the whole Redis into ``directory``; keep the newest
+    ``keep`` snapshots. Written under a temporary name, renamed when complete."""
+    refused = refuse_cluster(redis_url, "a snapshot")
+    if refused:
+        raise SnapshotRefused(refused)
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / snapshot_name(datetime.now(LOCAL_TZ))
+    partial = final.with_suffix(".partial")
+    done = subprocess.run(
+        ["redis-cli", *_redis_cli_target(redis_url), "--rdb", str(partial)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"redis-cli --rdb failed: {done.stderr.strip()[-500:]}")
+    partial.rename(final)
+    for old in list_snapshots(directory)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return final
