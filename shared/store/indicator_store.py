@@ -1,47 +1,33 @@
-"""Redis state of the indicators: the idempotent apply script and the period reads.
+"""Redis state of the indicators: the apply path and the period reads.
 
-The calculator applies a batch with one script call per agency
-(``shared/store/lua/apply_batch.lua``): for each event the script checks the event id against
-the entity's seen ids, updates the dossier's lifecycle state (§4a) and moves the counts
-that the state change implies between day/month/year buckets; counter increments are
-summed over the batch. The API reads bucket counters and sums them; it never recomputes
-from raw events.
+The calculator applies a batch in three steps per agency: it reads the state of each
+entity the batch touches (one script call per agency, all in one pipeline), applies the
+lifecycle rules of §4a to them in Python (``shared/domain/lifecycle.py``: new states and
+the counter changes they imply, summed over the batch), and writes it all with one short
+script call per agency (``shared/store/lua/apply_batch.lua``) that first checks every
+state is still what was read: all or nothing, else a conflict, and the calculator re-reads
+that call's states and recomputes. With two batches in flight, the next batch applies its
+events to the states the previous one is writing (an overlay kept here); the check turns
+any miss into a retry, never a wrong figure. The API reads bucket counters and sums them;
+it never recomputes from raw events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
-from typing import Any
 
 import orjson
 
-from shared.contract.events import (
-    DossierDueChanged,
-    DossierIntakeRejected,
-    DossierPayment,
-    DossierRated,
-    DossierReceived,
-    DossierResolved,
-    DossierReturned,
-    DossierWithdrawn,
-    Event,
-    PaymentMethod,
-    Satisfaction,
-)
-from shared.domain.counting import (
-    INTAKE_BIT,
-    PROCEDURE_ITEM,
-    Occurrence,
-    entity_key,
-    intake_items,
-    marks_for,
-)
+from shared.contract.events import Event
+from shared.domain.counting import Occurrence, entity_key
+from shared.domain.lifecycle import INF, Changes, Step, apply_entity, step_of
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
 from shared.store.client import LuaScript, RedisClient
@@ -69,7 +55,14 @@ end
 return 1
 """
 
-# One call applies a batch of one agency's events (§4, §4a): see the script's header.
+# The states of one agency's entities: field ARGV[i] of the bucket hash KEYS[i] ("" if none).
+READ_STATES_LUA = """
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGET', KEYS[i], ARGV[i]) or '' end
+return out
+"""
+
+# Writes one agency's share of a batch if its states are still as read: see its header.
 APPLY_BATCH_LUA = (
     resources.files("shared.store.lua")
     .joinpath("apply_batch.lua")
@@ -77,8 +70,14 @@ APPLY_BATCH_LUA = (
     .replace("--BUMP_VERSION--", BUMP_VERSION_LUA.strip())
 )
 
-# Events per script call: bounds the script's run time and Lua's unpack sizes.
-MAX_SCRIPT_BATCH = 500
+# Events per script call (whole entities: an entity's events are in one call): bounds the
+# calls' run time in Redis.
+MAX_SCRIPT_BATCH = 1000
+# The apply script's arguments of a call that only raises offsets: no entity, counter,
+# counted set, set, open change nor event.
+NO_CHANGE = ("0",) * 6
+# A call that keeps meeting other writers' states gives up (the batch is retried whole).
+MAX_CONFLICTS = 50
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -93,9 +92,8 @@ _DAY_S = 86_400
 _LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
 
 
-def _buckets(ms: int) -> tuple[str, str, str]:
-    """The local day, month and year buckets of an instant (epoch milliseconds)."""
-    n = (ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S
+def _day_buckets(n: int) -> tuple[str, str, str]:
+    """The (YYYYMMDD, YYYYMM, YYYY) buckets of a local day number."""
     hit = _LOCAL_DAYS.get(n)
     if hit is None:
         local = time.gmtime(n * _DAY_S)
@@ -103,6 +101,11 @@ def _buckets(ms: int) -> tuple[str, str, str]:
         month = f"{year}{local.tm_mon:02d}"
         hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
     return hit
+
+
+def _buckets(ms: int) -> tuple[str, str, str]:
+    """The local day, month and year buckets of an instant (epoch milliseconds)."""
+    return _day_buckets((ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S)
 
 
 def occurrence(ts: datetime) -> Occurrence:
@@ -114,109 +117,6 @@ def occurrence(ts: datetime) -> Occurrence:
 def local_year(ts: datetime) -> str:
     """The local year (YYYY) of an instant: ``occurrence(ts).year`` without the rest."""
     return _buckets((ts - _EPOCH) // _MS)[2]
-
-
-def _epoch_s(ts: datetime) -> str:
-    return repr(ts.timestamp())
-
-
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def id_hash(event_id: str) -> str:
-    """4 bytes (8 hex digits) of the event id: its idempotency key in the entity's state."""
-    return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
-
-
-# (service level, channel, submitted by, via one-stop, digitized) → (intake bits, whether
-# the receipt makes its procedure one with an online dossier): what ``intake_items`` says,
-# computed once per combination (there are 72)
-_INTAKE: dict[tuple[object, ...], tuple[str, bool]] = {}
-
-
-def _intake(event: DossierReceived) -> tuple[str, bool]:
-    key = (
-        event.service_level,
-        event.channel,
-        event.submitted_by,
-        event.via_one_stop,
-        event.digitized,
-    )
-    hit = _INTAKE.get(key)
-    if hit is None:
-        bits = 0
-        online = False
-        for item in intake_items(event):
-            if item.startswith(PROCEDURE_ITEM):
-                online = True
-            else:
-                bits |= INTAKE_BIT[item]
-        hit = _INTAKE[key] = (str(bits), online)
-    return hit
-
-
-def _received(event: DossierReceived) -> list[str]:
-    bits, online = _intake(event)
-    due = _epoch_s(event.due_at)
-    return [due, bits, "1", event.procedure_code] if online else [due, bits, "0"]
-
-
-def _resolved(event: DossierResolved) -> list[str]:
-    return [_flag(event.occurred_at <= event.due_at)]
-
-
-def _returned(event: DossierReturned) -> list[str]:
-    return [_flag(event.result_electronic)]
-
-
-def _rated(event: DossierRated) -> list[str]:
-    return [_flag(event.satisfaction is not Satisfaction.unsatisfied)]
-
-
-def _payment(event: DossierPayment) -> list[str]:
-    return [_flag(event.method is PaymentMethod.online), event.procedure_code]
-
-
-def _due_changed(event: DossierDueChanged) -> list[str]:
-    return [_epoch_s(event.due_at) if event.due_at is not None else ""]
-
-
-def _nothing(event: Event) -> list[str]:
-    return []
-
-
-def _marks(event: Event) -> list[str]:
-    marks = marks_for(event)
-    return [str(len(marks)), *marks]
-
-
-# event class → (its code in the script, the arguments after the common head)
-_TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
-    DossierReceived: ("R", _received),
-    DossierResolved: ("S", _resolved),
-    DossierReturned: ("T", _returned),
-    DossierRated: ("Q", _rated),
-    DossierPayment: ("P", _payment),
-    DossierDueChanged: ("C", _due_changed),
-    DossierWithdrawn: ("W", _nothing),
-    DossierIntakeRejected: ("X", _nothing),
-}
-
-
-def event_args(event: Event) -> list[str]:
-    """The script arguments of one event (see ``shared/store/lua/apply_batch.lua``): its code,
-    id hash, id, epoch ms, entity id, then its own part (the script derives the local
-    periods from the epoch ms)."""
-    code, tail = _TAILS.get(type(event), ("G", _marks))
-    return [
-        code,
-        id_hash(event.event_id),
-        event.event_id,
-        str((event.occurred_at - _EPOCH) // _MS),
-        event.entity_id,
-        *tail(event),
-    ]
 
 
 Offsets = Mapping[tuple[str, int], int]
@@ -235,46 +135,157 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+@dataclass
+class EntityEvents:
+    """One entity's events in a batch, in batch order: its bucket hash and field, whether
+    it is a document or work file, the rules' view of each event and its batch index."""
+
+    key: str
+    ident: str
+    document: bool
+    steps: list[Step] = dataclass_field(default_factory=list)
+    indexes: list[int] = dataclass_field(default_factory=list)
+
+
+@dataclass
+class ApplyCall:
+    """One script call: an agency's entities (whole), and whether it is the agency's only
+    call of the batch (which then raises its applied offsets atomically with its figures;
+    an agency with several calls claims them once all were written)."""
+
+    agency: str
+    entities: list[EntityEvents]
+    only_of_agency: bool = True
+
+
 @dataclass(frozen=True)
 class ApplyPlan:
-    """The apply script's calls for a batch of events in one keyspace: per call, its
-    agency, entity keys, JSON event arguments, the events' indexes, and whether it is the
-    agency's last call of the batch (the one that raises its applied offsets)."""
+    """The script calls of a batch of events in one keyspace (see :class:`ApplyCall`)."""
 
     keyspace: str
-    agencies: list[str]
-    keys: list[list[str]]
-    args: list[bytes]
-    chunks: list[list[int]]
-    last_of_agency: list[bool]
+    calls: list[ApplyCall]
+
+
+def _plan_calls(events: Sequence[Event], ks: str) -> Iterable[ApplyCall]:
+    """The calls of ``events``, one agency's at a time."""
+    agencies: dict[str, dict[str, EntityEvents]] = {}
+    for index, event in enumerate(events):
+        entities = agencies.get(event.agency_code)
+        if entities is None:
+            entities = agencies[event.agency_code] = {}
+        ekey = entity_key(event)
+        ent = entities.get(ekey)
+        if ent is None:
+            ent = entities[ekey] = EntityEvents(
+                redis_keys.entity(event.agency_code, ekey, ks),
+                event.entity_id,
+                event.family == "document",
+            )
+        ent.steps.append(step_of(event))
+        ent.indexes.append(index)
+    for agency, entities in agencies.items():
+        calls: list[ApplyCall] = []
+        current: list[EntityEvents] = []
+        size = 0
+        for ent in entities.values():
+            if current and size + len(ent.steps) > MAX_SCRIPT_BATCH:
+                calls.append(ApplyCall(agency, current))
+                current, size = [], 0
+            current.append(ent)
+            size += len(ent.steps)
+        calls.append(ApplyCall(agency, current))
+        for call in calls:
+            call.only_of_agency = len(calls) == 1
+            yield call
 
 
 def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
-    plan = ApplyPlan(ks, [], [], [], [], [])
-    for _ in _build_plan(events, plan):
-        pass
-    return plan
+    return ApplyPlan(ks, list(_plan_calls(events, ks)))
 
 
-def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
-    """Fill ``plan`` with the calls of ``events``, pausing (yielding) after each call."""
-    ks = plan.keyspace
-    groups: dict[str, list[int]] = {}
-    for index, event in enumerate(events):
-        groups.setdefault(event.agency_code, []).append(index)
-    for agency, indexes in groups.items():
-        starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
-        for start in starts:
-            chunk = indexes[start : start + MAX_SCRIPT_BATCH]
-            flat: list[str] = []
-            for i in chunk:
-                flat += event_args(events[i])
-            plan.agencies.append(agency)
-            plan.keys.append([redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk])
-            plan.args.append(orjson.dumps(flat))
-            plan.chunks.append(chunk)
-            plan.last_of_agency.append(start == starts[-1])
-            yield
+def _score(score: float | None) -> str:
+    if score is None:
+        return ""
+    return "+inf" if score == INF else repr(score)
+
+
+def _sums(changes: Mapping[tuple[int, str], int], prefix: str) -> dict[str, dict[str, int]]:
+    """Per-day changes spread onto their day's, month's and year's keys, summed per field."""
+    out: dict[str, dict[str, int]] = {}
+    for (day, name), n in changes.items():
+        if n:
+            d, m, y = _day_buckets(day)
+            for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+                fields = out.get(key)
+                if fields is None:
+                    fields = out[key] = {}
+                fields[name] = fields.get(name, 0) + n
+    return out
+
+
+def _hash_section(sums: dict[str, dict[str, int]]) -> list[str | bytes]:
+    section: list[str | bytes] = []
+    n = 0
+    for key, fields in sums.items():
+        nonzero = [(f, v) for f, v in fields.items() if v]
+        if nonzero:
+            n += 1
+            section += [key, str(len(nonzero))]
+            for f, v in nonzero:
+                section += [f, str(v)]
+    return [str(n), *section]
+
+
+def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
+    """The apply script's arguments after the entities (see its header): counters,
+    counted sets, sets, open changes and the number of events applied."""
+    args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)))
+    args += _hash_section(
+        _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
+    )
+    paid: dict[str, list[str]] = {}
+    prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
+    for day, proc in ch.paid_online:
+        d, m, y = _day_buckets(day)
+        for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+            paid.setdefault(key, []).append(proc)
+    args.append(str(len(paid)))
+    for key, members in paid.items():
+        args += [key, str(len(members)), *members]
+    args.append(str(len(ch.open)))
+    for ident, score in ch.open.items():
+        args += [ident, _score(score)]
+    args.append(str(ch.applied))
+    return args
+
+
+@dataclass
+class _Computed:
+    """A call's states read, their new values, its script arguments and per event whether
+    it applied."""
+
+    read: list[bytes | None]
+    new: list[bytes]
+    args: list[str | bytes]
+    flags: list[tuple[int, bool]]
+
+
+def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> _Computed:
+    """Apply a call's events to its entities' states: what the script must check and write."""
+    ch = Changes()
+    head: list[str | bytes] = [str(len(call.entities))]
+    new_states: list[bytes] = []
+    flags: list[tuple[int, bool]] = []
+    for ent, raw in zip(call.entities, states, strict=True):
+        new, applied = apply_entity(
+            raw, ent.steps, ent.ident, call.agency, ch, document=ent.document
+        )
+        state = new if new is not None else raw
+        assert state is not None  # an entity without a state applies its first event
+        new_states.append(state)
+        head += [ent.ident, raw or b"", state]
+        flags += zip(ent.indexes, applied, strict=True)
+    return _Computed(list(states), new_states, head + changes_args(ch, call.agency, ks), flags)
 
 
 class IndicatorStore:
@@ -287,6 +298,7 @@ class IndicatorStore:
     ) -> None:
         self.redis = redis
         self._apply = LuaScript(APPLY_BATCH_LUA)
+        self._read_states = LuaScript(READ_STATES_LUA)
         self._bump = LuaScript(BUMP_VERSIONS_LUA)
         self._raise = LuaScript(RAISE_OFFSETS_LUA)
         # (keyspace, agency, (topic, partition)) → the offset this process knows the
@@ -297,6 +309,13 @@ class IndicatorStore:
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
+        # (bucket key, entity id) → (the state a batch in flight is writing, that batch's
+        # token): what the next batch applies its events to
+        self._overlay: dict[tuple[str, str], tuple[bytes, int]] = {}
+        self._tokens = itertools.count(1)
+        # resolved once the last apply_many called has put its states in the overlay
+        self._computed: asyncio.Future[None] | None = None
+        self.conflicts = 0  # script calls that met a state other than the one read
 
     async def keyspace(self) -> str:
         if self._fixed is not None:
@@ -315,11 +334,22 @@ class IndicatorStore:
     async def plan(self, events: Sequence[Event]) -> ApplyPlan:
         """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
         builds the next batch's while the previous one is in Redis; it yields to the loop
-        between calls)."""
-        plan = ApplyPlan(await self.keyspace(), [], [], [], [], [])
-        for _ in _build_plan(events, plan):
+        between agencies)."""
+        ks = await self.keyspace()
+        calls: list[ApplyCall] = []
+        for call in _plan_calls(events, ks):
+            calls.append(call)
             await asyncio.sleep(0)
-        return plan
+        return ApplyPlan(ks, calls)
+
+    async def read_states(self, calls: Sequence[ApplyCall]) -> list[list[bytes | None]]:
+        """The stored state of each entity of the calls (``None``: none), one script call
+        per agency call, in one pipeline."""
+        raw = await self._read_states.run_many(
+            self.redis,
+            [([e.key for e in c.entities], [e.ident for e in c.entities]) for c in calls],
+        )
+        return [[v or None for v in states] for states in raw]
 
     async def apply_many(
         self,
@@ -330,57 +360,52 @@ class IndicatorStore:
         before_scripts: Callable[[], Awaitable[None]] | None = None,
         after_scripts: Callable[[], None] | None = None,
     ) -> list[bool]:
-        """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
-        cluster, one per node), each call on its agency's slot.
+        """Apply events: read their entities' states, apply the rules, and write with one
+        atomic check-then-write script call per agency (and chunk), in one pipeline (on a
+        cluster, one per node), each call on its agency's slot. A call whose states changed
+        since they were read writes nothing: its states are read again and it is recomputed
+        and sent again, until it is written.
 
         ``offsets`` ((topic, partition) → offset of the batch's last record) are raised in
-        each agency's applied offsets by its last call, atomically with its figures; once
-        every call succeeded, in the central ``applied:offsets`` too (``<tp>``, and
-        ``<tp>|<agency>`` for each agency of the batch: what that agency must have reached,
-        see :meth:`gaps`). ``plan``: :meth:`plan` of these events, used unless the current
-        keyspace changed since. Returns, per event, whether it was applied (False: its id
-        was seen before).
+        each agency's applied offsets atomically with its figures (an agency with several
+        calls: once they were all written); once every call succeeded, in the central
+        ``applied:offsets`` too (``<tp>``, and ``<tp>|<agency>`` for each agency of the
+        batch: what that agency must have reached, see :meth:`gaps`). ``plan``:
+        :meth:`plan` of these events, used unless the current keyspace changed since.
+        Returns, per event, whether it was applied (False: its id was seen before).
 
         With several batches in flight, ``before_scripts`` (awaited just before the script
-        calls are built and sent) and ``after_scripts`` (called once they all returned)
-        chain them: a batch's scripts run after the previous batch's returned, so each
-        agency's calls, claims and the central offsets keep the order of a single stream.
+        calls are sent) and ``after_scripts`` (called once they were all written) chain
+        them: a batch's scripts run after the previous batch's returned, so each agency's
+        calls, claims and the central offsets keep the order of a single stream. A batch
+        reads and computes meanwhile, applying its events to the states the previous one
+        is writing (the overlay); the scripts' check covers any difference.
         """
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
-        if before_scripts is not None:
-            await before_scripts()
-        offsets_arg = (
-            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
-        )
-        calls: list[tuple[list[str], list[str | bytes]]] = []
-        for agency, keys, flat, last in zip(
-            plan.agencies, plan.keys, plan.args, plan.last_of_agency, strict=True
-        ):
-            expect = (
-                orjson.dumps(
-                    {
-                        _tp_field(tp): self._reached[(ks, agency, tp)]
-                        for tp in offsets
-                        if (ks, agency, tp) in self._reached
-                    }
-                )
-                if last and offsets
-                else b""
-            )
-            calls.append(
-                (
-                    keys + self._fixed_keys(agency, ks),
-                    [redis_keys.tag(agency), flat, ks, offsets_arg if last else b"", expect],
-                )
-            )
-        flags = [False] * len(events)
-        results = await self._apply.run_many(self.redis, calls)
-        for chunk, result in zip(plan.chunks, results, strict=True):
-            for i, flag in zip(chunk, result, strict=True):
-                flags[i] = bool(flag)
-        groups = dict.fromkeys(plan.agencies)
+        calls = plan.calls
+        token = next(self._tokens)
+        previous, mine = self._computed, asyncio.get_running_loop().create_future()
+        self._computed = mine
+        try:
+            read = await self.read_states(calls)
+            if previous is not None:
+                await asyncio.wait([previous])  # its states in the overlay (or it failed)
+            computed: list[_Computed] = []
+            for call, states in zip(calls, read, strict=True):
+                computed.append(self._compute(call, states, ks, token))
+                await asyncio.sleep(0)
+        except BaseException:
+            self._drop_overlay(token)
+            raise
+        finally:
+            mine.set_result(None)
+        try:
+            flags = await self._write(events, offsets, calls, computed, ks, token, before_scripts)
+        finally:
+            self._drop_overlay(token)
+        groups = dict.fromkeys(c.agency for c in calls)
         if offsets:
             # the agencies' own claims: what the next batch's calls must find (see gaps())
             for agency in groups:
@@ -397,6 +422,116 @@ class IndicatorStore:
             )
         return flags
 
+    def _compute(
+        self, call: ApplyCall, states: Sequence[bytes | None], ks: str, token: int
+    ) -> _Computed:
+        """A call's states (from the overlay where a batch in flight writes them) and what
+        it writes, which then joins the overlay."""
+        overlay = self._overlay
+        if overlay:
+            states = [
+                hit[0] if (hit := overlay.get((e.key, e.ident))) is not None else s
+                for e, s in zip(call.entities, states, strict=True)
+            ]
+        out = compute_call(call, states, ks)
+        for ent, state in zip(call.entities, out.new, strict=True):
+            overlay[(ent.key, ent.ident)] = (state, token)
+        return out
+
+    def _drop_overlay(self, token: int) -> None:
+        """Forget the states a batch wrote (or failed to): Redis holds what is current."""
+        self._overlay = {k: v for k, v in self._overlay.items() if v[1] != token}
+
+    async def _write(
+        self,
+        events: Sequence[Event],
+        offsets: Offsets | None,
+        calls: list[ApplyCall],
+        computed: list[_Computed],
+        ks: str,
+        token: int,
+        before_scripts: Callable[[], Awaitable[None]] | None,
+    ) -> list[bool]:
+        """Send the calls, recompute and resend those that met other states, then claim
+        the offsets of agencies with several calls."""
+        offsets_arg = (
+            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
+        )
+        if before_scripts is not None:
+            await before_scripts()
+        todo = list(range(len(calls)))
+        for attempt in range(MAX_CONFLICTS + 1):
+            script_calls = [
+                self._script_call(calls[i], computed[i], ks, offsets, offsets_arg) for i in todo
+            ]
+            results = await self._apply.run_many(self.redis, script_calls)
+            todo = [i for i, ok in zip(todo, results, strict=True) if not ok]
+            if not todo:
+                break
+            self.conflicts += len(todo)
+            if attempt == MAX_CONFLICTS:
+                raise RuntimeError(f"{len(todo)} apply calls kept conflicting")
+            # another writer's states: read them again (the batches before are written)
+            again = await self.read_states([calls[i] for i in todo])
+            for i, states in zip(todo, again, strict=True):
+                computed[i] = compute_call(calls[i], states, ks)
+        flags = [False] * len(events)
+        for out in computed:
+            for index, applied in out.flags:
+                flags[index] = applied
+        if offsets:
+            shared = dict.fromkeys(c.agency for c in calls if not c.only_of_agency)
+            if shared:
+                await self._apply.run_many(
+                    self.redis,
+                    [
+                        (
+                            self._fixed_keys(a, ks),
+                            [
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                offsets_arg,
+                                self._expect(ks, a, offsets),
+                            ],
+                        )
+                        for a in shared
+                    ],
+                )
+        return flags
+
+    def _expect(self, ks: str, agency: str, offsets: Offsets) -> bytes:
+        """What this store knows the agency reached (the script claims no less)."""
+        return orjson.dumps(
+            {
+                _tp_field(tp): self._reached[(ks, agency, tp)]
+                for tp in offsets
+                if (ks, agency, tp) in self._reached
+            }
+        )
+
+    def _script_call(
+        self,
+        call: ApplyCall,
+        out: _Computed,
+        ks: str,
+        offsets: Offsets | None,
+        offsets_arg: bytes,
+    ) -> tuple[list[str], list[str | bytes]]:
+        claim = bool(offsets) and call.only_of_agency
+        tail: list[str | bytes] = (
+            [offsets_arg, self._expect(ks, call.agency, offsets)]
+            if claim and offsets
+            else [b"", b""]
+        )
+        return (
+            [e.key for e in call.entities] + self._fixed_keys(call.agency, ks),
+            [*out.args, *tail],
+        )
+
     def _know(self, ks: str, agency: str, tp: tuple[str, int], offset: int) -> None:
         key = (ks, agency, tp)
         if offset > self._reached.get(key, -1):
@@ -404,11 +539,12 @@ class IndicatorStore:
 
     @staticmethod
     def _fixed_keys(agency: str, ks: str) -> list[str]:
-        """The apply script's last three keys (see its header)."""
+        """The apply script's last four keys (see its header)."""
         return [
             redis_keys.stats(agency, ks),
             redis_keys.applied_agency(agency, ks),
             redis_keys.data_version(agency),
+            redis_keys.open_dossiers(agency, ks),
         ]
 
     async def claim_applied(self, agencies: Iterable[str], offsets: Offsets) -> None:
@@ -416,7 +552,7 @@ class IndicatorStore:
         arg = orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()})
         ks = await self.keyspace()
         calls: list[tuple[list[str], list[str | bytes]]] = [
-            (self._fixed_keys(a, ks), [redis_keys.tag(a), b"[]", ks, arg]) for a in agencies
+            (self._fixed_keys(a, ks), [*NO_CHANGE, arg, b""]) for a in agencies
         ]
         if calls and offsets:
             await self._apply.run_many(self.redis, calls)
