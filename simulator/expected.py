@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-UTC_OFFSET_S = 7 * 3600  # Asia/Ho_Chi_Minh: +07:00, no daylight saving time since 1975
-DAY_S = 86_400
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
+
+UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 INTAKE_SETS = ("proc_online",)  # distinct sets dated by the intake cohort
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

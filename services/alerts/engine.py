@@ -39,7 +39,7 @@ from shared.domain.calendar import LOCAL_TZ, now_utc
 from shared.domain.catalog import AgencyCatalog
 from shared.domain.indicators import Indicator, load_indicators
 from shared.domain.periods import Period, PeriodKind
-from shared.domain.scopes import Scope, parse_scope
+from shared.domain.scopes import Scope, agency_scope, parse_scope
 from shared.domain.targets import TargetBook, load_targets
 from shared.platform.config import Settings
 from shared.platform.logs import get_logger
@@ -597,7 +597,7 @@ class AlertEngine:
             f"{local.date() - timedelta(days=6)}..{local.date()}",
         )
         agencies = catalogs.agencies.valid_between(week.start, week.end)
-        scopes = [Scope(a.agency_code, "agency", (a,)) for a in agencies]
+        scopes = [agency_scope(a) for a in agencies]
         readings = await read_scopes(self.figures, catalogs, self.targets, scopes, [ind], week)
         names = {a.agency_code: a.name for a in agencies}
         week_readings = [(code, r[ind.indicator]) for code, r in readings.items()]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
-from shared.domain.scopes import Scope
+from shared.domain.scopes import agency_scope
 from shared.domain.targets import TargetBook, load_targets
 from shared.readmodel.figures import Reading, Verdict, agency_figures, judge, read_scopes
 from shared.store.catalogs import CatalogCache, Catalogs
@@ -97,7 +97,7 @@ async def build_update(
     inds = list(indicators.values())
     known = catalogs.agencies.get(agency)
     if known is not None:
-        scope = Scope(agency, "agency", (known,))
+        scope = agency_scope(known)
         readings = (await read_scopes(store, catalogs, targets, [scope], inds, period))[agency]
     else:  # not in the catalog (cannot be judged against a target)
         per_agency, _ = await agency_figures(store, catalogs, [agency], inds, period)

@@ -23,7 +23,7 @@ from shared.contract.events import ServiceLevel
 from shared.domain.indicators import Indicator, ratio_percent
 from shared.domain.periods import Period
 from shared.domain.procedures import Procedure, ProcedureCatalog
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, ScopeKind
 from shared.domain.targets import Target, TargetBook
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
@@ -214,7 +214,7 @@ def scope_figure(
 ) -> Figure:
     """An agency's own figure, or the sum over an aggregate scope's members."""
     figs = [per_agency[code][indicator] for code in scope.codes]
-    return figs[0] if scope.kind == "agency" else total(figs)
+    return figs[0] if scope.kind is ScopeKind.agency else total(figs)
 
 
 async def scope_figures(

@@ -34,6 +34,7 @@ from shared.contract.events import (
     PaymentMethod,
     Satisfaction,
 )
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import (
     INTAKE_BIT,
     PROCEDURE_ITEM,
@@ -85,10 +86,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
-# Asia/Ho_Chi_Minh has kept +07:00 without daylight saving since 1975 (events start in
-# 2015): fixed-offset arithmetic, 5× cheaper than a ZoneInfo conversion per event.
-_LOCAL_OFFSET_S = 7 * 3600
-_DAY_S = 86_400
+_LOCAL_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
+_DAY_S = DAY_S
 # local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
 _LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
 

@@ -21,8 +21,8 @@ from services.api.public.sparkline import TrendPoint, sparkline
 from services.api.reports.files import to_xlsx
 from services.api.reports.pdf import annual_pdf, summary_pdf
 from services.api.reports.summary import LeadersSummary
-from services.api.templating import pct, points
 from shared.platform.mailbox import index_stamp, read_message, recent, store_message, text_body
+from shared.readmodel.display import pct, points
 from tests.tools import need, pdftotext
 
 TODAY = date(2026, 11, 25)

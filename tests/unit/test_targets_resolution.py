@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.domain.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLevel, load_agencies
-from shared.domain.scopes import Scope, parse_scope
+from shared.domain.scopes import Scope, ScopeKind, parse_scope
 from shared.domain.targets import Target, TargetBook, load_targets
 
 CATALOG = load_agencies()
@@ -181,7 +181,7 @@ def test_equal_values_from_different_rows_give_the_first_members_target() -> Non
     province = parse_scope("province", CATALOG)
     got = BOOK.resolve("work_file_online_rate", province, 2030)
     assert got is not None and (got.min_percent, got.target_set) == (100, "ctr553-2030")
-    first = Scope(province.members[0].agency_code, "agency", province.members[:1])
+    first = Scope(province.members[0].agency_code, ScopeKind.agency, province.members[:1])
     assert got == BOOK.resolve("work_file_online_rate", first, 2030)
     assert got.applies_to == f"level:{province.members[0].level}"
 
@@ -255,7 +255,7 @@ def test_member_without_target_breaks_sharing() -> None:
     assert _resolve(book, "level:tinh", 2025) is None  # a has 80, b has none
     assert _resolve(book, "group:so_nganh", 2025) == (80, "p")
     assert _resolve(book, "level:xa", 2025) is None  # no members
-    empty = Scope("level:tinh", "level", ())
+    empty = Scope("level:tinh", ScopeKind.level, ())
     assert book.resolve("x", empty, 2025) is None
 
 
@@ -263,7 +263,7 @@ def test_shared_value_from_different_rows_is_the_first_members() -> None:
     book = TargetBook([_t("p", "a", 2025, 75), _t("q", "group:dia_phuong", 2025, 75)])
     got = book.resolve("x", parse_scope("province", SMALL), 2025)
     assert got is not None and (got.target_set, got.applies_to) == ("p", "a")
-    reordered = Scope("province", "province", tuple(reversed(SMALL.agencies.values())))
+    reordered = Scope("province", ScopeKind.province, tuple(reversed(SMALL.agencies.values())))
     got = book.resolve("x", reordered, 2025)
     assert got is not None and (got.target_set, got.applies_to) == ("q", "group:dia_phuong")
 
@@ -345,13 +345,13 @@ def test_same_year_same_specificity_evaluation_beats_plan() -> None:
 def test_cache_follows_scope_members() -> None:
     book = TargetBook([_t("p", "group:so_nganh", 2025, 80), _t("p", "group:dia_phuong", 2025, 60)])
     a, b, _ = SMALL.agencies.values()
-    assert book.resolve("x", Scope("level:tinh", "level", (a, b)), 2025) is None
-    got = book.resolve("x", Scope("level:tinh", "level", (a,)), 2025)
+    assert book.resolve("x", Scope("level:tinh", ScopeKind.level, (a, b)), 2025) is None
+    got = book.resolve("x", Scope("level:tinh", ScopeKind.level, (a,)), 2025)
     assert _pair(got) == (80, "p")
     # the same code in another group (e.g. after a reorganisation) resolves afresh
     moved = a.model_copy(update={"group": AgencyGroup.dia_phuong})
-    assert _pair(book.resolve("x", Scope("a", "agency", (moved,)), 2025)) == (60, "p")
-    assert _pair(book.resolve("x", Scope("a", "agency", (a,)), 2025)) == (80, "p")
+    assert _pair(book.resolve("x", Scope("a", ScopeKind.agency, (moved,)), 2025)) == (60, "p")
+    assert _pair(book.resolve("x", Scope("a", ScopeKind.agency, (a,)), 2025)) == (80, "p")
 
 
 def test_kind_defaults_to_plan_and_is_checked() -> None:

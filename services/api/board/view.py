@@ -14,9 +14,9 @@ from services.alerts.model import Alert
 from services.alerts.rules import Severity
 from services.alerts.store import AlertStore
 from services.api.context import ApiContext
-from services.api.public.results import AGGREGATES, SCOPE_NAMES
+from services.api.public.results import AGGREGATES
 from services.api.routes import reports as report_routes
-from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
 from shared.readmodel.indicator_query import IndicatorValue, scope_values
@@ -63,7 +63,7 @@ def _alert_order(alert: Alert) -> tuple[int, float]:
 async def board_data(ctx: ApiContext) -> BoardData:
     catalogs = await ctx.catalogs.current()
     now = now_utc()
-    day = now.astimezone(LOCAL_TZ).date()
+    day = local_date(now)
     today = Period(PeriodKind.day, day, day, day.isoformat())
     year = Period(
         PeriodKind.year, day.replace(month=1, day=1), day.replace(month=12, day=31), str(day.year)
@@ -111,5 +111,3 @@ async def board_data(ctx: ApiContext) -> BoardData:
     )
 
 
-def scope_name(scope_id: str) -> str:
-    return SCOPE_NAMES.get(scope_id, scope_id)

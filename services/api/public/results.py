@@ -19,7 +19,7 @@ from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyGroup
 from shared.domain.indicators import Indicator
 from shared.domain.periods import MIN_YEAR, Period, PeriodKind, month_end
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, scope_name
 from shared.readmodel.figures import Verdict, read_scopes
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.catalogs import Catalogs
@@ -27,11 +27,6 @@ from shared.store.catalogs import Catalogs
 TREND_MONTHS = 12
 PICKER_MONTHS = 24
 AGGREGATES = ("province", "group:so_nganh", "group:dia_phuong")
-SCOPE_NAMES = {
-    "province": "Toàn tỉnh",
-    "group:so_nganh": "Sở, ban, ngành",
-    "group:dia_phuong": "Địa phương (cấp huyện)",
-}
 GROUP_SCOPES = {AgencyGroup.so_nganh: "group:so_nganh", AgencyGroup.dia_phuong: "group:dia_phuong"}
 
 
@@ -192,7 +187,8 @@ async def public_results(
     for group, scope_id in GROUP_SCOPES.items():
         rows = [shown(a.agency_code, a.name) for a in members if a.group is group]
         rows.sort(key=_sort_key)
-        groups.append(GroupSection(scope_id, SCOPE_NAMES[scope_id], shown(scope_id, ""), rows))
+        name = scope_name(scope_id, month.end)
+        groups.append(GroupSection(scope_id, name, shown(scope_id, ""), rows))
     return PublicResults(
         month=month,
         previous=prev,
@@ -201,7 +197,7 @@ async def public_results(
         target_set=target_set,
         overview={s: values[month.label][s] for s in AGGREGATES},
         overview_previous={s: values[prev.label][s] for s in AGGREGATES},
-        province=shown("province", SCOPE_NAMES["province"]),
+        province=shown("province", scope_name("province", month.end)),
         groups=groups,
         months=[p.label for p in months],
     )

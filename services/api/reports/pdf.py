@@ -33,6 +33,7 @@ from services.api.reports.annual_table import AnnualRow, AnnualTable
 from services.api.reports.files import COLUMNS, GROUPS
 from services.api.reports.summary import LeadersSummary
 from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.readmodel.display import pct, points
 from shared.readmodel.figures import Verdict
 
 FONT_DIRS = (
@@ -95,8 +96,6 @@ def num(n: int | None) -> str:
     return "" if n is None else f"{n:,}".replace(",", ".")
 
 
-def pct_vi(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}%".replace(".", ",")
 
 
 def _stamp() -> str:
@@ -232,8 +231,8 @@ def _ranked_table(rows: Sequence[Any], label: ParagraphStyle) -> Table:
             [
                 str(r.rank),
                 Paragraph(escape(r.agency_name), label),
-                pct_vi(r.value),
-                pct_vi(r.target),
+                pct(r.value),
+                pct(r.target),
                 r.verdict.value if r.verdict is not None else "",
             ]
         )
@@ -269,14 +268,14 @@ def summary_pdf(summary: LeadersSummary) -> bytes:
     change = (
         "—"
         if summary.province_change_points is None
-        else f"{summary.province_change_points:+.2f} điểm".replace(".", ",")
+        else points(summary.province_change_points)
     )
     key = Table(
         [
             ["Toàn tỉnh tháng này", "Tháng trước", "Thay đổi", "Đạt", "Chưa đạt", "Không đánh giá"],
             [
-                pct_vi(summary.province_value),
-                pct_vi(summary.province_previous),
+                pct(summary.province_value),
+                pct(summary.province_previous),
                 change,
                 str(summary.agencies_meeting),
                 str(summary.agencies_below),
@@ -303,9 +302,9 @@ def summary_pdf(summary: LeadersSummary) -> bytes:
         movers.append(
             [
                 Paragraph(escape(m.agency_name), label),
-                pct_vi(m.previous),
-                pct_vi(m.value),
-                f"{m.change_points:+.2f} điểm".replace(".", ","),
+                pct(m.previous),
+                pct(m.value),
+                points(m.change_points),
             ]
         )
     movers_table = Table(movers, colWidths=[88 * mm, 30 * mm, 30 * mm, 32 * mm])

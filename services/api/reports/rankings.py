@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind, month_end
-from shared.domain.scopes import Scope, scope_in
+from shared.domain.scopes import Scope, agency_scope, scope_in
 from shared.domain.targets import TargetBook
 from shared.readmodel.figures import agency_figures, total, value_of
 from shared.readmodel.indicator_query import Verdict, verdict
@@ -57,7 +57,7 @@ async def ranking(
     for agency in scope.members:
         fig = figures[agency.agency_code][indicator.indicator]
         value = value_of(fig)
-        own = Scope(agency.agency_code, "agency", (agency,))
+        own = agency_scope(agency)
         target = targets.resolve(indicator.indicator, own, period.year, target_set)
         rows.append((value, agency, fig, target))
     rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0.0), r[1].agency_code))

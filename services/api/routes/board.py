@@ -21,10 +21,11 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from services.alerts.model import Alert
 from services.alerts.rules import Severity
 from services.api.board.live import BoardHub, digest
-from services.api.board.view import BoardData, board_data, mail_dir, scope_name
+from services.api.board.view import BoardData, board_data, mail_dir
 from services.api.context import ApiContext, Ctx
 from services.api.public.results import AGGREGATES
 from services.api.templating import markup, page_headers, render
+from shared.domain.scopes import scope_name
 from shared.platform.auth import RateLimiter
 from shared.platform.mailbox import read_message, text_body
 
@@ -72,7 +73,11 @@ def signed_in(request: Request, ctx: ApiContext) -> bool:
 
 
 def fragments(data: BoardData) -> dict[str, str]:
-    common = {"d": data, "scopes": AGGREGATES, "scope_name": scope_name}
+    common = {
+        "d": data,
+        "scopes": AGGREGATES,
+        "scope_name": lambda s: scope_name(s, data.year.end),
+    }
     return {
         "kpis": render("board_kpis.html", **common),
         "alerts": render(

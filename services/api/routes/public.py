@@ -28,7 +28,6 @@ from fastapi.responses import RedirectResponse, Response
 from services.api.context import ApiContext, Ctx
 from services.api.public.results import (
     AGGREGATES,
-    SCOPE_NAMES,
     MonthNotClosed,
     PublicResults,
     Shown,
@@ -41,6 +40,7 @@ from services.api.public.results import (
 from services.api.public.sparkline import sparkline
 from services.api.response_cache import ResponseCache
 from services.api.templating import markup, page_headers, render
+from shared.domain.scopes import scope_name
 from shared.readmodel.figures import Verdict
 
 router = APIRouter(tags=["public"], include_in_schema=False)
@@ -140,7 +140,7 @@ def _html(results: PublicResults, embed: bool) -> bytes:
         embed_path=page_url(month, indicator, EMBED),
         page_url=lambda m, i: page_url(m, i, base),
         overview_scopes=AGGREGATES,
-        scope_names=SCOPE_NAMES,
+        scope_names={s: scope_name(s, results.month.end) for s in AGGREGATES},
         verdicts=Verdict,
         spark=spark,
         trend_data=trend_data,
@@ -173,7 +173,6 @@ def _csv(results: PublicResults) -> bytes:
     rows = [results.province]
     for group in results.groups:
         rows += [group.total, *group.agencies]
-    names = {**SCOPE_NAMES}
     for row in rows:
         v = row.value
         writer.writerow(
@@ -182,7 +181,7 @@ def _csv(results: PublicResults) -> bytes:
                 v.indicator,
                 v.name_vi,
                 v.scope,
-                row.name or names.get(row.scope, row.scope),
+                row.name or scope_name(row.scope, results.month.end),
                 v.numerator,
                 v.denominator,
                 _number(v.value),
