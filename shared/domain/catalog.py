@@ -57,9 +57,13 @@ class Agency(BaseModel):
     valid_from: date | None = None
     valid_to: date | None = None
     successor_code: str | None = None
+    # the statistics office's code of a commune-level unit (mã ĐVHC), when it has one
+    gso_code: str | None = None
     source: str = ""
 
-    @field_validator("parent_code", "successor_code", "valid_from", "valid_to", mode="before")
+    @field_validator(
+        "parent_code", "successor_code", "valid_from", "valid_to", "gso_code", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -162,6 +166,7 @@ AGENCY_CSV_FIELDS = [
     "valid_from",
     "valid_to",
     "successor_code",
+    "gso_code",
     "source",
 ]
 REQUIRED_AGENCY_COLUMNS = ("agency_code", "name", "group", "level")
