@@ -21,7 +21,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
 from services.calculator.updates import IndicatorUpdate
 from shared.platform.auth import FailureLimiter
-from shared.platform.config import Settings, get_settings, token_book
+from shared.platform.config import AlertsSettings, load, token_book
 from shared.platform.faust_app import guarded_timer, make_faust_app
 from shared.platform.logs import get_logger
 from shared.store.client import redis_from_url
@@ -29,8 +29,8 @@ from shared.store.client import redis_from_url
 log = get_logger("alerts")
 
 
-def create_app(settings: Settings | None = None) -> faust.App:
-    settings = settings or get_settings()
+def create_app(settings: AlertsSettings | None = None) -> faust.App:
+    settings = settings or load(AlertsSettings)
     app = make_faust_app(
         settings, settings.alerts_group, settings.alerts_host, settings.alerts_port
     )

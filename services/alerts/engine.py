@@ -41,7 +41,7 @@ from shared.domain.indicators import Indicator, load_indicators
 from shared.domain.periods import Period, PeriodKind
 from shared.domain.scopes import Scope, agency_scope, parse_scope
 from shared.domain.targets import TargetBook, load_targets
-from shared.platform.config import Settings
+from shared.platform.config import AlertsSettings
 from shared.platform.logs import get_logger
 from shared.readmodel.figures import Reading, read, read_scopes, scope_figures
 from shared.store.catalogs import CatalogCache
@@ -91,7 +91,7 @@ def _note_id(*parts: str) -> str:
 class AlertEngine:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertsSettings,
         redis: RedisClient,
         *,
         clock: Callable[[], datetime] = now_utc,

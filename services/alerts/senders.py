@@ -20,14 +20,14 @@ import httpx
 import orjson
 
 from services.alerts.model import Channel, Notification
-from shared.platform.config import Settings
+from shared.platform.config import AlertsSettings
 
 
 class DeliveryError(Exception):
     pass
 
 
-def email_message(note: Notification, settings: Settings) -> MIMEText:
+def email_message(note: Notification, settings: AlertsSettings) -> MIMEText:
     """UTF-8 text email. The subject is encoded with ``Header`` (base64 encoded-words that
     carry their spaces): the default folding can drop the space between two encoded words,
     which garbles long Vietnamese subjects ("Truyềnthông")."""
@@ -53,7 +53,7 @@ def signature(secret: str, body: bytes, timestamp: str | None = None) -> str:
 
 
 class Senders:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AlertsSettings) -> None:
         self.settings = settings
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
 

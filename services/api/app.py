@@ -29,7 +29,7 @@ from services.api.routes import (
     reports,
 )
 from services.api.templating import STATIC
-from shared.platform.config import Settings, get_settings
+from shared.platform.config import ApiSettings, load
 from shared.platform.http_main import serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
@@ -115,8 +115,8 @@ class LimitsAndMetrics:
             LATENCY.labels(name).observe(time.perf_counter() - started)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or load(ApiSettings)
     ctx = ApiContext.create(settings)
 
     @asynccontextmanager
@@ -221,6 +221,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = load(ApiSettings)
     refuse_unsafe_production(settings, "api")
     serve(create_app(settings), settings, settings.api_host, settings.api_port)

@@ -7,12 +7,12 @@ import uvloop
 from faust import Worker
 
 from services.calculator.app import create_app
-from shared.platform.config import get_settings
+from shared.platform.config import CalculatorSettings, load
 from shared.platform.logs import configure_logging
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
 
-settings = get_settings()
+settings = load(CalculatorSettings)
 refuse_unsafe_production(settings, "calculator")
 configure_logging(settings.log_level)
 t = settings.topics

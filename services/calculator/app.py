@@ -37,7 +37,7 @@ from shared.contract.validation import FieldError
 from shared.domain.calendar import now_utc
 from shared.domain.indicators import load_indicators
 from shared.domain.targets import load_targets
-from shared.platform.config import Settings, get_settings
+from shared.platform.config import CalculatorSettings, load
 from shared.platform.faust_app import guarded_timer, make_faust_app
 from shared.platform.logs import get_logger
 from shared.store.catalogs import CatalogCache
@@ -82,8 +82,8 @@ def abort_batch(exc: BaseException) -> None:
     os._exit(70)
 
 
-def create_app(settings: Settings | None = None) -> faust.App:
-    settings = settings or get_settings()
+def create_app(settings: CalculatorSettings | None = None) -> faust.App:
+    settings = settings or load(CalculatorSettings)
     app = make_faust_app(
         settings,
         settings.calculator_group,

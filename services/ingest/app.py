@@ -29,7 +29,7 @@ from shared.contract.partitioning import key_of
 from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
-from shared.platform.config import Settings, get_settings, token_book
+from shared.platform.config import IngestSettings, load, token_book
 from shared.platform.http_main import serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
@@ -63,7 +63,7 @@ def _error(
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
+def _record(event: Event, settings: IngestSettings, ingested_ms: int) -> Record:
     topic = settings.topics.dossier if event.family == "dossier" else settings.topics.document
     return Record(
         topic=topic,
@@ -73,8 +73,8 @@ def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or load(IngestSettings)
     redis = redis_from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
     catalogs = CatalogCache(redis)
     tokens = token_book(settings)
@@ -257,7 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = load(IngestSettings)
     refuse_unsafe_production(settings, "ingest")
     check_at_start(settings, [settings.topics.dossier, settings.topics.document])
     serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)

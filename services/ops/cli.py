@@ -17,7 +17,7 @@ from services.ops.rebuild import RebuildRefused, rebuild
 from services.ops.snapshots import RestoreRefused, restore
 from shared.domain.catalog import CatalogFileError, parse_agencies_csv
 from shared.domain.procedures import ProcedureCatalog
-from shared.platform.config import get_settings
+from shared.platform.config import OpsSettings, load
 from shared.store.catalog_log import CatalogLog, CatalogLogError
 from shared.store.catalogs import CatalogStore, DroppedAgenciesError
 from shared.store.client import redis_from_url
@@ -37,7 +37,7 @@ def rebuild_command(
 ) -> None:
     """Re-derive every figure from the event topics, from offset 0 (stop the calculator first)."""
     try:
-        report = asyncio.run(rebuild(get_settings(), flush=not keep_state))
+        report = asyncio.run(rebuild(load(OpsSettings), flush=not keep_state))
     except RebuildRefused as exc:
         console.print(f"[red]rebuild refused[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -55,7 +55,7 @@ def snapshot_command(
     ] = None,
 ) -> None:
     """Write a consistent snapshot of Redis (figures, applied offsets, catalogs, alerts)."""
-    settings = get_settings()
+    settings = load(OpsSettings)
     target = directory or (Path(settings.snapshot_dir) if settings.snapshot_dir else None)
     if target is None:
         console.print("[red]no directory[/red]: pass --directory or set EGOV_SNAPSHOT_DIR")
@@ -77,7 +77,7 @@ def restore_command(
     """Restore Redis: latest snapshot + catalogs from the catalog topic + replay of the
     event log's tail (stop the calculator first)."""
     try:
-        report = asyncio.run(restore(get_settings(), snapshot, force=force))
+        report = asyncio.run(restore(load(OpsSettings), snapshot, force=force))
     except RestoreRefused as exc:
         console.print(f"[red]restore refused[/red]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -94,7 +94,7 @@ async def _load(kind: str, path: Path) -> int:
     # parse and check the file before touching Redis
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
-    settings = get_settings()
+    settings = load(OpsSettings)
     redis = redis_from_url(settings.redis_url)
     log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
     store = CatalogStore(redis, log)

@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.platform.config import Settings
+from shared.platform.config import OpsSettings
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogCache
@@ -35,7 +35,7 @@ class RebuildRefused(RuntimeError):
     """The rebuild would lose history or race a live calculator; nothing was changed."""
 
 
-def live_calculators(settings: Settings, wait_s: float = 20.0) -> int:
+def live_calculators(settings: OpsSettings, wait_s: float = 20.0) -> int:
     """Members of the calculator's consumer group now (0: none is consuming). The group
     coordinator can be briefly unavailable (a fresh broker creates its offsets topic on
     the first lookup): retried for ``wait_s``, then the rebuild is refused."""
@@ -103,7 +103,7 @@ async def abandoned_keyspaces(redis: RedisClient, current: str) -> set[str]:
     return found - {current}
 
 
-def event_partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicPartition]:
+def event_partitions(consumer: KafkaConsumer, settings: OpsSettings) -> list[TopicPartition]:
     """Every partition of the dossier and document topics."""
     return [
         TopicPartition(t, p)
@@ -113,7 +113,7 @@ def event_partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicP
 
 
 async def rebuild(
-    settings: Settings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
+    settings: OpsSettings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
 ) -> RebuildReport:
     """Re-derive every figure from offset 0 into a fresh keyspace and switch readers to it
     in one step (``flush=False``: apply on top of the current keyspace instead)."""
@@ -174,7 +174,7 @@ async def rebuild(
     return report
 
 
-async def catalogs_in_force(settings: Settings, redis: RedisClient) -> CatalogAt:
+async def catalogs_in_force(settings: OpsSettings, redis: RedisClient) -> CatalogAt:
     """The agency catalog in force at each record's time, from the catalog topic; when the
     topic holds no agency catalog yet (loaded before catalogs were logged), Redis' one."""
     timeline = CatalogTimeline(

@@ -35,7 +35,7 @@ from services.ops.rebuild import (
     event_partitions,
     live_calculators,
 )
-from shared.platform.config import Settings
+from shared.platform.config import OpsSettings
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogStore
 from shared.store.indicator_store import IndicatorStore
@@ -132,7 +132,7 @@ async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
 
 
 async def restore(
-    settings: Settings,
+    settings: OpsSettings,
     snapshot: Path | None = None,
     *,
     force: bool = False,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.platform.config import Settings
+from shared.platform.config import PlatformSettings
 from shared.platform.logs import configure_logging
 
 
-def serve(app: FastAPI, settings: Settings, host: str, port: int) -> None:
+def serve(app: FastAPI, settings: PlatformSettings, host: str, port: int) -> None:
     import uvicorn
 
     configure_logging(settings.log_level)

@@ -13,7 +13,8 @@ from shared.platform.config import (
     DEV_TOKENS,
     DEV_WEBHOOK_SECRET,
     ENV_PREFIX,
-    Settings,
+    AuthSettings,
+    PlatformSettings,
 )
 from shared.platform.tokens import digest
 
@@ -34,11 +35,14 @@ def _secret_problem(name: str, value: SecretStr | None, *, required: bool) -> st
     return None
 
 
-def production_problems(settings: Settings, *, signs_webhooks: bool = False) -> list[str]:
+def production_problems(
+    settings: PlatformSettings, *, signs_webhooks: bool = False
+) -> list[str]:
     """What makes ``settings`` unsafe in production, one sentence per setting (empty: safe,
     or not production). ``signs_webhooks``: the service signs webhooks (alerts), so the
-    webhook secret is required."""
-    if settings.env != "production":
+    webhook secret is required. A section without tokens (calculator, ops) holds no
+    secret of the project's to check."""
+    if settings.env != "production" or not isinstance(settings, AuthSettings):
         return []
     p = ENV_PREFIX
     found: list[str] = []
@@ -68,7 +72,7 @@ def production_problems(settings: Settings, *, signs_webhooks: bool = False) -> 
 
 
 def refuse_unsafe_production(
-    settings: Settings, service: str, *, signs_webhooks: bool = False
+    settings: PlatformSettings, service: str, *, signs_webhooks: bool = False
 ) -> None:
     """A service's first step: in production, exit 78 (EX_CONFIG) naming each unsafe setting."""
     problems = production_problems(settings, signs_webhooks=signs_webhooks)

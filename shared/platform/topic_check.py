@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
-from shared.platform.config import Settings
+from shared.platform.config import PlatformSettings
 
 # What a durable topic must have; compression is what it is created with.
 DURABLE_REQUIRED: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -28,7 +28,7 @@ class TopicCheckError(RuntimeError):
     """A topic is missing or its settings would lose history; the message names both."""
 
 
-def durable_topics(settings: Settings) -> list[str]:
+def durable_topics(settings: PlatformSettings) -> list[str]:
     """The topics whose records are the system of record."""
     t = settings.topics
     return [t.dossier, t.document, t.deadletter, t.catalog]
@@ -101,7 +101,7 @@ def require_topics(
         return
 
 
-def check_at_start(settings: Settings, used: Iterable[str]) -> None:
+def check_at_start(settings: PlatformSettings, used: Iterable[str]) -> None:
     """A service's first step: exit (status 78, EX_CONFIG) with the reason on stderr when a
     topic it uses is missing or would lose history."""
     try:
