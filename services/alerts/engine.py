@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from services.alerts import messages
+from services.alerts.exceptions import DeliveryError
 from services.alerts.model import Alert, AlertState, Channel, Notification, alert_key
 from services.alerts.pipeline import (
     KafkaPipelineProbe,
@@ -32,7 +33,7 @@ from services.alerts.rules import (
     evaluate_projection,
     project_year_end,
 )
-from services.alerts.senders import DeliveryError, Senders
+from services.alerts.senders import Senders
 from services.alerts.store import AlertStore, Outbox, queue_notification
 from services.alerts.working_hours import WorkingHours
 from shared.domain.calendar import LOCAL_TZ, now_utc

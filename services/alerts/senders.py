@@ -19,12 +19,9 @@ import aiosmtplib
 import httpx
 import orjson
 
+from services.alerts.exceptions import DeliveryError
 from services.alerts.model import Channel, Notification
 from shared.platform.config import AlertsSettings
-
-
-class DeliveryError(Exception):
-    pass
 
 
 def email_message(note: Notification, settings: AlertsSettings) -> MIMEText:

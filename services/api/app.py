@@ -33,7 +33,7 @@ from shared.platform.config import ApiSettings, load
 from shared.platform.http_main import serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
-from shared.store.catalog_log import CatalogLogError
+from shared.store.exceptions import CatalogLogError
 
 log = get_logger("api")
 

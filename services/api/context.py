@@ -8,9 +8,10 @@ from fastapi import Depends, Request
 
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
+from shared.domain.exceptions import PeriodError, ScopeError
 from shared.domain.indicators import Indicator, load_indicators
-from shared.domain.periods import Period, PeriodError, parse_period
-from shared.domain.scopes import Scope, ScopeError, parse_scope, scope_on
+from shared.domain.periods import Period, parse_period
+from shared.domain.scopes import Scope, parse_scope, scope_on
 from shared.domain.targets import TargetBook, load_targets
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
 from shared.platform.config import ApiSettings, token_book

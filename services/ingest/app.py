@@ -14,15 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from services.ingest import metrics
-from services.ingest.body import (
-    BodyTooLarge,
-    InvalidBody,
-    decode_events,
-    decode_valid,
-    is_ndjson,
-    read_limited,
-)
-from services.ingest.producer import BrokerUnavailable, EventProducer, Record
+from services.ingest.body import decode_events, decode_valid, is_ndjson, read_limited
+from services.ingest.exceptions import BodyTooLarge, BrokerUnavailable, InvalidBody
+from services.ingest.producer import EventProducer, Record
 from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator
 from shared.contract.partitioning import key_of
@@ -30,6 +24,7 @@ from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
 from shared.platform.config import IngestSettings, load, token_book
+from shared.platform.http_errors import ErrorBody, error_body
 from shared.platform.http_main import serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
@@ -46,12 +41,6 @@ class Accepted(BaseModel):
     by_topic: dict[str, int]
 
 
-class Rejected(BaseModel):
-    error: str
-    message: str
-    errors: list[FieldError]
-
-
 def _error(
     status_code: int,
     error: str,
@@ -59,7 +48,7 @@ def _error(
     errors: list[FieldError],
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = Rejected(error=error, message=message, errors=errors)
+    body = error_body(error, message, errors)
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
@@ -123,12 +112,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Accepted,
         responses={
-            400: {"model": Rejected},
-            401: {"model": Rejected},
-            403: {"model": Rejected},
-            413: {"model": Rejected},
-            422: {"model": Rejected},
-            503: {"model": Rejected},
+            400: {"model": ErrorBody},
+            401: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+            413: {"model": ErrorBody},
+            422: {"model": ErrorBody},
+            503: {"model": ErrorBody},
         },
     )
     async def post_events(

@@ -13,15 +13,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.ops.rebuild import RebuildRefused, rebuild
-from services.ops.snapshots import RestoreRefused, restore
-from shared.domain.catalog import CatalogFileError, parse_agencies_csv
+from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.rebuild import rebuild
+from services.ops.snapshots import restore
+from shared.domain.catalog import parse_agencies_csv
+from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
-from shared.store.catalog_log import CatalogLog, CatalogLogError
-from shared.store.catalogs import CatalogStore, DroppedAgenciesError
+from shared.store.catalog_log import CatalogLog
+from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
-from shared.store.snapshots import SnapshotRefused, take_snapshot
+from shared.store.exceptions import CatalogLogError, DroppedAgenciesError, SnapshotRefused
+from shared.store.snapshots import take_snapshot
 
 console = Console()
 app = typer.Typer(

@@ -22,6 +22,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.ops.exceptions import RebuildRefused
 from shared.platform.config import OpsSettings
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogTimeline, read_history
@@ -29,10 +30,6 @@ from shared.store.catalogs import CatalogCache
 from shared.store.client import RedisClient, redis_from_url
 from shared.store.indicator_store import IndicatorStore
 from shared.store.replay import CatalogAt, open_consumer, replay_ranges
-
-
-class RebuildRefused(RuntimeError):
-    """The rebuild would lose history or race a live calculator; nothing was changed."""
 
 
 def live_calculators(settings: OpsSettings, wait_s: float = 20.0) -> int:

@@ -29,12 +29,8 @@ from urllib.parse import urlparse
 
 from redis.asyncio import Redis
 
-from services.ops.rebuild import (
-    RebuildRefused,
-    catalogs_in_force,
-    event_partitions,
-    live_calculators,
-)
+from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.rebuild import catalogs_in_force, event_partitions, live_calculators
 from shared.platform.config import OpsSettings
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogStore
@@ -42,11 +38,6 @@ from shared.store.indicator_store import IndicatorStore
 from shared.store.keys import REDIS_LISTPACK_CONFIG
 from shared.store.replay import open_consumer, replay_ranges
 from shared.store.snapshots import list_snapshots, refuse_cluster
-
-
-class RestoreRefused(RuntimeError):
-    """The restore would overwrite live data or race a calculator; nothing was changed."""
-
 
 
 @dataclass

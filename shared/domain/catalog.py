@@ -34,6 +34,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from shared.domain.exceptions import CatalogFileError
+
 
 class AgencyGroup(StrEnum):
     so_nganh = "so_nganh"
@@ -170,15 +172,6 @@ AGENCY_CSV_FIELDS = [
     "source",
 ]
 REQUIRED_AGENCY_COLUMNS = ("agency_code", "name", "group", "level")
-
-
-class CatalogFileError(ValueError):
-    """A catalog file that cannot be loaded; ``errors`` holds one message per problem, each
-    naming its line (``line 7: ...``) or the file (``file: ...``)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def _content_lines(text: str) -> list[tuple[int, str]]:

@@ -15,6 +15,7 @@ from datetime import date
 from enum import StrEnum
 
 from shared.domain.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLevel
+from shared.domain.exceptions import ScopeError
 
 SCOPE_FORMATS = "an agency code, group:so_nganh, group:dia_phuong, level:tinh|huyen|xa or province"
 
@@ -22,10 +23,6 @@ SCOPE_FORMATS = "an agency code, group:so_nganh, group:dia_phuong, level:tinh|hu
 # The district level ended on 2025-06-30 (domain README §9): from then on the local group is
 # the commune level, and labels say so.
 LAST_DAY_OF_DISTRICTS = date(2025, 6, 30)
-
-
-class ScopeError(ValueError):
-    pass
 
 
 class ScopeKind(StrEnum):

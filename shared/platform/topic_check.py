@@ -13,6 +13,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
 from shared.platform.config import PlatformSettings
+from shared.platform.exceptions import TopicCheckError
 
 # What a durable topic must have; compression is what it is created with.
 DURABLE_REQUIRED: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -22,10 +23,6 @@ DURABLE_CONFIGS: Mapping[str, str] = {
     "compression.type": "zstd",
     "max.message.bytes": str(16 * 1024 * 1024),
 }
-
-
-class TopicCheckError(RuntimeError):
-    """A topic is missing or its settings would lose history; the message names both."""
 
 
 def durable_topics(settings: PlatformSettings) -> list[str]:

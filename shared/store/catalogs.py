@@ -25,23 +25,12 @@ from shared.domain.procedures import Procedure, ProcedureCatalog
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogLog
 from shared.store.client import REDIS_UNAVAILABLE, AtomicBlock, Key, RedisClient
+from shared.store.exceptions import DroppedAgenciesError
 
 # One hash tag: the catalogs and their version change in one MULTI/EXEC (one cluster slot).
 AGENCIES_KEY = "catalog:{catalog}:agencies"
 PROCEDURES_KEY = "catalog:{catalog}:procedures"
 VERSION_KEY = "catalog:{catalog}:version"
-
-
-class DroppedAgenciesError(ValueError):
-    """A new agency catalog leaves out codes that have figures."""
-
-    def __init__(self, codes: list[str]) -> None:
-        self.codes = codes
-        super().__init__(
-            f"agency code(s) {', '.join(codes)} have figures but are not in the new catalog: "
-            "end them with valid_to (and successor_code) instead of removing them; "
-            "replacing the catalog never rewrites the past"
-        )
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,9 @@ from urllib.parse import urlparse
 
 from shared.domain.calendar import LOCAL_TZ
 from shared.store.client import CLUSTER_SCHEME, is_cluster
+from shared.store.exceptions import SnapshotRefused
 
 SUFFIX = ".rdb"
-
-
-class SnapshotRefused(RuntimeError):
-    """Snapshots are of one Redis server; a Redis Cluster has none."""
 
 
 def refuse_cluster(url: str, what: str) -> str | None:

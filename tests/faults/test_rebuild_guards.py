@@ -12,7 +12,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from redis.asyncio import Redis
 
-from services.ops.rebuild import RebuildRefused, live_calculators, rebuild
+from services.ops.exceptions import RebuildRefused
+from services.ops.rebuild import live_calculators, rebuild
 from shared.platform.config import Settings
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot

@@ -16,12 +16,8 @@ from kafka.errors import KafkaTimeoutError
 
 from devstack.topics import create_topics
 from shared.platform.config import Settings, Topics
-from shared.platform.topic_check import (
-    TopicCheckError,
-    require_topics,
-    topic_configs,
-    topic_problems,
-)
+from shared.platform.exceptions import TopicCheckError
+from shared.platform.topic_check import require_topics, topic_configs, topic_problems
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,8 @@ from services.api.reports.annual_table import _validity_note
 from services.ops.cli import app as egov_cli
 from shared.contract.events import ServiceLevel
 from shared.contract.validation import validate_event
-from shared.domain.catalog import (
-    Agency,
-    AgencyCatalog,
-    CatalogFileError,
-    load_agencies,
-    parse_agencies_csv,
-)
+from shared.domain.catalog import Agency, AgencyCatalog, load_agencies, parse_agencies_csv
+from shared.domain.exceptions import CatalogFileError
 from shared.domain.periods import parse_period
 from shared.domain.procedures import CSV_FIELDS, ProcedureCatalog
 from shared.domain.scopes import Scope, parse_scope, scope_in, scope_on

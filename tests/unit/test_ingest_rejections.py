@@ -121,3 +121,21 @@ def test_broker_unreachable_is_503_with_retry_after(client: TestClient) -> None:
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "5"
     assert resp.json()["error"] == "unavailable"
+
+
+def test_ingest_and_the_api_answer_errors_in_one_envelope(client: TestClient) -> None:
+    """Both HTTP services: the same body (error, field, message, message_vi, errors)."""
+    from services.api.app import create_app as create_api
+
+    status, ingest_body = post(client, b"[]", headers={})
+    assert status == 401
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", catalog_log_enabled=False)
+    with TestClient(create_api(settings)) as api:
+        resp = api.get("/v1/indicators/online_rate", params={"scope": "province"})
+    assert resp.status_code == 401
+    api_body = resp.json()
+    assert (
+        set(ingest_body) == set(api_body) == {"error", "field", "message", "message_vi", "errors"}
+    )
+    assert ingest_body["error"] == api_body["error"] == "unauthorized"
+    assert ingest_body["message_vi"] and api_body["message_vi"]

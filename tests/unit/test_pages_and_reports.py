@@ -16,7 +16,8 @@ from openpyxl.cell.cell import MergedCell
 
 from bench.pdf_libraries import appendix_table
 from services.api.board.live import sse
-from services.api.public.results import MonthNotClosed, closed_month, closed_months
+from services.api.exceptions import MonthNotClosed
+from services.api.public.results import closed_month, closed_months
 from services.api.public.sparkline import TrendPoint, sparkline
 from services.api.reports.files import to_xlsx
 from services.api.reports.pdf import annual_pdf, summary_pdf

@@ -5,8 +5,9 @@ from datetime import date
 import pytest
 
 from shared.domain.catalog import load_agencies
-from shared.domain.periods import PeriodError, PeriodKind, decompose, parse_period
-from shared.domain.scopes import ScopeError, parse_scope
+from shared.domain.exceptions import PeriodError, ScopeError
+from shared.domain.periods import PeriodKind, decompose, parse_period
+from shared.domain.scopes import parse_scope
 from shared.domain.targets import load_targets
 
 CATALOG = load_agencies()

@@ -12,10 +12,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
-from services.ops.snapshots import RestoreRefused, restore
+from services.ops.exceptions import RestoreRefused
+from services.ops.snapshots import restore
 from shared.platform.config import Settings
 from shared.store.client import HiredisPackingConnection, _cluster_parts, redis_from_url
-from shared.store.snapshots import SnapshotRefused, take_snapshot
+from shared.store.exceptions import SnapshotRefused
+from shared.store.snapshots import take_snapshot
 
 URL = "redis+cluster://app:s3cret@127.0.0.1:7000,127.0.0.1:7001"
 

@@ -22,7 +22,7 @@ from shared.platform.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-OWN = {
+OWN: dict[str, type[PlatformSettings]] = {
     "ingest": IngestSettings,
     "api": ApiSettings,
     "calculator": CalculatorSettings,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from services.api.context import ApiContext
+from services.api.exceptions import MonthNotClosed
 from services.api.public.sparkline import TrendPoint
 from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyGroup
@@ -28,10 +29,6 @@ TREND_MONTHS = 12
 PICKER_MONTHS = 24
 AGGREGATES = ("province", "group:so_nganh", "group:dia_phuong")
 GROUP_SCOPES = {AgencyGroup.so_nganh: "group:so_nganh", AgencyGroup.dia_phuong: "group:dia_phuong"}
-
-
-class MonthNotClosed(LookupError):
-    """The month has not ended (or is not a month): nothing is published for it."""
 
 
 def month_period(year: int, month: int) -> Period:

@@ -29,6 +29,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from services.api.exceptions import FontMissing
 from services.api.reports.annual_table import AnnualRow, AnnualTable
 from services.api.reports.files import COLUMNS, GROUPS
 from services.api.reports.summary import LeadersSummary
@@ -43,10 +44,6 @@ FONT_DIRS = (
 )
 REGULAR_FILE, BOLD_FILE = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"
 FONT, FONT_B = "EgovSans", "EgovSans-Bold"
-
-
-class FontMissing(RuntimeError):
-    """No TrueType font with Vietnamese glyphs to embed."""
 
 
 def font_dir() -> Path:
@@ -94,8 +91,6 @@ def _style(
 def num(n: int | None) -> str:
     """40221 → ``40.221`` (Vietnamese thousands separator)."""
     return "" if n is None else f"{n:,}".replace(",", ".")
-
-
 
 
 def _stamp() -> str:

@@ -26,9 +26,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.api.context import ApiContext, Ctx
+from services.api.exceptions import MonthNotClosed
 from services.api.public.results import (
     AGGREGATES,
-    MonthNotClosed,
     PublicResults,
     Shown,
     cache_codes,

@@ -1,0 +1,25 @@
+"""The store's errors: catalog log, catalog replacement, snapshots."""
+
+from __future__ import annotations
+
+from shared.exceptions import EgovError
+
+
+class CatalogLogError(EgovError, RuntimeError):
+    """The catalog topic could not take the new catalog: nothing was changed."""
+
+
+class DroppedAgenciesError(EgovError, ValueError):
+    """A new agency catalog leaves out codes that have figures."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self.codes = codes
+        super().__init__(
+            f"agency code(s) {', '.join(codes)} have figures but are not in the new catalog: "
+            "end them with valid_to (and successor_code) instead of removing them; "
+            "replacing the catalog never rewrites the past"
+        )
+
+
+class SnapshotRefused(EgovError, RuntimeError):
+    """Snapshots are of one Redis server; a Redis Cluster has none."""
