@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.index766 import (
@@ -169,8 +169,11 @@ counts_st = st.integers(0, 10_000).flatmap(
     lambda d: st.builds(lambda n: c(n, d), st.integers(0, d))
 )
 unit_st = st.dictionaries(st.sampled_from(TABLE.metrics), counts_st, max_size=21)
+# a shared machine: generation may be slow, never the property
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@SETTINGS
 @given(unit_st)
 def test_points_within_bounds_and_groups_never_above_their_maximum(counts) -> None:
     score = TABLE.score(counts)
@@ -183,6 +186,7 @@ def test_points_within_bounds_and_groups_never_above_their_maximum(counts) -> No
     assert 0 <= score.total <= 100
 
 
+@SETTINGS
 @given(st.sampled_from(SCORED), st.integers(1, 5_000), st.data())
 def test_points_are_monotone_in_the_numerator(metric, denominator, data) -> None:
     a = data.draw(st.integers(0, denominator))
@@ -192,7 +196,8 @@ def test_points_are_monotone_in_the_numerator(metric, denominator, data) -> None
     assert high.total >= low.total
 
 
-@given(st.lists(unit_st, min_size=1, max_size=6))
+@SETTINGS
+@given(st.lists(unit_st, min_size=1, max_size=4))
 def test_an_aggregate_is_the_scoring_of_summed_counts(units) -> None:
     summed = sum_counts(units)
     for metric in TABLE.metrics:
