@@ -184,7 +184,7 @@ def contrast(a: str, b: str) -> float:
 
 
 def test_page_colours_meet_wcag_aa_contrast() -> None:
-    css = (Path(__file__).resolve().parents[2] / "services/api/static/site.css").read_text()
+    css = (Path(__file__).resolve().parents[4] / "services/api/static/site.css").read_text()
     colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
     pairs = [  # (text, background) as the stylesheet uses them
         ("ink", "paper"),

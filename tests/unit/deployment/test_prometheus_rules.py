@@ -13,7 +13,7 @@ from devstack.alertmanager import alertmanager_config
 from devstack.paths import PROMETHEUS_RULES
 from devstack.prometheus import prometheus_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROMTOOL = shutil.which("promtool") or "promtool"
 AMTOOL = shutil.which("amtool") or "amtool"
 

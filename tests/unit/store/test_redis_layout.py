@@ -11,7 +11,7 @@ import yaml
 from devstack.redis import RedisServer
 from shared.store import keys as redis_keys
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_entity_buckets_keep_the_tag_and_spread_evenly() -> None:

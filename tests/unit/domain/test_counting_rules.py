@@ -151,7 +151,7 @@ def test_script_arguments_of_each_event_type() -> None:
 
 
 def test_the_script_knows_the_intake_marks_in_the_same_order() -> None:
-    lua = (Path(__file__).parents[2] / "shared/store/lua/apply_batch.lua").read_text("utf-8")
+    lua = (Path(__file__).parents[3] / "shared/store/lua/apply_batch.lua").read_text("utf-8")
     table = lua[lua.index("local INTAKE = {") : lua.index("}", lua.index("local INTAKE = {"))]
     assert tuple(re.findall(r"'([a-z_]+)'", table)) == INTAKE_MARKS
 

@@ -22,7 +22,7 @@ from shared.domain.scopes import Scope, parse_scope, scope_in, scope_on
 from shared.readmodel.figures import catalog_counts
 from tests.factories import received
 
-EXAMPLE = Path(__file__).parents[2] / "shared/domain/data/examples/reorganisation-2025.csv"
+EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
 REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 HEADER = "agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,source"
@@ -214,7 +214,7 @@ def test_catalog_file_structure_errors() -> None:
     extra = f"{HEADER},note\na,A,so_nganh,tinh,,,,,,x\n"
     assert file_errors(extra)[0].startswith("file: unknown column(s) note")
     # the packaged catalog (no date columns) is a valid file
-    packaged = Path(__file__).parents[2] / "shared" / "domain" / "data" / "agencies.csv"
+    packaged = Path(__file__).parents[3] / "shared" / "domain" / "data" / "agencies.csv"
     assert len(parse_agencies_csv(packaged.read_text(encoding="utf-8"))) == 31
 
 

@@ -19,7 +19,7 @@ from shared.domain.catalog import parse_agencies_csv
 from shared.store.indicator_store import event_args, occurrence
 from tests.factories import received
 
-EXAMPLE = Path(__file__).parents[2] / "shared/domain/data/examples/reorganisation-2025.csv"
+EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
 REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 AT = "2024-05-02T09:00:00+07:00"

@@ -21,7 +21,7 @@ from shared.platform.config import (
     load,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 OWN: dict[str, type[PlatformSettings]] = {
     "ingest": IngestSettings,
     "api": ApiSettings,

@@ -30,7 +30,7 @@ from shared.platform.config import DEV_TOKENS, DEV_WEBHOOK_SECRET, ENV_PREFIX, S
 from shared.platform.safety import production_problems
 from shared.platform.topic_check import durable_topics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
 INFRA = {*KAFKA_NODES, "kafka-init", "redis", "prometheus", "alertmanager", "grafana"}
 DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
