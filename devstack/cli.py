@@ -15,7 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 from devstack import stack
-from services.catalog_cli import catalog_app, rebuild_command, restore_command, snapshot_command
+from services.calculator.catalog_cli import (
+    catalog_app,
+    rebuild_command,
+    restore_command,
+    snapshot_command,
+)
 from simulator.cli import replay_command, simulate_app
 
 app = typer.Typer(

@@ -29,7 +29,6 @@ from kafka.errors import KafkaError
 from services.calculator import business_metrics, metrics
 from services.calculator.decoding import dead_letter, decode_record
 from services.calculator.drain import BatchDrain
-from services.calculator.lag import LagProbe
 from services.calculator.replay_log import open_consumer, replay_ranges
 from services.calculator.snapshots import take_snapshot
 from services.calculator.updates import Coalescer, build_update
@@ -39,6 +38,7 @@ from shared.events import Event
 from shared.fastevents import FastValidator
 from shared.faust_app import guarded_timer, make_faust_app
 from shared.indicators import load_indicators
+from shared.lag_probe import LagProbe
 from shared.last_seen import record_event_times
 from shared.logs import get_logger
 from shared.redis_client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url

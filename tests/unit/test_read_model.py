@@ -16,13 +16,14 @@ from typing import cast
 from prometheus_client import REGISTRY
 
 from services.calculator import business_metrics
-from services.calculator.updates import IndicatorFigures, IndicatorUpdate, build_update
+from services.calculator.updates import build_update
 from shared.catalog import load_agencies
 from shared.catalog_store import Catalogs
 from shared.figures import Figure, Verdict, judge, total, value_of
 from shared.indicator_query import Verdict as QueryVerdict
 from shared.indicator_query import scope_values
 from shared.indicator_query import verdict as query_verdict
+from shared.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.indicators import load_indicators
 from shared.periods import Period, PeriodKind
 from shared.procedures import Procedure, ProcedureCatalog
