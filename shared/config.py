@@ -155,6 +155,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [AlertRoute(emails=["cntt@egov-monitor.local"])]
     )
     alerts_digest_emails: list[str] = Field(default_factory=lambda: ["cntt@egov-monitor.local"])
+    # Prometheus rules files (or directories of *.yml) whose alert names the alerts service
+    # accepts from Alertmanager; empty: the repository's prometheus/rules. Others: ignored.
+    alerts_prometheus_rules: list[str] = Field(default_factory=list)
     dashboard_url: str = "http://127.0.0.1:3000/d/egov-overview"
 
     smtp_host: str = "127.0.0.1"

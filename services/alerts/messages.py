@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from services.alerts.model import Alert, AlertState
-from services.alerts.rules import Rule, Severity
+from shared.alert_model import Alert, AlertState, Rule, Severity
 from shared.figures import Reading
 from shared.timeutil import LOCAL_TZ
 

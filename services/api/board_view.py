@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from services.alerts.model import Alert
-from services.alerts.rules import Severity
-from services.alerts.store import AlertStore
 from services.api import routes_reports
 from services.api.context import ApiContext
 from services.api.public_results import AGGREGATES, SCOPE_NAMES
+from shared.alert_commands import firing_alerts
+from shared.alert_model import Alert, Severity
 from shared.indicator_query import IndicatorValue, scope_values
 from shared.mailbox import MailEntry, recent
 from shared.periods import Period, PeriodKind
@@ -68,7 +67,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
     year = Period(
         PeriodKind.year, day.replace(month=1, day=1), day.replace(month=12, day=31), str(day.year)
     )
-    alerts = sorted(await AlertStore(ctx.redis).firing(), key=_alert_order)
+    alerts = sorted(await firing_alerts(ctx.redis), key=_alert_order)
     report = await routes_reports.open_dossiers(ctx, BOARD_USER, scope="province", limit=0)
     names = {code: a.name for code, a in catalogs.agencies.agencies.items()}
     rows = [

@@ -18,13 +18,12 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.alerts.model import Alert
-from services.alerts.rules import Severity
 from services.api.board_live import BoardHub, digest
 from services.api.board_view import BoardData, board_data, mail_dir, scope_name
 from services.api.context import ApiContext, Ctx
 from services.api.public_results import AGGREGATES
 from services.api.templating import markup, page_headers, render
+from shared.alert_model import Alert, Severity
 from shared.auth import RateLimiter
 from shared.mailbox import read_message, text_body
 

@@ -13,8 +13,9 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.alerts.model import AlertState, alert_key
+from services.alerts.outbox import QUEUE
 from services.alerts.rules import Rule
-from services.alerts.store import QUEUE, AlertStore
+from services.alerts.state import AlertStore
 from shared.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.timeutil import LOCAL_TZ, now_utc
 from tests.integration.test_alerts import apply, breach_emails, this_year_events
