@@ -105,7 +105,12 @@ async def deliver_due(
         if note is None:
             continue
         try:
-            await send(note)
+            try:
+                await send(note)
+            except DeliveryError:
+                raise
+            except Exception as exc:  # a notifier's bug must not stall the outbox
+                raise DeliveryError(type(exc).__name__, retry=True) from exc
         except DeliveryError as exc:
             attempts = note.attempts + 1
             channel = note.channel.value

@@ -35,6 +35,19 @@ def webhook_headers(note: Notification, body: bytes, settings: Settings) -> dict
     }
 
 
+def checked_url(receiver: str, url: str) -> str:
+    """``url`` if it can be sent to (http or https, a host, a port in range); else the
+    final DeliveryError of an invalid configuration."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise DeliveryError(f"{receiver}: invalid URL", retry=False) from exc
+    port_ok = parsed.port is None or 0 < parsed.port < 65536
+    if parsed.scheme not in ("http", "https") or not parsed.host or not port_ok:
+        raise DeliveryError(f"{receiver}: invalid URL", retry=False)
+    return url
+
+
 async def post_json(
     http: httpx.AsyncClient,
     receiver: str,
@@ -46,7 +59,9 @@ async def post_json(
     4xx, 3xx and an invalid URL (no scheme, not http(s), malformed) no."""
     try:
         resp = await http.post(
-            url, content=body, headers=headers or {"Content-Type": "application/json"}
+            checked_url(receiver, url),
+            content=body,
+            headers=headers or {"Content-Type": "application/json"},
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise DeliveryError(f"{receiver}: invalid URL", retry=False) from exc
