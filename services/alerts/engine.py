@@ -13,14 +13,13 @@ from typing import Any
 
 from services.alerts import checks, digest, receiver, routing
 from services.alerts.evaluate import UpdateEvaluation
-from services.alerts.metrics import FIRING, NOTIFICATIONS, TRANSITIONS, UPDATES
-from services.alerts.model import Alert, Channel
-from services.alerts.notify import DeliveryError, Senders
-from services.alerts.notify.alertmanager import alertmanager_alert
+from services.alerts.metrics import TRANSITIONS, UPDATES, refresh_firing
+from services.alerts.model import Alert, Notification
+from services.alerts.notify import Senders
+from services.alerts.notify.alertmanager import repost
 from services.alerts.outbox import Outbox, deliver_due
 from services.alerts.pipeline import KafkaPipelineProbe, Measure, PipelineHealth
-from services.alerts.rules import Rule, Severity
-from services.alerts.state import AlertStore, Finding, Stored, Write, next_alert
+from services.alerts.state import AlertStore, Finding, Stored
 from services.alerts.working_hours import WorkingHours
 from shared.catalog_store import CatalogCache
 from shared.config import Settings
@@ -34,7 +33,6 @@ from shared.timeutil import LOCAL_TZ, now_utc
 log = get_logger("alerts.engine")
 
 Publish = Callable[[Alert], Awaitable[None]]
-WRITE_ROUNDS = 3  # compare-and-set rounds of one batch (an acknowledgement raced it)
 
 
 class AlertEngine:
@@ -82,43 +80,18 @@ class AlertEngine:
     async def apply(
         self, findings: Sequence[Finding], stored: dict[str, Stored] | None = None
     ) -> list[Alert | None]:
-        """Apply findings (``stored``: their alerts as read, else read now in one MGET),
-        written in one pipeline; queue the notifications of each change. An alert changed
-        since it was read is read again and recomputed. Returns each finding's alert."""
-        now = self.clock()
-        out: list[Alert | None] = [None] * len(findings)
-        if stored is None:
-            stored = await self.store.read([f.subject.key for f in findings])
-        pending = list(range(len(findings)))
-        for _ in range(WRITE_ROUNDS):
-            writes: list[tuple[int, Write]] = []
-            for i in pending:
-                f = findings[i]
-                prev = stored.get(f.subject.key, Stored())
-                alert, changed = next_alert(prev.alert, f, now)
-                if alert is None:
-                    continue
-                notes = (
-                    routing.notifications(alert, f.subject.group, now, self.settings)
-                    if changed and not alert.silenced(now)
-                    else []
-                )
-                writes.append((i, Write(alert, changed, notes, prev.raw)))
-            applied = await self.store.write([w for _, w in writes])
-            pending = []
-            for (i, write), ok in zip(writes, applied, strict=True):
-                if not ok:
-                    pending.append(i)
-                    continue
-                out[i] = write.alert
-                if write.changed:
-                    await self._changed(write.alert)
-            if not pending:
-                break
-            stored = {**stored, **await self.store.read([findings[i].subject.key for i in pending])}
-        for i in pending:
-            log.warning("alert_write_conflict", key=findings[i].subject.key)
-        return out
+        """Apply findings through the one writer (``state``), with the notifications
+        ``routing`` gives each change; publish the changes. Returns each finding's alert."""
+        written = await self.store.apply(findings, stored, self.clock(), self._notifications)
+        for alert, changed in written:
+            if alert is not None and changed:
+                await self._changed(alert)
+        return [alert for alert, _ in written]
+
+    def _notifications(self, alert: Alert, group: str | None, now: datetime) -> list[Notification]:
+        if alert.silenced(now):
+            return []
+        return routing.notifications(alert, group, now, self.settings)
 
     async def _changed(self, alert: Alert) -> None:
         TRANSITIONS.labels(alert.rule.value, alert.state.value).inc()
@@ -213,37 +186,13 @@ class AlertEngine:
         )
 
     async def repost_alertmanager(self) -> int:
-        """Re-post every firing (not silenced) alert to Alertmanager — but those that came
-        from it — with a fresh ``endsAt`` a few evaluations ahead, on each evaluation, so
-        Alertmanager never lets a firing alert expire (and does let it expire if this
-        service stops posting)."""
+        """Re-post what fires to Alertmanager (``notify.alertmanager.repost``)."""
         url = self.settings.alertmanager_url
         if not url:
             return 0
-        now = self.clock()
-        # valid for four evaluations, as Prometheus does with its own alerts
+        firing = await self.store.firing()
         ttl = timedelta(seconds=4 * self.settings.alerts_check_interval_s)
-        alerts = [
-            alertmanager_alert(a, now + ttl, self.settings.dashboard_url)
-            for a in await self.store.firing()
-            if not a.silenced(now) and a.rule is not Rule.system
-        ]
-        if not alerts:
-            return 0
-        try:
-            await self.senders.post_alertmanager(url, alerts)
-        except DeliveryError as exc:
-            NOTIFICATIONS.labels(Channel.alertmanager.value, "retried").inc()
-            log.warning("alertmanager_repost_failed", error=exc.reason, alerts=len(alerts))
-            return 0
-        NOTIFICATIONS.labels(Channel.alertmanager.value, "sent").inc()
-        return len(alerts)
+        return await repost(self.senders, url, firing, self.clock(), ttl, self.settings)
 
     async def refresh_gauges(self) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for alert in await self.store.firing():
-            label = (alert.rule.value, (alert.severity or Severity.warning).value)
-            counts[label] = counts.get(label, 0) + 1
-        for rule in Rule:
-            for sev in Severity:
-                FIRING.labels(rule.value, sev.value).set(counts.get((rule.value, sev.value), 0))
+        refresh_firing(await self.store.firing())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from services.alerts.model import Channel
-from shared.alert_model import Rule, Severity
+from shared.alert_model import Alert, Rule, Severity
 
 FIRING = Gauge("egov_alerts_firing", "Alerts firing", ["rule", "severity"])
 TRANSITIONS = Counter("egov_alerts_transitions_total", "Alert state changes", ["rule", "state"])
@@ -43,3 +43,14 @@ for _channel in Channel:
         NOTIFICATIONS.labels(_channel.value, _outcome)
     for _reason in ("final", "attempts"):
         GIVEN_UP.labels(_channel.value, _reason)
+
+
+def refresh_firing(firing: list[Alert]) -> None:
+    """``egov_alerts_firing`` from the alerts firing now (0 for every other label)."""
+    counts: dict[tuple[str, str], int] = {}
+    for alert in firing:
+        label = (alert.rule.value, (alert.severity or Severity.warning).value)
+        counts[label] = counts.get(label, 0) + 1
+    for rule in Rule:
+        for sev in Severity:
+            FIRING.labels(rule.value, sev.value).set(counts.get((rule.value, sev.value), 0))

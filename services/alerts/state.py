@@ -9,7 +9,7 @@ again and its next document computed afresh, so neither write is lost."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +20,13 @@ from shared import alert_commands
 from shared.alert_commands import GuardedBlock, save_alert, write_guarded
 from shared.alert_model import Rule
 from shared.indicators import Indicator
+from shared.logs import get_logger
 from shared.redis_client import RedisClient
+
+log = get_logger("alerts.state")
+
+WRITE_ROUNDS = 3  # compare-and-set rounds of one batch (acknowledgements raced it)
+Route = Callable[[Alert, str | None, datetime], list[Notification]]
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,42 @@ class AlertStore:
     async def write(self, writes: Sequence[Write]) -> list[bool]:
         """Every write in one pipeline; which were applied (False: changed since read)."""
         return await write_guarded(self.redis, [w.block() for w in writes])
+
+    async def apply(
+        self,
+        findings: Sequence[Finding],
+        stored: dict[str, Stored] | None,
+        now: datetime,
+        route: Route,
+    ) -> list[tuple[Alert | None, bool]]:
+        """Each finding's next alert (None: nothing fires nor fired) and whether its state
+        changed, written in one pipeline with the notifications ``route`` gives a change.
+        ``stored``: the alerts as read (else read now, one MGET). An alert written since it
+        was read is read again and recomputed, up to ``WRITE_ROUNDS`` times."""
+        out: list[tuple[Alert | None, bool]] = [(None, False)] * len(findings)
+        if stored is None:
+            stored = await self.read([f.subject.key for f in findings])
+        pending = list(range(len(findings)))
+        for _ in range(WRITE_ROUNDS):
+            writes: list[tuple[int, Write]] = []
+            for i in pending:
+                f = findings[i]
+                prev = stored.get(f.subject.key, Stored())
+                alert, changed = next_alert(prev.alert, f, now)
+                if alert is not None:
+                    notes = route(alert, f.subject.group, now) if changed else []
+                    writes.append((i, Write(alert, changed, notes, prev.raw)))
+            applied = await self.write([w for _, w in writes])
+            pending = [i for (i, _), ok in zip(writes, applied, strict=True) if not ok]
+            for (i, w), ok in zip(writes, applied, strict=True):
+                if ok:
+                    out[i] = (w.alert, w.changed)
+            if not pending:
+                return out
+            stored = {**stored, **await self.read([findings[i].subject.key for i in pending])}
+        for i in pending:
+            log.warning("alert_write_conflict", key=findings[i].subject.key)
+        return out
 
     async def save(self, alert: Alert, *, changed: bool = False) -> None:
         """Write one alert document over whatever is stored (seeding, tools, tests)."""

@@ -42,8 +42,8 @@ async def measure(url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     await engine.on_update("so-tttt", at.year)  # warm the catalog cache; alerts fire
     sends = 0
     direct: list[str] = []
-    original_send = Connection.send_packed_command
-    original_command = Redis.execute_command
+    original_send: Any = Connection.send_packed_command
+    original_command: Any = Redis.execute_command
 
     async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
         nonlocal sends

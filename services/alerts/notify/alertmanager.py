@@ -3,14 +3,26 @@ Alertmanager's routes stop them there (they were mailed already)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 import orjson
 
 from services.alerts import messages
-from services.alerts.model import Alert, Notification
+from services.alerts.metrics import NOTIFICATIONS
+from services.alerts.model import Alert, Channel, Notification
+from services.alerts.notify.result import DeliveryError
 from services.alerts.notify.webhook import post_json
+from shared.alert_model import Rule
+from shared.config import Settings
+from shared.logs import get_logger
+
+log = get_logger("alerts.alertmanager")
+
+
+class Poster(Protocol):
+    async def post_alertmanager(self, base_url: str, alerts: list[dict[str, object]]) -> None: ...
 
 
 def alertmanager_alert(
@@ -48,3 +60,32 @@ async def post_alerts(
 
 async def send_alertmanager(http: httpx.AsyncClient, note: Notification) -> None:
     await post_alerts(http, note.target, [note.payload])
+
+
+async def repost(
+    poster: Poster,
+    url: str,
+    firing: list[Alert],
+    now: datetime,
+    ttl: timedelta,
+    settings: Settings,
+) -> int:
+    """Re-post every firing (not silenced) alert — but those that came from Alertmanager —
+    with ``endsAt`` ``ttl`` ahead (four evaluations, as Prometheus does with its own), on
+    each evaluation, so Alertmanager never lets a firing alert expire (and does let it
+    expire if this service stops posting). Returns how many were posted."""
+    alerts = [
+        alertmanager_alert(a, now + ttl, settings.dashboard_url)
+        for a in firing
+        if not a.silenced(now) and a.rule is not Rule.system
+    ]
+    if not alerts:
+        return 0
+    try:
+        await poster.post_alertmanager(url, alerts)
+    except DeliveryError as exc:
+        NOTIFICATIONS.labels(Channel.alertmanager.value, "retried").inc()
+        log.warning("alertmanager_repost_failed", error=exc.reason, alerts=len(alerts))
+        return 0
+    NOTIFICATIONS.labels(Channel.alertmanager.value, "sent").inc()
+    return len(alerts)
