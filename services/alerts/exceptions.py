@@ -6,4 +6,9 @@ from shared.exceptions import EgovError
 
 
 class DeliveryError(EgovError):
-    pass
+    """A delivery failed; ``retry`` says whether sending it again may succeed."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry

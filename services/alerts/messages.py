@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from services.alerts.model import Alert, AlertState
-from services.alerts.rules import Rule, Severity
+from shared.domain.alerts import Alert, AlertState, Rule, Severity
 from shared.domain.calendar import LOCAL_TZ
 from shared.readmodel.display import pct
 from shared.readmodel.figures import Reading
 
 SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
-
-
 
 
 def dashboard_link(base: str, alert: Alert) -> str:

@@ -28,7 +28,6 @@ from kafka.errors import KafkaError
 
 from services.calculator import business_metrics, metrics
 from services.calculator.drain import BatchDrain
-from services.calculator.lag import LagProbe
 from services.calculator.updates import Coalescer, build_update
 from shared.contract.decoding import dead_letter, decode_record
 from shared.contract.events import Event
@@ -39,6 +38,7 @@ from shared.domain.indicators import load_indicators
 from shared.domain.targets import load_targets
 from shared.platform.config import CalculatorSettings, load
 from shared.platform.faust_app import guarded_timer, make_faust_app
+from shared.platform.lag_probe import LagProbe
 from shared.platform.logs import get_logger
 from shared.store.catalogs import CatalogCache
 from shared.store.client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url

@@ -315,6 +315,12 @@ class AlertsSettings(AuthSettings, ReportingSettings):
     alerts_digest_emails: list[str] = D(
         lambda: ["cntt@egov-monitor.local"], "recipients of the daily digest"
     )
+    alerts_prometheus_rules: list[str] = D(
+        list,
+        "Prometheus rules files (or directories of *.yml) whose alert names the alerts "
+        "service accepts from Alertmanager; empty: the repository's prometheus/rules; "
+        "other names are ignored",
+    )
     smtp_host: str = D("127.0.0.1", "the province's mail relay")
     smtp_port: int = D(2525, "port of the mail relay")
     smtp_starttls: bool = D(False, "STARTTLS to the mail relay")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.domain.alerts import Alert
 from shared.exceptions import EgovError
 
 
@@ -23,3 +24,17 @@ class DroppedAgenciesError(EgovError, ValueError):
 
 class SnapshotRefused(EgovError, RuntimeError):
     """Snapshots are of one Redis server; a Redis Cluster has none."""
+
+
+class AlertNotFound(EgovError, LookupError):
+    """No alert has this key."""
+
+
+class AlertConflict(EgovError, RuntimeError):
+    """The alert changed state while the command was applied (or not to the state the
+    caller expected): nothing was written."""
+
+    def __init__(self, key: str, current: Alert | None) -> None:
+        super().__init__(f"alert {key!r} changed state")
+        self.key = key
+        self.current = current

@@ -3,10 +3,11 @@ Cluster keeps one agency's keys (its apply script's, its applied offsets, its da
 on one slot, and the agencies spread over the primaries. Keys read or written together
 across agencies are never in one command: per-key pipelines
 (``shared/store/indicator_store.py``). Outside this module, keys written together share one
-tag: ``alert:{alerts}:…``/``outbox:{alerts}:…`` (services/alerts/store.py),
-``catalog:{catalog}:…`` (shared/store/catalogs.py),
-``lastseen:{lastseen}:…`` (shared/store/last_seen.py). The untagged keys (``keyspace:current``,
-``keyspace:seq``, the central ``applied:offsets``) are single-key reads and writes.
+tag: ``alert:{alerts}:…``/``outbox:{alerts}:…`` (shared/store/alert_commands.py,
+services/alerts/outbox.py), ``catalog:{catalog}:…`` (shared/store/catalogs.py),
+``lastseen:{lastseen}:…`` (shared/store/last_seen.py). The untagged keys
+(``keyspace:current``, ``keyspace:seq``, the central ``applied:offsets``) are single-key
+reads and writes.
 
 Derived state (entities, counters, sets, open dossiers, applied offsets) lives in a
 *keyspace*: a key prefix (``""`` for the original one, ``ks<N>:`` for each rebuild).

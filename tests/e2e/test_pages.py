@@ -37,9 +37,9 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import RunningService, start_service
 from services.alerts.model import Alert, AlertState, Channel, Notification
+from services.alerts.notify import Senders
 from services.alerts.rules import Rule, Severity
-from services.alerts.senders import Senders
-from services.alerts.store import AlertStore
+from services.alerts.state import AlertStore
 from services.api.public.results import latest_closed_month, previous_month
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ, now_utc, today_local

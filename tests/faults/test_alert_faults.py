@@ -38,9 +38,10 @@ from devstack.processes import ManagedProcess, wait_until
 from devstack.services import SERVICES, service_argv, start_service
 from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert, AlertState, alert_key
+from services.alerts.outbox import QUEUE
 from services.alerts.pipeline import KafkaPipelineProbe
 from services.alerts.rules import Rule, Severity
-from services.alerts.store import QUEUE, AlertStore
+from services.alerts.state import AlertStore
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ, now_utc
 from shared.domain.catalog import load_agencies

@@ -19,13 +19,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from services.alerts.store import ALERT_PREFIX, INDEX
 from services.api.board.view import BoardData, board_data, mail_dir
 from services.api.context import ApiContext
 from shared.domain.calendar import now_utc
 from shared.platform.mailbox import index_stamp
+from shared.store.alert_commands import alert_documents
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +66,7 @@ class BoardHub:
         catalogs = await self.ctx.catalogs.current()
         codes = sorted(catalogs.agencies.agencies)
         versions = await self.ctx.store.data_versions(codes)
-        redis = self.ctx.redis
-        keys = sorted(
-            k.decode() if isinstance(k, bytes) else str(k) for k in await redis.smembers(INDEX)
-        )
-        raws: list[Any] = await redis.mget([ALERT_PREFIX + k for k in keys]) if keys else []
+        raws = await alert_documents(self.ctx.redis)
         h = hashlib.blake2b(digest_size=16)
         h.update(repr((catalogs.version, versions, index_stamp(mail_dir(self.ctx)))).encode())
         h.update(now_utc().strftime("%Y%m%d%H%M").encode())

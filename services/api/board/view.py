@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from services.alerts.model import Alert
-from services.alerts.rules import Severity
-from services.alerts.store import AlertStore
 from services.api.context import ApiContext
 from services.api.public.results import AGGREGATES
 from services.api.routes import reports as report_routes
+from shared.domain.alerts import Alert, Severity
 from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
 from shared.readmodel.indicator_query import IndicatorValue, scope_values
+from shared.store.alert_commands import firing_alerts
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
@@ -68,7 +67,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
     year = Period(
         PeriodKind.year, day.replace(month=1, day=1), day.replace(month=12, day=31), str(day.year)
     )
-    alerts = sorted(await AlertStore(ctx.redis).firing(), key=_alert_order)
+    alerts = sorted(await firing_alerts(ctx.redis), key=_alert_order)
     report = await report_routes.open_dossiers(ctx, BOARD_USER, scope="province", limit=0)
     names = {code: a.name for code, a in catalogs.agencies.agencies.items()}
     rows = [

@@ -18,13 +18,12 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.alerts.model import Alert
-from services.alerts.rules import Severity
 from services.api.board.live import BoardHub, digest
 from services.api.board.view import BoardData, board_data, mail_dir
 from services.api.context import ApiContext, Ctx
 from services.api.public.results import AGGREGATES
 from services.api.templating import markup, page_headers, render
+from shared.domain.alerts import Alert, Severity
 from shared.domain.scopes import scope_name
 from shared.platform.auth import RateLimiter
 from shared.platform.mailbox import read_message, text_body

@@ -16,7 +16,8 @@ from typing import cast
 from prometheus_client import REGISTRY
 
 from services.calculator import business_metrics
-from services.calculator.updates import IndicatorFigures, IndicatorUpdate, build_update
+from services.calculator.updates import build_update
+from shared.contract.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.domain.calendar import LOCAL_TZ, now_utc
 from shared.domain.catalog import load_agencies
 from shared.domain.indicators import load_indicators
