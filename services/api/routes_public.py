@@ -42,6 +42,7 @@ from services.api.response_cache import ResponseCache
 from services.api.sparkline import sparkline
 from services.api.templating import markup, page_headers, render
 from shared.figures import Verdict
+from shared.report_files import csv_cells
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 
@@ -177,20 +178,22 @@ def _csv(results: PublicResults) -> bytes:
     for row in rows:
         v = row.value
         writer.writerow(
-            [
-                results.month.label,
-                v.indicator,
-                v.name_vi,
-                v.scope,
-                row.name or names.get(row.scope, row.scope),
-                v.numerator,
-                v.denominator,
-                _number(v.value),
-                _number(v.target),
-                v.verdict.value if v.verdict is not None else "",
-                _number(row.previous.value),
-                _number(row.change),
-            ]
+            csv_cells(
+                [
+                    results.month.label,
+                    v.indicator,
+                    v.name_vi,
+                    v.scope,
+                    row.name or names.get(row.scope, row.scope),
+                    v.numerator,
+                    v.denominator,
+                    _number(v.value),
+                    _number(v.target),
+                    v.verdict.value if v.verdict is not None else "",
+                    _number(row.previous.value),
+                    _number(row.change),
+                ]
+            )
         )
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 

