@@ -68,6 +68,10 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Seconds a Redis command may wait for its reply, and a connection for Redis to accept,
+    # before the client gives up (a hung Redis or a dead link must not hang a service).
+    redis_socket_timeout_s: float = 10.0
+    redis_connect_timeout_s: float = 5.0
 
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8081

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -34,6 +35,9 @@ KEEPALIVE_S = 5.0
 RETRY_MS = 1000
 
 Renderer = Callable[[BoardData], dict[str, str]]
+# Where an EventSource ends a line: CRLF, CR or LF only. (str.splitlines also splits at
+# U+2028, U+2029, U+0085…, which would cut a fragment's JSON string in two.)
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def digest(html: str) -> str:
@@ -45,7 +49,7 @@ def sse(event: str, data: str, event_id: int | None = None) -> str:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    lines += [f"data: {line}" for line in _SSE_LINE_END.split(data)]
     return "\n".join(lines) + "\n\n"
 
 

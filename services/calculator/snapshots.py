@@ -18,6 +18,7 @@ re-derives everything from offset 0.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -26,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from redis.asyncio import Redis
 
@@ -76,12 +77,18 @@ def list_snapshots(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"snapshot-*{SUFFIX}")) if directory.is_dir() else []
 
 
-def _redis_cli_target(url: str) -> list[str]:
+def _redis_cli_target(url: str) -> tuple[list[str], dict[str, str]]:
+    """redis-cli's arguments and environment for ``url``: the password goes in
+    ``REDISCLI_AUTH``, never on the command line (anyone on the host can list that)."""
     parsed = urlparse(url)
     args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 6379)]
+    env = dict(os.environ)
+    env.pop("REDISCLI_AUTH", None)
+    if parsed.username:
+        args += ["--user", unquote(parsed.username)]
     if parsed.password:
-        args += ["-a", parsed.password, "--no-auth-warning"]
-    return args
+        env["REDISCLI_AUTH"] = unquote(parsed.password)
+    return args, env
 
 
 def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
@@ -93,8 +100,10 @@ def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / snapshot_name(datetime.now(LOCAL_TZ))
     partial = final.with_suffix(".partial")
+    target, env = _redis_cli_target(redis_url)
     done = subprocess.run(
-        ["redis-cli", *_redis_cli_target(redis_url), "--rdb", str(partial)],
+        ["redis-cli", *target, "--rdb", str(partial)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=3600,
