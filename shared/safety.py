@@ -1,6 +1,7 @@
 """Safe by default in production (``EGOV_ENV=production``): a service refuses to start with
 a development token, the development webhook secret or an empty one, an ingest token
-without its agency list, or SMTP credentials without STARTTLS. The message names the setting, never the secret's value."""
+without its agency list, or SMTP credentials without STARTTLS. The message names the
+setting, never the secret's value."""
 
 from __future__ import annotations
 
