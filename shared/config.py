@@ -92,9 +92,16 @@ class Settings(BaseSettings):
     tokens: list[TokenSpec] = Field(default_factory=list)
     rate_limit_per_s: float = 50.0
     rate_limit_burst: int = 200
-    # Failed authentications (missing or unknown token) per client address per minute
-    # before it gets 429 + Retry-After.
+    # Failed authentications (missing or unknown token, board cookie without a session) in
+    # a minute: this many of one token from one address, and that token gets 429 +
+    # Retry-After there; this many different failing tokens from one address (guessing),
+    # and every token not already used from there gets 429 (shared/auth.py).
     auth_failures_per_minute: int = 10
+    # Proxies in front of the services, whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed (addresses or CIDR networks, e.g. ["10.0.0.2"]; "*": every peer). The client
+    # address (failure limits) and the scheme (the board cookie's Secure flag) then come
+    # from them. Empty (default): no forwarded header is believed, from anyone.
+    trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
     api_max_body_bytes: int = 1024 * 1024
 

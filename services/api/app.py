@@ -29,6 +29,7 @@ from services.api import (
 from services.api.context import ApiContext
 from services.api.errors import ApiError, from_http_exception
 from services.api.templating import STATIC
+from shared.auth import trust_proxies
 from shared.catalog_log import CatalogLogError
 from shared.config import Settings, get_settings
 from shared.http_main import serve
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
+    trust_proxies(app, settings.trusted_proxies)  # last added: runs first
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

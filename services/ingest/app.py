@@ -23,7 +23,7 @@ from services.ingest.body import (
     read_limited,
 )
 from services.ingest.producer import BrokerUnavailable, EventProducer, Record
-from shared.auth import FailureLimiter, RateLimiter, authorize
+from shared.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
 from shared.catalog_store import CatalogCache
 from shared.config import Settings, get_settings, token_book
 from shared.events import Event
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
+    trust_proxies(app, settings.trusted_proxies)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -76,3 +76,78 @@ def test_an_issued_token_without_sources_cannot_invent_sources(redis_server) -> 
         assert (
             ingest.post("/v1/events", content=orjson.dumps(own), headers=headers).status_code == 503
         )
+
+
+GATEWAY_TOKEN = "tok-his-so-y-te-0001"  # a valid source behind the province's gateway
+GATEWAY_SOURCE = TokenSpec(
+    name="his-so-y-te",
+    sha256=digest(GATEWAY_TOKEN),
+    scopes=["ingest"],
+    sources=["his-so-y-te"],
+    agencies=["so-y-te"],
+)
+
+
+def test_one_bad_client_behind_a_gateway_does_not_lock_out_a_valid_token(isolated) -> None:
+    """Issue 20, item 8: every client of the gateway has the gateway's address."""
+    settings = Settings(
+        kafka_bootstrap=isolated["bootstrap"],
+        topics=isolated["topics"],
+        redis_url=isolated["redis_url"],
+        tokens=[GATEWAY_SOURCE],
+        auth_failures_per_minute=10,
+    )
+    events = [received(agency="so-y-te", dossier=f"hs-{i}") for i in range(20)]
+    headers = {"content-type": "application/json"}
+    with TestClient(create_ingest(settings), client=("10.20.0.1", 40000)) as ingest:
+        # a misconfigured client behind the same gateway: the same wrong token, again and again
+        bad = {**headers, **bearer("tok-his-cu-da-thu-hoi")}
+        codes = [
+            ingest.post("/v1/events", content=b"[]", headers=bad).status_code for _ in range(12)
+        ]
+        assert codes[:10] == [403] * 10 and codes[10:] == [429, 429]
+        ok = ingest.post(
+            "/v1/events", content=orjson.dumps(events), headers={**headers, **bearer(GATEWAY_TOKEN)}
+        )
+        assert ok.status_code == 202, ok.text
+        assert ok.json()["accepted"] == 20
+
+
+def test_a_trusted_proxy_gives_the_client_address(isolated) -> None:
+    settings = Settings(
+        kafka_bootstrap=isolated["bootstrap"],
+        topics=isolated["topics"],
+        redis_url=isolated["redis_url"],
+        tokens=[GATEWAY_SOURCE],
+        auth_failures_per_minute=5,
+        trusted_proxies=["10.20.0.0/24"],
+    )
+    body = orjson.dumps([received(agency="so-y-te", dossier="hs-proxy")])
+    headers = {"content-type": "application/json"}
+
+    def via(address: str) -> dict[str, str]:
+        return {**headers, "X-Forwarded-For": address}
+
+    with TestClient(create_ingest(settings), client=("10.20.0.1", 40000)) as proxied:
+        for i in range(5):  # someone guessing, behind the proxy
+            guess = proxied.post(
+                "/v1/events", content=body, headers={**via("203.0.113.7"), **bearer(f"g{i}")}
+            )
+            assert guess.status_code == 403
+        # the guesser's address is refused, a right token included …
+        right = {**via("203.0.113.7"), **bearer(GATEWAY_TOKEN)}
+        assert proxied.post("/v1/events", content=body, headers=right).status_code == 429
+        # … the proxy's other clients are not
+        other = {**via("203.0.113.8"), **bearer(GATEWAY_TOKEN)}
+        assert proxied.post("/v1/events", content=body, headers=other).status_code == 202
+    # a peer that is not the proxy cannot pick its address with the header
+    with TestClient(create_ingest(settings), client=("198.51.100.9", 40000)) as direct:
+        for i in range(5):
+            spoofed = {**via(f"192.0.2.{i}"), **bearer(f"s{i}")}
+            assert direct.post("/v1/events", content=body, headers=spoofed).status_code == 403
+        assert (
+            direct.post(
+                "/v1/events", content=body, headers={**via("192.0.2.99"), **bearer("s9")}
+            ).status_code
+            == 429
+        )

@@ -147,12 +147,12 @@ def test_scopes_admin_implies_read_and_operate() -> None:
 
 def test_failure_limiter_window() -> None:
     limiter = FailureLimiter(3, window_s=60)
-    for t in (0.0, 1.0, 2.0):
-        assert limiter.retry_after("10.0.0.1", t) is None
-        limiter.failed("10.0.0.1", t)
-    assert limiter.retry_after("10.0.0.1", 3.0) == pytest.approx(57.0)
-    assert limiter.retry_after("10.0.0.2", 3.0) is None  # per address
-    assert limiter.retry_after("10.0.0.1", 60.5) is None  # the first failure left the window
+    for t in (0.0, 1.0, 2.0):  # three different guesses
+        assert limiter.retry_after("10.0.0.1", f"guess-{t}", t) is None
+        limiter.failed("10.0.0.1", f"guess-{t}", t)
+    assert limiter.retry_after("10.0.0.1", "another", 3.0) == pytest.approx(57.0)
+    assert limiter.retry_after("10.0.0.2", "another", 3.0) is None  # per address
+    assert limiter.retry_after("10.0.0.1", "another", 60.5) is None  # the first one left
 
 
 def test_production_refuses_smtp_credentials_without_tls() -> None:
