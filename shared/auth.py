@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared.tokens import Scope, TokenBook, TokenSpec, digest
 
 _K = TypeVar("_K", bound=Hashable)
+NO_CREDENTIAL = "-"  # no token presented (or a caller that does not say which)
 
 
 def bearer_token(request: Request) -> str:
@@ -103,8 +104,11 @@ class FailureLimiter:
         seen = self._known.get(client, {}).get(credential)
         return seen is not None and seen > now - self.known_s
 
-    def retry_after(self, client: str, credential: str, now: float | None = None) -> float | None:
-        """None when ``credential`` may be tried from ``client``; else seconds until then."""
+    def retry_after(
+        self, client: str, credential: str = NO_CREDENTIAL, now: float | None = None
+    ) -> float | None:
+        """None when ``credential`` may be tried from ``client``; else seconds until then.
+        (A caller that names no credential limits per address, as before.)"""
         now = time.monotonic() if now is None else now
         wait = self._wait(self._failures, (client, credential), now)
         if wait is not None:
@@ -114,14 +118,18 @@ class FailureLimiter:
             return guessing
         return None
 
-    def failed(self, client: str, credential: str, now: float | None = None) -> None:
+    def failed(
+        self, client: str, credential: str = NO_CREDENTIAL, now: float | None = None
+    ) -> None:
         now = time.monotonic() if now is None else now
         key = (client, credential)
         if self._recent(self._failures, key, now) is None:  # a credential new in the window
             self._bounded(self._guesses, client, now).append(now)
         self._bounded(self._failures, key, now).append(now)
 
-    def succeeded(self, client: str, credential: str, now: float | None = None) -> None:
+    def succeeded(
+        self, client: str, credential: str = NO_CREDENTIAL, now: float | None = None
+    ) -> None:
         """``credential`` authenticated from ``client``: it passes while the address is
         refused for guessing (only a valid token can be recorded here)."""
         now = time.monotonic() if now is None else now
@@ -149,7 +157,7 @@ class FailureLimiter:
 def credential_of(token: str | None) -> str:
     """What the failure limit keys on: a fingerprint of the presented token (``-`` for
     none), never the token itself."""
-    return "-" if token is None else digest(token)
+    return NO_CREDENTIAL if token is None else digest(token)
 
 
 def client_address(request: Request) -> str:
