@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     prometheus_url: str = "http://127.0.0.1:9090"
     mail_dir: str | None = None
     board_poll_s: float = 1.0
+    # Seconds a board sign-in lasts (its server-side session and the cookie naming it).
+    board_session_ttl_s: int = 12 * 3600
+    # Live-board streams (/board/events) open at once per API process; beyond: 503 +
+    # Retry-After (each open stream holds a connection and a queue).
+    board_max_streams: int = 100
 
     # Where Faust workers keep their local state (nothing durable: state lives in Redis).
     faust_data_dir: str = ".run/faust"

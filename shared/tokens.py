@@ -62,7 +62,10 @@ class TokenBook:
         self.specs = specs
 
     def identify(self, token: str) -> TokenSpec | None:
-        presented = digest(token)
+        return self.by_digest(digest(token))
+
+    def by_digest(self, presented: str) -> TokenSpec | None:
+        """The token whose SHA-256 is ``presented`` (hex), if one is in force."""
         found: TokenSpec | None = None
         for spec in self.specs:  # every digest compared: no early exit to time
             if hmac.compare_digest(presented, spec.sha256):

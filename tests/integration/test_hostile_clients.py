@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
+import httpx
 import orjson
 import redis
+import uvicorn
 from fastapi.testclient import TestClient
 
+from devstack.ports import free_port
 from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
 from shared.config import Settings
@@ -151,3 +159,158 @@ def test_a_trusted_proxy_gives_the_client_address(isolated) -> None:
             ).status_code
             == 429
         )
+
+
+# -- the board's sign-in -----------------------------------------------------------------
+
+
+def board_settings(redis_server: object, **extra: object) -> Settings:
+    return Settings(
+        redis_url=fresh_db(redis_server, 13),
+        catalog_log_enabled=False,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def sign_in(client: TestClient, token: str, **headers: str) -> httpx.Response:
+    return client.post(  # type: ignore[no-any-return]
+        "/board/login", data={"token": token}, headers=headers, follow_redirects=False
+    )
+
+
+def test_the_board_cookie_is_an_opaque_server_side_session(redis_server) -> None:
+    settings = board_settings(redis_server, board_session_ttl_s=600)
+    store = redis.Redis.from_url(settings.redis_url, decode_responses=False)
+    with TestClient(create_api(settings)) as api:
+        resp = sign_in(api, "dev-admin-token")
+        assert resp.status_code == 303
+        header = resp.headers["set-cookie"]
+        assert "dev-admin-token" not in header and digest("dev-admin-token") not in header
+        session = resp.cookies["egov_board"]
+        assert len(session) >= 40
+        assert "max-age=600" in header.lower() and "httponly" in header.lower()
+        (key,) = store.keys("board:session:*")
+        assert key == ("board:session:" + digest(session)).encode()  # the id itself not kept
+        assert 0 < store.ttl(key) <= 600
+        assert all(b"dev-admin-token" not in (store.get(k) or b"") for k in store.keys("*"))
+        assert api.get("/board", follow_redirects=False).status_code == 200
+        # the raw token as a cookie (what the cookie used to hold) is no longer a session
+        api.cookies.set("egov_board", "dev-read-token", path="/board")
+        assert api.get("/board", follow_redirects=False).status_code == 303
+        # logging out ends the session on the server: the old cookie is worth nothing
+        api.cookies.set("egov_board", session, path="/board")
+        assert api.post("/board/logout", follow_redirects=False).status_code == 303
+        assert store.keys("board:session:*") == []
+        api.cookies.set("egov_board", session, path="/board")
+        assert api.get("/board", follow_redirects=False).status_code == 303
+        assert api.get("/board/events").status_code == 401
+
+
+def test_the_board_cookie_is_secure_behind_a_trusted_tls_proxy(redis_server) -> None:
+    settings = board_settings(redis_server, trusted_proxies=["10.20.0.1"])
+    tls = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"}
+    with TestClient(create_api(settings), client=("10.20.0.1", 40000)) as proxied:
+        header = sign_in(proxied, "dev-read-token", **tls).headers["set-cookie"]
+        assert "secure" in header.lower()
+    with TestClient(create_api(settings), client=("198.51.100.9", 40000)) as direct:
+        header = sign_in(direct, "dev-read-token", **tls).headers["set-cookie"]
+        assert "secure" not in header.lower()  # anyone can send the header: not believed
+
+
+def test_forged_board_cookies_count_as_failed_authentications(redis_server) -> None:
+    settings = board_settings(redis_server, auth_failures_per_minute=3)
+    with TestClient(create_api(settings), client=("10.20.0.7", 40000)) as api:
+        assert sign_in(api, "dev-read-token").status_code == 303
+        mine = api.cookies["egov_board"]
+        codes = []
+        for i in range(4):
+            api.cookies.set("egov_board", f"doan-{i}-" + "x" * 40, path="/board")
+            codes.append(api.get("/board/events").status_code)
+        assert codes == [401, 401, 401, 429]
+        api.cookies.set("egov_board", "doan-9-" + "x" * 40, path="/board")
+        limited = api.get("/board", follow_redirects=False)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        # the session already in use from this address keeps working
+        api.cookies.set("egov_board", mine, path="/board")
+        assert api.get("/board", follow_redirects=False).status_code == 200
+        # and wrong tokens at the sign-in form count the same way
+        wrong = [sign_in(api, f"doan-ma-{i}").status_code for i in range(2)]
+        assert wrong == [429, 429]
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn (httptools, as deployed) on a free loopback port."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="warning", http="httptools"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def test_chunked_uploads_are_cut_at_the_limit_by_a_real_server(redis_server) -> None:
+    settings = board_settings(redis_server, api_max_body_bytes=1000)
+    sent = 0
+
+    def chunks(total: int) -> Iterator[bytes]:
+        nonlocal sent
+        yield b"token="
+        while sent < total:
+            sent += 1024
+            yield b"x" * 1024
+
+    with serving(create_api(settings)) as base, httpx.Client(base_url=base, timeout=30) as http:
+        login = http.post(
+            "/board/login",
+            content=chunks(64 * 1024),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert login.status_code == 413, login.text
+        assert login.json() == {
+            "error": "body_too_large",
+            "field": "body",
+            "message": "request body exceeds 4096 bytes",
+            "message_vi": "Nội dung yêu cầu vượt quá 4096 byte",
+        }
+        sent = 0
+        api = http.post(
+            "/v1/reconciliations",
+            content=chunks(200 * 1024),
+            headers={"content-type": "application/json", **bearer("dev-admin-token")},
+        )
+        assert api.status_code == 413 and api.json()["error"] == "body_too_large"
+        assert http.get("/healthz").status_code == 200  # the server is still there
+
+
+def test_live_board_streams_beyond_the_cap_get_503(redis_server) -> None:
+    settings = board_settings(redis_server, board_max_streams=2, board_poll_s=0.2)
+    with serving(create_api(settings)) as base, httpx.Client(base_url=base, timeout=30) as http:
+        http.post("/board/login", data={"token": "dev-read-token"}, follow_redirects=False)
+        assert "egov_board" in http.cookies
+        with (
+            http.stream("GET", "/board/events") as first,
+            http.stream("GET", "/board/events") as second,
+        ):
+            lines = [first.iter_lines(), second.iter_lines()]  # kept: reading goes on
+            for stream, read in zip((first, second), lines, strict=True):
+                assert stream.status_code == 200
+                assert next(read).startswith("retry:")
+            third = http.get("/board/events")
+            assert third.status_code == 503 and int(third.headers["Retry-After"]) > 0
+            assert third.json()["error"] == "too_many_streams"
+        # the slots come back when the streams end
+        deadline = time.monotonic() + 10
+        while (status := http.get("/board/events", timeout=30).status_code) == 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status == 200
