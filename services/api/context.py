@@ -37,7 +37,7 @@ class ApiContext:
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiContext":
-        redis = redis_from_url(settings.redis_url)
+        redis = redis_from_url(settings.redis_url, settings=settings)
         store = IndicatorStore(redis)
         return cls(
             settings,

@@ -122,7 +122,7 @@ def create_app(settings: CalculatorSettings | None = None) -> faust.App:
 
     def redis() -> RedisClient:
         if "redis" not in state:
-            state["redis"] = redis_from_url(settings.redis_url)
+            state["redis"] = redis_from_url(settings.redis_url, settings=settings)
         return state["redis"]  # type: ignore[no-any-return]
 
     def store() -> IndicatorStore:

@@ -22,7 +22,7 @@ from shared.contract.fastevents import FastValidator
 from shared.contract.partitioning import key_of
 from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
-from shared.platform.auth import FailureLimiter, RateLimiter, authorize
+from shared.platform.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
 from shared.platform.config import IngestSettings, load, token_book
 from shared.platform.http_errors import ErrorBody, error_body
 from shared.platform.http_main import serve
@@ -83,6 +83,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
+    trust_proxies(app, settings.trusted_proxies)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -125,7 +126,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         partial: bool = Query(False, description="Accept the valid events, return the rest"),
     ) -> Any:
         token = authorize(request, tokens, "ingest", limiter, failures)
-        source = token.sources[0] if token.sources else token.name
+        source = token.default_source
         try:
             body = await read_limited(request, settings.ingest_max_body_bytes)
         except BodyTooLarge:
@@ -177,7 +178,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                         reason=f"this token may not write events of agency {result.agency_code!r}",
                     )
                 )
-            elif result.source and token.sources and result.source not in token.sources:
+            elif result.source and not token.allows_source(result.source):
                 errors.append(
                     FieldError(
                         index=index,

@@ -98,7 +98,7 @@ async def _load(kind: str, path: Path) -> int:
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
     settings = load(OpsSettings)
-    redis = redis_from_url(settings.redis_url)
+    redis = redis_from_url(settings.redis_url, settings=settings)
     log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
     store = CatalogStore(redis, log)
     try:

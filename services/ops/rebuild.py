@@ -134,7 +134,7 @@ async def rebuild(
             raise RebuildRefused(
                 "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
             )
-        redis = redis_from_url(settings.redis_url)
+        redis = redis_from_url(settings.redis_url, settings=settings)
         try:
             current = await IndicatorStore(redis).keyspace()
             for ks in await abandoned_keyspaces(redis, current):

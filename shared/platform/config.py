@@ -90,6 +90,12 @@ class PlatformSettings(BaseSettings):
         "Redis URL: redis://[:password@]host:port/db for one server, "
         "redis+cluster://host:port,… for a Redis Cluster",
     )
+    redis_socket_timeout_s: float = D(
+        10.0,
+        "seconds a Redis command may wait for its reply before the client gives up (a hung "
+        "Redis or a dead link must not hang a service)",
+    )
+    redis_connect_timeout_s: float = D(5.0, "seconds a connection may wait for Redis to accept")
     topics: Topics = D(Topics, "topic names: EGOV_TOPIC_<ROLE> (see the topics table)")
     topic_partitions: int = D(6, "partitions of the topics a service creates itself")
     topic_replication: int = D(
@@ -148,7 +154,18 @@ class AuthSettings(PlatformSettings):
     rate_limit_per_s: float = D(50.0, "requests per second allowed to one token")
     rate_limit_burst: int = D(200, "burst of requests allowed to one token")
     auth_failures_per_minute: int = D(
-        10, "failed authentications per client per minute before 429 + Retry-After"
+        10,
+        "failed authentications (missing or unknown token, board cookie without a session) "
+        "in a minute: this many of one token from one address and that token gets 429 + "
+        "Retry-After there; this many different failing tokens from one address (guessing) "
+        "and every token not already used from there gets 429",
+    )
+    trusted_proxies: list[str] = D(
+        list,
+        "proxies in front of the services whose X-Forwarded-For / X-Forwarded-Proto are "
+        'believed (addresses or CIDR networks, e.g. ["10.0.0.2"]; "*": every peer); the '
+        "client address (failure limits) and scheme (the board cookie's Secure flag) then "
+        "come from them; empty: no forwarded header is believed",
     )
     webhook_secret: SecretStr | None = D(
         None,
@@ -231,6 +248,14 @@ class ApiSettings(AuthSettings, ReportingSettings):
     prometheus_url: str = D("http://127.0.0.1:9090", "the Prometheus the board links to")
     mail_dir: str | None = D(None, "the local mail sink's store the board lists (dev stack)")
     board_poll_s: float = D(1.0, "seconds between the board's fragment refreshes")
+    board_session_ttl_s: int = D(
+        12 * 3600, "seconds a board sign-in lasts (its server-side session and cookie)"
+    )
+    board_max_streams: int = D(
+        100,
+        "live-board streams (/board/events) open at once per API process; beyond: 503 + "
+        "Retry-After",
+    )
 
 
 class SnapshotSettings(BaseSettings):

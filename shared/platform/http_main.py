@@ -19,6 +19,9 @@ def serve(app: FastAPI, settings: PlatformSettings, host: str, port: int) -> Non
         port=port,
         log_level="warning",
         access_log=False,
+        # forwarded headers only from EGOV_TRUSTED_PROXIES (shared/platform/auth.py trust_proxies),
+        # not uvicorn's default of believing 127.0.0.1
+        proxy_headers=False,
         loop="uvloop",
         http="httptools",
     )

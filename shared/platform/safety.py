@@ -1,6 +1,7 @@
 """Safe by default in production (``EGOV_ENV=production``): a service refuses to start with
-a development token, the development webhook secret or an empty one, or an ingest token
-without its agency list. The message names the setting, never the secret's value."""
+a development token, the development webhook secret or an empty one, an ingest token
+without its agency list, or SMTP credentials without STARTTLS. The message names the
+setting, never the secret's value."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shared.platform.config import (
     DEV_TOKENS,
     DEV_WEBHOOK_SECRET,
     ENV_PREFIX,
+    AlertsSettings,
     AuthSettings,
     PlatformSettings,
 )
@@ -65,6 +67,14 @@ def production_problems(
             found.append(
                 f'{name} has the ingest scope but no agency list ("agencies": [...] or ["*"])'
             )
+    smtp_login = isinstance(settings, AlertsSettings) and (
+        settings.smtp_username or settings.smtp_password
+    )
+    if smtp_login and isinstance(settings, AlertsSettings) and not settings.smtp_starttls:
+        found.append(
+            f"{p}SMTP_USERNAME / {p}SMTP_PASSWORD are set but {p}SMTP_STARTTLS is false "
+            "(the mail password would cross the network unencrypted)"
+        )
     secret = f"{p}WEBHOOK_SECRET"
     if problem := _secret_problem(secret, settings.webhook_secret, required=signs_webhooks):
         found.append(problem)

@@ -7,7 +7,9 @@ pushes those whose HTML differs. Nothing is pushed while nothing changes.
 
 A stream ends after ``STREAM_S`` seconds and the browser's EventSource reconnects by itself
 (``retry``), sending the last event id it saw: fragments it already has are not sent again.
-Bounded streams let the server stop without waiting on open boards.
+Bounded streams let the server stop without waiting on open boards. At most
+``EGOV_BOARD_MAX_STREAMS`` are open at once (:meth:`BoardHub.reserve`); a slot is released
+when its response ends, however it ends (:class:`HeldStream`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.api.board.view import BoardData, board_data, mail_dir
 from services.api.context import ApiContext
@@ -33,6 +40,9 @@ KEEPALIVE_S = 5.0
 RETRY_MS = 1000
 
 Renderer = Callable[[BoardData], dict[str, str]]
+# Where an EventSource ends a line: CRLF, CR or LF only. (str.splitlines also splits at
+# U+2028, U+2029, U+0085…, which would cut a fragment's JSON string in two.)
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def digest(html: str) -> str:
@@ -44,7 +54,7 @@ def sse(event: str, data: str, event_id: int | None = None) -> str:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    lines += [f"data: {line}" for line in _SSE_LINE_END.split(data)]
     return "\n".join(lines) + "\n\n"
 
 
@@ -53,6 +63,7 @@ class BoardHub:
         self.ctx = ctx
         self.render = render
         self.interval = ctx.settings.board_poll_s
+        self.max_streams = ctx.settings.board_max_streams
         self.subscribers: set[asyncio.Queue[str]] = set()
         self.latest: dict[str, tuple[int, str]] = {}  # fragment → (sequence, message)
         # event ids grow across restarts of the API, so a reconnecting browser's last id
@@ -110,11 +121,22 @@ class BoardHub:
             self._fingerprint = None
             self._task = asyncio.create_task(self._run())
 
-    async def stream(self, last_event_id: int | None) -> AsyncIterator[str]:
-        """One browser's events: what it lacks of the current fragments, then each change,
-        for ``STREAM_S`` seconds."""
+    def reserve(self) -> asyncio.Queue[str] | None:
+        """A subscriber slot for one stream, or None when ``max_streams`` are open."""
+        if len(self.subscribers) >= self.max_streams:
+            return None
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=64)
         self.subscribers.add(queue)
+        return queue
+
+    def release(self, queue: asyncio.Queue[str]) -> None:
+        self.subscribers.discard(queue)
+
+    async def stream(
+        self, queue: asyncio.Queue[str], last_event_id: int | None
+    ) -> AsyncIterator[str]:
+        """One browser's events (on its reserved ``queue``): what it lacks of the current
+        fragments, then each change, for ``STREAM_S`` seconds."""
         self._ensure_running()
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_S
@@ -129,4 +151,21 @@ class BoardHub:
                 except TimeoutError:
                     yield ": keep-alive\n\n"
         finally:
-            self.subscribers.discard(queue)
+            self.release(queue)
+
+
+class HeldStream(StreamingResponse):
+    """A streaming response that calls ``release`` once it is over — also when the client
+    left before the stream's first event (its generator then never runs its ``finally``)."""
+
+    def __init__(
+        self, content: AsyncIterator[str], release: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()

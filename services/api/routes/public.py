@@ -38,6 +38,7 @@ from services.api.public.results import (
     public_results,
 )
 from services.api.public.sparkline import sparkline
+from services.api.reports.files import csv_cells
 from services.api.response_cache import ResponseCache
 from services.api.templating import markup, page_headers, render
 from shared.domain.scopes import scope_name
@@ -176,20 +177,22 @@ def _csv(results: PublicResults) -> bytes:
     for row in rows:
         v = row.value
         writer.writerow(
-            [
-                results.month.label,
-                v.indicator,
-                v.name_vi,
-                v.scope,
-                row.name or scope_name(row.scope, results.month.end),
-                v.numerator,
-                v.denominator,
-                _number(v.value),
-                _number(v.target),
-                v.verdict.value if v.verdict is not None else "",
-                _number(row.previous.value),
-                _number(row.change),
-            ]
+            csv_cells(
+                [
+                    results.month.label,
+                    v.indicator,
+                    v.name_vi,
+                    v.scope,
+                    row.name or scope_name(row.scope, results.month.end),
+                    v.numerator,
+                    v.denominator,
+                    _number(v.value),
+                    _number(v.target),
+                    v.verdict.value if v.verdict is not None else "",
+                    _number(row.previous.value),
+                    _number(row.change),
+                ]
+            )
         )
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 

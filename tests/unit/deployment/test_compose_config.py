@@ -138,8 +138,32 @@ def test_service_ports_hosts_and_health(compose: dict[str, Any], defaults: Setti
         env = environment(service)
         assert env[f"EGOV_{name.upper()}_PORT"] == str(port), name
         assert env[f"EGOV_{name.upper()}_HOST"] == "0.0.0.0", f"{name} must listen on all"
-        assert f"{port}:{port}" in service["ports"], name
+        if name in PUBLISHED:
+            assert service["ports"] == [f"{port}:{port}"], name
+        else:
+            assert service["expose"] == [str(port)], name
         assert f"127.0.0.1:{port}/healthz" in healthcheck_command(compose, name), name
+
+
+# What the host publishes (issue 20, item 7): ingest, the API, and Grafana behind its own
+# login. Alertmanager (it mails whatever is posted to it), Prometheus, and the calculator's
+# and alerts' web ports (the calculator's /metrics holds the current month's per-agency
+# figures, private until the month closes) stay on the compose network.
+PUBLISHED = {"ingest": "8081", "api": "8082", "grafana": "3000"}
+
+
+def test_only_ingest_the_api_and_grafana_are_published(compose: dict[str, Any]) -> None:
+    published = {
+        name: [str(p) for p in service.get("ports") or []]
+        for name, service in compose["services"].items()
+        if service.get("ports")
+    }
+    assert published == {name: [f"{port}:{port}"] for name, port in PUBLISHED.items()}
+    for name, service in compose["services"].items():
+        assert "network_mode" not in service, f"{name}: host networking publishes every port"
+    # the board's Prometheus link must not point at a port nobody can reach
+    api = environment(compose["services"]["api"])
+    assert ":9090" not in api["EGOV_PROMETHEUS_URL"]
 
 
 def test_every_egov_env_var_is_a_setting(compose: dict[str, Any]) -> None:
@@ -274,7 +298,7 @@ def test_alertmanager_receives_prometheus_alerts_and_routes_them_to_the_alerts_s
     ]
     host, _, port = target.partition(":")
     alertmanager = compose["services"]["alertmanager"]
-    assert host == "alertmanager" and f"{port}:{port}" in alertmanager["ports"]
+    assert host == "alertmanager" and alertmanager["expose"] == [port]
     assert service_settings["alerts"].alertmanager_url == f"http://{target}"
     mounts = dict(str(v).removesuffix(":ro").split(":", 1) for v in alertmanager["volumes"])
     config_file = mounts["./prometheus/alertmanager.compose.yml"]
@@ -521,7 +545,7 @@ def test_grafana_is_provisioned_from_the_repo(compose: dict[str, Any]) -> None:
     url = urlsplit(datasource["url"])
     prometheus = compose["services"]["prometheus"]
     assert url.hostname == "prometheus" and url.hostname in compose["services"]
-    assert f"{url.port}" in {str(p).split(":")[-1] for p in prometheus["ports"]}
+    assert prometheus["expose"] == [f"{url.port}"]
     assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
     scrape = load_yaml("prometheus/prometheus.compose.yml")["global"]["scrape_interval"]
     assert datasource["jsonData"]["timeInterval"] == scrape

@@ -147,9 +147,34 @@ def test_scopes_admin_implies_read_and_operate() -> None:
 
 def test_failure_limiter_window() -> None:
     limiter = FailureLimiter(3, window_s=60)
-    for t in (0.0, 1.0, 2.0):
-        assert limiter.retry_after("10.0.0.1", t) is None
-        limiter.failed("10.0.0.1", t)
-    assert limiter.retry_after("10.0.0.1", 3.0) == pytest.approx(57.0)
-    assert limiter.retry_after("10.0.0.2", 3.0) is None  # per address
-    assert limiter.retry_after("10.0.0.1", 60.5) is None  # the first failure left the window
+    for t in (0.0, 1.0, 2.0):  # three different guesses
+        assert limiter.retry_after("10.0.0.1", f"guess-{t}", t) is None
+        limiter.failed("10.0.0.1", f"guess-{t}", t)
+    assert limiter.retry_after("10.0.0.1", "another", 3.0) == pytest.approx(57.0)
+    assert limiter.retry_after("10.0.0.2", "another", 3.0) is None  # per address
+    assert limiter.retry_after("10.0.0.1", "another", 60.5) is None  # the first one left
+
+
+def test_production_refuses_smtp_credentials_without_tls() -> None:
+    """Issue 20, item 11: a mail password would cross the network in clear."""
+    creds = {"smtp_username": "canhbao", "smtp_password": SecretStr("mat-khau-thu-dien-tu")}
+    plain = Settings(env="production", smtp_starttls=False, **creds)  # type: ignore[arg-type]
+    assert production_problems(plain) == [
+        "EGOV_SMTP_USERNAME / EGOV_SMTP_PASSWORD are set but EGOV_SMTP_STARTTLS is false "
+        "(the mail password would cross the network unencrypted)"
+    ]
+    assert "mat-khau" not in "\n".join(production_problems(plain))
+    only_password = Settings(env="production", smtp_password=SecretStr("mat-khau-thu-dien-tu"))
+    assert len(production_problems(only_password)) == 1
+    assert production_problems(Settings(env="production", smtp_starttls=True, **creds)) == []  # type: ignore[arg-type]
+    assert production_problems(Settings(env="production")) == []  # no credentials: a relay
+    assert production_problems(Settings(smtp_starttls=False, **creds)) == []  # type: ignore[arg-type]
+
+
+def test_an_issued_ingest_token_without_sources_writes_only_its_own_name() -> None:
+    """Issue 20, item 11: each invented source would be a new source to fall silent."""
+    spec = TokenSpec(name="cong-dvc", sha256=digest(OWN), scopes=["ingest"], agencies=["*"])
+    assert spec.allows_source("cong-dvc") and not spec.allows_source("nguon-gia-1")
+    listed = spec.model_copy(update={"sources": ["qlvb-a", "qlvb-b"]})
+    assert listed.allows_source("qlvb-b") and not listed.allows_source("cong-dvc")
+    assert spec.default_source == "cong-dvc" and listed.default_source == "qlvb-a"
