@@ -8,7 +8,9 @@ first; when it restarts, it continues from the rebuilt keyspace's applied offset
 
 It refuses, touching nothing, when history is missing (a partition's beginning offset is
 not 0: retention or a deletion removed records, and a rebuild would silently derive only
-what is left) or when a calculator is live in the consumer group (it would race it).
+what is left), when a topic of the log could lose records unseen (compacted, shorter
+retention, too few replicas: ``shared.topic_check``) or when a calculator is live in the
+consumer group (it would race it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shared.catalog_store import CatalogCache
 from shared.config import Settings
 from shared.redis_client import RedisClient, redis_from_url
 from shared.store import IndicatorStore
+from shared.topic_check import TopicCheckError, require_event_log
 
 
 class RebuildRefused(RuntimeError):
@@ -125,6 +128,12 @@ async def rebuild(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a rebuild"
         )
+    try:
+        await asyncio.to_thread(require_event_log, settings)
+    except TopicCheckError as exc:
+        raise RebuildRefused(
+            f"the event log cannot be trusted as the whole history: {exc}"
+        ) from None
     consumer = open_consumer(settings.kafka_bootstrap, batch_size)
     try:
         parts = event_partitions(consumer, settings)

@@ -44,6 +44,7 @@ from shared.redis_client import CLUSTER_SCHEME, is_cluster
 from shared.redis_keys import REDIS_LISTPACK_CONFIG
 from shared.store import IndicatorStore
 from shared.timeutil import LOCAL_TZ
+from shared.topic_check import TopicCheckError, require_event_log
 
 SUFFIX = ".rdb"
 
@@ -212,6 +213,12 @@ async def restore(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a restore"
         )
+    try:
+        await asyncio.to_thread(require_event_log, settings)
+    except TopicCheckError as exc:
+        raise RestoreRefused(
+            f"the event log cannot be trusted as the whole history: {exc}"
+        ) from None
     if snapshot is None:
         found = list_snapshots(Path(settings.snapshot_dir)) if settings.snapshot_dir else []
         snapshot = found[-1] if found else None
