@@ -25,6 +25,7 @@ from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.calculator.replay_log import CatalogAt, open_consumer, replay_ranges
+from services.calculator.startup_checks import layout_problem
 from shared import redis_keys
 from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogCache
@@ -149,6 +150,10 @@ async def rebuild(
         redis = redis_from_url(settings.redis_url)
         try:
             current = await IndicatorStore(redis).keyspace()
+            if not flush:
+                problem = await layout_problem(redis)
+                if problem is not None:
+                    raise RebuildRefused(f"{problem}: rebuild without --keep-state")
             for ks in await abandoned_keyspaces(redis, current):
                 report.deleted_keys += await delete_keyspace(redis, ks)
             target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current

@@ -37,6 +37,7 @@ from services.calculator.rebuild import (
     live_calculators,
 )
 from services.calculator.replay_log import open_consumer, replay_ranges
+from services.calculator.startup_checks import layout_problem
 from shared.catalog_log import CatalogTimeline, read_history
 from shared.catalog_store import CatalogStore
 from shared.config import Settings
@@ -185,6 +186,12 @@ async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
                     if server.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"cannot load snapshot {snapshot}") from None
                     await asyncio.sleep(0.1)
+            problem = await layout_problem(source)
+            if problem is not None:
+                raise RestoreRefused(
+                    f"snapshot {snapshot}: {problem}; nothing was copied from it: restore a "
+                    "snapshot of this layout (--snapshot FILE), or run `egov rebuild`"
+                )
             return await _copy_keys(source, target)
         finally:
             await source.aclose()

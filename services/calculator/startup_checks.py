@@ -1,0 +1,86 @@
+"""What the calculator checks in Redis before it joins its consumer group.
+
+- Redis answers: a Redis that is down or still loading its data is waited for (retries
+  with backoff, logged), never worked around — the calculator would otherwise validate
+  events against a catalog it cannot read.
+- The current keyspace holds derived state of this code's layout
+  (``shared.redis_keys.LAYOUT_VERSION``): another version, or figures without any (every
+  layout before the marker), and it refuses to start (exit 78, EX_CONFIG) naming
+  ``egov rebuild`` — applying the log onto state it cannot read back would count every
+  event again. An empty keyspace is this layout's from its first start on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from shared import redis_keys
+from shared.config import Settings
+from shared.logs import get_logger
+from shared.redis_client import REDIS_UNAVAILABLE, RedisClient, redis_from_url
+from shared.store import IndicatorStore
+
+log = get_logger("calculator")
+
+REBUILD_HINT = (
+    "stop every calculator, run `egov rebuild` (re-derives every figure from offset 0 into "
+    "a fresh keyspace, then switches readers over) and start the calculator again"
+)
+
+
+async def layout_problem(redis: RedisClient) -> str | None:
+    """Why the current keyspace cannot be written by this code (None: it can); the
+    calculator adds :data:`REBUILD_HINT`."""
+    store = IndicatorStore(redis)
+    found = await store.layout()
+    if found == redis_keys.LAYOUT_VERSION:
+        return None
+    where = f"keyspace {await store.keyspace() or '(original)'!r}"
+    if found is None:
+        if not await store.has_derived_state():
+            return None
+        return (
+            f"Redis holds figures ({where}) of an older layout that records no layout "
+            f"version; this calculator reads and writes layout {redis_keys.LAYOUT_VERSION}, "
+            "and re-applying the event log onto them would count every event twice"
+        )
+    newer = " (written by a newer release)" if found > redis_keys.LAYOUT_VERSION else ""
+    return (
+        f"Redis holds figures ({where}) of layout {found}{newer}; this calculator reads and "
+        f"writes layout {redis_keys.LAYOUT_VERSION}"
+    )
+
+
+async def wait_for_layout(redis: RedisClient, max_delay_s: float = 5.0) -> str | None:
+    """Wait until Redis answers (down, or loading its data), then :func:`layout_problem`;
+    an empty keyspace is marked with this layout."""
+    delay = 0.2
+    while True:
+        try:
+            problem = await layout_problem(redis)
+            if problem is None:
+                await IndicatorStore(redis).mark_layout()
+            return problem
+        except REDIS_UNAVAILABLE as exc:
+            log.warning("redis_wait", error=type(exc).__name__, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+
+
+async def _check(settings: Settings) -> str | None:
+    redis = redis_from_url(settings.redis_url)
+    try:
+        return await wait_for_layout(redis)
+    finally:
+        await redis.aclose()
+
+
+def check_redis_at_start(settings: Settings) -> None:
+    """Exit (status 78) with the reason on stderr when Redis holds another layout; return
+    once Redis answers with this one (or an empty keyspace)."""
+    problem = asyncio.run(_check(settings))
+    if problem is not None:
+        log.error("layout_refused", reason=problem)
+        print(f"refusing to start: {problem}: {REBUILD_HINT}", file=sys.stderr, flush=True)
+        raise SystemExit(78)
