@@ -7,12 +7,14 @@
   (``shared.redis_keys.LAYOUT_VERSION``): another version, or figures without any (every
   layout before the marker), and it refuses to start (exit 78, EX_CONFIG) naming
   ``egov rebuild`` — applying the log onto state it cannot read back would count every
-  event again. An empty keyspace is this layout's from its first start on.
+  event again. An empty keyspace is this layout's from its first start on, and one this
+  layout wrote before it recorded its version is recognised and marked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 
 from shared import redis_keys
@@ -38,7 +40,7 @@ async def layout_problem(redis: RedisClient) -> str | None:
         return None
     where = f"keyspace {await store.keyspace() or '(original)'!r}"
     if found is None:
-        if not await store.has_derived_state():
+        if not await store.has_derived_state() or await written_by_this_layout(redis, store):
             return None
         return (
             f"Redis holds figures ({where}) of an older layout that records no layout "
@@ -50,6 +52,31 @@ async def layout_problem(redis: RedisClient) -> str | None:
         f"Redis holds figures ({where}) of layout {found}{newer}; this calculator reads and "
         f"writes layout {redis_keys.LAYOUT_VERSION}"
     )
+
+
+async def written_by_this_layout(
+    redis: RedisClient, store: IndicatorStore, sample: int = 50
+) -> bool:
+    """Whether an unmarked keyspace was written by this layout before it recorded its
+    version (deployments of layout 3 before the marker): its agencies have their own
+    applied offsets (``applied:{agency}``, new with it) and its entity keys are bucket
+    hashes (``ent:{agency}:d17``), where the layouts before it kept one key per entity
+    (``ent:{agency}:d:<dossier id>``)."""
+    ks = await store.keyspace()
+    pattern = re.compile(rf"^{re.escape(ks)}ent:\{{[^}}]+\}}:(d|doc|wf)\d+$")
+    names: list[str] = []
+    async for key in redis.scan_iter(f"{ks}ent:*", count=1000):
+        names.append(key.decode() if isinstance(key, bytes) else str(key))
+        if len(names) >= sample:
+            break
+    if not names or not all(pattern.match(name) for name in names):
+        return False
+    for name in names:
+        if await redis.type(name) not in (b"hash", "hash"):
+            return False
+    async for _ in redis.scan_iter(f"{ks}applied:{{*", count=1000):
+        return True
+    return False
 
 
 async def wait_for_layout(redis: RedisClient, max_delay_s: float = 5.0) -> str | None:

@@ -22,7 +22,7 @@ from devstack.redis import RedisServer
 from devstack.services import start_service
 from services.calculator.rebuild import rebuild
 from services.calculator.snapshots import RestoreRefused, restore
-from services.calculator.startup_checks import layout_problem
+from services.calculator.startup_checks import layout_problem, wait_for_layout
 from shared import redis_keys
 from shared.store import IndicatorStore
 from tests.factories import received
@@ -197,3 +197,32 @@ def test_calculator_refuses_an_older_layout_until_egov_rebuild(
         )
     finally:
         server.stop()
+
+
+def test_this_layout_written_before_the_marker_is_adopted_another_is_refused(isolated) -> None:
+    """Deployments of this layout from before the marker start without a rebuild; the
+    previous layout's keys, or another version, are refused."""
+    events = parse(
+        [received(agency="so-y-te", dossier=f"A{i}", event_id=f"adopt-{i}") for i in range(40)]
+    )
+
+    async def run() -> None:
+        redis = Redis.from_url(isolated["redis_url"])
+        central = redis_keys.applied_offsets("")
+        try:
+            store = IndicatorStore(redis)
+            await store.apply_many(events, {("t.adopt", 0): 39})
+            assert await store.layout() == redis_keys.LAYOUT_VERSION
+            await redis.hdel(central, redis_keys.LAYOUT_FIELD)  # as written before the marker
+            assert await wait_for_layout(redis) is None
+            assert await store.layout() == redis_keys.LAYOUT_VERSION  # adopted, marked
+            await redis.hdel(central, redis_keys.LAYOUT_FIELD)
+            await redis.set("ent:{so-y-te}:d:A0", b"\x93")  # one key of the previous layout
+            assert "older layout" in str(await wait_for_layout(redis))
+            await redis.hset(central, redis_keys.LAYOUT_FIELD, redis_keys.LAYOUT_VERSION + 1)
+            problem = str(await wait_for_layout(redis))
+            assert f"layout {redis_keys.LAYOUT_VERSION + 1} (written by a newer release)" in problem
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
