@@ -11,12 +11,15 @@ from shared.platform.config import CalculatorSettings, load
 from shared.platform.logs import configure_logging
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
+from shared.store.layout import check_redis_at_start
 
 settings = load(CalculatorSettings)
 refuse_unsafe_production(settings, "calculator")
 configure_logging(settings.log_level)
 t = settings.topics
 check_at_start(settings, [t.dossier, t.document, t.deadletter, t.indicator_updates])
+# waits for Redis (down or loading); exits 78 on figures of another layout
+check_redis_at_start(settings)
 # uvloop for the worker's loop and the consumer thread's (each makes a new loop)
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 # a batch allocates ~10 objects per record, none in a cycle: collect less often than every

@@ -132,7 +132,7 @@ def create_app(settings: CalculatorSettings | None = None) -> faust.App:
 
     def catalogs() -> CatalogCache:
         if "catalogs" not in state:
-            state["catalogs"] = CatalogCache(redis())
+            state["catalogs"] = CatalogCache(redis(), wait=True)  # never the packaged one
         return state["catalogs"]  # type: ignore[no-any-return]
 
     async def fill_gaps(

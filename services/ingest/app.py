@@ -31,6 +31,7 @@ from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
 from shared.store.catalogs import CatalogCache
 from shared.store.client import redis_from_url
+from shared.store.exceptions import CatalogUnavailable
 
 log = get_logger("ingest")
 
@@ -62,10 +63,12 @@ def _record(event: Event, settings: IngestSettings, ingested_ms: int) -> Record:
     )
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
+def create_app(
+    settings: IngestSettings | None = None, catalogs: CatalogCache | None = None
+) -> FastAPI:
     settings = settings or load(IngestSettings)
     redis = redis_from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-    catalogs = CatalogCache(redis)
+    catalogs = catalogs or CatalogCache(redis)
     tokens = token_book(settings)
     limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     failures = FailureLimiter(settings.auth_failures_per_minute)
@@ -135,7 +138,19 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             err = FieldError(field="body", reason=f"exceeds {limit} bytes", code="too_large")
             return _error(413, "body_too_large", err.reason, [err])
         ndjson = is_ndjson(request.headers.get("content-type", ""), body)
-        agencies = (await catalogs.current()).agencies  # valid at occurred_at
+        try:
+            agencies = (await catalogs.current()).agencies  # valid at occurred_at
+        except CatalogUnavailable as exc:
+            # never judged against the packaged catalog: it lacks the agencies added since
+            metrics.REQUESTS.labels("unavailable").inc()
+            err = FieldError(field="redis", reason=str(exc), code="unavailable")
+            return _error(
+                503,
+                "catalog_unavailable",
+                "agency catalog unavailable (Redis not answering); retry later",
+                [err],
+                headers={"Retry-After": str(settings.ingest_retry_after_s)},
+            )
         now = now_utc()
         # one pass (msgspec) when every event is valid; otherwise pydantic names the fields
         results: Sequence[Event | FieldError | list[FieldError]] | None = decode_valid(

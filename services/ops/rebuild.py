@@ -8,7 +8,9 @@ first; when it restarts, it continues from the rebuilt keyspace's applied offset
 
 It refuses, touching nothing, when history is missing (a partition's beginning offset is
 not 0: retention or a deletion removed records, and a rebuild would silently derive only
-what is left) or when a calculator is live in the consumer group (it would race it).
+what is left), when a topic of the log could lose records unseen (compacted, shorter
+retention, too few replicas: ``shared.platform.topic_check``) or when a calculator is live in the
+consumer group (it would race it).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.ops.exceptions import RebuildRefused
 from shared.platform.config import OpsSettings
+from shared.platform.exceptions import TopicCheckError
+from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogCache
 from shared.store.client import RedisClient, redis_from_url
 from shared.store.indicator_store import IndicatorStore
+from shared.store.layout import layout_problem
 from shared.store.replay import CatalogAt, open_consumer, replay_ranges
 
 
@@ -122,6 +127,12 @@ async def rebuild(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a rebuild"
         )
+    try:
+        await asyncio.to_thread(require_event_log, settings)
+    except TopicCheckError as exc:
+        raise RebuildRefused(
+            f"the event log cannot be trusted as the whole history: {exc}"
+        ) from None
     consumer = open_consumer(settings.kafka_bootstrap, batch_size)
     try:
         parts = event_partitions(consumer, settings)
@@ -137,6 +148,10 @@ async def rebuild(
         redis = redis_from_url(settings.redis_url, settings=settings)
         try:
             current = await IndicatorStore(redis).keyspace()
+            if not flush:
+                problem = await layout_problem(redis)
+                if problem is not None:
+                    raise RebuildRefused(f"{problem}: rebuild without --keep-state")
             for ks in await abandoned_keyspaces(redis, current):
                 report.deleted_keys += await delete_keyspace(redis, ks)
             target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from shared.domain.alerts import Alert
 from shared.exceptions import EgovError
 
@@ -38,3 +40,8 @@ class AlertConflict(EgovError, RuntimeError):
         super().__init__(f"alert {key!r} changed state")
         self.key = key
         self.current = current
+
+
+class CatalogUnavailable(EgovError, RedisConnectionError):
+    """Redis does not answer and no catalog was read from it yet (a Redis error: the API
+    answers 503 ``redis_unavailable``, ingest 503 ``catalog_unavailable``)."""

@@ -293,6 +293,8 @@ class IndicatorStore:
         # the apply script raises an agency's claim only from there on (see gaps())
         self._reached: dict[tuple[str, str, tuple[str, int]], int] = {}
         self._fixed = keyspace
+        # keyspaces this store recorded its layout in (on its first write to each)
+        self._marked: set[str] = set()
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
@@ -348,6 +350,8 @@ class IndicatorStore:
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
+        if ks not in self._marked:  # whatever writes figures records their layout
+            await self.mark_layout(ks)
         if before_scripts is not None:
             await before_scripts()
         offsets_arg = (
@@ -388,7 +392,8 @@ class IndicatorStore:
         if after_scripts is not None:
             after_scripts()
         if offsets:
-            central = {_tp_field(tp): o for tp, o in offsets.items()}
+            central: dict[str, int] = {redis_keys.LAYOUT_FIELD: redis_keys.LAYOUT_VERSION}
+            central |= {_tp_field(tp): o for tp, o in offsets.items()}
             for agency in groups:
                 central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
             await self._raise.run(
@@ -496,9 +501,33 @@ class IndicatorStore:
         out: dict[tuple[str, int], int] = {}
         for field, value in raw.items():
             name = _text(field)
-            if "|" not in name:
+            if "|" not in name and name != redis_keys.LAYOUT_FIELD:
                 out[_parse_tp(name)] = int(value)
         return out
+
+    async def layout(self) -> int | None:
+        """The layout version recorded in the keyspace (None: none recorded)."""
+        ks = await self.keyspace()
+        raw = await self.redis.hget(redis_keys.applied_offsets(ks), redis_keys.LAYOUT_FIELD)
+        return int(raw) if raw is not None else None
+
+    async def has_derived_state(self) -> bool:
+        """Whether the keyspace holds any derived key (figures, entities, offsets)."""
+        ks = await self.keyspace()
+        for kind in redis_keys.DERIVED_KINDS:
+            async for _ in self.redis.scan_iter(f"{ks}{kind}*", count=1000):
+                return True
+        return False
+
+    async def mark_layout(self, ks: str | None = None) -> None:
+        """Record this code's layout version in the keyspace (default: the current one),
+        never over another version: done by the first write of figures, and by the
+        calculator's first start on an empty keyspace."""
+        ks = await self.keyspace() if ks is None else ks
+        await self.redis.hsetnx(
+            redis_keys.applied_offsets(ks), redis_keys.LAYOUT_FIELD, redis_keys.LAYOUT_VERSION
+        )
+        self._marked.add(ks)
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         """The agencies' data versions (0: never written); equal versions, equal figures.

@@ -13,7 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.ingest.app import create_app
+from shared.domain.catalog import load_agencies
+from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import Settings
+from shared.store.catalogs import CatalogCache, Catalogs
+from shared.store.client import redis_from_url
 from tests.factories import received
 
 AUTH = {"Authorization": "Bearer dev-ingest-token"}
@@ -22,10 +26,29 @@ AUTH = {"Authorization": "Bearer dev-ingest-token"}
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
     settings = Settings(
-        kafka_bootstrap="127.0.0.1:1", ingest_max_body_bytes=20_000, ingest_produce_timeout_s=1.0
+        kafka_bootstrap="127.0.0.1:1",
+        redis_url="redis://127.0.0.1:1/0",
+        ingest_max_body_bytes=20_000,
+        ingest_produce_timeout_s=1.0,
     )
-    with TestClient(create_app(settings)) as c:
+    # no Redis here: the copy of the catalog a running ingest read from Redis before
+    copy = Catalogs(1, load_agencies(), ProcedureCatalog([]))
+    catalogs = CatalogCache(redis_from_url(settings.redis_url), initial=copy)
+    with TestClient(create_app(settings, catalogs)) as c:
         yield c
+
+
+def test_no_catalog_read_yet_and_redis_down_is_503_never_422() -> None:
+    """Before any copy of the catalog, an unknown agency can't be judged: 503, not 422
+    (issue 20, item 1; the packaged catalog lacks every agency added since)."""
+    settings = Settings(kafka_bootstrap="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings)) as fresh:
+        resp = fresh.post(
+            "/v1/events", content=orjson.dumps([received(agency="xa-mau-moi-01")]), headers=AUTH
+        )
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["Retry-After"] == str(settings.ingest_retry_after_s)
+    assert resp.json()["error"] == "catalog_unavailable"
 
 
 def post(
