@@ -30,9 +30,10 @@ from services.api.routes import (
 )
 from services.api.templating import STATIC
 from shared.platform.config import Settings, get_settings
-from shared.platform.http_main import serve
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
+from shared.platform.version import VERSION
 from shared.store.catalog_log import CatalogLogError
 
 log = get_logger("api")
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "agency, scope and period, kept up to date from the event stream. "
             "Authorization: `Bearer <token>` (read; operate for ack/silence; admin)."
         ),
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
+    # outermost: the 413s of the body limit and CORS' answers carry it too
+    app.add_middleware(VersionHeader)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -191,7 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", response_model=Readiness, include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -223,4 +226,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = get_settings()
     refuse_unsafe_production(settings, "api")
-    serve(create_app(settings), settings, settings.api_host, settings.api_port)
+    serve(create_app(settings), settings, "api", settings.api_host, settings.api_port)

@@ -8,13 +8,16 @@ from faust import Worker
 
 from services.calculator.app import create_app
 from shared.platform.config import get_settings
-from shared.platform.logs import configure_logging
+from shared.platform.logs import configure_logging, log_start
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
 
 settings = get_settings()
 refuse_unsafe_production(settings, "calculator")
 configure_logging(settings.log_level)
+log_start(
+    "calculator", host=settings.calculator_host, port=settings.calculator_port, env=settings.env
+)
 t = settings.topics
 check_at_start(settings, [t.dossier, t.document, t.deadletter, t.indicator_updates])
 # uvloop for the worker's loop and the consumer thread's (each makes a new loop)

@@ -30,10 +30,11 @@ from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
 from shared.platform.config import Settings, get_settings, token_book
-from shared.platform.http_main import serve
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
+from shared.platform.version import VERSION
 from shared.store.catalogs import CatalogCache
 from shared.store.client import redis_from_url
 
@@ -91,9 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="egov-monitor ingest",
         description="Nhận sự kiện hồ sơ TTHC và văn bản — receives dossier and document events.",
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
+    app.add_middleware(VersionHeader)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -107,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -260,4 +262,4 @@ def main() -> None:
     settings = get_settings()
     refuse_unsafe_production(settings, "ingest")
     check_at_start(settings, [settings.topics.dossier, settings.topics.document])
-    serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
+    serve(create_app(settings), settings, "ingest", settings.ingest_host, settings.ingest_port)

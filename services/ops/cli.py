@@ -18,6 +18,7 @@ from services.ops.snapshots import RestoreRefused, restore
 from shared.domain.catalog import CatalogFileError, parse_agencies_csv
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import get_settings
+from shared.platform.version import VERSION
 from shared.store.catalog_log import CatalogLog, CatalogLogError
 from shared.store.catalogs import CatalogStore, DroppedAgenciesError
 from shared.store.client import redis_from_url
@@ -27,6 +28,29 @@ console = Console()
 app = typer.Typer(
     help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"egov-monitor {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the release (CHANGELOG.md) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """egov-monitor — giám sát chỉ tiêu chính quyền điện tử."""
+
+
 catalog_app = typer.Typer(
     help="Danh mục — load catalogs into the running system.", no_args_is_help=True
 )
