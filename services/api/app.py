@@ -31,9 +31,10 @@ from services.api.routes import (
 from services.api.templating import STATIC
 from shared.platform.auth import trust_proxies
 from shared.platform.config import ApiSettings, load
-from shared.platform.http_main import serve
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
+from shared.platform.version import VERSION
 from shared.store.exceptions import CatalogLogError
 
 log = get_logger("api")
@@ -166,7 +167,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "agency, scope and period, kept up to date from the event stream. "
             "Authorization: `Bearer <token>` (read; operate for ack/silence; admin)."
         ),
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
@@ -180,6 +181,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
 
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
+    # outermost: the 413s of the body limit and CORS' answers carry it too
+    app.add_middleware(VersionHeader)
     trust_proxies(app, settings.trusted_proxies)  # last added: runs first
 
     @app.exception_handler(HTTPException)
@@ -227,7 +230,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", response_model=Readiness, include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -259,4 +262,4 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = load(ApiSettings)
     refuse_unsafe_production(settings, "api")
-    serve(create_app(settings), settings, settings.api_host, settings.api_port)
+    serve(create_app(settings), settings, "api", settings.api_host, settings.api_port)

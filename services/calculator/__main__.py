@@ -8,7 +8,7 @@ from faust import Worker
 
 from services.calculator.app import create_app
 from shared.platform.config import CalculatorSettings, load
-from shared.platform.logs import configure_logging
+from shared.platform.logs import configure_logging, log_start
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
 from shared.store.layout import check_redis_at_start
@@ -16,6 +16,9 @@ from shared.store.layout import check_redis_at_start
 settings = load(CalculatorSettings)
 refuse_unsafe_production(settings, "calculator")
 configure_logging(settings.log_level)
+log_start(
+    "calculator", host=settings.calculator_host, port=settings.calculator_port, env=settings.env
+)
 t = settings.topics
 check_at_start(settings, [t.dossier, t.document, t.deadletter, t.indicator_updates])
 # waits for Redis (down or loading); exits 78 on figures of another layout

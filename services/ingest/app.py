@@ -25,10 +25,11 @@ from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
 from shared.platform.config import IngestSettings, load, token_book
 from shared.platform.http_errors import ErrorBody, error_body
-from shared.platform.http_main import serve
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
+from shared.platform.version import VERSION
 from shared.store.catalogs import CatalogCache
 from shared.store.client import redis_from_url
 from shared.store.exceptions import CatalogUnavailable
@@ -83,9 +84,10 @@ def create_app(
     app = FastAPI(
         title="egov-monitor ingest",
         description="Nhận sự kiện hồ sơ TTHC và văn bản — receives dossier and document events.",
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
+    app.add_middleware(VersionHeader)
     trust_proxies(app, settings.trusted_proxies)
 
     @app.exception_handler(HTTPException)
@@ -100,7 +102,7 @@ def create_app(
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -265,4 +267,4 @@ def main() -> None:
     settings = load(IngestSettings)
     refuse_unsafe_production(settings, "ingest")
     check_at_start(settings, [settings.topics.dossier, settings.topics.document])
-    serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
+    serve(create_app(settings), settings, "ingest", settings.ingest_host, settings.ingest_port)

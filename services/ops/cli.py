@@ -20,6 +20,7 @@ from shared.domain.catalog import parse_agencies_csv
 from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
+from shared.platform.version import VERSION
 from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
@@ -30,6 +31,29 @@ console = Console()
 app = typer.Typer(
     help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"egov-monitor {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the release (CHANGELOG.md) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """egov-monitor — giám sát chỉ tiêu chính quyền điện tử."""
+
+
 catalog_app = typer.Typer(
     help="Danh mục — load catalogs into the running system.", no_args_is_help=True
 )

@@ -36,11 +36,22 @@ class Topics(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TOPIC_", extra="ignore")
 
-    dossier: str = "egov.dossier.v1"
-    document: str = "egov.document.v1"
-    deadletter: str = "egov.deadletter.v1"
-    indicator_updates: str = "egov.indicator-updates.v1"
-    alerts: str = "egov.alerts.v1"
+    dossier: str = Field("egov.dossier.v1", description="Topic of dossier events.")
+    document: str = Field("egov.document.v1", description="Topic of document events.")
+    deadletter: str = Field(
+        "egov.deadletter.v1",
+        description="Topic of records the calculator could not apply.",
+    )
+    indicator_updates: str = Field(
+        "egov.indicator-updates.v1",
+        description=(
+            "Topic of the calculator's coalesced indicator updates (read by the alerts service)."
+        ),
+    )
+    alerts: str = Field(
+        "egov.alerts.v1",
+        description="Topic where every alert change is published.",
+    )
     # Every catalog replacement, in order (shared/store/catalog_log.py); kept forever.
     catalog: str = "egov.catalog.v1"
 

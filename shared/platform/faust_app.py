@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.platform.config import PlatformSettings
 from shared.platform.logs import get_logger
+from shared.platform.version import VERSION
 
 log = get_logger("faust")
 TimerFn = Callable[[], Awaitable[None]]
@@ -25,7 +26,7 @@ def add_standard_pages(app: faust.App) -> None:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+        return web.json({"status": "ok", "version": VERSION})
 
 
 def make_faust_app(
