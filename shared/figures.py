@@ -67,12 +67,32 @@ def _catalog_counts(procs: Sequence[Procedure]) -> dict[str, int]:
     }
 
 
-def _activity_universe(name: str, procs: Sequence[Procedure]) -> set[str]:
+def _activity_universe(name: str, procs: Sequence[Procedure]) -> frozenset[str]:
     if name == "proc_online":
-        return {
+        return frozenset(
             p.procedure_code for p in procs if p.service_level is not ServiceLevel.in_person_only
-        }
-    return {p.procedure_code for p in procs if p.fee_required}
+        )
+    return frozenset(p.procedure_code for p in procs if p.fee_required)
+
+
+_UniverseKey = tuple[str, str, date | None, date | None]
+_UNIVERSES: WeakKeyDictionary[ProcedureCatalog, dict[_UniverseKey, frozenset[str]]]
+_UNIVERSES = WeakKeyDictionary()
+
+
+def activity_universe(
+    catalog: ProcedureCatalog, name: str, agency: str, start: date, end: date
+) -> frozenset[str]:
+    """The procedures of the agency (valid in the period) a per-period set is counted
+    against; computed once per catalog, agency and (for dated procedures) period."""
+    per_catalog = _UNIVERSES.setdefault(catalog, {})
+    dated = catalog.has_dated(agency)
+    key = (name, agency, start if dated else None, end if dated else None)
+    found = per_catalog.get(key)
+    if found is None:
+        procs = catalog.of_agency(agency, start, end)
+        found = per_catalog[key] = _activity_universe(name, procs)
+    return found
 
 
 async def agency_figures(
@@ -101,7 +121,6 @@ async def agency_figures(
     has_catalog = len(catalogs.procedures) > 0
     out: dict[str, dict[str, Figure]] = {}
     for agency in agencies:
-        procs = catalogs.procedures.of_agency(agency, period.start, period.end)
         counts = catalog_counts(catalogs.procedures, agency, period.start, period.end)
         figures: dict[str, Figure] = {}
         for ind in indicators:
@@ -115,7 +134,10 @@ async def agency_figures(
             elif ind.source == "catalog":
                 fig = Figure(counts[ind.numerator], counts[ind.denominator])
             else:
-                members = sets[ind.numerator][agency] & _activity_universe(ind.numerator, procs)
+                universe = activity_universe(
+                    catalogs.procedures, ind.numerator, agency, period.start, period.end
+                )
+                members = sets[ind.numerator][agency] & universe
                 fig = Figure(len(members), counts[ind.denominator])
             figures[ind.indicator] = fig
         out[agency] = figures
@@ -213,7 +235,7 @@ def scope_figure(
     per_agency: Mapping[str, Mapping[str, Figure]], indicator: str, scope: Scope
 ) -> Figure:
     """An agency's own figure, or the sum over an aggregate scope's members."""
-    figs = [per_agency[code][indicator] for code in scope.codes]
+    figs = [per_agency[a.agency_code][indicator] for a in scope.members]
     return figs[0] if scope.kind == "agency" else total(figs)
 
 

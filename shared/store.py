@@ -20,8 +20,10 @@ from importlib import resources
 from typing import Any
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from shared import redis_keys
+from shared.bucket_reads import HKEYS, HMGET, SMEMBERS, read_groups
 from shared.counting import (
     INTAKE_BIT,
     PROCEDURE_ITEM,
@@ -503,14 +505,17 @@ class IndicatorStore:
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         """The agencies' data versions (0: never written); equal versions, equal figures.
-        One GET per key in a pipeline (the keys are on different slots)."""
-        codes = list(agencies)
-        if not codes:
+        One MGET on one server (one reply for ~120 agencies: this runs on every cached
+        response); on a cluster, where the keys are on different slots, redis-py's
+        ``mget_nonatomic`` (one GET per slot, pipelined per node)."""
+        keys = [redis_keys.data_version(code) for code in agencies]
+        if not keys:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for code in codes:
-            pipe.get(redis_keys.data_version(code))
-        return [int(v) if v is not None else 0 for v in await pipe.execute()]
+        if isinstance(self.redis, RedisCluster):
+            values = await self.redis.mget_nonatomic(keys)
+        else:
+            values = await self.redis.mget(keys)
+        return [int(v) if v is not None else 0 for v in values]
 
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False
@@ -532,27 +537,23 @@ class IndicatorStore:
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
     ) -> dict[str, dict[str, int]]:
-        """Per agency, the sum of each mark over [start, end] (local calendar days)."""
-        buckets = decompose(start, end)
+        """Per agency, the sum of each mark over [start, end] (local calendar days): the
+        fewest year, month and day buckets (``decompose``), read in one script call (one
+        per agency on a cluster: ``shared.bucket_reads``)."""
+        suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
-        plan: list[str] = []
-        for code in codes:
-            prefix = redis_keys.counters_prefix(code, ks)
-            keys = [f"{prefix}Y{y}" for y in buckets.years]
-            keys += [f"{prefix}M{y}{m:02d}" for y, m in buckets.months]
-            keys += [f"{prefix}D{d:%Y%m%d}" for d in buckets.days]
-            for key in keys:
-                pipe.hmget(key, list(marks))
-                plan.append(code)
-        results = await pipe.execute() if plan else []
+        groups = [
+            [redis_keys.counters_prefix(code, ks) + suffix for suffix in suffixes] for code in codes
+        ]
+        results = await read_groups(self.redis, groups, HMGET, marks) if marks else []
         totals: dict[str, dict[str, int]] = {code: dict.fromkeys(marks, 0) for code in codes}
-        for code, values in zip(plan, results, strict=True):
+        for code, replies in zip(codes, results, strict=True):
             acc = totals[code]
-            for mark, value in zip(marks, values, strict=True):
-                if value is not None:
-                    acc[mark] += int(value)
+            for values in replies:
+                for mark, value in zip(marks, values, strict=True):
+                    if value is not None:
+                        acc[mark] += int(value)
         return totals
 
     def _bucket_suffixes(self, start: date, end: date) -> list[str]:
@@ -570,23 +571,14 @@ class IndicatorStore:
         suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
         counted = name in redis_keys.COUNTED_SETS
-        for code in codes:
-            if counted:
-                prefix = redis_keys.counted_set_prefix(code, name, ks)
-                for suffix in suffixes:
-                    pipe.hkeys(prefix + suffix)
-            else:
-                prefix = redis_keys.set_prefix(code, name, ks)
-                # same tag, one slot (redis-py's cluster pipeline blocks .sunion by name)
-                pipe.execute_command("SUNION", *[prefix + s for s in suffixes])
-        results = await pipe.execute() if codes else []
-        per_code = len(suffixes) if counted else 1
+        prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+        groups = [[prefix(code, name, ks) + suffix for suffix in suffixes] for code in codes]
+        results = await read_groups(self.redis, groups, HKEYS if counted else SMEMBERS)
         out: dict[str, set[str]] = {}
-        for n, code in enumerate(codes):
+        for code, replies in zip(codes, results, strict=True):
             members: set[str] = set()
-            for part in results[n * per_code : (n + 1) * per_code]:
+            for part in replies:
                 members.update(m.decode() if isinstance(m, bytes) else m for m in part)
             out[code] = members
         return out
