@@ -2,9 +2,11 @@
 giá trên Cổng Thông tin điện tử tỉnh"): closed months only, aggregated figures only.
 
 Every figure is an :class:`IndicatorValue` made by ``value_of_reading`` from the read
-model's readings (``shared.figures.read_scopes``): the very object
+model's readings (``shared.figures.read``): the very object
 ``GET /v1/indicators/{indicator}?scope=&period=`` serialises for the same scope and month,
-never a recomputation. A month's aggregates hold the agencies valid in that month (§4a.6),
+never a recomputation; a trend point is the read model's value (``value_of``) of the same
+figure. Each period is read once for every scope (``scope_figures``), and the values built
+off the event loop. A month's aggregates hold the agencies valid in that month (§4a.6),
 as the API's scopes do.
 """
 
@@ -13,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import orjson
+
 from services.api.context import ApiContext
 from services.api.sparkline import TrendPoint
 from shared.catalog import Agency, AgencyGroup
 from shared.catalog_store import Catalogs
-from shared.figures import Verdict, read_scopes
+from shared.figures import Figure, Verdict, read, scope_figures, value_of
 from shared.indicator_query import IndicatorValue, value_of_reading
 from shared.indicators import Indicator
+from shared.off_loop import off_loop
 from shared.periods import MIN_YEAR, Period, PeriodKind, month_end
 from shared.scopes import Scope
 from shared.timeutil import today_local
@@ -149,37 +154,97 @@ def cache_codes(catalogs: Catalogs, month: Period) -> list[str]:
     return [a.agency_code for a in catalogs.agencies.valid_between(first.start, month.end)]
 
 
-async def public_results(
+PeriodFigures = dict[str, dict[str, Figure]]  # scope id → indicator → figure
+
+
+@dataclass(frozen=True)
+class PageFigures:
+    """What a page of ``month`` shows, as read from Redis: per period label, the scopes and
+    their figures (every indicator for this month and the last, the shown one for the
+    other trend months)."""
+
+    month: Period
+    previous: Period
+    months: list[Period]
+    members: list[Agency]
+    indicator: Indicator
+    indicators: list[Indicator]
+    figures: dict[str, tuple[list[Scope], PeriodFigures]]
+
+    def digest_source(self) -> bytes:
+        """The figures, serialised: with the route's key and the catalog version, they
+        determine the page (``ResponseCache.staged_body``)."""
+        return orjson.dumps({label: figs for label, (_, figs) in self.figures.items()})
+
+
+async def read_page(
     ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
-) -> PublicResults:
-    target_set = ctx.target_set(None)
+) -> PageFigures:
+    """Reads each period once: every member agency's figures (``scope_figures``)."""
     indicators = list(ctx.indicators.values())
     members: list[Agency] = catalogs.agencies.valid_between(month.start, month.end)
     months = trend_months(month)
     prev = previous_month(month)
-    values: dict[str, dict[str, dict[str, IndicatorValue]]] = {}  # period → scope → ind
+    figures: dict[str, tuple[list[Scope], PeriodFigures]] = {}
     for period in months if prev in months else [prev, *months]:
         scopes: list[Scope] = [ctx.scope(s, catalogs, period) for s in AGGREGATES]
         scopes += [ctx.scope(a.agency_code, catalogs, period) for a in members]
+        # every indicator of the overview (aggregates, this month and the last); the
+        # shown indicator everywhere else
         wanted = indicators if period in (month, prev) else [indicator]
-        readings = await read_scopes(
-            ctx.store, catalogs, ctx.targets, scopes, wanted, period, target_set
+        figures[period.label] = (
+            scopes,
+            await scope_figures(ctx.store, catalogs, scopes, wanted, period),
         )
+    return PageFigures(month, prev, months, members, indicator, indicators, figures)
+
+
+async def public_results(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> PublicResults:
+    """The page's figures read, its values built off the event loop."""
+    page = await read_page(ctx, catalogs, month, indicator)
+    return await off_loop(build_results, ctx, page)
+
+
+def build_results(ctx: ApiContext, page: PageFigures) -> PublicResults:
+    """The page's values from the periods' figures: ``IndicatorValue``s (the API's shape,
+    judged by the read model) for this month and the last, values for the trends."""
+    month, prev, months, members = page.month, page.previous, page.months, page.members
+    indicator, indicators, figures = page.indicator, page.indicators, page.figures
+    target_set = ctx.target_set(None)
+    # period → scope → indicator → value (this month and the last)
+    values: dict[str, dict[str, dict[str, IndicatorValue]]] = {}
+    trends: dict[str, list[TrendPoint]] = {}
+    for period in (month, prev):
+        scopes, figs = figures[period.label]
         values[period.label] = {
             scope.id: {
                 ind.indicator: value_of_reading(
-                    ind, scope, period, readings[scope.id][ind.indicator]
+                    ind,
+                    scope,
+                    period,
+                    read(
+                        ctx.targets,
+                        ind.indicator,
+                        scope,
+                        period.year,
+                        figs[scope.id][ind.indicator],
+                        target_set,
+                    ),
                 )
-                for ind in wanted
+                for ind in (indicators if scope.kind != "agency" else [indicator])
             }
             for scope in scopes
         }
+    for period in months:
+        scopes, figs = figures[period.label]
+        for scope in scopes:
+            value = value_of(figs[scope.id][indicator.indicator])
+            trends.setdefault(scope.id, []).append(TrendPoint(period.label, value))
 
     def shown(scope_id: str, name: str) -> Shown:
-        trend = [
-            TrendPoint(p.label, values[p.label][scope_id][indicator.indicator].value)
-            for p in months
-        ]
+        trend = trends[scope_id]
         return Shown(
             scope_id,
             name,

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from services.alerts.model import Alert
 from services.alerts.rules import Severity
 from services.api.board_live import BoardHub, digest
-from services.api.board_view import BoardData, board_data, mail_dir, scope_name
+from services.api.board_view import BoardData, mail_dir, scope_name
 from services.api.context import ApiContext, Ctx
 from services.api.public_results import AGGREGATES
 from services.api.templating import markup, page_headers, render
@@ -112,7 +112,7 @@ def _to(path: str) -> RedirectResponse:
 async def board(request: Request, ctx: Ctx) -> Response:
     if not signed_in(request, ctx):
         return _to("/board/login")
-    parts = fragments(await board_data(ctx))
+    parts = await hub(request, ctx).fragments_now()
     body = render(
         "board.html",
         fragments={name: markup(html) for name, html in parts.items()},
