@@ -121,10 +121,11 @@ async def drive_while_writing(
 
 
 def cache_lookups(base: str) -> dict[str, float]:
-    """The API's cache hit and miss counters, from its /metrics."""
-    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0}
+    """The API's cache counters, from its /metrics: lookups (hit, miss, joined) and
+    two-stage renders (rendered, unchanged)."""
+    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0, "rendered": 0.0, "unchanged": 0.0}
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line.startswith("egov_api_cache_lookups_total{"):
+        if line.startswith(("egov_api_cache_lookups_total{", "egov_api_cache_renders_total{")):
             result = line.split('result="', 1)[1].split('"', 1)[0]
             out[result] = float(line.rsplit(" ", 1)[1])
     return out
@@ -169,11 +170,16 @@ def report(name: str, lat: list[float]) -> None:
 
 
 def print_cache(before: dict[str, float], after: dict[str, float], extra: str = "") -> None:
-    hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
-    joined = after["joined"] - before["joined"]
+    d = {k: after[k] - before[k] for k in after}
+    staged = (
+        f"; pages {d['rendered']:,.0f} rendered, {d['unchanged']:,.0f} unchanged"
+        if d["rendered"] or d["unchanged"]
+        else ""
+    )
     print(
-        f"    cache: {hits:,.0f} hits, {misses:,.0f} misses (computed from Redis),"
-        f" {joined:,.0f} joined a computation under way{extra}"
+        f"    cache: {d['hit']:,.0f} hits, {d['miss']:,.0f} misses (computed from Redis),"
+        f" {d['joined']:,.0f} joined a computation under way{staged}{extra}",
+        flush=True,
     )
 
 

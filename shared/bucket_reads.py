@@ -10,7 +10,8 @@ call reads a whole group of keys and answers one nested array (parsed by hiredis
 - on a Redis Cluster, one call per group — a group is one agency's keys, one hash tag, one
   slot — all in one pipeline (``LuaScript.run_many``), as the writes are.
 
-The script only reads (HMGET, HKEYS, SMEMBERS) and is sent as ``EVALSHA``.
+The script only reads (HMGET, HKEYS, SMEMBERS, HGETALL) and is sent as ``EVALSHA``; it can
+also answer only a digest of what it read (:func:`digest_groups`).
 """
 
 from __future__ import annotations
@@ -22,50 +23,66 @@ from redis.asyncio.cluster import RedisCluster
 
 from shared.redis_client import LuaScript, RedisClient
 
-# ARGV[1]: 'h' → HMGET of the fields ARGV[2..] on each key; 'k' → HKEYS; 's' → SMEMBERS.
-# One reply per key, in KEYS order (a missing field is a nil inside its HMGET reply).
+# ARGV[1]: 'h' → HMGET of the fields ARGV[3..] on each key; 'k' → HKEYS; 's' → SMEMBERS;
+# 'a' → HGETALL. ARGV[2]: 'v' → one reply per key, in KEYS order (a missing field is a nil
+# inside its HMGET reply); 'd' → only the SHA-1 of every reply (what a reader that already
+# holds a rendering of these buckets needs to know: whether any of them changed).
 READ_BUCKETS_LUA = """
-local op = ARGV[1]
+local op, mode = ARGV[1], ARGV[2]
+local fields = {}
+for i = 3, #ARGV do fields[i - 2] = ARGV[i] end
 local out = {}
-if op == 'h' then
-  local fields = {}
-  for i = 2, #ARGV do fields[i - 1] = ARGV[i] end
-  for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(fields)) end
-elseif op == 'k' then
-  for i, key in ipairs(KEYS) do out[i] = redis.call('HKEYS', key) end
-else
-  for i, key in ipairs(KEYS) do out[i] = redis.call('SMEMBERS', key) end
+for i, key in ipairs(KEYS) do
+  if op == 'h' then out[i] = redis.call('HMGET', key, unpack(fields))
+  elseif op == 'k' then out[i] = redis.call('HKEYS', key)
+  elseif op == 'a' then out[i] = redis.call('HGETALL', key)
+  else out[i] = redis.call('SMEMBERS', key) end
 end
-return out
+if mode == 'v' then return out end
+for i = 1, #out do
+  local reply = out[i]
+  if op == 'h' then
+    for j = 1, #reply do if not reply[j] then reply[j] = '-' end end
+  end
+  out[i] = table.concat(reply, ' ')
+end
+return redis.sha1hex(table.concat(out, '|'))
 """
 _READ = LuaScript(READ_BUCKETS_LUA)
 
 # keys per call on one server: bounds one script's run (~1 µs per key read) and Lua's unpack
 MAX_KEYS_PER_CALL = 4000
 
-HMGET, HKEYS, SMEMBERS = "h", "k", "s"
+HMGET, HKEYS, SMEMBERS, HGETALL = "h", "k", "s", "a"
+
+
+def _calls(
+    redis: RedisClient, groups: Sequence[Sequence[str]], args: list[str]
+) -> list[tuple[list[str], list[str]]]:
+    """One call per group on a cluster; on one server as few as ``MAX_KEYS_PER_CALL``
+    allows."""
+    if isinstance(redis, RedisCluster):
+        return [(list(keys), args) for keys in groups if keys]
+    calls = []
+    flat: list[str] = []
+    for keys in groups:
+        if flat and len(flat) + len(keys) > MAX_KEYS_PER_CALL:
+            calls.append((flat, args))
+            flat = []
+        flat += keys
+    if flat:
+        calls.append((flat, args))
+    return calls
 
 
 async def read_groups(
     redis: RedisClient, groups: Sequence[Sequence[str]], op: str, fields: Sequence[str] = ()
 ) -> list[list[Any]]:
     """Per group (one agency's keys), per key, the reply of ``op`` (HMGET of ``fields``,
-    HKEYS or SMEMBERS); every group of a call must share one hash tag on a cluster."""
-    args = [op, *fields]
-    if isinstance(redis, RedisCluster):
-        calls = [(list(keys), args) for keys in groups if keys]
-    else:
-        calls = []
-        flat: list[str] = []
-        for keys in groups:
-            if flat and len(flat) + len(keys) > MAX_KEYS_PER_CALL:
-                calls.append((flat, args))
-                flat = []
-            flat += keys
-        if flat:
-            calls.append((flat, args))
+    HKEYS, SMEMBERS or HGETALL); every group of a call must share one hash tag on a
+    cluster."""
     replies: list[Any] = []
-    for result in await _READ.run_many(redis, calls):
+    for result in await _READ.run_many(redis, _calls(redis, groups, [op, "v", *fields])):
         replies += result
     out: list[list[Any]] = []
     at = 0
@@ -73,3 +90,12 @@ async def read_groups(
         out.append(replies[at : at + len(keys)])
         at += len(keys)
     return out
+
+
+async def digest_groups(
+    redis: RedisClient, groups: Sequence[Sequence[str]], op: str, fields: Sequence[str] = ()
+) -> bytes:
+    """A digest of what :func:`read_groups` would return, computed in Redis (a few bytes
+    come back, whatever was read): equal digests, equal replies."""
+    results = await _READ.run_many(redis, _calls(redis, groups, [op, "d", *fields]))
+    return b"".join(r if isinstance(r, bytes) else str(r).encode() for r in results)

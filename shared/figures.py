@@ -95,6 +95,41 @@ def activity_universe(
     return found
 
 
+def marks_read(indicators: Sequence[Indicator]) -> list[str]:
+    """The counter marks the figures of ``indicators`` sum."""
+    return sorted(
+        {m for i in indicators if i.source in EVENT_SOURCES for m in (i.numerator, i.denominator)}
+    )
+
+
+def sets_read(indicators: Sequence[Indicator]) -> set[str]:
+    """The per-period sets the figures of ``indicators`` count members of."""
+    return {i.numerator for i in indicators if i.source == "catalog_activity"}
+
+
+async def figures_digest(
+    store: IndicatorStore,
+    reads: Sequence[tuple[Sequence[str], Sequence[Indicator], Period]],
+) -> bytes:
+    """A digest, computed in Redis, of every bucket value that :func:`agency_figures`
+    would read for each ``(agencies, indicators, period)``: equal digests, equal figures
+    (with the same catalogs). A few bytes come back, whatever the number of buckets."""
+    counters: dict[tuple[str, ...], dict[str, list[tuple[date, date]]]] = {}
+    sets: dict[str, dict[str, list[tuple[date, date]]]] = {}
+    for agencies, indicators, period in reads:
+        span = (period.start, period.end)
+        marks = tuple(marks_read(indicators))
+        targets = [counters.setdefault(marks, {})] if marks else []
+        targets += [sets.setdefault(name, {}) for name in sorted(sets_read(indicators))]
+        for per_agency in targets:
+            for code in agencies:
+                per_agency.setdefault(code, []).append(span)
+    return await store.buckets_digest(
+        [(list(marks), spans) for marks, spans in sorted(counters.items())],
+        sorted(sets.items()),
+    )
+
+
 async def agency_figures(
     store: IndicatorStore,
     catalogs: Catalogs,
@@ -104,16 +139,13 @@ async def agency_figures(
     extra_marks: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, Figure]], dict[str, dict[str, int]]]:
     """Per agency and indicator the figure; also the raw mark sums (incl. ``extra_marks``)."""
-    marks = sorted(
-        {m for i in indicators if i.source in EVENT_SOURCES for m in (i.numerator, i.denominator)}
-        | set(extra_marks)
-    )
+    marks = sorted(set(marks_read(indicators)) | set(extra_marks))
     sums = (
         await store.sum_marks(agencies, period.start, period.end, marks)
         if marks
         else {a: {} for a in agencies}
     )
-    activity = {i.numerator for i in indicators if i.source == "catalog_activity"}
+    activity = sets_read(indicators)
     sets = {
         name: await store.set_union(agencies, period.start, period.end, name)
         for name in sorted(activity)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -23,7 +24,7 @@ import orjson
 from redis.asyncio.cluster import RedisCluster
 
 from shared import redis_keys
-from shared.bucket_reads import HKEYS, HMGET, SMEMBERS, read_groups
+from shared.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.counting import (
     INTAKE_BIT,
     PROCEDURE_ITEM,
@@ -277,6 +278,18 @@ def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
             plan.chunks.append(chunk)
             plan.last_of_agency.append(start == starts[-1])
             yield
+
+
+@lru_cache(maxsize=4096)
+def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
+    """The bucket key suffixes covering [start, end]: the fewest years, months and days
+    (``decompose``): ``Y2024``, ``M202401``, ``D20240131``."""
+    buckets = decompose(start, end)
+    return (
+        tuple(f"Y{y}" for y in buckets.years)
+        + tuple(f"M{y}{m:02d}" for y, m in buckets.months)
+        + tuple(f"D{d:%Y%m%d}" for d in buckets.days)
+    )
 
 
 class IndicatorStore:
@@ -556,13 +569,46 @@ class IndicatorStore:
                         acc[mark] += int(value)
         return totals
 
-    def _bucket_suffixes(self, start: date, end: date) -> list[str]:
-        buckets = decompose(start, end)
-        return (
-            [f"Y{y}" for y in buckets.years]
-            + [f"M{y}{m:02d}" for y, m in buckets.months]
-            + [f"D{d:%Y%m%d}" for d in buckets.days]
-        )
+    async def buckets_digest(
+        self,
+        counters: Sequence[tuple[list[str], Mapping[str, Iterable[tuple[date, date]]]]],
+        sets: Sequence[tuple[str, Mapping[str, Iterable[tuple[date, date]]]]],
+    ) -> bytes:
+        """A digest of bucket values, computed in Redis: ``counters`` — per list of marks,
+        per agency, the periods whose counter buckets are read (HMGET of the marks);
+        ``sets`` — per set name, per agency, the periods whose set buckets are read. The
+        buckets are those :meth:`sum_marks` and :meth:`set_union` read; the calls run
+        concurrently."""
+        ks = await self.keyspace()
+        known: dict[tuple[tuple[date, date], ...], list[str]] = {}
+
+        def suffixes(spans: Iterable[tuple[date, date]]) -> list[str]:
+            # most agencies share the same periods: each combination is decomposed once
+            key = tuple(sorted(spans))
+            found = known.get(key)
+            if found is None:
+                found = known[key] = sorted({s for a, b in key for s in bucket_suffixes(a, b)})
+            return found
+
+        calls = []
+        for marks, per_agency in counters:
+            groups = [
+                [redis_keys.counters_prefix(code, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HMGET, marks))
+        for name, per_agency in sets:
+            counted = name in redis_keys.COUNTED_SETS
+            prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+            groups = [
+                [prefix(code, name, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HKEYS if counted else SMEMBERS))
+        return b"/".join(await asyncio.gather(*calls))
+
+    def _bucket_suffixes(self, start: date, end: date) -> tuple[str, ...]:
+        return bucket_suffixes(start, end)
 
     async def set_union(
         self, agencies: Iterable[str], start: date, end: date, name: str

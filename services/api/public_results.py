@@ -12,16 +12,15 @@ as the API's scopes do.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-import orjson
 
 from services.api.context import ApiContext
 from services.api.sparkline import TrendPoint
 from shared.catalog import Agency, AgencyGroup
 from shared.catalog_store import Catalogs
-from shared.figures import Figure, Verdict, read, scope_figures, value_of
+from shared.figures import Figure, Verdict, figures_digest, read, scope_figures, value_of
 from shared.indicator_query import IndicatorValue, value_of_reading
 from shared.indicators import Indicator
 from shared.off_loop import off_loop
@@ -171,32 +170,60 @@ class PageFigures:
     indicators: list[Indicator]
     figures: dict[str, tuple[list[Scope], PeriodFigures]]
 
-    def digest_source(self) -> bytes:
-        """The figures, serialised: with the route's key and the catalog version, they
-        determine the page (``ResponseCache.staged_body``)."""
-        return orjson.dumps({label: figs for label, (_, figs) in self.figures.items()})
+
+def page_reads(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> list[tuple[Period, list[Scope], list[Indicator]]]:
+    """What a page of ``month`` reads: per period, its scopes (the aggregates, then the
+    month's agencies) and indicators (every indicator of the overview for this month and
+    the last; the shown one for the other trend months)."""
+    indicators = list(ctx.indicators.values())
+    members = catalogs.agencies.valid_between(month.start, month.end)
+    months = trend_months(month)
+    prev = previous_month(month)
+    out = []
+    for period in months if prev in months else [prev, *months]:
+        scopes: list[Scope] = [ctx.scope(s, catalogs, period) for s in AGGREGATES]
+        scopes += [ctx.scope(a.agency_code, catalogs, period) for a in members]
+        out.append((period, scopes, indicators if period in (month, prev) else [indicator]))
+    return out
+
+
+async def page_fingerprint(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> bytes:
+    """A digest of every bucket the page reads, computed in Redis (``figures_digest``):
+    with the route's key and the catalog version, equal fingerprints, equal pages."""
+    reads = [
+        (sorted({c for s in scopes for c in s.codes}), wanted, period)
+        for period, scopes, wanted in page_reads(ctx, catalogs, month, indicator)
+    ]
+    return await figures_digest(ctx.store, reads)
 
 
 async def read_page(
     ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
 ) -> PageFigures:
-    """Reads each period once: every member agency's figures (``scope_figures``)."""
-    indicators = list(ctx.indicators.values())
-    members: list[Agency] = catalogs.agencies.valid_between(month.start, month.end)
-    months = trend_months(month)
-    prev = previous_month(month)
-    figures: dict[str, tuple[list[Scope], PeriodFigures]] = {}
-    for period in months if prev in months else [prev, *months]:
-        scopes: list[Scope] = [ctx.scope(s, catalogs, period) for s in AGGREGATES]
-        scopes += [ctx.scope(a.agency_code, catalogs, period) for a in members]
-        # every indicator of the overview (aggregates, this month and the last); the
-        # shown indicator everywhere else
-        wanted = indicators if period in (month, prev) else [indicator]
-        figures[period.label] = (
-            scopes,
-            await scope_figures(ctx.store, catalogs, scopes, wanted, period),
-        )
-    return PageFigures(month, prev, months, members, indicator, indicators, figures)
+    """Reads each period once: every member agency's figures (``scope_figures``), the
+    periods concurrently."""
+
+    async def read_period(
+        scopes: list[Scope], wanted: list[Indicator], period: Period
+    ) -> tuple[list[Scope], PeriodFigures]:
+        return scopes, await scope_figures(ctx.store, catalogs, scopes, wanted, period)
+
+    plan = page_reads(ctx, catalogs, month, indicator)
+    read = await asyncio.gather(*(read_period(s, w, p) for p, s, w in plan))
+    figures = {p.label: r for (p, _, _), r in zip(plan, read, strict=True)}
+    return PageFigures(
+        month,
+        previous_month(month),
+        trend_months(month),
+        catalogs.agencies.valid_between(month.start, month.end),
+        indicator,
+        list(ctx.indicators.values()),
+        figures,
+    )
 
 
 async def public_results(

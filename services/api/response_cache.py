@@ -7,13 +7,13 @@ return: no time-to-live, no stale figure. The versions are read before computing
 that lands meanwhile raises a version past the stored key, so that entry is never served.
 
 A data version says *that* an agency's figures changed, not *which*: today's events raise
-it as much as a late event of a closed month. A response computed in two stages
-(:meth:`ResponseCache.staged_body`: ``read`` the figures it shows from Redis, ``render``
-them) is re-read after every version change, but rendered again only when what it read
-differs from a rendering it already has — keyed by the route, the catalog version and a
-digest of the figures read, so the bytes are still exactly what a fresh computation gives.
-A closed month's public page costs one read of its figures, not a page, while the
-calculator writes today's events.
+it as much as a late event of a closed month. A response made in stages
+(:meth:`ResponseCache.staged_body`) also has a fingerprint: a digest, computed in Redis, of
+every bucket it reads. After a version change the fingerprint is asked first, and when a
+rendering is cached under it (with the route and the catalog version) its bytes are served
+— exactly what a fresh computation gives; otherwise the figures are read and rendered. A
+closed month's public page costs one digest, not a page, while the calculator writes
+today's events.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ LOOKUPS = Counter(
 )
 RENDERS = Counter(
     "egov_api_cache_renders_total",
-    "Two-stage responses after a miss: rendered (figures changed) or unchanged (the figures "
-    "read were those of a rendering already cached: its bytes served)",
+    "Staged responses after a miss: rendered (figures changed) or unchanged (their "
+    "fingerprint had a rendering cached: its bytes served)",
     ["result"],
 )
 T = TypeVar("T")
@@ -122,27 +122,29 @@ class ResponseCache:
         key: tuple[Any, ...],
         catalog_version: int,
         agencies: Sequence[str],
+        fingerprint: Callable[[], Awaitable[bytes]],
         read: Callable[[], Awaitable[T]],
-        digest_of: Callable[[T], bytes],
         render: Callable[[T], bytes],
         full_key: Hashable | None = None,
     ) -> tuple[bytes, Hashable]:
-        """:meth:`body` for a response made of what ``read`` returns (awaited on the loop:
-        Redis) by ``render`` (CPU only, run off the loop). ``digest_of(inputs)`` names
-        everything ``render`` depends on beyond the key and the catalog version; equal
-        digests, equal bytes, so a miss whose figures did not change serves the bytes
-        already rendered."""
+        """:meth:`body` for a response made by ``render`` (CPU only, run off the loop) of
+        what ``read`` returns (Redis). ``fingerprint()`` names, cheaply, everything ``read``
+        would return (a digest computed in Redis): a miss whose fingerprint has a rendering
+        already serves its bytes without reading or rendering. A rendering is kept under
+        its fingerprint only when the fingerprint is the same after the read (nothing
+        changed while reading)."""
 
         async def compute() -> bytes:
-            inputs = await read()
-            named = (key, catalog_version, hashlib.blake2b(digest_of(inputs)).digest())
+            before = await fingerprint()
+            named = (key, catalog_version, before)
             found = self._renderings.get(named)
             if found is not None:
                 RENDERS.labels("unchanged").inc()
                 return found
             RENDERS.labels("rendered").inc()
-            body = await off_loop(render, inputs)
-            self._renderings[named] = body
+            body = await off_loop(render, await read())
+            if await fingerprint() == before:
+                self._renderings[named] = body
             return body
 
         return await self.body(key, catalog_version, agencies, compute, full_key)

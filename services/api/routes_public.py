@@ -9,10 +9,11 @@
 - ``GET /public/ket-qua.csv?…`` — the figures on the page (UTF-8 with BOM).
 
 Responses are cached until the figures change (``ResponseCache`` keyed by the catalog
-version and the data version of every agency they sum; after a write, the page's figures
-are read again but the page is rendered again only when they differ) and carry an
-``ETag`` of that key, so the portal and browsers revalidate with ``If-None-Match`` and get
-304 while nothing changed. Pages are plain HTML and CSS: no JavaScript at all.
+version and the data version of every agency they sum; after a write, a digest of the
+page's buckets, computed in Redis, says whether it must be read and rendered again) and
+carry an ``ETag`` of that key, so the portal and browsers revalidate with
+``If-None-Match`` and get 304 while nothing changed. Pages are plain HTML and CSS: no
+JavaScript at all.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.api.public_results import (
     closed_month,
     closed_months,
     latest_closed_month,
+    page_fingerprint,
     read_page,
 )
 from services.api.response_cache import ResponseCache
@@ -115,6 +117,9 @@ async def _cached(
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=all_headers)
 
+    async def fingerprint() -> bytes:
+        return await page_fingerprint(ctx, catalogs, period, definition)
+
     async def read() -> PageFigures:
         return await read_page(ctx, catalogs, period, definition)
 
@@ -122,7 +127,7 @@ async def _cached(
         return make(build_results(ctx, page))
 
     body, _ = await ctx.responses.staged_body(
-        key, catalogs.version, codes, read, PageFigures.digest_source, render, full_key=full_key
+        key, catalogs.version, codes, fingerprint, read, render, full_key=full_key
     )
     return Response(body, media_type=media_type, headers=all_headers)
 
