@@ -82,17 +82,18 @@ async def write_continuously(url: str, agencies: AgencyCatalog, stop: asyncio.Ev
     redis = Redis.from_url(url)
     store = IndicatorStore(redis)
     codes = sorted(a.agency_code for a in agencies.valid_on(today_local()))
+    run = time.time_ns()  # new event ids in every run: a repeated id would change nothing
     written = 0
     while not stop.is_set():
         batch = []
         now = datetime.now(LOCAL_TZ).replace(microsecond=0)
         for code in codes:
             raw = {
-                "event_id": f"bench-{written}",
+                "event_id": f"bench-{run}-{written}",
                 "event_type": "received",
                 "occurred_at": now.isoformat(),
                 "agency_code": code,
-                "dossier_id": f"bench-d{written}",
+                "dossier_id": f"bench-{run}-d{written}",
                 "procedure_code": f"{code}.000",
                 "service_level": "full_online",
                 "channel": "online",

@@ -2,8 +2,10 @@
 computations, called in process without the response cache — the 117-unit ranking of the
 year, the public page of the latest closed month (figures and HTML), the board's data and
 one unit's indicator. For each: wall time (median of ``BENCH_PROFILE_RUNS``, default 5),
-Redis round trips (packed sends on a connection), Redis commands by name, and the top
-functions by own time (cProfile, one more run).
+CPU time of this process (all threads) and of redis-server per run (what a shared machine's
+other load does not inflate), Redis round trips (packed sends on a connection), Redis
+commands by name (those scripts run included), and the top functions by own time (cProfile,
+one more run: the event loop's thread only).
 
 ``python -m bench.read_profile`` loads a fresh Redis; with ``BENCH_REDIS_URL`` it reads a
 Redis already holding the province (``BENCH_HOLD=1`` loads one and keeps it until Enter).
@@ -31,7 +33,7 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from services.api.board_view import board_data
 from services.api.context import ApiContext
-from services.api.public_results import latest_closed_month, public_results
+from services.api.public_results import latest_closed_month, page_fingerprint, public_results
 from services.api.routes_public import _html
 from shared.config import Settings
 from shared.indicator_query import scope_values
@@ -69,13 +71,24 @@ async def commandstats(ctx: ApiContext) -> Counter[str]:
     return Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in raw.items()})
 
 
+async def redis_cpu_s(ctx: ApiContext) -> float:
+    """redis-server's CPU time so far (its own process: unaffected by other load)."""
+    info = await ctx.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 async def profile(name: str, ctx: ApiContext, run: Callable[[], Awaitable[object]]) -> None:
     await run()  # warm: catalogs, targets, imports
     times = []
+    python_cpu = redis_cpu = 0.0
     for _ in range(RUNS):
+        r = await redis_cpu_s(ctx)
+        c = time.process_time()
         t = time.perf_counter()
         await run()
         times.append(time.perf_counter() - t)
+        python_cpu += time.process_time() - c
+        redis_cpu += await redis_cpu_s(ctx) - r
     before = await commandstats(ctx)
     with Sends() as sends:
         await run()
@@ -95,8 +108,9 @@ async def profile(name: str, ctx: ApiContext, run: Callable[[], Awaitable[object
     ]
     print(
         f"{name}: {1000 * statistics.median(times):.1f} ms median of {RUNS} cold runs "
-        f"(min {1000 * min(times):.1f}); {sends.count} Redis round trips; "
-        f"{sum(commands.values())} commands {dict(sorted(commands.items()))}"
+        f"(min {1000 * min(times):.1f}); CPU per run: Python {1000 * python_cpu / RUNS:.1f} ms "
+        f"(all threads), Redis {1000 * redis_cpu / RUNS:.1f} ms; {sends.count} Redis round "
+        f"trips; commands run {dict(sorted(commands.items()))} (inside scripts included)"
     )
     print("  top own time (cProfile: ncalls tottime percall cumtime percall function):")
     for line in top:
@@ -119,6 +133,9 @@ async def profile_all(url: str) -> None:
     async def cold_page() -> object:
         return _html(await public_results(ctx, catalogs, month, indicator), embed=False)
 
+    async def page_fingerprint_only() -> object:
+        return await page_fingerprint(ctx, catalogs, month, indicator)
+
     async def cold_board() -> object:
         return await board_data(ctx)
 
@@ -128,6 +145,11 @@ async def profile_all(url: str) -> None:
     print(f"{len(catalogs.agencies)} units; year {year.label}; closed month {month.label}")
     await profile(f"{len(province.members)}-unit ranking of {year.label}", ctx, cold_ranking)
     await profile(f"public page of {month.label}", ctx, cold_page)
+    await profile(
+        f"public page of {month.label} after a write that left it unchanged (its fingerprint)",
+        ctx,
+        page_fingerprint_only,
+    )
     await profile("board data", ctx, cold_board)
     await profile(f"one indicator of {unit.id}", ctx, cold_single)
     await ctx.redis.aclose()
