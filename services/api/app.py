@@ -1,6 +1,7 @@
 """Query API (domain README §7): reads Redis and the catalogs, never raw events."""
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ from shared.platform.auth import trust_proxies
 from shared.platform.config import ApiSettings, load
 from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
+from shared.platform.off_loop import SWITCH_INTERVAL_S
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.version import VERSION
 from shared.store.exceptions import CatalogLogError
@@ -157,6 +159,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # cold pages are computed in worker threads (shared.platform.off_loop): hand the GIL back
+        # to the event loop within 1 ms, not Python's default 5 ms
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         yield
         await ctx.redis.aclose()
 

@@ -56,6 +56,11 @@ def parse_scope(
     """The scope ``text``; with a period [start, end] (one date: that day), an aggregate's
     members are the agencies valid at some time in it."""
     text = text.strip()
+    if not (text == "province" or text.startswith(("group:", "level:"))):
+        agency = catalog.get(text)
+        if agency is None:
+            raise ScopeError(f"unknown scope {text!r}; expected {SCOPE_FORMATS}")
+        return Scope(text, ScopeKind.agency, (agency,))
     lo, hi = start or end, end or start
     if lo is None or hi is None:
         pool = list(catalog.agencies.values())
@@ -69,16 +74,11 @@ def parse_scope(
         except ValueError:
             raise ScopeError(f"unknown group in {text!r}; expected {SCOPE_FORMATS}") from None
         return Scope(text, ScopeKind.group, tuple(a for a in pool if a.group is group))
-    if text.startswith("level:"):
-        try:
-            level = AgencyLevel(text.removeprefix("level:"))
-        except ValueError:
-            raise ScopeError(f"unknown level in {text!r}; expected {SCOPE_FORMATS}") from None
-        return Scope(text, ScopeKind.level, tuple(a for a in pool if a.level is level))
-    agency = catalog.get(text)
-    if agency is None:
-        raise ScopeError(f"unknown scope {text!r}; expected {SCOPE_FORMATS}")
-    return Scope(text, ScopeKind.agency, (agency,))
+    try:  # level:<l>
+        level = AgencyLevel(text.removeprefix("level:"))
+    except ValueError:
+        raise ScopeError(f"unknown level in {text!r}; expected {SCOPE_FORMATS}") from None
+    return Scope(text, ScopeKind.level, tuple(a for a in pool if a.level is level))
 
 
 def scope_on(text: str, catalog: AgencyCatalog, day: date) -> Scope:

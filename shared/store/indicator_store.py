@@ -16,10 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from shared.contract.events import (
     DossierDueChanged,
@@ -45,6 +47,7 @@ from shared.domain.counting import (
 )
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
+from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.store.client import LuaScript, RedisClient
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
@@ -274,6 +277,18 @@ def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
             plan.chunks.append(chunk)
             plan.last_of_agency.append(start == starts[-1])
             yield
+
+
+@lru_cache(maxsize=4096)
+def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
+    """The bucket key suffixes covering [start, end]: the fewest years, months and days
+    (``decompose``): ``Y2024``, ``M202401``, ``D20240131``."""
+    buckets = decompose(start, end)
+    return (
+        tuple(f"Y{y}" for y in buckets.years)
+        + tuple(f"M{y}{m:02d}" for y, m in buckets.months)
+        + tuple(f"D{d:%Y%m%d}" for d in buckets.days)
+    )
 
 
 class IndicatorStore:
@@ -531,14 +546,17 @@ class IndicatorStore:
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         """The agencies' data versions (0: never written); equal versions, equal figures.
-        One GET per key in a pipeline (the keys are on different slots)."""
-        codes = list(agencies)
-        if not codes:
+        One MGET on one server (one reply for ~120 agencies: this runs on every cached
+        response); on a cluster, where the keys are on different slots, redis-py's
+        ``mget_nonatomic`` (one GET per slot, pipelined per node)."""
+        keys = [redis_keys.data_version(code) for code in agencies]
+        if not keys:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for code in codes:
-            pipe.get(redis_keys.data_version(code))
-        return [int(v) if v is not None else 0 for v in await pipe.execute()]
+        if isinstance(self.redis, RedisCluster):
+            values = await self.redis.mget_nonatomic(keys)
+        else:
+            values = await self.redis.mget(keys)
+        return [int(v) if v is not None else 0 for v in values]
 
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False
@@ -560,36 +578,65 @@ class IndicatorStore:
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
     ) -> dict[str, dict[str, int]]:
-        """Per agency, the sum of each mark over [start, end] (local calendar days)."""
-        buckets = decompose(start, end)
+        """Per agency, the sum of each mark over [start, end] (local calendar days): the
+        fewest year, month and day buckets (``decompose``), read in one script call (one
+        per agency on a cluster: ``shared.store.bucket_reads``)."""
+        suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
-        plan: list[str] = []
-        for code in codes:
-            prefix = redis_keys.counters_prefix(code, ks)
-            keys = [f"{prefix}Y{y}" for y in buckets.years]
-            keys += [f"{prefix}M{y}{m:02d}" for y, m in buckets.months]
-            keys += [f"{prefix}D{d:%Y%m%d}" for d in buckets.days]
-            for key in keys:
-                pipe.hmget(key, list(marks))
-                plan.append(code)
-        results = await pipe.execute() if plan else []
+        groups = [
+            [redis_keys.counters_prefix(code, ks) + suffix for suffix in suffixes] for code in codes
+        ]
+        results = await read_groups(self.redis, groups, HMGET, marks) if marks else []
         totals: dict[str, dict[str, int]] = {code: dict.fromkeys(marks, 0) for code in codes}
-        for code, values in zip(plan, results, strict=True):
+        for code, replies in zip(codes, results, strict=True):
             acc = totals[code]
-            for mark, value in zip(marks, values, strict=True):
-                if value is not None:
-                    acc[mark] += int(value)
+            for values in replies:
+                for mark, value in zip(marks, values, strict=True):
+                    if value is not None:
+                        acc[mark] += int(value)
         return totals
 
-    def _bucket_suffixes(self, start: date, end: date) -> list[str]:
-        buckets = decompose(start, end)
-        return (
-            [f"Y{y}" for y in buckets.years]
-            + [f"M{y}{m:02d}" for y, m in buckets.months]
-            + [f"D{d:%Y%m%d}" for d in buckets.days]
-        )
+    async def buckets_digest(
+        self,
+        counters: Sequence[tuple[list[str], Mapping[str, Iterable[tuple[date, date]]]]],
+        sets: Sequence[tuple[str, Mapping[str, Iterable[tuple[date, date]]]]],
+    ) -> bytes:
+        """A digest of bucket values, computed in Redis: ``counters`` — per list of marks,
+        per agency, the periods whose counter buckets are read (HMGET of the marks);
+        ``sets`` — per set name, per agency, the periods whose set buckets are read. The
+        buckets are those :meth:`sum_marks` and :meth:`set_union` read; the calls run
+        concurrently."""
+        ks = await self.keyspace()
+        known: dict[tuple[tuple[date, date], ...], list[str]] = {}
+
+        def suffixes(spans: Iterable[tuple[date, date]]) -> list[str]:
+            # most agencies share the same periods: each combination is decomposed once
+            key = tuple(sorted(spans))
+            found = known.get(key)
+            if found is None:
+                found = known[key] = sorted({s for a, b in key for s in bucket_suffixes(a, b)})
+            return found
+
+        calls = []
+        for marks, per_agency in counters:
+            groups = [
+                [redis_keys.counters_prefix(code, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HMGET, marks))
+        for name, per_agency in sets:
+            counted = name in redis_keys.COUNTED_SETS
+            prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+            groups = [
+                [prefix(code, name, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HKEYS if counted else SMEMBERS))
+        return b"/".join(await asyncio.gather(*calls))
+
+    def _bucket_suffixes(self, start: date, end: date) -> tuple[str, ...]:
+        return bucket_suffixes(start, end)
 
     async def set_union(
         self, agencies: Iterable[str], start: date, end: date, name: str
@@ -598,23 +645,14 @@ class IndicatorStore:
         suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
         counted = name in redis_keys.COUNTED_SETS
-        for code in codes:
-            if counted:
-                prefix = redis_keys.counted_set_prefix(code, name, ks)
-                for suffix in suffixes:
-                    pipe.hkeys(prefix + suffix)
-            else:
-                prefix = redis_keys.set_prefix(code, name, ks)
-                # same tag, one slot (redis-py's cluster pipeline blocks .sunion by name)
-                pipe.execute_command("SUNION", *[prefix + s for s in suffixes])
-        results = await pipe.execute() if codes else []
-        per_code = len(suffixes) if counted else 1
+        prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+        groups = [[prefix(code, name, ks) + suffix for suffix in suffixes] for code in codes]
+        results = await read_groups(self.redis, groups, HKEYS if counted else SMEMBERS)
         out: dict[str, set[str]] = {}
-        for n, code in enumerate(codes):
+        for code, replies in zip(codes, results, strict=True):
             members: set[str] = set()
-            for part in results[n * per_code : (n + 1) * per_code]:
+            for part in replies:
                 members.update(m.decode() if isinstance(m, bytes) else m for m in part)
             out[code] = members
         return out

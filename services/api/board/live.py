@@ -3,7 +3,9 @@ open boards. While someone watches, it reads every ``board_poll_s`` (1 s) what c
 the board — the catalog version, the data version of every agency (``ver:{agency}``, raised
 by every write of figures), the alert store, the mail index, the minute (overdue and "today"
 move with the clock) — and only when that changed renders the board's fragments again and
-pushes those whose HTML differs. Nothing is pushed while nothing changes.
+pushes those whose HTML differs. Nothing is pushed while nothing changes. ``GET /board``
+serves the same rendering while that fingerprint stands (one rendering per change, however
+many boards load; templates rendered off the event loop).
 
 A stream ends after ``STREAM_S`` seconds and the browser's EventSource reconnects by itself
 (``retry``), sending the last event id it saw: fragments it already has are not sent again.
@@ -31,6 +33,7 @@ from services.api.board.view import BoardData, board_data, mail_dir
 from services.api.context import ApiContext
 from shared.domain.calendar import now_utc
 from shared.platform.mailbox import index_stamp
+from shared.platform.off_loop import off_loop
 from shared.store.alert_commands import alert_documents
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,9 @@ class BoardHub:
         # event ids grow across restarts of the API, so a reconnecting browser's last id
         # never hides a newer fragment
         self.seq = int(time.time() * 1000)
-        self._fingerprint: bytes | None = None
+        self._fingerprint: bytes | None = None  # of the fragments last pushed
+        self._rendered: tuple[bytes, dict[str, str]] | None = None
+        self._rendering: dict[bytes, asyncio.Future[dict[str, str]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.renders = 0  # for tests: how many times the board was computed
 
@@ -85,12 +90,39 @@ class BoardHub:
             h.update(raw or b"-")
         return h.digest()
 
+    async def fragments_now(self) -> dict[str, str]:
+        """The board's fragments as they stand: rendered again only when the fingerprint
+        moved (``GET /board`` and the poller share them), concurrent callers sharing one
+        rendering."""
+        return await self._fragments_for(await self.fingerprint())
+
+    async def _fragments_for(self, fingerprint: bytes) -> dict[str, str]:
+        if self._rendered is not None and self._rendered[0] == fingerprint:
+            return self._rendered[1]
+        pending = self._rendering.get(fingerprint)
+        if pending is None:
+            pending = self._rendering[fingerprint] = asyncio.ensure_future(
+                self._render(fingerprint)
+            )
+        return await asyncio.shield(pending)
+
+    async def _render(self, fingerprint: bytes) -> dict[str, str]:
+        # the fingerprint was read before the data: a change meanwhile moves it past this
+        # one, so what is rendered here is never served for a later state
+        try:
+            data = await board_data(self.ctx)
+            fragments = await off_loop(self.render, data)  # the templates: off the loop
+            self.renders += 1
+            self._rendered = (fingerprint, fragments)
+            return fragments
+        finally:
+            self._rendering.pop(fingerprint, None)
+
     async def tick(self) -> None:
         fingerprint = await self.fingerprint()
         if fingerprint == self._fingerprint:
             return
-        fragments = self.render(await board_data(self.ctx))
-        self.renders += 1
+        fragments = await self._fragments_for(fingerprint)
         self._fingerprint = fingerprint
         for name, html in fragments.items():
             previous = self.latest.get(name)

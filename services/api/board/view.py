@@ -1,8 +1,8 @@
 """What the ICT department's live board shows, read through the same functions as the API:
 firing alerts (the alert store behind ``GET /v1/alerts?state=firing``), open and overdue
 dossiers per agency (``GET /v1/dossiers/open``), today's and the year's figures of the
-province and its groups (``scope_values``, as ``GET /v1/indicators/{indicator}``), and the
-last messages of the local mail sink."""
+province and its groups (the read model's readings, as ``GET /v1/indicators/{indicator}``
+makes them), and the last messages of the local mail sink."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from shared.domain.alerts import Alert, Severity
 from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
-from shared.readmodel.indicator_query import IndicatorValue, scope_values
+from shared.readmodel.figures import read_scopes
+from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.alert_commands import firing_alerts
 
 BOARD_USER = "board"
@@ -86,13 +87,18 @@ async def board_data(ctx: ApiContext) -> BoardData:
     target_set = ctx.target_set(None)
     figures: dict[str, dict[str, dict[str, IndicatorValue]]] = {}
     for period in (today, year):
-        figures[period.label] = {}
-        for scope_id in AGGREGATES:
-            scope = ctx.scope(scope_id, catalogs, period)
-            values = await scope_values(
-                ctx.store, catalogs, ctx.targets, indicators, scope, period, target_set
-            )
-            figures[period.label][scope_id] = {v.indicator: v for v in values}
+        # the three aggregates at once: each member agency is read once
+        scopes = [ctx.scope(scope_id, catalogs, period) for scope_id in AGGREGATES]
+        readings = await read_scopes(
+            ctx.store, catalogs, ctx.targets, scopes, indicators, period, target_set
+        )
+        figures[period.label] = {
+            scope.id: {
+                i.indicator: value_of_reading(i, scope, period, readings[scope.id][i.indicator])
+                for i in indicators
+            }
+            for scope in scopes
+        }
     directory = mail_dir(ctx)
     return BoardData(
         now=now,

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.api.board.live import BoardHub, HeldStream, digest
 from services.api.board.sessions import BoardSessions
-from services.api.board.view import BoardData, board_data, mail_dir
+from services.api.board.view import BoardData, mail_dir
 from services.api.context import ApiContext, Ctx
 from services.api.errors import ApiError
 from services.api.public.results import AGGREGATES
@@ -139,7 +139,7 @@ def _to(path: str) -> RedirectResponse:
 async def board(request: Request, ctx: Ctx) -> Response:
     if not await signed_in(request, ctx):
         return _to("/board/login")
-    parts = fragments(await board_data(ctx))
+    parts = await hub(request, ctx).fragments_now()
     body = render(
         "board.html",
         fragments={name: markup(html) for name, html in parts.items()},

@@ -9,9 +9,11 @@
 - ``GET /public/ket-qua.csv?…`` — the figures on the page (UTF-8 with BOM).
 
 Responses are cached until the figures change (``ResponseCache`` keyed by the catalog
-version and the data version of every agency they sum) and carry an ``ETag`` of that key,
-so the portal and browsers revalidate with ``If-None-Match`` and get 304 while nothing
-changed. Pages are plain HTML and CSS: no JavaScript at all.
+version and the data version of every agency they sum; after a write, a digest of the
+page's buckets, computed in Redis, says whether it must be read and rendered again) and
+carry an ``ETag`` of that key, so the portal and browsers revalidate with
+``If-None-Match`` and get 304 while nothing changed. Pages are plain HTML and CSS: no
+JavaScript at all.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from services.api.context import ApiContext, Ctx
 from services.api.exceptions import MonthNotClosed
 from services.api.public.results import (
     AGGREGATES,
+    PageFigures,
     PublicResults,
     Shown,
+    build_results,
     cache_codes,
     closed_month,
     closed_months,
     latest_closed_month,
-    public_results,
+    page_fingerprint,
+    read_page,
 )
 from services.api.public.sparkline import sparkline
 from services.api.reports.files import csv_cells
@@ -113,10 +118,18 @@ async def _cached(
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=all_headers)
 
-    async def compute() -> bytes:
-        return make(await public_results(ctx, catalogs, period, definition))
+    async def fingerprint() -> bytes:
+        return await page_fingerprint(ctx, catalogs, period, definition)
 
-    body, _ = await ctx.responses.body(key, catalogs.version, codes, compute, full_key=full_key)
+    async def read() -> PageFigures:
+        return await read_page(ctx, catalogs, period, definition)
+
+    def render(page: PageFigures) -> bytes:  # run off the event loop
+        return make(build_results(ctx, page))
+
+    body, _ = await ctx.responses.staged_body(
+        key, catalogs.version, codes, fingerprint, read, render, full_key=full_key
+    )
     return Response(body, media_type=media_type, headers=all_headers)
 
 

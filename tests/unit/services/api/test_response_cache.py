@@ -73,3 +73,77 @@ def test_a_failed_computation_is_not_cached() -> None:
         assert orjson.loads(resp.body) == [{"n": 2}]
 
     asyncio.run(go())
+
+
+def test_staged_responses_render_again_only_when_their_figures_change() -> None:
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        figures = {"a": 1}
+        fingerprints = reads = renders = 0
+
+        async def fingerprint() -> bytes:  # stands for the digest Redis computes
+            nonlocal fingerprints
+            fingerprints += 1
+            return orjson.dumps(figures)
+
+        async def read() -> dict[str, int]:
+            nonlocal reads
+            reads += 1
+            await asyncio.sleep(0.02)
+            return dict(figures)
+
+        def render(inputs: dict[str, int]) -> bytes:
+            nonlocal renders
+            renders += 1
+            return orjson.dumps({"page": inputs, "render": renders})
+
+        async def ask() -> dict[str, object]:
+            body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read, render)
+            return dict(orjson.loads(body))
+
+        first = await asyncio.gather(*(ask() for _ in range(10)))
+        assert first == [{"page": {"a": 1}, "render": 1}] * 10
+        assert (reads, renders) == (1, 1)  # concurrent misses: one read, one rendering
+        versions.by_agency["a"] = 5  # a write that did not change what the page shows
+        assert await ask() == {"page": {"a": 1}, "render": 1}
+        assert (reads, renders) == (1, 1)  # its fingerprint had a rendering: nothing read
+        figures["a"] = 2
+        versions.by_agency["a"] = 6  # a write that did
+        assert await ask() == {"page": {"a": 2}, "render": 2}
+        assert (reads, renders) == (2, 2)
+        asked = fingerprints
+        assert await ask() == {"page": {"a": 2}, "render": 2}  # a hit: nothing asked of Redis
+        assert (fingerprints, reads) == (asked, 2)
+
+    asyncio.run(go())
+
+
+def test_a_rendering_is_not_kept_when_the_figures_moved_while_reading() -> None:
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        figures = {"a": 1}
+
+        async def fingerprint() -> bytes:
+            return orjson.dumps(figures)
+
+        async def read() -> dict[str, int]:
+            figures["a"] += 1  # a write lands after the fingerprint, before the read
+            return dict(figures)
+
+        def render(inputs: dict[str, int]) -> bytes:
+            return orjson.dumps(inputs)
+
+        body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read, render)
+        assert orjson.loads(body) == {"a": 2}
+        figures["a"] = 1  # back to the state fingerprinted before that read
+        versions.by_agency["a"] = 9
+
+        async def read_again() -> dict[str, int]:
+            return dict(figures)
+
+        body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read_again, render)
+        assert orjson.loads(body) == {"a": 1}  # computed, not a rendering of another state
+
+    asyncio.run(go())
