@@ -307,22 +307,40 @@ def _row(variable: Variable, also: list[str]) -> str:
     return f"| `{variable.name}` | {_cell(variable.type)} | {default} | {_cell(meaning)} |"
 
 
-def _section_lines(section: type[PlatformSettings], own: list[Variable]) -> list[str]:
+def _inherited(section: type[PlatformSettings], grouped: list[tuple[Any, list[Variable]]]) -> str:
+    """What else ``section``'s processes read: whole sections, or single variables listed
+    under another section."""
+    parts: list[str] = []
+    for other, own in grouped:
+        held = [v for v in own if other is not section and v.field in section.model_fields]
+        if held and len(held) == len(own):
+            parts.append(f"[{other.__name__}](#{other.__name__.lower()})")
+        elif held:
+            names = ", ".join(f"`{v.name}`" for v in held)
+            parts.append(f"{names} (under [{other.__name__}](#{other.__name__.lower()}))")
+    verb = "It also reads" if len(readers(section)) == 1 else "They also read"
+    return f" {verb} {', '.join(parts)}." if parts else ""
+
+
+def _section_lines(
+    section: type[PlatformSettings], own: list[Variable], grouped: list[tuple[Any, list[Variable]]]
+) -> list[str]:
     read_by = readers(section)
     lines = [
         f"## {section.__name__}",
         "",
-        f"{_summary(section)}. Read by: {', '.join(read_by)}.",
+        f"{_summary(section)}. Read by: {', '.join(read_by)}.{_inherited(section, grouped)}",
         "",
     ]
     if not own:
-        return [*lines, "No variables of its own: it is its parents' sections.", ""]
+        return [*lines, "No variables of its own.", ""]
     rows = [_row(v, [name for name in field_readers(v.field) if name not in read_by]) for v in own]
     return [*lines, *TABLE_HEAD, *rows, ""]
 
 
 def markdown() -> str:
-    sections = [line for s, own in by_section() for line in _section_lines(s, own)]
+    grouped = by_section()
+    sections = [line for s, own in grouped for line in _section_lines(s, own, grouped)]
     compose = [
         f"| `{v.name}` | {v.type} | {_code(v.default)} | {_cell(v.meaning)} |" for v in COMPOSE_ONLY
     ]
