@@ -113,11 +113,12 @@ def applied_offsets(ks: str = "") -> str:
 # The layout of the derived state this code writes and reads, recorded in each keyspace as
 # the field ``layout`` of its central applied offsets (:func:`applied_offsets`): raised with
 # every batch's offsets (so a rebuild's, a restore's tail's and a Redis refilled from the
-# log carry it), and set by the calculator's first start on an empty keyspace. A calculator
-# finding another layout — or none over existing figures, as every layout before this
-# marker — refuses to start (exit 78, naming ``egov rebuild``: services/calculator/
-# startup_checks.py), and ``egov restore`` refuses such a snapshot: applying the log onto
-# state it cannot read back counts every event again.
+# log carry it), and set by the calculator's first start on an empty keyspace (or on one
+# this layout wrote before the marker: recognised and marked). A calculator finding
+# another layout — or none over figures of an earlier one (per-entity keys) — refuses to
+# start (exit 78, naming ``egov rebuild``: shared/store/layout.py), and ``egov restore``
+# refuses such a snapshot: applying the log onto state it cannot read back counts every
+# event again.
 # Bump it with any change that makes the state written before unreadable or miscounted by
 # the new code: key names or hash tags, the entity-state encoding or its buckets, counter
 # or set fields, the apply script's bookkeeping (seen ids, applied offsets). The upgrade is

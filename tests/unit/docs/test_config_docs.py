@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.stack import StackSettings
 from shared.platform import config_docs
-from shared.platform.config import ENV_PREFIX, Settings, Topics
+from shared.platform.config import ENV_PREFIX, SECTIONS, Settings, Topics
 from shared.platform.exceptions import UndocumentedSetting
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -114,3 +114,65 @@ def test_every_compose_variable_is_in_env_example() -> None:
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     missing = sorted(n for n in used | secrets if f"# {n}=" not in example)
     assert not missing, f"docker-compose.yml reads {missing}, .env.example does not list them"
+
+
+def _page_sections(page: str) -> dict[str, list[str]]:
+    """``## heading`` → the variables of the rows under it."""
+    found: dict[str, list[str]] = {}
+    heading = ""
+    for line in page.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+            found[heading] = []
+        elif match := re.match(r"^\| `([A-Z][A-Z0-9_]*)` \|", line):
+            found.setdefault(heading, []).append(match.group(1))
+    return found
+
+
+def test_each_variable_appears_exactly_once_under_its_most_basic_section() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = [name for names in _page_sections(page).values() for name in names]
+    listed = [
+        *(v.name for v in config_docs.variables()),
+        *(v.name for v in config_docs.COMPOSE_ONLY),
+        *(name for name, *_ in config_docs.OTHER_VARIABLES),
+    ]
+    assert sorted(rows) == sorted(listed), "a variable is missing from or repeated on the page"
+    assert len(set(rows)) == len(rows), [n for n in rows if rows.count(n) > 1]
+    sections = _page_sections(page)
+    assert [s.__name__ for s in SECTIONS] == [h for h in sections if h.endswith("Settings")]
+    for variable in config_docs.variables():
+        # the first section of SECTIONS (most basic first) whose model holds the field
+        home = next(s for s in SECTIONS if variable.field in s.model_fields)
+        assert variable.name in sections[home.__name__], (variable.name, home.__name__)
+    assert "EGOV_REDIS_URL" in sections["PlatformSettings"]
+    assert "EGOV_TRUSTED_PROXIES" in sections["AuthSettings"]
+    assert "EGOV_DASHBOARD_URL" in sections["ApiSettings"]  # also AlertsSettings'
+    assert "EGOV_SNAPSHOT_DIR" in sections["CalculatorSettings"]  # also OpsSettings'
+    # the .env.example: each variable assigned once too
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assigned = re.findall(r"^# ([A-Z][A-Z0-9_]*)=", example, flags=re.M)
+    assert len(assigned) == len(set(assigned))
+
+
+def test_each_section_names_the_processes_that_load_it() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    entry_points = {
+        "ingest": "services/ingest",
+        "api": "services/api",
+        "calculator": "services/calculator",
+        "alerts": "services/alerts",
+        "egov": "services/ops",
+    }
+    for service, section in config_docs.SERVICES:
+        code = "".join(
+            path.read_text(encoding="utf-8")
+            for path in (ROOT / entry_points[service]).rglob("*.py")
+        )
+        assert f"load({section.__name__})" in code, (service, section.__name__)
+    assert config_docs.readers(SECTIONS[0]) == [name for name, _ in config_docs.SERVICES]
+    for section in SECTIONS:
+        block = page.split(f"## {section.__name__}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"Read by: {', '.join(config_docs.readers(section))}." in block
+    row = next(ln for ln in page.splitlines() if ln.startswith("| `EGOV_DASHBOARD_URL` |"))
+    assert "also read by alerts" in row
