@@ -4,36 +4,45 @@ computed in pure Python: the oracle the simulator's streams are checked against.
 It knows nothing of Kafka, Redis or the calculator: feed it events in any order
 (``add``/``add_all``), then ask for an agency's marks in a period (``marks``), its distinct
 procedure sets (``distinct``), its open/overdue dossiers at a moment (``open_at``) or one
-dossier's state (``status``). The rules, as the README states them:
-
-1. intake marks (received, each category, online, remote, one-stop, digitized and the
-   procedure's "has an online dossier") are the union over a dossier's ``received``
-   events, all dated at its *first* receipt (earliest ``occurred_at``, ties by event id);
-2. the earliest ``resolved`` alone decides ``resolved`` / ``resolved_on_time`` (its own
-   ``occurred_at`` ≤ its own ``due_at``), in its period; the same for ``returned`` and
-   ``rated``;
-3. the due time in force is that of the latest (by ``occurred_at``, ties by event id) of
-   the ``received`` and ``due_changed`` events; ``suspended`` means none;
-4. a withdrawn dossier keeps its intake marks, is not open and never overdue; an
-   intake-rejected dossier has no intake mark in any period and is never open;
-5. every distinct ``payment`` event is a transaction, counted in its own period.
-
-Events with an ``event_id`` seen before change nothing. Periods are ``YYYY`` and
-``YYYY-MM`` in Asia/Ho_Chi_Minh.
+dossier's state (``status``). The rules are the calculator's own
+(``shared/domain/lifecycle.py``), applied here to each entity's events from an empty state:
+intake marks at the first receipt, the earliest resolved / returned / rated decides, the
+due time in force is the latest received / due_changed's, withdrawn and intake-rejected
+dossiers are not open (rejected ones lose their intake marks), every payment counts in its
+own period, documents and work files at each mark's earliest occurrence. Events with an
+``event_id`` seen before change nothing. Periods are ``YYYY`` and ``YYYY-MM`` in
+Asia/Ho_Chi_Minh. (The independent reference model of the tests is
+``tests/lifecycle_model.py``.)
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
+from shared.domain.counting import INTAKE_BIT
+from shared.domain.lifecycle import (
+    DUE_CHANGED,
+    MARKED,
+    PAYMENT,
+    RATED,
+    RECEIVED,
+    REJECTED,
+    RESOLVED,
+    RETURNED,
+    WITHDRAWN,
+    Changes,
+    Dossier,
+    Step,
+    apply_dossier,
+    apply_entity,
+    id_hash,
+)
 
 UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
-INTAKE_SETS = ("proc_online",)  # distinct sets dated by the intake cohort
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -45,14 +54,18 @@ def epoch(text: str) -> float:
 _PERIODS: dict[int, tuple[str, str]] = {}
 
 
-def periods_of(ts: float) -> tuple[str, str]:
-    """(``YYYY``, ``YYYY-MM``) of ``ts`` in local time."""
-    day = int((ts + UTC_OFFSET_S) // DAY_S)
+def _day_periods(day: int) -> tuple[str, str]:
+    """(``YYYY``, ``YYYY-MM``) of a local day number."""
     found = _PERIODS.get(day)
     if found is None:
         d = date.fromordinal(_EPOCH_ORDINAL + day)
         found = _PERIODS[day] = (f"{d.year:04d}", f"{d.year:04d}-{d.month:02d}")
     return found
+
+
+def periods_of(ts: float) -> tuple[str, str]:
+    """(``YYYY``, ``YYYY-MM``) of ``ts`` in local time."""
+    return _day_periods(int((ts + UTC_OFFSET_S) // DAY_S))
 
 
 def intake_marks(event: Mapping[str, Any]) -> tuple[str, ...]:
@@ -72,58 +85,98 @@ def intake_marks(event: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(marks)
 
 
-class Receipt(NamedTuple):
-    at: float
-    event_id: str
-    marks: tuple[str, ...]
-    online_procedure: str | None  # the procedure, when this receipt makes it one with an
-    # online dossier (channel online, service level partial or full online)
-    due: float
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
-class Step(NamedTuple):
-    """An event of which the earliest decides (resolved, returned, rated): its verdict."""
+def _ms(text: str) -> int:
+    return (datetime.fromisoformat(text) - _EPOCH) // _MS
 
-    at: float
+
+def _step(event: Mapping[str, Any]) -> Step:
+    """The rules' view of a raw dossier event (``step_of`` for the contract's models)."""
+    kind = event["event_type"]
+    eid = str(event["event_id"])
+    head = (_KINDS[kind], id_hash(eid), eid.encode(), _ms(event["occurred_at"]))
+    if kind == "received":
+        bits = 0
+        for mark in intake_marks(event):
+            bits |= INTAKE_BIT[mark]
+        online = event["channel"] == "online" and event["service_level"] != "in_person_only"
+        procs = (str(event["procedure_code"]).encode(),) if online else ()
+        return Step(*head, due=epoch(event["due_at"]), bits=bits, procs=procs)
+    if kind == "resolved":
+        on_time = datetime.fromisoformat(event["occurred_at"]) <= datetime.fromisoformat(
+            event["due_at"]
+        )
+        return Step(*head, flag=on_time)
+    if kind == "returned":
+        return Step(*head, flag=bool(event["result_electronic"]))
+    if kind == "rated":
+        return Step(*head, flag=event["satisfaction"] != "unsatisfied")
+    if kind == "payment":
+        online = event["method"] == "online"
+        return Step(*head, flag=online, proc=str(event["procedure_code"]))
+    if kind == "due_changed":
+        due = event.get("due_at")
+        return Step(*head, due=epoch(due) if due is not None else None)
+    return Step(*head)
+
+
+_KINDS = {
+    "received": RECEIVED,
+    "resolved": RESOLVED,
+    "returned": RETURNED,
+    "rated": RATED,
+    "payment": PAYMENT,
+    "due_changed": DUE_CHANGED,
+    "withdrawn": WITHDRAWN,
+    "intake_rejected": REJECTED,
+}
+
+
+class Decision(NamedTuple):
+    """The event that decides resolved, returned or rated: its verdict."""
+
+    at: float  # epoch s
     event_id: str
     positive: bool  # on time / electronic result / satisfied
 
 
-@dataclass(slots=True)
-class DossierState:
-    """Everything the rules need to know about one dossier."""
+class DossierEvents:
+    """One dossier's events; its state (the rules applied) as of any moment."""
 
-    receipts: list[Receipt] = field(default_factory=list)
-    due_changes: list[tuple[float, str, float | None]] = field(default_factory=list)
-    resolved: Step | None = None
-    returned: Step | None = None
-    rated: Step | None = None
-    withdrawn: float | None = None
-    rejected: float | None = None
-    payments: dict[str, tuple[float, bool, str]] = field(default_factory=dict)
+    def __init__(self, ident: str) -> None:
+        self.ident = ident
+        self.steps: list[Step] = []
 
-    def first_receipt(self) -> Receipt | None:
-        return min(self.receipts, default=None)
+    def state(self, as_of: float | None = None) -> Dossier:
+        """The rules applied to its events that occurred by ``as_of`` (epoch s; all)."""
+        st = Dossier()
+        ident = self.ident.encode()
+        limit = None if as_of is None else as_of * 1000
+        for step in self.steps:
+            if limit is None or step.ts <= limit:
+                apply_dossier(st, step, ident, Changes())
+        return st
 
     def due_in_force(self, as_of: float | None = None) -> float | None:
         """Due time in force (of events that occurred by ``as_of``); None when suspended
         or nothing is known yet."""
-        latest: tuple[float, str, float | None] | None = None
-        for r in self.receipts:
-            if (as_of is None or r.at <= as_of) and (
-                latest is None or (r.at, r.event_id) > latest[:2]
-            ):
-                latest = (r.at, r.event_id, r.due)
-        for change in self.due_changes:
-            if (as_of is None or change[0] <= as_of) and (
-                latest is None or change[:2] > latest[:2]
-            ):
-                latest = change
-        return None if latest is None else latest[2]
+        st = self.state(as_of)
+        return st.due_at[2] if st.due_at is not None else None
 
+    @property
+    def resolved(self) -> Decision | None:
+        decided = self.state().decided[0]
+        if decided is None:
+            return None
+        return Decision(decided[0] / 1000, decided[1].decode(), decided[2])
 
-def _earliest(current: Step | None, new: Step) -> Step:
-    return new if current is None or new[:2] < current[:2] else current
+    def cohort(self) -> str | None:
+        """``YYYY-MM`` of its first receipt (its intake marks' period)."""
+        day = self.state().rday
+        return None if day is None else _day_periods(day)[1]
 
 
 class DossierStatus(NamedTuple):
@@ -137,8 +190,9 @@ class Figures:
     """Counted figures of a stream of events under §4a."""
 
     def __init__(self) -> None:
-        self.dossiers: dict[tuple[str, str], DossierState] = {}
-        self.documents: dict[tuple[str, str, str], float] = {}
+        # (agency, dossier id) → its events (rules' view); (agency, entity) → a document's
+        self.dossiers: dict[tuple[str, str], DossierEvents] = {}
+        self.documents: dict[tuple[str, str], list[Step]] = {}
         self._marks: dict[tuple[str, str], Counter[str]] | None = None
         self._sets: dict[tuple[str, str, str], set[str]] | None = None
 
@@ -152,50 +206,19 @@ class Figures:
     def add(self, event: Mapping[str, Any]) -> None:
         self._marks = self._sets = None
         kind = event["event_type"]
-        at = epoch(event["occurred_at"])
-        eid = event["event_id"]
         if kind in ("document_issued", "work_file_completed"):
-            self._add_document(event, at)
+            self._add_document(event)
             return
-        key = (event["agency_code"], event["dossier_id"])
-        d = self.dossiers.get(key)
-        if d is None:
-            d = self.dossiers[key] = DossierState()
-        if kind == "received":
-            if all(r.event_id != eid for r in d.receipts):
-                online = (
-                    event["procedure_code"]
-                    if event["channel"] == "online" and event["service_level"] != "in_person_only"
-                    else None
-                )
-                d.receipts.append(
-                    Receipt(at, eid, intake_marks(event), online, epoch(event["due_at"]))
-                )
-        elif kind == "due_changed":
-            if all(c[1] != eid for c in d.due_changes):
-                due = event.get("due_at")
-                d.due_changes.append((at, eid, epoch(due) if due is not None else None))
-        elif kind == "resolved":
-            d.resolved = _earliest(d.resolved, Step(at, eid, at <= epoch(event["due_at"])))
-        elif kind == "returned":
-            d.returned = _earliest(d.returned, Step(at, eid, bool(event["result_electronic"])))
-        elif kind == "rated":
-            happy = event["satisfaction"] in ("very_satisfied", "satisfied")
-            d.rated = _earliest(d.rated, Step(at, eid, happy))
-        elif kind == "payment":
-            d.payments.setdefault(
-                eid, (at, event["method"] == "online", str(event["procedure_code"]))
-            )
-        elif kind == "withdrawn":
-            d.withdrawn = at if d.withdrawn is None else min(d.withdrawn, at)
-        elif kind == "intake_rejected":
-            d.rejected = at if d.rejected is None else min(d.rejected, at)
-        else:
+        if kind not in _KINDS:
             raise ValueError(f"unknown event type {kind!r}")
+        key = (event["agency_code"], event["dossier_id"])
+        dossier = self.dossiers.get(key)
+        if dossier is None:
+            dossier = self.dossiers[key] = DossierEvents(str(event["dossier_id"]))
+        dossier.steps.append(_step(event))
 
-    def _add_document(self, event: Mapping[str, Any], at: float) -> None:
-        """Documents and work files: each mark at its earliest occurrence; confidential
-        ones count nowhere."""
+    def _add_document(self, event: Mapping[str, Any]) -> None:
+        """Documents and work files: confidential ones count nowhere."""
         if event.get("confidential"):
             return
         if event["event_type"] == "document_issued":
@@ -206,43 +229,35 @@ class Figures:
             names = ["work_file_completed"] + (
                 ["work_file_online"] if event["processed_online"] else []
             )
-        for name in names:
-            key = (event["agency_code"], entity, name)
-            self.documents[key] = min(self.documents.get(key, at), at)
+        eid = str(event["event_id"])
+        step = Step(
+            MARKED, id_hash(eid), eid.encode(), _ms(event["occurred_at"]), marks=tuple(names)
+        )
+        self.documents.setdefault((event["agency_code"], entity), []).append(step)
 
     # -- figures ----------------------------------------------------------------------
 
     def _compute(self) -> None:
+        changes: dict[str, Changes] = defaultdict(Changes)
+        for (agency, ident), dossier in self.dossiers.items():
+            apply_entity(None, dossier.steps, ident, agency, changes[agency])
+        for (agency, ident), steps in self.documents.items():
+            apply_entity(None, steps, ident, agency, changes[agency], document=True)
         marks: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         sets: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-
-        def count(agency: str, at: float, names: Iterable[str]) -> None:
-            for period in periods_of(at):
-                marks[(agency, period)].update(names)
-
-        for (agency, _), d in self.dossiers.items():
-            first = d.first_receipt()
-            if first is not None and d.rejected is None:
-                union = {m for r in d.receipts for m in r.marks}
-                count(agency, first.at, union)
-                procs = {r.online_procedure for r in d.receipts if r.online_procedure is not None}
-                for period in periods_of(first.at):
-                    sets[(agency, period, "proc_online")].update(procs)
-            for step, name, positive in (
-                (d.resolved, "resolved", "resolved_on_time"),
-                (d.returned, "returned", "returned_electronic"),
-                (d.rated, "rated", "rated_satisfied"),
-            ):
-                if step is not None:
-                    count(agency, step.at, (name, positive) if step.positive else (name,))
-            for at, paid_online, procedure in d.payments.values():
-                count(agency, at, ("payment", "payment_online") if paid_online else ("payment",))
-                if paid_online:
-                    for period in periods_of(at):
-                        sets[(agency, period, "proc_paid_online")].add(procedure)
-        for (agency, _, name), at in self.documents.items():
-            count(agency, at, (name,))
-        self._marks, self._sets = dict(marks), dict(sets)
+        for agency, ch in changes.items():
+            for (day, name), n in ch.counters.items():
+                for period in _day_periods(day):
+                    marks[(agency, period)][name] += n
+            for (day, proc), n in ch.holders.items():
+                if n:
+                    for period in _day_periods(day):
+                        sets[(agency, period, "proc_online")].add(proc)
+            for day, proc in ch.paid_online:
+                for period in _day_periods(day):
+                    sets[(agency, period, "proc_paid_online")].add(proc)
+        self._marks = {k: +v for k, v in marks.items()}
+        self._sets = dict(sets)
 
     def marks(self, agency: str | None, period: str) -> Counter[str]:
         """Mark counts of an agency (None: all agencies) in ``YYYY`` or ``YYYY-MM``."""
@@ -265,7 +280,7 @@ class Figures:
         return set(self._sets.get((agency, period, name), set()))
 
     def agencies(self) -> set[str]:
-        return {a for a, _ in self.dossiers} | {a for a, _, _ in self.documents}
+        return {a for a, _ in self.dossiers} | {a for a, _ in self.documents}
 
     # -- point in time ----------------------------------------------------------------
 
@@ -274,25 +289,22 @@ class Figures:
         return self._status(self.dossiers[(agency, dossier_id)], as_of.timestamp())
 
     @staticmethod
-    def _status(d: DossierState, now: float) -> DossierStatus:
-        received = any(r.at <= now for r in d.receipts) and not (
-            d.rejected is not None and d.rejected <= now
-        )
-        closed = (d.withdrawn is not None and d.withdrawn <= now) or (
-            d.resolved is not None and d.resolved.at <= now
-        )
-        due = d.due_in_force(now)
-        is_open = received and not closed
+    def _status(dossier: DossierEvents, now: float) -> DossierStatus:
+        """The rules applied to the events that occurred by ``now`` (epoch s)."""
+        st = dossier.state(now)
+        due = st.due_at[2] if st.due_at is not None else None
+        is_open = st.open_score() is not None
+        received = st.receipt() is not None
         return DossierStatus(received, is_open, is_open and due is not None and due < now, due)
 
     def open_at(self, agency: str, as_of: datetime) -> tuple[int, int, int]:
         """(open, overdue, due within 24 h) of an agency at ``as_of``."""
         now = as_of.timestamp()
         n_open = overdue = soon = 0
-        for (code, _), d in self.dossiers.items():
+        for (code, _), dossier in self.dossiers.items():
             if code != agency:
                 continue
-            s = self._status(d, now)
+            s = self._status(dossier, now)
             if s.open:
                 n_open += 1
                 overdue += s.overdue

@@ -1,0 +1,636 @@
+"""The lifecycle rules of domain README §4a, applied one event at a time to an entity's
+stored state: the one implementation the calculator writes with (through
+``shared/store/indicator_store.py``) and the simulator's expected figures use.
+
+An entity's state is the compact binary string Redis holds in the entity's bucket hash
+(``shared/store/keys.py`` ``entity``), byte for byte as the apply script of contract v1.1
+wrote it (big-endian). A dossier:
+
+- ``H`` flags: 1 withdrawn, 2 intake rejected, 4 received, 8 resolved on time, 16 returned
+  electronic, 32 rated satisfied; present: 64 resolved, 128 returned, 256 rated, 512 due in
+  force; 1024 due written as a double, 2048 suspended (no due);
+- ``H`` its first receipt's local day (days since 1970-01-01 at +07:00), ``H`` intake bits
+  (``INTAKE_MARKS`` order, the union over its received events);
+- for each present decision (resolved, returned, rated): ``I6`` the epoch ms of the deciding
+  (earliest) event; then for the due time in force, ``I6`` the epoch ms of the latest
+  received/due_changed, followed by the due (epoch s) as ``I4``, or ``d`` when not a whole
+  number of seconds, or nothing when suspended;
+- ``H`` n procedures; the text before the dossier id in its tie-breakers (B len, bytes,
+  or 250, H len, bytes), fixed with the first tie-breaker written;
+- each present decision's and the due's event id (the tie-breaker of equal times), written
+  around the dossier id; the n procedures of its receipts, written around the agency code;
+- the applied event ids' 4-byte blake2b hashes, concatenated (the idempotency keys).
+
+A string written around X: B v < 128: v bytes; 128 <= v < 250: the v - 128 bytes before X,
+B n, the n bytes after it; 250: the dossier's text before X, B n, the n bytes after it; 255:
+H len, bytes. A document or work file: B n, n × (a mark: B len, bytes, or 250, H len,
+bytes; H the local day of its earliest occurrence), then the applied ids' hashes; its marks
+in the order Lua 5.1's ``pairs`` gave them (``_lua_order``), so a state reads the same
+whichever implementation wrote it.
+
+The counter changes (:class:`Changes`) are the difference between an entity's
+contribution before and after the event (§4a.1–4), so the figures never depend on arrival
+order: per local day and mark, per local day and procedure (``proc_online``, a counted set),
+the procedures paid online per day, and each dossier's open score (its due time in force,
+``inf`` when suspended or none) or ``None`` when it is not open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.contract.events import (
+    DossierDueChanged,
+    DossierIntakeRejected,
+    DossierPayment,
+    DossierRated,
+    DossierReceived,
+    DossierResolved,
+    DossierReturned,
+    DossierWithdrawn,
+    Event,
+    PaymentMethod,
+    Satisfaction,
+)
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
+from shared.domain.counting import INTAKE_BIT, INTAKE_MARKS, PROCEDURE_ITEM, intake_items, marks_for
+
+INF = float("inf")
+LOCAL_OFFSET_MS = LOCAL_OFFSET_S * 1000  # the calendar's fixed +07:00
+DAY_MS = DAY_S * 1000
+
+# event kinds (the one-letter codes of the v1.1 script)
+RECEIVED, RESOLVED, RETURNED, RATED = "R", "S", "T", "Q"
+PAYMENT, DUE_CHANGED, WITHDRAWN, REJECTED, MARKED = "P", "C", "W", "X", "G"
+DECISIONS = {RESOLVED: 0, RETURNED: 1, RATED: 2}
+DECISION_MARKS = (
+    ("resolved", "resolved_on_time"),
+    ("returned", "returned_electronic"),
+    ("rated", "rated_satisfied"),
+)
+PAYMENT_MARK, PAYMENT_ONLINE_MARK = "payment", "payment_online"
+
+
+def local_day(ms: int) -> int:
+    """The local day number (days since 1970-01-01 at +07:00) of an epoch-ms instant."""
+    return (ms + LOCAL_OFFSET_MS) // DAY_MS
+
+
+def id_hash(event_id: str) -> bytes:
+    """4 bytes of the event id: its idempotency key in the entity's state."""
+    return hashlib.blake2b(event_id.encode(), digest_size=4).digest()
+
+
+class Step:
+    """One event as the rules see it. ``due``: epoch s (received; due_changed: ``None`` when
+    suspended); ``bits``: intake bits and ``procs`` the procedures it makes ones with an
+    online dossier (received); ``flag``: on time / electronic / satisfied / paid online
+    (resolved, returned, rated, payment); ``proc``: the procedure paid; ``marks``: a
+    document's or work file's marks."""
+
+    __slots__ = ("bits", "due", "flag", "hid", "kind", "marks", "proc", "procs", "tie", "ts")
+
+    def __init__(
+        self,
+        kind: str,
+        hid: bytes,
+        tie: bytes,
+        ts: int,
+        *,
+        due: float | None = None,
+        bits: int = 0,
+        procs: tuple[bytes, ...] = (),
+        flag: bool = False,
+        proc: str = "",
+        marks: tuple[str, ...] = (),
+    ) -> None:
+        self.kind, self.hid, self.tie, self.ts = kind, hid, tie, ts
+        # the v1.1 state writes a suspension as the due -1: a due of -1 s reads as one
+        self.due = None if due == -1 else due
+        self.bits, self.procs, self.flag, self.proc, self.marks = bits, procs, flag, proc, marks
+
+
+@dataclass
+class Changes:
+    """Counter changes of a set of events: per (local day, mark), per (local day,
+    procedure) holders of ``proc_online``, (local day, procedure) paid online, dossier id →
+    its open score (``None``: not open) where it changed, and how many events applied."""
+
+    counters: dict[tuple[int, str], int] = field(default_factory=dict)
+    holders: dict[tuple[int, str], int] = field(default_factory=dict)
+    paid_online: set[tuple[int, str]] = field(default_factory=set)
+    open: dict[str, float | None] = field(default_factory=dict)
+    applied: int = 0
+
+    def bump(self, day: int, mark: str, n: int) -> None:
+        key = (day, mark)
+        self.counters[key] = self.counters.get(key, 0) + n
+
+
+def _seen(ids: bytes, hid: bytes) -> bool:
+    at = ids.find(hid)
+    while at != -1:
+        if at % 4 == 0:  # a whole hash, not across two
+            return True
+        at = ids.find(hid, at + 1)
+    return False
+
+
+# -- the codec of strings --------------------------------------------------------------
+
+_H = struct.Struct(">H")
+_HHH = struct.Struct(">HHH")
+_I4 = struct.Struct(">I")
+_D = struct.Struct(">d")
+
+
+def _enc(s: bytes) -> bytes:
+    if len(s) < 250:
+        return bytes((len(s),)) + s
+    return b"\xfa" + _H.pack(len(s)) + s
+
+
+def _dec(raw: bytes, p: int) -> tuple[bytes, int]:
+    n = raw[p]
+    if n < 250:
+        return raw[p + 1 : p + 1 + n], p + 1 + n
+    n = _H.unpack_from(raw, p + 1)[0]
+    return raw[p + 3 : p + 3 + n], p + 3 + n
+
+
+def _tenc(s: bytes, x: bytes, pre: bytes | None) -> bytes:
+    """``s`` written around ``x`` (``pre``: the dossier's text before it, or None)."""
+    at = s.find(x)
+    if at != -1 and at <= 121:
+        after = len(s) - at - len(x)
+        if after < 250:
+            if pre is not None and at == len(pre) and s[:at] == pre:
+                return bytes((250, after)) + s[at + len(x) :]
+            return bytes((128 + at,)) + s[:at] + bytes((after,)) + s[at + len(x) :]
+    if len(s) < 128:
+        return bytes((len(s),)) + s
+    return b"\xff" + _H.pack(len(s)) + s
+
+
+def _tdec(raw: bytes, p: int, x: bytes, pre: bytes) -> tuple[bytes, int]:
+    v = raw[p]
+    if v < 128:
+        return raw[p + 1 : p + 1 + v], p + 1 + v
+    if v == 255:
+        n = _H.unpack_from(raw, p + 1)[0]
+        return raw[p + 3 : p + 3 + n], p + 3 + n
+    if v == 250:
+        n = raw[p + 1]
+        return pre + x + raw[p + 2 : p + 2 + n], p + 2 + n
+    q = p + v - 128
+    n = raw[q + 1]
+    return raw[p + 1 : q + 1] + x + raw[q + 2 : q + 2 + n], q + 2 + n
+
+
+# -- dossiers ----------------------------------------------------------------------------
+
+
+class Dossier:
+    """A dossier's state. ``decided``: per decision (resolved, returned, rated) ``None`` or
+    (epoch ms, tie-breaker, flag); ``due_at``: ``None`` or (epoch ms, tie-breaker, due in
+    force: epoch s, ``None`` when suspended); ``pre``: the text before the dossier id in its
+    tie-breakers, ``None`` until the first one is written."""
+
+    __slots__ = ("bits", "decided", "due_at", "flags", "ids", "pre", "procs", "rday")
+
+    def __init__(self) -> None:
+        self.ids = b""
+        self.rday: int | None = None
+        self.bits = 0
+        self.procs: list[bytes] = []
+        self.decided: list[tuple[int, bytes, bool] | None] = [None, None, None]
+        self.due_at: tuple[int, bytes, float | None] | None = None
+        self.flags = 0  # 1 withdrawn, 2 intake rejected
+        self.pre: bytes | None = None
+
+    # the contribution's parts (§4a.1–4)
+    def receipt(self) -> tuple[int, int, int] | None:
+        """(day, intake bits, n procedures) of its receipt, unless none or rejected."""
+        if self.rday is not None and not self.flags & 2:
+            return self.rday, self.bits, len(self.procs)
+        return None
+
+    def open_score(self) -> float | None:
+        """Its score in the open set (due in force, ``inf`` if none), ``None``: not open."""
+        if self.rday is not None and self.decided[0] is None and not self.flags & 3:
+            if self.due_at is not None:
+                due = self.due_at[2]
+                if due is not None and due >= 0:
+                    return due
+            return INF
+        return None
+
+    def _ties(self) -> list[bytes]:
+        out = [d[1] for d in self.decided if d is not None]
+        if self.due_at is not None:
+            out.append(self.due_at[1])
+        return out
+
+    def fix_pre(self, ident: bytes) -> None:
+        """The first tie-breaker written fixes the dossier's text before its id."""
+        if self.pre is None:
+            ties = self._ties()
+            if ties:
+                pre = b""
+                for tie in ties:
+                    at = tie.find(ident)
+                    if at != -1:
+                        if at <= 121:
+                            pre = tie[:at]
+                        break
+                self.pre = pre
+
+    @classmethod
+    def decode(cls, raw: bytes, ident: bytes, agency: bytes) -> Dossier:
+        st = cls()
+        f, rday, st.bits = _HHH.unpack_from(raw, 0)
+        p = 6
+        st.flags = f & 3
+        if f & 4:
+            st.rday = rday
+        times: list[int | None] = [None, None, None]
+        for i in range(3):
+            if f & (64 << i):
+                times[i] = int.from_bytes(raw[p : p + 6], "big")
+                p += 6
+        due_ts = None
+        due: float | None = None
+        if f & 512:
+            due_ts = int.from_bytes(raw[p : p + 6], "big")
+            p += 6
+            if f & 2048:
+                due = None
+            elif f & 1024:
+                due = _D.unpack_from(raw, p)[0]
+                p += 8
+            else:
+                due = _I4.unpack_from(raw, p)[0]
+                p += 4
+        n = _H.unpack_from(raw, p)[0]
+        pre, p = _dec(raw, p + 2)
+        ties = False
+        for i in range(3):
+            t = times[i]
+            if t is not None:
+                tie, p = _tdec(raw, p, ident, pre)
+                st.decided[i] = (t, tie, bool(f & (8 << i)))
+                ties = True
+        if due_ts is not None:
+            tie, p = _tdec(raw, p, ident, pre)
+            st.due_at = (due_ts, tie, due)
+            ties = True
+        if ties:
+            st.pre = pre
+        procs = st.procs
+        for _ in range(n):
+            proc, p = _tdec(raw, p, agency, b"")
+            procs.append(proc)
+        st.ids = raw[p:]
+        return st
+
+    def encode(self, ident: bytes, agency: bytes) -> bytes:
+        f = self.flags
+        if self.rday is not None:
+            f |= 4
+        parts = [b""]
+        for i, d in enumerate(self.decided):
+            if d is not None:
+                f |= 64 << i
+                if d[2]:
+                    f |= 8 << i
+                parts.append(d[0].to_bytes(6, "big"))
+        if self.due_at is not None:
+            ts, _, due = self.due_at
+            if due is None:
+                f |= 2560
+                parts.append(ts.to_bytes(6, "big"))
+            elif 0 <= due < 4294967296 and due == int(due):
+                f |= 512
+                parts.append(ts.to_bytes(6, "big") + _I4.pack(int(due)))
+            else:
+                f |= 1536
+                parts.append(ts.to_bytes(6, "big") + _D.pack(due))
+        pre = self.pre if self.pre is not None else b""
+        parts.append(_H.pack(len(self.procs)) + _enc(pre))
+        for tie in self._ties():
+            parts.append(_tenc(tie, ident, pre))
+        for proc in self.procs:
+            parts.append(_tenc(proc, agency, None))
+        parts.append(self.ids)
+        parts[0] = _HHH.pack(f, self.rday if self.rday is not None else 0, self.bits)
+        return b"".join(parts)
+
+
+def _emit_receipt(
+    ch: Changes, day: int, bits: int, procs: list[bytes], start: int, end: int, n: int
+) -> None:
+    if bits:
+        for i, mark in enumerate(INTAKE_MARKS):
+            if bits >> i & 1:
+                ch.bump(day, mark, n)
+    holders = ch.holders
+    for proc in procs[start:end]:
+        key = (day, proc.decode())
+        holders[key] = holders.get(key, 0) + n
+
+
+def _move_receipt(ch: Changes, st: Dossier, before: tuple[int, int, int] | None) -> None:
+    after = st.receipt()
+    if before is None and after is None:
+        return
+    if before is not None and after is not None and before[0] == after[0]:
+        day, bits0, np0 = before
+        _, bits1, np1 = after
+        common = bits0 & bits1
+        _emit_receipt(ch, day, bits0 - common, st.procs, 0, 0, -1)
+        _emit_receipt(ch, day, bits1 - common, st.procs, np0, np1, 1)
+        return
+    if before is not None:
+        _emit_receipt(ch, before[0], before[1], st.procs, 0, before[2], -1)
+    if after is not None:
+        _emit_receipt(ch, after[0], after[1], st.procs, 0, after[2], 1)
+
+
+def _emit_decided(ch: Changes, i: int, d: tuple[int, bytes, bool] | None, n: int) -> None:
+    if d is not None:
+        day = local_day(d[0])
+        mark, positive = DECISION_MARKS[i]
+        ch.bump(day, mark, n)
+        if d[2]:
+            ch.bump(day, positive, n)
+
+
+def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
+    """Apply one event to a dossier's state (in place), adding its counter changes to
+    ``ch`` (not its open score: see :func:`open_change`). False: its id was applied before."""
+    if _seen(st.ids, step.hid):
+        return False
+    st.ids += step.hid
+    ch.applied += 1
+    kind = step.kind
+    if kind == PAYMENT:
+        # §4a.5: every payment is a transaction, in its own period
+        day = local_day(step.ts)
+        ch.bump(day, PAYMENT_MARK, 1)
+        if step.flag:
+            ch.bump(day, PAYMENT_ONLINE_MARK, 1)
+            ch.paid_online.add((day, step.proc))
+        return True
+    before = st.receipt()
+    if kind in (RECEIVED, DUE_CHANGED):
+        if kind == RECEIVED:
+            day = local_day(step.ts)
+            if st.rday is None or day < st.rday:
+                st.rday = day
+            st.bits |= step.bits
+            for proc in step.procs:
+                if proc not in st.procs:
+                    st.procs.append(proc)
+        # §4a.3: the due time in force is the latest received / due_changed's
+        cur = st.due_at
+        if cur is None or cur[0] < step.ts or (cur[0] == step.ts and cur[1] < step.tie):
+            st.due_at = (step.ts, step.tie, step.due)
+        if kind == RECEIVED:
+            _move_receipt(ch, st, before)
+    elif kind in DECISIONS:
+        # §4a.2: the earliest decides
+        i = DECISIONS[kind]
+        old = st.decided[i]
+        if old is None or step.ts < old[0] or (step.ts == old[0] and step.tie < old[1]):
+            new = (step.ts, step.tie, step.flag)
+            st.decided[i] = new
+            if old is None or old[0] != new[0] or old[2] != new[2]:
+                _emit_decided(ch, i, old, -1)
+                _emit_decided(ch, i, new, 1)
+    elif kind == WITHDRAWN:
+        st.flags |= 1
+    elif kind == REJECTED:
+        st.flags |= 2
+        _move_receipt(ch, st, before)
+    st.fix_pre(ident)
+    return True
+
+
+# -- documents and work files -----------------------------------------------------------
+
+
+def _lua_hash(s: bytes) -> int:
+    """Lua 5.1's string hash (lstring.c), on 32 bits."""
+    h = len(s)
+    step = (len(s) >> 5) + 1
+    n = len(s)
+    while n >= step:
+        h = (h ^ (((h << 5) & 0xFFFFFFFF) + (h >> 2) + s[n - 1])) & 0xFFFFFFFF
+        n -= step
+    return h
+
+
+def _lua_order(keys: list[bytes]) -> list[bytes]:
+    """The order Lua 5.1's ``pairs`` visits string keys inserted in this order into an
+    empty table (ltable.c: rehash to the next power of two when no node is free, old nodes
+    re-inserted last first, colliding keys into the last free node)."""
+    size = 0
+    nodes: list[bytes | None] = []
+    nexts: list[int] = []
+    lastfree = 0
+
+    def insert(key: bytes) -> bool:
+        nonlocal lastfree
+        if size == 0:
+            return False
+        mp = _lua_hash(key) & (size - 1)
+        if nodes[mp] is None:
+            nodes[mp] = key
+            return True
+        free = -1
+        while lastfree > 0:
+            lastfree -= 1
+            if nodes[lastfree] is None:
+                free = lastfree
+                break
+        if free == -1:
+            return False
+        other = nodes[mp]
+        assert other is not None
+        othern = _lua_hash(other) & (size - 1)
+        if othern != mp:
+            while nexts[othern] != mp:
+                othern = nexts[othern]
+            nexts[othern] = free
+            nodes[free], nexts[free] = other, nexts[mp]
+            nexts[mp] = -1
+            nodes[mp] = key
+        else:
+            nexts[free] = nexts[mp]
+            nexts[mp] = free
+            nodes[free] = key
+        return True
+
+    count = 0
+    for key in keys:
+        if not insert(key):
+            old = [k for k in nodes if k is not None]
+            count = len(old) + 1
+            size = 1 << (count - 1).bit_length()
+            nodes, nexts, lastfree = [None] * size, [-1] * size, size
+            for k in reversed(old):
+                insert(k)
+            insert(key)
+    return [k for k in nodes if k is not None]
+
+
+class Document:
+    """A document's or work file's state: each mark's earliest local day, in the order
+    it is written (after an event, Lua's ``pairs`` order: ``apply_document``)."""
+
+    __slots__ = ("ids", "marks")
+
+    def __init__(self) -> None:
+        self.ids = b""
+        self.marks: dict[bytes, int] = {}
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Document:
+        st = cls()
+        p = 1
+        for _ in range(raw[0]):
+            mark, p = _dec(raw, p)
+            st.marks[mark] = _H.unpack_from(raw, p)[0]
+            p += 2
+        st.ids = raw[p:]
+        return st
+
+    def encode(self) -> bytes:
+        marks = self.marks
+        out = [bytes((len(marks),))]
+        out += [_enc(m) + _H.pack(day) for m, day in marks.items()]
+        out.append(self.ids)
+        return b"".join(out)
+
+
+def apply_document(st: Document, step: Step, ch: Changes) -> bool:
+    """Each mark at its earliest occurrence (only its day counts)."""
+    if _seen(st.ids, step.hid):
+        return False
+    st.ids += step.hid
+    ch.applied += 1
+    day = local_day(step.ts)
+    for mark in step.marks:
+        key = mark.encode()
+        old = st.marks.get(key)
+        if old is None or day < old:
+            if old is not None:
+                ch.bump(old, mark, -1)
+            ch.bump(day, mark, 1)
+            st.marks[key] = day
+    if len(st.marks) > 1:
+        # the v1.1 script re-read the state after each event: its marks in Lua's order
+        st.marks = {k: st.marks[k] for k in _lua_order(list(st.marks))}
+    return True
+
+
+# -- one entity's events ----------------------------------------------------------------
+
+
+def apply_entity(
+    raw: bytes | None,
+    steps: Iterable[Step],
+    ident: str,
+    agency: str,
+    ch: Changes,
+    *,
+    document: bool = False,
+) -> tuple[bytes | None, list[bool]]:
+    """Apply events in order to one entity's stored state (``None``: none yet): its new
+    state (``None`` when no event applied) and, per event, whether it applied (False: its
+    id was applied before). The counter changes and, for a dossier, its open score where it
+    changed, are added to ``ch``."""
+    flags: list[bool] = []
+    if document:
+        doc = Document.decode(raw) if raw is not None else Document()
+        for step in steps:
+            flags.append(apply_document(doc, step, ch))
+        return (doc.encode() if any(flags) else None), flags
+    ib, ab = ident.encode(), agency.encode()
+    st = Dossier.decode(raw, ib, ab) if raw is not None else Dossier()
+    open0 = st.open_score()
+    for step in steps:
+        flags.append(apply_dossier(st, step, ib, ch))
+    if not any(flags):
+        return None, flags
+    open1 = st.open_score()
+    if open1 != open0:
+        ch.open[ident] = open1
+    return st.encode(ib, ab), flags
+
+
+# -- events of the contract -------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+# (service level, channel, submitted by, via one-stop, digitized) → (intake bits, whether
+# the receipt makes its procedure one with an online dossier)
+_INTAKE: dict[tuple[Any, ...], tuple[int, bool]] = {}
+
+
+def _intake(event: DossierReceived) -> tuple[int, bool]:
+    key = (
+        event.service_level,
+        event.channel,
+        event.submitted_by,
+        event.via_one_stop,
+        event.digitized,
+    )
+    hit = _INTAKE.get(key)
+    if hit is None:
+        bits = 0
+        online = False
+        for item in intake_items(event):
+            if item.startswith(PROCEDURE_ITEM):
+                online = True
+            else:
+                bits |= INTAKE_BIT[item]
+        hit = _INTAKE[key] = (bits, online)
+    return hit
+
+
+def step_of(event: Event) -> Step:
+    """The rules' view of a contract event."""
+    hid = id_hash(event.event_id)
+    tie = event.event_id.encode()
+    ts = (event.occurred_at - _EPOCH) // _MS
+    match event:
+        case DossierReceived():
+            bits, online = _intake(event)
+            procs = (event.procedure_code.encode(),) if online else ()
+            return Step(
+                RECEIVED, hid, tie, ts, due=event.due_at.timestamp(), bits=bits, procs=procs
+            )
+        case DossierResolved():
+            return Step(RESOLVED, hid, tie, ts, flag=event.occurred_at <= event.due_at)
+        case DossierReturned():
+            return Step(RETURNED, hid, tie, ts, flag=event.result_electronic)
+        case DossierRated():
+            flag = event.satisfaction is not Satisfaction.unsatisfied
+            return Step(RATED, hid, tie, ts, flag=flag)
+        case DossierPayment():
+            online = event.method is PaymentMethod.online
+            return Step(PAYMENT, hid, tie, ts, flag=online, proc=event.procedure_code)
+        case DossierDueChanged():
+            due = event.due_at.timestamp() if event.due_at is not None else None
+            return Step(DUE_CHANGED, hid, tie, ts, due=due)
+        case DossierWithdrawn():
+            return Step(WITHDRAWN, hid, tie, ts)
+        case DossierIntakeRejected():
+            return Step(REJECTED, hid, tie, ts)
+    return Step(MARKED, hid, tie, ts, marks=tuple(marks_for(event)))
