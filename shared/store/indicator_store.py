@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
@@ -237,6 +237,16 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+class ScriptTurn(Protocol):
+    """A batch's turn among the batches in flight (``services.calculator.checkpoint``)."""
+
+    async def wait_turn(self) -> None:
+        """Return once the previous batch's script calls returned."""
+
+    def scripts_returned(self) -> None:
+        """This batch's script calls returned: the next batch's may run."""
+
+
 @dataclass(frozen=True)
 class ApplyPlan:
     """The apply script's calls for a batch of events in one keyspace: per call, its
@@ -343,8 +353,7 @@ class IndicatorStore:
         offsets: Offsets | None = None,
         plan: ApplyPlan | None = None,
         *,
-        before_scripts: Callable[[], Awaitable[None]] | None = None,
-        after_scripts: Callable[[], None] | None = None,
+        turn: ScriptTurn | None = None,
     ) -> list[bool]:
         """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
         cluster, one per node), each call on its agency's slot.
@@ -357,18 +366,18 @@ class IndicatorStore:
         keyspace changed since. Returns, per event, whether it was applied (False: its id
         was seen before).
 
-        With several batches in flight, ``before_scripts`` (awaited just before the script
-        calls are built and sent) and ``after_scripts`` (called once they all returned)
-        chain them: a batch's scripts run after the previous batch's returned, so each
-        agency's calls, claims and the central offsets keep the order of a single stream.
+        ``turn``: with several batches in flight, the batch's place in their order (the
+        calculator's checkpoint, ``services.calculator.checkpoint``): its script calls are
+        built and sent once the previous batch's returned, so each agency's calls, claims
+        and the central offsets keep the order of a single stream.
         """
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
         if ks not in self._marked:  # whatever writes figures records their layout
             await self.mark_layout(ks)
-        if before_scripts is not None:
-            await before_scripts()
+        if turn is not None:
+            await turn.wait_turn()
         offsets_arg = (
             orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
         )
@@ -404,8 +413,8 @@ class IndicatorStore:
             for agency in groups:
                 for tp, o in offsets.items():
                     self._know(ks, agency, tp, o)
-        if after_scripts is not None:
-            after_scripts()
+        if turn is not None:
+            turn.scripts_returned()
         if offsets:
             central: dict[str, int] = {redis_keys.LAYOUT_FIELD: redis_keys.LAYOUT_VERSION}
             central |= {_tp_field(tp): o for tp, o in offsets.items()}
