@@ -583,7 +583,9 @@ _MS = timedelta(milliseconds=1)
 _INTAKE: dict[tuple[Any, ...], tuple[int, bool]] = {}
 
 
-def _intake(event: DossierReceived) -> tuple[int, bool]:
+def intake_bits(event: DossierReceived) -> tuple[int, bool]:
+    """A receipt's intake bits and whether it makes its procedure one with an online dossier
+    (what ``intake_items`` says, computed once per combination)."""
     key = (
         event.service_level,
         event.channel,
@@ -611,7 +613,7 @@ def step_of(event: Event) -> Step:
     ts = (event.occurred_at - _EPOCH) // _MS
     match event:
         case DossierReceived():
-            bits, online = _intake(event)
+            bits, online = intake_bits(event)
             procs = (event.procedure_code.encode(),) if online else ()
             return Step(
                 RECEIVED, hid, tie, ts, due=event.due_at.timestamp(), bits=bits, procs=procs

@@ -38,13 +38,11 @@ from shared.contract.events import (
 )
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import (
-    INTAKE_BIT,
-    PROCEDURE_ITEM,
     Occurrence,
     entity_key,
-    intake_items,
     marks_for,
 )
+from shared.domain.lifecycle import intake_bits
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
 from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
@@ -131,31 +129,10 @@ def id_hash(event_id: str) -> str:
     return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
 
 
-# (service level, channel, submitted by, via one-stop, digitized) → (intake bits, whether
-# the receipt makes its procedure one with an online dossier): what ``intake_items`` says,
-# computed once per combination (there are 72)
-_INTAKE: dict[tuple[object, ...], tuple[str, bool]] = {}
-
-
 def _intake(event: DossierReceived) -> tuple[str, bool]:
-    key = (
-        event.service_level,
-        event.channel,
-        event.submitted_by,
-        event.via_one_stop,
-        event.digitized,
-    )
-    hit = _INTAKE.get(key)
-    if hit is None:
-        bits = 0
-        online = False
-        for item in intake_items(event):
-            if item.startswith(PROCEDURE_ITEM):
-                online = True
-            else:
-                bits |= INTAKE_BIT[item]
-        hit = _INTAKE[key] = (str(bits), online)
-    return hit
+    """The script's intake argument: the rules' intake bits (shared.domain.lifecycle)."""
+    bits, online = intake_bits(event)
+    return str(bits), online
 
 
 def _received(event: DossierReceived) -> list[str]:
