@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas bench-pipeline bench-api bench-restore bench-memory bench-producers
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas config-docs indicator-docs bench-pipeline bench-api bench-restore bench-memory bench-producers
 
 VENV := .venv/bin
 
@@ -33,6 +33,12 @@ unit: bootstrap
 
 schemas: bootstrap
 	$(VENV)/python -m shared.contract.schema_export
+
+config-docs: bootstrap
+	$(VENV)/python -m shared.platform.config_docs
+
+indicator-docs: bootstrap
+	$(VENV)/python -m shared.platform.indicator_docs
 
 clean: down
 	rm -rf .run .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,18 @@
-"""API latency with the appendix year loaded: a single indicator query and a 30-agency
-ranking, each driven open-loop at ``BENCH_API_RATE`` requests/s (default 500) for
-``BENCH_API_SECONDS`` (default 20). Prints p50 and p99. ``python -m bench.api_latency``.
+"""API latency on the merged province (117 units, ``bench/province.py``: the catalog
+through the product's catalog store, a year of dossiers sized like the units). Each
+figure is driven open-loop at ``BENCH_API_RATE`` requests/s (default 500) for
+``BENCH_API_SECONDS`` (default 20) and printed as p50 and p99: one indicator of one unit
+(cycling over the units), the 117-unit ranking of the year, the public page of the latest
+closed month, the board (``GET /board``: its fragments, refreshed when anything behind
+them changed) and the Decision 766 score of a unit once the API has one (a hook: it
+prints "766: not available" until then). ``python -m bench.api_latency``.
 
 Responses are cached until the figures behind them change (services/api/response_cache.py),
-so the ranking runs twice: on a still year, and while a writer applies a batch of events to
-every agency each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
-which makes every ranking after a write a cache miss computed from Redis."""
+so each figure runs twice: alone, and while a writer applies a new received dossier to
+every unit each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
+which makes every response after a write a cache miss computed from Redis.
+``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766) runs a
+subset."""
 
 from __future__ import annotations
 
@@ -15,46 +22,27 @@ import os
 import statistics
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 
+from bench.province import load_province
 from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import start_service
+from services.api.public.results import latest_closed_month
 from shared.contract.validation import validate_event
-from shared.domain.catalog import load_agencies
-from shared.store.catalogs import CatalogStore
+from shared.domain.calendar import LOCAL_TZ, today_local
+from shared.domain.catalog import AgencyCatalog
 from shared.store.indicator_store import IndicatorStore
-from simulator.appendix2024 import YearStream
 
 RATE = int(os.environ.get("BENCH_API_RATE", "500"))
 WRITE_MS = int(os.environ.get("BENCH_API_WRITE_MS", "100"))
 SECONDS = int(os.environ.get("BENCH_API_SECONDS", "20"))
-READ = {"Authorization": "Bearer dev-read-token"}
-
-
-async def load_year(url: str) -> int:
-    redis = Redis.from_url(url)
-    store = IndicatorStore(redis)
-    stream = YearStream(lifecycle_fraction=0.0)
-    await CatalogStore(redis).replace_procedures(stream.catalog().procedures.values())
-    agencies = load_agencies().codes
-    batch = []
-    n = 0
-    for raw in stream.events():
-        event = validate_event(raw, agencies=agencies)
-        if isinstance(event, list):
-            continue
-        batch.append(event)
-        if len(batch) == 2000:
-            await store.apply_many(batch)
-            n += len(batch)
-            batch = []
-    await store.apply_many(batch)
-    await redis.aclose()
-    return n + len(batch)
+ONLY = {n for n in os.environ.get("BENCH_API_ONLY", "").split(",") if n}
+TOKEN = "dev-read-token"
 
 
 async def _connection(
@@ -72,7 +60,7 @@ async def _connection(
             path, scheduled = item
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: Bearer {token}\r\n\r\n".encode()
+                f"Authorization: Bearer {token}\r\nCookie: egov_board={token}\r\n\r\n".encode()
             )
             status = (await reader.readline()).split(b" ", 2)[1]
             length = 0
@@ -89,28 +77,30 @@ async def _connection(
         writer.close()
 
 
-async def write_continuously(url: str, stop: asyncio.Event) -> int:
-    """Every WRITE_MS a batch of new received dossiers, one per agency (in 2024)."""
+async def write_continuously(url: str, agencies: AgencyCatalog, stop: asyncio.Event) -> int:
+    """Every WRITE_MS a batch of new received dossiers, one per unit, dated now."""
     redis = Redis.from_url(url)
     store = IndicatorStore(redis)
-    codes = sorted(load_agencies().codes)
+    codes = sorted(a.agency_code for a in agencies.valid_on(today_local()))
+    run = time.time_ns()  # new event ids in every run: a repeated id would change nothing
     written = 0
     while not stop.is_set():
         batch = []
+        now = datetime.now(LOCAL_TZ).replace(microsecond=0)
         for code in codes:
             raw = {
-                "event_id": f"bench-{written}",
+                "event_id": f"bench-{run}-{written}",
                 "event_type": "received",
-                "occurred_at": "2024-12-30T10:00:00+07:00",
+                "occurred_at": now.isoformat(),
                 "agency_code": code,
-                "dossier_id": f"bench-d{written}",
-                "procedure_code": "bench-p",
+                "dossier_id": f"bench-{run}-d{written}",
+                "procedure_code": f"{code}.000",
                 "service_level": "full_online",
                 "channel": "online",
                 "submitted_by": "citizen",
-                "due_at": "2025-01-10T17:00:00+07:00",
+                "due_at": (now + timedelta(days=10)).isoformat(),
             }
-            event = validate_event(raw, agencies=codes)
+            event = validate_event(raw, agencies=agencies)
             assert not isinstance(event, list), event
             batch.append(event)
             written += 1
@@ -121,19 +111,22 @@ async def write_continuously(url: str, stop: asyncio.Event) -> int:
     return written
 
 
-async def drive_while_writing(base: str, paths: list[str], url: str) -> tuple[list[float], int]:
+async def drive_while_writing(
+    base: str, paths: list[str], url: str, agencies: AgencyCatalog
+) -> tuple[list[float], int]:
     stop = asyncio.Event()
-    writer = asyncio.create_task(write_continuously(url, stop))
+    writer = asyncio.create_task(write_continuously(url, agencies, stop))
     latencies = await drive(base, paths)
     stop.set()
     return latencies, await writer
 
 
 def cache_lookups(base: str) -> dict[str, float]:
-    """The API's cache hit and miss counters, from its /metrics."""
-    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0}
+    """The API's cache counters, from its /metrics: lookups (hit, miss, joined) and
+    two-stage renders (rendered, unchanged)."""
+    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0, "rendered": 0.0, "unchanged": 0.0}
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line.startswith("egov_api_cache_lookups_total{"):
+        if line.startswith(("egov_api_cache_lookups_total{", "egov_api_cache_renders_total{")):
             result = line.split('result="', 1)[1].split('"', 1)[0]
             out[result] = float(line.rsplit(" ", 1)[1])
     return out
@@ -147,9 +140,7 @@ async def drive(
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
     workers = [
-        asyncio.create_task(
-            _connection(host, int(port), queue, latencies, READ["Authorization"].split()[1])
-        )
+        asyncio.create_task(_connection(host, int(port), queue, latencies, TOKEN))
         for _ in range(connections)
     ]
     start = time.perf_counter()
@@ -180,12 +171,42 @@ def report(name: str, lat: list[float]) -> None:
 
 
 def print_cache(before: dict[str, float], after: dict[str, float], extra: str = "") -> None:
-    hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
-    joined = after["joined"] - before["joined"]
-    print(
-        f"    cache: {hits:,.0f} hits, {misses:,.0f} misses (computed from Redis),"
-        f" {joined:,.0f} joined a computation under way{extra}"
+    d = {k: after[k] - before[k] for k in after}
+    staged = (
+        f"; pages {d['rendered']:,.0f} rendered, {d['unchanged']:,.0f} unchanged"
+        if d["rendered"] or d["unchanged"]
+        else ""
     )
+    print(
+        f"    cache: {d['hit']:,.0f} hits, {d['miss']:,.0f} misses (computed from Redis),"
+        f" {d['joined']:,.0f} joined a computation under way{staged}{extra}",
+        flush=True,
+    )
+
+
+def score_766_paths(base: str, codes: list[str]) -> list[str] | None:
+    """HOOK for the Decision 766 score (domain README §8): the API's GET route whose path
+    names 766, with its one path parameter (if any) set to each unit. None while the API
+    has no such route — nothing is measured then, nothing is faked."""
+    spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    for path, ops in spec.get("paths", {}).items():
+        if "766" in path and "get" in ops:
+            if "{" not in path:
+                return [path]
+            head, _, rest = path.partition("{")
+            tail = rest.partition("}")[2]
+            return [f"{head}{code}{tail}" for code in codes]
+    return None
+
+
+def measure(name: str, base: str, paths: list[str], url: str, agencies: AgencyCatalog) -> None:
+    before = cache_lookups(base)
+    report(name, asyncio.run(drive(base, paths)))
+    print_cache(before, cache_lookups(base))
+    before = cache_lookups(base)
+    lat, written = asyncio.run(drive_while_writing(base, paths, url, agencies))
+    report(f"{name} while writing every {WRITE_MS} ms", lat)
+    print_cache(before, cache_lookups(base), f"; {written:,} events written")
 
 
 def main() -> None:
@@ -194,9 +215,10 @@ def main() -> None:
     redis_srv.start()
     try:
         t = time.perf_counter()
-        n = asyncio.run(load_year(redis_srv.url))
+        agencies, span, n = asyncio.run(load_province(redis_srv.url, today_local()))
         print(
-            f"loaded the appendix year: {n:,} received events in {time.perf_counter() - t:.0f}s",
+            f"loaded the province: {len(agencies)} units, {n:,} events "
+            f"({span.first}..{span.last}) in {time.perf_counter() - t:.0f}s",
             flush=True,
         )
         api = start_service(
@@ -211,20 +233,29 @@ def main() -> None:
             work / "logs",
         )
         try:
-            codes = sorted(load_agencies().codes)
-            single = [f"/v1/indicators/full_online_rate?scope={c}&period=2024" for c in codes]
-            ranking = ["/v1/rankings/full_online_rate?scope=province&period=2024"]
+            codes = sorted(agencies.codes)
+            month = latest_closed_month()
+            year = month.start.year
+            single = [f"/v1/indicators/full_online_rate?scope={c}&period={year}" for c in codes]
+            ranking = [f"/v1/rankings/full_online_rate?scope=province&period={year}"]
+            public = [f"/public/ket-qua?month={month.label}"]
+            figures: list[tuple[str, str, list[str] | None]] = [
+                ("single", "single indicator", single),
+                ("ranking", f"{len(codes)}-unit ranking ({year})", ranking),
+                ("public", f"public page of {month.label}", public),
+                ("board", "board (GET /board)", ["/board"]),
+                ("766", "766 score of a unit", score_766_paths(api.url, codes)),
+            ]
             asyncio.run(drive(api.url, single[:5], seconds=2))  # warm up
             FAILED.clear()
-            print(f"API latency (uvicorn, one process) with the year loaded, {SECONDS}s each:")
-            for name, paths in (("single indicator", single), ("30-agency ranking", ranking)):
-                before = cache_lookups(api.url)
-                report(name, asyncio.run(drive(api.url, paths)))
-                print_cache(before, cache_lookups(api.url))
-            before = cache_lookups(api.url)
-            lat, written = asyncio.run(drive_while_writing(api.url, ranking, redis_srv.url))
-            report(f"30-agency ranking while writing every {WRITE_MS} ms", lat)
-            print_cache(before, cache_lookups(api.url), f"; {written:,} events written")
+            print(f"API latency (uvicorn, one process) with the province loaded, {SECONDS}s each:")
+            for key, name, paths in figures:
+                if ONLY and key not in ONLY:
+                    continue
+                if paths is None:
+                    print(f"  {key}: not available", flush=True)
+                    continue
+                measure(name, api.url, paths, redis_srv.url, agencies)
         finally:
             api.process.stop()
     finally:

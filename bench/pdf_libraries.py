@@ -4,7 +4,7 @@ page, DejaVu Sans embedded as a subset for the Vietnamese text).
 
 ``python -m bench.pdf_libraries`` prints, per library, the median time of ``BENCH_PDF_RUNS``
 renderings (default 30), the size of the PDF, and whether ``pdftotext`` (when installed)
-gets the Vietnamese names back. The numbers are in the README ("Reports that print").
+gets the Vietnamese names back. The numbers are in docs/performance.md.
 """
 
 from __future__ import annotations

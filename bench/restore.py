@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import orjson
-from kafka import KafkaProducer
 from redis.asyncio import Redis
 
 from bench.pipeline import produce_year
@@ -31,7 +30,7 @@ from services.ops.rebuild import rebuild
 from services.ops.snapshots import restore
 from shared.platform.config import Settings
 from shared.store.snapshots import take_snapshot
-from simulator.replay import key_for
+from simulator.replay import event_producer, key_for, produce_each
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot as counters
 
@@ -39,18 +38,19 @@ TAIL = int(os.environ.get("BENCH_TAIL_EVENTS", "20000"))
 
 
 def produce_tail(bootstrap: str, settings: Settings) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=50)
-    for i in range(TAIL):
-        event = received(
+    events = (
+        received(
             agency="so-y-te" if i % 2 else "ubnd-an-phu",
             dossier=f"tail-{i}",
             at="2025-01-02T09:00:00+07:00",
             event_id=f"tail-{i}",
         )
-        producer.send(settings.topics.dossier, key=key_for(event), value=orjson.dumps(event))
-    producer.flush(120)
-    producer.close()
-    return TAIL
+        for i in range(TAIL)
+    )
+    return produce_each(
+        event_producer(bootstrap, **{"linger.ms": 50}),
+        ((settings.topics.dossier, key_for(e), orjson.dumps(e)) for e in events),
+    )
 
 
 async def figures(url: str) -> dict[str, dict[str, int]]:

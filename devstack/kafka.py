@@ -21,6 +21,9 @@ from kafka.errors import KafkaError
 
 from devstack.paths import CACHE, KAFKA_POM
 from devstack.processes import ManagedProcess, ServerProcess, wait_for_port, wait_until
+from shared.platform.topic_check import (
+    min_insync as min_insync,  # one rule for the stack and the check
+)
 
 # Kafka 4 logs through log4j2; slf4j-reload4j (dependencies of tools) reads log4j 1 config.
 # Both go to the same file, WARN and above.
@@ -124,13 +127,6 @@ def new_cluster_id() -> str:
     while (cid := base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")).startswith("-"):
         pass
     return cid
-
-
-def min_insync(replication: int) -> int:
-    """``min.insync.replicas`` for a replication factor: all but one (3 → 2), at least 1 —
-    an acknowledged record survives the loss of any one broker, and one lost broker does
-    not stop writes."""
-    return max(1, replication - 1)
 
 
 class KafkaBroker(ServerProcess):

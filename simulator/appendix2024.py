@@ -61,15 +61,14 @@ import orjson
 
 from shared.contract.events import ServiceLevel
 from shared.domain.appendix import CATEGORY_COLUMNS, AppendixRow, load_appendix_2024
-from shared.domain.calendar import LOCAL_TZ
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S, LOCAL_TZ
 from shared.domain.catalog import load_agencies
 from shared.domain.procedures import Procedure, ProcedureCatalog
 
 DEFAULT_SEED = 2024
 Category = tuple[str, str]
 # Asia/Ho_Chi_Minh has had no daylight saving time since 1975: a fixed +07:00 offset.
-UTC_OFFSET_S = 7 * 3600
-DAY_S = 86_400
+UTC_OFFSET_S = LOCAL_OFFSET_S
 YEAR_START = datetime(2024, 1, 1, tzinfo=LOCAL_TZ)
 YEAR_END = datetime(2024, 12, 31, 23, 59, 59, tzinfo=LOCAL_TZ)
 YEAR_START_TS = int(YEAR_START.timestamp())

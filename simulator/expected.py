@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import INTAKE_BIT
 from shared.domain.lifecycle import (
     DUE_CHANGED,
@@ -41,8 +42,7 @@ from shared.domain.lifecycle import (
     id_hash,
 )
 
-UTC_OFFSET_S = 7 * 3600  # Asia/Ho_Chi_Minh: +07:00, no daylight saving time since 1975
-DAY_S = 86_400
+UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 

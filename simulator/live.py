@@ -38,10 +38,9 @@ from typing import Any
 import httpx
 
 from shared.domain.appendix import AppendixRow
-from shared.domain.calendar import LOCAL_TZ
+from shared.domain.calendar import DAY_S, LOCAL_TZ
 from simulator.appendix2024 import (
     CATEGORIES,
-    DAY_S,
     DEFAULT_SEED,
     REJECTION_REASONS,
     SATISFACTION,

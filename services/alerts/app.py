@@ -3,8 +3,10 @@
 It consumes ``egov.indicator-updates.v1`` (never raw events) and re-evaluates the
 threshold rules of the agencies that changed and of every scope they belong to; timers
 check overdue dossiers, the pipeline's own lag and silent sources, send the daily digest,
-re-post what fires to Alertmanager, and deliver the outbox. Alert changes are published on
-``egov.alerts.v1``.
+re-post what fires to Alertmanager, and deliver the outbox — on the group's leader only (one
+worker of the group, elected by Faust), so N workers neither judge nor mail N times. Alert
+changes are published on ``egov.alerts.v1``. Alertmanager's webhook accepts the alert names
+of the project's Prometheus rules, read once here at start.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from faust.web import Request, Response, View
 
 from services.alerts.engine import AlertEngine
 from services.alerts.model import Alert
-from services.calculator.updates import IndicatorUpdate
+from services.alerts.receiver import PROJECT_RULES, alert_names
+from shared.contract.indicator_update import IndicatorUpdate
 from shared.platform.auth import FailureLimiter
-from shared.platform.config import Settings, get_settings, token_book
+from shared.platform.config import AlertsSettings, load, token_book
 from shared.platform.faust_app import guarded_timer, make_faust_app
 from shared.platform.logs import get_logger
 from shared.store.client import redis_from_url
@@ -29,11 +32,12 @@ from shared.store.client import redis_from_url
 log = get_logger("alerts")
 
 
-def create_app(settings: Settings | None = None) -> faust.App:
-    settings = settings or get_settings()
+def create_app(settings: AlertsSettings | None = None) -> faust.App:
+    settings = settings or load(AlertsSettings)
     app = make_faust_app(
-        settings, settings.alerts_group, settings.alerts_host, settings.alerts_port
+        settings, settings.alerts_group, settings.alerts_host, settings.alerts_port, leader=True
     )
+    known_alerts = alert_names(settings.alerts_prometheus_rules or [PROJECT_RULES])
     updates_topic = app.topic(
         settings.topics.indicator_updates,
         key_type=bytes,
@@ -50,7 +54,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
     def engine() -> AlertEngine:
         if "engine" not in state:
             state["engine"] = AlertEngine(
-                settings, redis_from_url(settings.redis_url), publish=publish
+                settings,
+                redis_from_url(settings.redis_url),
+                publish=publish,
+                known_alerts=known_alerts,
             )
         return state["engine"]
 
@@ -67,7 +74,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
             except Exception as exc:  # the next update re-evaluates from Redis anyway
                 log.warning("evaluation_failed", agency=update.agency_code, error=repr(exc))
 
-    @guarded_timer(app, settings.alerts_check_interval_s)
+    @guarded_timer(app, settings.alerts_check_interval_s, on_leader=True)
     async def scheduled_checks() -> None:
         e = engine()
         await e.check_overdue()
@@ -76,7 +83,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await e.refresh_gauges()
         await e.repost_alertmanager()
 
-    @guarded_timer(app, settings.alerts_outbox_interval_s)
+    @guarded_timer(app, settings.alerts_outbox_interval_s, on_leader=True)
     async def deliver_outbox() -> None:
         await engine().deliver()
 
@@ -85,8 +92,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
     @app.page("/v1/alertmanager/webhook")
     class AlertmanagerWebhook(View):
-        """Alertmanager's webhook receiver: Prometheus' pipeline alerts, mailed in
-        Vietnamese through the routes. Bearer token with the operate scope."""
+        """Alertmanager's webhook receiver: the project's Prometheus alerts, mailed in
+        Vietnamese through the routes (other alert names ignored). Bearer token with the
+        operate scope."""
 
         async def post(self, request: Request) -> Response:
             client = str(getattr(request, "remote", None) or "unknown")

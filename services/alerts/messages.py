@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from services.alerts.model import Alert, AlertState
-from services.alerts.rules import Rule, Severity
+from shared.domain.alerts import Alert, AlertState, Rule, Severity
 from shared.domain.calendar import LOCAL_TZ
+from shared.readmodel.display import pct
 from shared.readmodel.figures import Reading
 
 SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}%".replace(".", ",")
 
 
 def dashboard_link(base: str, alert: Alert) -> str:
@@ -42,13 +38,13 @@ def subject(alert: Alert) -> str:
         case Rule.breach:
             verb = "đạt" if resolved else "dưới chỉ tiêu"
             return (
-                f"{prefix} {alert.scope_name}: {alert.indicator_name} {_pct(alert.value)} "
-                f"{verb} {_pct(alert.target)}"
+                f"{prefix} {alert.scope_name}: {alert.indicator_name} {pct(alert.value)} "
+                f"{verb} {pct(alert.target)}"
             )
         case Rule.projection:
             return (
                 f"{prefix} {alert.scope_name}: dự báo cuối năm {alert.indicator_name} "
-                f"{_pct(alert.projected)} dưới chỉ tiêu {_pct(alert.target)}"
+                f"{pct(alert.projected)} dưới chỉ tiêu {pct(alert.target)}"
             )
         case Rule.overdue:
             return f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ quá hạn"
@@ -89,15 +85,15 @@ def body(alert: Alert, dashboard_url: str) -> str:
         lines.append(f"Chỉ số: {alert.indicator_name} ({alert.indicator})")
     lines.append(f"Kỳ: {alert.period}")
     if alert.value is not None and alert.rule in (Rule.breach, Rule.projection):
-        lines.append(f"Giá trị lũy kế: {_pct(alert.value)}")
+        lines.append(f"Giá trị lũy kế: {pct(alert.value)}")
     if not_evaluated(alert):
         lines.append("Đánh giá: Không đánh giá")
     if alert.target is not None:
-        lines.append(f"Chỉ tiêu: {_pct(alert.target)}")
+        lines.append(f"Chỉ tiêu: {pct(alert.target)}")
     if alert.target_source:
         lines.append(f"Văn bản giao chỉ tiêu: {alert.target_source}")
     if alert.projected is not None:
-        lines.append(f"Xu hướng: dự báo cuối năm {_pct(alert.projected)} nếu giữ nhịp 30 ngày qua")
+        lines.append(f"Xu hướng: dự báo cuối năm {pct(alert.projected)} nếu giữ nhịp 30 ngày qua")
     if "count" in alert.details:
         lines.append(f"Số hồ sơ: {alert.details['count']}")
     if alert.details.get("dossier_ids"):

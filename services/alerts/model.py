@@ -1,4 +1,5 @@
-"""Alerts and notifications as stored in Redis and published on ``egov.alerts.v1``."""
+"""Alerts (``shared.domain.alerts``: the API reads them too) and the notifications they cause,
+as the alerts service queues them in its outbox."""
 
 from __future__ import annotations
 
@@ -8,45 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.alerts.rules import Rule, Severity
+from shared.domain.alerts import Alert, AlertState, alert_key
 
-
-class AlertState(StrEnum):
-    firing = "firing"
-    resolved = "resolved"
-
-
-class Alert(BaseModel):
-    """One alert per key (rule, scope, indicator, period)."""
-
-    key: str
-    rule: Rule
-    scope: str
-    scope_name: str
-    indicator: str | None = None
-    indicator_name: str | None = None
-    period: str
-    target_set: str | None = None
-    state: AlertState
-    severity: Severity | None = None
-    value: float | None = None
-    target: float | None = None
-    target_source: str | None = None
-    projected: float | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-    first_seen: datetime
-    last_seen: datetime
-    resolved_at: datetime | None = None
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    silenced_until: datetime | None = None
-
-    def silenced(self, now: datetime) -> bool:
-        return self.silenced_until is not None and self.silenced_until > now
-
-
-def alert_key(rule: Rule, scope: str, indicator: str | None, period: str) -> str:
-    return f"{rule.value}|{scope}|{indicator or '-'}|{period}"
+__all__ = ["Alert", "AlertState", "Channel", "Notification", "alert_key"]
 
 
 class Channel(StrEnum):

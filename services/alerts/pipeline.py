@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.calculator.lag import LagProbe
+from shared.platform.lag_probe import LagProbe
 from shared.store.client import RedisClient
 
 PROGRESS_KEY = "alerts:pipeline:progress"

@@ -5,23 +5,20 @@ resulting state in Redis."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.domain.alerts import Rule, Severity
 
-class Severity(StrEnum):
-    warning = "warning"
-    critical = "critical"
-
-
-class Rule(StrEnum):
-    breach = "breach"  # year-to-date value below target
-    projection = "projection"  # year-end value projected below target
-    overdue = "overdue"  # open dossiers past due_at
-    due_soon = "due_soon"  # open dossiers due within 24 hours
-    silent_source = "silent_source"  # kết nối gián đoạn: no events from a source
-    silent_agency = "silent_agency"  # no events from an agency that normally emits
-    pipeline_behind = "pipeline_behind"  # the calculator lags: silence cannot be judged
-    system = "system"  # a Prometheus alert on the pipeline, relayed by Alertmanager
+__all__ = [
+    "Observation",
+    "Rule",
+    "Severity",
+    "breach_severity",
+    "evaluate_breach",
+    "evaluate_count",
+    "evaluate_pipeline",
+    "evaluate_projection",
+    "project_year_end",
+]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Query API (domain README §7): reads Redis and the catalogs, never raw events."""
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.context import ApiContext
-from services.api.errors import ApiError, from_http_exception
+from services.api.errors import ApiError, ApiException, from_http_exception
 from services.api.routes import (
     alerts,
     board,
@@ -29,11 +30,14 @@ from services.api.routes import (
     reports,
 )
 from services.api.templating import STATIC
-from shared.platform.config import Settings, get_settings
-from shared.platform.http_main import serve
+from shared.platform.auth import trust_proxies
+from shared.platform.config import ApiSettings, load
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
+from shared.platform.off_loop import SWITCH_INTERVAL_S
 from shared.platform.safety import refuse_unsafe_production
-from shared.store.catalog_log import CatalogLogError
+from shared.platform.version import VERSION
+from shared.store.exceptions import CatalogLogError
 
 log = get_logger("api")
 
@@ -72,35 +76,58 @@ def kafka_reachable(bootstrap: str) -> bool:
         admin.close()
 
 
+def body_too_large(limit: int) -> ApiException:
+    return ApiException(
+        413,
+        "body_too_large",
+        "body",
+        f"request body exceeds {limit} bytes",
+        f"Nội dung yêu cầu vượt quá {limit} byte",
+    )
+
+
 class LimitsAndMetrics:
     """Pure ASGI middleware: body-size limit and per-route request metrics. (Starlette's
     ``@app.middleware("http")`` wraps every request in extra tasks and streams; at hundreds
-    of requests per second that overhead showed in the latency benchmark.)"""
+    of requests per second that overhead showed in the latency benchmark.)
+
+    The body limit counts bytes as they arrive — a chunked upload has no Content-Length —
+    and stops reading at the limit: whoever reads the body (a route, FastAPI's body
+    parameters) gets a 413 ``body_too_large`` instead of the rest. A declared length above
+    the limit is refused before anything is read."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
 
+    def limit(self, path: str) -> int:
+        if path == "/board/login":
+            return board.MAX_LOGIN_BODY
+        if path.startswith("/v1/catalog/"):
+            return catalog.MAX_CATALOG_BYTES
+        return self.max_body
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        limit = (
-            catalog.MAX_CATALOG_BYTES if path.startswith("/v1/catalog/") else (self.max_body)
-        )
+        limit = self.limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            body = ApiError(
-                error="body_too_large",
-                field="body",
-                message=f"request body exceeds {limit} bytes",
-                message_vi=f"Nội dung yêu cầu vượt quá {limit} byte",
-            )
-            await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
+            await self._refuse(limit, scope, receive, send)
             return
         started = time.perf_counter()
         status = [500]
+        size = 0
+
+        async def receive_counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise body_too_large(limit)
+            return message
 
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -108,19 +135,33 @@ class LimitsAndMetrics:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive_counted, send_and_note)
+        except ApiException as exc:
+            # read outside a route's error handling (none today): answer it here
+            if exc.status_code != 413 or status[0] != 500:
+                raise
+            status[0] = 413
+            await self._refuse(limit, scope, receive, send)
         finally:
             name = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(name, str(status[0])).inc()
             LATENCY.labels(name).observe(time.perf_counter() - started)
 
+    @staticmethod
+    async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        body = body_too_large(limit).body
+        await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or load(ApiSettings)
     ctx = ApiContext.create(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # cold pages are computed in worker threads (shared.platform.off_loop): hand the GIL back
+        # to the event loop within 1 ms, not Python's default 5 ms
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         yield
         await ctx.redis.aclose()
 
@@ -131,7 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "agency, scope and period, kept up to date from the event stream. "
             "Authorization: `Bearer <token>` (read; operate for ack/silence; admin)."
         ),
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
@@ -145,6 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
+    # outermost: the 413s of the body limit and CORS' answers carry it too
+    app.add_middleware(VersionHeader)
+    trust_proxies(app, settings.trusted_proxies)  # last added: runs first
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -191,7 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", response_model=Readiness, include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -221,6 +265,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = load(ApiSettings)
     refuse_unsafe_production(settings, "api")
-    serve(create_app(settings), settings, settings.api_host, settings.api_port)
+    serve(create_app(settings), settings, "api", settings.api_host, settings.api_port)

@@ -8,12 +8,13 @@ from fastapi import Depends, Request
 
 from services.api.errors import bad_parameter
 from services.api.response_cache import ResponseCache
+from shared.domain.exceptions import PeriodError, ScopeError
 from shared.domain.indicators import Indicator, load_indicators
-from shared.domain.periods import Period, PeriodError, parse_period
-from shared.domain.scopes import Scope, ScopeError, parse_scope, scope_on
+from shared.domain.periods import Period, parse_period
+from shared.domain.scopes import Scope, parse_scope, scope_on
 from shared.domain.targets import TargetBook, load_targets
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
-from shared.platform.config import Settings, token_book
+from shared.platform.config import ApiSettings, token_book
 from shared.platform.tokens import TokenBook
 from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogCache, Catalogs
@@ -23,7 +24,7 @@ from shared.store.indicator_store import IndicatorStore
 
 @dataclass
 class ApiContext:
-    settings: Settings
+    settings: ApiSettings
     redis: RedisClient
     store: IndicatorStore
     catalogs: CatalogCache
@@ -35,8 +36,8 @@ class ApiContext:
     failures: FailureLimiter
 
     @classmethod
-    def create(cls, settings: Settings) -> "ApiContext":
-        redis = redis_from_url(settings.redis_url)
+    def create(cls, settings: ApiSettings) -> "ApiContext":
+        redis = redis_from_url(settings.redis_url, settings=settings)
         store = IndicatorStore(redis)
         return cls(
             settings,

@@ -1,18 +1,16 @@
-"""JSON error bodies: a machine code, the parameter at fault, Vietnamese and English messages."""
+"""The API's HTTP errors, in the one error body of every service
+(``shared/platform/http_errors.py``): a machine code, the parameter at fault, Vietnamese and
+English messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import HTTPException
-from pydantic import BaseModel
 
+from shared.platform.http_errors import ErrorBody
 
-class ApiError(BaseModel):
-    error: str
-    field: str | None = None
-    message: str
-    message_vi: str
+ApiError = ErrorBody
 
 
 class ApiException(HTTPException):

@@ -5,6 +5,15 @@ version of every agency the response sums (``IndicatorStore.data_versions``). An
 to those figures raises a version, so a hit is exactly what a fresh computation would
 return: no time-to-live, no stale figure. The versions are read before computing: a write
 that lands meanwhile raises a version past the stored key, so that entry is never served.
+
+A data version says *that* an agency's figures changed, not *which*: today's events raise
+it as much as a late event of a closed month. A response made in stages
+(:meth:`ResponseCache.staged_body`) also has a fingerprint: a digest, computed in Redis, of
+every bucket it reads. After a version change the fingerprint is asked first, and when a
+rendering is cached under it (with the route and the catalog version) its bytes are served
+— exactly what a fresh computation gives; otherwise the figures are read and rendered. A
+closed month's public page costs one digest, not a page, while the calculator writes
+today's events.
 """
 
 from __future__ import annotations
@@ -12,18 +21,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache
 from fastapi.responses import Response
 from prometheus_client import Counter
 from pydantic import BaseModel, TypeAdapter
 
+from shared.platform.off_loop import off_loop
+
 LOOKUPS = Counter(
     "egov_api_cache_lookups_total",
     "Cached query responses: hit, miss (computed) or joined (waited for the same computation)",
     ["result"],
 )
+RENDERS = Counter(
+    "egov_api_cache_renders_total",
+    "Staged responses after a miss: rendered (figures changed) or unchanged (their "
+    "fingerprint had a rendering cached: its bytes served)",
+    ["result"],
+)
+T = TypeVar("T")
 _LIST_OF_MODELS: TypeAdapter[list[BaseModel]] = TypeAdapter(list[BaseModel])
 
 
@@ -43,6 +61,8 @@ class ResponseCache:
     def __init__(self, store: DataVersions, maxsize: int = 4096) -> None:
         self.store = store
         self._entries: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
+        # (key, catalog version, digest of the figures read) → bytes (staged_body)
+        self._renderings: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
 
     async def respond(
@@ -53,7 +73,7 @@ class ResponseCache:
         compute: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
     ) -> Response:
         async def encoded() -> bytes:
-            return to_json(await compute())
+            return await off_loop(to_json, await compute())
 
         body, _ = await self.body(key, catalog_version, agencies, encoded)
         return Response(body, media_type="application/json")
@@ -96,6 +116,38 @@ class ResponseCache:
             self._pending[full_key] = task
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
         return body, full_key
+
+    async def staged_body(
+        self,
+        key: tuple[Any, ...],
+        catalog_version: int,
+        agencies: Sequence[str],
+        fingerprint: Callable[[], Awaitable[bytes]],
+        read: Callable[[], Awaitable[T]],
+        render: Callable[[T], bytes],
+        full_key: Hashable | None = None,
+    ) -> tuple[bytes, Hashable]:
+        """:meth:`body` for a response made by ``render`` (CPU only, run off the loop) of
+        what ``read`` returns (Redis). ``fingerprint()`` names, cheaply, everything ``read``
+        would return (a digest computed in Redis): a miss whose fingerprint has a rendering
+        already serves its bytes without reading or rendering. A rendering is kept under
+        its fingerprint only when the fingerprint is the same after the read (nothing
+        changed while reading)."""
+
+        async def compute() -> bytes:
+            before = await fingerprint()
+            named = (key, catalog_version, before)
+            found = self._renderings.get(named)
+            if found is not None:
+                RENDERS.labels("unchanged").inc()
+                return found
+            RENDERS.labels("rendered").inc()
+            body = await off_loop(render, await read())
+            if await fingerprint() == before:
+                self._renderings[named] = body
+            return body
+
+        return await self.body(key, catalog_version, agencies, compute, full_key)
 
     async def _compute(self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         try:

@@ -15,37 +15,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from shared.domain.calendar import LOCAL_TZ
+from shared.readmodel.display import num, pct, points
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def _group_thousands(n: int) -> str:
-    return f"{n:,}".replace(",", ".")
-
-
-def pct(value: float | None, digits: int = 2) -> str:
-    """99.0512 → ``99,05%`` (reports show two decimals, §4); None → ``—``."""
-    if value is None:
-        return "—"
-    return f"{value:.{digits}f}".replace(".", ",") + "%"
-
-
-def num(value: int | None) -> str:
-    """40221 → ``40.221`` (Vietnamese thousands separator)."""
-    return "—" if value is None else _group_thousands(int(value))
-
-
-def points(value: float | None) -> str:
-    """Change in percentage points: ``+1,25 điểm``, ``−0,40 điểm``, ``0,00 điểm``."""
-    if value is None:
-        return "—"
-    text = f"{abs(value):.2f}".replace(".", ",")
-    if round(value, 2) > 0:
-        return f"+{text} điểm"
-    if round(value, 2) < 0:
-        return f"−{text} điểm"
-    return f"{text} điểm"
 
 
 def month_vi(label: str) -> str:

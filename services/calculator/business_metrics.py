@@ -18,7 +18,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from services.calculator import metrics
-from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.calendar import local_date, now_utc
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
 from shared.domain.scopes import Scope, parse_scope
@@ -171,7 +171,7 @@ async def export(
     store: IndicatorStore, catalogs: Catalogs, targets: TargetBook, indicators: list[Indicator]
 ) -> None:
     now = now_utc()
-    today = now.astimezone(LOCAL_TZ).date()
+    today = local_date(now)
     periods = {
         "month": Period(PeriodKind.month, today.replace(day=1), today, f"{today:%Y-%m}"),
         "year": Period(PeriodKind.year, date(today.year, 1, 1), today, str(today.year)),

@@ -9,50 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from weakref import WeakKeyDictionary
 
-from pydantic import BaseModel, Field
-
+from shared.contract.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
-from shared.domain.scopes import Scope
+from shared.domain.scopes import agency_scope
 from shared.domain.targets import TargetBook, load_targets
-from shared.readmodel.figures import Reading, Verdict, agency_figures, judge, read_scopes
+from shared.readmodel.figures import agency_figures, judge, read_scopes
 from shared.store.catalogs import CatalogCache, Catalogs
 from shared.store.indicator_store import IndicatorStore
-
-
-class IndicatorFigures(BaseModel):
-    numerator: int
-    denominator: int
-    value: float | None = Field(description="Percent; null when not evaluated")
-    # added in the one read model (older messages lack them: the defaults apply)
-    evaluated: bool = Field(
-        default=True, description="False: the indicator does not apply or has no denominator"
-    )
-    target: float | None = None
-    target_set: str | None = None
-    verdict: Verdict | None = Field(default=None, description="Null when no target applies")
-
-    @classmethod
-    def of(cls, reading: Reading) -> IndicatorFigures:
-        target = reading.target
-        return cls(
-            numerator=reading.figure.numerator,
-            denominator=reading.figure.denominator,
-            value=reading.value,
-            evaluated=reading.evaluated,
-            target=target.min_percent if target else None,
-            target_set=target.target_set if target else None,
-            verdict=reading.verdict,
-        )
-
-
-class IndicatorUpdate(BaseModel):
-    """One message on the indicator-updates topic: an agency's year-to-date figures."""
-
-    agency_code: str
-    period: str
-    indicators: dict[str, IndicatorFigures]
-    published_at: datetime
 
 
 class Coalescer:
@@ -97,7 +61,7 @@ async def build_update(
     inds = list(indicators.values())
     known = catalogs.agencies.get(agency)
     if known is not None:
-        scope = Scope(agency, "agency", (known,))
+        scope = agency_scope(known)
         readings = (await read_scopes(store, catalogs, targets, [scope], inds, period))[agency]
     else:  # not in the catalog (cannot be judged against a target)
         per_agency, _ = await agency_figures(store, catalogs, [agency], inds, period)

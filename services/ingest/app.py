@@ -14,28 +14,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from services.ingest import metrics
-from services.ingest.body import (
-    BodyTooLarge,
-    InvalidBody,
-    decode_events,
-    decode_valid,
-    is_ndjson,
-    read_limited,
-)
-from services.ingest.producer import BrokerUnavailable, EventProducer, Record
+from services.ingest.body import decode_events, decode_valid, is_ndjson, read_limited
+from services.ingest.exceptions import BodyTooLarge, BrokerUnavailable, InvalidBody
+from services.ingest.producer import EventProducer, Record
 from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator
 from shared.contract.partitioning import key_of
 from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
-from shared.platform.auth import FailureLimiter, RateLimiter, authorize
-from shared.platform.config import Settings, get_settings, token_book
-from shared.platform.http_main import serve
+from shared.platform.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
+from shared.platform.config import IngestSettings, load, token_book
+from shared.platform.http_errors import ErrorBody, error_body
+from shared.platform.http_main import VersionHeader, serve
 from shared.platform.logs import get_logger
 from shared.platform.safety import refuse_unsafe_production
 from shared.platform.topic_check import check_at_start
+from shared.platform.version import VERSION
 from shared.store.catalogs import CatalogCache
 from shared.store.client import redis_from_url
+from shared.store.exceptions import CatalogUnavailable
 
 log = get_logger("ingest")
 
@@ -46,12 +43,6 @@ class Accepted(BaseModel):
     by_topic: dict[str, int]
 
 
-class Rejected(BaseModel):
-    error: str
-    message: str
-    errors: list[FieldError]
-
-
 def _error(
     status_code: int,
     error: str,
@@ -59,11 +50,11 @@ def _error(
     errors: list[FieldError],
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = Rejected(error=error, message=message, errors=errors)
+    body = error_body(error, message, errors)
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
+def _record(event: Event, settings: IngestSettings, ingested_ms: int) -> Record:
     topic = settings.topics.dossier if event.family == "dossier" else settings.topics.document
     return Record(
         topic=topic,
@@ -73,10 +64,12 @@ def _record(event: Event, settings: Settings, ingested_ms: int) -> Record:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(
+    settings: IngestSettings | None = None, catalogs: CatalogCache | None = None
+) -> FastAPI:
+    settings = settings or load(IngestSettings)
     redis = redis_from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-    catalogs = CatalogCache(redis)
+    catalogs = catalogs or CatalogCache(redis)
     tokens = token_book(settings)
     limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     failures = FailureLimiter(settings.auth_failures_per_minute)
@@ -91,9 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="egov-monitor ingest",
         description="Nhận sự kiện hồ sơ TTHC và văn bản — receives dossier and document events.",
-        version="1",
+        version=VERSION,
         lifespan=lifespan,
     )
+    app.add_middleware(VersionHeader)
+    trust_proxies(app, settings.trusted_proxies)
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -107,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "version": VERSION}
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
@@ -123,12 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Accepted,
         responses={
-            400: {"model": Rejected},
-            401: {"model": Rejected},
-            403: {"model": Rejected},
-            413: {"model": Rejected},
-            422: {"model": Rejected},
-            503: {"model": Rejected},
+            400: {"model": ErrorBody},
+            401: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+            413: {"model": ErrorBody},
+            422: {"model": ErrorBody},
+            503: {"model": ErrorBody},
         },
     )
     async def post_events(
@@ -136,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         partial: bool = Query(False, description="Accept the valid events, return the rest"),
     ) -> Any:
         token = authorize(request, tokens, "ingest", limiter, failures)
-        source = token.sources[0] if token.sources else token.name
+        source = token.default_source
         try:
             body = await read_limited(request, settings.ingest_max_body_bytes)
         except BodyTooLarge:
@@ -145,7 +140,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             err = FieldError(field="body", reason=f"exceeds {limit} bytes", code="too_large")
             return _error(413, "body_too_large", err.reason, [err])
         ndjson = is_ndjson(request.headers.get("content-type", ""), body)
-        agencies = (await catalogs.current()).agencies  # valid at occurred_at
+        try:
+            agencies = (await catalogs.current()).agencies  # valid at occurred_at
+        except CatalogUnavailable as exc:
+            # never judged against the packaged catalog: it lacks the agencies added since
+            metrics.REQUESTS.labels("unavailable").inc()
+            err = FieldError(field="redis", reason=str(exc), code="unavailable")
+            return _error(
+                503,
+                "catalog_unavailable",
+                "agency catalog unavailable (Redis not answering); retry later",
+                [err],
+                headers={"Retry-After": str(settings.ingest_retry_after_s)},
+            )
         now = now_utc()
         # one pass (msgspec) when every event is valid; otherwise pydantic names the fields
         results: Sequence[Event | FieldError | list[FieldError]] | None = decode_valid(
@@ -188,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         reason=f"this token may not write events of agency {result.agency_code!r}",
                     )
                 )
-            elif result.source and token.sources and result.source not in token.sources:
+            elif result.source and not token.allows_source(result.source):
                 errors.append(
                     FieldError(
                         index=index,
@@ -257,7 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = load(IngestSettings)
     refuse_unsafe_production(settings, "ingest")
     check_at_start(settings, [settings.topics.dossier, settings.topics.document])
-    serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
+    serve(create_app(settings), settings, "ingest", settings.ingest_host, settings.ingest_port)

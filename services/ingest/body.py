@@ -5,19 +5,10 @@ from __future__ import annotations
 import orjson
 from fastapi import Request
 
+from services.ingest.exceptions import BodyTooLarge, InvalidBody
 from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator, decode_array
 from shared.contract.validation import FieldError
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class InvalidBody(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

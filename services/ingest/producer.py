@@ -21,13 +21,10 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
+from services.ingest.exceptions import BrokerUnavailable
 from shared.platform.logs import get_logger
 
 log = get_logger("ingest.producer")
-
-
-class BrokerUnavailable(Exception):
-    pass
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,47 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.ops.rebuild import RebuildRefused, rebuild
-from services.ops.snapshots import RestoreRefused, restore
-from shared.domain.catalog import CatalogFileError, parse_agencies_csv
+from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.rebuild import rebuild
+from services.ops.snapshots import restore
+from shared.domain.catalog import parse_agencies_csv
+from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import ProcedureCatalog
-from shared.platform.config import get_settings
-from shared.store.catalog_log import CatalogLog, CatalogLogError
-from shared.store.catalogs import CatalogStore, DroppedAgenciesError
+from shared.platform.config import OpsSettings, load
+from shared.platform.version import VERSION
+from shared.store.catalog_log import CatalogLog
+from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
-from shared.store.snapshots import SnapshotRefused, take_snapshot
+from shared.store.exceptions import CatalogLogError, DroppedAgenciesError, SnapshotRefused
+from shared.store.snapshots import take_snapshot
 
 console = Console()
 app = typer.Typer(
     help="egov-monitor — giám sát chỉ tiêu chính quyền điện tử.", no_args_is_help=True
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"egov-monitor {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the release (CHANGELOG.md) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """egov-monitor — giám sát chỉ tiêu chính quyền điện tử."""
+
+
 catalog_app = typer.Typer(
     help="Danh mục — load catalogs into the running system.", no_args_is_help=True
 )
@@ -37,7 +64,7 @@ def rebuild_command(
 ) -> None:
     """Re-derive every figure from the event topics, from offset 0 (stop the calculator first)."""
     try:
-        report = asyncio.run(rebuild(get_settings(), flush=not keep_state))
+        report = asyncio.run(rebuild(load(OpsSettings), flush=not keep_state))
     except RebuildRefused as exc:
         console.print(f"[red]rebuild refused[/red]: {exc}")
         raise typer.Exit(2) from None
@@ -55,7 +82,7 @@ def snapshot_command(
     ] = None,
 ) -> None:
     """Write a consistent snapshot of Redis (figures, applied offsets, catalogs, alerts)."""
-    settings = get_settings()
+    settings = load(OpsSettings)
     target = directory or (Path(settings.snapshot_dir) if settings.snapshot_dir else None)
     if target is None:
         console.print("[red]no directory[/red]: pass --directory or set EGOV_SNAPSHOT_DIR")
@@ -77,7 +104,7 @@ def restore_command(
     """Restore Redis: latest snapshot + catalogs from the catalog topic + replay of the
     event log's tail (stop the calculator first)."""
     try:
-        report = asyncio.run(restore(get_settings(), snapshot, force=force))
+        report = asyncio.run(restore(load(OpsSettings), snapshot, force=force))
     except RestoreRefused as exc:
         console.print(f"[red]restore refused[/red]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -94,8 +121,8 @@ async def _load(kind: str, path: Path) -> int:
     # parse and check the file before touching Redis
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
-    settings = get_settings()
-    redis = redis_from_url(settings.redis_url)
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
     log = CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
     store = CatalogStore(redis, log)
     try:

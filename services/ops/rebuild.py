@@ -8,7 +8,9 @@ first; when it restarts, it continues from the rebuilt keyspace's applied offset
 
 It refuses, touching nothing, when history is missing (a partition's beginning offset is
 not 0: retention or a deletion removed records, and a rebuild would silently derive only
-what is left) or when a calculator is live in the consumer group (it would race it).
+what is left), when a topic of the log could lose records unseen (compacted, shorter
+retention, too few replicas: ``shared.platform.topic_check``) or when a calculator is live in the
+consumer group (it would race it).
 """
 
 from __future__ import annotations
@@ -22,20 +24,20 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.platform.config import Settings
+from services.ops.exceptions import RebuildRefused
+from shared.platform.config import OpsSettings
+from shared.platform.exceptions import TopicCheckError
+from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogCache
 from shared.store.client import RedisClient, redis_from_url
 from shared.store.indicator_store import IndicatorStore
+from shared.store.layout import layout_problem
 from shared.store.replay import CatalogAt, open_consumer, replay_ranges
 
 
-class RebuildRefused(RuntimeError):
-    """The rebuild would lose history or race a live calculator; nothing was changed."""
-
-
-def live_calculators(settings: Settings, wait_s: float = 20.0) -> int:
+def live_calculators(settings: OpsSettings, wait_s: float = 20.0) -> int:
     """Members of the calculator's consumer group now (0: none is consuming). The group
     coordinator can be briefly unavailable (a fresh broker creates its offsets topic on
     the first lookup): retried for ``wait_s``, then the rebuild is refused."""
@@ -103,7 +105,7 @@ async def abandoned_keyspaces(redis: RedisClient, current: str) -> set[str]:
     return found - {current}
 
 
-def event_partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicPartition]:
+def event_partitions(consumer: KafkaConsumer, settings: OpsSettings) -> list[TopicPartition]:
     """Every partition of the dossier and document topics."""
     return [
         TopicPartition(t, p)
@@ -113,7 +115,7 @@ def event_partitions(consumer: KafkaConsumer, settings: Settings) -> list[TopicP
 
 
 async def rebuild(
-    settings: Settings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
+    settings: OpsSettings, *, batch_size: int = 2000, show_progress: bool = True, flush: bool = True
 ) -> RebuildReport:
     """Re-derive every figure from offset 0 into a fresh keyspace and switch readers to it
     in one step (``flush=False``: apply on top of the current keyspace instead)."""
@@ -125,6 +127,12 @@ async def rebuild(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a rebuild"
         )
+    try:
+        await asyncio.to_thread(require_event_log, settings)
+    except TopicCheckError as exc:
+        raise RebuildRefused(
+            f"the event log cannot be trusted as the whole history: {exc}"
+        ) from None
     consumer = open_consumer(settings.kafka_bootstrap, batch_size)
     try:
         parts = event_partitions(consumer, settings)
@@ -137,9 +145,13 @@ async def rebuild(
             raise RebuildRefused(
                 "history is missing, a rebuild would derive only what is left: " + "; ".join(lost)
             )
-        redis = redis_from_url(settings.redis_url)
+        redis = redis_from_url(settings.redis_url, settings=settings)
         try:
             current = await IndicatorStore(redis).keyspace()
+            if not flush:
+                problem = await layout_problem(redis)
+                if problem is not None:
+                    raise RebuildRefused(f"{problem}: rebuild without --keep-state")
             for ks in await abandoned_keyspaces(redis, current):
                 report.deleted_keys += await delete_keyspace(redis, ks)
             target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current
@@ -174,7 +186,7 @@ async def rebuild(
     return report
 
 
-async def catalogs_in_force(settings: Settings, redis: RedisClient) -> CatalogAt:
+async def catalogs_in_force(settings: OpsSettings, redis: RedisClient) -> CatalogAt:
     """The agency catalog in force at each record's time, from the catalog topic; when the
     topic holds no agency catalog yet (loaded before catalogs were logged), Redis' one."""
     timeline = CatalogTimeline(

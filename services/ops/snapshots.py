@@ -29,24 +29,18 @@ from urllib.parse import urlparse
 
 from redis.asyncio import Redis
 
-from services.ops.rebuild import (
-    RebuildRefused,
-    catalogs_in_force,
-    event_partitions,
-    live_calculators,
-)
-from shared.platform.config import Settings
+from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.rebuild import catalogs_in_force, event_partitions, live_calculators
+from shared.platform.config import OpsSettings
+from shared.platform.exceptions import TopicCheckError
+from shared.platform.topic_check import require_event_log
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogStore
 from shared.store.indicator_store import IndicatorStore
 from shared.store.keys import REDIS_LISTPACK_CONFIG
+from shared.store.layout import layout_problem
 from shared.store.replay import open_consumer, replay_ranges
 from shared.store.snapshots import list_snapshots, refuse_cluster
-
-
-class RestoreRefused(RuntimeError):
-    """The restore would overwrite live data or race a calculator; nothing was changed."""
-
 
 
 @dataclass
@@ -124,6 +118,12 @@ async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
                     if server.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(f"cannot load snapshot {snapshot}") from None
                     await asyncio.sleep(0.1)
+            problem = await layout_problem(source)
+            if problem is not None:
+                raise RestoreRefused(
+                    f"snapshot {snapshot}: {problem}; nothing was copied from it: restore a "
+                    "snapshot of this layout (--snapshot FILE), or run `egov rebuild`"
+                )
             return await _copy_keys(source, target)
         finally:
             await source.aclose()
@@ -132,7 +132,7 @@ async def _load_snapshot(snapshot: Path, target: Redis, db: int) -> int:
 
 
 async def restore(
-    settings: Settings,
+    settings: OpsSettings,
     snapshot: Path | None = None,
     *,
     force: bool = False,
@@ -152,6 +152,12 @@ async def restore(
             f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
             "stop the calculator before a restore"
         )
+    try:
+        await asyncio.to_thread(require_event_log, settings)
+    except TopicCheckError as exc:
+        raise RestoreRefused(
+            f"the event log cannot be trusted as the whole history: {exc}"
+        ) from None
     if snapshot is None:
         found = list_snapshots(Path(settings.snapshot_dir)) if settings.snapshot_dir else []
         snapshot = found[-1] if found else None

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shared.domain.calendar import LOCAL_TZ
+from shared.domain.calendar import local_date
 
 CONTRACT_VERSION = "1.1"
 EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
@@ -123,7 +123,7 @@ class EventBase(BaseModel):
         occurred = info.data.get("occurred_at")  # absent when occurred_at was invalid
         if agency is None or occurred is None:
             return value
-        day = occurred.astimezone(LOCAL_TZ).date()
+        day = local_date(occurred)
         if agency.valid_from is not None and day < agency.valid_from:
             raise PydanticCustomError(
                 "agency_not_valid",

@@ -13,7 +13,7 @@ records).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -43,6 +43,7 @@ from shared.contract.events import (
     WorkFileCompleted,
 )
 from shared.contract.validation import Agencies
+from shared.domain.calendar import LOCAL_OFFSET
 from shared.domain.catalog import Agency
 
 Code = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -164,7 +165,7 @@ for _struct, _model in _MODELS.items():
 _one = msgspec.json.Decoder(_Any)
 _many = msgspec.json.Decoder(list[_Any])
 
-_LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, fixed since 1975 (events from 2015)
+_LOCAL_OFFSET = LOCAL_OFFSET  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _ONLINE = Channel.online
 _IN_PERSON_ONLY = ServiceLevel.in_person_only
 _SUSPENDED = DueChangeReason.suspended

@@ -34,6 +34,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from shared.domain.exceptions import CatalogFileError
+
 
 class AgencyGroup(StrEnum):
     so_nganh = "so_nganh"
@@ -57,9 +59,13 @@ class Agency(BaseModel):
     valid_from: date | None = None
     valid_to: date | None = None
     successor_code: str | None = None
+    # the statistics office's code of a commune-level unit (mã ĐVHC), when it has one
+    gso_code: str | None = None
     source: str = ""
 
-    @field_validator("parent_code", "successor_code", "valid_from", "valid_to", mode="before")
+    @field_validator(
+        "parent_code", "successor_code", "valid_from", "valid_to", "gso_code", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -162,18 +168,10 @@ AGENCY_CSV_FIELDS = [
     "valid_from",
     "valid_to",
     "successor_code",
+    "gso_code",
     "source",
 ]
 REQUIRED_AGENCY_COLUMNS = ("agency_code", "name", "group", "level")
-
-
-class CatalogFileError(ValueError):
-    """A catalog file that cannot be loaded; ``errors`` holds one message per problem, each
-    naming its line (``line 7: ...``) or the file (``file: ...``)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 def _content_lines(text: str) -> list[tuple[int, str]]:

@@ -57,11 +57,12 @@ from shared.contract.events import (
     PaymentMethod,
     Satisfaction,
 )
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import INTAKE_BIT, INTAKE_MARKS, PROCEDURE_ITEM, intake_items, marks_for
 
 INF = float("inf")
-LOCAL_OFFSET_MS = 7 * 3600 * 1000  # Asia/Ho_Chi_Minh: +07:00, no DST since 1975
-DAY_MS = 86_400_000
+LOCAL_OFFSET_MS = LOCAL_OFFSET_S * 1000  # the calendar's fixed +07:00
+DAY_MS = DAY_S * 1000
 
 # event kinds (the one-letter codes of the v1.1 script)
 RECEIVED, RESOLVED, RETURNED, RATED = "R", "S", "T", "Q"
@@ -582,7 +583,9 @@ _MS = timedelta(milliseconds=1)
 _INTAKE: dict[tuple[Any, ...], tuple[int, bool]] = {}
 
 
-def _intake(event: DossierReceived) -> tuple[int, bool]:
+def intake_bits(event: DossierReceived) -> tuple[int, bool]:
+    """A receipt's intake bits and whether it makes its procedure one with an online dossier
+    (what ``intake_items`` says, computed once per combination)."""
     key = (
         event.service_level,
         event.channel,
@@ -610,7 +613,7 @@ def step_of(event: Event) -> Step:
     ts = (event.occurred_at - _EPOCH) // _MS
     match event:
         case DossierReceived():
-            bits, online = _intake(event)
+            bits, online = intake_bits(event)
             procs = (event.procedure_code.encode(),) if online else ()
             return Step(
                 RECEIVED, hid, tie, ts, due=event.due_at.timestamp(), bits=bits, procs=procs

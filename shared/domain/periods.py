@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from shared.domain.calendar import today_local
+from shared.domain.exceptions import PeriodError
 
 
 class PeriodKind(StrEnum):
@@ -23,10 +24,6 @@ class PeriodKind(StrEnum):
     day = "day"
     range = "range"
     rolling = "rolling"
-
-
-class PeriodError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

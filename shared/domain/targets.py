@@ -40,7 +40,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, ScopeKind
 
 TargetKind = Literal["plan", "evaluation"]
 
@@ -83,7 +83,7 @@ class TargetBook:
         self, indicator: str, scope: Scope, year: int, target_set: str | None = None
     ) -> Target | None:
         """The target of ``scope`` for ``indicator`` in ``year`` (module docstring: §6)."""
-        if scope.kind == "agency":
+        if scope.kind is ScopeKind.agency:
             agency = scope.agency
             if agency is None:
                 return None

@@ -1,4 +1,9 @@
-"""Settings of every service, read from environment variables prefixed ``EGOV_``.
+"""Settings, read from environment variables prefixed ``EGOV_``, in sections: every process
+reads ``PlatformSettings``; ingest, the API and alerts add ``AuthSettings`` (tokens); each
+service loads only its own section (``load(IngestSettings)`` …), so a variable of another
+service is never read, validated or needed. ``Settings`` is every section at once, for the
+local stack and the tests. Every field carries its meaning: docs/configuration.md and
+.env.example are generated from these models.
 
 Defaults are the local stack's (loopback, fixed dev ports); a deployment overrides them,
 e.g. ``EGOV_KAFKA_BOOTSTRAP=kafka:9092``. The dev tokens and the dev webhook secret exist
@@ -8,8 +13,7 @@ issued; production refuses them (``shared/platform/safety.py``). An empty variab
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar, cast
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,11 +36,22 @@ class Topics(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TOPIC_", extra="ignore")
 
-    dossier: str = "egov.dossier.v1"
-    document: str = "egov.document.v1"
-    deadletter: str = "egov.deadletter.v1"
-    indicator_updates: str = "egov.indicator-updates.v1"
-    alerts: str = "egov.alerts.v1"
+    dossier: str = Field("egov.dossier.v1", description="Topic of dossier events.")
+    document: str = Field("egov.document.v1", description="Topic of document events.")
+    deadletter: str = Field(
+        "egov.deadletter.v1",
+        description="Topic of records the calculator could not apply.",
+    )
+    indicator_updates: str = Field(
+        "egov.indicator-updates.v1",
+        description=(
+            "Topic of the calculator's coalesced indicator updates (read by the alerts service)."
+        ),
+    )
+    alerts: str = Field(
+        "egov.alerts.v1",
+        description="Topic where every alert change is published.",
+    )
     # Every catalog replacement, in order (shared/store/catalog_log.py); kept forever.
     catalog: str = "egov.catalog.v1"
 
@@ -60,139 +75,114 @@ class IngestToken(BaseModel):
     agencies: list[str] = Field(default_factory=list)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
+_CONFIG = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
-    # development (default): dev tokens and secret; production: refuses them at start.
-    env: Environment = "development"
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+def D(default: Any, description: str) -> Any:
+    """A setting's default and meaning (the configuration reference is generated from it)."""
+    if callable(default):
+        return Field(default_factory=default, description=description)
+    return Field(default, description=description)
 
-    ingest_host: str = "127.0.0.1"
-    ingest_port: int = 8081
-    api_host: str = "127.0.0.1"
-    api_port: int = 8082
-    calculator_host: str = "127.0.0.1"
-    calculator_port: int = 8083
-    alerts_host: str = "127.0.0.1"
-    alerts_port: int = 8084
 
-    # Bearer tokens. Ingest tokens map an emitting source id to its token and agencies; the
-    # source is stamped on events that carry none. Unset: the dev tokens in development
-    # while no EGOV_TOKENS are issued, none otherwise.
-    ingest_tokens: dict[str, IngestToken] = Field(default_factory=dict)
-    read_token: SecretStr | None = None
-    admin_token: SecretStr | None = None
-    # Issued tokens with scopes, digests only (see shared/platform/tokens.py); added to the above.
-    tokens: list[TokenSpec] = Field(default_factory=list)
-    rate_limit_per_s: float = 50.0
-    rate_limit_burst: int = 200
-    # Failed authentications (missing or unknown token) per client address per minute
-    # before it gets 429 + Retry-After.
-    auth_failures_per_minute: int = 10
-    cors_origins: list[str] = Field(default_factory=list)
-    api_max_body_bytes: int = 1024 * 1024
+class PlatformSettings(BaseSettings):
+    """What every process reads: environment, Kafka, Redis, topics, logs."""
 
-    ingest_max_body_bytes: int = 5 * 1024 * 1024
-    ingest_max_events: int = 10_000
-    ingest_produce_timeout_s: float = 10.0
-    ingest_retry_after_s: int = 5
+    model_config = _CONFIG
 
-    topic_partitions: int = 6
-    # Replicas of the topics a service creates itself (the calculator's leader-election
-    # topic): 1 on one broker; 3 on three (compose, `egov up --kafka-brokers 3`).
-    topic_replication: int = 1
-    # Publish catalog replacements on the catalog topic before they take effect (tests of
-    # the API without a broker turn it off).
-    catalog_log_enabled: bool = True
-    # Periodic snapshots of Redis for `egov restore` (unset: none): directory, interval, how
-    # many to keep. One calculator takes each (a Redis lock elects it).
-    snapshot_dir: str | None = None
-    snapshot_interval_s: float = 3600.0
-    snapshot_keep: int = 24
-    # Seconds a stopping calculator lets its batch in flight finish before exiting unacked.
-    calculator_stop_grace_s: float = 5.0
-    # Seconds without heartbeats before a Faust worker's partitions go to the others.
-    kafka_session_timeout_s: float = 10.0
-    # Seconds between checks that Redis still holds every record this calculator applied.
-    calculator_gap_check_interval_s: float = 2.0
-    # Bytes of an invalid record's value kept in its dead-letter entry (base64 adds a third;
-    # the broker's default message limit is 1 MB): larger values are truncated, by reference.
-    deadletter_max_value_bytes: int = 256 * 1024
-    # Seconds a starting service waits for Kafka before it gives up checking its topics.
-    topic_check_wait_s: float = 60.0
-    calculator_group: str = "egov-calculator"
-    alerts_group: str = "egov-alerts"
-    # Seconds between coalesced publications of changed indicators.
-    calculator_publish_interval_s: float = 1.0
-    # Seconds between exports of business metrics and consumer lag.
-    metrics_interval_s: float = 10.0
-
-    alerts_min_denominator: int = 30
-    # A breach resolves only once the value is back above target + this margin (points).
-    alerts_resolve_margin: float = 1.0
-    # Target sets evaluated besides the targets in force (e.g. an evaluation set).
-    alerts_target_sets: list[str] = Field(default_factory=list)
-    alerts_check_interval_s: float = 30.0
-    alerts_outbox_interval_s: float = 1.0
-    alerts_max_attempts: int = 20
-    # A notification being sent is leased this long; a sender that died mid-send (after the
-    # receiver accepted, before marking it done) is retried after the lease, same ids.
-    alerts_outbox_lease_s: float = 60.0
-    # The pipeline is behind (one pipeline_behind alert, no silence alerts) while the
-    # calculator's consumer lag, measured by the alerts service, reaches this many events …
-    alerts_pipeline_max_lag: int = 1000
-    # … or events wait and its committed offsets have not moved for this many seconds.
-    alerts_pipeline_max_stall_s: float = 120.0
-    # Silence: no events for this many working hours (Mon–Fri 07:00–17:00 local).
-    alerts_silence_working_hours: float = 2.0
-    alerts_working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    alerts_working_start_hour: int = 7
-    alerts_working_end_hour: int = 17
-    alerts_digest_hour: int = 7
-    alerts_routes: list[AlertRoute] = Field(
-        default_factory=lambda: [AlertRoute(emails=["cntt@egov-monitor.local"])]
+    env: Environment = D(
+        "development",
+        "development: the dev tokens and webhook secret work; production: the services "
+        "refuse them and other unsafe values at start (exit 78)",
     )
-    alerts_digest_emails: list[str] = Field(default_factory=lambda: ["cntt@egov-monitor.local"])
-    dashboard_url: str = "http://127.0.0.1:3000/d/egov-overview"
-
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 2525
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "egov-monitor <canhbao@egov-monitor.local>"
-    smtp_timeout_s: float = 10.0
-    # HMAC key of the webhook signatures (unset: the dev secret in development).
-    webhook_secret: SecretStr | None = None
-    webhook_timeout_s: float = 5.0
-    alertmanager_url: str | None = None
-    default_target_set: str | None = None
-
-    # What people see (services/api/routes/public.py, routes_board.py): who may embed the
-    # public results page in a frame (CSP frame-ancestors sources, e.g. the portal's origin),
-    # the Prometheus the board links to, and the local mail sink's store the board lists.
-    public_frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
-    prometheus_url: str = "http://127.0.0.1:9090"
-    mail_dir: str | None = None
-    board_poll_s: float = 1.0
-
-    # Where Faust workers keep their local state (nothing durable: state lives in Redis).
-    faust_data_dir: str = ".run/faust"
-
-    timezone: str = "Asia/Ho_Chi_Minh"
-    log_level: str = "INFO"
-
-    topics: Topics = Field(default_factory=Topics)
-
-    @field_validator(
-        "smtp_username", "smtp_password", "alertmanager_url", "default_target_set", mode="before"
+    kafka_bootstrap: str = D("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+    redis_url: str = D(
+        "redis://127.0.0.1:6379/0",
+        "Redis URL: redis://[:password@]host:port/db for one server, "
+        "redis+cluster://host:port,… for a Redis Cluster",
     )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """An empty variable (compose's ``${EGOV_SMTP_USERNAME:-}``) means not set."""
-        return None if value == "" else value
+    redis_socket_timeout_s: float = D(
+        10.0,
+        "seconds a Redis command may wait for its reply before the client gives up (a hung "
+        "Redis or a dead link must not hang a service)",
+    )
+    redis_connect_timeout_s: float = D(5.0, "seconds a connection may wait for Redis to accept")
+    topics: Topics = D(Topics, "topic names: EGOV_TOPIC_<ROLE> (see the topics table)")
+    topic_partitions: int = D(6, "partitions of the topics a service creates itself")
+    topic_replication: int = D(
+        1,
+        "replicas of the topics a service creates itself and the replication the start-up "
+        "check expects (1 on one broker; 3 on three: compose, `egov up --kafka-brokers 3`)",
+    )
+    topic_check_wait_s: float = D(
+        60.0, "seconds a starting service waits for Kafka before it gives up checking topics"
+    )
+    catalog_log_enabled: bool = D(
+        True,
+        "publish catalog replacements on the catalog topic before they take effect (tests "
+        "of the API without a broker turn it off)",
+    )
+    calculator_group: str = D(
+        "egov-calculator",
+        "the calculators' consumer group (the alerts service and `egov rebuild` watch it)",
+    )
+    kafka_session_timeout_s: float = D(
+        10.0, "seconds without heartbeats before a Faust worker's partitions go to the others"
+    )
+    metrics_interval_s: float = D(
+        10.0, "seconds between exports of business metrics and consumer lag"
+    )
+    faust_data_dir: str = D(
+        ".run/faust",
+        "where Faust workers keep local state (nothing durable: state lives in Redis)",
+    )
+    timezone: str = D(
+        "Asia/Ho_Chi_Minh",
+        "the province's time zone (informational: the calendar is fixed at +07:00)",
+    )
+    log_level: str = D("INFO", "log level of the JSON logs: DEBUG, INFO, WARNING, ERROR")
+
+
+class AuthSettings(PlatformSettings):
+    """Bearer tokens and their limits, for the services that check them (ingest, API,
+    alerts)."""
+
+    ingest_tokens: dict[str, IngestToken] = D(
+        dict,
+        'emitting sources and their tokens: {"source": {"token": "…", "agencies": [...]}} '
+        "(the source is stamped on events that carry none); unset: the dev token in "
+        "development while no EGOV_TOKENS are issued",
+    )
+    read_token: SecretStr | None = D(None, "token of the read scope (query API, pages)")
+    admin_token: SecretStr | None = D(
+        None, "token of the admin scope (implies read and operate: catalogs, alerts)"
+    )
+    tokens: list[TokenSpec] = D(
+        list,
+        "issued tokens with scopes, SHA-256 digests only (JSON list of {name, sha256, "
+        "scopes, sources, agencies}); added to the tokens above",
+    )
+    rate_limit_per_s: float = D(50.0, "requests per second allowed to one token")
+    rate_limit_burst: int = D(200, "burst of requests allowed to one token")
+    auth_failures_per_minute: int = D(
+        10,
+        "failed authentications (missing or unknown token, board cookie without a session) "
+        "in a minute: this many of one token from one address and that token gets 429 + "
+        "Retry-After there; this many different failing tokens from one address (guessing) "
+        "and every token not already used from there gets 429",
+    )
+    trusted_proxies: list[str] = D(
+        list,
+        "proxies in front of the services whose X-Forwarded-For / X-Forwarded-Proto are "
+        'believed (addresses or CIDR networks, e.g. ["10.0.0.2"]; "*": every peer); the '
+        "client address (failure limits) and scheme (the board cookie's Secure flag) then "
+        "come from them; empty: no forwarded header is believed",
+    )
+    webhook_secret: SecretStr | None = D(
+        None,
+        "HMAC key of the webhook signatures; unset: the dev secret in development, "
+        "required in production by the alerts service",
+    )
 
     @field_validator("ingest_tokens", mode="before")
     @classmethod
@@ -204,7 +194,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _development_defaults(self) -> Settings:
+    def _development_defaults(self) -> Self:
         """The dev tokens and webhook secret, in development only; the dev tokens only while
         no tokens are issued (EGOV_TOKENS)."""
         if self.env != "development":
@@ -223,11 +213,194 @@ class Settings(BaseSettings):
         return self
 
 
+class ReportingSettings(BaseSettings):
+    """Links and defaults shared by what people read (API pages, alert messages)."""
+
+    model_config = _CONFIG
+
+    dashboard_url: str = D(
+        "http://127.0.0.1:3000/d/egov-overview", "the Grafana dashboard linked from pages and mail"
+    )
+    default_target_set: str | None = D(
+        None, "target set evaluated when a request names none (unset: the targets in force)"
+    )
+
+    @field_validator("default_target_set", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class IngestSettings(AuthSettings):
+    """The ingest service: HTTP → validated events → Kafka."""
+
+    ingest_host: str = D("127.0.0.1", "address the ingest service listens on")
+    ingest_port: int = D(8081, "port of the ingest service")
+    ingest_max_body_bytes: int = D(5 * 1024 * 1024, "largest request body ingest reads")
+    ingest_max_events: int = D(10_000, "most events in one request")
+    ingest_produce_timeout_s: float = D(
+        10.0, "seconds ingest waits for Kafka to acknowledge a batch before answering 503"
+    )
+    ingest_retry_after_s: int = D(5, "Retry-After of ingest's 503 answers")
+
+
+class ApiSettings(AuthSettings, ReportingSettings):
+    """The query API, the public pages and the ICT board."""
+
+    api_host: str = D("127.0.0.1", "address the API listens on")
+    api_port: int = D(8082, "port of the API")
+    cors_origins: list[str] = D(list, "origins allowed to call the API from a browser")
+    api_max_body_bytes: int = D(1024 * 1024, "largest request body the API reads")
+    public_frame_ancestors: list[str] = D(
+        lambda: ["'self'"],
+        "who may embed the public results page in a frame (CSP frame-ancestors sources, "
+        "e.g. the portal's origin)",
+    )
+    prometheus_url: str = D("http://127.0.0.1:9090", "the Prometheus the board links to")
+    mail_dir: str | None = D(None, "the local mail sink's store the board lists (dev stack)")
+    board_poll_s: float = D(1.0, "seconds between the board's fragment refreshes")
+    board_session_ttl_s: int = D(
+        12 * 3600, "seconds a board sign-in lasts (its server-side session and cookie)"
+    )
+    board_max_streams: int = D(
+        100,
+        "live-board streams (/board/events) open at once per API process; beyond: 503 + "
+        "Retry-After",
+    )
+
+
+class SnapshotSettings(BaseSettings):
+    """Where Redis snapshots go (taken by a calculator, written and read by `egov`)."""
+
+    model_config = _CONFIG
+
+    snapshot_dir: str | None = D(
+        None,
+        "directory of Redis snapshots for `egov restore` (unset: the calculators take none)",
+    )
+    snapshot_interval_s: float = D(3600.0, "seconds between the calculators' snapshots")
+    snapshot_keep: int = D(24, "snapshots kept")
+
+
+class CalculatorSettings(PlatformSettings, SnapshotSettings):
+    """The calculator: events → per-agency state and counters in Redis."""
+
+    calculator_host: str = D("127.0.0.1", "address of the calculator's web page (/metrics)")
+    calculator_port: int = D(8083, "port of the calculator's web page")
+    calculator_stop_grace_s: float = D(
+        5.0, "seconds a stopping calculator lets its batches in flight finish"
+    )
+    calculator_gap_check_interval_s: float = D(
+        2.0, "seconds between checks that Redis still holds every record this calculator applied"
+    )
+    calculator_publish_interval_s: float = D(
+        1.0, "seconds between coalesced publications of changed indicators"
+    )
+    deadletter_max_value_bytes: int = D(
+        256 * 1024,
+        "bytes of an invalid record's value kept in its dead-letter entry (larger values are "
+        "truncated, by reference)",
+    )
+
+
+class AlertsSettings(AuthSettings, ReportingSettings):
+    """The alerts service: threshold breaches → notifications to the ICT department."""
+
+    alerts_host: str = D("127.0.0.1", "address of the alerts service (/metrics, webhook)")
+    alerts_port: int = D(8084, "port of the alerts service")
+    alerts_group: str = D("egov-alerts", "the alerts service's consumer group")
+    alerts_min_denominator: int = D(
+        30, "no breach alert on fewer dossiers than this in the period"
+    )
+    alerts_resolve_margin: float = D(
+        1.0, "a breach resolves only once the value is back above target + this many points"
+    )
+    alerts_target_sets: list[str] = D(
+        list, "target sets evaluated besides the targets in force (e.g. an evaluation set)"
+    )
+    alerts_check_interval_s: float = D(30.0, "seconds between timed checks (overdue, silence)")
+    alerts_outbox_interval_s: float = D(1.0, "seconds between passes over the outbox")
+    alerts_max_attempts: int = D(20, "attempts of a notification before it is given up")
+    alerts_outbox_lease_s: float = D(
+        60.0,
+        "seconds a notification being sent is leased; a sender that died mid-send is "
+        "retried after it, same ids",
+    )
+    alerts_pipeline_max_lag: int = D(
+        1000,
+        "the pipeline is behind (one pipeline_behind alert, no silence alerts) while the "
+        "calculator's consumer lag reaches this many events",
+    )
+    alerts_pipeline_max_stall_s: float = D(
+        120.0, "… or events wait and its committed offsets have not moved for this many seconds"
+    )
+    alerts_silence_working_hours: float = D(
+        2.0, "silence alert after this many working hours without events"
+    )
+    alerts_working_days: list[int] = D(
+        lambda: [0, 1, 2, 3, 4], "working days (0 = Monday) of the silence clock"
+    )
+    alerts_working_start_hour: int = D(7, "start of working hours (local)")
+    alerts_working_end_hour: int = D(17, "end of working hours (local)")
+    alerts_digest_hour: int = D(7, "local hour of the daily digest")
+    alerts_routes: list[AlertRoute] = D(
+        lambda: [AlertRoute(emails=["cntt@egov-monitor.local"])],
+        "who hears about which alerts: JSON list of {groups, severities, rules, emails, "
+        "webhooks} (empty match lists match everything)",
+    )
+    alerts_digest_emails: list[str] = D(
+        lambda: ["cntt@egov-monitor.local"], "recipients of the daily digest"
+    )
+    alerts_prometheus_rules: list[str] = D(
+        list,
+        "Prometheus rules files (or directories of *.yml) whose alert names the alerts "
+        "service accepts from Alertmanager; empty: the repository's prometheus/rules; "
+        "other names are ignored",
+    )
+    smtp_host: str = D("127.0.0.1", "the province's mail relay")
+    smtp_port: int = D(2525, "port of the mail relay")
+    smtp_starttls: bool = D(False, "STARTTLS to the mail relay")
+    smtp_username: str | None = D(None, "mail relay user (unset: no login)")
+    smtp_password: SecretStr | None = D(None, "mail relay password")
+    smtp_from: str = D("egov-monitor <canhbao@egov-monitor.local>", "From of alert mail")
+    smtp_timeout_s: float = D(10.0, "seconds per SMTP operation")
+    webhook_timeout_s: float = D(5.0, "seconds per webhook call")
+    alertmanager_url: str | None = D(
+        None, "an Alertmanager to forward alerts to (unset: none)"
+    )
+
+    @field_validator("smtp_username", "smtp_password", "alertmanager_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (compose's ``${EGOV_SMTP_USERNAME:-}``) means not set."""
+        return None if value == "" else value
+
+
+class OpsSettings(PlatformSettings, SnapshotSettings):
+    """Production operations (`egov rebuild | snapshot | restore | catalog`)."""
+
+
+class Settings(IngestSettings, ApiSettings, CalculatorSettings, AlertsSettings, OpsSettings):
+    """Every section at once: the local stack and the tests configure all services from
+    one object; a service loads only its own section (:func:`load`)."""
+
+
+SECTIONS: tuple[type[PlatformSettings], ...] = (
+    PlatformSettings,
+    AuthSettings,
+    IngestSettings,
+    ApiSettings,
+    CalculatorSettings,
+    AlertsSettings,
+    OpsSettings,
+)
+
+
 def dev_secret(value: SecretStr | None) -> bool:
     return value is not None and value.get_secret_value() in DEV_TOKENS
 
 
-def token_book(settings: Settings) -> TokenBook:
+def token_book(settings: AuthSettings) -> TokenBook:
     """Issued tokens plus the configured plain ones (hashed here, kept only as digests).
 
     Dev token values count only in development while no tokens are issued (``EGOV_TOKENS``);
@@ -262,6 +435,20 @@ def token_book(settings: Settings) -> TokenBook:
     return TokenBook(specs)
 
 
-@lru_cache(maxsize=1)
+SectionT = TypeVar("SectionT", bound=PlatformSettings)
+
+
+_LOADED: dict[type[PlatformSettings], PlatformSettings] = {}
+
+
+def load(section: type[SectionT]) -> SectionT:
+    """A service's settings: its own section only, read once from the environment."""
+    found = _LOADED.get(section)
+    if found is None:
+        found = _LOADED[section] = section()
+    return cast(SectionT, found)
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """Every section (the local stack, tools and tests)."""
+    return load(Settings)

@@ -10,8 +10,9 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.platform.config import Settings
+from shared.platform.config import PlatformSettings
 from shared.platform.logs import get_logger
+from shared.platform.version import VERSION
 
 log = get_logger("faust")
 TimerFn = Callable[[], Awaitable[None]]
@@ -25,11 +26,17 @@ def add_standard_pages(app: faust.App) -> None:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
+        return web.json({"status": "ok", "version": VERSION})
 
 
 def make_faust_app(
-    settings: Settings, group: str, host: str, port: int, *, leader: bool = False, **extra: Any
+    settings: PlatformSettings,
+    group: str,
+    host: str,
+    port: int,
+    *,
+    leader: bool = False,
+    **extra: Any,
 ) -> faust.App:
     """A Faust app that commits offsets only after processing (at-least-once), keeps no
     durable local state (everything lives in Redis) and serves the standard pages.

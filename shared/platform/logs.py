@@ -6,6 +6,8 @@ import logging
 
 import structlog
 
+from shared.platform.version import VERSION
+
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", level=level)
@@ -24,3 +26,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+def log_start(service: str, **fields: object) -> None:
+    """The first line a service logs: its name and release (``shared/platform/version.py``),
+    and where it listens. Nothing secret goes in ``fields``."""
+    get_logger(service).info("service_start", service=service, version=VERSION, **fields)

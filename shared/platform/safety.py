@@ -1,6 +1,7 @@
 """Safe by default in production (``EGOV_ENV=production``): a service refuses to start with
-a development token, the development webhook secret or an empty one, or an ingest token
-without its agency list. The message names the setting, never the secret's value."""
+a development token, the development webhook secret or an empty one, an ingest token
+without its agency list, or SMTP credentials without STARTTLS. The message names the
+setting, never the secret's value."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from shared.platform.config import (
     DEV_TOKENS,
     DEV_WEBHOOK_SECRET,
     ENV_PREFIX,
-    Settings,
+    AlertsSettings,
+    AuthSettings,
+    PlatformSettings,
 )
 from shared.platform.tokens import digest
 
@@ -34,11 +37,14 @@ def _secret_problem(name: str, value: SecretStr | None, *, required: bool) -> st
     return None
 
 
-def production_problems(settings: Settings, *, signs_webhooks: bool = False) -> list[str]:
+def production_problems(
+    settings: PlatformSettings, *, signs_webhooks: bool = False
+) -> list[str]:
     """What makes ``settings`` unsafe in production, one sentence per setting (empty: safe,
     or not production). ``signs_webhooks``: the service signs webhooks (alerts), so the
-    webhook secret is required."""
-    if settings.env != "production":
+    webhook secret is required. A section without tokens (calculator, ops) holds no
+    secret of the project's to check."""
+    if settings.env != "production" or not isinstance(settings, AuthSettings):
         return []
     p = ENV_PREFIX
     found: list[str] = []
@@ -61,6 +67,14 @@ def production_problems(settings: Settings, *, signs_webhooks: bool = False) -> 
             found.append(
                 f'{name} has the ingest scope but no agency list ("agencies": [...] or ["*"])'
             )
+    smtp_login = isinstance(settings, AlertsSettings) and (
+        settings.smtp_username or settings.smtp_password
+    )
+    if smtp_login and isinstance(settings, AlertsSettings) and not settings.smtp_starttls:
+        found.append(
+            f"{p}SMTP_USERNAME / {p}SMTP_PASSWORD are set but {p}SMTP_STARTTLS is false "
+            "(the mail password would cross the network unencrypted)"
+        )
     secret = f"{p}WEBHOOK_SECRET"
     if problem := _secret_problem(secret, settings.webhook_secret, required=signs_webhooks):
         found.append(problem)
@@ -68,7 +82,7 @@ def production_problems(settings: Settings, *, signs_webhooks: bool = False) -> 
 
 
 def refuse_unsafe_production(
-    settings: Settings, service: str, *, signs_webhooks: bool = False
+    settings: PlatformSettings, service: str, *, signs_webhooks: bool = False
 ) -> None:
     """A service's first step: in production, exit 78 (EX_CONFIG) naming each unsafe setting."""
     problems = production_problems(settings, signs_webhooks=signs_webhooks)

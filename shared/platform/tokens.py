@@ -27,7 +27,10 @@ class TokenSpec(BaseModel):
     name: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
     scopes: list[Scope]
-    sources: list[str] = Field(default_factory=list, description="ingest: allowed sources")
+    sources: list[str] = Field(
+        default_factory=list,
+        description="ingest: allowed sources (none: the token's name is its only source)",
+    )
     agencies: list[str] = Field(
         default_factory=list,
         description='ingest: allowed agencies ("*" = every agency; none = refused in production)',
@@ -36,6 +39,17 @@ class TokenSpec(BaseModel):
     def allows(self, scope: Scope) -> bool:
         """Whether the token may act in ``scope``; admin implies read and operate."""
         return scope in self.scopes or ("admin" in self.scopes and scope in ("read", "operate"))
+
+    @property
+    def default_source(self) -> str:
+        """The source stamped on this token's events that name none."""
+        return self.sources[0] if self.sources else self.name
+
+    def allows_source(self, source: str) -> bool:
+        """Ingest tokens write only their sources; a token issued without a list writes
+        under its own name only (any other name would be a new source that can fall silent
+        and raise an alert)."""
+        return source in (self.sources or [self.name])
 
     def allows_agency(self, agency: str) -> bool:
         """Ingest tokens write only their agencies. No list at all is accepted in
@@ -48,7 +62,10 @@ class TokenBook:
         self.specs = specs
 
     def identify(self, token: str) -> TokenSpec | None:
-        presented = digest(token)
+        return self.by_digest(digest(token))
+
+    def by_digest(self, presented: str) -> TokenSpec | None:
+        """The token whose SHA-256 is ``presented`` (hex), if one is in force."""
         found: TokenSpec | None = None
         for spec in self.specs:  # every digest compared: no early exit to time
             if hmac.compare_digest(presented, spec.sha256):

@@ -23,7 +23,7 @@ from shared.contract.events import ServiceLevel
 from shared.domain.indicators import Indicator, ratio_percent
 from shared.domain.periods import Period
 from shared.domain.procedures import Procedure, ProcedureCatalog
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, ScopeKind
 from shared.domain.targets import Target, TargetBook
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
@@ -67,12 +67,67 @@ def _catalog_counts(procs: Sequence[Procedure]) -> dict[str, int]:
     }
 
 
-def _activity_universe(name: str, procs: Sequence[Procedure]) -> set[str]:
+def _activity_universe(name: str, procs: Sequence[Procedure]) -> frozenset[str]:
     if name == "proc_online":
-        return {
+        return frozenset(
             p.procedure_code for p in procs if p.service_level is not ServiceLevel.in_person_only
-        }
-    return {p.procedure_code for p in procs if p.fee_required}
+        )
+    return frozenset(p.procedure_code for p in procs if p.fee_required)
+
+
+_UniverseKey = tuple[str, str, date | None, date | None]
+_UNIVERSES: WeakKeyDictionary[ProcedureCatalog, dict[_UniverseKey, frozenset[str]]]
+_UNIVERSES = WeakKeyDictionary()
+
+
+def activity_universe(
+    catalog: ProcedureCatalog, name: str, agency: str, start: date, end: date
+) -> frozenset[str]:
+    """The procedures of the agency (valid in the period) a per-period set is counted
+    against; computed once per catalog, agency and (for dated procedures) period."""
+    per_catalog = _UNIVERSES.setdefault(catalog, {})
+    dated = catalog.has_dated(agency)
+    key = (name, agency, start if dated else None, end if dated else None)
+    found = per_catalog.get(key)
+    if found is None:
+        procs = catalog.of_agency(agency, start, end)
+        found = per_catalog[key] = _activity_universe(name, procs)
+    return found
+
+
+def marks_read(indicators: Sequence[Indicator]) -> list[str]:
+    """The counter marks the figures of ``indicators`` sum."""
+    return sorted(
+        {m for i in indicators if i.source in EVENT_SOURCES for m in (i.numerator, i.denominator)}
+    )
+
+
+def sets_read(indicators: Sequence[Indicator]) -> set[str]:
+    """The per-period sets the figures of ``indicators`` count members of."""
+    return {i.numerator for i in indicators if i.source == "catalog_activity"}
+
+
+async def figures_digest(
+    store: IndicatorStore,
+    reads: Sequence[tuple[Sequence[str], Sequence[Indicator], Period]],
+) -> bytes:
+    """A digest, computed in Redis, of every bucket value that :func:`agency_figures`
+    would read for each ``(agencies, indicators, period)``: equal digests, equal figures
+    (with the same catalogs). A few bytes come back, whatever the number of buckets."""
+    counters: dict[tuple[str, ...], dict[str, list[tuple[date, date]]]] = {}
+    sets: dict[str, dict[str, list[tuple[date, date]]]] = {}
+    for agencies, indicators, period in reads:
+        span = (period.start, period.end)
+        marks = tuple(marks_read(indicators))
+        targets = [counters.setdefault(marks, {})] if marks else []
+        targets += [sets.setdefault(name, {}) for name in sorted(sets_read(indicators))]
+        for per_agency in targets:
+            for code in agencies:
+                per_agency.setdefault(code, []).append(span)
+    return await store.buckets_digest(
+        [(list(marks), spans) for marks, spans in sorted(counters.items())],
+        sorted(sets.items()),
+    )
 
 
 async def agency_figures(
@@ -84,16 +139,13 @@ async def agency_figures(
     extra_marks: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, Figure]], dict[str, dict[str, int]]]:
     """Per agency and indicator the figure; also the raw mark sums (incl. ``extra_marks``)."""
-    marks = sorted(
-        {m for i in indicators if i.source in EVENT_SOURCES for m in (i.numerator, i.denominator)}
-        | set(extra_marks)
-    )
+    marks = sorted(set(marks_read(indicators)) | set(extra_marks))
     sums = (
         await store.sum_marks(agencies, period.start, period.end, marks)
         if marks
         else {a: {} for a in agencies}
     )
-    activity = {i.numerator for i in indicators if i.source == "catalog_activity"}
+    activity = sets_read(indicators)
     sets = {
         name: await store.set_union(agencies, period.start, period.end, name)
         for name in sorted(activity)
@@ -101,7 +153,6 @@ async def agency_figures(
     has_catalog = len(catalogs.procedures) > 0
     out: dict[str, dict[str, Figure]] = {}
     for agency in agencies:
-        procs = catalogs.procedures.of_agency(agency, period.start, period.end)
         counts = catalog_counts(catalogs.procedures, agency, period.start, period.end)
         figures: dict[str, Figure] = {}
         for ind in indicators:
@@ -115,7 +166,10 @@ async def agency_figures(
             elif ind.source == "catalog":
                 fig = Figure(counts[ind.numerator], counts[ind.denominator])
             else:
-                members = sets[ind.numerator][agency] & _activity_universe(ind.numerator, procs)
+                universe = activity_universe(
+                    catalogs.procedures, ind.numerator, agency, period.start, period.end
+                )
+                members = sets[ind.numerator][agency] & universe
                 fig = Figure(len(members), counts[ind.denominator])
             figures[ind.indicator] = fig
         out[agency] = figures
@@ -213,8 +267,8 @@ def scope_figure(
     per_agency: Mapping[str, Mapping[str, Figure]], indicator: str, scope: Scope
 ) -> Figure:
     """An agency's own figure, or the sum over an aggregate scope's members."""
-    figs = [per_agency[code][indicator] for code in scope.codes]
-    return figs[0] if scope.kind == "agency" else total(figs)
+    figs = [per_agency[a.agency_code][indicator] for a in scope.members]
+    return figs[0] if scope.kind is ScopeKind.agency else total(figs)
 
 
 async def scope_figures(

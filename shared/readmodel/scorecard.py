@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from shared.domain.indicators import Indicator, ratio_percent
 from shared.domain.periods import Period
-from shared.domain.scopes import Scope, scope_in
+from shared.domain.scopes import Scope, agency_scope, scope_in
 from shared.domain.targets import TargetBook
 from shared.readmodel.figures import agency_figures, value_of
 from shared.store.catalogs import Catalogs
@@ -58,7 +58,7 @@ async def scorecard(
     figures, _ = await agency_figures(store, catalogs, codes, indicators, period)
     scores: list[AgencyScore] = []
     for agency in scope.members:
-        own = Scope(agency.agency_code, "agency", (agency,))
+        own = agency_scope(agency)
         judged: list[str] = []
         misses: list[Miss] = []
         for ind in indicators:

@@ -19,12 +19,9 @@ from pydantic import BaseModel
 
 from shared.domain.catalog import Agency, AgencyCatalog, load_agencies
 from shared.domain.procedures import Procedure, ProcedureCatalog
+from shared.store.exceptions import CatalogLogError
 
 CatalogKind = Literal["agencies", "procedures"]
-
-
-class CatalogLogError(RuntimeError):
-    """The catalog topic could not take the new catalog: nothing was changed."""
 
 
 class CatalogRecord(BaseModel):

@@ -2,8 +2,17 @@
 
 ``catalog:agencies`` and ``catalog:procedures`` each hold one JSON array and
 ``catalog:version`` is bumped on every change. ``CatalogCache`` re-reads them when the
-version moved (checked at most every ``refresh_s``). When Redis holds no agency catalog
-yet, the packaged ``shared/domain/data/agencies.csv`` is written there first.
+version moved (checked at most every ``refresh_s``).
+
+Where the agency catalog comes from — one rule:
+
+- Redis answers and holds an agency catalog: that one (the latest replacement).
+- Redis answers and holds none (never initialised): the packaged
+  ``shared/domain/data/agencies.csv`` is written there first (``SET NX``), then read back.
+- Redis does not answer (down, unreachable, still loading its data): the last copy read
+  from Redis; before any copy, :class:`CatalogUnavailable` — never the packaged file,
+  which lacks every agency added since (validating against it would reject their events:
+  ingest answers 503 instead, the calculator waits, see ``CatalogCache(wait=True)``).
 
 Replacing the agency catalog never rewrites the past (§4a.6): figures stay under their
 agency code. A replacement that drops a code which already has figures (its data version
@@ -14,6 +23,7 @@ unit that never sent anything) may be dropped.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,26 +32,18 @@ import orjson
 
 from shared.domain.catalog import Agency, AgencyCatalog, load_agencies
 from shared.domain.procedures import Procedure, ProcedureCatalog
+from shared.platform.logs import get_logger
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogLog
 from shared.store.client import REDIS_UNAVAILABLE, AtomicBlock, Key, RedisClient
+from shared.store.exceptions import CatalogUnavailable, DroppedAgenciesError
+
+_log = get_logger("catalogs")
 
 # One hash tag: the catalogs and their version change in one MULTI/EXEC (one cluster slot).
 AGENCIES_KEY = "catalog:{catalog}:agencies"
 PROCEDURES_KEY = "catalog:{catalog}:procedures"
 VERSION_KEY = "catalog:{catalog}:version"
-
-
-class DroppedAgenciesError(ValueError):
-    """A new agency catalog leaves out codes that have figures."""
-
-    def __init__(self, codes: list[str]) -> None:
-        self.codes = codes
-        super().__init__(
-            f"agency code(s) {', '.join(codes)} have figures but are not in the new catalog: "
-            "end them with valid_to (and successor_code) instead of removing them; "
-            "replacing the catalog never rewrites the past"
-        )
 
 
 @dataclass(frozen=True)
@@ -131,30 +133,58 @@ class CatalogStore:
 
 
 class CatalogCache:
-    """The current catalogs, re-read from Redis when ``catalog:version`` changes."""
+    """The current catalogs, re-read from Redis when ``catalog:version`` changes.
+
+    ``wait``: before the first copy, retry (with backoff, up to ``max_delay_s`` apart)
+    until Redis answers instead of raising :class:`CatalogUnavailable` — the calculator's
+    choice: its records wait in Kafka, uncommitted, rather than be judged against a
+    catalog it could not read."""
 
     def __init__(
-        self, redis: RedisClient, refresh_s: float = 2.0, log: CatalogLog | None = None
+        self,
+        redis: RedisClient,
+        refresh_s: float = 2.0,
+        log: CatalogLog | None = None,
+        *,
+        wait: bool = False,
+        max_delay_s: float = 5.0,
+        initial: Catalogs | None = None,
     ) -> None:
+        """``initial``: a copy to start from, as if read from Redis (tests without one)."""
         self.store = CatalogStore(redis, log)
         self.refresh_s = refresh_s
-        self._current: Catalogs | None = None
-        self._checked = 0.0
+        self.wait = wait
+        self.max_delay_s = max_delay_s
+        self._current: Catalogs | None = initial
+        self._checked = 0.0 if initial is None else time.monotonic()
 
     async def current(self) -> Catalogs:
-        """Never fails: with Redis unreachable it serves the last copy it had (or the
-        packaged agency catalog), so validation keeps working through a Redis outage."""
+        """The catalogs from Redis; with Redis not answering, the last copy read from it
+        (validation keeps working through an outage). Before any copy: raises
+        :class:`CatalogUnavailable`, or with ``wait`` retries until Redis answers."""
+        delay = 0.2
+        while True:
+            try:
+                return await self._read()
+            except REDIS_UNAVAILABLE as exc:
+                if self._current is not None:
+                    return self._current
+                if not self.wait:
+                    raise CatalogUnavailable(
+                        f"agency catalog unreadable: Redis not answering ({type(exc).__name__})"
+                    ) from exc
+                _log.warning("catalog_wait", error=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_delay_s)
+
+    async def _read(self) -> Catalogs:
         now = time.monotonic()
         if self._current is not None and now - self._checked < self.refresh_s:
             return self._current
         self._checked = now
-        try:
-            if self._current is None or self._current.version < 0:
-                await self.store.seed_if_empty()
-                self._current = await self.store.load()
-            elif await self.store.version() != self._current.version:
-                self._current = await self.store.load()
-        except REDIS_UNAVAILABLE:
-            if self._current is None:
-                self._current = Catalogs(-1, load_agencies(), ProcedureCatalog([]))
+        if self._current is None:
+            await self.store.seed_if_empty()  # never initialised: the packaged catalog
+            self._current = await self.store.load()
+        elif await self.store.version() != self._current.version:
+            self._current = await self.store.load()
         return self._current

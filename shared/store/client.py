@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 import orjson
@@ -27,6 +27,9 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.cluster import ClusterNode as SyncClusterNode
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+if TYPE_CHECKING:
+    from shared.platform.config import PlatformSettings
 
 CLUSTER_SCHEME = "redis+cluster://"
 
@@ -76,9 +79,27 @@ class HiredisPackingConnection(Connection):
             raise redis.exceptions.DataError(str(exc)) from exc
 
 
-def redis_from_url(url: str, **kwargs: Any) -> RedisClient:
+def socket_timeouts(settings: PlatformSettings | None = None) -> dict[str, float]:
+    """The Redis socket timeouts of ``settings`` (default: the environment's settings,
+    ``EGOV_REDIS_SOCKET_TIMEOUT_S``, ``EGOV_REDIS_CONNECT_TIMEOUT_S``)."""
+    if settings is None:
+        from shared.platform.config import PlatformSettings, load
+
+        settings = load(PlatformSettings)
+    return {
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+    }
+
+
+def redis_from_url(
+    url: str, *, settings: PlatformSettings | None = None, **kwargs: Any
+) -> RedisClient:
     """An asyncio client for ``url`` (see the module docstring); ``kwargs`` go to the
-    client (socket timeouts…)."""
+    client. Socket timeouts unless ``kwargs`` give them: those of ``settings``, else of the
+    environment — no client waits forever on a Redis that does not answer."""
+    for name, value in socket_timeouts(settings).items():
+        kwargs.setdefault(name, value)
     if not is_cluster(url):
         if url.startswith("redis://"):  # TCP without TLS: commands packed by hiredis
             kwargs.setdefault("connection_class", HiredisPackingConnection)
@@ -93,8 +114,13 @@ def redis_from_url(url: str, **kwargs: Any) -> RedisClient:
     )
 
 
-def sync_redis_from_url(url: str, **kwargs: Any) -> SyncRedisClient:
-    """The blocking client for ``url`` (command-line tools, the local stack)."""
+def sync_redis_from_url(
+    url: str, *, settings: PlatformSettings | None = None, **kwargs: Any
+) -> SyncRedisClient:
+    """The blocking client for ``url`` (command-line tools, the local stack); socket
+    timeouts as :func:`redis_from_url`."""
+    for name, value in socket_timeouts(settings).items():
+        kwargs.setdefault(name, value)
     if not is_cluster(url):
         return redis.Redis.from_url(url, **kwargs)
     nodes, user, password = _cluster_parts(url)

@@ -17,19 +17,24 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
+from typing import Protocol
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from shared.contract.events import Event
+from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import Occurrence, entity_key
 from shared.domain.lifecycle import INF, Changes, Step, apply_entity, step_of
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
+from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.store.client import LuaScript, RedisClient
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
@@ -84,10 +89,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
-# Asia/Ho_Chi_Minh has kept +07:00 without daylight saving since 1975 (events start in
-# 2015): fixed-offset arithmetic, 5× cheaper than a ZoneInfo conversion per event.
-_LOCAL_OFFSET_S = 7 * 3600
-_DAY_S = 86_400
+_LOCAL_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
+_DAY_S = DAY_S
 # local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
 _LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
 
@@ -133,6 +136,28 @@ def _parse_tp(field: str) -> tuple[str, int]:
 
 def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class ScriptTurn(Protocol):
+    """A batch's turn among the batches in flight (``services.calculator.checkpoint``)."""
+
+    async def wait_turn(self) -> None:
+        """Return once the previous batch's script calls returned."""
+
+    def scripts_returned(self) -> None:
+        """This batch's script calls returned: the next batch's may run."""
+
+
+@lru_cache(maxsize=4096)
+def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
+    """The bucket key suffixes covering [start, end]: the fewest years, months and days
+    (``decompose``): ``Y2024``, ``M202401``, ``D20240131``."""
+    buckets = decompose(start, end)
+    return (
+        tuple(f"Y{y}" for y in buckets.years)
+        + tuple(f"M{y}{m:02d}" for y, m in buckets.months)
+        + tuple(f"D{d:%Y%m%d}" for d in buckets.days)
+    )
 
 
 @dataclass
@@ -306,6 +331,8 @@ class IndicatorStore:
         # the apply script raises an agency's claim only from there on (see gaps())
         self._reached: dict[tuple[str, str, tuple[str, int]], int] = {}
         self._fixed = keyspace
+        # keyspaces this store recorded its layout in (on its first write to each)
+        self._marked: set[str] = set()
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
@@ -357,8 +384,7 @@ class IndicatorStore:
         offsets: Offsets | None = None,
         plan: ApplyPlan | None = None,
         *,
-        before_scripts: Callable[[], Awaitable[None]] | None = None,
-        after_scripts: Callable[[], None] | None = None,
+        turn: ScriptTurn | None = None,
     ) -> list[bool]:
         """Apply events: read their entities' states, apply the rules, and write with one
         atomic check-then-write script call per agency (and chunk), in one pipeline (on a
@@ -374,16 +400,18 @@ class IndicatorStore:
         :meth:`plan` of these events, used unless the current keyspace changed since.
         Returns, per event, whether it was applied (False: its id was seen before).
 
-        With several batches in flight, ``before_scripts`` (awaited just before the script
-        calls are sent) and ``after_scripts`` (called once they were all written) chain
-        them: a batch's scripts run after the previous batch's returned, so each agency's
-        calls, claims and the central offsets keep the order of a single stream. A batch
+        ``turn``: with several batches in flight, the batch's place in their order (the
+        calculator's checkpoint, ``services.calculator.checkpoint``): its script calls are
+        sent once the previous batch's returned, so each agency's calls, claims and the
+        central offsets keep the order of a single stream. A batch
         reads and computes meanwhile, applying its events to the states the previous one
         is writing (the overlay); the scripts' check covers any difference.
         """
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
+        if ks not in self._marked:  # whatever writes figures records their layout
+            await self.mark_layout(ks)
         calls = plan.calls
         token = next(self._tokens)
         previous, mine = self._computed, asyncio.get_running_loop().create_future()
@@ -402,7 +430,7 @@ class IndicatorStore:
         finally:
             mine.set_result(None)
         try:
-            flags = await self._write(events, offsets, calls, computed, ks, token, before_scripts)
+            flags = await self._write(events, offsets, calls, computed, ks, token, turn)
         finally:
             self._drop_overlay(token)
         groups = dict.fromkeys(c.agency for c in calls)
@@ -411,10 +439,11 @@ class IndicatorStore:
             for agency in groups:
                 for tp, o in offsets.items():
                     self._know(ks, agency, tp, o)
-        if after_scripts is not None:
-            after_scripts()
+        if turn is not None:
+            turn.scripts_returned()
         if offsets:
-            central = {_tp_field(tp): o for tp, o in offsets.items()}
+            central: dict[str, int] = {redis_keys.LAYOUT_FIELD: redis_keys.LAYOUT_VERSION}
+            central |= {_tp_field(tp): o for tp, o in offsets.items()}
             for agency in groups:
                 central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
             await self._raise.run(
@@ -450,15 +479,15 @@ class IndicatorStore:
         computed: list[_Computed],
         ks: str,
         token: int,
-        before_scripts: Callable[[], Awaitable[None]] | None,
+        turn: ScriptTurn | None,
     ) -> list[bool]:
         """Send the calls, recompute and resend those that met other states, then claim
         the offsets of agencies with several calls."""
         offsets_arg = (
             orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
         )
-        if before_scripts is not None:
-            await before_scripts()
+        if turn is not None:
+            await turn.wait_turn()
         todo = list(range(len(calls)))
         for attempt in range(MAX_CONFLICTS + 1):
             script_calls = [
@@ -633,20 +662,47 @@ class IndicatorStore:
         out: dict[tuple[str, int], int] = {}
         for field, value in raw.items():
             name = _text(field)
-            if "|" not in name:
+            if "|" not in name and name != redis_keys.LAYOUT_FIELD:
                 out[_parse_tp(name)] = int(value)
         return out
 
+    async def layout(self) -> int | None:
+        """The layout version recorded in the keyspace (None: none recorded)."""
+        ks = await self.keyspace()
+        raw = await self.redis.hget(redis_keys.applied_offsets(ks), redis_keys.LAYOUT_FIELD)
+        return int(raw) if raw is not None else None
+
+    async def has_derived_state(self) -> bool:
+        """Whether the keyspace holds any derived key (figures, entities, offsets)."""
+        ks = await self.keyspace()
+        for kind in redis_keys.DERIVED_KINDS:
+            async for _ in self.redis.scan_iter(f"{ks}{kind}*", count=1000):
+                return True
+        return False
+
+    async def mark_layout(self, ks: str | None = None) -> None:
+        """Record this code's layout version in the keyspace (default: the current one),
+        never over another version: done by the first write of figures, and by the
+        calculator's first start on an empty keyspace."""
+        ks = await self.keyspace() if ks is None else ks
+        await self.redis.hsetnx(
+            redis_keys.applied_offsets(ks), redis_keys.LAYOUT_FIELD, redis_keys.LAYOUT_VERSION
+        )
+        self._marked.add(ks)
+
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         """The agencies' data versions (0: never written); equal versions, equal figures.
-        One GET per key in a pipeline (the keys are on different slots)."""
-        codes = list(agencies)
-        if not codes:
+        One MGET on one server (one reply for ~120 agencies: this runs on every cached
+        response); on a cluster, where the keys are on different slots, redis-py's
+        ``mget_nonatomic`` (one GET per slot, pipelined per node)."""
+        keys = [redis_keys.data_version(code) for code in agencies]
+        if not keys:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for code in codes:
-            pipe.get(redis_keys.data_version(code))
-        return [int(v) if v is not None else 0 for v in await pipe.execute()]
+        if isinstance(self.redis, RedisCluster):
+            values = await self.redis.mget_nonatomic(keys)
+        else:
+            values = await self.redis.mget(keys)
+        return [int(v) if v is not None else 0 for v in values]
 
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False
@@ -668,36 +724,65 @@ class IndicatorStore:
     async def sum_marks(
         self, agencies: Iterable[str], start: date, end: date, marks: Sequence[str]
     ) -> dict[str, dict[str, int]]:
-        """Per agency, the sum of each mark over [start, end] (local calendar days)."""
-        buckets = decompose(start, end)
+        """Per agency, the sum of each mark over [start, end] (local calendar days): the
+        fewest year, month and day buckets (``decompose``), read in one script call (one
+        per agency on a cluster: ``shared.store.bucket_reads``)."""
+        suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
-        plan: list[str] = []
-        for code in codes:
-            prefix = redis_keys.counters_prefix(code, ks)
-            keys = [f"{prefix}Y{y}" for y in buckets.years]
-            keys += [f"{prefix}M{y}{m:02d}" for y, m in buckets.months]
-            keys += [f"{prefix}D{d:%Y%m%d}" for d in buckets.days]
-            for key in keys:
-                pipe.hmget(key, list(marks))
-                plan.append(code)
-        results = await pipe.execute() if plan else []
+        groups = [
+            [redis_keys.counters_prefix(code, ks) + suffix for suffix in suffixes] for code in codes
+        ]
+        results = await read_groups(self.redis, groups, HMGET, marks) if marks else []
         totals: dict[str, dict[str, int]] = {code: dict.fromkeys(marks, 0) for code in codes}
-        for code, values in zip(plan, results, strict=True):
+        for code, replies in zip(codes, results, strict=True):
             acc = totals[code]
-            for mark, value in zip(marks, values, strict=True):
-                if value is not None:
-                    acc[mark] += int(value)
+            for values in replies:
+                for mark, value in zip(marks, values, strict=True):
+                    if value is not None:
+                        acc[mark] += int(value)
         return totals
 
-    def _bucket_suffixes(self, start: date, end: date) -> list[str]:
-        buckets = decompose(start, end)
-        return (
-            [f"Y{y}" for y in buckets.years]
-            + [f"M{y}{m:02d}" for y, m in buckets.months]
-            + [f"D{d:%Y%m%d}" for d in buckets.days]
-        )
+    async def buckets_digest(
+        self,
+        counters: Sequence[tuple[list[str], Mapping[str, Iterable[tuple[date, date]]]]],
+        sets: Sequence[tuple[str, Mapping[str, Iterable[tuple[date, date]]]]],
+    ) -> bytes:
+        """A digest of bucket values, computed in Redis: ``counters`` — per list of marks,
+        per agency, the periods whose counter buckets are read (HMGET of the marks);
+        ``sets`` — per set name, per agency, the periods whose set buckets are read. The
+        buckets are those :meth:`sum_marks` and :meth:`set_union` read; the calls run
+        concurrently."""
+        ks = await self.keyspace()
+        known: dict[tuple[tuple[date, date], ...], list[str]] = {}
+
+        def suffixes(spans: Iterable[tuple[date, date]]) -> list[str]:
+            # most agencies share the same periods: each combination is decomposed once
+            key = tuple(sorted(spans))
+            found = known.get(key)
+            if found is None:
+                found = known[key] = sorted({s for a, b in key for s in bucket_suffixes(a, b)})
+            return found
+
+        calls = []
+        for marks, per_agency in counters:
+            groups = [
+                [redis_keys.counters_prefix(code, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HMGET, marks))
+        for name, per_agency in sets:
+            counted = name in redis_keys.COUNTED_SETS
+            prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+            groups = [
+                [prefix(code, name, ks) + s for s in suffixes(spans)]
+                for code, spans in sorted(per_agency.items())
+            ]
+            calls.append(digest_groups(self.redis, groups, HKEYS if counted else SMEMBERS))
+        return b"/".join(await asyncio.gather(*calls))
+
+    def _bucket_suffixes(self, start: date, end: date) -> tuple[str, ...]:
+        return bucket_suffixes(start, end)
 
     async def set_union(
         self, agencies: Iterable[str], start: date, end: date, name: str
@@ -706,23 +791,14 @@ class IndicatorStore:
         suffixes = self._bucket_suffixes(start, end)
         codes = list(agencies)
         ks = await self.keyspace()
-        pipe = self.redis.pipeline(transaction=False)
         counted = name in redis_keys.COUNTED_SETS
-        for code in codes:
-            if counted:
-                prefix = redis_keys.counted_set_prefix(code, name, ks)
-                for suffix in suffixes:
-                    pipe.hkeys(prefix + suffix)
-            else:
-                prefix = redis_keys.set_prefix(code, name, ks)
-                # same tag, one slot (redis-py's cluster pipeline blocks .sunion by name)
-                pipe.execute_command("SUNION", *[prefix + s for s in suffixes])
-        results = await pipe.execute() if codes else []
-        per_code = len(suffixes) if counted else 1
+        prefix = redis_keys.counted_set_prefix if counted else redis_keys.set_prefix
+        groups = [[prefix(code, name, ks) + suffix for suffix in suffixes] for code in codes]
+        results = await read_groups(self.redis, groups, HKEYS if counted else SMEMBERS)
         out: dict[str, set[str]] = {}
-        for n, code in enumerate(codes):
+        for code, replies in zip(codes, results, strict=True):
             members: set[str] = set()
-            for part in results[n * per_code : (n + 1) * per_code]:
+            for part in replies:
                 members.update(m.decode() if isinstance(m, bytes) else m for m in part)
             out[code] = members
         return out

@@ -3,10 +3,11 @@ Cluster keeps one agency's keys (its apply script's, its applied offsets, its da
 on one slot, and the agencies spread over the primaries. Keys read or written together
 across agencies are never in one command: per-key pipelines
 (``shared/store/indicator_store.py``). Outside this module, keys written together share one
-tag: ``alert:{alerts}:…``/``outbox:{alerts}:…`` (services/alerts/store.py),
-``catalog:{catalog}:…`` (shared/store/catalogs.py),
-``lastseen:{lastseen}:…`` (shared/store/last_seen.py). The untagged keys (``keyspace:current``,
-``keyspace:seq``, the central ``applied:offsets``) are single-key reads and writes.
+tag: ``alert:{alerts}:…``/``outbox:{alerts}:…`` (shared/store/alert_commands.py,
+services/alerts/outbox.py), ``catalog:{catalog}:…`` (shared/store/catalogs.py),
+``lastseen:{lastseen}:…`` (shared/store/last_seen.py). The untagged keys
+(``keyspace:current``, ``keyspace:seq``, the central ``applied:offsets``) are single-key
+reads and writes.
 
 Derived state (entities, counters, sets, open dossiers, applied offsets) lives in a
 *keyspace*: a key prefix (``""`` for the original one, ``ks<N>:`` for each rebuild).
@@ -108,6 +109,24 @@ def applied_offsets(ks: str = "") -> str:
     to re-apply from the event log (``IndicatorStore.gaps``)."""
     return f"{ks}applied:offsets"
 
+
+# The layout of the derived state this code writes and reads, recorded in each keyspace as
+# the field ``layout`` of its central applied offsets (:func:`applied_offsets`): raised with
+# every batch's offsets (so a rebuild's, a restore's tail's and a Redis refilled from the
+# log carry it), and set by the calculator's first start on an empty keyspace (or on one
+# this layout wrote before the marker: recognised and marked). A calculator finding
+# another layout — or none over figures of an earlier one (per-entity keys) — refuses to
+# start (exit 78, naming ``egov rebuild``: shared/store/layout.py), and ``egov restore``
+# refuses such a snapshot: applying the log onto state it cannot read back counts every
+# event again.
+# Bump it with any change that makes the state written before unreadable or miscounted by
+# the new code: key names or hash tags, the entity-state encoding or its buckets, counter
+# or set fields, the apply script's bookkeeping (seen ids, applied offsets). The upgrade is
+# then `egov rebuild` (a fresh keyspace derived from offset 0).
+# 3: bucketed MessagePack entity state, per-agency applied offsets (issue 12) — the first
+# layout recorded; the earlier ones (per-entity keys) carry no version.
+LAYOUT_VERSION = 3
+LAYOUT_FIELD = "layout"
 
 # Patterns of every derived key of a keyspace (what a rebuild replaces).
 DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "stat:", "applied:")

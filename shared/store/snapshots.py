@@ -5,19 +5,17 @@ calculator's leader every hour and by ``egov snapshot``; read back by ``egov res
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from shared.domain.calendar import LOCAL_TZ
 from shared.store.client import CLUSTER_SCHEME, is_cluster
+from shared.store.exceptions import SnapshotRefused
 
 SUFFIX = ".rdb"
-
-
-class SnapshotRefused(RuntimeError):
-    """Snapshots are of one Redis server; a Redis Cluster has none."""
 
 
 def refuse_cluster(url: str, what: str) -> str | None:
@@ -40,12 +38,18 @@ def list_snapshots(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"snapshot-*{SUFFIX}")) if directory.is_dir() else []
 
 
-def _redis_cli_target(url: str) -> list[str]:
+def _redis_cli_target(url: str) -> tuple[list[str], dict[str, str]]:
+    """redis-cli's arguments and environment for ``url``: the password goes in
+    ``REDISCLI_AUTH``, never on the command line (anyone on the host can list that)."""
     parsed = urlparse(url)
     args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 6379)]
+    env = dict(os.environ)
+    env.pop("REDISCLI_AUTH", None)
+    if parsed.username:
+        args += ["--user", unquote(parsed.username)]
     if parsed.password:
-        args += ["-a", parsed.password, "--no-auth-warning"]
-    return args
+        env["REDISCLI_AUTH"] = unquote(parsed.password)
+    return args, env
 
 
 def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
@@ -57,8 +61,10 @@ def take_snapshot(redis_url: str, directory: Path, keep: int = 24) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / snapshot_name(datetime.now(LOCAL_TZ))
     partial = final.with_suffix(".partial")
+    target, env = _redis_cli_target(redis_url)
     done = subprocess.run(
-        ["redis-cli", *_redis_cli_target(redis_url), "--rdb", str(partial)],
+        ["redis-cli", *target, "--rdb", str(partial)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=3600,

@@ -13,9 +13,10 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.alerts.model import AlertState, alert_key
+from services.alerts.outbox import QUEUE
 from services.alerts.rules import Rule
-from services.alerts.store import QUEUE, AlertStore
-from services.calculator.updates import IndicatorFigures, IndicatorUpdate
+from services.alerts.state import AlertStore
+from shared.contract.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.domain.calendar import LOCAL_TZ, now_utc
 from tests.integration.test_alerts import apply, breach_emails, this_year_events
 from tests.receivers import SmtpServer

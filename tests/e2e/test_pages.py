@@ -37,16 +37,16 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import RunningService, start_service
 from services.alerts.model import Alert, AlertState, Channel, Notification
+from services.alerts.notify import Senders
 from services.alerts.rules import Rule, Severity
-from services.alerts.senders import Senders
-from services.alerts.store import AlertStore
+from services.alerts.state import AlertStore
 from services.api.public.results import latest_closed_month, previous_month
-from services.api.templating import num, pct, points
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ, now_utc, today_local
 from shared.domain.catalog import load_agencies
 from shared.platform.config import Settings
 from shared.platform.mailbox import recent
+from shared.readmodel.display import num, pct, points
 from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 from tests.tools import CHROMIUM_ARGS, SCREENSHOTS, need, pdf_pages, pdftotext

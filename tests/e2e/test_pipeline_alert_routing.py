@@ -77,6 +77,9 @@ def test_prometheus_alert_reaches_email_through_alertmanager_and_the_alerts_serv
     smtp.start()
     asyncio.run(seed_overdue(isolated["redis_url"]))
     am_port = free_port()
+    rules = tmp_path / "routing.rules.yml"
+    rules.write_text(RULES)
+    project_rules = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
     alerts = service_factory(
         "alerts",
         {
@@ -89,6 +92,8 @@ def test_prometheus_alert_reaches_email_through_alertmanager_and_the_alerts_serv
             "EGOV_ALERTS_CHECK_INTERVAL_S": "1",
             "EGOV_ALERTS_OUTBOX_INTERVAL_S": "0.5",
             "EGOV_ALERTMANAGER_URL": f"http://127.0.0.1:{am_port}",
+            # the project's alert names, and this test's rule
+            "EGOV_ALERTS_PROMETHEUS_RULES": orjson.dumps([str(project_rules), str(rules)]).decode(),
         },
     )
     hook = f"{alerts.url}/v1/alertmanager/webhook"
@@ -96,11 +101,14 @@ def test_prometheus_alert_reaches_email_through_alertmanager_and_the_alerts_serv
     assert httpx.post(hook, json={"alerts": []}, timeout=10).status_code == 401
     read = {"Authorization": f"Bearer {DEV_READ_TOKEN}"}
     assert httpx.post(hook, json={"alerts": []}, headers=read, timeout=10).status_code == 403
+    # an alert name of no rules file of the project's is ignored (never mailed)
+    admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+    foreign = {"status": "firing", "labels": {"alertname": "SomeoneElsesAlert"}}
+    answer = httpx.post(hook, json={"alerts": [foreign]}, headers=admin, timeout=10)
+    assert answer.status_code == 200 and answer.json() == {"changed": 0}
     alertmanager = AlertmanagerServer(
         tmp_path / "alertmanager", am_port, hook, DEV_ADMIN_TOKEN, log_dir=tmp_path
     )
-    rules = tmp_path / "routing.rules.yml"
-    rules.write_text(RULES)
     prometheus = PrometheusServer(
         tmp_path / "prometheus",
         free_port(),

@@ -1,10 +1,12 @@
 """A rebuild that cannot lose history (issue 10, item 2): refused while a calculator is
-live in the group, refused when retention cut the topics' beginning, Redis untouched."""
+live in the group, refused when retention cut the topics' beginning, Redis untouched;
+rebuild and restore refused on a compacted event topic (issue 20, item 6)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import orjson
 import pytest
@@ -12,8 +14,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from redis.asyncio import Redis
 
-from services.ops.rebuild import RebuildRefused, live_calculators, rebuild
+from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.rebuild import live_calculators, rebuild
+from services.ops.snapshots import restore
 from shared.platform.config import Settings
+from shared.platform.topic_check import DURABLE_CONFIGS
 from tests.factories import received
 from tests.integration.test_counting_redis import snapshot
 
@@ -84,3 +89,39 @@ def test_rebuild_refuses_a_live_calculator_and_a_cut_history(isolated, service_f
         asyncio.run(rebuild(settings, show_progress=False))
     assert all(f"[{tp.partition}] starts at offset" in str(refused.value) for tp in cut)
     assert figures(settings.redis_url) == before  # Redis untouched
+
+
+def test_rebuild_and_restore_refuse_a_compacted_event_topic(isolated, tmp_path) -> None:
+    """A compacted topic keeps only each key's last record while its offsets still start
+    at 0: the offset check cannot see the loss, so the topic's settings must refuse it."""
+    compacted = f"t.compacted.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=isolated["bootstrap"])
+    try:
+        admin.create_topics(
+            {
+                compacted: {
+                    "num_partitions": 6,
+                    "replication_factor": 1,
+                    "configs": {**DURABLE_CONFIGS, "cleanup.policy": "compact"},
+                }
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    settings = settings_of(isolated)
+    settings = settings.model_copy(
+        update={"topics": settings.topics.model_copy(update={"dossier": compacted})}
+    )
+    # two events of one dossier under one key: compaction would keep only the second
+    dossier = [
+        received(agency="so-y-te", dossier="c1", at="2024-03-04T08:00:00+07:00"),
+        {**received(agency="so-y-te", dossier="c1"), "event_type": "withdrawn"},
+    ]
+    produce(settings.kafka_bootstrap, compacted, dossier)
+    with pytest.raises(RebuildRefused, match=rf"{compacted}.*cleanup\.policy is 'compact'"):
+        asyncio.run(rebuild(settings, show_progress=False))
+    assert figures(settings.redis_url) == {}  # nothing derived, nothing switched
+    with pytest.raises(RestoreRefused, match=rf"{compacted}.*cleanup\.policy is 'compact'"):
+        asyncio.run(restore(settings, None))
+    assert figures(settings.redis_url) == {}

@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
+from services.ops.exceptions import RestoreRefused
 from services.ops.rebuild import rebuild
-from services.ops.snapshots import RestoreRefused, restore
+from services.ops.snapshots import restore
 from shared.domain.catalog import AgencyCatalog, load_agencies, parse_agencies_csv
 from shared.domain.procedures import Procedure
 from shared.platform.config import Settings

@@ -16,7 +16,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.model import AlertState, alert_key
 from services.alerts.pipeline import PipelineReading
 from services.alerts.rules import Observation, Rule, Severity
-from services.alerts.store import AlertStore
+from services.alerts.state import AlertStore, Finding, Subject
 from services.api.reports.rankings import ranking
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ, now_utc
@@ -193,14 +193,19 @@ def test_value_flapping_around_target_gives_one_alert(url, smtp) -> None:
                 margin=1.0,
                 was_firing=prev is not None and prev.state is AlertState.firing,
             )
+            assert obs is not None
             await engine.observe(
-                Rule.breach,
-                "so-tttt",
-                "Sở Thông tin và Truyền thông",
-                "2026",
-                obs,
-                indicator=indicator,
-                group="so_nganh",
+                Finding(
+                    Subject(
+                        Rule.breach,
+                        "so-tttt",
+                        "Sở Thông tin và Truyền thông",
+                        "2026",
+                        indicator=indicator,
+                        group="so_nganh",
+                    ),
+                    obs,
+                ),
             )
             await engine.deliver()
         history = await AlertStore(redis).history(key)
@@ -218,12 +223,16 @@ def test_smtp_down_then_up_email_arrives_once(url, smtp) -> None:
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
         smtp.stop()
         await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 3.0),
-            details={"count": 3, "dossier_ids": ["a", "b", "c"]},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 3.0),
+                {"count": 3, "dossier_ids": ["a", "b", "c"]},
+            ),
         )
         assert await engine.deliver() == 0  # refused: retried later
         assert await engine.outbox.depth() == 1
@@ -247,15 +256,19 @@ def test_email_is_proper_vietnamese_utf8(url, smtp) -> None:
         clock = Clock(datetime(2026, 3, 2, 9, 30, tzinfo=LOCAL_TZ))
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
         await engine.observe(
-            Rule.breach,
-            "so-gtvt",
-            "Sở Giao thông Vận tải",
-            "2026",
-            Observation(True, Severity.critical, 35.49, 85.0),
-            indicator=indicator,
-            target_set="kh-1205-2025",
-            target_source="Kế hoạch 1205/KH-UBND",
-            group="so_nganh",
+            Finding(
+                Subject(
+                    Rule.breach,
+                    "so-gtvt",
+                    "Sở Giao thông Vận tải",
+                    "2026",
+                    indicator=indicator,
+                    target_set="kh-1205-2025",
+                    target_source="Kế hoạch 1205/KH-UBND",
+                    group="so_nganh",
+                ),
+                Observation(True, Severity.critical, 35.49, 85.0),
+            ),
         )
         await engine.deliver()
         (msg,) = smtp.messages
@@ -349,13 +362,17 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp, hook), redis)
         await engine.observe(
-            Rule.breach,
-            "so-y-te",
-            "Sở Y tế",
-            "2026",
-            Observation(firing, Severity.warning if firing else None, 80.0, 85.0),
-            indicator=indicator,
-            group="so_nganh",
+            Finding(
+                Subject(
+                    Rule.breach,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "2026",
+                    indicator=indicator,
+                    group="so_nganh",
+                ),
+                Observation(firing, Severity.warning if firing else None, 80.0, 85.0),
+            ),
         )
         await engine.deliver()
         await engine.senders.close()
@@ -396,12 +413,16 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
         settings = settings_for(url, smtp, alertmanager_url=base)
         engine = AlertEngine(settings, redis)
         await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 2.0),
-            details={"count": 2},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 2.0),
+                {"count": 2},
+            ),
         )
         await engine.deliver()
         await redis.aclose()

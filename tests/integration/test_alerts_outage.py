@@ -20,11 +20,13 @@ from redis.asyncio import Redis
 
 from devstack.alertmanager import AlertmanagerServer
 from devstack.ports import free_port
-from services.alerts.engine import PIPELINE_LAG, AlertEngine
+from services.alerts.engine import AlertEngine
+from services.alerts.metrics import PIPELINE_LAG
 from services.alerts.model import AlertState, alert_key
 from services.alerts.pipeline import PipelineReading
+from services.alerts.routing import notifications
 from services.alerts.rules import Observation, Rule, Severity
-from services.alerts.store import AlertStore
+from services.alerts.state import AlertStore, Finding, Subject
 from services.alerts.verify_webhook import verify
 from shared.domain.calendar import LOCAL_TZ
 from shared.platform.config import AlertRoute, Settings
@@ -200,12 +202,16 @@ def test_webhook_resend_after_a_crash_carries_the_same_idempotency_key(
         )
         engine = AlertEngine(s, redis)
         await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 2.0),
-            details={"count": 2},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 2.0),
+                {"count": 2},
+            ),
         )
         (note_id,) = await engine.outbox.due(engine.clock())
         note = await engine.outbox.claim(note_id, s.alerts_outbox_lease_s)
@@ -239,12 +245,16 @@ def test_email_resend_keeps_its_message_id(url: str, smtp: SmtpServer) -> None:
         redis = Redis.from_url(url)
         engine = AlertEngine(settings(url, smtp, alerts_outbox_lease_s=0.2), redis)
         await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 2.0),
-            details={"count": 2},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 2.0),
+                {"count": 2},
+            ),
         )
         (note_id,) = await engine.outbox.due(engine.clock())
         note = await engine.outbox.claim(note_id, 0.2)
@@ -285,12 +295,16 @@ def test_firing_alerts_reposted_to_alertmanager_never_expire(
         s = settings(url, smtp, alertmanager_url=alertmanager.url, alerts_check_interval_s=1)
         engine = AlertEngine(s, redis)
         await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 2.0),
-            details={"count": 2},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 2.0),
+                {"count": 2},
+            ),
         )
         await engine.deliver()  # the transition (email + Alertmanager)
         for _ in range(9):  # 9 evaluations, longer than the 4 s an alert is posted for
@@ -368,16 +382,20 @@ def test_ids_do_not_depend_on_the_send_time(url: str, smtp: SmtpServer) -> None:
         redis = Redis.from_url(url)
         engine = AlertEngine(settings(url, smtp), redis, clock=Clock(MONDAY))
         alert = await engine.observe(
-            Rule.overdue,
-            "so-y-te",
-            "Sở Y tế",
-            "open",
-            Observation(True, Severity.critical, 2.0),
-            details={"count": 2},
+            Finding(
+                Subject(
+                    Rule.overdue,
+                    "so-y-te",
+                    "Sở Y tế",
+                    "open",
+                ),
+                Observation(True, Severity.critical, 2.0),
+                {"count": 2},
+            ),
         )
         assert alert is not None
-        first = engine._notifications(alert, None, MONDAY)[0].id
-        later = engine._notifications(alert, None, MONDAY + timedelta(hours=1))[0].id
+        first = notifications(alert, None, MONDAY, engine.settings)[0].id
+        later = notifications(alert, None, MONDAY + timedelta(hours=1), engine.settings)[0].id
         await redis.aclose()
         return first, later
 

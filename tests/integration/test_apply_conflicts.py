@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -21,6 +22,25 @@ from tests.integration.test_lifecycle_rules import AGENCY, dossier_event, receip
 from tests.lifecycle_model import expected_figures
 
 pytestmark = pytest.mark.integration
+
+
+class Turn:
+    """A batch's turn (``shared.store.indicator_store.ScriptTurn``) built from two hooks."""
+
+    def __init__(
+        self,
+        before: Callable[[], Awaitable[None]] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        self.before, self.after = before, after
+
+    async def wait_turn(self) -> None:
+        if self.before is not None:
+            await self.before()
+
+    def scripts_returned(self) -> None:
+        if self.after is not None:
+            self.after()
 
 
 @pytest.fixture()
@@ -96,7 +116,7 @@ def test_a_zombie_writing_between_read_and_write_loses_and_doubles_nothing(url: 
         async def zombie_writes() -> None:  # after the live store read and computed
             zombie_flags.extend(await dead.apply_many(zombie))
 
-        flags = await live.apply_many(first, before_scripts=zombie_writes)
+        flags = await live.apply_many(first, turn=Turn(before=zombie_writes))
         assert all(zombie_flags) and dead.conflicts == 0
         assert live.conflicts >= 1  # its states were not what it read: written again
         # the events the zombie applied first are duplicates for the live store
@@ -133,9 +153,9 @@ def test_two_batches_in_flight_apply_on_the_overlay(url: str) -> None:
             turn.set_result(None)
 
         # the second batch reads while the first has not written yet (the calculator's
-        # chaining of before_scripts / after_scripts)
-        first = asyncio.ensure_future(store.apply_many(one, after_scripts=one_done))
-        second = asyncio.ensure_future(store.apply_many(two, before_scripts=after_one))
+        # checkpoint: each batch's turn)
+        first = asyncio.ensure_future(store.apply_many(one, turn=Turn(after=one_done)))
+        second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
         assert all(await first) and all(await second)
         assert store.conflicts == 0  # the overlay held what the first was writing
         await assert_model(redis, events)
@@ -170,9 +190,9 @@ def test_a_stale_overlay_becomes_a_retry_not_a_wrong_figure(url: str) -> None:
             turn.set_result(None)
 
         first = asyncio.ensure_future(
-            store.apply_many(one, before_scripts=zombie_then_write, after_scripts=one_done)
+            store.apply_many(one, turn=Turn(before=zombie_then_write, after=one_done))
         )
-        second = asyncio.ensure_future(store.apply_many(two, before_scripts=after_one))
+        second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
         assert all(await first) and all(await second)
         assert store.conflicts >= 2
         await assert_model(redis, events + zombie)

@@ -16,12 +16,8 @@ from kafka.errors import KafkaTimeoutError
 
 from devstack.topics import create_topics
 from shared.platform.config import Settings, Topics
-from shared.platform.topic_check import (
-    TopicCheckError,
-    require_topics,
-    topic_configs,
-    topic_problems,
-)
+from shared.platform.exceptions import TopicCheckError
+from shared.platform.topic_check import require_topics, topic_configs, topic_problems
 
 pytestmark = pytest.mark.integration
 
@@ -93,16 +89,23 @@ def start_and_wait(module: str, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
+WEEK = {"retention.ms": "604800000"}
+# infinite retention, but compacted: each key (an entity) keeps only its last record
+COMPACTED = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "compact"}
+
+
 @pytest.mark.parametrize(
-    ("module", "broken", "reason"),
+    ("module", "broken", "reason", "configs"),
     [
-        ("services.ingest", "dossier", "retention.ms"),
-        ("services.calculator", "deadletter", "retention.ms"),
-        ("services.alerts", "alerts", "does not exist"),
+        ("services.ingest", "dossier", "retention.ms", WEEK),
+        ("services.calculator", "deadletter", "retention.ms", WEEK),
+        ("services.alerts", "alerts", "does not exist", {}),
+        ("services.calculator", "dossier", "cleanup.policy", COMPACTED),
+        ("services.ingest", "document", "cleanup.policy", COMPACTED),
     ],
 )
 def test_services_refuse_to_start_on_a_topic_that_would_lose_history(
-    kafka_broker, module: str, broken: str, reason: str
+    kafka_broker, module: str, broken: str, reason: str, configs: dict[str, str]
 ) -> None:
     settings = fresh_settings()
     create_topics(kafka_broker.bootstrap, settings)
@@ -115,7 +118,7 @@ def test_services_refuse_to_start_on_a_topic_that_would_lose_history(
                 bad: {
                     "num_partitions": 1,
                     "replication_factor": 1,
-                    "configs": {"retention.ms": "604800000"},
+                    "configs": configs,
                 }
             },
             wait_for_metadata=True,

@@ -68,4 +68,25 @@ def test_the_rooms_exist() -> None:
     # a newcomer names the room of a line from its concept (DESIGN.md, "Rooms")
     for room in ("contract", "domain", "readmodel", "store", "platform"):
         assert (ROOT / "shared" / room / "__init__.py").is_file(), room
-    assert not [p.name for p in (ROOT / "shared").glob("*.py") if p.name != "__init__.py"]
+    loose = {p.name for p in (ROOT / "shared").glob("*.py")} - {"__init__.py", "exceptions.py"}
+    assert not loose, loose
+
+
+def test_every_exception_of_the_project_derives_from_the_root() -> None:
+    """One root (shared/exceptions.py); each package's exceptions in its ``exceptions``
+    module."""
+    builtin = {"Exception", "ValueError", "RuntimeError", "LookupError", "KeyError"}
+    strays, misplaced = [], []
+    for base in ("shared", "services"):
+        for path in sorted((ROOT / base).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.ClassDef) or node.name == "EgovError":
+                    continue
+                bases = {ast.unparse(b) for b in node.bases}
+                if bases & builtin and "EgovError" not in bases:
+                    strays.append(f"{rel}: {node.name}")
+                if "EgovError" in bases and path.name != "exceptions.py":
+                    misplaced.append(f"{rel}: {node.name}")
+    assert not strays, "\n".join(strays)
+    assert not misplaced, "\n".join(misplaced)

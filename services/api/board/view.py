@@ -1,8 +1,8 @@
 """What the ICT department's live board shows, read through the same functions as the API:
 firing alerts (the alert store behind ``GET /v1/alerts?state=firing``), open and overdue
 dossiers per agency (``GET /v1/dossiers/open``), today's and the year's figures of the
-province and its groups (``scope_values``, as ``GET /v1/indicators/{indicator}``), and the
-last messages of the local mail sink."""
+province and its groups (the read model's readings, as ``GET /v1/indicators/{indicator}``
+makes them), and the last messages of the local mail sink."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from services.alerts.model import Alert
-from services.alerts.rules import Severity
-from services.alerts.store import AlertStore
 from services.api.context import ApiContext
-from services.api.public.results import AGGREGATES, SCOPE_NAMES
+from services.api.public.results import AGGREGATES
 from services.api.routes import reports as report_routes
-from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.domain.alerts import Alert, Severity
+from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
-from shared.readmodel.indicator_query import IndicatorValue, scope_values
+from shared.readmodel.figures import read_scopes
+from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
+from shared.store.alert_commands import firing_alerts
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
@@ -63,12 +63,12 @@ def _alert_order(alert: Alert) -> tuple[int, float]:
 async def board_data(ctx: ApiContext) -> BoardData:
     catalogs = await ctx.catalogs.current()
     now = now_utc()
-    day = now.astimezone(LOCAL_TZ).date()
+    day = local_date(now)
     today = Period(PeriodKind.day, day, day, day.isoformat())
     year = Period(
         PeriodKind.year, day.replace(month=1, day=1), day.replace(month=12, day=31), str(day.year)
     )
-    alerts = sorted(await AlertStore(ctx.redis).firing(), key=_alert_order)
+    alerts = sorted(await firing_alerts(ctx.redis), key=_alert_order)
     report = await report_routes.open_dossiers(ctx, BOARD_USER, scope="province", limit=0)
     names = {code: a.name for code, a in catalogs.agencies.agencies.items()}
     rows = [
@@ -87,13 +87,18 @@ async def board_data(ctx: ApiContext) -> BoardData:
     target_set = ctx.target_set(None)
     figures: dict[str, dict[str, dict[str, IndicatorValue]]] = {}
     for period in (today, year):
-        figures[period.label] = {}
-        for scope_id in AGGREGATES:
-            scope = ctx.scope(scope_id, catalogs, period)
-            values = await scope_values(
-                ctx.store, catalogs, ctx.targets, indicators, scope, period, target_set
-            )
-            figures[period.label][scope_id] = {v.indicator: v for v in values}
+        # the three aggregates at once: each member agency is read once
+        scopes = [ctx.scope(scope_id, catalogs, period) for scope_id in AGGREGATES]
+        readings = await read_scopes(
+            ctx.store, catalogs, ctx.targets, scopes, indicators, period, target_set
+        )
+        figures[period.label] = {
+            scope.id: {
+                i.indicator: value_of_reading(i, scope, period, readings[scope.id][i.indicator])
+                for i in indicators
+            }
+            for scope in scopes
+        }
     directory = mail_dir(ctx)
     return BoardData(
         now=now,
@@ -111,5 +116,3 @@ async def board_data(ctx: ApiContext) -> BoardData:
     )
 
 
-def scope_name(scope_id: str) -> str:
-    return SCOPE_NAMES.get(scope_id, scope_id)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from services.api.templating import month_vi, pct
+from services.api.templating import month_vi
+from shared.readmodel.display import pct
 
 
 @dataclass(frozen=True)

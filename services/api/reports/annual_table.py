@@ -20,7 +20,7 @@ from shared.domain.catalog import Agency, AgencyCatalog
 from shared.domain.counting import category_mark
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, ScopeKind, agency_scope
 from shared.domain.targets import TargetBook
 from shared.readmodel.figures import Figure, agency_figures, value_of
 from shared.readmodel.indicator_query import Verdict, verdict
@@ -112,7 +112,7 @@ async def annual_table(
             "full_tthc": levels[ServiceLevel.full_online],
         }
         value = value_of(fig)
-        scope = Scope(code, "agency", (agency,))
+        scope = agency_scope(agency)
         target = targets.resolve(indicator.indicator, scope, year, target_set)
         row = AnnualRow(
             stt=len(rows) + 1,
@@ -136,7 +136,7 @@ async def annual_table(
                 totals[key] = totals.get(key, 0) + n
     numerator = sum(figures[r.agency_code][indicator.indicator].numerator for r in rows)
     value = value_of(Figure(numerator, totals.get("hstn_total", 0)))
-    province = Scope("province", "province", tuple(members))
+    province = Scope("province", ScopeKind.province, tuple(members))
     target = targets.resolve(indicator.indicator, province, year, target_set)
     total = AnnualRow(
         stt=None,

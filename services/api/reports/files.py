@@ -1,11 +1,16 @@
 """The annual table as files leaders open: CSV (UTF-8 with BOM, so Excel shows Vietnamese
 correctly) and XLSX laid out like the published appendix (merged group headers,
-percentages as numbers with a percent format, a totals row)."""
+percentages as numbers with a percent format, a totals row).
+
+Text that a spreadsheet would run as a formula (a catalog name beginning with ``=``, ``+``,
+``-`` or ``@``) is written as text: in CSV with a leading ``'``, in XLSX as a string cell
+with Excel's quote prefix."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
@@ -43,6 +48,23 @@ GROUPS = [
 
 CellValue = str | int | float | None
 
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"); tab and CR too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?%?")
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs: a leading ``'`` before a formula start
+    (a signed number such as ``-1.50`` stays a number)."""
+    if value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_cells(cells: list[CellValue]) -> list[CellValue]:
+    """A CSV row with its text made safe (:func:`spreadsheet_text`); None is empty."""
+    return ["" if c is None else spreadsheet_text(c) if isinstance(c, str) else c for c in cells]
+
 
 def _cells(row: AnnualRow) -> list[CellValue]:
     data = row.model_dump(mode="json")
@@ -70,7 +92,7 @@ def to_csv(table: AnnualTable) -> bytes:
         rate_index = [k for k, _ in COLUMNS].index("rate")
         rate = cells[rate_index]
         cells[rate_index] = "" if rate is None else f"{100 * float(rate):.2f}%"
-        writer.writerow(["" if c is None else c for c in cells])
+        writer.writerow(csv_cells(cells))
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
@@ -133,6 +155,9 @@ def to_xlsx(table: AnnualTable) -> bytes:
         r = 4 + offset
         for col, value in enumerate(_cells(row), start=1):
             cell = ws.cell(row=r, column=col, value=value)
+            if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+                cell.data_type = "s"  # text, never a formula
+                cell.quotePrefix = True  # and it stays text when someone edits the cell
             cell.border = border
             if col == rate_col:
                 cell.number_format = "0.00%"

@@ -29,10 +29,12 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from services.api.exceptions import FontMissing
 from services.api.reports.annual_table import AnnualRow, AnnualTable
 from services.api.reports.files import COLUMNS, GROUPS
 from services.api.reports.summary import LeadersSummary
 from shared.domain.calendar import LOCAL_TZ, now_utc
+from shared.readmodel.display import pct, points
 from shared.readmodel.figures import Verdict
 
 FONT_DIRS = (
@@ -42,10 +44,6 @@ FONT_DIRS = (
 )
 REGULAR_FILE, BOLD_FILE = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"
 FONT, FONT_B = "EgovSans", "EgovSans-Bold"
-
-
-class FontMissing(RuntimeError):
-    """No TrueType font with Vietnamese glyphs to embed."""
 
 
 def font_dir() -> Path:
@@ -93,10 +91,6 @@ def _style(
 def num(n: int | None) -> str:
     """40221 → ``40.221`` (Vietnamese thousands separator)."""
     return "" if n is None else f"{n:,}".replace(",", ".")
-
-
-def pct_vi(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}%".replace(".", ",")
 
 
 def _stamp() -> str:
@@ -232,8 +226,8 @@ def _ranked_table(rows: Sequence[Any], label: ParagraphStyle) -> Table:
             [
                 str(r.rank),
                 Paragraph(escape(r.agency_name), label),
-                pct_vi(r.value),
-                pct_vi(r.target),
+                pct(r.value),
+                pct(r.target),
                 r.verdict.value if r.verdict is not None else "",
             ]
         )
@@ -269,14 +263,14 @@ def summary_pdf(summary: LeadersSummary) -> bytes:
     change = (
         "—"
         if summary.province_change_points is None
-        else f"{summary.province_change_points:+.2f} điểm".replace(".", ",")
+        else points(summary.province_change_points)
     )
     key = Table(
         [
             ["Toàn tỉnh tháng này", "Tháng trước", "Thay đổi", "Đạt", "Chưa đạt", "Không đánh giá"],
             [
-                pct_vi(summary.province_value),
-                pct_vi(summary.province_previous),
+                pct(summary.province_value),
+                pct(summary.province_previous),
                 change,
                 str(summary.agencies_meeting),
                 str(summary.agencies_below),
@@ -303,9 +297,9 @@ def summary_pdf(summary: LeadersSummary) -> bytes:
         movers.append(
             [
                 Paragraph(escape(m.agency_name), label),
-                pct_vi(m.previous),
-                pct_vi(m.value),
-                f"{m.change_points:+.2f} điểm".replace(".", ","),
+                pct(m.previous),
+                pct(m.value),
+                points(m.change_points),
             ]
         )
     movers_table = Table(movers, colWidths=[88 * mm, 30 * mm, 30 * mm, 32 * mm])

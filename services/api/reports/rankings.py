@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind, month_end
-from shared.domain.scopes import Scope, scope_in
+from shared.domain.scopes import Scope, agency_scope, scope_in
 from shared.domain.targets import TargetBook
-from shared.readmodel.figures import agency_figures, total, value_of
+from shared.platform.off_loop import off_loop
+from shared.readmodel.figures import Figure, agency_figures, total, value_of
 from shared.readmodel.indicator_query import Verdict, verdict
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
@@ -49,15 +50,27 @@ async def ranking(
     top: int,
 ) -> Ranking:
     """Agencies of ``scope`` valid in the period by value, best first; not-evaluated ones
-    last, unranked."""
+    last, unranked. The figures are read on the loop, ranked off it (:func:`rank`)."""
     scope = scope_in(scope, catalogs.agencies, period.start, period.end)
-    codes = scope.codes
-    figures, _ = await agency_figures(store, catalogs, codes, [indicator], period)
+    figures, _ = await agency_figures(store, catalogs, scope.codes, [indicator], period)
+    return await off_loop(rank, targets, indicator, scope, period, target_set, top, figures)
+
+
+def rank(
+    targets: TargetBook,
+    indicator: Indicator,
+    scope: Scope,
+    period: Period,
+    target_set: str | None,
+    top: int,
+    figures: dict[str, dict[str, Figure]],
+) -> Ranking:
+    """The ranking of ``scope``'s members from their figures (CPU only)."""
     rows = []
     for agency in scope.members:
         fig = figures[agency.agency_code][indicator.indicator]
         value = value_of(fig)
-        own = Scope(agency.agency_code, "agency", (agency,))
+        own = agency_scope(agency)
         target = targets.resolve(indicator.indicator, own, period.year, target_set)
         rows.append((value, agency, fig, target))
     rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0.0), r[1].agency_code))

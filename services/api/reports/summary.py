@@ -13,6 +13,7 @@ from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind, month_end
 from shared.domain.scopes import Scope, scope_in
 from shared.domain.targets import TargetBook
+from shared.readmodel.display import pct, points
 from shared.readmodel.indicator_query import Verdict, scope_values
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
@@ -92,13 +93,11 @@ async def leaders_summary(
     below = verdicts.count(Verdict.below)
     change = None if now_p.value is None or prev_p.value is None else now_p.value - prev_p.value
 
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{v:.2f}%".replace(".", ",")
 
     lines = [
         f"{indicator.name_vi} — tháng {month:02d}/{year}",
         f"Toàn tỉnh: {pct(now_p.value)} (tháng trước {pct(prev_p.value)}"
-        + ("" if change is None else f", {change:+.2f} điểm".replace(".", ","))
+        + ("" if change is None else f", {points(change)}")
         + ")",
         f"Đạt chỉ tiêu: {meeting} cơ quan; chưa đạt: {below}; "
         f"không đánh giá: {len(verdicts) - meeting - below}",

@@ -16,9 +16,10 @@ from services.api.context import Admin, Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, ApiError, ApiException
 from shared.contract.events import ServiceLevel
 from shared.domain.calendar import today_local
-from shared.domain.catalog import Agency, AgencyCatalog, CatalogFileError, parse_agencies_csv
+from shared.domain.catalog import Agency, AgencyCatalog, parse_agencies_csv
+from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import Procedure, ProcedureCatalog
-from shared.store.catalogs import DroppedAgenciesError
+from shared.store.exceptions import DroppedAgenciesError
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
 

@@ -18,7 +18,7 @@ from services.api.errors import ERROR_RESPONSES, bad_parameter
 from services.api.reports.rankings import Ranking, SeriesPoint, points, ranking, series
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period
-from shared.domain.scopes import Scope
+from shared.domain.scopes import Scope, ScopeKind
 from shared.readmodel.figures import agency_figures, total
 from shared.readmodel.indicator_query import IndicatorValue, make_value, scope_values
 from shared.store.catalogs import Catalogs
@@ -66,7 +66,7 @@ def _predecessors(catalogs: Catalogs, scope: Scope, include: bool) -> list[str]:
     """The codes to fold into an agency scope (400 for an aggregate scope)."""
     if not include:
         return []
-    if scope.kind != "agency":
+    if scope.kind is not ScopeKind.agency:
         raise bad_parameter(
             "include_predecessors", "only for an agency scope (an aggregate sums its members)"
         )

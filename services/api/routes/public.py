@@ -9,9 +9,11 @@
 - ``GET /public/ket-qua.csv?…`` — the figures on the page (UTF-8 with BOM).
 
 Responses are cached until the figures change (``ResponseCache`` keyed by the catalog
-version and the data version of every agency they sum) and carry an ``ETag`` of that key,
-so the portal and browsers revalidate with ``If-None-Match`` and get 304 while nothing
-changed. Pages are plain HTML and CSS: no JavaScript at all.
+version and the data version of every agency they sum; after a write, a digest of the
+page's buckets, computed in Redis, says whether it must be read and rendered again) and
+carry an ``ETag`` of that key, so the portal and browsers revalidate with
+``If-None-Match`` and get 304 while nothing changed. Pages are plain HTML and CSS: no
+JavaScript at all.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.api.context import ApiContext, Ctx
+from services.api.exceptions import MonthNotClosed
 from services.api.public.results import (
     AGGREGATES,
-    SCOPE_NAMES,
-    MonthNotClosed,
+    PageFigures,
     PublicResults,
     Shown,
+    build_results,
     cache_codes,
     closed_month,
     closed_months,
     latest_closed_month,
-    public_results,
+    page_fingerprint,
+    read_page,
 )
 from services.api.public.sparkline import sparkline
+from services.api.reports.files import csv_cells
 from services.api.response_cache import ResponseCache
 from services.api.templating import markup, page_headers, render
+from shared.domain.scopes import scope_name
 from shared.readmodel.figures import Verdict
 
 router = APIRouter(tags=["public"], include_in_schema=False)
@@ -112,10 +118,18 @@ async def _cached(
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=all_headers)
 
-    async def compute() -> bytes:
-        return make(await public_results(ctx, catalogs, period, definition))
+    async def fingerprint() -> bytes:
+        return await page_fingerprint(ctx, catalogs, period, definition)
 
-    body, _ = await ctx.responses.body(key, catalogs.version, codes, compute, full_key=full_key)
+    async def read() -> PageFigures:
+        return await read_page(ctx, catalogs, period, definition)
+
+    def render(page: PageFigures) -> bytes:  # run off the event loop
+        return make(build_results(ctx, page))
+
+    body, _ = await ctx.responses.staged_body(
+        key, catalogs.version, codes, fingerprint, read, render, full_key=full_key
+    )
     return Response(body, media_type=media_type, headers=all_headers)
 
 
@@ -140,7 +154,7 @@ def _html(results: PublicResults, embed: bool) -> bytes:
         embed_path=page_url(month, indicator, EMBED),
         page_url=lambda m, i: page_url(m, i, base),
         overview_scopes=AGGREGATES,
-        scope_names=SCOPE_NAMES,
+        scope_names={s: scope_name(s, results.month.end) for s in AGGREGATES},
         verdicts=Verdict,
         spark=spark,
         trend_data=trend_data,
@@ -173,24 +187,25 @@ def _csv(results: PublicResults) -> bytes:
     rows = [results.province]
     for group in results.groups:
         rows += [group.total, *group.agencies]
-    names = {**SCOPE_NAMES}
     for row in rows:
         v = row.value
         writer.writerow(
-            [
-                results.month.label,
-                v.indicator,
-                v.name_vi,
-                v.scope,
-                row.name or names.get(row.scope, row.scope),
-                v.numerator,
-                v.denominator,
-                _number(v.value),
-                _number(v.target),
-                v.verdict.value if v.verdict is not None else "",
-                _number(row.previous.value),
-                _number(row.change),
-            ]
+            csv_cells(
+                [
+                    results.month.label,
+                    v.indicator,
+                    v.name_vi,
+                    v.scope,
+                    row.name or scope_name(row.scope, results.month.end),
+                    v.numerator,
+                    v.denominator,
+                    _number(v.value),
+                    _number(v.target),
+                    v.verdict.value if v.verdict is not None else "",
+                    _number(row.previous.value),
+                    _number(row.change),
+                ]
+            )
         )
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 

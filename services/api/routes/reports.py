@@ -14,7 +14,8 @@ from services.api.reports.files import to_csv, to_xlsx
 from services.api.reports.summary import LeadersSummary, leaders_summary
 from services.api.routes.indicators import PeriodQ, ScopeQ, TargetSetQ
 from shared.domain.calendar import LOCAL_TZ, now_utc, today_local
-from shared.domain.periods import PeriodError, parse_period
+from shared.domain.exceptions import PeriodError
+from shared.domain.periods import parse_period
 from shared.readmodel.scorecard import Scorecard, scorecard
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=ERROR_RESPONSES)

@@ -1,0 +1,130 @@
+"""The timers' rules: open dossiers overdue or due soon, the pipeline keeping up, sources
+and agencies fallen silent. Each returns its findings; the engine applies them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from services.alerts.metrics import PIPELINE_BEHIND, PIPELINE_LAG, PIPELINE_STALLED
+from services.alerts.pipeline import Measure, PipelineHealth, track_progress
+from services.alerts.rules import (
+    Observation,
+    Rule,
+    Severity,
+    evaluate_count,
+    evaluate_pipeline,
+)
+from services.alerts.state import AlertStore, Finding, Subject
+from services.alerts.working_hours import WorkingHours
+from shared.domain.calendar import LOCAL_TZ, local_date
+from shared.platform.config import AlertsSettings
+from shared.platform.logs import get_logger
+from shared.store.catalogs import Catalogs
+from shared.store.client import RedisClient
+from shared.store.indicator_store import IndicatorStore
+from shared.store.last_seen import LAST_SEEN_AGENCIES, LAST_SEEN_SOURCES
+
+log = get_logger("alerts.checks")
+
+NORMALLY_EMITS = timedelta(days=7)
+PIPELINE_SCOPE = "pipeline"
+PIPELINE_NAME = "Hệ thống xử lý sự kiện egov-monitor"
+
+
+async def overdue(figures: IndicatorStore, catalogs: Catalogs, now: datetime) -> list[Finding]:
+    """Open dossiers past due_at (critical) and due within 24 hours (warning)."""
+    codes = list(catalogs.agencies.agencies)
+    counts = await figures.open_counts(codes, now)
+    out: list[Finding] = []
+    for code in codes:
+        agency = catalogs.agencies.agencies[code]
+        group = agency.group.value
+        _, late, soon = counts[code]
+        ids = await figures.overdue_dossiers(code, now, 50) if late else []
+        out.append(
+            Finding(
+                Subject(Rule.overdue, code, agency.name, "open", group=group),
+                evaluate_count(late, Severity.critical),
+                {"count": late, "dossier_ids": ids},
+            )
+        )
+        out.append(
+            Finding(
+                Subject(Rule.due_soon, code, agency.name, "open", group=group),
+                evaluate_count(soon, Severity.warning),
+                {"count": soon},
+            )
+        )
+    return out
+
+
+async def pipeline(
+    measure: Measure, redis: RedisClient, store: AlertStore, settings: AlertsSettings, now: datetime
+) -> tuple[PipelineHealth, Finding | None]:
+    """Is the calculator keeping up? Measured here (consumer lag of its group, and how long
+    its offsets have not moved while events wait): the one ``pipeline_behind`` finding. Not
+    measurable (Kafka unreachable): no finding, state unchanged."""
+    try:
+        reading = await measure()
+    except Exception as exc:
+        PIPELINE_LAG.set(-1)
+        log.warning("pipeline_unmeasured", error=type(exc).__name__)
+        return PipelineHealth(measured=False), None
+    stalled_s = await track_progress(redis, reading, now)
+    subject = Subject(Rule.pipeline_behind, PIPELINE_SCOPE, PIPELINE_NAME, "live")
+    prev = (await store.read([subject.key]))[subject.key]
+    s = settings
+    obs = evaluate_pipeline(
+        reading.lag,
+        stalled_s,
+        max_lag=s.alerts_pipeline_max_lag,
+        max_stall_s=s.alerts_pipeline_max_stall_s,
+        was_firing=prev.firing,
+    )
+    PIPELINE_LAG.set(reading.lag)
+    PIPELINE_STALLED.set(stalled_s)
+    PIPELINE_BEHIND.set(1 if obs.firing else 0)
+    finding = Finding(subject, obs, {"lag": reading.lag, "stalled_s": round(stalled_s, 1)})
+    return PipelineHealth(True, obs.firing, reading.lag, stalled_s), finding
+
+
+async def silence(
+    redis: RedisClient,
+    store: AlertStore,
+    catalogs: Catalogs,
+    hours: WorkingHours,
+    span: float,
+    now: datetime,
+) -> list[Finding]:
+    """Kết nối gián đoạn: sources and agencies that normally emit but fell silent, judged
+    against the events' own time (their newest ``occurred_at``, recorded by the calculator).
+    The caller judges only while the pipeline keeps up."""
+    valid_now = {a.agency_code for a in catalogs.agencies.valid_on(local_date(now))}
+    seen: list[tuple[Rule, str, datetime]] = []
+    for hash_key, rule in (
+        (LAST_SEEN_SOURCES, Rule.silent_source),
+        (LAST_SEEN_AGENCIES, Rule.silent_agency),
+    ):
+        for raw_name, raw_ts in (await redis.hgetall(hash_key)).items():
+            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+            seen.append((rule, name, datetime.fromtimestamp(float(raw_ts), tz=LOCAL_TZ)))
+    subjects = []
+    for rule, name, _ in seen:
+        agency = catalogs.agencies.get(name) if rule is Rule.silent_agency else None
+        group = agency.group.value if agency else None
+        subjects.append(Subject(rule, name, agency.name if agency else name, "live", group=group))
+    stored = await store.read([s.key for s in subjects])
+    out: list[Finding] = []
+    for (rule, name, last), subject in zip(seen, subjects, strict=True):
+        known = stored[subject.key].raw is not None
+        if now - last > NORMALLY_EMITS and not known:
+            continue  # not a source that normally emits
+        worked = hours.hours_between(last, now)
+        silent = worked >= span
+        if rule is Rule.silent_agency and name not in valid_now:
+            if not known:
+                continue  # an agency not valid now (abolished, merged) is not silent
+            silent = False  # … and what fired while it was valid resolves
+        obs = Observation(silent, Severity.critical if silent else None, round(worked, 2))
+        out.append(Finding(subject, obs, {"hours": worked, "last_seen": last.isoformat()}))
+    return out

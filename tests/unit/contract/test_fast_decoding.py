@@ -1,0 +1,194 @@
+"""The msgspec fast path (shared/contract/fastevents.py) against the pydantic path: the same event
+for every valid record of every type, and for every invalid record no fast acceptance,
+so the reasons and field names are pydantic's; the script arguments are unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from services.ingest.body import decode_valid
+from shared.contract.decoding import decode_record
+from shared.contract.events import EVENT_MODELS
+from shared.contract.fastevents import FastValidator
+from shared.domain.catalog import parse_agencies_csv
+from shared.domain.lifecycle import Step, step_of
+from shared.store.indicator_store import occurrence
+from tests.factories import received
+
+EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
+REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+AT = "2024-05-02T09:00:00+07:00"
+
+
+def dossier(event_type: str, **extra: Any) -> dict[str, Any]:
+    base = {
+        "event_id": f"e-{event_type}",
+        "event_type": event_type,
+        "occurred_at": AT,
+        "agency_code": "so-tttt",
+        "dossier_id": "d-1",
+        "procedure_code": "p-1",
+    }
+    return base | extra
+
+
+VALID: list[dict[str, Any]] = [
+    received(at=AT),
+    received(at=AT, source="igate", via_one_stop=False, digitized=True, extra_field=[1, 2]),
+    received(at=AT, channel="postal", level="in_person_only"),
+    received(at=AT, channel="in_person", level="partial_online", submitted_by="assisted"),
+    received(at=AT, submitted_by="assisted", occurred_at="2024-05-02T02:00:00Z"),
+    dossier("resolved", due_at="2024-05-03T17:00:00+07:00", outcome="approved"),
+    dossier("resolved", due_at="2024-05-01T17:00:00+07:00", outcome="rejected"),
+    dossier("returned", result_electronic=True),
+    dossier("payment", method="online", amount_vnd=500_000),
+    dossier("payment", method="offline", amount_vnd=0),
+    dossier("rated", satisfaction="unsatisfied"),
+    dossier("rated", satisfaction="very_satisfied", source=None),
+    dossier("withdrawn"),
+    dossier("due_changed", reason="suspended"),
+    dossier("due_changed", reason="extended", due_at="2024-06-01T17:00:00+07:00"),
+    dossier("intake_rejected", reason="Thành phần hồ sơ không đúng quy định"),
+    {
+        "event_id": "e-doc",
+        "event_type": "document_issued",
+        "occurred_at": AT,
+        "agency_code": "ubnd-an-phu",
+        "document_id": "vb-1",
+        "electronic": True,
+        "confidential": False,
+    },
+    {
+        "event_id": "e-wf",
+        "event_type": "work_file_completed",
+        "occurred_at": AT,
+        "agency_code": "so-tttt",
+        "work_file_id": "wf-1",
+        "processed_online": False,
+        "confidential": True,
+    },
+    # the last local day of an abolished agency, written in UTC
+    received(agency="so-tttt", at="2025-02-28T16:30:00Z"),
+]
+
+INVALID: list[Any] = [
+    b"not json",
+    b"[1, 2]",
+    b'"text"',
+    b"\xff\xfe",
+    {"event_type": "received"},
+    {"event_id": "x"},
+    received(at=AT, event_type="opened"),
+    received(at=AT, event_type=7),
+    received(at=AT) | {"event_id": ""},
+    received(at=AT, event_id="x" * 129),
+    received(at=AT, agency_code="so-khong-co"),
+    received(at=AT, occurred_at="2024-05-02T09:00:00"),  # no offset
+    received(at=AT, occurred_at=1714615200),
+    received(at=AT, occurred_at="2014-12-31T23:00:00+07:00"),
+    received(at=AT, occurred_at="2026-11-24T08:06:00Z"),  # > 5 min ahead of NOW
+    received(at=AT, due_at="2024-05-02T09:00:00+07:00"),  # not after occurred_at
+    received(at=AT, channel="online", level="in_person_only"),
+    received(at=AT, submitted_by=None),
+    received(at=AT, channel="fax"),
+    received(at=AT, via_one_stop="maybe"),
+    received(at=AT, source=""),
+    received(agency="so-tttt", at="2025-02-28T17:30:00Z"),  # after valid_to, local date
+    received(agency="so-khcn-2025", at="2025-02-28T08:00:00+07:00"),  # before valid_from
+    dossier("payment", method="online", amount_vnd=-1),
+    dossier("payment", method="card", amount_vnd=1),
+    dossier("due_changed", reason="extended"),
+    dossier("intake_rejected", reason="x" * 257),
+    dossier("rated"),
+    {k: v for k, v in dossier("withdrawn").items() if k != "dossier_id"},
+]
+
+
+def as_bytes(raw: Any) -> bytes:
+    return raw if isinstance(raw, bytes) else orjson.dumps(raw)
+
+
+def view(step: Step) -> tuple[object, ...]:
+    return tuple(getattr(step, name) for name in Step.__slots__)
+
+
+@pytest.mark.parametrize("raw", VALID, ids=lambda r: f"{r['event_type']}")
+def test_fast_path_builds_the_pydantic_event(raw: dict[str, Any]) -> None:
+    value = as_bytes(raw)
+    slow = decode_record(value, agencies=REORG, now=NOW)
+    fast = FastValidator(REORG, NOW).decode(value)
+    assert not isinstance(slow, tuple), slow
+    assert fast is not None, "the fast path refused a valid event"
+    assert type(fast) is type(slow)
+    assert fast == slow
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.occurred_at.utcoffset() == slow.occurred_at.utcoffset()
+    assert view(step_of(fast)) == view(step_of(slow))
+    assert occurrence(fast.occurred_at) == occurrence(slow.occurred_at)
+
+
+def test_every_event_type_is_covered() -> None:
+    assert {r["event_type"] for r in VALID} == set(EVENT_MODELS)
+
+
+@pytest.mark.parametrize("raw", INVALID)
+def test_invalid_records_keep_the_pydantic_reasons(raw: Any) -> None:
+    value = as_bytes(raw)
+    fast = FastValidator(REORG, NOW)
+    assert fast.decode(value) is None, "the fast path accepted an invalid record"
+    slow = decode_record(value, agencies=REORG, now=NOW)
+    with_fast = decode_record(value, agencies=REORG, now=NOW, fast=fast)
+    assert isinstance(slow, tuple) and slow[1], slow
+    assert with_fast == slow
+    assert [(e.field, e.reason, e.code) for e in with_fast[1]] == [
+        (e.field, e.reason, e.code) for e in slow[1]
+    ]
+
+
+def test_agency_validity_cached_per_day_still_decides_per_event() -> None:
+    fast = FastValidator(REORG, NOW)
+    last_day = received(agency="so-tttt", at="2025-02-28T23:59:00+07:00")
+    next_day = received(agency="so-tttt", at="2025-03-01T00:00:00+07:00")
+    assert fast.decode(orjson.dumps(last_day)) is not None
+    assert fast.decode(orjson.dumps(next_day)) is None
+    assert fast.decode(orjson.dumps(last_day)) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        received(at=AT, via_one_stop="yes"),
+        dossier("payment", method="online", amount_vnd=5.0),
+        dossier("returned", result_electronic=1),
+    ],
+)
+def test_lax_values_pydantic_accepts_fall_back_to_it(raw: dict[str, Any]) -> None:
+    value = as_bytes(raw)
+    fast = FastValidator(REORG, NOW)
+    assert fast.decode(value) is None  # msgspec is strict: pydantic decides
+    slow = decode_record(value, agencies=REORG, now=NOW)
+    assert not isinstance(slow, tuple)
+    assert decode_record(value, agencies=REORG, now=NOW, fast=fast) == slow
+
+
+def test_ingest_body_in_one_pass_or_none_for_pydantic() -> None:
+    fast = FastValidator(REORG, NOW)
+    array = orjson.dumps(VALID)
+    ndjson = b"\n".join(orjson.dumps(r) for r in VALID) + b"\n"
+    slow = [decode_record(orjson.dumps(r), agencies=REORG, now=NOW) for r in VALID]
+    assert decode_valid(array, False, fast, 100) == slow
+    assert decode_valid(ndjson, True, fast, 100) == slow
+    # one invalid event, too many events, an empty array, an object: pydantic's path decides
+    bad = orjson.dumps([*VALID, dossier("rated")])
+    assert decode_valid(bad, False, fast, 100) is None
+    assert decode_valid(array, False, fast, len(VALID) - 1) is None
+    assert decode_valid(ndjson, True, fast, len(VALID) - 1) is None
+    assert decode_valid(b"[]", False, fast, 100) is None
+    assert decode_valid(orjson.dumps(VALID[0]), False, fast, 100) is None

@@ -1,0 +1,149 @@
+"""The response cache's keying and single flight, with a stand-in for the store's versions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import orjson
+from pydantic import BaseModel
+
+from services.api.response_cache import ResponseCache
+
+
+class Versions:
+    def __init__(self) -> None:
+        self.by_agency: dict[str, int] = {}
+
+    async def data_versions(self, agencies: Iterable[str]) -> list[int]:
+        return [self.by_agency.get(a, 0) for a in agencies]
+
+
+class Value(BaseModel):
+    n: int
+
+
+def test_concurrent_misses_compute_once_and_writes_invalidate() -> None:
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.05)
+            return Value(n=calls)
+
+        async def ask(key: str = "k", catalog: int = 1) -> int:
+            resp = await cache.respond((key,), catalog, ["a", "b"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await asyncio.gather(*(ask() for _ in range(20))) == [1] * 20
+        assert calls == 1
+        assert await ask() == 1  # a hit
+        versions.by_agency["b"] = 7  # a write to one member agency
+        assert await ask() == 2
+        assert await ask(catalog=2) == 3  # a new catalog version
+        assert await ask(key="other") == 4  # another route or parameter
+        assert await ask() == 2 and calls == 4
+
+    asyncio.run(go())
+
+
+def test_a_failed_computation_is_not_cached() -> None:
+    async def go() -> None:
+        cache = ResponseCache(Versions())
+        attempts = 0
+
+        async def compute() -> list[Value]:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                raise ConnectionError("redis went away")
+            return [Value(n=attempts)]
+
+        try:
+            await cache.respond(("k",), 1, ["a"], compute)
+        except ConnectionError:
+            pass
+        else:
+            raise AssertionError("the first computation should have failed")
+        resp = await cache.respond(("k",), 1, ["a"], compute)
+        assert orjson.loads(resp.body) == [{"n": 2}]
+
+    asyncio.run(go())
+
+
+def test_staged_responses_render_again_only_when_their_figures_change() -> None:
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        figures = {"a": 1}
+        fingerprints = reads = renders = 0
+
+        async def fingerprint() -> bytes:  # stands for the digest Redis computes
+            nonlocal fingerprints
+            fingerprints += 1
+            return orjson.dumps(figures)
+
+        async def read() -> dict[str, int]:
+            nonlocal reads
+            reads += 1
+            await asyncio.sleep(0.02)
+            return dict(figures)
+
+        def render(inputs: dict[str, int]) -> bytes:
+            nonlocal renders
+            renders += 1
+            return orjson.dumps({"page": inputs, "render": renders})
+
+        async def ask() -> dict[str, object]:
+            body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read, render)
+            return dict(orjson.loads(body))
+
+        first = await asyncio.gather(*(ask() for _ in range(10)))
+        assert first == [{"page": {"a": 1}, "render": 1}] * 10
+        assert (reads, renders) == (1, 1)  # concurrent misses: one read, one rendering
+        versions.by_agency["a"] = 5  # a write that did not change what the page shows
+        assert await ask() == {"page": {"a": 1}, "render": 1}
+        assert (reads, renders) == (1, 1)  # its fingerprint had a rendering: nothing read
+        figures["a"] = 2
+        versions.by_agency["a"] = 6  # a write that did
+        assert await ask() == {"page": {"a": 2}, "render": 2}
+        assert (reads, renders) == (2, 2)
+        asked = fingerprints
+        assert await ask() == {"page": {"a": 2}, "render": 2}  # a hit: nothing asked of Redis
+        assert (fingerprints, reads) == (asked, 2)
+
+    asyncio.run(go())
+
+
+def test_a_rendering_is_not_kept_when_the_figures_moved_while_reading() -> None:
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        figures = {"a": 1}
+
+        async def fingerprint() -> bytes:
+            return orjson.dumps(figures)
+
+        async def read() -> dict[str, int]:
+            figures["a"] += 1  # a write lands after the fingerprint, before the read
+            return dict(figures)
+
+        def render(inputs: dict[str, int]) -> bytes:
+            return orjson.dumps(inputs)
+
+        body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read, render)
+        assert orjson.loads(body) == {"a": 2}
+        figures["a"] = 1  # back to the state fingerprinted before that read
+        versions.by_agency["a"] = 9
+
+        async def read_again() -> dict[str, int]:
+            return dict(figures)
+
+        body, _ = await cache.staged_body(("page",), 1, ["a"], fingerprint, read_again, render)
+        assert orjson.loads(body) == {"a": 1}  # computed, not a rendering of another state
+
+    asyncio.run(go())
