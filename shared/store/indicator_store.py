@@ -19,7 +19,6 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -30,10 +29,16 @@ from redis.asyncio.cluster import RedisCluster
 
 from shared.contract.events import Event
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
-from shared.domain.counting import Occurrence, entity_key
-from shared.domain.lifecycle import INF, Changes, Step, apply_entity, step_of
+from shared.domain.counting import Occurrence
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
+from shared.store.apply_plan import (
+    ApplyCall,
+    Computed,
+    _day_buckets,
+    compute_call,
+    plan_calls,
+)
 from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.store.client import LuaScript, RedisClient
 
@@ -75,9 +80,6 @@ APPLY_BATCH_LUA = (
     .replace("--BUMP_VERSION--", BUMP_VERSION_LUA.strip())
 )
 
-# Events per script call (whole entities: an entity's events are in one call): bounds the
-# calls' run time in Redis.
-MAX_SCRIPT_BATCH = 1000
 # The apply script's arguments of a call that only raises offsets: no entity, counter,
 # counted set, set, open change nor event.
 NO_CHANGE = ("0",) * 6
@@ -91,19 +93,6 @@ _MS = timedelta(milliseconds=1)
 
 _LOCAL_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _DAY_S = DAY_S
-# local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
-_LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
-
-
-def _day_buckets(n: int) -> tuple[str, str, str]:
-    """The (YYYYMMDD, YYYYMM, YYYY) buckets of a local day number."""
-    hit = _LOCAL_DAYS.get(n)
-    if hit is None:
-        local = time.gmtime(n * _DAY_S)
-        year = f"{local.tm_year:04d}"
-        month = f"{year}{local.tm_mon:02d}"
-        hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
-    return hit
 
 
 def _buckets(ms: int) -> tuple[str, str, str]:
@@ -160,29 +149,6 @@ def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
     )
 
 
-@dataclass
-class EntityEvents:
-    """One entity's events in a batch, in batch order: its bucket hash and field, whether
-    it is a document or work file, the rules' view of each event and its batch index."""
-
-    key: str
-    ident: str
-    document: bool
-    steps: list[Step] = dataclass_field(default_factory=list)
-    indexes: list[int] = dataclass_field(default_factory=list)
-
-
-@dataclass
-class ApplyCall:
-    """One script call: an agency's entities (whole), and whether it is the agency's only
-    call of the batch (which then raises its applied offsets atomically with its figures;
-    an agency with several calls claims them once all were written)."""
-
-    agency: str
-    entities: list[EntityEvents]
-    only_of_agency: bool = True
-
-
 @dataclass(frozen=True)
 class ApplyPlan:
     """The script calls of a batch of events in one keyspace (see :class:`ApplyCall`)."""
@@ -191,126 +157,8 @@ class ApplyPlan:
     calls: list[ApplyCall]
 
 
-def _plan_calls(events: Sequence[Event], ks: str) -> Iterable[ApplyCall]:
-    """The calls of ``events``, one agency's at a time."""
-    agencies: dict[str, dict[str, EntityEvents]] = {}
-    for index, event in enumerate(events):
-        entities = agencies.get(event.agency_code)
-        if entities is None:
-            entities = agencies[event.agency_code] = {}
-        ekey = entity_key(event)
-        ent = entities.get(ekey)
-        if ent is None:
-            ent = entities[ekey] = EntityEvents(
-                redis_keys.entity(event.agency_code, ekey, ks),
-                event.entity_id,
-                event.family == "document",
-            )
-        ent.steps.append(step_of(event))
-        ent.indexes.append(index)
-    for agency, entities in agencies.items():
-        calls: list[ApplyCall] = []
-        current: list[EntityEvents] = []
-        size = 0
-        for ent in entities.values():
-            if current and size + len(ent.steps) > MAX_SCRIPT_BATCH:
-                calls.append(ApplyCall(agency, current))
-                current, size = [], 0
-            current.append(ent)
-            size += len(ent.steps)
-        calls.append(ApplyCall(agency, current))
-        for call in calls:
-            call.only_of_agency = len(calls) == 1
-            yield call
-
-
 def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
-    return ApplyPlan(ks, list(_plan_calls(events, ks)))
-
-
-def _score(score: float | None) -> str:
-    if score is None:
-        return ""
-    return "+inf" if score == INF else repr(score)
-
-
-def _sums(changes: Mapping[tuple[int, str], int], prefix: str) -> dict[str, dict[str, int]]:
-    """Per-day changes spread onto their day's, month's and year's keys, summed per field."""
-    out: dict[str, dict[str, int]] = {}
-    for (day, name), n in changes.items():
-        if n:
-            d, m, y = _day_buckets(day)
-            for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
-                fields = out.get(key)
-                if fields is None:
-                    fields = out[key] = {}
-                fields[name] = fields.get(name, 0) + n
-    return out
-
-
-def _hash_section(sums: dict[str, dict[str, int]]) -> list[str | bytes]:
-    section: list[str | bytes] = []
-    n = 0
-    for key, fields in sums.items():
-        nonzero = [(f, v) for f, v in fields.items() if v]
-        if nonzero:
-            n += 1
-            section += [key, str(len(nonzero))]
-            for f, v in nonzero:
-                section += [f, str(v)]
-    return [str(n), *section]
-
-
-def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
-    """The apply script's arguments after the entities (see its header): counters,
-    counted sets, sets, open changes and the number of events applied."""
-    args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)))
-    args += _hash_section(
-        _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
-    )
-    paid: dict[str, list[str]] = {}
-    prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
-    for day, proc in ch.paid_online:
-        d, m, y = _day_buckets(day)
-        for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
-            paid.setdefault(key, []).append(proc)
-    args.append(str(len(paid)))
-    for key, members in paid.items():
-        args += [key, str(len(members)), *members]
-    args.append(str(len(ch.open)))
-    for ident, score in ch.open.items():
-        args += [ident, _score(score)]
-    args.append(str(ch.applied))
-    return args
-
-
-@dataclass
-class _Computed:
-    """A call's states read, their new values, its script arguments and per event whether
-    it applied."""
-
-    read: list[bytes | None]
-    new: list[bytes]
-    args: list[str | bytes]
-    flags: list[tuple[int, bool]]
-
-
-def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> _Computed:
-    """Apply a call's events to its entities' states: what the script must check and write."""
-    ch = Changes()
-    head: list[str | bytes] = [str(len(call.entities))]
-    new_states: list[bytes] = []
-    flags: list[tuple[int, bool]] = []
-    for ent, raw in zip(call.entities, states, strict=True):
-        new, applied = apply_entity(
-            raw, ent.steps, ent.ident, call.agency, ch, document=ent.document
-        )
-        state = new if new is not None else raw
-        assert state is not None  # an entity without a state applies its first event
-        new_states.append(state)
-        head += [ent.ident, raw or b"", state]
-        flags += zip(ent.indexes, applied, strict=True)
-    return _Computed(list(states), new_states, head + changes_args(ch, call.agency, ks), flags)
+    return ApplyPlan(ks, plan_calls(events, ks))
 
 
 class IndicatorStore:
@@ -360,14 +208,8 @@ class IndicatorStore:
 
     async def plan(self, events: Sequence[Event]) -> ApplyPlan:
         """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
-        builds the next batch's while the previous one is in Redis; it yields to the loop
-        between agencies)."""
-        ks = await self.keyspace()
-        calls: list[ApplyCall] = []
-        for call in _plan_calls(events, ks):
-            calls.append(call)
-            await asyncio.sleep(0)
-        return ApplyPlan(ks, calls)
+        builds the next batch's while the previous one is in Redis)."""
+        return ApplyPlan(await self.keyspace(), plan_calls(events, await self.keyspace()))
 
     async def read_states(self, calls: Sequence[ApplyCall]) -> list[list[bytes | None]]:
         """The stored state of each entity of the calls (``None``: none), one script call
@@ -420,7 +262,7 @@ class IndicatorStore:
             read = await self.read_states(calls)
             if previous is not None:
                 await asyncio.wait([previous])  # its states in the overlay (or it failed)
-            computed: list[_Computed] = []
+            computed: list[Computed] = []
             for call, states in zip(calls, read, strict=True):
                 computed.append(self._compute(call, states, ks, token))
                 await asyncio.sleep(0)
@@ -453,7 +295,7 @@ class IndicatorStore:
 
     def _compute(
         self, call: ApplyCall, states: Sequence[bytes | None], ks: str, token: int
-    ) -> _Computed:
+    ) -> Computed:
         """A call's states (from the overlay where a batch in flight writes them) and what
         it writes, which then joins the overlay."""
         overlay = self._overlay
@@ -476,7 +318,7 @@ class IndicatorStore:
         events: Sequence[Event],
         offsets: Offsets | None,
         calls: list[ApplyCall],
-        computed: list[_Computed],
+        computed: list[Computed],
         ks: str,
         token: int,
         turn: ScriptTurn | None,
@@ -545,7 +387,7 @@ class IndicatorStore:
     def _script_call(
         self,
         call: ApplyCall,
-        out: _Computed,
+        out: Computed,
         ks: str,
         offsets: Offsets | None,
         offsets_arg: bytes,

@@ -48,6 +48,11 @@ def entity(agency: str, entity_key: str, ks: str = "") -> str:
     mark's first occurrence). The bucket is the id's CRC-32 modulo the family's
     ``ENTITY_BUCKETS``."""
     family, _, ident = entity_key.partition(":")
+    return entity_of(agency, family, ident, ks)
+
+
+def entity_of(agency: str, family: str, ident: str, ks: str = "") -> str:
+    """:func:`entity` of the entity ``<family>:<ident>``."""
     bucket = zlib.crc32(ident.encode()) % ENTITY_BUCKETS[family]
     return f"{ks}ent:{{{agency}}}:{family}{bucket}"
 
