@@ -39,8 +39,8 @@ class EntityEvents:
     """One entity's events in a batch, in batch order: its bucket hash and field, whether
     it is a document or work file, the rules' view of each event and its batch index."""
 
-    def __init__(self, key: str, ident: str, document: bool) -> None:
-        self.key, self.ident, self.document = key, ident, document
+    def __init__(self, key: str, ident: str, document: bool, petition: bool) -> None:
+        self.key, self.ident, self.document, self.petition = key, ident, document, petition
         self.steps: list[Step] = []
         self.indexes: list[int] = []
 
@@ -48,7 +48,7 @@ class EntityEvents:
 # event class → its entity family (``d``, ``doc``, ``wf``: ``entity_key``'s prefix)
 _FAMILIES: dict[type, str] = {}
 # families whose state is a set of marks (documents, work files), not a lifecycle
-_MARKED_FAMILIES = frozenset({"doc", "wf"})
+_MARKED_FAMILIES = frozenset({"doc", "wf", "proc"})
 
 
 def _family(event: Event) -> str:
@@ -85,7 +85,10 @@ def plan_calls(events: Sequence[Event], ks: str) -> list[ApplyCall]:
         ent = entities.get((family, ident))
         if ent is None:
             ent = entities[(family, ident)] = EntityEvents(
-                entity_of(agency, family, ident, ks), ident, family in _MARKED_FAMILIES
+                entity_of(agency, family, ident, ks),
+                ident,
+                family in _MARKED_FAMILIES,
+                family == "pk",
             )
         ent.steps.append(step_of(event))
         ent.indexes.append(index)
@@ -141,23 +144,41 @@ def _hash_section(sums: dict[str, dict[str, int]]) -> list[str | bytes]:
 
 def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
     """The apply script's arguments after the entities (see its header): counters,
-    counted sets, sets, open changes and the number of events applied."""
+    counted sets, sets, sorted-set changes and the number of events applied."""
     args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)))
-    args += _hash_section(
-        _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
-    )
-    paid: dict[str, list[str]] = {}
+    counted = _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
+    if ch.counted:
+        by_set: dict[str, dict[tuple[int, str], int]] = {}
+        for (day, name, member), n in ch.counted.items():
+            by_set.setdefault(name, {})[(day, member)] = n
+        for name, changes in by_set.items():
+            counted |= _sums(changes, redis_keys.counted_set_prefix(agency, name, ks))
+    args += _hash_section(counted)
+    members: dict[str, list[str]] = {}
     prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
     for day, proc in ch.paid_online:
         d, m, y = _day_buckets(day)
         for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
-            paid.setdefault(key, []).append(proc)
-    args.append(str(len(paid)))
-    for key, members in paid.items():
-        args += [key, str(len(members)), *members]
-    args.append(str(len(ch.open)))
+            members.setdefault(key, []).append(proc)
+    for day, name, member in ch.sets:
+        prefix = redis_keys.set_prefix(agency, name, ks)
+        d, m, y = _day_buckets(day)
+        for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+            members.setdefault(key, []).append(member)
+    args.append(str(len(members)))
+    for key, names in members.items():
+        args += [key, str(len(names)), *names]
+    zsets: list[str | bytes] = []
+    openk = redis_keys.open_dossiers(agency, ks)
     for ident, score in ch.open.items():
-        args += [ident, _score(score)]
+        zsets += [openk, ident, _score(score)]
+    for (kind, month, ident), score in ch.open766.items():
+        zsets += [redis_keys.open766(agency, kind, month, ks), ident, _score(score)]
+    pubk = redis_keys.publications(agency, ks)
+    for ts, member in ch.published:
+        zsets += [pubk, member, str(ts)]
+    args.append(str(len(zsets) // 3))
+    args += zsets
     args.append(str(ch.applied))
     return args
 
@@ -181,7 +202,13 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
     flags: list[tuple[int, bool]] = []
     for ent, raw in zip(call.entities, states, strict=True):
         new, applied = apply_entity(
-            raw, ent.steps, ent.ident, call.agency, ch, document=ent.document
+            raw,
+            ent.steps,
+            ent.ident,
+            call.agency,
+            ch,
+            document=ent.document,
+            petition=ent.petition,
         )
         state = new if new is not None else raw
         assert state is not None  # an entity without a state applies its first event

@@ -8,15 +8,17 @@
 -- <ks>ent:{agency}:<d|doc|wf><n>, field = the entity id; shared/store/keys.py entity),
 -- then <ks>stat:{agency} (``events``: distinct event ids applied), <ks>applied:{agency}
 -- (its applied offsets), ver:{agency} (its data version) and <ks>open:{agency} (open
--- dossiers). The per-period keys (<ks>cnt: / set: / pset:{agency}:<bucket>) come in ARGV:
--- they share the tag, hence the slot.
+-- dossiers). The per-period keys (<ks>cnt: / set: / pset:{agency}:<bucket>) and the
+-- other sorted sets (<ks>open:, o766:, pub:{agency}…) come in ARGV: they share the tag,
+-- hence the slot.
 -- ARGV, in sections, each led by its count:
 --   n entities: per entity its field, the state read ("" if none) and the state to write
 --   n counter hashes: per hash its key, n fields, then field, increment … (a field that
 --     reaches 0 is deleted)
 --   n counted sets: the same (member -> number of dossiers holding it; deleted at 0)
 --   n sets: per set its key, n members, the members (SADD)
---   n open changes: per dossier its id and its score, or "" when no longer open
+--   n sorted-set changes: per change the key, the member and its score, or "" to remove
+--     it (open dossiers, the 766 open sets, publications)
 --   then: the number of events applied (raises ``events``; > 0 raises the data version),
 --   "" or a JSON object "<topic>:<partition>" -> offset, raised (never lowered) in
 --   <ks>applied:{agency} in this same atomic call, and "" or a JSON object of the offsets
@@ -27,7 +29,7 @@
 -- states (the applied ids' hashes), so a conflict never applies an event twice.
 local n = tonumber(ARGV[1])
 local NENT = n
-local statk, appliedk, vk, openk = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3], KEYS[n + 4]
+local statk, appliedk, vk = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3]
 local a = 2
 for i = 1, n do
   if (redis.call('HGET', KEYS[i], ARGV[a]) or '') ~= ARGV[a + 1] then return 0 end
@@ -58,14 +60,14 @@ for _ = 1, n do
   a = a + 2 + m
 end
 n = tonumber(ARGV[a]); a = a + 1
-for j = a, a + 2 * n - 2, 2 do
-  if ARGV[j + 1] == '' then
-    redis.call('ZREM', openk, ARGV[j])
+for j = a, a + 3 * n - 3, 3 do
+  if ARGV[j + 2] == '' then
+    redis.call('ZREM', ARGV[j], ARGV[j + 1])
   else
-    redis.call('ZADD', openk, ARGV[j + 1], ARGV[j])
+    redis.call('ZADD', ARGV[j], ARGV[j + 2], ARGV[j + 1])
   end
 end
-a = a + 2 * n
+a = a + 3 * n
 local applied = tonumber(ARGV[a])
 if applied > 0 then
   redis.call('HINCRBY', statk, 'events', applied)
