@@ -48,13 +48,19 @@ from shared.contract.events import (
     DossierDueChanged,
     DossierIntakeRejected,
     DossierPayment,
+    DossierPortalSynced,
     DossierRated,
     DossierReceived,
     DossierResolved,
     DossierReturned,
+    DossierTransferred,
     DossierWithdrawn,
     Event,
     PaymentMethod,
+    PetitionRated,
+    PetitionReceived,
+    PetitionResolved,
+    ProcedurePublished,
     Satisfaction,
 )
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
@@ -67,6 +73,10 @@ DAY_MS = DAY_S * 1000
 # event kinds (the one-letter codes of the v1.1 script)
 RECEIVED, RESOLVED, RETURNED, RATED = "R", "S", "T", "Q"
 PAYMENT, DUE_CHANGED, WITHDRAWN, REJECTED, MARKED = "P", "C", "W", "X", "G"
+# contract v1.2's events whose rules are not written yet (transferred, portal_synced,
+# petitions, procedure_published): applied as noted — the id recorded (idempotency, events
+# counted), nothing else changes — in the state of their entity (dossier-shaped)
+NOTED = "N"
 DECISIONS = {RESOLVED: 0, RETURNED: 1, RATED: 2}
 DECISION_MARKS = (
     ("resolved", "resolved_on_time"),
@@ -635,4 +645,13 @@ def step_of(event: Event) -> Step:
             return Step(WITHDRAWN, hid, tie, ts)
         case DossierIntakeRejected():
             return Step(REJECTED, hid, tie, ts)
+        case (
+            DossierTransferred()
+            | DossierPortalSynced()
+            | PetitionReceived()
+            | PetitionResolved()
+            | PetitionRated()
+            | ProcedurePublished()
+        ):
+            return Step(NOTED, hid, tie, ts)
     return Step(MARKED, hid, tie, ts, marks=tuple(marks_for(event)))

@@ -27,13 +27,19 @@ from shared.contract.events import (
     DossierDueChanged,
     DossierIntakeRejected,
     DossierPayment,
+    DossierPortalSynced,
     DossierRated,
     DossierReceived,
     DossierResolved,
     DossierReturned,
+    DossierTransferred,
     DossierWithdrawn,
     Event,
     PaymentMethod,
+    PetitionRated,
+    PetitionReceived,
+    PetitionResolved,
+    ProcedurePublished,
     Satisfaction,
 )
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
@@ -180,6 +186,13 @@ _TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
     DossierDueChanged: ("C", _due_changed),
     DossierWithdrawn: ("W", _nothing),
     DossierIntakeRejected: ("X", _nothing),
+    # contract v1.2, no rule yet: noted (the id recorded, nothing counted; lifecycle NOTED)
+    DossierTransferred: ("N", _nothing),
+    DossierPortalSynced: ("N", _nothing),
+    PetitionReceived: ("N", _nothing),
+    PetitionResolved: ("N", _nothing),
+    PetitionRated: ("N", _nothing),
+    ProcedurePublished: ("N", _nothing),
 }
 
 

@@ -28,6 +28,9 @@
 --   P payment       online 0|1, procedure code
 --   C due_changed   due (epoch s) or "" when suspended
 --   W withdrawn / X intake_rejected   (nothing)
+--   N noted: contract v1.2 events with no rule yet (transferred, portal_synced,
+--     petitions, procedure_published)   (nothing): the id is recorded in the entity's
+--     (dossier-shaped) state, nothing else changes
 --   G document, work file: n marks, marks...
 -- Returns one flag per event: 1 applied, 0 its event id was already applied.
 --
