@@ -33,7 +33,9 @@ def tag(agency: str) -> str:
 # of a key per entity. Dossiers: a year of the largest agency (75,000) makes ~73 a bucket
 # (4,096 buckets measured no faster on the whole simulated year, and 0.4 MB per 100,000
 # dossiers larger); documents and work files (~1,200 a year each) ~5.
-ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256, "pk": 256, "proc": 64}
+# Petitions (contract v1.2: a few hundred a year in a whole province) and procedures (one
+# state per published procedure: ~300 in the largest agency) ~5 at most.
+ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256, "pk": 64, "proc": 64}
 
 # redis-server settings the entity buckets need to stay listpacks (a state is ~100-200
 # bytes; a bucket holds up to ~500 states before it turns into a hashtable: still
@@ -43,9 +45,10 @@ REDIS_LISTPACK_CONFIG = {"hash-max-listpack-entries": "512", "hash-max-listpack-
 
 def entity(agency: str, entity_key: str, ks: str = "") -> str:
     """The bucket hash holding an entity's state (``entity_key``: ``d:<dossier>``,
-    ``doc:<id>``, ``wf:<id>``) under the field ``<id>``: its applied event ids and the
-    lifecycle state of ``shared/store/lua/apply_batch.lua`` (a document's: the day of each
-    mark's first occurrence). The bucket is the id's CRC-32 modulo the family's
+    ``doc:<id>``, ``wf:<id>``, ``pk:<petition>``, ``proc:<procedure>``) under the field
+    ``<id>``: its applied event ids and the lifecycle state of
+    ``shared/store/lua/apply_batch.lua`` (a document's: the day of each mark's first
+    occurrence). The bucket is the id's CRC-32 modulo the family's
     ``ENTITY_BUCKETS``."""
     family, _, ident = entity_key.partition(":")
     return entity_of(agency, family, ident, ks)

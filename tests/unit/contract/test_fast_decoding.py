@@ -26,6 +26,31 @@ NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 AT = "2024-05-02T09:00:00+07:00"
 
 
+def petition(event_type: str, **extra: Any) -> dict[str, Any]:
+    base = {
+        "event_id": f"e-{event_type}",
+        "event_type": event_type,
+        "occurred_at": AT,
+        "agency_code": "so-tttt",
+        "petition_id": "pk-1",
+    }
+    return base | extra
+
+
+def published(**flags: bool) -> dict[str, Any]:
+    return {
+        "event_id": "e-published",
+        "event_type": "procedure_published",
+        "occurred_at": AT,
+        "agency_code": "so-tttt",
+        "procedure_code": "p-1",
+        "decision_on_time": True,
+        "publicized": True,
+        "publicized_on_time": True,
+        "content_complete": False,
+    } | flags
+
+
 def dossier(event_type: str, **extra: Any) -> dict[str, Any]:
     base = {
         "event_id": f"e-{event_type}",
@@ -55,6 +80,18 @@ VALID: list[dict[str, Any]] = [
     dossier("due_changed", reason="suspended"),
     dossier("due_changed", reason="extended", due_at="2024-06-01T17:00:00+07:00"),
     dossier("intake_rejected", reason="Thành phần hồ sơ không đúng quy định"),
+    # contract v1.2
+    received(at=AT, reused_digitized_data=True, digitized_shared=True, citizen_data_used=True),
+    dossier("due_changed", reason="supplement_requested"),
+    dossier("due_changed", reason="apology_redated", due_at="2024-06-01T17:00:00+07:00"),
+    dossier("transferred", to_agency_code="so-y-te"),
+    dossier("transferred", to_agency_code="so-y-te", due_at="2024-05-20T17:00:00+07:00"),
+    dossier("portal_synced"),
+    petition("petition_received", classification="staff", due_at="2024-05-12T17:00:00+07:00"),
+    petition("petition_resolved"),
+    petition("petition_rated", satisfaction="satisfied"),
+    published(),
+    published(publicized=False, publicized_on_time=False, content_complete=True),
     {
         "event_id": "e-doc",
         "event_type": "document_issued",
@@ -107,6 +144,23 @@ INVALID: list[Any] = [
     dossier("intake_rejected", reason="x" * 257),
     dossier("rated"),
     {k: v for k, v in dossier("withdrawn").items() if k != "dossier_id"},
+    # contract v1.2
+    received(at=AT, citizen_data_used="maybe"),
+    dossier("due_changed", reason="apology_redated"),  # re-dated: the new date is required
+    dossier("due_changed", reason="sorry"),
+    dossier("transferred"),
+    dossier("transferred", to_agency_code="so-khong-co"),
+    dossier("transferred", to_agency_code="so-tttt"),  # to itself
+    dossier("transferred", to_agency_code="so-khcn-2025"),  # not valid yet in 2024
+    dossier("transferred", to_agency_code="so-y-te", due_at="2024-05-20"),
+    petition("petition_received", classification="staff"),
+    petition("petition_received", classification="law", due_at="2024-05-12T17:00:00+07:00"),
+    petition("petition_received", classification="other", due_at=AT),  # not after
+    petition("petition_rated", satisfaction="ok"),
+    {k: v for k, v in petition("petition_resolved").items() if k != "petition_id"},
+    published(publicized=False),  # publicized on time but not publicized
+    {k: v for k, v in published().items() if k != "decision_on_time"},
+    published() | {"procedure_code": ""},
 ]
 
 
