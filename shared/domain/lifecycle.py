@@ -115,7 +115,9 @@ DOS_PAID, DOS_PAID_ONLINE = "dos_paid", "dos_paid_online"
 # those rated unsatisfied. Scored by the due time in force.
 OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNSAT = "d", "du", "p", "pu"
 # the extension word of a dossier's state (flag 4096): bits 0-2 the v1.2 intake flags, then
-E_SYNCED, E_APOLOGY, E_SUPP1, E_SUPP2, E_PROC = 8, 16, 32, 64, 512
+# (H): E_SYNCED, E_APOLOGY, E_SUPP1/2; E_PROC its procedure follows, E_PROC_FIRST it is the
+# first of its procedures with an online dossier (most dossiers: not written twice)
+E_SYNCED, E_APOLOGY, E_SUPP1, E_SUPP2, E_PROC, E_PROC_FIRST = 8, 16, 32, 64, 512, 1024
 
 
 def local_day(ms: int) -> int:
@@ -374,11 +376,12 @@ class Dossier:
         st = cls(petition)
         f, rday, st.bits = _HHH.unpack_from(raw, 0)
         p = 6
+        ext = 0
         if f & 4096:  # the v1.2 extension
-            ext = _I4.unpack_from(raw, 6)[0]
-            p = 10
+            ext = _H.unpack_from(raw, 6)[0]
+            p = 8
             st.bits |= (ext & 7) << V12_INTAKE_SHIFT
-            st.ext = ext & ~(7 | E_PROC)
+            st.ext = ext & ~(7 | E_PROC | E_PROC_FIRST)
             if ext & E_PROC:
                 st.proc, p = _tdec(raw, p, agency, b"")
         st.flags = f & 3
@@ -421,6 +424,8 @@ class Dossier:
         for _ in range(n):
             proc, p = _tdec(raw, p, agency, b"")
             procs.append(proc)
+        if ext & E_PROC_FIRST:
+            st.proc = procs[0]
         st.ids = raw[p:]
         return st
 
@@ -454,14 +459,19 @@ class Dossier:
             parts.append(_tenc(proc, agency, None))
         parts.append(self.ids)
         ext = ((self.bits >> V12_INTAKE_SHIFT) & 7) | self.ext
-        if self.proc is not None:
-            ext |= E_PROC
+        own: bytes | None = self.proc
+        if own is not None:
+            if self.procs and self.procs[0] == own:
+                ext |= E_PROC_FIRST
+                own = None
+            else:
+                ext |= E_PROC
         head = b""
         if ext:  # v1.2 information: an extension after the head (v1.1 states unchanged)
             f |= 4096
-            head = _I4.pack(ext)
-            if self.proc is not None:
-                head += _tenc(self.proc, agency, None)
+            head = _H.pack(ext)
+            if own is not None:
+                head += _tenc(own, agency, None)
         rday = self.rday if self.rday is not None else 0
         parts[0] = _HHH.pack(f, rday, self.bits & 0xFFFF) + head
         return b"".join(parts)

@@ -18,7 +18,13 @@ from shared.contract.events import Event
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
-from tests.integration.test_lifecycle_rules import AGENCY, dossier_event, receipt, redis_figures
+from tests.integration.test_lifecycle_rules import (
+    AGENCY,
+    assert_v12,
+    dossier_event,
+    receipt,
+    redis_figures,
+)
 from tests.lifecycle_model import expected_figures
 
 pytestmark = pytest.mark.integration
@@ -96,6 +102,7 @@ async def assert_model(redis: Redis, events: list[Event]) -> None:
     assert got["proc"] == {k: v for k, v in model.proc_online[AGENCY].items() if v}
     assert got["paid"] == model.paid_online[AGENCY]
     assert got["open"] == model.open[AGENCY]
+    assert_v12(got, model, AGENCY)
     distinct = len({e.event_id for e in events})
     assert int(await redis.hget(redis_keys.stats(AGENCY), "events") or 0) == distinct
 

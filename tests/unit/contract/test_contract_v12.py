@@ -31,9 +31,19 @@ from shared.contract.partitioning import key_of, raw_key
 from shared.contract.validation import validate_event
 from shared.domain.catalog import load_agencies, parse_agencies_csv
 from shared.domain.counting import entity_key, marks_for
-from shared.domain.lifecycle import NOTED, Changes, apply_entity, step_of
+from shared.domain.lifecycle import (
+    PUBLISHED,
+    RATED,
+    RECEIVED,
+    RESOLVED,
+    SYNCED,
+    TRANSFERRED,
+    Changes,
+    apply_entity,
+    intake_bits,
+    step_of,
+)
 from shared.platform.config import Settings
-from shared.store.indicator_store import event_args
 from tests.factories import received
 from tests.unit.contract.test_fast_decoding import NOW, dossier, petition, published
 
@@ -233,52 +243,63 @@ def test_petitions_and_publications_travel_on_the_dossier_topic() -> None:
     }
 
 
+# the rules' kind of each new event (shared.domain.lifecycle)
+KINDS = {
+    "transferred": TRANSFERRED,
+    "portal_synced": SYNCED,
+    "petition_received": RECEIVED,
+    "petition_resolved": RESOLVED,
+    "petition_rated": RATED,
+    "procedure_published": PUBLISHED,
+}
+
+
 @pytest.mark.parametrize("kind", sorted(NEW_EVENTS))
-def test_the_calculator_decodes_and_notes_each_new_event(kind: str) -> None:
-    """The calculator's decode path (msgspec first, pydantic behind it) gives the event, and
-    the apply path notes it: the script code ``N``, no marks, the id recorded in the
-    entity's state, nothing counted; the same id again is a duplicate."""
+def test_the_calculator_decodes_and_applies_each_new_event(kind: str) -> None:
+    """The calculator's decode path (msgspec first, pydantic behind it) gives the event,
+    the rules apply it once (the id recorded in its entity's state), the same id again is a
+    duplicate."""
     value = orjson.dumps(NEW_EVENTS[kind])
     event = decode_record(value, agencies=REORG, now=NOW, fast=FastValidator(REORG, NOW))
     assert not isinstance(event, tuple), event  # never a dead letter
     assert event == decode_record(value, agencies=REORG, now=NOW)  # pydantic agrees
     assert event.event_type == kind
     assert marks_for(event) == []
-    args = event_args(event)
-    assert args[0] == "N" and len(args) == 5 and args[4] == event.entity_id
     step = step_of(event)
-    assert step.kind == NOTED
+    assert step.kind == KINDS[kind]
+    document = kind == "procedure_published"
+    petition = kind.startswith("petition")
     changes = Changes()
     state, applied = apply_entity(
-        None, [step], event.entity_id, event.agency_code, changes, document=False
+        None,
+        [step],
+        event.entity_id,
+        event.agency_code,
+        changes,
+        document=document,
+        petition=petition,
     )
-    assert applied == [True] and state is not None
-    assert changes.applied == 1 and not changes.counters and not changes.holders
-    assert not changes.open and not changes.paid_online
+    assert applied == [True] and state is not None and changes.applied == 1
     again = Changes()
-    state2, applied2 = apply_entity(state, [step], event.entity_id, event.agency_code, again)
+    state2, applied2 = apply_entity(
+        state,
+        [step],
+        event.entity_id,
+        event.agency_code,
+        again,
+        document=document,
+        petition=petition,
+    )
     assert applied2 == [False] and state2 is None and again.applied == 0
 
 
-def test_noted_events_leave_a_dossiers_figures_as_they_were() -> None:
-    receipt = parse(received(at=AT, dossier="d-1", due_at="2024-05-10T17:00:00+07:00"))
-    noted = [parse(NEW_EVENTS["transferred"]), parse(NEW_EVENTS["portal_synced"])]
-    alone, with_noted = Changes(), Changes()
-    apply_entity(None, [step_of(receipt)], "d-1", "so-tttt", alone)
-    apply_entity(None, [step_of(e) for e in [*noted, receipt]], "d-1", "so-tttt", with_noted)
-    assert with_noted.counters == alone.counters and with_noted.counters
-    assert with_noted.open == alone.open == {"d-1": pytest.approx(1715335200.0)}
-    assert with_noted.applied == 3
-
-
-def test_a_supplement_request_without_due_stops_the_clock_in_both_implementations() -> None:
+def test_a_supplement_request_without_due_stops_the_clock() -> None:
     stop = parse(
         dossier(
             "due_changed", reason="supplement_requested", occurred_at="2024-05-03T09:00:00+07:00"
         )
     )
     assert step_of(stop).due is None  # the rules' suspension
-    assert event_args(stop)[5:] == [""]  # the script's suspension ("" → no due)
     receipt = parse(received(at=AT, dossier="d-1", due_at="2024-05-10T17:00:00+07:00"))
     changes = Changes()
     apply_entity(None, [step_of(receipt), step_of(stop)], "d-1", "so-tttt", changes)
@@ -290,12 +311,12 @@ def test_v11_events_are_unchanged_by_v12() -> None:
     v11 = received(at=AT, dossier="d-9")
     event = validate_event(v11, agencies=catalog, now=NOW)
     assert isinstance(event, DossierReceived)
-    # the new flags default false, and the event's script arguments are those of v1.1
-    assert event_args(event)[0] == "R"
+    # the new flags default false: the rules see a v1.1 receipt
+    assert step_of(event).bits == intake_bits(event)[0]
     suspended = validate_event(
         dossier("due_changed", reason="suspended"), agencies=catalog, now=NOW
     )
-    assert isinstance(suspended, DossierDueChanged) and event_args(suspended)[5:] == [""]
+    assert isinstance(suspended, DossierDueChanged) and step_of(suspended).due is None
 
 
 def test_one_schema_per_entity_titled_with_the_contract_version() -> None:
