@@ -123,7 +123,7 @@ def consume(bootstrap: str, topic: str, partitions: int = 6) -> list[Any]:
     return records
 
 
-def test_each_new_event_type_is_accepted_reaches_kafka_and_is_noted(isolated) -> None:
+def test_each_new_event_type_is_accepted_reaches_kafka_and_is_applied(isolated) -> None:
     topics = isolated["topics"]
     settings = Settings(
         kafka_bootstrap=isolated["bootstrap"], redis_url=isolated["redis_url"], topics=topics
@@ -175,7 +175,7 @@ def test_each_new_event_type_is_accepted_reaches_kafka_and_is_noted(isolated) ->
             before = await store.sum_marks([AGENCY], *year, marks)
             at = datetime(2024, 5, 13, tzinfo=UTC)
             assert await store.open_counts([AGENCY], at) == {AGENCY: (1, 1, 0)}  # overdue
-            # the apply script takes every new event, notes it (no error, each applied once)
+            # the apply path takes every new event (no error, each applied once)
             assert await store.apply_many(events[1:]) == [True] * (len(events) - 1)
             assert await store.apply_many(events) == [False] * len(events)
             assert await store.applied_events([AGENCY]) == {AGENCY: len(events)}
@@ -194,7 +194,15 @@ def test_each_new_event_type_is_accepted_reaches_kafka_and_is_noted(isolated) ->
                 ("1.001", "proc", events[8:]),
             ):
                 stored = await redis.hget(redis_keys.entity(AGENCY, f"{family}:{ident}"), ident)
-                python, _ = apply_entity(None, [step_of(e) for e in mine], ident, AGENCY, Changes())
+                python, _ = apply_entity(
+                    None,
+                    [step_of(e) for e in mine],
+                    ident,
+                    AGENCY,
+                    Changes(),
+                    document=family == "proc",
+                    petition=family == "pk",
+                )
                 assert stored == python, family
         finally:
             await redis.aclose()
