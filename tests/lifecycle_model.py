@@ -31,6 +31,7 @@ from shared.contract.events import (
 )
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.counting import PROCEDURE_ITEM, entity_key, intake_items, marks_for
+from shared.domain.lifecycle import MONTHLY
 
 
 def _day(ts: datetime) -> str:
@@ -69,7 +70,9 @@ class Figures:
         """Counters rolled up to "D|M|Y<bucket>:<mark>" keys, zeros dropped."""
         out: Counter[str] = Counter()
         for (day, mark), n in self.counters[agency].items():
-            for bucket in (f"D{day}", f"M{day[:6]}", f"Y{day[:4]}"):
+            # the Decision 766 inputs are kept per month and year only
+            days = () if mark in MONTHLY else (f"D{day}",)
+            for bucket in (*days, f"M{day[:6]}", f"Y{day[:4]}"):
                 out[f"{bucket}:{mark}"] += n
         return {k: v for k, v in out.items() if v}
 

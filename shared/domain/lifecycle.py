@@ -110,6 +110,22 @@ PETITION_COHORT_MARKS = (
 PROC_RECEIVED, PROC_RETURNED_E = "proc_received", "proc_returned_e"
 # Sets dated by the payment: dossiers with a payment, with an online payment.
 DOS_PAID, DOS_PAID_ONLINE = "dos_paid", "dos_paid_online"
+# The Decision 766 inputs that only v1.2 counts: the index is monthly, quarterly and
+# yearly (§8), so they are kept per month and year, never per day.
+MONTHLY = frozenset(
+    {
+        *V12_INTAKE_MARKS,
+        "c_synced",
+        "c_returned_electronic",
+        "c_late",
+        "c_unsat_or_late",
+        *PETITION_COHORT_MARKS,
+        PROC_RECEIVED,
+        PROC_RETURNED_E,
+        DOS_PAID,
+        DOS_PAID_ONLINE,
+    }
+)
 # Open entities the 766 index judges at its evaluation instant, per receipt month (§8):
 # dossiers open and not overdue for good, those of them rated unsatisfied; petitions open,
 # those rated unsatisfied. Scored by the due time in force.

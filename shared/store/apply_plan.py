@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shared.contract.events import Event
 from shared.domain.calendar import DAY_S
 from shared.domain.counting import entity_key
-from shared.domain.lifecycle import INF, Changes, Step, apply_entity, step_of
+from shared.domain.lifecycle import INF, MONTHLY, Changes, Step, apply_entity, step_of
 from shared.store import keys as redis_keys
 
 # Events per script call (whole entities: an entity's events are in one call): bounds the
@@ -115,13 +115,20 @@ def _score(score: float | None) -> str:
     return "+inf" if score == INF else repr(score)
 
 
-def _sums(changes: Mapping[tuple[int, str], int], prefix: str) -> dict[str, dict[str, int]]:
-    """Per-day changes spread onto their day's, month's and year's keys, summed per field."""
+def _sums(
+    changes: Mapping[tuple[int, str], int], prefix: str, monthly: bool = False
+) -> dict[str, dict[str, int]]:
+    """Per-day changes spread onto their day's, month's and year's keys, summed per field
+    (the Decision 766 inputs, ``MONTHLY``: their month's and year's only)."""
     out: dict[str, dict[str, int]] = {}
     for (day, name), n in changes.items():
         if n:
             d, m, y = _day_buckets(day)
-            for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+            if monthly or name in MONTHLY:
+                keys: tuple[str, ...] = (f"{prefix}M{m}", f"{prefix}Y{y}")
+            else:
+                keys = (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}")
+            for key in keys:
                 fields = out.get(key)
                 if fields is None:
                     fields = out[key] = {}
@@ -152,7 +159,9 @@ def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
         for (day, name, member), n in ch.counted.items():
             by_set.setdefault(name, {})[(day, member)] = n
         for name, changes in by_set.items():
-            counted |= _sums(changes, redis_keys.counted_set_prefix(agency, name, ks))
+            counted |= _sums(
+                changes, redis_keys.counted_set_prefix(agency, name, ks), name in MONTHLY
+            )
     args += _hash_section(counted)
     members: dict[str, list[str]] = {}
     prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
@@ -162,8 +171,8 @@ def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
             members.setdefault(key, []).append(proc)
     for day, name, member in ch.sets:
         prefix = redis_keys.set_prefix(agency, name, ks)
-        d, m, y = _day_buckets(day)
-        for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+        _, m, y = _day_buckets(day)
+        for key in (f"{prefix}M{m}", f"{prefix}Y{y}"):  # 766 inputs: MONTHLY
             members.setdefault(key, []).append(member)
     args.append(str(len(members)))
     for key, names in members.items():

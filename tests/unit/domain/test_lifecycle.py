@@ -16,6 +16,7 @@ from shared.contract.events import DossierDueChanged, Event
 from shared.domain.counting import INTAKE_MARKS, entity_key
 from shared.domain.lifecycle import (
     INF,
+    MONTHLY,
     Changes,
     Document,
     Dossier,
@@ -82,7 +83,8 @@ class MemoryFigures:
         ch = self.changes.get(agency, Changes())
         for (day, mark), n in ch.counters.items():
             d = day_text(day)
-            for bucket in (f"D{d}", f"M{d[:6]}", f"Y{d[:4]}"):
+            days = () if mark in MONTHLY else (f"D{d}",)
+            for bucket in (*days, f"M{d[:6]}", f"Y{d[:4]}"):
                 out[f"{bucket}:{mark}"] += n
         return {k: v for k, v in out.items() if v}
 
