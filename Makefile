@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas config-docs indicator-docs bench-pipeline bench-api bench-restore bench-memory bench-producers
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas config-docs indicator-docs compiled bench-pipeline bench-api bench-restore bench-memory bench-producers
 
 VENV := .venv/bin
 
@@ -30,6 +30,9 @@ test: bootstrap
 
 unit: bootstrap
 	$(VENV)/pytest -q tests/unit
+
+compiled: bootstrap
+	$(VENV)/python scripts/compile_rules.py
 
 schemas: bootstrap
 	$(VENV)/python -m shared.contract.schema_export

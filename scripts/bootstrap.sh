@@ -5,7 +5,9 @@
 #      Maven if absent)
 #   2. .venv (Python 3.11) with `pip install -e '.[dev]'`, again only when pyproject.toml
 #      changed (its sha256 is stamped in .venv/.pyproject.sha256)
-#   3. Kafka jars from Maven Central into .cache/kafka-<version>/ (stamped when complete)
+#   3. the lifecycle rules and the calculator's planning compiled to C with mypyc
+#      (scripts/compile_rules.py), again only when their source changed
+#   4. Kafka jars from Maven Central into .cache/kafka-<version>/ (stamped when complete)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)
 { command -v pdftotext >/dev/null && command -v pdfinfo >/dev/null; } || missing+=(poppler-utils)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
+# a C compiler for the compiled rules (mypyc; the Python headers come with the interpreter)
+command -v gcc >/dev/null || missing+=(gcc)
 if [ ${#missing[@]} -eq 0 ]; then
   step "debian packages" "$t" "present"
 else
@@ -81,7 +85,14 @@ else
   step "python venv" "$t" "pip install -e .[dev]"
 fi
 
-# --- 3. Kafka jars -----------------------------------------------------------------------
+# --- 3. The compiled rules (mypyc: scripts/compile_rules.py, only when stale) ----------
+t=$EPOCHREALTIME
+if ! .venv/bin/python scripts/compile_rules.py --if-stale >.cache/compile.log 2>&1; then
+  tail -30 .cache/compile.log >&2; exit 1
+fi
+step "compiled rules" "$t" "$(tail -1 .cache/compile.log 2>/dev/null || true)"
+
+# --- 4. Kafka jars -----------------------------------------------------------------------
 t=$EPOCHREALTIME
 if .venv/bin/python -c 'import sys; from devstack.kafka import kafka_jars_ready; sys.exit(not kafka_jars_ready())'; then
   step "kafka jars" "$t" "cached"

@@ -286,9 +286,10 @@ class IngestSink:
 
 
 def topic_for(event: dict[str, Any], settings: Settings) -> str:
-    """Document events go to the document topic, everything else to the dossier topic."""
+    """Document events go to the document topic, everything else (dossiers, petitions,
+    procedure publications, unknown types) to the dossier topic: ingest's choice."""
     model = EVENT_MODELS.get(str(event.get("event_type")))
-    if model is not None and model.family == "document":
+    if model is not None and model.topic_role == "document":
         return settings.topics.document
     return settings.topics.dossier
 

@@ -1,9 +1,11 @@
-"""A reference model of the counting rules (§4, §4a) for tests: the figures an event set
+"""A reference model of the counting rules (§4, §4a, and the v1.2 additions of §4b and §8)
+for tests: the figures an event set
 must give, computed from the whole set at once (not incrementally, unlike the Redis
 script), so the two can be compared on any order and duplication of the same events."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from shared.contract.events import (
     DossierDueChanged,
     DossierIntakeRejected,
     DossierPayment,
+    DossierPortalSynced,
     DossierRated,
     DossierReceived,
     DossierResolved,
@@ -20,10 +23,15 @@ from shared.contract.events import (
     DossierWithdrawn,
     Event,
     PaymentMethod,
+    PetitionRated,
+    PetitionReceived,
+    PetitionResolved,
+    ProcedurePublished,
     Satisfaction,
 )
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.counting import PROCEDURE_ITEM, entity_key, intake_items, marks_for
+from shared.domain.lifecycle import MONTHLY
 
 
 def _day(ts: datetime) -> str:
@@ -47,14 +55,68 @@ class Figures:
     )
     paid_online: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     open: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    # v1.2: (day, counted set, member) -> dossiers; (day, set, member); (kind, receipt month,
+    # entity) -> score; (epoch ms, member) publications
+    counted: dict[str, Counter[tuple[str, str, str]]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    sets: dict[str, set[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(set))
+    open766: dict[str, dict[tuple[str, str, str], float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    published: dict[str, set[tuple[int, str]]] = field(default_factory=lambda: defaultdict(set))
 
     def by_period(self, agency: str) -> dict[str, int]:
         """Counters rolled up to "D|M|Y<bucket>:<mark>" keys, zeros dropped."""
         out: Counter[str] = Counter()
         for (day, mark), n in self.counters[agency].items():
-            for bucket in (f"D{day}", f"M{day[:6]}", f"Y{day[:4]}"):
+            # the Decision 766 inputs are kept per month and year only
+            days = () if mark in MONTHLY else (f"D{day}",)
+            for bucket in (*days, f"M{day[:6]}", f"Y{day[:4]}"):
                 out[f"{bucket}:{mark}"] += n
         return {k: v for k, v in out.items() if v}
+
+
+def _due(e: Event) -> float:
+    due = getattr(e, "due_at", None)
+    return due.timestamp() if due is not None else float("inf")
+
+
+def _petition(fig: Figures, agency: str, evs: list[Event]) -> None:
+    counters = fig.counters[agency]
+    receipts = sorted((e for e in evs if isinstance(e, PetitionReceived)), key=_key)
+    if not receipts:
+        return
+    day = _day(receipts[0].occurred_at)
+    marks = {"pk_received"}
+    for r in receipts:
+        if r.classification == "procedure":
+            marks.add("pk_class_procedure")
+        elif r.classification == "staff":
+            marks.add("pk_class_staff")
+    due = _due(receipts[-1])  # the latest receipt's due time is in force
+    resolved = sorted((e for e in evs if isinstance(e, PetitionResolved)), key=_key)
+    rated = sorted((e for e in evs if isinstance(e, PetitionRated)), key=_key)
+    unsat = bool(rated) and rated[0].satisfaction is Satisfaction.unsatisfied
+    if resolved:
+        on_time = resolved[0].occurred_at.timestamp() <= due
+        marks.add("pk_on_time" if on_time else "pk_unsat_or_late")
+    if unsat:
+        marks.add("pk_unsat_or_late")
+    for mark in marks:
+        counters[(day, mark)] += 1
+    if not resolved:
+        ident, month = receipts[0].petition_id, day[:6]
+        fig.open766[agency][("p", month, ident)] = due
+        if unsat:
+            fig.open766[agency][("pu", month, ident)] = due
+
+
+V12_INTAKE = {
+    "reused_digitized_data": "received_reused_data",
+    "digitized_shared": "received_digitized_shared",
+    "citizen_data_used": "received_citizen_data",
+}
 
 
 def expected_figures(events: Iterable[Event]) -> Figures:
@@ -67,6 +129,25 @@ def expected_figures(events: Iterable[Event]) -> Figures:
     fig = Figures()
     for (agency, _), evs in entities.items():
         counters = fig.counters[agency]
+        if evs[0].family == "procedure":
+            for e in evs:
+                assert isinstance(e, ProcedurePublished)
+                flags = "".join(
+                    "1" if v else "0"
+                    for v in (
+                        e.decision_on_time,
+                        e.publicized,
+                        e.publicized_on_time,
+                        e.content_complete,
+                    )
+                )
+                hid = hashlib.blake2b(e.event_id.encode(), digest_size=4).hexdigest()
+                ms = round(e.occurred_at.timestamp() * 1000)
+                fig.published[agency].add((ms, f"{e.procedure_code}|{hid}|{flags}"))
+            continue
+        if evs[0].family == "petition":
+            _petition(fig, agency, evs)
+            continue
         if evs[0].family == "document":
             first: dict[str, Event] = {}
             for e in sorted(evs, key=_key):
@@ -77,6 +158,14 @@ def expected_figures(events: Iterable[Event]) -> Figures:
             continue
         receipts = sorted((e for e in evs if isinstance(e, DossierReceived)), key=_key)
         rejected = any(isinstance(e, DossierIntakeRejected) for e in evs)
+        resolved = sorted((e for e in evs if isinstance(e, DossierResolved)), key=_key)
+        returned = sorted((e for e in evs if isinstance(e, DossierReturned)), key=_key)
+        rated = sorted((e for e in evs if isinstance(e, DossierRated)), key=_key)
+        changes = [e for e in evs if isinstance(e, DossierDueChanged)]
+        supplements = sum(1 for e in changes if e.reason == "supplement_requested")
+        flagged = supplements >= 2 or any(e.reason == "apology_redated" for e in changes)
+        late = flagged or bool(resolved and resolved[0].occurred_at > resolved[0].due_at)
+        unsat = bool(rated) and rated[0].satisfaction is Satisfaction.unsatisfied
         if receipts and not rejected:
             day = _day(receipts[0].occurred_at)
             items = {item for r in receipts for item in intake_items(r)}
@@ -85,19 +174,33 @@ def expected_figures(events: Iterable[Event]) -> Figures:
                     fig.proc_online[agency][(day, item.removeprefix(PROCEDURE_ITEM))] += 1
                 else:
                     counters[(day, item)] += 1
-        resolved = sorted((e for e in evs if isinstance(e, DossierResolved)), key=_key)
+            # v1.2 cohort marks (§4b, §8)
+            cohort = {mark for r in receipts for f, mark in V12_INTAKE.items() if getattr(r, f)}
+            if any(isinstance(e, DossierPortalSynced) for e in evs):
+                cohort.add("c_synced")
+            electronic = bool(returned) and returned[0].result_electronic
+            if electronic:
+                cohort.add("c_returned_electronic")
+            if late:
+                cohort.add("c_late")
+            if late or unsat:
+                cohort.add("c_unsat_or_late")
+            for mark in cohort:
+                counters[(day, mark)] += 1
+            proc = min(r.procedure_code for r in receipts)
+            fig.counted[agency][(day, "proc_received", proc)] += 1
+            if electronic:
+                fig.counted[agency][(day, "proc_returned_e", proc)] += 1
         if resolved:
             r = resolved[0]
             counters[(_day(r.occurred_at), "resolved")] += 1
             if r.occurred_at <= r.due_at:
                 counters[(_day(r.occurred_at), "resolved_on_time")] += 1
-        returned = sorted((e for e in evs if isinstance(e, DossierReturned)), key=_key)
         if returned:
             t = returned[0]
             counters[(_day(t.occurred_at), "returned")] += 1
             if t.result_electronic:
                 counters[(_day(t.occurred_at), "returned_electronic")] += 1
-        rated = sorted((e for e in evs if isinstance(e, DossierRated)), key=_key)
         if rated:
             q = rated[0]
             counters[(_day(q.occurred_at), "rated")] += 1
@@ -105,16 +208,23 @@ def expected_figures(events: Iterable[Event]) -> Figures:
                 counters[(_day(q.occurred_at), "rated_satisfied")] += 1
         for p in (e for e in evs if isinstance(e, DossierPayment)):
             counters[(_day(p.occurred_at), "payment")] += 1
+            fig.sets[agency].add((_day(p.occurred_at), "dos_paid", p.dossier_id))
             if p.method is PaymentMethod.online:
                 counters[(_day(p.occurred_at), "payment_online")] += 1
                 fig.paid_online[agency].add((_day(p.occurred_at), p.procedure_code))
+                fig.sets[agency].add((_day(p.occurred_at), "dos_paid_online", p.dossier_id))
         closed = resolved or rejected or any(isinstance(e, DossierWithdrawn) for e in evs)
         if receipts and not closed:
             deadlines = sorted(
                 (e for e in evs if isinstance(e, DossierReceived | DossierDueChanged)), key=_key
             )
             due = deadlines[-1].due_at
-            fig.open[agency][receipts[0].dossier_id] = (
-                due.timestamp() if due is not None else float("inf")
-            )
+            score = due.timestamp() if due is not None else float("inf")
+            ident = receipts[0].dossier_id
+            fig.open[agency][ident] = score
+            if not flagged:
+                month = _day(receipts[0].occurred_at)[:6]
+                fig.open766[agency][("d", month, ident)] = score
+                if unsat:
+                    fig.open766[agency][("du", month, ident)] = score
     return fig

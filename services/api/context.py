@@ -16,7 +16,7 @@ from shared.domain.targets import TargetBook, load_targets
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize
 from shared.platform.config import ApiSettings, token_book
 from shared.platform.tokens import TokenBook
-from shared.store.catalog_log import CatalogLog
+from shared.store.catalog_log import CatalogHistory, CatalogLog
 from shared.store.catalogs import CatalogCache, Catalogs
 from shared.store.client import RedisClient, redis_from_url
 from shared.store.indicator_store import IndicatorStore
@@ -34,6 +34,8 @@ class ApiContext:
     limiter: RateLimiter
     responses: ResponseCache
     failures: FailureLimiter
+    # the catalog log, summarised (GET /v1/catalog/history); None: the log is off
+    catalog_history: CatalogHistory | None = None
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiContext":
@@ -55,6 +57,9 @@ class ApiContext:
             RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
             ResponseCache(store),
             FailureLimiter(settings.auth_failures_per_minute),
+            CatalogHistory(settings.kafka_bootstrap, settings.topics.catalog)
+            if settings.catalog_log_enabled
+            else None,
         )
 
     def indicator(self, name: str) -> Indicator:

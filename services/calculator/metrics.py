@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from shared.contract.events import Family
 
 EVENTS_APPLIED = Counter(
     "egov_calculator_events_applied_total", "Events applied to the counters", ["family"]
@@ -51,7 +55,7 @@ LAST_APPLIED = Gauge(
 )
 
 # Export every label value from the start, so dashboards and rules see zeros, not gaps.
-for _family in ("dossier", "document"):
+for _family in get_args(Family):
     EVENTS_APPLIED.labels(_family)
     DUPLICATES.labels(_family)
 for _reason in ("empty", "invalid_json", "invalid_event"):

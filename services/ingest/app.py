@@ -55,7 +55,9 @@ def _error(
 
 
 def _record(event: Event, settings: IngestSettings, ingested_ms: int) -> Record:
-    topic = settings.topics.dossier if event.family == "dossier" else settings.topics.document
+    # the dossier topic carries dossiers, petitions and procedures; the document topic
+    # the document-management system's events (shared.contract.events: topic_role)
+    topic = settings.topics.document if event.topic_role == "document" else settings.topics.dossier
     return Record(
         topic=topic,
         key=key_of(event),  # the entity within its agency: spreads load, keeps correctness

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Histogram
+
+from shared.contract.events import Family
 
 REQUESTS = Counter("egov_ingest_requests_total", "Ingest HTTP requests by outcome", ["outcome"])
 EVENTS = Counter(
@@ -20,7 +24,7 @@ PRODUCE_SECONDS = Histogram(
 )
 
 for _outcome in ("accepted", "rejected"):
-    for _family in ("dossier", "document", "any"):
+    for _family in (*get_args(Family), "any"):
         EVENTS.labels(_outcome, _family)
 for _request in (
     "accepted",

@@ -24,7 +24,12 @@ from shared.platform.version import VERSION
 from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
-from shared.store.exceptions import CatalogLogError, DroppedAgenciesError, SnapshotRefused
+from shared.store.exceptions import (
+    CatalogLogError,
+    DroppedAgenciesError,
+    DroppedProceduresError,
+    SnapshotRefused,
+)
 from shared.store.snapshots import take_snapshot
 
 console = Console()
@@ -137,10 +142,20 @@ async def _load(kind: str, path: Path) -> int:
 
 @catalog_app.command("load-procedures")
 def load_procedures(path: Path) -> None:
-    """Replace the procedure catalog with a CSV file (services pick it up within seconds)."""
+    """Replace the procedure catalog with a CSV file (services pick it up within seconds).
+
+    Columns: procedure_code,agency_code,name,service_level,eligible_full_online,fee_required
+    (required), citizen_data_connected,certified_copy (default false), valid_from,valid_to
+    (dates YYYY-MM-DD inclusive, empty = open-ended). A procedure counted in figures is
+    ended with valid_to: a file that drops it is refused.
+    """
     try:
         rows = asyncio.run(_load("procedures", path))
-    except CatalogLogError as exc:
+    except CatalogFileError as exc:
+        for error in exc.errors:
+            console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (DroppedProceduresError, CatalogLogError) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(f"procedures: {rows} rows loaded")

@@ -186,7 +186,9 @@ async def restore(
             )
             report.catalogs_restored += 1
         if timeline.latest_procedures is not None:
-            await catalogs.replace_procedures(timeline.latest_procedures.procedures.values())
+            await catalogs.replace_procedures(
+                timeline.latest_procedures.procedures.values(), allow_drop=True
+            )
             report.catalogs_restored += 1
         # the tail: everything after the snapshot's applied offsets
         tail_started = time.perf_counter()

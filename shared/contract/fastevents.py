@@ -20,6 +20,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from shared.contract.events import (
+    CLOCK_STOPPING_REASONS,
     EARLIEST,
     MAX_FUTURE,
     Channel,
@@ -27,16 +28,23 @@ from shared.contract.events import (
     DossierDueChanged,
     DossierIntakeRejected,
     DossierPayment,
+    DossierPortalSynced,
     DossierRated,
     DossierReceived,
     DossierResolved,
     DossierReturned,
+    DossierTransferred,
     DossierWithdrawn,
     DueChangeReason,
     Event,
     EventBase,
     Outcome,
     PaymentMethod,
+    PetitionClassification,
+    PetitionRated,
+    PetitionReceived,
+    PetitionResolved,
+    ProcedurePublished,
     Satisfaction,
     ServiceLevel,
     SubmittedBy,
@@ -70,6 +78,9 @@ class _Received(_Dossier, frozen=True, kw_only=True, tag="received"):
     due_at: Stamp
     via_one_stop: bool = True
     digitized: bool = False
+    reused_digitized_data: bool = False
+    digitized_shared: bool = False
+    citizen_data_used: bool = False
 
 
 class _Resolved(_Dossier, frozen=True, kw_only=True, tag="resolved"):
@@ -103,6 +114,40 @@ class _IntakeRejected(_Dossier, frozen=True, kw_only=True, tag="intake_rejected"
     reason: Annotated[str, Meta(max_length=256)]
 
 
+class _Transferred(_Dossier, frozen=True, kw_only=True, tag="transferred"):
+    to_agency_code: Code
+    due_at: Stamp | None = None
+
+
+class _PortalSynced(_Dossier, frozen=True, kw_only=True, tag="portal_synced"):
+    pass
+
+
+class _Petition(_Base, frozen=True, kw_only=True):
+    petition_id: Code
+
+
+class _PetitionReceived(_Petition, frozen=True, kw_only=True, tag="petition_received"):
+    classification: PetitionClassification
+    due_at: Stamp
+
+
+class _PetitionResolved(_Petition, frozen=True, kw_only=True, tag="petition_resolved"):
+    pass
+
+
+class _PetitionRated(_Petition, frozen=True, kw_only=True, tag="petition_rated"):
+    satisfaction: Satisfaction
+
+
+class _Published(_Base, frozen=True, kw_only=True, tag="procedure_published"):
+    procedure_code: Code
+    decision_on_time: bool
+    publicized: bool
+    publicized_on_time: bool
+    content_complete: bool
+
+
 class _Document(_Base, frozen=True, kw_only=True, tag="document_issued"):
     document_id: Code
     electronic: bool
@@ -124,6 +169,12 @@ _Any = (
     | _Withdrawn
     | _DueChanged
     | _IntakeRejected
+    | _Transferred
+    | _PortalSynced
+    | _PetitionReceived
+    | _PetitionResolved
+    | _PetitionRated
+    | _Published
     | _Document
     | _WorkFile
 )
@@ -136,6 +187,12 @@ _MODELS: dict[type[Struct], type[EventBase]] = {
     _Withdrawn: DossierWithdrawn,
     _DueChanged: DossierDueChanged,
     _IntakeRejected: DossierIntakeRejected,
+    _Transferred: DossierTransferred,
+    _PortalSynced: DossierPortalSynced,
+    _PetitionReceived: PetitionReceived,
+    _PetitionResolved: PetitionResolved,
+    _PetitionRated: PetitionRated,
+    _Published: ProcedurePublished,
     _Document: DocumentIssued,
     _WorkFile: WorkFileCompleted,
 }
@@ -168,7 +225,7 @@ _many = msgspec.json.Decoder(list[_Any])
 _LOCAL_OFFSET = LOCAL_OFFSET  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _ONLINE = Channel.online
 _IN_PERSON_ONLY = ServiceLevel.in_person_only
-_SUSPENDED = DueChangeReason.suspended
+_CLOCK_STOPPING: frozenset[DueChangeReason] = CLOCK_STOPPING_REASONS
 
 
 def _build(struct: Struct) -> Event:
@@ -186,8 +243,9 @@ def _build(struct: Struct) -> Event:
 
 class FastValidator:
     """Checks decoded structs against the rules msgspec's types do not express: the
-    timestamp range, the agency catalog on the event's local date (§4a.6), and the
-    cross-field rules of ``received`` and ``due_changed``."""
+    timestamp range, the agency catalog on the event's local date (§4a.6) — for
+    ``transferred`` also its ``to_agency_code`` — and the cross-field rules of ``received``,
+    ``due_changed``, ``petition_received`` and ``procedure_published``."""
 
     def __init__(self, agencies: Agencies, now: datetime | None) -> None:
         self._agencies = agencies
@@ -234,7 +292,20 @@ class FastValidator:
                 return None
         elif kind is _DueChanged:
             assert isinstance(struct, _DueChanged)
-            if struct.due_at is None and struct.reason is not _SUSPENDED:
+            if struct.due_at is None and struct.reason not in _CLOCK_STOPPING:
+                return None
+        elif kind is _Transferred:
+            assert isinstance(struct, _Transferred)
+            target = struct.to_agency_code
+            if target == struct.agency_code or not self._agency_ok(target, occurred):
+                return None
+        elif kind is _PetitionReceived:
+            assert isinstance(struct, _PetitionReceived)
+            if struct.due_at <= occurred:
+                return None
+        elif kind is _Published:
+            assert isinstance(struct, _Published)
+            if struct.publicized_on_time and not struct.publicized:
                 return None
         return _build(struct)
 

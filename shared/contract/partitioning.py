@@ -1,4 +1,8 @@
-"""The Kafka key of an event: its entity (dossier, document or work file) within its agency.
+"""The Kafka key of an event: its entity (dossier, petition, procedure, document or work
+file) within its agency: ``<agency>/d:<dossier_id>``, ``<agency>/pk:<petition_id>``,
+``<agency>/proc:<procedure_code>``, ``<agency>/doc:<document_id>``,
+``<agency>/wf:<work_file_id>``. A ``transferred`` event is keyed under the agency that
+sends it (``agency_code``), like every other event of the dossier that agency sends.
 
 Kafka puts every record with the same key on the same partition (the default partitioner:
 murmur2 of the key modulo the partition count). Keying by ``agency_code`` put each
@@ -29,7 +33,8 @@ from shared.domain.counting import ENTITY_PREFIX, entity_key
 # Separates the agency from the entity; agency codes are free text, but a key only
 # chooses a partition, so two keys that happened to collide would still count right.
 SEPARATOR = "/"
-# The id field of each document event type (dossier events carry ``dossier_id``).
+# The id field of each family's events, and of each document event type.
+_FAMILY_ID = {"dossier": "dossier_id", "petition": "petition_id", "procedure": "procedure_code"}
 _DOCUMENT_ID = {"document_issued": "document_id", "work_file_completed": "work_file_id"}
 
 
@@ -47,8 +52,8 @@ def raw_key(event: Mapping[str, Any]) -> bytes:
     model = EVENT_MODELS.get(event_type)
     if model is None:
         return agency.encode()
-    if model.family == "dossier":
-        field, prefix = "dossier_id", ENTITY_PREFIX["dossier"]
+    if model.family in _FAMILY_ID:
+        field, prefix = _FAMILY_ID[model.family], ENTITY_PREFIX[model.family]
     elif event_type in _DOCUMENT_ID:
         field, prefix = _DOCUMENT_ID[event_type], ENTITY_PREFIX[event_type]
     else:

@@ -11,6 +11,10 @@ lifecycle of §4a, applied by the Redis script (``shared/store/lua/apply_batch.l
 - every ``payment`` event is a transaction and counts on its own;
 - documents and work files keep the earliest occurrence of each mark.
 
+The events contract v1.2 added (``transferred``, ``portal_synced``, petitions,
+``procedure_published``) and the new ``received`` flags carry no mark yet: they are
+accepted and recorded (their ids), and counted once their rules are written (§4b, §8).
+
 A dossier's ``received`` mark gives the distinct total (HSTN); its category marks
 (service level × channel) may add up to more than that total, as in the appendix.
 """
@@ -34,7 +38,16 @@ from shared.contract.events import (
     WorkFileCompleted,
 )
 
-ENTITY_PREFIX = {"dossier": "d", "document_issued": "doc", "work_file_completed": "wf"}
+# The entity of an event, within its agency: by family (dossiers, petitions, procedures),
+# documents and work files by event type. Also the Kafka key's entity part
+# (``shared.contract.partitioning``) and the family of its Redis bucket (``keys.entity``).
+ENTITY_PREFIX = {
+    "dossier": "d",
+    "petition": "pk",
+    "procedure": "proc",
+    "document_issued": "doc",
+    "work_file_completed": "wf",
+}
 
 
 def category_mark(service_level: str, channel: str) -> str:
@@ -131,10 +144,12 @@ def set_members(event: Event) -> list[tuple[str, str]]:
 
 
 def entity_key(event: Event) -> str:
-    """Entity the marks belong to, unique within the agency."""
-    if event.family == "dossier":
-        return f"d:{event.entity_id}"
-    return f"{ENTITY_PREFIX[event.event_type]}:{event.entity_id}"
+    """Entity the marks belong to, unique within the agency: ``d:<dossier_id>``,
+    ``pk:<petition_id>``, ``proc:<procedure_code>``, ``doc:<document_id>``,
+    ``wf:<work_file_id>``."""
+    family = event.family
+    prefix = ENTITY_PREFIX[event.event_type if family == "document" else family]
+    return f"{prefix}:{event.entity_id}"
 
 
 @dataclass(frozen=True)

@@ -39,20 +39,14 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.contract.events import (
-    DossierDueChanged,
-    DossierIntakeRejected,
-    DossierPayment,
-    DossierRated,
     DossierReceived,
-    DossierResolved,
-    DossierReturned,
-    DossierWithdrawn,
     Event,
     PaymentMethod,
     Satisfaction,
@@ -74,6 +68,72 @@ DECISION_MARKS = (
     ("rated", "rated_satisfied"),
 )
 PAYMENT_MARK, PAYMENT_ONLINE_MARK = "payment", "payment_online"
+# v1.2 (§4b): a dossier synchronised to the national portal
+SYNCED = "Y"
+# v1.2: a procedure's publication (not an entity's lifecycle: the latest in a period counts)
+PUBLISHED = "U"
+# v1.2: a transfer (recorded, not yet moved: see the module docstring)
+TRANSFERRED = "Z"
+# reasons of a due change the rules tell apart (Step.bits of a due_changed)
+APOLOGY, SUPPLEMENT = 1, 2
+
+# Cohort marks: what a dossier contributes at its first receipt's day, by bit. Bits 0-14
+# are the intake marks (INTAKE_MARKS, stored in the state's H); 16-18 the v1.2 intake flags
+# (stored in its extension); 19-22 derive from the rest of its lifecycle (§8): synced to
+# the national portal, returned with an electronic result, overdue for good (resolved
+# late, re-dated by an apology, or a second supplement request), and rated unsatisfied or
+# overdue for good.
+V12_INTAKE_MARKS = ("received_reused_data", "received_digitized_shared", "received_citizen_data")
+V12_INTAKE_SHIFT = 16
+C_SYNCED, C_RETURNED_E, C_LATE, C_UNSAT_OR_LATE = 1 << 19, 1 << 20, 1 << 21, 1 << 22
+DOSSIER_COHORT_MARKS: tuple[str, ...] = (
+    *INTAKE_MARKS,
+    *[""] * (V12_INTAKE_SHIFT - len(INTAKE_MARKS)),
+    *V12_INTAKE_MARKS,
+    "c_synced",
+    "c_returned_electronic",
+    "c_late",
+    "c_unsat_or_late",
+)
+# A petition's: received and its classification (stored), resolved on time (at or before
+# its due time) and rated unsatisfied or resolved late (derived).
+PK_RECEIVED, PK_PROCEDURE, PK_STAFF, PK_ON_TIME, PK_UNSAT_OR_LATE = 1, 2, 4, 8, 16
+PETITION_COHORT_MARKS = (
+    "pk_received",
+    "pk_class_procedure",
+    "pk_class_staff",
+    "pk_on_time",
+    "pk_unsat_or_late",
+)
+# Counted sets dated by the cohort: procedure -> dossiers received; -> those returned with
+# an electronic result.
+PROC_RECEIVED, PROC_RETURNED_E = "proc_received", "proc_returned_e"
+# Sets dated by the payment: dossiers with a payment, with an online payment.
+DOS_PAID, DOS_PAID_ONLINE = "dos_paid", "dos_paid_online"
+# The Decision 766 inputs that only v1.2 counts: the index is monthly, quarterly and
+# yearly (§8), so they are kept per month and year, never per day.
+MONTHLY = frozenset(
+    {
+        *V12_INTAKE_MARKS,
+        "c_synced",
+        "c_returned_electronic",
+        "c_late",
+        "c_unsat_or_late",
+        *PETITION_COHORT_MARKS,
+        PROC_RECEIVED,
+        PROC_RETURNED_E,
+        DOS_PAID,
+        DOS_PAID_ONLINE,
+    }
+)
+# Open entities the 766 index judges at its evaluation instant, per receipt month (§8):
+# dossiers open and not overdue for good, those of them rated unsatisfied; petitions open,
+# those rated unsatisfied. Scored by the due time in force.
+OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNSAT = "d", "du", "p", "pu"
+# the extension word of a dossier's state (flag 4096): bits 0-2 the v1.2 intake flags, then
+# (H): E_SYNCED, E_APOLOGY, E_SUPP1/2; E_PROC its procedure follows, E_PROC_FIRST it is the
+# first of its procedures with an online dossier (most dossiers: not written twice)
+E_SYNCED, E_APOLOGY, E_SUPP1, E_SUPP2, E_PROC, E_PROC_FIRST = 8, 16, 32, 64, 512, 1024
 
 
 def local_day(ms: int) -> int:
@@ -126,10 +186,21 @@ class Changes:
     paid_online: set[tuple[int, str]] = field(default_factory=set)
     open: dict[str, float | None] = field(default_factory=dict)
     applied: int = 0
+    # v1.2: (day, counted set, member) -> dossiers; (day, set, member) added; (kind, receipt
+    # month YYYYMM, entity) -> its score in that open set, None: leaves it; publications
+    # (epoch ms, member)
+    counted: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    sets: set[tuple[int, str, str]] = field(default_factory=set)
+    open766: dict[tuple[str, str, str], float | None] = field(default_factory=dict)
+    published: list[tuple[int, str]] = field(default_factory=list)
 
     def bump(self, day: int, mark: str, n: int) -> None:
         key = (day, mark)
         self.counters[key] = self.counters.get(key, 0) + n
+
+    def count(self, day: int, name: str, member: str, n: int) -> None:
+        key = (day, name, member)
+        self.counted[key] = self.counted.get(key, 0) + n
 
 
 def _seen(ids: bytes, hid: bytes) -> bool:
@@ -201,27 +272,93 @@ class Dossier:
     force: epoch s, ``None`` when suspended); ``pre``: the text before the dossier id in its
     tie-breakers, ``None`` until the first one is written."""
 
-    __slots__ = ("bits", "decided", "due_at", "flags", "ids", "pre", "procs", "rday")
+    __slots__ = (
+        "bits",
+        "decided",
+        "due_at",
+        "ext",
+        "flags",
+        "ids",
+        "petition",
+        "pre",
+        "proc",
+        "procs",
+        "rday",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, petition: bool = False) -> None:
         self.ids = b""
         self.rday: int | None = None
-        self.bits = 0
+        self.bits = 0  # intake bits (a petition's: received, classification)
         self.procs: list[bytes] = []
         self.decided: list[tuple[int, bytes, bool] | None] = [None, None, None]
         self.due_at: tuple[int, bytes, float | None] | None = None
         self.flags = 0  # 1 withdrawn, 2 intake rejected
         self.pre: bytes | None = None
+        # v1.2: E_SYNCED, E_APOLOGY, E_SUPP1/2; the procedure of its receipts (the least
+        # code when they differ: order-independent); a petition (§4b) rather than a dossier
+        self.ext = 0
+        self.proc: bytes | None = None
+        self.petition = petition
 
-    # the contribution's parts (§4a.1–4)
-    def receipt(self) -> tuple[int, int, int] | None:
-        """(day, intake bits, n procedures) of its receipt, unless none or rejected."""
+    # the contribution's parts (§4a.1–4, §8)
+    def cohort_bits(self) -> int:
+        """Its cohort marks (``DOSSIER_COHORT_MARKS`` / ``PETITION_COHORT_MARKS`` by bit)."""
+        bits = self.bits
+        resolved, returned, rated = self.decided
+        if self.petition:
+            if resolved is not None:
+                due = self.due_at[2] if self.due_at is not None else None
+                if due is None or resolved[0] <= due * 1000:
+                    bits |= PK_ON_TIME
+                else:
+                    bits |= PK_UNSAT_OR_LATE
+            if rated is not None and not rated[2]:
+                bits |= PK_UNSAT_OR_LATE
+            return bits
+        ext = self.ext
+        if ext & E_SYNCED:
+            bits |= C_SYNCED
+        if returned is not None and returned[2]:
+            bits |= C_RETURNED_E
+        if ext & (E_APOLOGY | E_SUPP2) or (resolved is not None and not resolved[2]):
+            bits |= C_LATE | C_UNSAT_OR_LATE
+        if rated is not None and not rated[2]:
+            bits |= C_UNSAT_OR_LATE
+        return bits
+
+    def receipt(self) -> tuple[int, int, int, bytes | None] | None:
+        """(day, cohort bits, n procedures, procedure) of its receipt, unless none or
+        rejected."""
         if self.rday is not None and not self.flags & 2:
-            return self.rday, self.bits, len(self.procs)
+            return self.rday, self.cohort_bits(), len(self.procs), self.proc
         return None
+
+    def open766(self) -> list[tuple[str, float]]:
+        """The 766 open sets it is in (kind, score): see ``OPEN_DOSSIER``."""
+        if self.rday is None or self.flags & 3:
+            return []
+        rated = self.decided[2]
+        unsat = rated is not None and not rated[2]
+        if self.petition:
+            if self.decided[0] is not None:
+                return []
+            due = self.due_at[2] if self.due_at is not None else None
+            pscore = due if due is not None and due >= 0 else INF
+            kinds = (OPEN_PETITION, OPEN_PETITION_UNSAT) if unsat else (OPEN_PETITION,)
+            return [(kind, pscore) for kind in kinds]
+        if self.ext & (E_APOLOGY | E_SUPP2):
+            return []  # overdue for good: counted in c_late
+        score = self.open_score()
+        if score is None:
+            return []
+        kinds = (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT) if unsat else (OPEN_DOSSIER,)
+        return [(kind, score) for kind in kinds]
 
     def open_score(self) -> float | None:
         """Its score in the open set (due in force, ``inf`` if none), ``None``: not open."""
+        if self.petition:
+            return None
         if self.rday is not None and self.decided[0] is None and not self.flags & 3:
             if self.due_at is not None:
                 due = self.due_at[2]
@@ -251,10 +388,18 @@ class Dossier:
                 self.pre = pre
 
     @classmethod
-    def decode(cls, raw: bytes, ident: bytes, agency: bytes) -> Dossier:
-        st = cls()
+    def decode(cls, raw: bytes, ident: bytes, agency: bytes, petition: bool = False) -> Dossier:
+        st = cls(petition)
         f, rday, st.bits = _HHH.unpack_from(raw, 0)
         p = 6
+        ext = 0
+        if f & 4096:  # the v1.2 extension
+            ext = _H.unpack_from(raw, 6)[0]
+            p = 8
+            st.bits |= (ext & 7) << V12_INTAKE_SHIFT
+            st.ext = ext & ~(7 | E_PROC | E_PROC_FIRST)
+            if ext & E_PROC:
+                st.proc, p = _tdec(raw, p, agency, b"")
         st.flags = f & 3
         if f & 4:
             st.rday = rday
@@ -295,6 +440,8 @@ class Dossier:
         for _ in range(n):
             proc, p = _tdec(raw, p, agency, b"")
             procs.append(proc)
+        if ext & E_PROC_FIRST:
+            st.proc = procs[0]
         st.ids = raw[p:]
         return st
 
@@ -327,38 +474,80 @@ class Dossier:
         for proc in self.procs:
             parts.append(_tenc(proc, agency, None))
         parts.append(self.ids)
-        parts[0] = _HHH.pack(f, self.rday if self.rday is not None else 0, self.bits)
+        ext = ((self.bits >> V12_INTAKE_SHIFT) & 7) | self.ext
+        own: bytes | None = self.proc
+        if own is not None:
+            if self.procs and self.procs[0] == own:
+                ext |= E_PROC_FIRST
+                own = None
+            else:
+                ext |= E_PROC
+        head = b""
+        if ext:  # v1.2 information: an extension after the head (v1.1 states unchanged)
+            f |= 4096
+            head = _H.pack(ext)
+            if own is not None:
+                head += _tenc(own, agency, None)
+        rday = self.rday if self.rday is not None else 0
+        parts[0] = _HHH.pack(f, rday, self.bits & 0xFFFF) + head
         return b"".join(parts)
 
 
 def _emit_receipt(
-    ch: Changes, day: int, bits: int, procs: list[bytes], start: int, end: int, n: int
+    ch: Changes,
+    day: int,
+    bits: int,
+    table: tuple[str, ...],
+    procs: list[bytes],
+    start: int,
+    end: int,
+    n: int,
 ) -> None:
-    if bits:
-        for i, mark in enumerate(INTAKE_MARKS):
-            if bits >> i & 1:
-                ch.bump(day, mark, n)
+    while bits:
+        low = bits & -bits
+        ch.bump(day, table[low.bit_length() - 1], n)
+        bits ^= low
     holders = ch.holders
     for proc in procs[start:end]:
         key = (day, proc.decode())
         holders[key] = holders.get(key, 0) + n
 
 
-def _move_receipt(ch: Changes, st: Dossier, before: tuple[int, int, int] | None) -> None:
+def _counted(rc: tuple[int, int, int, bytes | None] | None) -> list[tuple[int, str, str]]:
+    """The counted-set members of a receipt: its procedure's dossiers (and those returned
+    with an electronic result)."""
+    if rc is None or rc[3] is None:
+        return []
+    proc = rc[3].decode()
+    if rc[1] & C_RETURNED_E:
+        return [(rc[0], PROC_RECEIVED, proc), (rc[0], PROC_RETURNED_E, proc)]
+    return [(rc[0], PROC_RECEIVED, proc)]
+
+
+def _move_receipt(
+    ch: Changes, st: Dossier, before: tuple[int, int, int, bytes | None] | None
+) -> None:
     after = st.receipt()
-    if before is None and after is None:
+    if before == after:
         return
+    table = PETITION_COHORT_MARKS if st.petition else DOSSIER_COHORT_MARKS
     if before is not None and after is not None and before[0] == after[0]:
-        day, bits0, np0 = before
-        _, bits1, np1 = after
+        day, bits0, np0, _ = before
+        _, bits1, np1, _ = after
         common = bits0 & bits1
-        _emit_receipt(ch, day, bits0 - common, st.procs, 0, 0, -1)
-        _emit_receipt(ch, day, bits1 - common, st.procs, np0, np1, 1)
-        return
-    if before is not None:
-        _emit_receipt(ch, before[0], before[1], st.procs, 0, before[2], -1)
-    if after is not None:
-        _emit_receipt(ch, after[0], after[1], st.procs, 0, after[2], 1)
+        _emit_receipt(ch, day, bits0 - common, table, st.procs, 0, 0, -1)
+        _emit_receipt(ch, day, bits1 - common, table, st.procs, np0, np1, 1)
+    else:
+        if before is not None:
+            _emit_receipt(ch, before[0], before[1], table, st.procs, 0, before[2], -1)
+        if after is not None:
+            _emit_receipt(ch, after[0], after[1], table, st.procs, 0, after[2], 1)
+    old, new = _counted(before), _counted(after)
+    if old != new:
+        for day, name, member in old:
+            ch.count(day, name, member, -1)
+        for day, name, member in new:
+            ch.count(day, name, member, 1)
 
 
 def _emit_decided(ch: Changes, i: int, d: tuple[int, bytes, bool] | None, n: int) -> None:
@@ -371,8 +560,9 @@ def _emit_decided(ch: Changes, i: int, d: tuple[int, bytes, bool] | None, n: int
 
 
 def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
-    """Apply one event to a dossier's state (in place), adding its counter changes to
-    ``ch`` (not its open score: see :func:`open_change`). False: its id was applied before."""
+    """Apply one event to a dossier's (or petition's) state (in place), adding its counter
+    changes to ``ch`` (not its open scores: see :func:`apply_entity`). False: its id was
+    applied before."""
     if _seen(st.ids, step.hid):
         return False
     st.ids += step.hid
@@ -382,9 +572,12 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
         # §4a.5: every payment is a transaction, in its own period
         day = local_day(step.ts)
         ch.bump(day, PAYMENT_MARK, 1)
+        member = ident.decode()
+        ch.sets.add((day, DOS_PAID, member))
         if step.flag:
             ch.bump(day, PAYMENT_ONLINE_MARK, 1)
             ch.paid_online.add((day, step.proc))
+            ch.sets.add((day, DOS_PAID_ONLINE, member))
         return True
     before = st.receipt()
     if kind in (RECEIVED, DUE_CHANGED):
@@ -396,12 +589,18 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
             for proc in step.procs:
                 if proc not in st.procs:
                     st.procs.append(proc)
+            if step.proc:
+                code = step.proc.encode()
+                if st.proc is None or code < st.proc:
+                    st.proc = code
+        elif step.bits & APOLOGY:
+            st.ext |= E_APOLOGY  # §4b: late already, the new date does not make it on time
+        elif step.bits & SUPPLEMENT:
+            st.ext |= E_SUPP2 if st.ext & E_SUPP1 else E_SUPP1  # a second one: overdue (§8)
         # §4a.3: the due time in force is the latest received / due_changed's
         cur = st.due_at
         if cur is None or cur[0] < step.ts or (cur[0] == step.ts and cur[1] < step.tie):
             st.due_at = (step.ts, step.tie, step.due)
-        if kind == RECEIVED:
-            _move_receipt(ch, st, before)
     elif kind in DECISIONS:
         # §4a.2: the earliest decides
         i = DECISIONS[kind]
@@ -409,14 +608,17 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
         if old is None or step.ts < old[0] or (step.ts == old[0] and step.tie < old[1]):
             new = (step.ts, step.tie, step.flag)
             st.decided[i] = new
-            if old is None or old[0] != new[0] or old[2] != new[2]:
+            if not st.petition and (old is None or old[0] != new[0] or old[2] != new[2]):
                 _emit_decided(ch, i, old, -1)
                 _emit_decided(ch, i, new, 1)
     elif kind == WITHDRAWN:
         st.flags |= 1
     elif kind == REJECTED:
         st.flags |= 2
-        _move_receipt(ch, st, before)
+    elif kind == SYNCED:
+        st.ext |= E_SYNCED
+    # TRANSFERRED: recorded (its id), the dossier stays where it is (see the docstring)
+    _move_receipt(ch, st, before)
     st.fix_pre(ident)
     return True
 
@@ -524,6 +726,9 @@ def apply_document(st: Document, step: Step, ch: Changes) -> bool:
         return False
     st.ids += step.hid
     ch.applied += 1
+    if step.kind == PUBLISHED:  # v1.2: the publication, its flags in its member
+        ch.published.append((step.ts, f"{step.proc}|{step.hid.hex()}|{step.marks[0]}"))
+        return True
     day = local_day(step.ts)
     for mark in step.marks:
         key = mark.encode()
@@ -542,6 +747,26 @@ def apply_document(st: Document, step: Step, ch: Changes) -> bool:
 # -- one entity's events ----------------------------------------------------------------
 
 
+# local day number -> its month (YYYYMM)
+_MONTHS: dict[int, str] = {}
+
+
+def local_month(day: int) -> str:
+    """The month (YYYYMM) of a local day number."""
+    hit = _MONTHS.get(day)
+    if hit is None:
+        t = time.gmtime(day * DAY_S)
+        hit = _MONTHS[day] = f"{t.tm_year:04d}{t.tm_mon:02d}"
+    return hit
+
+
+def _members766(st: Dossier) -> dict[tuple[str, str], float]:
+    if st.rday is None:
+        return {}
+    month = local_month(st.rday)
+    return {(kind, month): score for kind, score in st.open766()}
+
+
 def apply_entity(
     raw: bytes | None,
     steps: Iterable[Step],
@@ -550,11 +775,13 @@ def apply_entity(
     ch: Changes,
     *,
     document: bool = False,
+    petition: bool = False,
 ) -> tuple[bytes | None, list[bool]]:
     """Apply events in order to one entity's stored state (``None``: none yet): its new
     state (``None`` when no event applied) and, per event, whether it applied (False: its
-    id was applied before). The counter changes and, for a dossier, its open score where it
-    changed, are added to ``ch``."""
+    id was applied before). The counter changes and, for a dossier or petition, its open
+    scores where they changed, are added to ``ch``. ``document``: a document, work file or
+    procedure (marks, not a lifecycle); ``petition``: a petition (§4b)."""
     flags: list[bool] = []
     if document:
         doc = Document.decode(raw) if raw is not None else Document()
@@ -562,8 +789,9 @@ def apply_entity(
             flags.append(apply_document(doc, step, ch))
         return (doc.encode() if any(flags) else None), flags
     ib, ab = ident.encode(), agency.encode()
-    st = Dossier.decode(raw, ib, ab) if raw is not None else Dossier()
+    st = Dossier.decode(raw, ib, ab, petition) if raw is not None else Dossier(petition)
     open0 = st.open_score()
+    in0 = _members766(st)
     for step in steps:
         flags.append(apply_dossier(st, step, ib, ch))
     if not any(flags):
@@ -571,6 +799,14 @@ def apply_entity(
     open1 = st.open_score()
     if open1 != open0:
         ch.open[ident] = open1
+    in1 = _members766(st)
+    if in1 != in0:
+        for kind, month in in0:
+            if (kind, month) not in in1:
+                ch.open766[(kind, month, ident)] = None
+        for key, score in in1.items():
+            if in0.get(key) != score:
+                ch.open766[(key[0], key[1], ident)] = score
     return st.encode(ib, ab), flags
 
 
@@ -606,33 +842,120 @@ def intake_bits(event: DossierReceived) -> tuple[int, bool]:
     return hit
 
 
+def _received_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    bits, online = intake_bits(event)
+    # v1.2 intake flags (§4b): absent from a v1.1 event's model, false
+    if getattr(event, "reused_digitized_data", False):
+        bits |= 1 << V12_INTAKE_SHIFT
+    if getattr(event, "digitized_shared", False):
+        bits |= 2 << V12_INTAKE_SHIFT
+    if getattr(event, "citizen_data_used", False):
+        bits |= 4 << V12_INTAKE_SHIFT
+    procs = (event.procedure_code.encode(),) if online else ()
+    due = event.due_at.timestamp()
+    return Step(RECEIVED, hid, tie, ts, due=due, bits=bits, procs=procs, proc=event.procedure_code)
+
+
+def _resolved_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(RESOLVED, hid, tie, ts, flag=event.occurred_at <= event.due_at)
+
+
+def _returned_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(RETURNED, hid, tie, ts, flag=event.result_electronic)
+
+
+def _rated_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(RATED, hid, tie, ts, flag=event.satisfaction != Satisfaction.unsatisfied)
+
+
+def _payment_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    online = event.method is PaymentMethod.online
+    return Step(PAYMENT, hid, tie, ts, flag=online, proc=event.procedure_code)
+
+
+def _due_changed_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    due = event.due_at.timestamp() if event.due_at is not None else None
+    reason = event.reason
+    bits = APOLOGY if reason == "apology_redated" else 0
+    if reason == "supplement_requested":
+        bits = SUPPLEMENT
+    return Step(DUE_CHANGED, hid, tie, ts, due=due, bits=bits)
+
+
+def _withdrawn_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(WITHDRAWN, hid, tie, ts)
+
+
+def _rejected_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(REJECTED, hid, tie, ts)
+
+
+def _synced_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(SYNCED, hid, tie, ts)
+
+
+def _transferred_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(TRANSFERRED, hid, tie, ts)
+
+
+def _petition_received_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    bits = PK_RECEIVED
+    if event.classification == "procedure":
+        bits |= PK_PROCEDURE
+    elif event.classification == "staff":
+        bits |= PK_STAFF
+    return Step(RECEIVED, hid, tie, ts, due=event.due_at.timestamp(), bits=bits)
+
+
+def _petition_resolved_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    return Step(RESOLVED, hid, tie, ts)  # on time or not: against its due (cohort_bits)
+
+
+def _published_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
+    flags = "".join(
+        "1" if getattr(event, name) else "0"
+        for name in ("decision_on_time", "publicized", "publicized_on_time", "content_complete")
+    )
+    return Step(PUBLISHED, hid, tie, ts, proc=event.procedure_code, marks=(flags,))
+
+
+# event type -> its step (the other events mark documents and work files)
+_STEPS: dict[str, Callable[[Any, bytes, bytes, int], Step]] = {
+    "received": _received_step,
+    "resolved": _resolved_step,
+    "returned": _returned_step,
+    "rated": _rated_step,
+    "payment": _payment_step,
+    "due_changed": _due_changed_step,
+    "withdrawn": _withdrawn_step,
+    "intake_rejected": _rejected_step,
+    "portal_synced": _synced_step,
+    "transferred": _transferred_step,
+    "petition_received": _petition_received_step,
+    "petition_resolved": _petition_resolved_step,
+    "petition_rated": _rated_step,
+    "procedure_published": _published_step,
+}
+_blake2b = hashlib.blake2b
+
+
 def step_of(event: Event) -> Step:
     """The rules' view of a contract event."""
-    hid = id_hash(event.event_id)
     tie = event.event_id.encode()
+    hid = _blake2b(tie, digest_size=4).digest()
     ts = (event.occurred_at - _EPOCH) // _MS
-    match event:
-        case DossierReceived():
-            bits, online = intake_bits(event)
-            procs = (event.procedure_code.encode(),) if online else ()
-            return Step(
-                RECEIVED, hid, tie, ts, due=event.due_at.timestamp(), bits=bits, procs=procs
-            )
-        case DossierResolved():
-            return Step(RESOLVED, hid, tie, ts, flag=event.occurred_at <= event.due_at)
-        case DossierReturned():
-            return Step(RETURNED, hid, tie, ts, flag=event.result_electronic)
-        case DossierRated():
-            flag = event.satisfaction is not Satisfaction.unsatisfied
-            return Step(RATED, hid, tie, ts, flag=flag)
-        case DossierPayment():
-            online = event.method is PaymentMethod.online
-            return Step(PAYMENT, hid, tie, ts, flag=online, proc=event.procedure_code)
-        case DossierDueChanged():
-            due = event.due_at.timestamp() if event.due_at is not None else None
-            return Step(DUE_CHANGED, hid, tie, ts, due=due)
-        case DossierWithdrawn():
-            return Step(WITHDRAWN, hid, tie, ts)
-        case DossierIntakeRejected():
-            return Step(REJECTED, hid, tie, ts)
+    build = _STEPS.get(event.event_type)
+    if build is not None:
+        return build(event, hid, tie, ts)
     return Step(MARKED, hid, tie, ts, marks=tuple(marks_for(event)))
+
+
+# -- the compiled copy ------------------------------------------------------------------
+# Everything above is also compiled to C with mypyc (``scripts/compile_rules.py``, run by
+# the bootstrap and the images): the calculator applies every event through it, and
+# compiled it costs about a third. The compiled copy replaces it only when it was built
+# from this very source (``shared.platform.compiled``), so an edited rule is never shadowed by a
+# stale build.
+from shared.platform.compiled import use_compiled  # noqa: E402
+
+COMPILED = use_compiled(globals(), __file__, "shared.domain._lifecycle_compiled")

@@ -36,7 +36,10 @@ class Topics(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TOPIC_", extra="ignore")
 
-    dossier: str = Field("egov.dossier.v1", description="Topic of dossier events.")
+    dossier: str = Field(
+        "egov.dossier.v1",
+        description="Topic of dossier events (and petitions and procedure publications).",
+    )
     document: str = Field("egov.document.v1", description="Topic of document events.")
     deadletter: str = Field(
         "egov.deadletter.v1",

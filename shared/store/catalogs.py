@@ -19,6 +19,14 @@ agency code. A replacement that drops a code which already has figures (its data
 is set) is refused with :class:`DroppedAgenciesError` naming the codes — end such an agency
 with ``valid_to`` (and ``successor_code``) instead. Codes without any figure (a typo, a
 unit that never sent anything) may be dropped.
+
+The procedure catalog has the same guard: its catalog figures of a period (full-online
+services, services with online dossiers, fee services paid online, whether
+``full_online_rate`` is evaluated, the 766 index's catalog metrics) count the procedures
+valid in it. A replacement that drops a procedure — its code is gone, or now under another
+agency — is refused with :class:`DroppedProceduresError` when its agency has dossiers
+counted (``received``) in a year in which the procedure was valid: end it with ``valid_to``
+instead. Procedures of years without dossiers may be dropped.
 """
 
 from __future__ import annotations
@@ -30,15 +38,23 @@ from dataclasses import dataclass
 
 import orjson
 
+from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyCatalog, load_agencies
 from shared.domain.procedures import Procedure, ProcedureCatalog
 from shared.platform.logs import get_logger
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogLog
 from shared.store.client import REDIS_UNAVAILABLE, AtomicBlock, Key, RedisClient
-from shared.store.exceptions import CatalogUnavailable, DroppedAgenciesError
+from shared.store.exceptions import (
+    CatalogUnavailable,
+    DroppedAgenciesError,
+    DroppedProceduresError,
+)
 
 _log = get_logger("catalogs")
+
+# The first year figures can have (events before 2015 are refused: shared.contract.events).
+FIRST_YEAR = 2015
 
 # One hash tag: the catalogs and their version change in one MULTI/EXEC (one cluster slot).
 AGENCIES_KEY = "catalog:{catalog}:agencies"
@@ -102,12 +118,78 @@ class CatalogStore:
         versions = await pipe.execute()
         return [code for code, v in zip(dropped, versions, strict=True) if v is not None]
 
-    async def replace_procedures(self, procedures: Iterable[Procedure]) -> int:
-        docs = [p.model_dump(mode="json") for p in procedures]
+    async def replace_procedures(
+        self, procedures: Iterable[Procedure], allow_drop: bool = False
+    ) -> int:
+        """Replace the procedure catalog; raises :class:`DroppedProceduresError` when it
+        drops a procedure counted in figures (unless ``allow_drop``: a restore)."""
+        new = list(procedures)
+        if not allow_drop:
+            dropped = await self.procedures_dropped_with_figures(new)
+            if dropped:
+                raise DroppedProceduresError(dropped)
+        docs = [p.model_dump(mode="json") for p in new]
         if self.log is not None:
             await self.log.publish("procedures", docs)
         await self._replace(PROCEDURES_KEY, docs, False)
         return len(docs)
+
+    async def procedures_dropped_with_figures(
+        self, new: Iterable[Procedure]
+    ) -> list[tuple[str, str, list[int]]]:
+        """The procedures of the current catalog that ``new`` drops (the code is gone or
+        under another agency) while counted in figures: (code, agency, the years in which
+        it was valid and its agency has dossiers counted), by code."""
+        raw = await self.redis.get(PROCEDURES_KEY)
+        if not raw:
+            return []
+        kept = {p.procedure_code: p.agency_code for p in new}
+        last = today_local().year
+        gone: list[tuple[Procedure, list[int]]] = []
+        for doc in orjson.loads(raw):
+            old = Procedure.model_validate(doc)
+            if kept.get(old.procedure_code) == old.agency_code:
+                continue
+            years = [y for y in range(FIRST_YEAR, last + 1) if old.valid_in_year(y)]
+            if years:
+                gone.append((old, years))
+        if not gone:
+            return []
+        asked: dict[str, set[int]] = {}
+        for p, years in gone:
+            asked.setdefault(p.agency_code, set()).update(years)
+        counted = await self._years_with_dossiers(asked)
+        out: list[tuple[str, str, list[int]]] = []
+        for p, years in sorted(gone, key=lambda item: item[0].procedure_code):
+            hit = [y for y in years if (p.agency_code, y) in counted]
+            if hit:
+                out.append((p.procedure_code, p.agency_code, hit))
+        return out
+
+    async def _years_with_dossiers(self, years: dict[str, set[int]]) -> set[tuple[str, int]]:
+        """(agency, year) pairs among ``years`` whose figures count at least one dossier
+        (the year bucket's ``received`` of the current keyspace)."""
+        # agencies without a data version have no figure at all: no bucket to read
+        pipe = self.redis.pipeline(transaction=False)
+        codes = sorted(years)
+        for code in codes:
+            pipe.get(redis_keys.data_version(code))
+        pipe.get(redis_keys.KEYSPACE_CURRENT)
+        *versions, ks_raw = await pipe.execute()
+        ks = ks_raw.decode() if isinstance(ks_raw, bytes) else (ks_raw or "")
+        asked = [
+            (code, year)
+            for code, version in zip(codes, versions, strict=True)
+            if version is not None
+            for year in sorted(years[code])
+        ]
+        if not asked:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)  # one slot per agency: no MGET
+        for code, year in asked:
+            pipe.hget(f"{redis_keys.counters_prefix(code, ks)}Y{year}", "received")
+        received = await pipe.execute()
+        return {pair for pair, n in zip(asked, received, strict=True) if n and int(n) > 0}
 
     async def _replace(self, key: str, docs: list[dict[str, object]], only_if_empty: bool) -> None:
         """One JSON document per catalog, in catalog order; the version moves with it."""

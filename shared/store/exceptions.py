@@ -12,6 +12,10 @@ class CatalogLogError(EgovError, RuntimeError):
     """The catalog topic could not take the new catalog: nothing was changed."""
 
 
+class CatalogHistoryUnavailable(EgovError, RuntimeError):
+    """The catalog topic could not be read (``GET /v1/catalog/history``)."""
+
+
 class DroppedAgenciesError(EgovError, ValueError):
     """A new agency catalog leaves out codes that have figures."""
 
@@ -20,6 +24,25 @@ class DroppedAgenciesError(EgovError, ValueError):
         super().__init__(
             f"agency code(s) {', '.join(codes)} have figures but are not in the new catalog: "
             "end them with valid_to (and successor_code) instead of removing them; "
+            "replacing the catalog never rewrites the past"
+        )
+
+
+class DroppedProceduresError(EgovError, ValueError):
+    """A new procedure catalog leaves out procedures counted in figures: ``dropped`` holds
+    (procedure code, its agency, the years whose figures count it)."""
+
+    def __init__(self, dropped: list[tuple[str, str, list[int]]]) -> None:
+        self.dropped = dropped
+        self.codes = [code for code, _, _ in dropped]
+        named = ", ".join(
+            f"{code} ({agency}: {', '.join(str(y) for y in years)})"
+            for code, agency, years in dropped
+        )
+        super().__init__(
+            f"procedure(s) {named} are counted in the figures of those years (their agency has "
+            "dossiers counted while the procedure was in the catalog) but are not in the new "
+            "catalog under that agency: end them with valid_to instead of removing them; "
             "replacing the catalog never rewrites the past"
         )
 

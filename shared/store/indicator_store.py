@@ -1,50 +1,44 @@
-"""Redis state of the indicators: the idempotent apply script and the period reads.
+"""Redis state of the indicators: the apply path and the period reads.
 
-The calculator applies a batch with one script call per agency
-(``shared/store/lua/apply_batch.lua``): for each event the script checks the event id against
-the entity's seen ids, updates the dossier's lifecycle state (§4a) and moves the counts
-that the state change implies between day/month/year buckets; counter increments are
-summed over the batch. The API reads bucket counters and sums them; it never recomputes
-from raw events.
+The calculator applies a batch in three steps per agency: it reads the state of each
+entity the batch touches (one script call per agency, all in one pipeline), applies the
+lifecycle rules of §4a to them in Python (``shared/domain/lifecycle.py``: new states and
+the counter changes they imply, summed over the batch), and writes it all with one short
+script call per agency (``shared/store/lua/apply_batch.lua``) that first checks every
+state is still what was read: all or nothing, else a conflict, and the calculator re-reads
+that call's states and recomputes. With two batches in flight, the next batch applies its
+events to the states the previous one is writing (an overlay kept here); the check turns
+any miss into a retry, never a wrong figure. The API reads bucket counters and sums them;
+it never recomputes from raw events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
 
-from shared.contract.events import (
-    DossierDueChanged,
-    DossierIntakeRejected,
-    DossierPayment,
-    DossierRated,
-    DossierReceived,
-    DossierResolved,
-    DossierReturned,
-    DossierWithdrawn,
-    Event,
-    PaymentMethod,
-    Satisfaction,
-)
+from shared.contract.events import Event
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
-from shared.domain.counting import (
-    Occurrence,
-    entity_key,
-    marks_for,
-)
-from shared.domain.lifecycle import intake_bits
+from shared.domain.counting import Occurrence
 from shared.domain.periods import decompose
 from shared.store import keys as redis_keys
+from shared.store.apply_plan import (
+    ApplyCall,
+    Computed,
+    _day_buckets,
+    compute_call,
+    plan_calls,
+)
 from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.store.client import LuaScript, RedisClient
 
@@ -71,7 +65,14 @@ end
 return 1
 """
 
-# One call applies a batch of one agency's events (§4, §4a): see the script's header.
+# The states of one agency's entities: field ARGV[i] of the bucket hash KEYS[i] ("" if none).
+READ_STATES_LUA = """
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGET', KEYS[i], ARGV[i]) or '' end
+return out
+"""
+
+# Writes one agency's share of a batch if its states are still as read: see its header.
 APPLY_BATCH_LUA = (
     resources.files("shared.store.lua")
     .joinpath("apply_batch.lua")
@@ -79,8 +80,11 @@ APPLY_BATCH_LUA = (
     .replace("--BUMP_VERSION--", BUMP_VERSION_LUA.strip())
 )
 
-# Events per script call: bounds the script's run time and Lua's unpack sizes.
-MAX_SCRIPT_BATCH = 500
+# The apply script's arguments of a call that only raises offsets: no entity, counter,
+# counted set, set, open change nor event.
+NO_CHANGE = ("0",) * 6
+# A call that keeps meeting other writers' states gives up (the batch is retried whole).
+MAX_CONFLICTS = 50
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,20 +93,11 @@ _MS = timedelta(milliseconds=1)
 
 _LOCAL_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _DAY_S = DAY_S
-# local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
-_LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
 
 
 def _buckets(ms: int) -> tuple[str, str, str]:
     """The local day, month and year buckets of an instant (epoch milliseconds)."""
-    n = (ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S
-    hit = _LOCAL_DAYS.get(n)
-    if hit is None:
-        local = time.gmtime(n * _DAY_S)
-        year = f"{local.tm_year:04d}"
-        month = f"{year}{local.tm_mon:02d}"
-        hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
-    return hit
+    return _day_buckets((ms // 1000 + _LOCAL_OFFSET_S) // _DAY_S)
 
 
 def occurrence(ts: datetime) -> Occurrence:
@@ -114,88 +109,6 @@ def occurrence(ts: datetime) -> Occurrence:
 def local_year(ts: datetime) -> str:
     """The local year (YYYY) of an instant: ``occurrence(ts).year`` without the rest."""
     return _buckets((ts - _EPOCH) // _MS)[2]
-
-
-def _epoch_s(ts: datetime) -> str:
-    return repr(ts.timestamp())
-
-
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def id_hash(event_id: str) -> str:
-    """4 bytes (8 hex digits) of the event id: its idempotency key in the entity's state."""
-    return hashlib.blake2b(event_id.encode(), digest_size=4).hexdigest()
-
-
-def _intake(event: DossierReceived) -> tuple[str, bool]:
-    """The script's intake argument: the rules' intake bits (shared.domain.lifecycle)."""
-    bits, online = intake_bits(event)
-    return str(bits), online
-
-
-def _received(event: DossierReceived) -> list[str]:
-    bits, online = _intake(event)
-    due = _epoch_s(event.due_at)
-    return [due, bits, "1", event.procedure_code] if online else [due, bits, "0"]
-
-
-def _resolved(event: DossierResolved) -> list[str]:
-    return [_flag(event.occurred_at <= event.due_at)]
-
-
-def _returned(event: DossierReturned) -> list[str]:
-    return [_flag(event.result_electronic)]
-
-
-def _rated(event: DossierRated) -> list[str]:
-    return [_flag(event.satisfaction is not Satisfaction.unsatisfied)]
-
-
-def _payment(event: DossierPayment) -> list[str]:
-    return [_flag(event.method is PaymentMethod.online), event.procedure_code]
-
-
-def _due_changed(event: DossierDueChanged) -> list[str]:
-    return [_epoch_s(event.due_at) if event.due_at is not None else ""]
-
-
-def _nothing(event: Event) -> list[str]:
-    return []
-
-
-def _marks(event: Event) -> list[str]:
-    marks = marks_for(event)
-    return [str(len(marks)), *marks]
-
-
-# event class → (its code in the script, the arguments after the common head)
-_TAILS: dict[type, tuple[str, Callable[[Any], list[str]]]] = {
-    DossierReceived: ("R", _received),
-    DossierResolved: ("S", _resolved),
-    DossierReturned: ("T", _returned),
-    DossierRated: ("Q", _rated),
-    DossierPayment: ("P", _payment),
-    DossierDueChanged: ("C", _due_changed),
-    DossierWithdrawn: ("W", _nothing),
-    DossierIntakeRejected: ("X", _nothing),
-}
-
-
-def event_args(event: Event) -> list[str]:
-    """The script arguments of one event (see ``shared/store/lua/apply_batch.lua``): its code,
-    id hash, id, epoch ms, entity id, then its own part (the script derives the local
-    periods from the epoch ms)."""
-    code, tail = _TAILS.get(type(event), ("G", _marks))
-    return [
-        code,
-        id_hash(event.event_id),
-        event.event_id,
-        str((event.occurred_at - _EPOCH) // _MS),
-        event.entity_id,
-        *tail(event),
-    ]
 
 
 Offsets = Mapping[tuple[str, int], int]
@@ -224,48 +137,6 @@ class ScriptTurn(Protocol):
         """This batch's script calls returned: the next batch's may run."""
 
 
-@dataclass(frozen=True)
-class ApplyPlan:
-    """The apply script's calls for a batch of events in one keyspace: per call, its
-    agency, entity keys, JSON event arguments, the events' indexes, and whether it is the
-    agency's last call of the batch (the one that raises its applied offsets)."""
-
-    keyspace: str
-    agencies: list[str]
-    keys: list[list[str]]
-    args: list[bytes]
-    chunks: list[list[int]]
-    last_of_agency: list[bool]
-
-
-def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
-    plan = ApplyPlan(ks, [], [], [], [], [])
-    for _ in _build_plan(events, plan):
-        pass
-    return plan
-
-
-def _build_plan(events: Sequence[Event], plan: ApplyPlan) -> Iterator[None]:
-    """Fill ``plan`` with the calls of ``events``, pausing (yielding) after each call."""
-    ks = plan.keyspace
-    groups: dict[str, list[int]] = {}
-    for index, event in enumerate(events):
-        groups.setdefault(event.agency_code, []).append(index)
-    for agency, indexes in groups.items():
-        starts = range(0, len(indexes), MAX_SCRIPT_BATCH)
-        for start in starts:
-            chunk = indexes[start : start + MAX_SCRIPT_BATCH]
-            flat: list[str] = []
-            for i in chunk:
-                flat += event_args(events[i])
-            plan.agencies.append(agency)
-            plan.keys.append([redis_keys.entity(agency, entity_key(events[i]), ks) for i in chunk])
-            plan.args.append(orjson.dumps(flat))
-            plan.chunks.append(chunk)
-            plan.last_of_agency.append(start == starts[-1])
-            yield
-
-
 @lru_cache(maxsize=4096)
 def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
     """The bucket key suffixes covering [start, end]: the fewest years, months and days
@@ -278,6 +149,18 @@ def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
     )
 
 
+@dataclass(frozen=True)
+class ApplyPlan:
+    """The script calls of a batch of events in one keyspace (see :class:`ApplyCall`)."""
+
+    keyspace: str
+    calls: list[ApplyCall]
+
+
+def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
+    return ApplyPlan(ks, plan_calls(events, ks))
+
+
 class IndicatorStore:
     """Reads and writes the figures of one keyspace: a fixed one (``keyspace=``, e.g. the
     fresh keyspace a rebuild derives into) or the current one (``keyspace:current``,
@@ -288,6 +171,7 @@ class IndicatorStore:
     ) -> None:
         self.redis = redis
         self._apply = LuaScript(APPLY_BATCH_LUA)
+        self._read_states = LuaScript(READ_STATES_LUA)
         self._bump = LuaScript(BUMP_VERSIONS_LUA)
         self._raise = LuaScript(RAISE_OFFSETS_LUA)
         # (keyspace, agency, (topic, partition)) → the offset this process knows the
@@ -300,6 +184,13 @@ class IndicatorStore:
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
+        # (bucket key, entity id) → (the state a batch in flight is writing, that batch's
+        # token): what the next batch applies its events to
+        self._overlay: dict[tuple[str, str], tuple[bytes, int]] = {}
+        self._tokens = itertools.count(1)
+        # resolved once the last apply_many called has put its states in the overlay
+        self._computed: asyncio.Future[None] | None = None
+        self.conflicts = 0  # script calls that met a state other than the one read
 
     async def keyspace(self) -> str:
         if self._fixed is not None:
@@ -317,12 +208,17 @@ class IndicatorStore:
 
     async def plan(self, events: Sequence[Event]) -> ApplyPlan:
         """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
-        builds the next batch's while the previous one is in Redis; it yields to the loop
-        between calls)."""
-        plan = ApplyPlan(await self.keyspace(), [], [], [], [], [])
-        for _ in _build_plan(events, plan):
-            await asyncio.sleep(0)
-        return plan
+        builds the next batch's while the previous one is in Redis)."""
+        return ApplyPlan(await self.keyspace(), plan_calls(events, await self.keyspace()))
+
+    async def read_states(self, calls: Sequence[ApplyCall]) -> list[list[bytes | None]]:
+        """The stored state of each entity of the calls (``None``: none), one script call
+        per agency call, in one pipeline."""
+        raw = await self._read_states.run_many(
+            self.redis,
+            [([e.key for e in c.entities], [e.ident for e in c.entities]) for c in calls],
+        )
+        return [[v or None for v in states] for states in raw]
 
     async def apply_many(
         self,
@@ -332,59 +228,54 @@ class IndicatorStore:
         *,
         turn: ScriptTurn | None = None,
     ) -> list[bool]:
-        """Apply events: one atomic script call per agency and chunk, in one pipeline (on a
-        cluster, one per node), each call on its agency's slot.
+        """Apply events: read their entities' states, apply the rules, and write with one
+        atomic check-then-write script call per agency (and chunk), in one pipeline (on a
+        cluster, one per node), each call on its agency's slot. A call whose states changed
+        since they were read writes nothing: its states are read again and it is recomputed
+        and sent again, until it is written.
 
         ``offsets`` ((topic, partition) → offset of the batch's last record) are raised in
-        each agency's applied offsets by its last call, atomically with its figures; once
-        every call succeeded, in the central ``applied:offsets`` too (``<tp>``, and
-        ``<tp>|<agency>`` for each agency of the batch: what that agency must have reached,
-        see :meth:`gaps`). ``plan``: :meth:`plan` of these events, used unless the current
-        keyspace changed since. Returns, per event, whether it was applied (False: its id
-        was seen before).
+        each agency's applied offsets atomically with its figures (an agency with several
+        calls: once they were all written); once every call succeeded, in the central
+        ``applied:offsets`` too (``<tp>``, and ``<tp>|<agency>`` for each agency of the
+        batch: what that agency must have reached, see :meth:`gaps`). ``plan``:
+        :meth:`plan` of these events, used unless the current keyspace changed since.
+        Returns, per event, whether it was applied (False: its id was seen before).
 
         ``turn``: with several batches in flight, the batch's place in their order (the
         calculator's checkpoint, ``services.calculator.checkpoint``): its script calls are
-        built and sent once the previous batch's returned, so each agency's calls, claims
-        and the central offsets keep the order of a single stream.
+        sent once the previous batch's returned, so each agency's calls, claims and the
+        central offsets keep the order of a single stream. A batch
+        reads and computes meanwhile, applying its events to the states the previous one
+        is writing (the overlay); the scripts' check covers any difference.
         """
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)
         if ks not in self._marked:  # whatever writes figures records their layout
             await self.mark_layout(ks)
-        if turn is not None:
-            await turn.wait_turn()
-        offsets_arg = (
-            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
-        )
-        calls: list[tuple[list[str], list[str | bytes]]] = []
-        for agency, keys, flat, last in zip(
-            plan.agencies, plan.keys, plan.args, plan.last_of_agency, strict=True
-        ):
-            expect = (
-                orjson.dumps(
-                    {
-                        _tp_field(tp): self._reached[(ks, agency, tp)]
-                        for tp in offsets
-                        if (ks, agency, tp) in self._reached
-                    }
-                )
-                if last and offsets
-                else b""
-            )
-            calls.append(
-                (
-                    keys + self._fixed_keys(agency, ks),
-                    [redis_keys.tag(agency), flat, ks, offsets_arg if last else b"", expect],
-                )
-            )
-        flags = [False] * len(events)
-        results = await self._apply.run_many(self.redis, calls)
-        for chunk, result in zip(plan.chunks, results, strict=True):
-            for i, flag in zip(chunk, result, strict=True):
-                flags[i] = bool(flag)
-        groups = dict.fromkeys(plan.agencies)
+        calls = plan.calls
+        token = next(self._tokens)
+        previous, mine = self._computed, asyncio.get_running_loop().create_future()
+        self._computed = mine
+        try:
+            read = await self.read_states(calls)
+            if previous is not None:
+                await asyncio.wait([previous])  # its states in the overlay (or it failed)
+            computed: list[Computed] = []
+            for call, states in zip(calls, read, strict=True):
+                computed.append(self._compute(call, states, ks, token))
+                await asyncio.sleep(0)
+        except BaseException:
+            self._drop_overlay(token)
+            raise
+        finally:
+            mine.set_result(None)
+        try:
+            flags = await self._write(events, offsets, calls, computed, ks, token, turn)
+        finally:
+            self._drop_overlay(token)
+        groups = dict.fromkeys(c.agency for c in calls)
         if offsets:
             # the agencies' own claims: what the next batch's calls must find (see gaps())
             for agency in groups:
@@ -402,6 +293,116 @@ class IndicatorStore:
             )
         return flags
 
+    def _compute(
+        self, call: ApplyCall, states: Sequence[bytes | None], ks: str, token: int
+    ) -> Computed:
+        """A call's states (from the overlay where a batch in flight writes them) and what
+        it writes, which then joins the overlay."""
+        overlay = self._overlay
+        if overlay:
+            states = [
+                hit[0] if (hit := overlay.get((e.key, e.ident))) is not None else s
+                for e, s in zip(call.entities, states, strict=True)
+            ]
+        out = compute_call(call, states, ks)
+        for ent, state in zip(call.entities, out.new, strict=True):
+            overlay[(ent.key, ent.ident)] = (state, token)
+        return out
+
+    def _drop_overlay(self, token: int) -> None:
+        """Forget the states a batch wrote (or failed to): Redis holds what is current."""
+        self._overlay = {k: v for k, v in self._overlay.items() if v[1] != token}
+
+    async def _write(
+        self,
+        events: Sequence[Event],
+        offsets: Offsets | None,
+        calls: list[ApplyCall],
+        computed: list[Computed],
+        ks: str,
+        token: int,
+        turn: ScriptTurn | None,
+    ) -> list[bool]:
+        """Send the calls, recompute and resend those that met other states, then claim
+        the offsets of agencies with several calls."""
+        offsets_arg = (
+            orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()}) if offsets else b""
+        )
+        if turn is not None:
+            await turn.wait_turn()
+        todo = list(range(len(calls)))
+        for attempt in range(MAX_CONFLICTS + 1):
+            script_calls = [
+                self._script_call(calls[i], computed[i], ks, offsets, offsets_arg) for i in todo
+            ]
+            results = await self._apply.run_many(self.redis, script_calls)
+            todo = [i for i, ok in zip(todo, results, strict=True) if not ok]
+            if not todo:
+                break
+            self.conflicts += len(todo)
+            if attempt == MAX_CONFLICTS:
+                raise RuntimeError(f"{len(todo)} apply calls kept conflicting")
+            # another writer's states: read them again (the batches before are written)
+            again = await self.read_states([calls[i] for i in todo])
+            for i, states in zip(todo, again, strict=True):
+                computed[i] = compute_call(calls[i], states, ks)
+        flags = [False] * len(events)
+        for out in computed:
+            for index, applied in out.flags:
+                flags[index] = applied
+        if offsets:
+            shared = dict.fromkeys(c.agency for c in calls if not c.only_of_agency)
+            if shared:
+                await self._apply.run_many(
+                    self.redis,
+                    [
+                        (
+                            self._fixed_keys(a, ks),
+                            [
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                "0",
+                                offsets_arg,
+                                self._expect(ks, a, offsets),
+                            ],
+                        )
+                        for a in shared
+                    ],
+                )
+        return flags
+
+    def _expect(self, ks: str, agency: str, offsets: Offsets) -> bytes:
+        """What this store knows the agency reached (the script claims no less)."""
+        return orjson.dumps(
+            {
+                _tp_field(tp): self._reached[(ks, agency, tp)]
+                for tp in offsets
+                if (ks, agency, tp) in self._reached
+            }
+        )
+
+    def _script_call(
+        self,
+        call: ApplyCall,
+        out: Computed,
+        ks: str,
+        offsets: Offsets | None,
+        offsets_arg: bytes,
+    ) -> tuple[list[str], list[str | bytes]]:
+        claim = bool(offsets) and call.only_of_agency
+        tail: list[str | bytes] = (
+            [offsets_arg, self._expect(ks, call.agency, offsets)]
+            if claim and offsets
+            else [b"", b""]
+        )
+        return (
+            [e.key for e in call.entities] + self._fixed_keys(call.agency, ks),
+            [*out.args, *tail],
+        )
+
     def _know(self, ks: str, agency: str, tp: tuple[str, int], offset: int) -> None:
         key = (ks, agency, tp)
         if offset > self._reached.get(key, -1):
@@ -409,11 +410,12 @@ class IndicatorStore:
 
     @staticmethod
     def _fixed_keys(agency: str, ks: str) -> list[str]:
-        """The apply script's last three keys (see its header)."""
+        """The apply script's last four keys (see its header)."""
         return [
             redis_keys.stats(agency, ks),
             redis_keys.applied_agency(agency, ks),
             redis_keys.data_version(agency),
+            redis_keys.open_dossiers(agency, ks),
         ]
 
     async def claim_applied(self, agencies: Iterable[str], offsets: Offsets) -> None:
@@ -421,7 +423,7 @@ class IndicatorStore:
         arg = orjson.dumps({_tp_field(tp): o for tp, o in offsets.items()})
         ks = await self.keyspace()
         calls: list[tuple[list[str], list[str | bytes]]] = [
-            (self._fixed_keys(a, ks), [redis_keys.tag(a), b"[]", ks, arg]) for a in agencies
+            (self._fixed_keys(a, ks), [*NO_CHANGE, arg, b""]) for a in agencies
         ]
         if calls and offsets:
             await self._apply.run_many(self.redis, calls)

@@ -33,7 +33,9 @@ def tag(agency: str) -> str:
 # of a key per entity. Dossiers: a year of the largest agency (75,000) makes ~73 a bucket
 # (4,096 buckets measured no faster on the whole simulated year, and 0.4 MB per 100,000
 # dossiers larger); documents and work files (~1,200 a year each) ~5.
-ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256}
+# Petitions (contract v1.2: a few hundred a year in a whole province) and procedures (one
+# state per published procedure: ~300 in the largest agency) ~5 at most.
+ENTITY_BUCKETS = {"d": 1024, "doc": 256, "wf": 256, "pk": 64, "proc": 64}
 
 # redis-server settings the entity buckets need to stay listpacks (a state is ~100-200
 # bytes; a bucket holds up to ~500 states before it turns into a hashtable: still
@@ -43,11 +45,17 @@ REDIS_LISTPACK_CONFIG = {"hash-max-listpack-entries": "512", "hash-max-listpack-
 
 def entity(agency: str, entity_key: str, ks: str = "") -> str:
     """The bucket hash holding an entity's state (``entity_key``: ``d:<dossier>``,
-    ``doc:<id>``, ``wf:<id>``) under the field ``<id>``: its applied event ids and the
-    lifecycle state of ``shared/store/lua/apply_batch.lua`` (a document's: the day of each
-    mark's first occurrence). The bucket is the id's CRC-32 modulo the family's
+    ``doc:<id>``, ``wf:<id>``, ``pk:<petition>``, ``proc:<procedure>``) under the field
+    ``<id>``: its applied event ids and the lifecycle state of
+    ``shared/store/lua/apply_batch.lua`` (a document's: the day of each mark's first
+    occurrence). The bucket is the id's CRC-32 modulo the family's
     ``ENTITY_BUCKETS``."""
     family, _, ident = entity_key.partition(":")
+    return entity_of(agency, family, ident, ks)
+
+
+def entity_of(agency: str, family: str, ident: str, ks: str = "") -> str:
+    """:func:`entity` of the entity ``<family>:<ident>``."""
     bucket = zlib.crc32(ident.encode()) % ENTITY_BUCKETS[family]
     return f"{ks}ent:{{{agency}}}:{family}{bucket}"
 
@@ -64,7 +72,7 @@ def set_prefix(agency: str, name: str, ks: str = "") -> str:
 
 # Per-period sets whose members can leave again (a dossier's intake rejected, its cohort
 # moved): hashes member → number of dossiers holding it, members at 0 removed.
-COUNTED_SETS = frozenset({"proc_online"})
+COUNTED_SETS = frozenset({"proc_online", "proc_received", "proc_returned_e"})
 
 
 def counted_set_prefix(agency: str, name: str, ks: str = "") -> str:
@@ -76,6 +84,21 @@ def open_dossiers(agency: str, ks: str = "") -> str:
     """Sorted set of the agency's open dossiers, scored by the due time in force (epoch
     seconds; ``+inf`` while suspended)."""
     return f"{ks}open:{{{agency}}}"
+
+
+def open766(agency: str, kind: str, month: str, ks: str = "") -> str:
+    """Sorted set of the entities the Decision 766 index judges at its evaluation instant
+    (``shared.domain.lifecycle``: ``d`` dossiers open and not overdue for good, ``du`` those
+    rated unsatisfied, ``p`` petitions open, ``pu`` those rated unsatisfied), received in
+    ``month`` (YYYYMM), scored by the due time in force (epoch s, ``+inf``: clock stopped)."""
+    return f"{ks}o766:{{{agency}}}:{kind}:{month}"
+
+
+def publications(agency: str, ks: str = "") -> str:
+    """Sorted set of the agency's procedure publications (v1.2 ``procedure_published``):
+    member ``<procedure>|<event id hash>|<flags>`` (flags: decision on time, publicized,
+    publicized on time, content complete, each ``0``/``1``), score its epoch ms."""
+    return f"{ks}pub:{{{agency}}}"
 
 
 DATA_VERSION_PREFIX = "ver:"
@@ -125,8 +148,13 @@ def applied_offsets(ks: str = "") -> str:
 # then `egov rebuild` (a fresh keyspace derived from offset 0).
 # 3: bucketed MessagePack entity state, per-agency applied offsets (issue 12) — the first
 # layout recorded; the earlier ones (per-entity keys) carry no version.
-LAYOUT_VERSION = 3
+# 4: contract v1.2 and the Decision 766 inputs — cohort marks (c_*, pk_*, the v1.2 intake
+# flags), counted sets proc_received / proc_returned_e, sets dos_paid(_online), the 766
+# open sets (o766:) and publications (pub:); a dossier's state gains its procedure. The
+# state of layout 3 still reads, but the figures it implies were never written for the
+# events already applied: `egov rebuild`.
+LAYOUT_VERSION = 4
 LAYOUT_FIELD = "layout"
 
 # Patterns of every derived key of a keyspace (what a rebuild replaces).
-DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "stat:", "applied:")
+DERIVED_KINDS = ("ent:", "cnt:", "set:", "pset:", "open:", "o766:", "pub:", "stat:", "applied:")

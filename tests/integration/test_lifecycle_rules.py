@@ -360,6 +360,15 @@ def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
                 "due_changed",
                 "intake_rejected",
                 "document_issued",
+                # contract v1.2 (§4b)
+                "portal_synced",
+                "transferred",
+                "due_changed",
+                "petition_received",
+                "petition_received",
+                "petition_resolved",
+                "petition_rated",
+                "procedure_published",
             ]
         )
     )
@@ -378,10 +387,32 @@ def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
             "electronic": draw(st.booleans()),
             "confidential": draw(st.booleans()),
         }
+    later = [d for d in DUES if d > at] or ["2030-01-01T00:00:00+07:00"]
+    if kind.startswith("petition_"):
+        base["petition_id"] = draw(st.sampled_from(["pk1", "pk2"]))
+        if kind == "petition_received":
+            base["classification"] = draw(st.sampled_from(["procedure", "staff", "other"]))
+            base["due_at"] = draw(st.sampled_from(later))
+        elif kind == "petition_rated":
+            base["satisfaction"] = draw(
+                st.sampled_from(["very_satisfied", "satisfied", "unsatisfied"])
+            )
+        return base
+    if kind == "procedure_published":
+        publicized = draw(st.booleans())
+        return {
+            **base,
+            "procedure_code": draw(st.sampled_from(["p1", "p2"])),
+            "decision_on_time": draw(st.booleans()),
+            "publicized": publicized,
+            "publicized_on_time": publicized and draw(st.booleans()),
+            "content_complete": draw(st.booleans()),
+        }
     base["dossier_id"] = draw(st.sampled_from(["d1", "d2", "d3"]))
     base["procedure_code"] = draw(st.sampled_from(["p1", "p2"]))
-    later = [d for d in DUES if d > at] or ["2030-01-01T00:00:00+07:00"]
-    if kind == "received":
+    if kind == "transferred":
+        base["to_agency_code"] = "ubnd-cho-moi" if agency == AGENCY else AGENCY
+    elif kind == "received":
         level = draw(st.sampled_from(["full_online", "partial_online", "in_person_only"]))
         channels = ["in_person", "postal"] + ([] if level == "in_person_only" else ["online"])
         channel = draw(st.sampled_from(channels))
@@ -391,6 +422,9 @@ def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
             "due_at": draw(st.sampled_from(later)),
             "via_one_stop": draw(st.booleans()),
             "digitized": draw(st.booleans()),
+            "reused_digitized_data": draw(st.booleans()),
+            "digitized_shared": draw(st.booleans()),
+            "citizen_data_used": draw(st.booleans()),
         }
         if channel == "online":
             base["submitted_by"] = draw(st.sampled_from(["citizen", "assisted"]))
@@ -403,9 +437,21 @@ def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
     elif kind == "payment":
         base |= {"method": draw(st.sampled_from(["online", "offline"])), "amount_vnd": 1000}
     elif kind == "due_changed":
-        reason = draw(st.sampled_from(["supplement_requested", "extended", "suspended", "resumed"]))
+        reason = draw(
+            st.sampled_from(
+                [
+                    "supplement_requested",
+                    "supplement_requested",
+                    "extended",
+                    "suspended",
+                    "resumed",
+                    "apology_redated",
+                ]
+            )
+        )
         base["reason"] = reason
-        if reason != "suspended":
+        # v1.2: a supplement request may stop the clock (no due_at)
+        if reason != "suspended" and not (reason == "supplement_requested" and draw(st.booleans())):
             base["due_at"] = draw(st.sampled_from(DUES))
     elif kind == "intake_rejected":
         base["reason"] = "Hồ sơ không hợp lệ"
@@ -437,7 +483,48 @@ async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
         paid |= {(day, _text(m)) for m in await redis.smembers(key)}
     scored = await redis.zrange(redis_keys.open_dossiers(agency), 0, -1, withscores=True)
     opened = {_text(m): float(s) for m, s in scored}  # type: ignore[str-unpack, arg-type]
-    return {"counters": counters, "proc": dict(proc), "paid": paid, "open": opened}
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for name in ("proc_received", "proc_returned_e"):
+        cprefix = redis_keys.counted_set_prefix(agency, name)
+        async for key in redis.scan_iter(f"{cprefix}M*"):  # monthly (766 inputs)
+            month = _text(key).removeprefix(cprefix + "M")
+            for member, n in (await redis.hgetall(key)).items():
+                counted[(month, name, _text(member))] = int(n)
+    sets: set[tuple[str, str, str]] = set()
+    for name in ("dos_paid", "dos_paid_online"):
+        sprefix = redis_keys.set_prefix(agency, name)
+        async for key in redis.scan_iter(f"{sprefix}M*"):  # monthly (766 inputs)
+            month = _text(key).removeprefix(sprefix + "M")
+            sets |= {(month, name, _text(m)) for m in await redis.smembers(key)}
+    open766: dict[tuple[str, str, str], float] = {}
+    oprefix = redis_keys.open766(agency, "", "").removesuffix("::")
+    async for key in redis.scan_iter(f"{oprefix}:*"):
+        kind, month = _text(key).removeprefix(oprefix + ":").split(":")
+        for m, sc in await redis.zrange(key, 0, -1, withscores=True):  # type: ignore[misc]
+            open766[(kind, month, _text(m))] = float(sc)
+    pubs = await redis.zrange(redis_keys.publications(agency), 0, -1, withscores=True)
+    published = {(int(sc), _text(m)) for m, sc in pubs}  # type: ignore[misc]
+    return {
+        "counters": counters,
+        "proc": dict(proc),
+        "paid": paid,
+        "open": opened,
+        "counted": dict(counted),
+        "sets": sets,
+        "open766": open766,
+        "published": published,
+    }
+
+
+def assert_v12(got: dict[str, Any], model: Any, agency: str) -> None:
+    """The contract v1.2 figures (§4b, §8) of ``redis_figures`` equal the model's."""
+    months: Counter[tuple[str, str, str]] = Counter()
+    for (day, name, member), n in model.counted[agency].items():
+        months[(day[:6], name, member)] += n
+    assert got["counted"] == {k: v for k, v in months.items() if v}
+    assert got["sets"] == {(day[:6], name, m) for day, name, m in model.sets[agency]}
+    assert got["open766"] == model.open766[agency]
+    assert got["published"] == model.published[agency]
 
 
 @settings(
@@ -465,6 +552,7 @@ def test_any_order_duplication_and_batching_match_the_reference_model(
             assert got["proc"] == {k: v for k, v in model.proc_online[agency].items() if v}
             assert got["paid"] == model.paid_online[agency]
             assert got["open"] == model.open[agency]
+            assert_v12(got, model, agency)
         await redis.aclose()
 
     asyncio.run(run())

@@ -1,16 +1,20 @@
-"""Catalog routes: read agencies and procedures; replace them (admin) without restarts.
+"""Catalog routes: read agencies and procedures; replace them (admin) without restarts;
+the history of replacements.
 
 A reorganisation is loaded as data (§4a.6): ``PUT /v1/catalog/agencies`` with the whole
 catalog, merged or abolished agencies ended with ``valid_to`` (and ``successor_code``), new
 ones starting with ``valid_from``. The file is checked as a whole (400 listing every
-problem with its line); a file that drops a code which has figures is refused (409).
+problem with its line); a file that drops a code which has figures is refused (409). The
+procedure catalog the same way (``PUT /v1/catalog/procedures``): a procedure counted in
+figures is ended with ``valid_to``, never dropped (409 naming the codes).
+``GET /v1/catalog/history`` lists every replacement from the catalog topic.
 """
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from services.api.context import Admin, Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, ApiError, ApiException
@@ -18,8 +22,13 @@ from shared.contract.events import ServiceLevel
 from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyCatalog, parse_agencies_csv
 from shared.domain.exceptions import CatalogFileError
-from shared.domain.procedures import Procedure, ProcedureCatalog
-from shared.store.exceptions import DroppedAgenciesError
+from shared.domain.procedures import Procedure, ProcedureCatalog, parse_procedures_csv
+from shared.store.catalog_log import CatalogChange
+from shared.store.exceptions import (
+    CatalogHistoryUnavailable,
+    DroppedAgenciesError,
+    DroppedProceduresError,
+)
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -99,6 +108,8 @@ async def list_procedures(
     service_level: ServiceLevel | None = None,
     eligible_full_online: bool | None = None,
     fee_required: bool | None = None,
+    citizen_data_connected: bool | None = None,
+    certified_copy: bool | None = None,
     valid_on: ValidOnQ = None,
 ) -> list[Procedure]:
     catalog = (await ctx.catalogs.current()).procedures
@@ -110,6 +121,8 @@ async def list_procedures(
         and (service_level is None or p.service_level is service_level)
         and (eligible_full_online is None or p.eligible_full_online is eligible_full_online)
         and (fee_required is None or p.fee_required is fee_required)
+        and (citizen_data_connected is None or p.citizen_data_connected is citizen_data_connected)
+        and (certified_copy is None or p.certified_copy is certified_copy)
     ]
 
 
@@ -127,30 +140,43 @@ async def _csv_body(request: Request) -> str:
         ) from None
 
 
-def _invalid(exc: ValidationError, text: str) -> ApiException:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "body"
-    return ApiException(
-        400,
-        "invalid_catalog",
-        field,
-        f"{field}: {err['msg']}",
-        f"Danh mục không hợp lệ ở trường '{field}'",
-    )
-
-
 @router.put(
     "/catalog/procedures",
     response_model=CatalogReplaced,
+    responses={
+        409: {"model": ApiError, "description": "The file drops procedures counted in figures"}
+    },
     summary="Thay danh mục TTHC (quản trị) — replace the procedure catalog (admin)",
 )
 async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
+    """The whole catalog as CSV: procedure_code,agency_code,name,service_level,
+    eligible_full_online,fee_required (required), citizen_data_connected,certified_copy
+    (booleans, default false), valid_from,valid_to (YYYY-MM-DD inclusive, empty =
+    open-ended); one row per code, ``#`` lines are comments. A procedure counted in figures
+    (its agency has dossiers counted in a year it was valid) is ended with valid_to: a file
+    that drops it is refused (409 naming the codes)."""
     text = await _csv_body(request)
     try:
-        catalog = ProcedureCatalog.from_csv_text(text)
-    except ValidationError as exc:
-        raise _invalid(exc, text) from None
-    rows = await ctx.catalogs.store.replace_procedures(catalog.procedures.values())
+        catalog: ProcedureCatalog = parse_procedures_csv(text)
+    except CatalogFileError as exc:
+        raise ApiException(
+            400,
+            "invalid_catalog",
+            "body",
+            "; ".join(exc.errors),
+            "Danh mục TTHC không hợp lệ: " + "; ".join(exc.errors),
+        ) from None
+    try:
+        rows = await ctx.catalogs.store.replace_procedures(catalog.procedures.values())
+    except DroppedProceduresError as exc:
+        raise ApiException(
+            409,
+            "procedures_dropped",
+            "procedure_code",
+            str(exc),
+            f"Danh mục mới bỏ thủ tục đã có số liệu: {', '.join(exc.codes)}; hãy kết thúc "
+            "bằng valid_to thay vì xóa",
+        ) from None
     return CatalogReplaced(
         catalog="procedures", rows=rows, version=await ctx.catalogs.store.version()
     )
@@ -190,4 +216,52 @@ async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogRepla
         ) from None
     return CatalogReplaced(
         catalog="agencies", rows=rows, version=await ctx.catalogs.store.version()
+    )
+
+
+class CatalogHistoryBody(BaseModel):
+    topic: str
+    replacements: list[CatalogChange]
+
+
+@router.get(
+    "/catalog/history",
+    response_model=CatalogHistoryBody,
+    responses={503: {"model": ApiError, "description": "The catalog topic cannot be read"}},
+    summary="Lịch sử thay danh mục — catalog replacements, from the catalog topic",
+)
+async def catalog_history(
+    ctx: Ctx,
+    _: Reader,
+    kind: Annotated[
+        Literal["agencies", "procedures"] | None, Query(description="Only this catalog")
+    ] = None,
+) -> CatalogHistoryBody:
+    """Every replacement of the agency and procedure catalogs, oldest first, as the catalog
+    topic holds them (``egov.catalog.v1``): when, which catalog, how many rows, and against
+    the previous catalog of the same kind how many codes were added, ended (given a
+    ``valid_to``) and removed."""
+    history = ctx.catalog_history
+    if history is None:
+        raise ApiException(
+            503,
+            "catalog_log_unavailable",
+            None,
+            "the catalog log is off (EGOV_CATALOG_LOG_ENABLED=false): no history",
+            "Nhật ký danh mục đang tắt: không có lịch sử thay danh mục",
+        )
+    try:
+        changes = await history.changes()
+    except CatalogHistoryUnavailable as exc:
+        raise ApiException(
+            503,
+            "catalog_log_unavailable",
+            None,
+            str(exc),
+            "Không đọc được nhật ký danh mục (Kafka); vui lòng thử lại sau",
+            headers={"Retry-After": "5"},
+        ) from None
+    return CatalogHistoryBody(
+        topic=history.topic,
+        replacements=[c for c in changes if kind is None or c.kind == kind],
     )

@@ -1,7 +1,7 @@
 """The event examples of docs/integrating.md are what the contract accepts today: every
-```json block with an ``event_type`` validates as it stands, each v1.1 event type has one,
-and every ```json planned block (contract v1.2) is still refused — so the page can never
-claim that v1.2 works before it does."""
+```json block with an ``event_type`` validates as it stands, each event type of contract
+v1.2 has one, and no ```json planned block is left (a planned example must be refused,
+so the page can never claim that something works before it does)."""
 
 from __future__ import annotations
 
@@ -48,12 +48,23 @@ def test_every_example_is_accepted_today() -> None:
 def test_each_event_type_has_an_example() -> None:
     declared = event_types()
     assert {"received", "due_changed", "intake_rejected", "work_file_completed"} <= declared
+    v12 = {"transferred", "portal_synced", "procedure_published"}
+    assert v12 | {"petition_received", "petition_resolved", "petition_rated"} <= declared
     assert {e["event_type"] for e in blocks("json")} == declared
+
+
+def test_the_v12_examples_show_what_v12_adds() -> None:
+    examples = blocks("json")
+    reasons = {e.get("reason") for e in examples if e["event_type"] == "due_changed"}
+    assert {"apology_redated", "supplement_requested"} <= reasons
+    without_due = [e for e in examples if e.get("reason") == "supplement_requested"]
+    assert any("due_at" not in e for e in without_due)
+    flags = {"reused_digitized_data", "digitized_shared", "citizen_data_used"}
+    assert any(flags <= set(e) for e in examples if e["event_type"] == "received")
 
 
 def test_planned_examples_are_refused_today() -> None:
     planned = blocks("json planned")
-    assert planned
     for example in planned:
         result = validate_event(example, agencies=load_agencies(), now=NOW)
         assert isinstance(result, list), (

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 from shared.contract.events import DossierReceived, Event
 from shared.contract.validation import validate_event
@@ -13,16 +11,16 @@ from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import load_agencies
 from shared.domain.counting import (
     INTAKE_BIT,
-    INTAKE_MARKS,
     entity_key,
     intake_items,
     marks_for,
     set_members,
 )
 from shared.domain.indicators import load_indicators, ratio_percent
+from shared.domain.lifecycle import id_hash, step_of
 from shared.domain.targets import Target
 from shared.readmodel.indicator_query import Verdict, verdict
-from shared.store.indicator_store import event_args, id_hash, occurrence
+from shared.store.indicator_store import occurrence
 from tests.factories import received
 
 AGENCIES = load_agencies().codes
@@ -122,38 +120,30 @@ def test_procedure_items_and_sets() -> None:
     assert set_members(online) == []
 
 
-def test_script_arguments_of_each_event_type() -> None:
+def test_the_rules_view_of_each_event_type() -> None:
     due = datetime(2030, 1, 1, tzinfo=UTC).timestamp() - 7 * 3600
     online = ev(received(level="full_online", channel="online", at="2024-12-31T23:59:59+07:00"))
     assert isinstance(online, DossierReceived)
-    args = event_args(online)
+    step = step_of(online)
     ts_ms = int(datetime(2024, 12, 31, 16, 59, 59, tzinfo=UTC).timestamp()) * 1000
-    assert args[:6] == [
+    assert (step.kind, step.hid, step.tie, step.ts, step.due) == (
         "R",
         id_hash(online.event_id),
-        online.event_id,
-        str(ts_ms),
-        "d1",
-        repr(due),
-    ]
-    bits = int(args[6])
-    marks = {m for m, bit in INTAKE_BIT.items() if bits & bit}
+        online.event_id.encode(),
+        ts_ms,
+        due,
+    )
+    marks = {m for m, bit in INTAKE_BIT.items() if step.bits & bit}
     assert marks == set(marks_for(online))
-    assert args[7:] == ["1", "p-1"]  # the procedure has an online dossier
+    assert step.procs == (b"p-1",)  # the procedure has an online dossier
     late = dossier("resolved", due_at="2024-05-01T09:59:59+07:00", outcome="approved")
-    assert event_args(late)[0] == "S" and event_args(late)[-1] == "0"
-    assert event_args(dossier("withdrawn"))[0] == "W"
-    assert event_args(dossier("intake_rejected", reason="thiếu giấy tờ"))[0] == "X"
-    suspended = dossier("due_changed", reason="suspended")
-    assert event_args(suspended)[0] == "C" and event_args(suspended)[-1] == ""
-    paid = dossier("payment", method="online", amount_vnd=10)
-    assert event_args(paid)[-2:] == ["1", "p"]
-
-
-def test_the_script_knows_the_intake_marks_in_the_same_order() -> None:
-    lua = (Path(__file__).parents[3] / "shared/store/lua/apply_batch.lua").read_text("utf-8")
-    table = lua[lua.index("local INTAKE = {") : lua.index("}", lua.index("local INTAKE = {"))]
-    assert tuple(re.findall(r"'([a-z_]+)'", table)) == INTAKE_MARKS
+    assert step_of(late).kind == "S" and step_of(late).flag is False
+    assert step_of(dossier("withdrawn")).kind == "W"
+    assert step_of(dossier("intake_rejected", reason="thiếu giấy tờ")).kind == "X"
+    suspended = step_of(dossier("due_changed", reason="suspended"))
+    assert suspended.kind == "C" and suspended.due is None
+    paid = step_of(dossier("payment", method="online", amount_vnd=10))
+    assert (paid.kind, paid.flag, paid.proc) == ("P", True, "p")
 
 
 def test_ratio_and_verdict() -> None:

@@ -16,6 +16,7 @@ from shared.contract.events import DossierDueChanged, Event
 from shared.domain.counting import INTAKE_MARKS, entity_key
 from shared.domain.lifecycle import (
     INF,
+    MONTHLY,
     Changes,
     Document,
     Dossier,
@@ -42,6 +43,7 @@ class MemoryFigures:
         self.states: dict[tuple[str, str], bytes] = {}
         self.changes: dict[str, Changes] = {}
         self.open: dict[str, dict[str, float]] = {}
+        self.open766: dict[str, dict[tuple[str, str, str], float]] = {}
 
     def apply(self, batch: Sequence[Event]) -> list[bool]:
         flags: list[bool] = []
@@ -49,13 +51,15 @@ class MemoryFigures:
             key = (event.agency_code, entity_key(event))
             ch = self.changes.setdefault(event.agency_code, Changes())
             ch.open = {}
+            ch.open766 = {}
             new, applied = apply_entity(
                 self.states.get(key),
                 [step_of(event)],
                 event.entity_id,
                 event.agency_code,
                 ch,
-                document=event.family == "document",
+                document=event.family in ("document", "procedure"),
+                petition=event.family == "petition",
             )
             if new is not None:
                 self.states[key] = new
@@ -65,6 +69,12 @@ class MemoryFigures:
                     opened.pop(ident, None)
                 else:
                     opened[ident] = score
+            judged = self.open766.setdefault(event.agency_code, {})
+            for k, score in ch.open766.items():
+                if score is None:
+                    judged.pop(k, None)
+                else:
+                    judged[k] = score
             flags += applied
         return flags
 
@@ -73,13 +83,26 @@ class MemoryFigures:
         ch = self.changes.get(agency, Changes())
         for (day, mark), n in ch.counters.items():
             d = day_text(day)
-            for bucket in (f"D{d}", f"M{d[:6]}", f"Y{d[:4]}"):
+            days = () if mark in MONTHLY else (f"D{d}",)
+            for bucket in (*days, f"M{d[:6]}", f"Y{d[:4]}"):
                 out[f"{bucket}:{mark}"] += n
         return {k: v for k, v in out.items() if v}
 
     def holders(self, agency: str) -> dict[tuple[str, str], int]:
         ch = self.changes.get(agency, Changes())
         return {(day_text(d), p): n for (d, p), n in ch.holders.items() if n}
+
+    def counted(self, agency: str) -> dict[tuple[str, str, str], int]:
+        ch = self.changes.get(agency, Changes())
+        return {(day_text(d), name, m): n for (d, name, m), n in ch.counted.items() if n}
+
+    def sets(self, agency: str) -> set[tuple[str, str, str]]:
+        ch = self.changes.get(agency, Changes())
+        return {(day_text(d), name, m) for d, name, m in ch.sets}
+
+    def published(self, agency: str) -> set[tuple[int, str]]:
+        ch = self.changes.get(agency, Changes())
+        return set(ch.published)
 
     def paid(self, agency: str) -> set[tuple[str, str]]:
         ch = self.changes.get(agency, Changes())
@@ -105,6 +128,10 @@ def test_any_order_duplication_and_batching_match_the_reference_model(
         assert memory.holders(agency) == {k: v for k, v in model.proc_online[agency].items() if v}
         assert memory.paid(agency) == model.paid_online[agency]
         assert memory.open.get(agency, {}) == model.open[agency]
+        assert memory.counted(agency) == {k: v for k, v in model.counted[agency].items() if v}
+        assert memory.sets(agency) == model.sets[agency]
+        assert memory.open766.get(agency, {}) == model.open766[agency]
+        assert memory.published(agency) == model.published[agency]
 
 
 def test_a_dossier_state_reads_back_what_it_wrote() -> None:

@@ -162,3 +162,63 @@ def test_ingest_and_the_api_answer_errors_in_one_envelope(client: TestClient) ->
     )
     assert ingest_body["error"] == api_body["error"] == "unauthorized"
     assert ingest_body["message_vi"] and api_body["message_vi"]
+
+
+def v12(event_type: str, **fields: object) -> dict[str, object]:
+    """A contract v1.2 event of so-tttt in March 2024 (the head of every event, then
+    ``fields``)."""
+    return {
+        "event_id": f"v12-{event_type}",
+        "event_type": event_type,
+        "occurred_at": "2024-03-01T10:00:00+07:00",
+        "agency_code": "so-tttt",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (v12("transferred", dossier_id="d", procedure_code="p"), "to_agency_code"),
+        (
+            v12("transferred", dossier_id="d", procedure_code="p", to_agency_code="so-khong-co"),
+            "to_agency_code",
+        ),
+        (v12("portal_synced", procedure_code="p"), "dossier_id"),
+        (
+            v12("due_changed", dossier_id="d", procedure_code="p", reason="apology_redated"),
+            "due_at",
+        ),
+        (
+            v12(
+                "petition_received",
+                petition_id="pk",
+                classification="complaint",
+                due_at="2024-03-10T17:00:00+07:00",
+            ),
+            "classification",
+        ),
+        (v12("petition_resolved"), "petition_id"),
+        (v12("petition_rated", petition_id="pk"), "satisfaction"),
+        (
+            v12(
+                "procedure_published",
+                procedure_code="p",
+                decision_on_time=True,
+                publicized=False,
+                publicized_on_time=True,
+                content_complete=True,
+            ),
+            "publicized_on_time",
+        ),
+        (received(dossier="bad", reused_digitized_data="sometimes"), "reused_digitized_data"),
+    ],
+)
+def test_an_invalid_v12_event_rejects_the_batch_naming_its_field(
+    client: TestClient, bad: dict[str, object], field: str
+) -> None:
+    status, body = post(client, orjson.dumps([received(dossier="good"), bad]))
+    assert status == 422, body
+    assert body["error"] == "validation_failed" and body["field"] == field
+    assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == field
+    assert body["errors"][0]["reason"] and body["message_vi"]

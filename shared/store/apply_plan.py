@@ -1,0 +1,235 @@
+"""The calculator's share of applying a batch, pure CPU: the script calls of a batch (each
+agency's entities with their events, as the rules see them), and per call the rules
+applied to the states read (``shared.domain.lifecycle``) and the apply script's arguments
+(``shared/store/lua/apply_batch.lua``). Compiled with mypyc like the rules (see
+``shared/platform/compiled.py``); :mod:`shared.store.indicator_store` does the I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from shared.contract.events import Event
+from shared.domain.calendar import DAY_S
+from shared.domain.counting import entity_key
+from shared.domain.lifecycle import INF, MONTHLY, Changes, Step, apply_entity, step_of
+from shared.store import keys as redis_keys
+
+# Events per script call (whole entities: an entity's events are in one call): bounds the
+# calls' run time in Redis.
+MAX_SCRIPT_BATCH = 1000
+
+# local day number → its (YYYYMMDD, YYYYMM, YYYY) buckets; bounded by the days since 2015
+_LOCAL_DAYS: dict[int, tuple[str, str, str]] = {}
+
+
+def _day_buckets(n: int) -> tuple[str, str, str]:
+    """The (YYYYMMDD, YYYYMM, YYYY) buckets of a local day number."""
+    hit = _LOCAL_DAYS.get(n)
+    if hit is None:
+        local = time.gmtime(n * DAY_S)
+        year = f"{local.tm_year:04d}"
+        month = f"{year}{local.tm_mon:02d}"
+        hit = _LOCAL_DAYS[n] = (f"{month}{local.tm_mday:02d}", month, year)
+    return hit
+
+
+class EntityEvents:
+    """One entity's events in a batch, in batch order: its bucket hash and field, whether
+    it is a document or work file, the rules' view of each event and its batch index."""
+
+    def __init__(self, key: str, ident: str, document: bool, petition: bool) -> None:
+        self.key, self.ident, self.document, self.petition = key, ident, document, petition
+        self.steps: list[Step] = []
+        self.indexes: list[int] = []
+
+
+# event class → its entity family (``d``, ``doc``, ``wf``: ``entity_key``'s prefix)
+_FAMILIES: dict[type, str] = {}
+# families whose state is a set of marks (documents, work files), not a lifecycle
+_MARKED_FAMILIES = frozenset({"doc", "wf", "proc"})
+
+
+def _family(event: Event) -> str:
+    family = _FAMILIES.get(type(event))
+    if family is None:
+        family = _FAMILIES[type(event)] = entity_key(event).partition(":")[0]
+    return family
+
+
+@dataclass
+class ApplyCall:
+    """One script call: an agency's entities (whole), and whether it is the agency's only
+    call of the batch (which then raises its applied offsets atomically with its figures;
+    an agency with several calls claims them once all were written)."""
+
+    agency: str
+    entities: list[EntityEvents]
+    only_of_agency: bool = True
+
+
+def plan_calls(events: Sequence[Event], ks: str) -> list[ApplyCall]:
+    """The script calls of ``events``: each agency's entities (whole), in calls of at most
+    ``MAX_SCRIPT_BATCH`` events."""
+    out: list[ApplyCall] = []
+    agencies: dict[str, dict[tuple[str, str], EntityEvents]] = {}
+    entity_of = redis_keys.entity_of
+    for index, event in enumerate(events):
+        agency = event.agency_code
+        entities = agencies.get(agency)
+        if entities is None:
+            entities = agencies[agency] = {}
+        family = _FAMILIES.get(type(event)) or _family(event)
+        ident = event.entity_id
+        ent = entities.get((family, ident))
+        if ent is None:
+            ent = entities[(family, ident)] = EntityEvents(
+                entity_of(agency, family, ident, ks),
+                ident,
+                family in _MARKED_FAMILIES,
+                family == "pk",
+            )
+        ent.steps.append(step_of(event))
+        ent.indexes.append(index)
+    for agency, entities in agencies.items():
+        calls: list[ApplyCall] = []
+        current: list[EntityEvents] = []
+        size = 0
+        for ent in entities.values():
+            if current and size + len(ent.steps) > MAX_SCRIPT_BATCH:
+                calls.append(ApplyCall(agency, current))
+                current, size = [], 0
+            current.append(ent)
+            size += len(ent.steps)
+        calls.append(ApplyCall(agency, current))
+        for call in calls:
+            call.only_of_agency = len(calls) == 1
+        out += calls
+    return out
+
+
+def _score(score: float | None) -> str:
+    if score is None:
+        return ""
+    return "+inf" if score == INF else repr(score)
+
+
+def _sums(
+    changes: Mapping[tuple[int, str], int], prefix: str, monthly: bool = False
+) -> dict[str, dict[str, int]]:
+    """Per-day changes spread onto their day's, month's and year's keys, summed per field
+    (the Decision 766 inputs, ``MONTHLY``: their month's and year's only)."""
+    out: dict[str, dict[str, int]] = {}
+    for (day, name), n in changes.items():
+        if n:
+            d, m, y = _day_buckets(day)
+            if monthly or name in MONTHLY:
+                keys: tuple[str, ...] = (f"{prefix}M{m}", f"{prefix}Y{y}")
+            else:
+                keys = (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}")
+            for key in keys:
+                fields = out.get(key)
+                if fields is None:
+                    fields = out[key] = {}
+                fields[name] = fields.get(name, 0) + n
+    return out
+
+
+def _hash_section(sums: dict[str, dict[str, int]]) -> list[str | bytes]:
+    section: list[str | bytes] = []
+    n = 0
+    for key, fields in sums.items():
+        nonzero = [(f, v) for f, v in fields.items() if v]
+        if nonzero:
+            n += 1
+            section += [key, str(len(nonzero))]
+            for f, v in nonzero:
+                section += [f, str(v)]
+    return [str(n), *section]
+
+
+def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
+    """The apply script's arguments after the entities (see its header): counters,
+    counted sets, sets, sorted-set changes and the number of events applied."""
+    args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)))
+    counted = _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
+    if ch.counted:
+        by_set: dict[str, dict[tuple[int, str], int]] = {}
+        for (day, name, member), n in ch.counted.items():
+            by_set.setdefault(name, {})[(day, member)] = n
+        for name, changes in by_set.items():
+            counted |= _sums(
+                changes, redis_keys.counted_set_prefix(agency, name, ks), name in MONTHLY
+            )
+    args += _hash_section(counted)
+    members: dict[str, list[str]] = {}
+    prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
+    for day, proc in ch.paid_online:
+        d, m, y = _day_buckets(day)
+        for key in (f"{prefix}D{d}", f"{prefix}M{m}", f"{prefix}Y{y}"):
+            members.setdefault(key, []).append(proc)
+    for day, name, member in ch.sets:
+        prefix = redis_keys.set_prefix(agency, name, ks)
+        _, m, y = _day_buckets(day)
+        for key in (f"{prefix}M{m}", f"{prefix}Y{y}"):  # 766 inputs: MONTHLY
+            members.setdefault(key, []).append(member)
+    args.append(str(len(members)))
+    for key, names in members.items():
+        args += [key, str(len(names)), *names]
+    zsets: list[str | bytes] = []
+    openk = redis_keys.open_dossiers(agency, ks)
+    for ident, score in ch.open.items():
+        zsets += [openk, ident, _score(score)]
+    for (kind, month, ident), score in ch.open766.items():
+        zsets += [redis_keys.open766(agency, kind, month, ks), ident, _score(score)]
+    pubk = redis_keys.publications(agency, ks)
+    for ts, member in ch.published:
+        zsets += [pubk, member, str(ts)]
+    args.append(str(len(zsets) // 3))
+    args += zsets
+    args.append(str(ch.applied))
+    return args
+
+
+@dataclass
+class Computed:
+    """A call's states read, their new values, its script arguments and per event whether
+    it applied."""
+
+    read: list[bytes | None]
+    new: list[bytes]
+    args: list[str | bytes]
+    flags: list[tuple[int, bool]]
+
+
+def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Computed:
+    """Apply a call's events to its entities' states: what the script must check and write."""
+    ch = Changes()
+    head: list[str | bytes] = [str(len(call.entities))]
+    new_states: list[bytes] = []
+    flags: list[tuple[int, bool]] = []
+    for ent, raw in zip(call.entities, states, strict=True):
+        new, applied = apply_entity(
+            raw,
+            ent.steps,
+            ent.ident,
+            call.agency,
+            ch,
+            document=ent.document,
+            petition=ent.petition,
+        )
+        state = new if new is not None else raw
+        assert state is not None  # an entity without a state applies its first event
+        new_states.append(state)
+        head += [ent.ident, raw or b"", state]
+        flags += zip(ent.indexes, applied, strict=True)
+    return Computed(list(states), new_states, head + changes_args(ch, call.agency, ks), flags)
+
+
+# -- the compiled copy ------------------------------------------------------------------
+# Everything above is also compiled to C (``scripts/compile_rules.py``); the compiled copy
+# replaces it only when it was built from this very source (``shared.platform.compiled``).
+from shared.platform.compiled import use_compiled  # noqa: E402
+
+COMPILED = use_compiled(globals(), __file__, "shared.store._apply_plan_compiled")

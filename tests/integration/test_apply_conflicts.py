@@ -1,0 +1,208 @@
+"""The check-then-write apply path with more than one writer: a zombie calculator writing
+the same agency's dossiers between another's read and write makes that write a conflict,
+re-read and recomputed — no event lost, none counted twice; and two batches in flight on
+one store, the second applying its events to the states the first is writing (the
+overlay), give the same figures without a conflict."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.contract.events import Event
+from shared.store import keys as redis_keys
+from shared.store.indicator_store import IndicatorStore
+from tests.conftest import redis_db
+from tests.integration.test_lifecycle_rules import (
+    AGENCY,
+    assert_v12,
+    dossier_event,
+    receipt,
+    redis_figures,
+)
+from tests.lifecycle_model import expected_figures
+
+pytestmark = pytest.mark.integration
+
+
+class Turn:
+    """A batch's turn (``shared.store.indicator_store.ScriptTurn``) built from two hooks."""
+
+    def __init__(
+        self,
+        before: Callable[[], Awaitable[None]] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        self.before, self.after = before, after
+
+    async def wait_turn(self) -> None:
+        if self.before is not None:
+            await self.before()
+
+    def scripts_returned(self) -> None:
+        if self.after is not None:
+            self.after()
+
+
+@pytest.fixture()
+def url(redis_server: Any) -> str:
+    return redis_db(redis_server, 7)
+
+
+def lifecycles(n: int, prefix: str) -> list[Event]:
+    """Dossiers received, due changed, resolved, paid: every kind of counter and the open
+    set move."""
+    out: list[Event] = []
+    for k in range(n):
+        d = f"hs-{k}"
+        out += [
+            receipt("2025-01-31T16:00:00+07:00", dossier=d, event_id=f"{prefix}-{d}-r"),
+            dossier_event(
+                "due_changed",
+                "2025-02-01T08:00:00+07:00",
+                dossier=d,
+                event_id=f"{prefix}-{d}-c",
+                reason="extended",
+                due_at="2025-03-01T17:00:00+07:00",
+            ),
+        ]
+        if k % 2:
+            out.append(
+                dossier_event(
+                    "resolved",
+                    "2025-02-03T08:00:00+07:00",
+                    dossier=d,
+                    event_id=f"{prefix}-{d}-s",
+                    due_at="2025-03-01T17:00:00+07:00",
+                    outcome="approved",
+                )
+            )
+        out.append(
+            dossier_event(
+                "payment",
+                "2025-02-03T09:00:00+07:00",
+                dossier=d,
+                event_id=f"{prefix}-{d}-p",
+                method="online",
+                amount_vnd=1000,
+            )
+        )
+    return out
+
+
+async def assert_model(redis: Redis, events: list[Event]) -> None:
+    model = expected_figures(events)
+    got = await redis_figures(redis, AGENCY)
+    assert got["counters"] == model.by_period(AGENCY)
+    assert got["proc"] == {k: v for k, v in model.proc_online[AGENCY].items() if v}
+    assert got["paid"] == model.paid_online[AGENCY]
+    assert got["open"] == model.open[AGENCY]
+    assert_v12(got, model, AGENCY)
+    distinct = len({e.event_id for e in events})
+    assert int(await redis.hget(redis_keys.stats(AGENCY), "events") or 0) == distinct
+
+
+def test_a_zombie_writing_between_read_and_write_loses_and_doubles_nothing(url: str) -> None:
+    first = lifecycles(30, "a")
+    rng = random.Random(3)
+    # the zombie holds some of the same events (a batch it had fetched too) and others
+    zombie = rng.sample(first, 40) + lifecycles(10, "z")
+    rng.shuffle(zombie)
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        live, dead = IndicatorStore(redis, keyspace=""), IndicatorStore(redis, keyspace="")
+        zombie_flags: list[bool] = []
+
+        async def zombie_writes() -> None:  # after the live store read and computed
+            zombie_flags.extend(await dead.apply_many(zombie))
+
+        flags = await live.apply_many(first, turn=Turn(before=zombie_writes))
+        assert all(zombie_flags) and dead.conflicts == 0
+        assert live.conflicts >= 1  # its states were not what it read: written again
+        # the events the zombie applied first are duplicates for the live store
+        shared = {e.event_id for e in zombie}
+        assert [f for e, f in zip(first, flags, strict=True)] == [
+            e.event_id not in shared for e in first
+        ]
+        await assert_model(redis, first + zombie)
+        # redelivered by both: nothing changes
+        assert not any(await live.apply_many(first + zombie))
+        await assert_model(redis, first + zombie)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_two_batches_in_flight_apply_on_the_overlay(url: str) -> None:
+    events = lifecycles(40, "b")
+    rng = random.Random(5)
+    rng.shuffle(events)
+    half = len(events) // 2
+    one, two = events[:half], events[half:]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store = IndicatorStore(redis, keyspace="")
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def after_one() -> None:
+            await turn
+
+        def one_done() -> None:
+            turn.set_result(None)
+
+        # the second batch reads while the first has not written yet (the calculator's
+        # checkpoint: each batch's turn)
+        first = asyncio.ensure_future(store.apply_many(one, turn=Turn(after=one_done)))
+        second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
+        assert all(await first) and all(await second)
+        assert store.conflicts == 0  # the overlay held what the first was writing
+        await assert_model(redis, events)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_stale_overlay_becomes_a_retry_not_a_wrong_figure(url: str) -> None:
+    """The first batch's write conflicts (a zombie wrote meanwhile) and is recomputed: the
+    second, computed on what the first meant to write, conflicts too and is recomputed."""
+    events = lifecycles(20, "c")
+    zombie = lifecycles(20, "y")
+    one, two = events[::2], events[1::2]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store, dead = IndicatorStore(redis, keyspace=""), IndicatorStore(redis, keyspace="")
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        computed = asyncio.Event()
+
+        async def zombie_then_write() -> None:
+            await computed.wait()  # the second batch computed on the overlay
+            await dead.apply_many(zombie)
+
+        async def after_one() -> None:
+            computed.set()
+            await turn
+
+        def one_done() -> None:
+            turn.set_result(None)
+
+        first = asyncio.ensure_future(
+            store.apply_many(one, turn=Turn(before=zombie_then_write, after=one_done))
+        )
+        second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
+        assert all(await first) and all(await second)
+        assert store.conflicts >= 2
+        await assert_model(redis, events + zombie)
+        await redis.aclose()
+
+    asyncio.run(run())
