@@ -3,8 +3,9 @@
 Each row is one target of a named target set (the document that set it), for an indicator,
 a year (``period``) and what it ``applies_to``: ``all`` (the province and every agency),
 ``province`` (the province as a whole only: Nghị quyết 188/NQ-CP's 70 % full-online for the
-province in 2025), ``group:<g>``, ``level:<l>`` or one agency code. ``kind`` is ``plan`` (the default, also for
-CSVs without the column) or ``evaluation`` (a one-off rule for judging one year).
+province in 2025), ``group:<g>``, ``level:<l>`` or one agency code. ``kind`` is ``plan`` (the
+default, also for CSVs without the column) or ``evaluation`` (a one-off rule for judging one
+year).
 
 Resolution (:meth:`TargetBook.resolve`):
 

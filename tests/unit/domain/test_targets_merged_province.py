@@ -25,9 +25,9 @@ BOOK = load_targets()
 NQ188 = "nq188-2025"
 
 
-def resolve(indicator: str, scope: str, period: str, target_set: str | None = None) -> Target | None:
+def resolve(indicator: str, scope: str, period: str) -> Target | None:
     p = parse_period(period)
-    return BOOK.resolve(indicator, parse_scope(scope, CATALOG, p.start, p.end), p.year, target_set)
+    return BOOK.resolve(indicator, parse_scope(scope, CATALOG, p.start, p.end), p.year)
 
 
 def test_nq_188_is_data_with_its_document() -> None:
@@ -51,8 +51,9 @@ def test_the_province_is_judged_on_nq_188_in_2025_and_2026(period: str) -> None:
 
 def test_nq_188_is_for_the_province_as_a_whole_not_for_each_unit() -> None:
     # a unit keeps its group's target: 85 for a department, 70 for a commune (kh-1205-2025)
-    dept, commune = resolve("full_online_rate", "H01.01", "2026"), resolve(
-        "full_online_rate", "H01.187", "2026"
+    dept, commune = (
+        resolve("full_online_rate", "H01.01", "2026"),
+        resolve("full_online_rate", "H01.187", "2026"),
     )
     assert dept is not None and (dept.target_set, dept.min_percent) == ("kh-1205-2025", 85)
     assert commune is not None and (commune.target_set, commune.min_percent) == (
