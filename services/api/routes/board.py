@@ -45,6 +45,7 @@ COOKIE = "egov_board"
 HTML = "text/html; charset=utf-8"
 MAX_LOGIN_BODY = 4096  # the sign-in form's body limit (services/api/app.py counts it)
 ALERTS_SHOWN = 10  # the rest behind "Xem thêm" (a <details>: no script needed)
+OVERDUE_SHOWN = 10  # agencies with open dossiers shown before "Xem thêm"
 # login attempts per client address: a burst of 10, then one every 6 s
 _LOGINS = RateLimiter(per_s=1 / 6, burst=10)
 
@@ -115,7 +116,7 @@ def fragments(data: BoardData) -> dict[str, str]:
         ),
         "figures": render("board_figures.html", **common),
         "units": render("board_units.html", verdicts=ShownVerdict, sorts=UNIT_SORTS, **common),
-        "overdue": render("board_overdue.html", **common),
+        "overdue": render("board_overdue.html", shown=OVERDUE_SHOWN, **common),
         "mail": render("board_mail_list.html", **common),
     }
 
