@@ -122,10 +122,10 @@ def visible_units(page: Any, group: str | None = None) -> list[str]:
     )
 
 
-def shown_rows(page: Any, test: str) -> None:
-    """Wait until the number of unit rows not hidden passes ``test`` (e.g. ``=== 1``)."""
-    page.wait_for_function(
-        f"() => document.querySelectorAll('tr[data-unit]:not([hidden])').length {test}"
+def settled(page: Any, group: str, sort: str, folded: str) -> None:
+    """Wait until the units' script applied this view (group, order, folded search)."""
+    page.wait_for_selector(
+        f'[data-units][data-units-ready="{group}|{sort}|{folded}"]', state="attached"
     )
 
 
@@ -175,16 +175,18 @@ def test_the_117_unit_page_switches_searches_and_sorts_in_place(
     assert len(visible_units(page)) == 102 and "group=dia_phuong" in page.url
     # search without tone marks, then by code
     page.fill("[data-units-search]", "dong thai")
-    shown_rows(page, "=== 1")
+    settled(page, "dia_phuong", "value", "dong thai")
     assert visible_units(page) == [ONE_DOSSIER_UNIT]
     assert "1 / 118" in page.text_content("[data-units-count]")
     page.fill("[data-units-search]", "h01.200")  # the island zone Kiên Hải
     page.click('[data-group-switch] a[data-group=""]')
-    shown_rows(page, "=== 1")
+    settled(page, "", "value", "h01.200")
     assert visible_units(page) == ["H01.200"]
     page.fill("[data-units-search]", "")
+    settled(page, "", "value", "")
     # sort by name: the order the server gives for ?sort=name
     page.select_option("[data-units-sort]", "name")
+    settled(page, "", "name", "")
     by_name = visible_units(page, "dia_phuong")
     assert "sort=name" in page.url and page.evaluate("window.__sameDocument") is True
     server = browser.new_page()
@@ -222,7 +224,7 @@ def test_the_phone_layout_has_no_sideways_scroll(site: dict[str, Any], browser: 
     shot(page, "province-mobile-top")
     page.click('[data-group-switch] a[data-group="dia_phuong"]')
     page.fill("[data-units-search]", "xã An")
-    shown_rows(page, "< 30")
+    settled(page, "dia_phuong", "value", "xa an")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.locator("#theo-co-quan").scroll_into_view_if_needed()
     page.screenshot(path=str(shot_path("province-mobile-search")), full_page=False)
@@ -308,7 +310,7 @@ def test_the_board_lists_every_unit_with_the_switch(site: dict[str, Any], browse
     page.click('[data-group-switch] a[data-group="dia_phuong"]')
     assert not page.is_visible('[data-group-section="so_nganh"]')
     page.fill("[data-units-search]", "dong thai")
-    shown_rows(page, "=== 1")
+    settled(page, "dia_phuong", "value", "dong thai")
     assert visible_units(page) == [ONE_DOSSIER_UNIT]
     # this year's figures of the unit are the API's
     year = str(date.today().year)
@@ -335,3 +337,28 @@ def test_public_page_headers_allow_only_its_own_script(site: dict[str, Any]) -> 
         got = httpx.get(f"{site['url']}/public/ket-qua", params={"q": q}, timeout=30)
         assert got.status_code == 200 and got.headers["etag"] != resp.headers["etag"]
     assert time.monotonic() - started < 10
+
+
+def test_pictures_for_the_docs(site: dict[str, Any], browser: Any) -> None:
+    """The pictures of README.md and docs/api.md (``docs/img/public-results.png``,
+    ``docs/img/public-phone.png`` are copies): the top of the page at 1024 px, and the units
+    of the commune level on a 390 px phone."""
+    page = browser.new_page(viewport={"width": 1024, "height": 820})
+    page.goto(f"{site['url']}/public/ket-qua")
+    page.wait_for_selector("[data-units][data-units-ready]")
+    assert "Cấp xã" in page.text_content("table.overview thead")
+    assert "cấp huyện" not in page.text_content("table.overview thead")
+    page.screenshot(path=str(shot_path("province-readme")), full_page=False)
+    page.close()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    ).new_page()
+    phone.goto(f"{site['url']}/public/ket-qua?group=dia_phuong")
+    phone.wait_for_selector("[data-units][data-units-ready]")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    top = phone.evaluate(
+        "document.querySelector('[data-group-switch]').getBoundingClientRect().top + scrollY"
+    )
+    clip = {"x": 0, "y": top - 12, "width": 390, "height": 844}
+    phone.screenshot(path=str(shot_path("province-phone")), full_page=True, clip=clip)
+    phone.context.close()
