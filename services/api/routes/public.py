@@ -191,11 +191,11 @@ def target_title(target: Target, year: int) -> str:
     if scope is None:
         scope = scope_name(target.applies_to, date(year, 12, 31))
     carried = (
-        f"; chuyển tiếp từ {target.period} (chưa có văn bản mới cho năm {year})"
+        f"; chuyển tiếp từ {target.period}: chưa có văn bản mới cho năm {year}"
         if target.carried_over(year)
         else ""
     )
-    return f"{value}% — {scope} — {target.source} (chỉ tiêu năm {target.period}{carried})"
+    return f"{value}% — {scope} — {target.source} — chỉ tiêu năm {target.period}{carried}."
 
 
 def _html(results: PublicResults, embed: bool, view: PageView | None = None) -> bytes:
