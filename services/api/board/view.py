@@ -130,9 +130,13 @@ class BoardData:
 
     @property
     def territory(self) -> str | None:
-        """The month the territory changed, when this year crosses it (2025)."""
-        year = self.year.label
-        return TERRITORY_CHANGE if year < TERRITORY_CHANGE <= f"{year}-12" else None
+        return year_territory(self.year)
+
+
+def year_territory(year: Period) -> str | None:
+    """The month the territory changed, when ``year`` crosses it (2025)."""
+    first, last = f"{year.start:%Y-%m}", f"{year.end:%Y-%m}"
+    return TERRITORY_CHANGE if first < TERRITORY_CHANGE <= last else None
 
 
 def mail_dir(ctx: ApiContext) -> Path | None:

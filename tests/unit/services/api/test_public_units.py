@@ -32,7 +32,7 @@ from services.api.public.sparkline import TrendPoint, sparkline
 from services.api.public.view import MAX_QUERY, PageView
 from services.api.routes.public import _csv, _html
 from shared.domain.catalog import Agency, AgencyGroup, parse_agencies_csv
-from shared.domain.periods import Period
+from shared.domain.periods import Period, PeriodKind
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import Settings
 from shared.readmodel.display import ShownVerdict, fold, shown_verdict
@@ -376,3 +376,37 @@ def test_the_2025_spring_page_keeps_the_old_label() -> None:
     doc = html(month_period(2025, 3))
     assert "Địa phương (cấp huyện)" in doc.find(data_group_section="dia_phuong").find("h3").text
     assert date(2025, 3, 31) < date(2025, 7, 1)
+
+
+# -- the board's units ----------------------------------------------------------------------
+
+
+def test_board_units_orders_and_the_year_across_the_territory_change() -> None:
+    from services.api.board.view import UNIT_SORTS, UnitGroup, UnitRow, year_territory
+
+    ind = context().indicators["full_online_rate"]
+
+    def unit(code: str, name: str, num: int, den: int, overdue: int) -> UnitRow:
+        value = results().province.value.model_copy(
+            update={"scope": code, "numerator": num, "denominator": den, "value": 100 * num / den}
+        )
+        verdict = shown_verdict(value.verdict, den, ind.source == "dossier", 30)
+        return UnitRow(code, name, value, verdict, overdue + 1, overdue)
+
+    rows = [
+        unit("H01.187", "UBND xã Đông Thái", 1, 1, 0),
+        unit("H01.101", "UBND phường Long Xuyên", 40, 50, 3),
+        unit("H01.104", "UBND xã Mỹ Hòa Hưng", 45, 50, 9),
+    ]
+    group = UnitGroup("dia_phuong", "Cấp xã", rows)
+    order = {s: sorted(group.positions[s], key=group.positions[s].__getitem__) for s in UNIT_SORTS}
+    assert order["value"] == ["H01.187", "H01.104", "H01.101"]
+    assert order["name"] == ["H01.187", "H01.101", "H01.104"]  # Đông Thái, Long Xuyên, Mỹ…
+    assert order["overdue"] == ["H01.104", "H01.101", "H01.187"]
+    assert rows[0].verdict is ShownVerdict.too_few and group.count(ShownVerdict.too_few) == 1
+    assert rows[0].search == "ubnd xa dong thai h01.187"
+
+    def year(y: int) -> Period:
+        return Period(PeriodKind.year, date(y, 1, 1), date(y, 12, 31), str(y))
+
+    assert year_territory(year(2025)) == "2025-07" and year_territory(year(2026)) is None
