@@ -1,17 +1,22 @@
 """A province's last 13 months of figures, for the page and board tests: every agency of
 the packaged catalog gets a few dozen dossiers a month (categories, resolutions on time or
 late, results, payments, ratings) and some documents; today has receipts too, and some
-open dossiers are past due. Seeded, so two runs give the same figures."""
+open dossiers are past due. Seeded, so two runs give the same figures.
+
+``province_events``: the merged province (the catalog of An Giang in time, loaded
+explicitly) month by month across 2025-07-01, for the 117-unit pages."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from shared.domain.calendar import LOCAL_TZ, today_local
-from shared.domain.catalog import load_agencies
+from shared.domain.catalog import AgencyCatalog, load_agencies, parse_agencies_csv
 
 LEVELS = ("full_online", "partial_online", "in_person_only")
 
@@ -139,3 +144,80 @@ def history_events(
                     "electronic": rnd.random() < 0.9,
                     "confidential": False,
                 }
+
+
+# -- the merged province: the catalog of An Giang in time -----------------------------------
+
+PROVINCE_CATALOG_FILE = "agencies-an-giang.csv"
+# xã Đông Thái: one dossier a month, fully online (1/1: "Chưa đủ số liệu", never "Đạt")
+ONE_DOSSIER_UNIT = "H01.187"
+# the island special zones Kiên Hải and Thổ Châu: a handful of dossiers a month
+ISLAND_UNITS = frozenset({"H01.200", "H01.202"})
+
+
+def province_catalog() -> AgencyCatalog:
+    """The catalog of An Giang in time (``shared/domain/data/agencies-an-giang.csv``): the
+    2024 units to their end dates, the departments of March–June 2025, the 117 units of the
+    merged province from 2025-07-01 and the People's Committee's office."""
+    text = resources.files("shared.domain.data").joinpath(PROVINCE_CATALOG_FILE).read_text("utf-8")
+    return parse_agencies_csv(text)
+
+
+def province_catalog_path() -> Path:
+    """The same file on disk, for a service's ``EGOV_AGENCIES_CSV``."""
+    return Path(str(resources.files("shared.domain.data").joinpath(PROVINCE_CATALOG_FILE)))
+
+
+def province_events(
+    months: list[date], seed: int = 18, catalog: AgencyCatalog | None = None
+) -> Iterator[dict[str, Any]]:
+    """Received dossiers of every unit valid in each month of ``months`` (first days), on
+    days it is valid: departments and districts 40–70 a month, communes 30–40 (enough to be
+    judged), the island zones 2–6, xã Đông Thái exactly one; each unit its own share of
+    fully online dossiers, drifting by month. Seeded."""
+    rnd = random.Random(seed)
+    catalog = catalog or province_catalog()
+    now = datetime.now(LOCAL_TZ)
+    for start in months:
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        units = sorted(catalog.agencies.values(), key=lambda a: a.agency_code)
+        for index, agency in enumerate(units):
+            days = [
+                start + timedelta(days=d)
+                for d in range((end - start).days + 1)
+                if agency.valid_on(start + timedelta(days=d))
+            ]
+            days = [d for d in days if datetime.combine(d, time(17), LOCAL_TZ) < now]
+            if not days or agency.agency_code == "vp-ubnd-tinh":  # no procedures: no dossier
+                continue
+            if agency.agency_code == ONE_DOSSIER_UNIT:
+                count = 1
+            elif agency.agency_code in ISLAND_UNITS:
+                count = rnd.randint(2, 6)
+            elif agency.group.value == "so_nganh" or agency.level.value == "huyen":
+                count = rnd.randint(40, 70)
+            else:
+                count = rnd.randint(30, 40)
+            share = 0.45 + 0.5 * ((index * 37) % 100) / 100 + 0.03 * (start.month % 4 - 1.5)
+            for n in range(count):
+                day = rnd.choice(days)
+                at = datetime.combine(day, time(rnd.randint(7, 16), rnd.randint(0, 59)), LOCAL_TZ)
+                full = agency.agency_code == ONE_DOSSIER_UNIT or rnd.random() < share
+                dossier = f"{agency.agency_code}-{start:%Y%m}-{n}"
+                channel = "online" if full or rnd.random() < 0.3 else "in_person"
+                event: dict[str, Any] = {
+                    "event_id": f"{dossier}-r",
+                    "event_type": "received",
+                    "occurred_at": _iso(at),
+                    "agency_code": agency.agency_code,
+                    "dossier_id": dossier,
+                    "procedure_code": f"p-{index}-{n % 4}",
+                    "service_level": "full_online" if full else "partial_online",
+                    "channel": channel,
+                    "due_at": _iso(at + timedelta(days=10)),
+                    "via_one_stop": True,
+                    "digitized": rnd.random() < 0.8,
+                }
+                if channel == "online":
+                    event["submitted_by"] = "citizen"
+                yield event

@@ -21,10 +21,15 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+def month_slash(label: str) -> str:
+    """``2025-03`` → ``03/2025``."""
+    year, _, month = label.partition("-")
+    return f"{month}/{year}"
+
+
 def month_vi(label: str) -> str:
     """``2025-03`` → ``tháng 03/2025``."""
-    year, _, month = label.partition("-")
-    return f"tháng {month}/{year}"
+    return f"tháng {month_slash(label)}"
 
 
 def local_time(value: datetime | None, fmt: str = "%H:%M:%S %d/%m/%Y") -> str:
@@ -59,6 +64,7 @@ def environment() -> Environment:
         num=num,
         points=points,
         month_vi=month_vi,
+        month_slash=month_slash,
         local_time=local_time,
         day_vi=day_vi,
         data_number=data_number,

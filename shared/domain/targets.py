@@ -2,26 +2,31 @@
 
 Each row is one target of a named target set (the document that set it), for an indicator,
 a year (``period``) and what it ``applies_to``: ``all`` (the province and every agency),
-``group:<g>``, ``level:<l>`` or one agency code. ``kind`` is ``plan`` (the default, also for
-CSVs without the column) or ``evaluation`` (a one-off rule for judging one year).
+``province`` (the province as a whole only: Nghị quyết 188/NQ-CP's 70 % full-online for the
+province in 2025), ``group:<g>``, ``level:<l>`` or one agency code. ``kind`` is ``plan`` (the
+default, also for CSVs without the column) or ``evaluation`` (a one-off rule for judging one
+year).
 
 Resolution (:meth:`TargetBook.resolve`):
 
 * **Rows in force for a year.** A plan row is in force from its year until a later plan row
   for the same indicator and ``applies_to`` replaces it (with no 2026 document, the 2025 rows
-  apply in 2026); a row dated after the year (a 2030 end goal) is never in force before it.
+  apply in 2026, *carried over*: :meth:`Target.carried_over`); a row dated after the year (a
+  2030 end goal) is never in force before it.
   An evaluation row is in force in its own year only. Without ``target_set`` all sets count;
   with it only that set's rows do (the same plan/evaluation rules apply inside the set).
 * **An agency** gets the most specific row in force that names it: its code, then its
   group or level, then ``all``. Ties between rows of equal specificity go to the later year,
   then to an evaluation over a plan row, then to the row that comes first in the file.
-* **An aggregate scope** (group, level, province) gets a row in force that names it
-  (``group:<g>``, ``level:<l>``; ``all`` for the province), whether or not it has members.
-  With no such row it gets the target its members share: every member is resolved as an
+* **An aggregate scope** (group, level, province) with no members has no target: from
+  2025-07-01 ``level:huyen`` has no member and no target (§9), though the 2025 row of
+  Nghị quyết 17 for it is carried over. With members it gets a row in force that names it
+  (``group:<g>``, ``level:<l>``; ``all`` or ``province`` for the province). With no such row
+  it gets the target its members share: every member is resolved as an
   agency, and when they all have a target with the same ``min_percent`` the scope gets the
   first member's target (members in scope order, so the choice is deterministic even when
   the equal values come from different rows). A member without a target, members that
-  disagree, or no members at all give no target.
+  disagree give no target.
 
 Resolutions are cached per book (agency and aggregate keys include the member codes, groups
 and levels), so rankings over 30+ agencies and scopes of ~190 agencies stay cheap.
@@ -60,6 +65,11 @@ class Target(BaseModel):
     @classmethod
     def _blank_is_plan(cls, value: object) -> object:
         return "plan" if value in ("", None) else value
+
+    def carried_over(self, year: int) -> bool:
+        """Whether this target judges ``year`` as a plan target of an earlier year still in
+        force (no later document replaced it): shown as "chuyển tiếp từ <period>"."""
+        return self.kind == "plan" and self.period < year
 
 
 # (position in the file, target): the position breaks ties deterministically
@@ -140,14 +150,14 @@ class TargetBook:
         year: int,
         target_set: str | None,
     ) -> Target | None:
+        if not members:
+            return None
         names = {scope_id, "all"} if kind == "province" else {scope_id}
         own = [
             row for row in self._in_force(indicator, year, target_set) if row[1].applies_to in names
         ]
         if own:
             return max(own, key=lambda r: (r[1].period, r[1].kind == "evaluation", -r[0]))[1]
-        if not members:
-            return None
         first = self._for_agency(indicator, members[0], year, target_set)
         if first is None:
             return None

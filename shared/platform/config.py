@@ -259,6 +259,12 @@ class ApiSettings(AuthSettings, ReportingSettings):
         "who may embed the public results page in a frame (CSP frame-ancestors sources, "
         "e.g. the portal's origin)",
     )
+    public_min_denominator: int = D(
+        30,
+        "fewest dossiers (documents, payments, ratings: the denominator of an event-counted "
+        "indicator) for a verdict on the public page and the board: below it a unit's figure "
+        "is shown with 'Chưa đủ số liệu' instead of Đạt / Chưa đạt (0: every verdict shown)",
+    )
     prometheus_url: str = D("http://127.0.0.1:9090", "the Prometheus the board links to")
     mail_dir: str | None = D(None, "the local mail sink's store the board lists (dev stack)")
     board_poll_s: float = D(1.0, "seconds between the board's fragment refreshes")
@@ -270,6 +276,13 @@ class ApiSettings(AuthSettings, ReportingSettings):
         "live-board streams (/board/events) open at once per API process; beyond: 503 + "
         "Retry-After",
     )
+
+    @field_validator("public_min_denominator")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (every verdict shown) or more")
+        return value
 
 
 class SnapshotSettings(BaseSettings):
@@ -312,9 +325,7 @@ class AlertsSettings(AuthSettings, ReportingSettings):
     alerts_host: str = D("127.0.0.1", "address of the alerts service (/metrics, webhook)")
     alerts_port: int = D(8084, "port of the alerts service")
     alerts_group: str = D("egov-alerts", "the alerts service's consumer group")
-    alerts_min_denominator: int = D(
-        30, "no breach alert on fewer dossiers than this in the period"
-    )
+    alerts_min_denominator: int = D(30, "no breach alert on fewer dossiers than this in the period")
     alerts_resolve_margin: float = D(
         1.0, "a breach resolves only once the value is back above target + this many points"
     )
@@ -368,9 +379,7 @@ class AlertsSettings(AuthSettings, ReportingSettings):
     smtp_from: str = D("egov-monitor <canhbao@egov-monitor.local>", "From of alert mail")
     smtp_timeout_s: float = D(10.0, "seconds per SMTP operation")
     webhook_timeout_s: float = D(5.0, "seconds per webhook call")
-    alertmanager_url: str | None = D(
-        None, "an Alertmanager to forward alerts to (unset: none)"
-    )
+    alertmanager_url: str | None = D(None, "an Alertmanager to forward alerts to (unset: none)")
 
     @field_validator("smtp_username", "smtp_password", "alertmanager_url", mode="before")
     @classmethod

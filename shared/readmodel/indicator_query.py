@@ -32,6 +32,14 @@ class IndicatorValue(BaseModel):
     target: float | None
     target_set: str | None
     target_source: str | None
+    target_year: int | None = Field(
+        None, description="The year the target was set for (the document's year)"
+    )
+    target_carried_over: bool = Field(
+        False,
+        description="A plan target of an earlier year still in force (no later document "
+        "replaced it): shown as 'chuyển tiếp từ <target_year>'",
+    )
     meets_target: bool | None
     verdict: Verdict | None
     agencies: int = Field(description="Member agencies summed into this scope")
@@ -55,6 +63,8 @@ def value_of_reading(
         target=target.min_percent if target else None,
         target_set=target.target_set if target else None,
         target_source=target.source if target else None,
+        target_year=target.period if target else None,
+        target_carried_over=target.carried_over(period.year) if target else False,
         meets_target=reading.meets_target,
         verdict=reading.verdict,
         agencies=len(scope.members),

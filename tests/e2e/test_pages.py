@@ -318,7 +318,8 @@ def test_public_routes_publish_closed_months_only_and_cache(site: dict[str, Any]
     page = httpx.get(f"{base}/public/ket-qua", timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in csp and "script-src" not in csp
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe" not in csp  # its own script only (units.js), never inline
     embed = httpx.get(f"{base}/public/ket-qua/embed", timeout=30)
     assert embed.status_code == 200
     assert f"frame-ancestors 'self' {PORTAL}" in embed.headers["content-security-policy"]

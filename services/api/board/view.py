@@ -2,27 +2,97 @@
 firing alerts (the alert store behind ``GET /v1/alerts?state=firing``), open and overdue
 dossiers per agency (``GET /v1/dossiers/open``), today's and the year's figures of the
 province and its groups (the read model's readings, as ``GET /v1/indicators/{indicator}``
-makes them), and the last messages of the local mail sink."""
+makes them), every unit valid today with its year's full-online rate and its dossiers, in
+its group (the merged province: 15 provincial units and 102 commune-level units), and the
+last messages of the local mail sink.
+
+The units are listed in every order the board offers (``UNIT_SORTS``, positions in
+``data-order-*``), so its script switches group, searches and sorts without asking the
+server; a unit counted on fewer than ``EGOV_PUBLIC_MIN_DENOMINATOR`` dossiers says "Chưa
+đủ số liệu" instead of a verdict, as on the public page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from services.api.context import ApiContext
-from services.api.public.results import AGGREGATES
+from services.api.public.results import AGGREGATES, GROUP_SCOPES, TERRITORY_CHANGE, name_key
 from services.api.routes import reports as report_routes
 from shared.domain.alerts import Alert, Severity
 from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
+from shared.domain.scopes import scope_name
 from shared.platform.mailbox import MailEntry, recent
-from shared.readmodel.figures import read_scopes
+from shared.readmodel.display import ShownVerdict, fold, shown_verdict
+from shared.readmodel.figures import EVENT_SOURCES, read, scope_figures
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.alert_commands import firing_alerts
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
+UNIT_INDICATOR = "full_online_rate"  # the figure the province and its units are judged on
+UNIT_SORTS = {
+    "value": "Tỷ lệ toàn trình, cao xuống thấp",
+    "name": "Tên, A → Z",
+    "verdict": "Kết quả: chưa đạt trước",
+    "overdue": "Hồ sơ quá hạn, nhiều trước",
+}
+_VERDICT_ORDER = {
+    ShownVerdict.below: 0,
+    ShownVerdict.meets: 1,
+    ShownVerdict.too_few: 2,
+    ShownVerdict.not_evaluated: 3,
+    None: 4,
+}
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One unit valid today: the year's figure of ``UNIT_INDICATOR`` and its dossiers now."""
+
+    agency_code: str
+    name: str
+    value: IndicatorValue
+    verdict: ShownVerdict | None
+    open: int
+    overdue: int
+
+    @property
+    def search(self) -> str:
+        return f"{fold(self.name)} {self.agency_code.casefold()}"
+
+    def order(self, sort: str) -> tuple[object, ...]:
+        value, name = self.value.value, name_key(self.name)
+        if sort == "name":
+            return (name, self.name, self.agency_code)
+        if sort == "verdict":
+            return (_VERDICT_ORDER[self.verdict], value is None, -(value or 0.0), name)
+        if sort == "overdue":
+            return (-self.overdue, -self.open, name, self.agency_code)
+        return (value is None, -(value or 0.0), name, self.agency_code)
+
+
+@dataclass(frozen=True)
+class UnitGroup:
+    group: str
+    title: str
+    rows: list[UnitRow]  # by value
+
+    @cached_property
+    def positions(self) -> dict[str, dict[str, int]]:
+        return {
+            sort: {
+                r.agency_code: i
+                for i, r in enumerate(sorted(self.rows, key=lambda r: r.order(sort)))
+            }
+            for sort in UNIT_SORTS
+        }
+
+    def count(self, verdict: ShownVerdict | None) -> int:
+        return sum(r.verdict is verdict for r in self.rows)
 
 
 @dataclass(frozen=True)
@@ -49,6 +119,24 @@ class BoardData:
     indicators: list[str]
     mail: list[MailEntry]
     mail_dir: str | None
+    units: list[UnitGroup]
+    min_denominator: int
+    # verdicts of the aggregates as the board shows them: period → scope → indicator
+    verdicts: dict[str, dict[str, dict[str, ShownVerdict | None]]]
+
+    @property
+    def unit_count(self) -> int:
+        return sum(len(g.rows) for g in self.units)
+
+    @property
+    def territory(self) -> str | None:
+        return year_territory(self.year)
+
+
+def year_territory(year: Period) -> str | None:
+    """The month the territory changed, when ``year`` crosses it (2025)."""
+    first, last = f"{year.start:%Y-%m}", f"{year.end:%Y-%m}"
+    return TERRITORY_CHANGE if first < TERRITORY_CHANGE <= last else None
 
 
 def mail_dir(ctx: ApiContext) -> Path | None:
@@ -84,21 +172,62 @@ async def board_data(ctx: ApiContext) -> BoardData:
     ]
     rows.sort(key=lambda r: (-r.overdue, -r.due_within_24h, -r.open, r.name))
     indicators = list(ctx.indicators.values())
+    unit_indicator = ctx.indicators[UNIT_INDICATOR]
     target_set = ctx.target_set(None)
+    min_denominator = ctx.settings.public_min_denominator
+    counted = {i.indicator: i.source in EVENT_SOURCES for i in indicators}
+    units_now = sorted(catalogs.agencies.valid_on(day), key=lambda a: a.agency_code)
     figures: dict[str, dict[str, dict[str, IndicatorValue]]] = {}
+    verdicts: dict[str, dict[str, dict[str, ShownVerdict | None]]] = {}
+    unit_values: dict[str, IndicatorValue] = {}
     for period in (today, year):
-        # the three aggregates at once: each member agency is read once
+        # the three aggregates (and, for the year, every unit) at once: each member agency
+        # is read once
         scopes = [ctx.scope(scope_id, catalogs, period) for scope_id in AGGREGATES]
-        readings = await read_scopes(
-            ctx.store, catalogs, ctx.targets, scopes, indicators, period, target_set
+        units = [ctx.scope(a.agency_code, catalogs, period) for a in units_now]
+        figs = await scope_figures(
+            ctx.store, catalogs, scopes + (units if period is year else []), indicators, period
         )
-        figures[period.label] = {
-            scope.id: {
-                i.indicator: value_of_reading(i, scope, period, readings[scope.id][i.indicator])
-                for i in indicators
+        figures[period.label], verdicts[period.label] = {}, {}
+        for scope in scopes:
+            per: dict[str, IndicatorValue] = {}
+            for i in indicators:
+                fig = figs[scope.id][i.indicator]
+                reading = read(ctx.targets, i.indicator, scope, period.year, fig, target_set)
+                per[i.indicator] = value_of_reading(i, scope, period, reading)
+            figures[period.label][scope.id] = per
+            verdicts[period.label][scope.id] = {
+                name: shown_verdict(v.verdict, v.denominator, counted[name], min_denominator)
+                for name, v in per.items()
             }
-            for scope in scopes
-        }
+        if period is year:
+            for scope in units:
+                fig = figs[scope.id][UNIT_INDICATOR]
+                reading = read(ctx.targets, UNIT_INDICATOR, scope, year.year, fig, target_set)
+                unit_values[scope.id] = value_of_reading(unit_indicator, scope, year, reading)
+    dossiers = {r.agency_code: r for r in report.agencies}
+    unit_groups = []
+    for group, group_scope in GROUP_SCOPES.items():
+        members = []
+        for a in units_now:
+            if a.group is not group:
+                continue
+            v = unit_values[a.agency_code]
+            d = dossiers.get(a.agency_code)
+            members.append(
+                UnitRow(
+                    a.agency_code,
+                    a.name,
+                    v,
+                    shown_verdict(
+                        v.verdict, v.denominator, counted[UNIT_INDICATOR], min_denominator
+                    ),
+                    d.open if d else 0,
+                    d.overdue if d else 0,
+                )
+            )
+        members.sort(key=lambda r: r.order("value"))
+        unit_groups.append(UnitGroup(group.value, scope_name(group_scope, day), members))
     directory = mail_dir(ctx)
     return BoardData(
         now=now,
@@ -113,6 +242,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
         indicators=[i.indicator for i in indicators],
         mail=recent(directory, MAIL_SHOWN),
         mail_dir=str(directory) if directory else None,
+        units=unit_groups,
+        min_denominator=min_denominator,
+        verdicts=verdicts,
     )
-
-

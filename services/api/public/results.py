@@ -8,13 +8,24 @@ never a recomputation; a trend point is the read model's value (``value_of``) of
 figure. Each period is read once for every scope (``scope_figures``), and the values built
 off the event loop. A month's aggregates hold the agencies valid in that month (§4a.6),
 as the API's scopes do.
+
+What the page adds to the API's values is how it shows them: the verdict as a page says it
+(``shown_verdict``: "Chưa đủ số liệu" under ``EGOV_PUBLIC_MIN_DENOMINATOR`` dossiers), the
+units of each group in four orders (by value, name, verdict, change: the same order with and
+without the page's script), each target's document as a numbered note (and "chuyển tiếp từ
+<year>" for a target carried over), and the month the territory changed when the trend
+crosses it (domain README §9).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
+
+from cachetools import LRUCache
 
 from services.api.context import ApiContext
 from services.api.exceptions import MonthNotClosed
@@ -23,11 +34,13 @@ from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyGroup
 from shared.domain.indicators import Indicator
 from shared.domain.periods import MIN_YEAR, Period, PeriodKind, month_end
-from shared.domain.scopes import Scope, scope_name
+from shared.domain.scopes import LAST_DAY_OF_DISTRICTS, Scope, scope_name
+from shared.domain.targets import Target
 from shared.platform.off_loop import off_loop
+from shared.readmodel.display import ShownVerdict, fold, shown_verdict
 from shared.readmodel.figures import (
+    EVENT_SOURCES,
     Figure,
-    Verdict,
     figures_digest,
     read,
     scope_figures,
@@ -40,6 +53,41 @@ TREND_MONTHS = 12
 PICKER_MONTHS = 24
 AGGREGATES = ("province", "group:so_nganh", "group:dia_phuong")
 GROUP_SCOPES = {AgencyGroup.so_nganh: "group:so_nganh", AgencyGroup.dia_phuong: "group:dia_phuong"}
+# the first month of the merged province without districts (domain README §9)
+_NEW_TERRITORY = LAST_DAY_OF_DISTRICTS + timedelta(days=1)
+TERRITORY_CHANGE = f"{_NEW_TERRITORY.year}-{_NEW_TERRITORY.month:02d}"
+# the orders a group's units are listed in (the default first), as the page names them
+SORTS = {
+    "value": "Tỷ lệ, cao xuống thấp",
+    "name": "Tên, A → Z",
+    "verdict": "Kết quả: chưa đạt trước",
+    "change": "Thay đổi so với tháng trước",
+}
+_VERDICT_ORDER = {
+    ShownVerdict.below: 0,
+    ShownVerdict.meets: 1,
+    ShownVerdict.too_few: 2,
+    ShownVerdict.not_evaluated: 3,
+    None: 4,
+}
+# a commune-level unit is "UBND xã/phường/đặc khu <name>": listed by <name>
+_LOCAL_PREFIXES = (
+    "ubnd xa ",
+    "ubnd phuong ",
+    "ubnd dac khu ",
+    "ubnd thi xa ",
+    "ubnd thanh pho ",
+    "ubnd huyen ",
+)
+
+
+def name_key(name: str) -> str:
+    """How a unit sorts by name: folded (``fold``), a local unit by its own name."""
+    folded = fold(name)
+    for prefix in _LOCAL_PREFIXES:
+        if folded.startswith(prefix):
+            return folded.removeprefix(prefix)
+    return folded
 
 
 def month_period(year: int, month: int) -> Period:
@@ -93,26 +141,69 @@ def trend_months(month: Period) -> list[Period]:
 
 @dataclass(frozen=True)
 class Shown:
-    """One scope's figure for the month, with last month's and the 12-month trend."""
+    """One scope's figure for the month, with last month's, the 12-month trend and the
+    verdict the page shows (``shown_verdict``)."""
 
     scope: str
     name: str
     value: IndicatorValue
     previous: IndicatorValue
     trend: list[TrendPoint]
+    verdict: ShownVerdict | None = None
 
     @property
     def change(self) -> float | None:
         now, before = self.value.value, self.previous.value
         return None if now is None or before is None else now - before
 
+    @property
+    def search(self) -> str:
+        """What a search matches: the folded name and the unit's code."""
+        return f"{fold(self.name)} {self.scope.casefold()}"
+
+
+def _order_key(sort: str, row: Shown) -> tuple[object, ...]:
+    value, change, name = row.value.value, row.change, name_key(row.name)
+    if sort == "name":
+        return (name, row.name, row.scope)
+    if sort == "change":
+        return (change is None, -(change or 0.0), name, row.scope)
+    if sort == "verdict":
+        return (_VERDICT_ORDER[row.verdict], value is None, -(value or 0.0), name, row.scope)
+    return (value is None, -(value or 0.0), name, row.scope)
+
 
 @dataclass(frozen=True)
 class GroupSection:
+    """One group's total and its units (by value: the default order)."""
+
     scope: str
     title: str
     total: Shown
     agencies: list[Shown]
+
+    @property
+    def group(self) -> str:
+        return self.scope.removeprefix("group:")
+
+    def ordered(self, sort: str) -> list[Shown]:
+        """The units in one of :data:`SORTS` (unknown: by value)."""
+        return sorted(self.agencies, key=lambda row: _order_key(sort, row))
+
+    @cached_property
+    def positions(self) -> dict[str, dict[str, int]]:
+        """sort → unit code → position (0-based): what the script sorts by, so a sort
+        without reloading gives the server's order."""
+        return {sort: {row.scope: i for i, row in enumerate(self.ordered(sort))} for sort in SORTS}
+
+    @cached_property
+    def ranks(self) -> dict[str, int]:
+        """Rank by value (1 = highest) of each unit that has one."""
+        ranked = [row for row in self.ordered("value") if row.value.value is not None]
+        return {row.scope: i for i, row in enumerate(ranked, start=1)}
+
+    def count(self, verdict: ShownVerdict | None) -> int:
+        return sum(row.verdict is verdict for row in self.agencies)
 
 
 @dataclass(frozen=True)
@@ -128,22 +219,42 @@ class PublicResults:
     province: Shown
     groups: list[GroupSection]
     months: list[str]  # trend months, oldest first
+    min_denominator: int = 0
+    # every target a figure on the page is judged on, in order of first appearance
+    targets: list[Target] = field(default_factory=list)
 
     @property
     def agencies(self) -> list[Shown]:
         return [row for g in self.groups for row in g.agencies]
 
-    def verdict_count(self, verdict: Verdict) -> int:
-        return sum(r.value.verdict is verdict for r in self.agencies)
+    def verdict_count(self, verdict: ShownVerdict | None) -> int:
+        return sum(r.verdict is verdict for r in self.agencies)
 
     @property
-    def no_target_count(self) -> int:
-        return sum(r.value.verdict is None for r in self.agencies)
+    def territory(self) -> str | None:
+        """The month the territory changed, when the trend months cross it."""
+        return TERRITORY_CHANGE if self.months[0] < TERRITORY_CHANGE <= self.months[-1] else None
 
+    def verdict_of(self, value: IndicatorValue) -> ShownVerdict | None:
+        """The verdict the page shows for any of its values (the overview's too)."""
+        counted = next(
+            (i.source in EVENT_SOURCES for i in self.indicators if i.indicator == value.indicator),
+            False,
+        )
+        return shown_verdict(value.verdict, value.denominator, counted, self.min_denominator)
 
-def _sort_key(row: Shown) -> tuple[bool, float, str]:
-    value = row.value.value
-    return (value is None, -(value or 0.0), row.name)
+    def note(self, value: IndicatorValue) -> int | None:
+        """The number (from 1) of the note naming the document of ``value``'s target."""
+        if value.target is None:
+            return None
+        for n, t in enumerate(self.targets, start=1):
+            key = (t.target_set, t.source, t.min_percent)
+            if key == (value.target_set, value.target_source, value.target):
+                return n
+        return None
+
+    def carried_over(self, target: Target) -> bool:
+        return target.carried_over(self.month.year)
 
 
 def cache_codes(catalogs: Catalogs, month: Period) -> list[str]:
@@ -239,30 +350,33 @@ def build_results(ctx: ApiContext, page: PageFigures) -> PublicResults:
     month, prev, months, members = page.month, page.previous, page.months, page.members
     indicator, indicators, figures = page.indicator, page.indicators, page.figures
     target_set = ctx.target_set(None)
+    min_denominator = ctx.settings.public_min_denominator
+    counted = indicator.source in EVENT_SOURCES
     # period → scope → indicator → value (this month and the last)
     values: dict[str, dict[str, dict[str, IndicatorValue]]] = {}
     trends: dict[str, list[TrendPoint]] = {}
+    # the month's targets: the shown indicator's first (its rows), then the overview's
+    used: dict[tuple[str, str, float], Target] = {}
     for period in (month, prev):
         scopes, figs = figures[period.label]
-        values[period.label] = {
-            scope.id: {
-                ind.indicator: value_of_reading(
-                    ind,
+        values[period.label] = {}
+        for scope in scopes:
+            wanted = indicators if scope.kind != "agency" else [indicator]
+            per: dict[str, IndicatorValue] = {}
+            for ind in sorted(wanted, key=lambda i: i.indicator != indicator.indicator):
+                reading = read(
+                    ctx.targets,
+                    ind.indicator,
                     scope,
-                    period,
-                    read(
-                        ctx.targets,
-                        ind.indicator,
-                        scope,
-                        period.year,
-                        figs[scope.id][ind.indicator],
-                        target_set,
-                    ),
+                    period.year,
+                    figs[scope.id][ind.indicator],
+                    target_set,
                 )
-                for ind in (indicators if scope.kind != "agency" else [indicator])
-            }
-            for scope in scopes
-        }
+                target = reading.target
+                if period is month and target is not None:
+                    used.setdefault((target.target_set, target.source, target.min_percent), target)
+                per[ind.indicator] = value_of_reading(ind, scope, period, reading)
+            values[period.label][scope.id] = per
     for period in months:
         scopes, figs = figures[period.label]
         for scope in scopes:
@@ -271,18 +385,20 @@ def build_results(ctx: ApiContext, page: PageFigures) -> PublicResults:
 
     def shown(scope_id: str, name: str) -> Shown:
         trend = trends[scope_id]
+        value = values[month.label][scope_id][indicator.indicator]
         return Shown(
             scope_id,
             name,
-            values[month.label][scope_id][indicator.indicator],
+            value,
             values[prev.label][scope_id][indicator.indicator],
             trend,
+            shown_verdict(value.verdict, value.denominator, counted, min_denominator),
         )
 
     groups = []
     for group, scope_id in GROUP_SCOPES.items():
         rows = [shown(a.agency_code, a.name) for a in members if a.group is group]
-        rows.sort(key=_sort_key)
+        rows.sort(key=lambda row: _order_key("value", row))
         name = scope_name(scope_id, month.end)
         groups.append(GroupSection(scope_id, name, shown(scope_id, ""), rows))
     return PublicResults(
@@ -296,4 +412,56 @@ def build_results(ctx: ApiContext, page: PageFigures) -> PublicResults:
         province=shown("province", scope_name("province", month.end)),
         groups=groups,
         months=[p.label for p in months],
+        min_denominator=min_denominator,
+        targets=list(used.values()),
     )
+
+
+class ResultsCache:
+    """A page's :class:`PublicResults` (its figures read and its values built), kept so that
+    every view of it — a group, an order, a search — renders from them without reading
+    Redis again. Keyed like the response cache: by the data versions of what the page sums
+    (``full_key``), and by the fingerprint of the buckets it reads (``named``: route key and
+    catalog version), so a write elsewhere (today's events) costs one digest, not a read;
+    concurrent misses of one key share one computation. Bounded: a search text never grows
+    it (searches are views, not keys)."""
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self._by_key: LRUCache[Hashable, PublicResults] = LRUCache(maxsize=maxsize)
+        self._by_fingerprint: LRUCache[Hashable, PublicResults] = LRUCache(maxsize=maxsize)
+        self._pending: dict[Hashable, asyncio.Future[PublicResults]] = {}
+
+    async def get(
+        self,
+        full_key: Hashable,
+        named: Hashable,
+        fingerprint: Callable[[], Awaitable[bytes]],
+        compute: Callable[[], Awaitable[PublicResults]],
+    ) -> PublicResults:
+        found = self._by_key.get(full_key)
+        if found is not None:
+            return found
+        pending = self._pending.get(full_key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._compute(full_key, named, fingerprint, compute))
+            self._pending[full_key] = pending
+        return await asyncio.shield(pending)
+
+    async def _compute(
+        self,
+        full_key: Hashable,
+        named: Hashable,
+        fingerprint: Callable[[], Awaitable[bytes]],
+        compute: Callable[[], Awaitable[PublicResults]],
+    ) -> PublicResults:
+        try:
+            before = await fingerprint()
+            results = self._by_fingerprint.get((named, before))
+            if results is None:
+                results = await compute()
+                if await fingerprint() == before:
+                    self._by_fingerprint[(named, before)] = results
+            self._by_key[full_key] = results
+            return results
+        finally:
+            self._pending.pop(full_key, None)

@@ -1,5 +1,7 @@
 """Inline SVG sparklines, drawn on the server: a trend reads without JavaScript, in any
-browser, and in the portal's frame. Gaps (months not evaluated) break the line."""
+browser, and in the portal's frame. Gaps (months not evaluated) break the line. A trend
+that crosses a change of territory (the merged province from 2025-07, domain README §9)
+has a vertical marker at that month, labelled, and says so in its accessible name."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from services.api.templating import month_vi
+from services.api.templating import month_slash, month_vi
 from shared.readmodel.display import pct
 
 
@@ -28,20 +30,38 @@ def sparkline(
     width: int = 132,
     height: int = 34,
     label: str = "",
+    territory: str | None = None,
 ) -> str:
-    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed)."""
+    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed).
+    ``territory``: the first month (``YYYY-MM``) of a new territory; when a later point
+    than the first is that month, a marker stands there (``spark-territory``, "từ MM/YYYY")."""
     pad = 4.0
+    step = (width - 2 * pad) / max(1, len(points) - 1)
+    months = [p.period for p in points]
+    mark = months.index(territory) if territory in months[1:] else None
+    top = 11.0 if mark is not None else 0.0  # room for the marker's label
+    full = height + int(top)
     values = [p.value for p in points if p.value is not None]
     summary = "; ".join(f"{month_vi(p.period)}: {pct(p.value)}" for p in points)
-    title = escape(f"{label}Xu hướng {len(points)} tháng — {summary}")
+    since = month_slash(territory) if territory is not None else ""
+    change = f" Địa giới thay đổi từ {since}." if mark is not None else ""
+    title = escape(f"{label}Xu hướng {len(points)} tháng — {summary}.{change}")
     head = (
-        f'<svg class="spark" role="img" aria-label="{title}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
+        f'<svg class="spark" role="img" aria-label="{title}" width="{width}" height="{full}" '
+        f'viewBox="0 0 {width} {full}" xmlns="http://www.w3.org/2000/svg"><title>{title}</title>'
     )
+    if mark is not None:
+        x = pad + mark * step
+        anchor, tx = ("end", x - 2) if x > width / 2 else ("start", x + 2)
+        head += (
+            f'<line class="spark-territory" x1="{_fmt(x)}" y1="1" x2="{_fmt(x)}" '
+            f'y2="{_fmt(full - 1)}"/><text class="spark-territory-label" x="{_fmt(tx)}" y="8" '
+            f'text-anchor="{anchor}">từ {since}</text>'
+        )
     if not values:
         return (
-            head + f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" text-anchor="middle" '
-            'class="spark-empty">không có số liệu</text></svg>'
+            head + f'<text x="{width / 2:.0f}" y="{top + height / 2 + 4:.0f}" '
+            'text-anchor="middle" class="spark-empty">không có số liệu</text></svg>'
         )
     scale = values + ([target] if target is not None else [])
     lo, hi = min(scale), max(scale)
@@ -51,10 +71,9 @@ def sparkline(
     lo, hi = max(0.0, lo), min(100.0, hi)
     if hi <= lo:
         lo, hi = max(0.0, hi - 5.0), max(5.0, hi)
-    step = (width - 2 * pad) / max(1, len(points) - 1)
 
     def y(v: float) -> float:
-        return height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)
+        return top + height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)
 
     parts = [head]
     if target is not None and lo <= target <= hi:

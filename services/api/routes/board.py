@@ -8,7 +8,8 @@
   tokens and cookies without a session count as failed authentications (429 beyond the
   limit, ``shared/platform/auth.py``).
 - ``GET /board`` — firing alerts, overdue dossiers per agency, today's and the year's
-  figures, the last alert mails, links into the API docs and Prometheus.
+  figures, every unit of today in its group (switch, search, order: ``static/units.js``),
+  the last alert mails, links into the API docs and Prometheus.
 - ``GET /board/events`` — server-sent events: the board's fragments as they change
   (``services/api/board/live.py``); at most ``EGOV_BOARD_MAX_STREAMS`` at once (503).
 - ``GET /board/mail/{file}`` — one stored alert mail; ``POST /board/logout`` ends the
@@ -25,15 +26,18 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from services.api.board.live import BoardHub, HeldStream, digest
 from services.api.board.sessions import BoardSessions
-from services.api.board.view import BoardData, mail_dir
+from services.api.board.view import UNIT_SORTS, BoardData, mail_dir
 from services.api.context import ApiContext, Ctx
 from services.api.errors import ApiError
 from services.api.public.results import AGGREGATES
 from services.api.templating import markup, page_headers, render
 from shared.domain.alerts import Alert, Severity
+from shared.domain.calendar import today_local
+from shared.domain.catalog import AgencyGroup
 from shared.domain.scopes import scope_name
 from shared.platform.auth import RateLimiter, client_address, credential_of, too_many_failures
 from shared.platform.mailbox import read_message, text_body
+from shared.readmodel.display import ShownVerdict
 
 router = APIRouter(prefix="/board", tags=["board"], include_in_schema=False)
 
@@ -41,6 +45,7 @@ COOKIE = "egov_board"
 HTML = "text/html; charset=utf-8"
 MAX_LOGIN_BODY = 4096  # the sign-in form's body limit (services/api/app.py counts it)
 ALERTS_SHOWN = 10  # the rest behind "Xem thêm" (a <details>: no script needed)
+OVERDUE_SHOWN = 10  # agencies with open dossiers shown before "Xem thêm"
 # login attempts per client address: a burst of 10, then one every 6 s
 _LOGINS = RateLimiter(per_s=1 / 6, burst=10)
 
@@ -110,7 +115,8 @@ def fragments(data: BoardData) -> dict[str, str]:
             **common,
         ),
         "figures": render("board_figures.html", **common),
-        "overdue": render("board_overdue.html", **common),
+        "units": render("board_units.html", verdicts=ShownVerdict, sorts=UNIT_SORTS, **common),
+        "overdue": render("board_overdue.html", shown=OVERDUE_SHOWN, **common),
         "mail": render("board_mail_list.html", **common),
     }
 
@@ -146,6 +152,9 @@ async def board(request: Request, ctx: Ctx) -> Response:
         digests={name: digest(html) for name, html in parts.items()},
         prometheus_url=ctx.settings.prometheus_url,
         grafana_url=ctx.settings.dashboard_url,
+        unit_groups=[(g.value, scope_name(f"group:{g.value}", today_local())) for g in AgencyGroup],
+        unit_sorts=UNIT_SORTS,
+        min_denominator=ctx.settings.public_min_denominator,
     )
     return Response(body, media_type=HTML, headers=board_headers())
 

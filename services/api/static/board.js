@@ -23,6 +23,8 @@
     el.innerHTML = msg.html;
     if (wasOpen) { var more = el.querySelector("details"); if (more) { more.open = true; } }
     el.setAttribute("data-digest", msg.digest);
+    // the units' group, search and order stay as the person left them
+    if (window.egovUnits) { window.egovUnits.apply(); }
     el.classList.remove("flash");
     void el.offsetWidth;
     el.classList.add("flash");

@@ -2,7 +2,8 @@
 
 Expectations are derived by hand from ``shared/domain/data/targets.csv``:
 ``kh-1205-2024`` (plan): so_nganh 70, dia_phuong 50; ``kh-1205-2025`` (plan): so_nganh 85,
-dia_phuong 70; ``cv-112-eval-2024`` (evaluation, 2024 only): all 70. The catalog has 20
+dia_phuong 70; ``nq188-2025`` (plan): the province as a whole 70; ``cv-112-eval-2024``
+(evaluation, 2024 only): all 70. The catalog has 20
 so_nganh agencies at level tinh, 11 dia_phuong at level huyen and none at level xa.
 """
 
@@ -37,6 +38,9 @@ Expected = tuple[float, str] | None
 EVAL = "cv-112-eval-2024"
 KH24 = "kh-1205-2024"
 KH25 = "kh-1205-2025"
+NQ188 = "nq188-2025"
+# an aggregate with no members has no target: whether the packaged catalog has communes
+XA_MEMBERS = bool(parse_scope("level:xa", CATALOG).members)
 
 # full_online_rate: scope -> target_set -> (2024, 2025, 2026)
 DEPT_LIKE: dict[str | None, tuple[Expected, Expected, Expected]] = {
@@ -67,10 +71,10 @@ FULL_ONLINE: dict[str, dict[str | None, tuple[Expected, Expected, Expected]]] = 
     "level:huyen": DISTRICT_LIKE,
     # no row, no members
     "level:xa": NOTHING,
-    # `all` names the province: its own row in 2024 (evaluation); afterwards its members
-    # disagree (85 vs 70), so no target
+    # `all` names the province: its own row in 2024 (evaluation); from 2025 its own row of
+    # Nghị quyết 188 (carried over in 2026); inside kh-1205-2025 its members disagree
     "province": {
-        None: ((70, EVAL), None, None),
+        None: ((70, EVAL), (70, NQ188), (70, NQ188)),
         EVAL: ((70, EVAL), None, None),
         KH25: (None, None, None),
     },
@@ -154,12 +158,12 @@ WORK_FILE: dict[str, dict[int, Expected]] = {
     "group:dia_phuong": {2024: None, 2025: (80, "nq17-2025"), 2026: (80, "nq17-2025")},
     "level:tinh": {2024: None, 2025: (90, "nq17-2025"), 2026: (90, "nq17-2025")},
     "level:huyen": {2024: None, 2025: (80, "nq17-2025"), 2026: (80, "nq17-2025")},
-    # a level's own row applies even with no members
+    # a level's own row applies to its members; with none, no target
     "level:xa": {
         2024: None,
-        2025: (65, "nq17-2025"),
-        2026: (65, "nq17-2025"),
-        2030: (80, "ctr553-2030"),
+        2025: (65, "nq17-2025") if XA_MEMBERS else None,
+        2026: (65, "nq17-2025") if XA_MEMBERS else None,
+        2030: (80, "ctr553-2030") if XA_MEMBERS else None,
     },
     # tinh 90 vs huyen 80 disagree: no target for the province
     "province": {2024: None, 2025: None, 2026: None},
