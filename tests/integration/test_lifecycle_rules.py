@@ -500,10 +500,11 @@ async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
     oprefix = redis_keys.open766(agency, "", "").removesuffix("::")
     async for key in redis.scan_iter(f"{oprefix}:*"):
         kind, month = _text(key).removeprefix(oprefix + ":").split(":")
-        for m, sc in await redis.zrange(key, 0, -1, withscores=True):  # type: ignore[misc]
-            open766[(kind, month, _text(m))] = float(sc)
+        scored = await redis.zrange(key, 0, -1, withscores=True)
+        for m, sc in scored:  # type: ignore[str-unpack]
+            open766[(kind, month, _text(m))] = float(sc)  # type: ignore[arg-type]
     pubs = await redis.zrange(redis_keys.publications(agency), 0, -1, withscores=True)
-    published = {(int(sc), _text(m)) for m, sc in pubs}  # type: ignore[misc]
+    published = {(int(sc), _text(m)) for m, sc in pubs}  # type: ignore[str-unpack, arg-type]
     return {
         "counters": counters,
         "proc": dict(proc),
