@@ -136,23 +136,41 @@ def _sums(
     return out
 
 
-def _hash_section(sums: dict[str, dict[str, int]]) -> list[str | bytes]:
+class _Keys:
+    """The keys a call writes besides its entities and fixed keys, declared to the script
+    (KEYS, after those): each named once, referred to in ARGV by its number."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def ref(self, key: str) -> str:
+        n = self.index.get(key)
+        if n is None:
+            self.names.append(key)
+            n = self.index[key] = len(self.names)
+        return str(n)
+
+
+def _hash_section(sums: dict[str, dict[str, int]], keys: _Keys) -> list[str | bytes]:
     section: list[str | bytes] = []
     n = 0
     for key, fields in sums.items():
         nonzero = [(f, v) for f, v in fields.items() if v]
         if nonzero:
             n += 1
-            section += [key, str(len(nonzero))]
+            section += [keys.ref(key), str(len(nonzero))]
             for f, v in nonzero:
                 section += [f, str(v)]
     return [str(n), *section]
 
 
-def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
-    """The apply script's arguments after the entities (see its header): counters,
-    counted sets, sets, sorted-set changes and the number of events applied."""
-    args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)))
+def changes_args(ch: Changes, agency: str, ks: str) -> tuple[list[str], list[str | bytes]]:
+    """The keys the apply script writes besides the entities' and the fixed ones, and its
+    arguments after the entities (see its header): counters, counted sets, sets,
+    sorted-set changes and the number of events applied."""
+    keys = _Keys()
+    args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)), keys)
     counted = _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
     if ch.counted:
         by_set: dict[str, dict[tuple[int, str], int]] = {}
@@ -162,7 +180,7 @@ def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
             counted |= _sums(
                 changes, redis_keys.counted_set_prefix(agency, name, ks), name in MONTHLY
             )
-    args += _hash_section(counted)
+    args += _hash_section(counted, keys)
     members: dict[str, list[str]] = {}
     prefix = redis_keys.set_prefix(agency, "proc_paid_online", ks)
     for day, proc in ch.paid_online:
@@ -176,20 +194,21 @@ def changes_args(ch: Changes, agency: str, ks: str) -> list[str | bytes]:
             members.setdefault(key, []).append(member)
     args.append(str(len(members)))
     for key, names in members.items():
-        args += [key, str(len(names)), *names]
+        args += [keys.ref(key), str(len(names)), *names]
     zsets: list[str | bytes] = []
-    openk = redis_keys.open_dossiers(agency, ks)
+    openk = keys.ref(redis_keys.open_dossiers(agency, ks))
     for ident, score in ch.open.items():
         zsets += [openk, ident, _score(score)]
     for (kind, month, ident), score in ch.open766.items():
-        zsets += [redis_keys.open766(agency, kind, month, ks), ident, _score(score)]
-    pubk = redis_keys.publications(agency, ks)
-    for ts, member in ch.published:
-        zsets += [pubk, member, str(ts)]
+        zsets += [keys.ref(redis_keys.open766(agency, kind, month, ks)), ident, _score(score)]
+    if ch.published:
+        pubk = keys.ref(redis_keys.publications(agency, ks))
+        for ts, member in ch.published:
+            zsets += [pubk, member, str(ts)]
     args.append(str(len(zsets) // 3))
     args += zsets
     args.append(str(ch.applied))
-    return args
+    return keys.names, args
 
 
 @dataclass
@@ -201,6 +220,7 @@ class Computed:
     new: list[bytes]
     args: list[str | bytes]
     flags: list[tuple[int, bool]]
+    keys: list[str]  # the keys it writes besides its entities' and the fixed ones
 
 
 def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Computed:
@@ -224,7 +244,8 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
         new_states.append(state)
         head += [ent.ident, raw or b"", state]
         flags += zip(ent.indexes, applied, strict=True)
-    return Computed(list(states), new_states, head + changes_args(ch, call.agency, ks), flags)
+    keys, tail = changes_args(ch, call.agency, ks)
+    return Computed(list(states), new_states, head + tail, flags, keys)
 
 
 # -- the compiled copy ------------------------------------------------------------------

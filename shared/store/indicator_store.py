@@ -399,7 +399,7 @@ class IndicatorStore:
             else [b"", b""]
         )
         return (
-            [e.key for e in call.entities] + self._fixed_keys(call.agency, ks),
+            [e.key for e in call.entities] + self._fixed_keys(call.agency, ks) + out.keys,
             [*out.args, *tail],
         )
 

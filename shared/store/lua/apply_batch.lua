@@ -8,16 +8,19 @@
 -- <ks>ent:{agency}:<d|doc|wf><n>, field = the entity id; shared/store/keys.py entity),
 -- then <ks>stat:{agency} (``events``: distinct event ids applied), <ks>applied:{agency}
 -- (its applied offsets), ver:{agency} (its data version) and <ks>open:{agency} (open
--- dossiers). The per-period keys (<ks>cnt: / set: / pset:{agency}:<bucket>) and the
--- other sorted sets (<ks>open:, o766:, pub:{agency}…) come in ARGV: they share the tag,
--- hence the slot.
+-- dossiers), then every other key the call writes (per-period <ks>cnt: / set: /
+-- pset:{agency}:<bucket>, the sorted sets <ks>open:, o766:, pub:{agency}…), each once:
+-- ARGV refers to them by their number after those (1 = the first). Every key is declared,
+-- so a cluster refuses the whole call (TRYAGAIN, ASK) while a slot migrates, never half
+-- of it; they share the agency's tag, hence the slot.
 -- ARGV, in sections, each led by its count:
 --   n entities: per entity its field, the state read ("" if none) and the state to write
---   n counter hashes: per hash its key, n fields, then field, increment … (a field that
---     reaches 0 is deleted)
+--   n counter hashes: per hash its key's number, n fields, then field, increment … (a
+--     field that reaches 0 is deleted)
 --   n counted sets: the same (member -> number of dossiers holding it; deleted at 0)
---   n sets: per set its key, n members, the members (SADD)
---   n sorted-set changes: per change the key, the member and its score, or "" to remove
+--   n sets: per set its key's number, n members, the members (SADD)
+--   n sorted-set changes: per change the key's number, the member and its score, or "" to
+--     remove
 --     it (open dossiers, the 766 open sets, publications)
 --   then: the number of events applied (raises ``events``; > 0 raises the data version),
 --   "" or a JSON object "<topic>:<partition>" -> offset, raised (never lowered) in
@@ -30,6 +33,7 @@
 local n = tonumber(ARGV[1])
 local NENT = n
 local statk, appliedk, vk = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3]
+local base = n + 4  -- KEYS[base + i]: the i-th key the sections name
 local a = 2
 for i = 1, n do
   if (redis.call('HGET', KEYS[i], ARGV[a]) or '') ~= ARGV[a + 1] then return 0 end
@@ -44,7 +48,7 @@ end
 for kind = 1, 2 do
   n = tonumber(ARGV[a]); a = a + 1
   for _ = 1, n do
-    local key, m = ARGV[a], tonumber(ARGV[a + 1])
+    local key, m = KEYS[base + tonumber(ARGV[a])], tonumber(ARGV[a + 1])
     a = a + 2
     for j = a, a + 2 * m - 2, 2 do
       local v = redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1])
@@ -56,15 +60,16 @@ end
 n = tonumber(ARGV[a]); a = a + 1
 for _ = 1, n do
   local m = tonumber(ARGV[a + 1])
-  redis.call('SADD', ARGV[a], unpack(ARGV, a + 2, a + 1 + m))
+  redis.call('SADD', KEYS[base + tonumber(ARGV[a])], unpack(ARGV, a + 2, a + 1 + m))
   a = a + 2 + m
 end
 n = tonumber(ARGV[a]); a = a + 1
 for j = a, a + 3 * n - 3, 3 do
+  local key = KEYS[base + tonumber(ARGV[j])]
   if ARGV[j + 2] == '' then
-    redis.call('ZREM', ARGV[j], ARGV[j + 1])
+    redis.call('ZREM', key, ARGV[j + 1])
   else
-    redis.call('ZADD', ARGV[j], ARGV[j + 2], ARGV[j + 1])
+    redis.call('ZADD', key, ARGV[j + 2], ARGV[j + 1])
   end
 end
 a = a + 3 * n
