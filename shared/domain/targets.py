@@ -15,13 +15,15 @@ Resolution (:meth:`TargetBook.resolve`):
 * **An agency** gets the most specific row in force that names it: its code, then its
   group or level, then ``all``. Ties between rows of equal specificity go to the later year,
   then to an evaluation over a plan row, then to the row that comes first in the file.
-* **An aggregate scope** (group, level, province) gets a row in force that names it
-  (``group:<g>``, ``level:<l>``; ``all`` for the province), whether or not it has members.
-  With no such row it gets the target its members share: every member is resolved as an
-  agency, and when they all have a target with the same ``min_percent`` the scope gets the
-  first member's target (members in scope order, so the choice is deterministic even when
-  the equal values come from different rows). A member without a target, members that
-  disagree, or no members at all give no target.
+* **An aggregate scope** (group, level, province) with no members (``level:huyen`` after
+  2025-06-30: its scope for a period holds the agencies valid in it) has no target: there
+  is nothing to judge, so it gets no verdict and raises no alert, whatever rows name it.
+  Otherwise it gets a row in force that names it (``group:<g>``, ``level:<l>``; ``all`` for
+  the province). With no such row it gets the target its members share: every member is
+  resolved as an agency, and when they all have a target with the same ``min_percent`` the
+  scope gets the first member's target (members in scope order, so the choice is
+  deterministic even when the equal values come from different rows). A member without a
+  target or members that disagree give no target.
 
 Resolutions are cached per book (agency and aggregate keys include the member codes, groups
 and levels), so rankings over 30+ agencies and scopes of ~190 agencies stay cheap.
@@ -140,14 +142,14 @@ class TargetBook:
         year: int,
         target_set: str | None,
     ) -> Target | None:
+        if not members:
+            return None  # nothing to judge: no target, no verdict
         names = {scope_id, "all"} if kind == "province" else {scope_id}
         own = [
             row for row in self._in_force(indicator, year, target_set) if row[1].applies_to in names
         ]
         if own:
             return max(own, key=lambda r: (r[1].period, r[1].kind == "evaluation", -r[0]))[1]
-        if not members:
-            return None
         first = self._for_agency(indicator, members[0], year, target_set)
         if first is None:
             return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -43,6 +44,12 @@ def test_a_redis_that_never_held_a_catalog_is_seeded_with_the_packaged_one(serve
             assert raw is not None
             stored = [d["agency_code"] for d in orjson.loads(raw)]
             assert set(stored) == set(packaged)  # written to Redis, the one source from now on
+            # the packaged catalog is An Giang in time: the 2024 units end, the 117 start
+            seeded = catalogs.agencies
+            commune, district = seeded.get("H01.187"), seeded.get("ubnd-an-phu")
+            assert commune is not None and commune.valid_from == date(2025, 7, 1)
+            assert district is not None and district.valid_to == date(2025, 6, 30)
+            assert len(seeded.valid_on(date(2026, 12, 3))) == 118  # 117 units + VP UBND tỉnh
         finally:
             await redis.aclose()
 
@@ -74,3 +81,51 @@ def test_redis_catalog_then_its_last_copy_never_the_packaged_one(server) -> None
             await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_upgrade_load_agencies_without_a_file_replaces_the_2024_catalog(
+    isolated, monkeypatch
+) -> None:
+    """The upgrade step of a deployment that was seeded with the 2024 catalog (31 units, no
+    dates) and has figures under those codes: ``egov catalog load-agencies`` with no file
+    loads the packaged catalog in time; no code is dropped, the districts end."""
+    from typer.testing import CliRunner
+
+    from services.ops.cli import app as egov
+    from shared.contract.validation import validate_event
+    from shared.domain.catalog import parse_agencies_csv
+    from shared.store.indicator_store import IndicatorStore
+    from tests.factories import received
+    from tests.fixtures import AGENCIES_2024
+
+    old = parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))
+
+    async def seed_2024() -> None:
+        redis = Redis.from_url(isolated["redis_url"])
+        try:
+            await CatalogStore(redis).replace_agencies(old.agencies.values())
+            event = validate_event(received(agency="ubnd-an-phu"), agencies=old)
+            assert not isinstance(event, list)
+            await IndicatorStore(redis).apply_many([event])  # figures under a 2024 code
+        finally:
+            await redis.aclose()
+
+    asyncio.run(seed_2024())
+    for name, value in isolated["env"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EGOV_KAFKA_BOOTSTRAP", isolated["bootstrap"])
+    result = CliRunner().invoke(egov, ["catalog", "load-agencies"])
+    assert result.exit_code == 0, result.output
+    assert "agencies: 154 rows loaded from agencies-an-giang.csv" in result.output
+
+    async def loaded() -> None:
+        redis = Redis.from_url(isolated["redis_url"])
+        try:
+            agencies = (await CatalogCache(redis).current()).agencies
+            assert agencies.codes == load_agencies().codes and agencies.codes >= old.codes
+            district = agencies.get("ubnd-an-phu")
+            assert district is not None and district.valid_to == date(2025, 6, 30)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(loaded())
