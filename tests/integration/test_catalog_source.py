@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from devstack.ports import free_port
 from devstack.redis import RedisServer
-from shared.domain.catalog import load_agencies
+from shared.domain.catalog import AgencyCatalog, load_agencies
 from shared.store.catalogs import AGENCIES_KEY, CatalogCache, CatalogStore
 from shared.store.exceptions import CatalogUnavailable
 from tests.faults.test_catalog_outage import NEW_AGENCY, reorganised
@@ -129,3 +129,55 @@ def test_upgrade_load_agencies_without_a_file_replaces_the_2024_catalog(
             await redis.aclose()
 
     asyncio.run(loaded())
+
+
+def test_the_local_stack_upgrades_a_redis_seeded_with_the_2024_catalog(isolated) -> None:
+    """`make up` / `make run` on a run directory from an earlier release: its Redis holds the
+    2024 units only, so the demo's events of the merged province would be refused; the
+    stack loads the packaged catalog (devstack/catalog.py), once, and keeps a catalog of
+    one's own whose codes have figures."""
+    from devstack.catalog import ensure_packaged_catalog
+    from shared.contract.validation import validate_event
+    from shared.domain.catalog import parse_agencies_csv
+    from shared.platform.config import Settings
+    from shared.store.indicator_store import IndicatorStore
+    from tests.factories import received
+    from tests.fixtures import AGENCIES_2024
+
+    url = isolated["redis_url"]
+    settings = Settings(
+        kafka_bootstrap=isolated["bootstrap"], redis_url=url, topics=isolated["topics"]
+    )
+    old = parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))
+
+    async def replace(catalog: AgencyCatalog, with_figures: str | None = None) -> None:
+        redis = Redis.from_url(url)
+        try:
+            await CatalogStore(redis).replace_agencies(catalog.agencies.values(), allow_drop=True)
+            if with_figures is not None:
+                raw = received(agency=with_figures, at="2025-08-04T08:00:00+07:00")
+                event = validate_event(raw, agencies=catalog)
+                assert not isinstance(event, list)
+                await IndicatorStore(redis).apply_many([event])
+        finally:
+            await redis.aclose()
+
+    async def codes() -> frozenset[str]:
+        redis = Redis.from_url(url)
+        try:
+            return (await CatalogCache(redis).current()).agencies.codes
+        finally:
+            await redis.aclose()
+
+    asyncio.run(replace(old))
+    note = ensure_packaged_catalog(url, settings)
+    assert note == "agencies-an-giang.csv loaded (154 rows; 123 units were missing)"
+    assert asyncio.run(codes()) == load_agencies().codes
+    again = ensure_packaged_catalog(url, settings)
+    assert again == "154 agencies, every unit of agencies-an-giang.csv among them"
+    # a catalog of one's own, with figures under a code the packaged one lacks: kept
+    own = reorganised()
+    asyncio.run(replace(own, with_figures=NEW_AGENCY))
+    kept = ensure_packaged_catalog(url, settings)
+    assert kept.startswith("kept the catalog in Redis (42 agencies;") and NEW_AGENCY in kept
+    assert asyncio.run(codes()) == own.codes
