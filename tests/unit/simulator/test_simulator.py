@@ -455,6 +455,22 @@ def test_replay_resumes_after_the_checkpoint(tmp_path: Path) -> None:
     ]
 
 
+def test_replay_validates_on_the_catalog_in_time(tmp_path: Path) -> None:
+    """``validate`` (into Kafka, where nothing checks on the way) refuses what ingest and
+    the calculator refuse: a 2024 district's event of 2026; a commune's passes."""
+    commune = {**_sample(1)[0], "agency_code": "H01.187", "event_id": "c1"}
+    commune["occurred_at"] = "2026-03-04T08:15:00+07:00"
+    commune["due_at"] = "2026-03-10T17:00:00+07:00"
+    district = {**commune, "agency_code": "ubnd-an-phu", "event_id": "d1"}
+    path = _ndjson(tmp_path / "events.ndjson", [commune, district])
+    sink = RecordingSink()
+    summary = replay(path, sink, validate=True, show_progress=False)
+    assert [e["event_id"] for b in sink.batches for e in b] == ["c1"]
+    assert summary.rejected == Counter({("agency_code", "agency_not_valid"): 1})
+    (example,) = summary.examples
+    assert example[0] == 2 and example[2].startswith("agency 'ubnd-an-phu' ended on 2025-06-30")
+
+
 def test_replay_into_ingest_honours_retry_after_and_collects_rejections(
     tmp_path: Path,
 ) -> None:
