@@ -19,7 +19,7 @@ under the province): a commune whose district ends on 2025-06-30 needs no second
 A unit that is re-established (merged communes) gets a new code with ``successor_code``
 on the old ones, like a merged department.
 
-Catalog files may carry comment lines starting with ``#`` (the example reorganisation
+Catalog files may carry comment lines starting with ``#`` (the packaged catalog
 documents itself that way); :func:`parse_agencies_csv` checks a file as a whole and names
 the line of each error.
 """
