@@ -131,7 +131,7 @@ def agency_detail() -> dashboard.Dashboard:
             "quá hạn và sắp đến hạn."
         )
         .with_variable(
-            variable("agency", "Cơ quan", "label_values(egov_dossiers_open, agency)", "so-tttt")
+            variable("agency", "Cơ quan", "label_values(egov_dossiers_open, agency)", "H01.05")
         )
         .with_panel(
             percent_timeseries(

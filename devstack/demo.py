@@ -1,4 +1,5 @@
-"""Demo source of `make run`: the simulator's live stream into the local ingest service.
+"""Demo source of `make run`: the simulator's live stream into the local ingest service —
+the province of today, the 117 units of the merged An Giang (``simulator.province``).
 
 Run with ``python -m devstack.demo`` (env ``INGEST_URL``, ``INGEST_TOKEN``, ``DEMO_RATE``;
 ``DEMO_HISTORY=0`` skips the 12 closed months it first posts, ``devstack/demo_history.py``).

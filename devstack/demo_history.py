@@ -3,10 +3,13 @@ public results page (closed months only), its 12-month trends, the board's year 
 the alerts have something to show on a fresh stack. Without it the latest closed month
 would hold only the live stream's first minutes.
 
-Each month is made by the live stream's own generator (``simulator.live``: agencies
-weighted by their 2024 volumes and category mix, lifecycles) at a demo volume, stamped
-hour by hour across the month (working hours busy, nights and weekends a trickle), and
-posted to ingest like any source. A month's events are the same on every run (seeded,
+Each month is made by the live stream's own generator (``simulator.live``: the units of the
+agency catalog valid on each event's date — the 2024 units, the departments merged on
+2025-03-01, from 2025-07-01 the 117 units of the merged province with its communes —
+weighted by their volumes and category mix, lifecycles) at a demo volume, stamped hour by
+hour across the month (working hours busy, nights and weekends a trickle), and posted to
+ingest like any source. A dossier still open when its unit ends goes on under the unit that
+continues it. A month's events are the same on every run (seeded,
 ids ``live-h<YYYYMM>-…``): posting them again changes no figure (the calculator drops an id
 it has applied); a marker file per month in the run directory skips months already sent.
 """

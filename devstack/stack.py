@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.alertmanager import AlertmanagerServer
+from devstack.catalog import ensure_packaged_catalog
 from devstack.kafka import KafkaBroker, KafkaCluster, ensure_kafka_jars, kafka_jars_ready
 from devstack.mailsink import start_local_mail
 from devstack.paths import REPO, RUN
@@ -437,6 +438,14 @@ def _up(
     for name, service in services.items():  # started together, waited for in turn
         service.wait_healthy(90.0)
         report(name, time.monotonic() - started, f"{service.url}/healthz ok")
+    # the packaged agency catalog (An Giang in time), also in a Redis seeded by an earlier
+    # release with the 2024 units only (devstack/catalog.py)
+    with _timed(report, "agency catalog") as notes:
+        notes.append(
+            ensure_packaged_catalog(
+                redis_url, settings.model_copy(update={"kafka_bootstrap": kafka.bootstrap})
+            )
+        )
 
     # Prometheus' pipeline alerts → Alertmanager → the alerts service's webhook (operate
     # scope: the local admin token; none when only digests are issued)

@@ -84,7 +84,8 @@ def live(
     duration: Annotated[float | None, typer.Option(help="Seconds; default: until Ctrl-C")] = None,
     seed: Annotated[int | None, typer.Option(help="Fix the random choices")] = None,
 ) -> None:
-    """A realistic live stream into the ingest API (working hours heavier)."""
+    """A realistic live stream into the ingest API (working hours heavier): the units of the
+    agency catalog valid today — the 117 units of the merged province."""
     from simulator.live import run_live
 
     accepted = run_live(ingest_url, token, rate, duration, seed=seed, report=console.print)

@@ -1,8 +1,15 @@
 """A realistic live stream for the demo, stamped with the current time.
 
-- Agencies are weighted by their 2024 dossier volumes and each agency's category mix is
-  its appendix row; procedures come from the simulated catalog (the one
-  ``simulate appendix-2024`` writes), with their fees and processing times.
+- The units are those of the agency catalog in time on the event's date
+  (``simulator.province``): the 2024 units until 2025-02-28, weighted by their 2024
+  dossier volumes with each unit's category mix from its appendix row and its procedures
+  from the simulated 2024 catalog (the one ``simulate appendix-2024`` writes); the
+  departments merged on 2025-03-01 beside the districts until 2025-06-30; from 2025-07-01
+  the 117 units of the merged province, provincial units continuing their predecessors'
+  volumes and communes sharing the districts' (wards more, the island special zones
+  almost nothing), with procedure catalogs of their own. A dossier whose unit ends while it
+  is open goes on under the unit that continues it (``successor_code``), as a v1.2 sender
+  names it; one with no successor (a district) sends nothing more.
 - Mon–Fri 07:00–17:00 Asia/Ho_Chi_Minh is busy (quieter over the 11:30–13:00 lunch
   break); outside those hours only a trickle arrives, and new dossiers then come in online
   only — the counters are closed.
@@ -30,15 +37,15 @@ import uuid
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from itertools import accumulate
+from statistics import median
 from types import FrameType
 from typing import Any
 
 import httpx
 
-from shared.domain.appendix import AppendixRow
-from shared.domain.calendar import DAY_S, LOCAL_TZ
+from shared.domain.calendar import DAY_S, LOCAL_TZ, local_date
 from simulator.appendix2024 import (
     CATEGORIES,
     DEFAULT_SEED,
@@ -46,14 +53,15 @@ from simulator.appendix2024 import (
     SATISFACTION,
     SURCHARGES_VND,
     AgencyProfile,
+    Category,
     SimProcedure,
-    agency_rows,
     due_after,
     local_iso,
     out_of_catalog_code,
     simulated_procedures,
     working_days_between,
 )
+from simulator.province import CatalogPeriod, Unit, province_in_time
 
 LUNCH = (11 * 60 + 30, 13 * 60)  # minutes of the day
 OFF_HOURS_FACTOR = 0.05
@@ -111,12 +119,39 @@ class _Dossier:
     paid: int = 0  # payment transactions so far
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """The units of one period of the catalog and their weights for each kind of event."""
+
+    units: tuple[Unit, ...]
+    weights: tuple[float, ...]
+    online_weights: tuple[float, ...]
+    document_units: tuple[Unit, ...]
+    document_weights: tuple[float, ...]
+
+    @classmethod
+    def of(cls, period: CatalogPeriod) -> _Choice:
+        units = period.dossier_units
+        weights = tuple(u.weight for u in units)
+        # a unit without dossiers (the People's Committee's office) issues documents like
+        # a middling unit
+        middling = median(weights) if weights else 1.0
+        return cls(
+            units,
+            weights,
+            tuple(u.online_weight for u in units),
+            period.units,
+            tuple(u.weight or middling for u in period.units),
+        )
+
+
 class LiveGenerator:
     """Makes live events. ``seed`` fixes every choice (event ids stay unique per instance).
 
     ``backlog``: dossiers received in the past working days before ``now`` (default: the
     current time), whose lifecycle comes first; ``step_delay_s``: mean wait between a
-    dossier's steps (demo time: seconds, not days).
+    dossier's steps (demo time: seconds, not days). Each event's unit is one of the
+    catalog's units valid on its local date.
     """
 
     def __init__(
@@ -131,24 +166,14 @@ class LiveGenerator:
     ) -> None:
         self.rng = random.Random(seed)
         self.run_id = uuid.uuid4().hex[:10]
-        self.rows: list[AppendixRow] = agency_rows()
-        self.weights = [max(r.hstn_total, 5) for r in self.rows]
-        self.online_weights = [
-            max(sum(n for (_, ch), n in r.category_counts.items() if ch == "online"), 0)
-            for r in self.rows
-        ]
-        self.profiles = {
-            r.agency_code: AgencyProfile.of(catalog_seed, r.agency_code) for r in self.rows
-        }
+        self.catalog_seed = catalog_seed
+        self.province = province_in_time(catalog_seed)
+        self._choices: dict[date | None, _Choice] = {}
+        self._profiles: dict[str, AgencyProfile] = {}
         self.step_delay_s = step_delay_s
         self.max_open = max_open
-        self._procs: dict[tuple[str, str], tuple[list[SimProcedure], list[float]]] = {}
-        for agency, procs in simulated_procedures(catalog_seed).items():
-            for level in ("in_person_only", "partial_online", "full_online"):
-                of_level = [p for p in procs if p.level == level]
-                if of_level:
-                    cum = list(accumulate(1.0 / (k + 1) ** 1.1 for k in range(len(of_level))))
-                    self._procs[(agency, level)] = (of_level, cum)
+        self._appendix_procs = simulated_procedures(catalog_seed)
+        self._procs: dict[tuple[str, str], tuple[list[SimProcedure], list[float]] | None] = {}
         self._seq = 0
         self._ready: list[tuple[float, int, _Dossier]] = []  # dossiers with steps to come
         self._docs = 0
@@ -162,17 +187,53 @@ class LiveGenerator:
         self._seq += 1
         return f"live-{self.run_id}-{kind}{self._seq}"
 
+    def choice(self, day: date) -> _Choice:
+        """The units valid on ``day`` (its period of the catalog) and their weights."""
+        period = self.province.period_on(day)
+        if period.start not in self._choices:
+            self._choices[period.start] = _Choice.of(period)
+        return self._choices[period.start]
+
+    def profile(self, agency: str) -> AgencyProfile:
+        if agency not in self._profiles:
+            self._profiles[agency] = AgencyProfile.of(self.catalog_seed, agency)
+        return self._profiles[agency]
+
     def _procedure(self, agency: str, level: str) -> SimProcedure:
-        found = self._procs.get((agency, level))
+        if (agency, level) not in self._procs:
+            procs = self._appendix_procs.get(agency)
+            if procs is None:
+                procs = self.province.procedures(agency)
+            of_level = [p for p in procs if p.level == level]
+            cum = list(accumulate(1.0 / (k + 1) ** 1.1 for k in range(len(of_level))))
+            self._procs[(agency, level)] = (of_level, cum) if of_level else None
+        found = self._procs[(agency, level)]
         if found is None:
             return SimProcedure(
                 out_of_catalog_code(agency, level), agency, level, "", False, False, 0, 5
             )
-        procs, cum = found
-        return procs[bisect_left(cum, self.rng.random() * cum[-1])]
+        choices, weights = found
+        return choices[bisect_left(weights, self.rng.random() * weights[-1])]
 
-    def _category(self, row: AppendixRow, online_only: bool) -> tuple[str, str]:
-        counts = row.category_counts
+    def _unit_now(self, agency: str, day: date) -> str | None:
+        """The unit that handles a dossier of ``agency`` on ``day``: itself while it is
+        valid, then the unit that continues it (``successor_code``); None when it ended with
+        no successor (the districts)."""
+        catalog = self.province.catalog
+        seen: set[str] = set()
+        code: str | None = agency
+        while code is not None and code not in seen:
+            unit = catalog.get(code)
+            if unit is None:
+                return None
+            if unit.valid_on(day):
+                return code
+            seen.add(code)
+            code = unit.successor_code
+        return None
+
+    def _category(self, unit: Unit, online_only: bool) -> Category:
+        counts = unit.categories
         cats = [c for c in CATEGORIES if not online_only or c[1] == "online"]
         weights = [max(counts[c], 0) for c in cats]
         if sum(weights) == 0:
@@ -186,7 +247,7 @@ class LiveGenerator:
         heapq.heappush(self._ready, (ready, self._seq, dossier))
 
     def _plan_steps(self, dossier: _Dossier) -> None:
-        prof = self.profiles[dossier.agency]
+        prof = self.profile(dossier.agency)
         rng = self.rng
         if rng.random() < LIVE_INTAKE_REJECTED:
             dossier.steps = ["intake_rejected"]
@@ -217,13 +278,14 @@ class LiveGenerator:
         """Dossiers received in the past working days and part-way through their lifecycle
         when the stream starts (their earlier events were sent before it): their next steps
         come first, and those already past their deadline are resolved late."""
+        choice = self.choice(local_date(datetime.fromtimestamp(now_ts, LOCAL_TZ)))
         for _ in range(n):
-            row = self.rng.choices(self.rows, self.weights)[0]
-            level, channel = self._category(row, online_only=False)
-            proc = self._procedure(row.agency_code, level)
+            unit = self.rng.choices(choice.units, choice.weights)[0]
+            level, channel = self._category(unit, online_only=False)
+            proc = self._procedure(unit.agency_code, level)
             received = int(now_ts) - int(self.rng.uniform(0.5, 15) * DAY_S)
             dossier = _Dossier(
-                agency=row.agency_code,
+                agency=unit.agency_code,
                 dossier_id=self._next_id("d"),
                 procedure=proc,
                 received_ts=received,
@@ -242,13 +304,15 @@ class LiveGenerator:
     def received(self, now: datetime) -> dict[str, Any]:
         """A new dossier (online only outside working hours)."""
         online_only = not working_hours(now)
-        row = self.rng.choices(self.rows, self.online_weights if online_only else self.weights)[0]
-        level, channel = self._category(row, online_only)
-        proc = self._procedure(row.agency_code, level)
-        prof = self.profiles[row.agency_code]
+        choice = self.choice(local_date(now))
+        weights = choice.online_weights if online_only else choice.weights
+        unit = self.rng.choices(choice.units, weights if sum(weights) > 0 else choice.weights)[0]
+        level, channel = self._category(unit, online_only)
+        proc = self._procedure(unit.agency_code, level)
+        prof = self.profile(unit.agency_code)
         now_ts = int(now.timestamp())
         dossier = _Dossier(
-            agency=row.agency_code,
+            agency=unit.agency_code,
             dossier_id=self._next_id("d"),
             procedure=proc,
             received_ts=now_ts,
@@ -261,7 +325,7 @@ class LiveGenerator:
             "event_id": self._next_id("e"),
             "event_type": "received",
             "occurred_at": now.isoformat(),
-            "agency_code": row.agency_code,
+            "agency_code": unit.agency_code,
             "dossier_id": dossier.dossier_id,
             "procedure_code": proc.code,
             "service_level": level,
@@ -279,14 +343,27 @@ class LiveGenerator:
         return event
 
     def follow_up(self, now: datetime) -> dict[str, Any] | None:
-        """The next lifecycle step of the dossier whose turn has come, if any."""
+        """The next lifecycle step of the dossier whose turn has come, if any. A dossier
+        whose unit has ended goes on under the unit that continues it; one whose unit ended
+        with no successor sends nothing more."""
         now_ts = now.timestamp()
-        if not self._ready or self._ready[0][0] > now_ts:
-            return None
-        _, _, dossier = heapq.heappop(self._ready)
+        day = local_date(now)
+        while True:
+            if not self._ready or self._ready[0][0] > now_ts:
+                return None
+            _, _, dossier = heapq.heappop(self._ready)
+            handler = self._unit_now(dossier.agency, day)
+            if handler is not None:
+                dossier.agency = handler
+                return self._step(dossier, now)
+            self.in_progress -= 1  # its unit ended with no successor: no more events
+
+    def _step(self, dossier: _Dossier, now: datetime) -> dict[str, Any]:
+        """The dossier's next step as an event, stamped ``now``."""
+        now_ts = now.timestamp()
         step = dossier.steps.pop(0)
         kind = STEP_EVENT_TYPES.get(step, step)
-        prof = self.profiles[dossier.agency]
+        prof = self.profile(dossier.agency)
         event: dict[str, Any] = {
             "event_id": self._next_id("e"),
             "event_type": kind,
@@ -338,7 +415,7 @@ class LiveGenerator:
         days = dossier.procedure.processing_days
         if step == "resubmit":
             level, channel = dossier.category
-            prof = self.profiles[dossier.agency]
+            prof = self.profile(dossier.agency)
             dossier.due_ts = max(dossier.due_ts, due_after(now_ts, days))
             event.update(
                 service_level=level,
@@ -367,12 +444,13 @@ class LiveGenerator:
         event["due_at"] = local_iso(dossier.due_ts)
 
     def document(self, now: datetime) -> dict[str, Any]:
-        row = self.rng.choices(self.rows, self.weights)[0]
-        prof = self.profiles[row.agency_code]
+        choice = self.choice(local_date(now))
+        unit = self.rng.choices(choice.document_units, choice.document_weights)[0]
+        prof = self.profile(unit.agency_code)
         self._docs += 1
         base = {
             "occurred_at": now.isoformat(),
-            "agency_code": row.agency_code,
+            "agency_code": unit.agency_code,
             "confidential": self.rng.random() < prof.confidential,
         }
         if self.rng.random() < 2 / 3:

@@ -443,7 +443,8 @@ def replay(
 ) -> ReplaySummary:
     """Send the events of ``path`` through ``sink``; checkpoint after every batch.
 
-    ``validate``: check each event against contract v1 and the agency catalog here and
+    ``validate``: check each event against contract v1 and the agency catalog in time
+    (the agency valid on the event's date, as ingest and the calculator check it) here and
     send only the valid ones (useful into Kafka, where nothing else checks on the way).
     A Ctrl-C stops after the batch in flight; the summary says ``interrupted``.
     """
@@ -453,7 +454,7 @@ def replay(
     summary.total = count_events(path)
     done = min(read_checkpoint(path), summary.total) if resume else 0
     summary.skipped = done
-    agencies = load_agencies().codes if validate else None
+    agencies = load_agencies() if validate else None
     started = time.perf_counter()
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -1,7 +1,9 @@
 """A province's last 13 months of figures, for the page and board tests: every agency of
-the packaged catalog gets a few dozen dossiers a month (categories, resolutions on time or
-late, results, payments, ratings) and some documents; today has receipts too, and some
-open dossiers are past due. Seeded, so two runs give the same figures.
+the packaged catalog valid in a month (the catalog in time: from 2025-07-01 the units of
+the merged province) gets a few dozen dossiers that month (categories, resolutions on time
+or late, results, payments, ratings) and some documents, each event on a day its agency is
+valid; today has receipts too, and some open dossiers are past due. Seeded, so two runs give
+the same figures.
 
 ``province_events``: the merged province (the catalog of An Giang in time, loaded
 explicitly) month by month across 2025-07-01, for the 117-unit pages."""
@@ -39,13 +41,19 @@ def history_events(
     rnd = random.Random(seed)
     today = today or today_local()
     now = datetime.now(LOCAL_TZ)
-    agencies = list(load_agencies().agencies.values())
+    catalog = load_agencies()
+    index = {code: i for i, code in enumerate(catalog.agencies)}
     n = 0
-    for start in _month_starts(today, months):
-        last_day = min(
-            today, (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    for month_start in _month_starts(today, months):
+        month_end = min(
+            today,
+            (month_start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1),
         )
-        for a_index, agency in enumerate(agencies):
+        for agency in catalog.valid_between(month_start, month_end):
+            a_index = index[agency.agency_code]
+            # the days of the month the agency is valid on (its events fall on them only)
+            start = max(month_start, agency.valid_from or month_start)
+            last_day = min(month_end, agency.valid_to or month_end)
             # each agency its own level, drifting a little from month to month
             base_full = 0.35 + 0.6 * ((a_index * 37) % 100) / 100
             drift = 0.04 * ((start.month + a_index) % 5 - 2)
@@ -98,7 +106,8 @@ def history_events(
                         "amount_vnd": 50_000,
                     }
                 done = at + timedelta(days=rnd.choice((1, 2, 4, 8, 12)), hours=1)
-                if done < now - timedelta(minutes=1) and rnd.random() < 0.85:
+                ended = agency.valid_to is not None and done.date() > agency.valid_to
+                if done < now - timedelta(minutes=1) and not ended and rnd.random() < 0.85:
                     yield {
                         "event_id": f"{dossier}-s",
                         "event_type": "resolved",
@@ -136,11 +145,11 @@ def history_events(
                 if at > now - timedelta(minutes=2):
                     at = now - timedelta(minutes=3)
                 yield {
-                    "event_id": f"doc-{agency.agency_code}-{start:%Y%m}-{d}",
+                    "event_id": f"doc-{agency.agency_code}-{month_start:%Y%m}-{d}",
                     "event_type": "document_issued",
                     "occurred_at": _iso(at),
                     "agency_code": agency.agency_code,
-                    "document_id": f"vb-{agency.agency_code}-{start:%Y%m}-{d}",
+                    "document_id": f"vb-{agency.agency_code}-{month_start:%Y%m}-{d}",
                     "electronic": rnd.random() < 0.9,
                     "confidential": False,
                 }

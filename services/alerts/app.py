@@ -77,6 +77,7 @@ def create_app(settings: AlertsSettings | None = None) -> faust.App:
     @guarded_timer(app, settings.alerts_check_interval_s, on_leader=True)
     async def scheduled_checks() -> None:
         e = engine()
+        await e.check_ended()
         await e.check_overdue()
         await e.check_silence()
         await e.send_digest()

@@ -1,11 +1,14 @@
 """The timers' rules: open dossiers overdue or due soon, the pipeline keeping up, sources
-and agencies fallen silent. Each returns its findings; the engine applies them."""
+and agencies fallen silent, threshold alerts of units that ended. Each returns its findings;
+the engine applies them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from services.alerts.evaluate import judged_now, scope_group
 from services.alerts.metrics import PIPELINE_BEHIND, PIPELINE_LAG, PIPELINE_STALLED
+from services.alerts.model import Alert
 from services.alerts.pipeline import Measure, PipelineHealth, track_progress
 from services.alerts.rules import (
     Observation,
@@ -17,6 +20,10 @@ from services.alerts.rules import (
 from services.alerts.state import AlertStore, Finding, Subject
 from services.alerts.working_hours import WorkingHours
 from shared.domain.calendar import LOCAL_TZ, local_date
+from shared.domain.catalog import AgencyCatalog
+from shared.domain.exceptions import ScopeError
+from shared.domain.indicators import load_indicators
+from shared.domain.scopes import Scope, parse_scope
 from shared.platform.config import AlertsSettings
 from shared.platform.logs import get_logger
 from shared.store.catalogs import Catalogs
@@ -127,4 +134,56 @@ async def silence(
             silent = False  # … and what fired while it was valid resolves
         obs = Observation(silent, Severity.critical if silent else None, round(worked, 2))
         out.append(Finding(subject, obs, {"hours": worked, "last_seen": last.isoformat()}))
+    return out
+
+
+THRESHOLD_RULES = (Rule.breach, Rule.projection)
+
+
+def _ended_scope(alert: Alert, agencies: AgencyCatalog, today: date) -> Scope | None:
+    """The scope of a threshold alert when there is no longer anything to judge: an agency
+    not valid today, an aggregate none of whose members of the alert's year is valid today
+    (§4a.6, §9; :func:`judged_now`); None while it is judged as usual (or its scope or
+    period is not understood)."""
+    try:
+        year = int(alert.period.split(":", 1)[0])
+        scope = parse_scope(alert.scope, agencies, date(year, 1, 1), date(year, 12, 31))
+    except (ValueError, ScopeError):
+        return None
+    return None if judged_now(scope, today) else scope
+
+
+async def ended(store: AlertStore, catalogs: Catalogs, now: datetime) -> list[Finding]:
+    """Breach and projection alerts still firing for a unit that ended (merged, abolished:
+    its ``valid_to`` has passed) or for an aggregate left without members (``level:huyen``
+    after 2025-06-30) resolve: updates no longer judge them, so nothing else would."""
+    today = local_date(now)
+    indicators = load_indicators()
+    out: list[Finding] = []
+    for alert in await store.firing():
+        if alert.rule not in THRESHOLD_RULES:
+            continue
+        scope = _ended_scope(alert, catalogs.agencies, today)
+        if scope is None:
+            continue
+        subject = Subject(
+            alert.rule,
+            alert.scope,
+            alert.scope_name,
+            alert.period,
+            indicator=indicators.get(alert.indicator or ""),
+            target_set=alert.target_set,
+            target_source=alert.target_source,
+            group=scope_group(scope),
+        )
+        if subject.key != alert.key:  # an indicator no longer defined: leave it
+            continue
+        agency = scope.agency
+        details: dict[str, object] = (
+            {"valid_to": agency.valid_to.isoformat()}
+            if agency is not None and agency.valid_to is not None
+            else {"members_valid_now": 0}
+        )
+        obs = Observation(False, None, alert.value, alert.target, alert.projected)
+        out.append(Finding(subject, obs, details))
     return out

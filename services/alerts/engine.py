@@ -131,6 +131,14 @@ class AlertEngine:
             if a is not None and f.obs.firing != before[f.subject.key]
         )
 
+    async def check_ended(self) -> None:
+        """Threshold alerts of units that ended, or of aggregates left without a member
+        valid now, resolve (:func:`checks.ended`)."""
+        catalogs = await self.catalogs.current()
+        findings = await checks.ended(self.store, catalogs, self.clock())
+        if findings:
+            await self.apply(findings)
+
     async def check_overdue(self) -> None:
         catalogs = await self.catalogs.current()
         await self.apply(await checks.overdue(self.figures, catalogs, self.clock()))

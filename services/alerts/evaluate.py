@@ -3,8 +3,13 @@ of the agency and of each scope it belongs to, for the targets in force and each
 target set.
 
 Figures, values and targets come from the read model (``shared.readmodel.figures``): an
-indicator not evaluated for a scope raises nothing and resolves what was firing. The alerts'
-previous state — which the hysteresis needs — is read for all of them in one MGET."""
+indicator not evaluated for a scope raises nothing and resolves what was firing. Ended units
+behave as ended (§4a.6): an agency not valid today is not judged (a late event of a merged
+department raises nothing), nor an aggregate none of whose members is valid today
+(``level:huyen`` after 2025-06-30; with no member in a year it has no target either); what
+fired for them before is resolved by the timers' check (:func:`services.alerts.checks.ended`).
+The alerts' previous state — which the hysteresis needs — is read for all of them in one
+MGET."""
 
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ from shared.store.catalogs import CatalogCache
 from shared.store.indicator_store import IndicatorStore
 
 RECENT_DAYS = 30
+
+
 def alert_scope_name(scope: Scope) -> str:
     agency = scope.agency
     return agency.name if agency else scope_name(scope.id)
@@ -41,14 +48,21 @@ def scope_group(scope: Scope) -> str | None:
     return scope.id.removeprefix("group:") if scope.kind is ScopeKind.group else None
 
 
+def judged_now(scope: Scope, today: date) -> bool:
+    """Whether the threshold rules judge ``scope`` today: an agency while it is valid, an
+    aggregate while one of its members is (its figures sum every member of the period)."""
+    return any(a.valid_on(today) for a in scope.members)
+
+
 def scopes_of(agency_code: str, agencies: AgencyCatalog, start: date, end: date) -> list[Scope]:
     """The agency and every aggregate scope it belongs to, with the members valid at some
-    time in [start, end] (§4a.6)."""
+    time in [start, end] (§4a.6); only those judged on ``end`` (today, :func:`judged_now`)."""
     agency = agencies.get(agency_code)
     if agency is None:
         return []
     ids = [agency_code, f"group:{agency.group}", f"level:{agency.level}", "province"]
-    return [parse_scope(i, agencies, start, end) for i in ids]
+    scopes = [parse_scope(i, agencies, start, end) for i in ids]
+    return [s for s in scopes if judged_now(s, end)]
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,36 @@ def not_evaluated(alert: Alert) -> bool:
     )
 
 
+def ended(alert: Alert) -> bool:
+    """A threshold alert resolved because its unit ended (its ``valid_to`` passed) or its
+    aggregate has no member valid now (``services.alerts.checks.ended``)."""
+    return (
+        alert.state is AlertState.resolved
+        and alert.rule in (Rule.breach, Rule.projection)
+        and ("valid_to" in alert.details or "members_valid_now" in alert.details)
+    )
+
+
+def _ended_reason(alert: Alert) -> str:
+    valid_to = alert.details.get("valid_to")
+    if isinstance(valid_to, str):
+        return f"đơn vị đã kết thúc hoạt động ngày {_vi_date(valid_to)}"
+    return "không còn đơn vị nào của phạm vi đang hoạt động"
+
+
+def _vi_date(iso: str) -> str:
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
+
+
 def subject(alert: Alert) -> str:
     resolved = alert.state is AlertState.resolved
     prefix = "[Đã khắc phục]" if resolved else "[Cảnh báo]"
+    if ended(alert):
+        return (
+            f"{prefix} {alert.scope_name}: {alert.indicator_name} không còn đánh giá "
+            f"({_ended_reason(alert)})"
+        )
     if not_evaluated(alert):
         return (
             f"{prefix} {alert.scope_name}: {alert.indicator_name} không đánh giá "
@@ -88,6 +115,8 @@ def body(alert: Alert, dashboard_url: str) -> str:
         lines.append(f"Giá trị lũy kế: {pct(alert.value)}")
     if not_evaluated(alert):
         lines.append("Đánh giá: Không đánh giá")
+    if ended(alert):
+        lines.append(f"Đánh giá: không còn đánh giá — {_ended_reason(alert)}")
     if alert.target is not None:
         lines.append(f"Chỉ tiêu: {pct(alert.target)}")
     if alert.target_source:

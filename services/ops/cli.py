@@ -16,7 +16,7 @@ from rich.console import Console
 from services.ops.exceptions import RebuildRefused, RestoreRefused
 from services.ops.rebuild import rebuild
 from services.ops.snapshots import restore
-from shared.domain.catalog import parse_agencies_csv
+from shared.domain.catalog import PACKAGED_AGENCIES, packaged_agencies_text, parse_agencies_csv
 from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
@@ -121,8 +121,7 @@ def restore_command(
     )
 
 
-async def _load(kind: str, path: Path) -> int:
-    text = path.read_text(encoding="utf-8-sig")
+async def _load(kind: str, text: str) -> int:
     # parse and check the file before touching Redis
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
@@ -150,7 +149,7 @@ def load_procedures(path: Path) -> None:
     ended with valid_to: a file that drops it is refused.
     """
     try:
-        rows = asyncio.run(_load("procedures", path))
+        rows = asyncio.run(_load("procedures", path.read_text(encoding="utf-8-sig")))
     except CatalogFileError as exc:
         for error in exc.errors:
             console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
@@ -162,24 +161,39 @@ def load_procedures(path: Path) -> None:
 
 
 @catalog_app.command("load-agencies")
-def load_agencies_command(path: Path) -> None:
-    """Replace the agency catalog with a CSV file (services pick it up within seconds).
+def load_agencies_command(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Catalog CSV file (default: the packaged catalog, An Giang in time, "
+            "shared/domain/data/agencies-an-giang.csv)"
+        ),
+    ] = None,
+) -> None:
+    """Replace the agency catalog with a CSV file (services pick it up within seconds);
+    without a file, with the packaged catalog: An Giang in time (the 2024 units ending on
+    2025-02-28 or 2025-06-30, the departments of March–June 2025, the 117 units of the
+    merged province from 2025-07-01 under their portal codes H01.…).
 
     Columns: agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,
-    source (dates YYYY-MM-DD inclusive, empty = open-ended; ``#`` lines are comments). A
-    reorganisation ends agencies with valid_to (and successor_code); a file that drops a
-    code which has figures is refused. Example: shared/domain/data/examples/reorganisation-2025.csv.
+    gso_code,source (dates YYYY-MM-DD inclusive, empty = open-ended; ``#`` lines are
+    comments). A reorganisation ends agencies with valid_to (and successor_code); a file
+    that drops a code which has figures is refused.
     """
+    name = str(path) if path is not None else PACKAGED_AGENCIES
     try:
-        rows = asyncio.run(_load("agencies", path))
+        text = (
+            path.read_text(encoding="utf-8-sig") if path is not None else packaged_agencies_text()
+        )
+        rows = asyncio.run(_load("agencies", text))
     except CatalogFileError as exc:
         for error in exc.errors:
-            console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
+            console.print(f"[red]{name}:[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except (DroppedAgenciesError, CatalogLogError) as exc:
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    console.print(f"agencies: {rows} rows loaded")
+    console.print(f"agencies: {rows} rows loaded from {name}")
 
 
 app.command("rebuild")(rebuild_command)

@@ -1,7 +1,11 @@
 """Agency catalog: codes, Vietnamese names, group, level, parent, validity, successor.
 
-Loaded from ``shared/domain/data/agencies.csv`` (or ``EGOV_AGENCIES_CSV``); the one source every
-service uses to know which agencies exist and how they roll up into scopes.
+The packaged catalog is ``shared/domain/data/agencies-an-giang.csv`` (:data:`PACKAGED_AGENCIES`;
+``EGOV_AGENCIES_CSV`` names another file): An Giang in time (domain README §4a.6, §9) — the
+31 units of 2024 ending on 2025-02-28 or 2025-06-30, the departments merged on 2025-03-01
+(valid to 2025-06-30) and, from 2025-07-01, the 117 units of the merged province under their
+national portal codes (``H01.…``). It is the one source every service starts from to know
+which agencies exist and how they roll up into scopes (the catalog in Redis replaces it).
 
 Agencies in time (domain README §4a.6): one row per agency code, for the code's whole
 life. ``valid_from``/``valid_to`` (inclusive, empty = open-ended) say when it exists; an
@@ -15,7 +19,7 @@ under the province): a commune whose district ends on 2025-06-30 needs no second
 A unit that is re-established (merged communes) gets a new code with ``successor_code``
 on the old ones, like a merged department.
 
-Catalog files may carry comment lines starting with ``#`` (the example reorganisation
+Catalog files may carry comment lines starting with ``#`` (the packaged catalog
 documents itself that way); :func:`parse_agencies_csv` checks a file as a whole and names
 the line of each error.
 """
@@ -159,6 +163,9 @@ class AgencyCatalog:
         return out.getvalue()
 
 
+# the packaged agency catalog: An Giang in time (a file of ``shared/domain/data``)
+PACKAGED_AGENCIES = "agencies-an-giang.csv"
+
 AGENCY_CSV_FIELDS = [
     "agency_code",
     "name",
@@ -285,6 +292,12 @@ def _data_text(name: str, override_env: str) -> str:
     return resources.files("shared.domain.data").joinpath(name).read_text(encoding="utf-8")
 
 
+def packaged_agencies_text() -> str:
+    """The text of the packaged agency catalog (or of ``EGOV_AGENCIES_CSV`` when set)."""
+    return _data_text(PACKAGED_AGENCIES, "EGOV_AGENCIES_CSV")
+
+
 @lru_cache(maxsize=1)
 def load_agencies() -> AgencyCatalog:
-    return AgencyCatalog.from_csv_text(_data_text("agencies.csv", "EGOV_AGENCIES_CSV"))
+    """The packaged agency catalog (or ``EGOV_AGENCIES_CSV``), checked as a whole."""
+    return AgencyCatalog.from_csv_text(packaged_agencies_text())

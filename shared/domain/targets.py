@@ -151,7 +151,7 @@ class TargetBook:
         target_set: str | None,
     ) -> Target | None:
         if not members:
-            return None
+            return None  # nothing to judge: no target, no verdict
         names = {scope_id, "all"} if kind == "province" else {scope_id}
         own = [
             row for row in self._in_force(indicator, year, target_set) if row[1].applies_to in names

@@ -132,8 +132,9 @@ OTHER_VARIABLES = (
     (
         "EGOV_AGENCIES_CSV",
         "path",
-        "`shared/domain/data/agencies.csv`",
-        "Agency catalog a service starts from (the catalog in Redis replaces it).",
+        "`shared/domain/data/agencies-an-giang.csv`",
+        "Agency catalog a service seeds an empty Redis with, and `egov catalog load-agencies` "
+        "loads without a file: An Giang in time (the catalog in Redis replaces it).",
     ),
     (
         "EGOV_TARGETS_CSV",

@@ -8,7 +8,8 @@ Where the agency catalog comes from — one rule:
 
 - Redis answers and holds an agency catalog: that one (the latest replacement).
 - Redis answers and holds none (never initialised): the packaged
-  ``shared/domain/data/agencies.csv`` is written there first (``SET NX``), then read back.
+  ``shared/domain/data/agencies-an-giang.csv`` (the province in time) is written there first
+  (``SET NX``), then read back.
 - Redis does not answer (down, unreachable, still loading its data): the last copy read
   from Redis; before any copy, :class:`CatalogUnavailable` — never the packaged file,
   which lacks every agency added since (validating against it would reject their events:

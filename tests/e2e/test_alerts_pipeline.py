@@ -32,7 +32,7 @@ def routes(smtp: SmtpServer, rules: list[str]) -> dict[str, str]:
     }
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"so-tttt") -> None:
+def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"H01.05") -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for value in values:
         producer.send(topic, key=key, value=value).get(10)
@@ -84,7 +84,7 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
     alerts = service_factory("alerts", env)
     year = now_utc().astimezone(LOCAL_TZ).year
     update = IndicatorUpdate(
-        agency_code="so-tttt",
+        agency_code="H01.05",
         period=str(year),
         published_at=now_utc(),
         indicators={"full_online_rate": IndicatorFigures(numerator=20, denominator=40, value=50.0)},
@@ -111,7 +111,7 @@ def test_sigkill_between_queueing_and_sending_gives_exactly_one_email(
         assert client.zcard(QUEUE) == 0
         published = consume_all(isolated["bootstrap"], isolated["topics"].alerts)
         assert any(
-            a["key"].startswith("breach|so-tttt|full_online_rate|") and a["state"] == "firing"
+            a["key"].startswith("breach|H01.05|full_online_rate|") and a["state"] == "firing"
             for a in published
         )
     finally:
@@ -136,7 +136,7 @@ def test_overdue_dossier_alert_fires_at_due_at_and_resolves(isolated, service_fa
         "event_id": f"od-{now.timestamp()}",
         "event_type": "received",
         "occurred_at": now.isoformat(),
-        "agency_code": "so-tu-phap",
+        "agency_code": "H01.12",
         "dossier_id": "HS-QH-1",
         "procedure_code": "p",
         "service_level": "full_online",
@@ -144,14 +144,12 @@ def test_overdue_dossier_alert_fires_at_due_at_and_resolves(isolated, service_fa
         "submitted_by": "citizen",
         "due_at": due.isoformat(),
     }
-    produce(
-        isolated["bootstrap"], isolated["topics"].dossier, [orjson.dumps(event)], key=b"so-tu-phap"
-    )
-    key = alert_key(Rule.overdue, "so-tu-phap", None, "open")
+    produce(isolated["bootstrap"], isolated["topics"].dossier, [orjson.dumps(event)], key=b"H01.12")
+    key = alert_key(Rule.overdue, "H01.12", None, "open")
     url = isolated["redis_url"]
     client = redis.Redis.from_url(url)
     try:
-        assert wait(lambda: client.zcard("open:{so-tu-phap}") == 1, 30)
+        assert wait(lambda: client.zcard("open:{H01.12}") == 1, 30)
         assert get_alert(url, key) is None  # not yet due
         assert wait(
             lambda: (a := get_alert(url, key)) is not None and a.state is AlertState.firing, 30
@@ -171,7 +169,7 @@ def test_overdue_dossier_alert_fires_at_due_at_and_resolves(isolated, service_fa
             isolated["bootstrap"],
             isolated["topics"].dossier,
             [orjson.dumps(resolved)],
-            key=b"so-tu-phap",
+            key=b"H01.12",
         )
         assert wait(lambda: get_alert(url, key).state is AlertState.resolved, 30)
         assert wait(lambda: len(smtp.messages) == 2, 15)

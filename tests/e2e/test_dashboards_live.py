@@ -60,7 +60,7 @@ def test_every_panel_query_returns_series(service_factory, prometheus_factory) -
         )
         variables = {
             "indicator": "full_online_rate",
-            "agency": busiest[0]["metric"]["scope"] if busiest else "so-tttt",
+            "agency": busiest[0]["metric"]["scope"] if busiest else "H01.05",
         }
         missing = [
             f"{name} / {title}: {fill(expr, variables)}"

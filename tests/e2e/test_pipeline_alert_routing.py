@@ -54,12 +54,12 @@ async def seed_overdue(url: str) -> None:
 
     now = now_utc().astimezone(LOCAL_TZ)
     raw = received(
-        agency="so-y-te",
+        agency="H01.10",  # Sở Y tế
         dossier=f"qh-{uuid.uuid4().hex[:6]}",
         at=(now - timedelta(hours=3)).isoformat(),
         due_at=(now - timedelta(hours=1)).isoformat(),
     )
-    event = validate_event(raw, agencies=load_agencies().codes)
+    event = validate_event(raw, agencies=load_agencies())
     assert not isinstance(event, list)
     client = Redis.from_url(url)
     await IndicatorStore(client).apply_many([event])

@@ -1,6 +1,7 @@
 """A reorganisation loaded as data (domain §4a.6), end to end through the real ingest,
-broker, calculator, Redis and API: the example 2025 catalog (departments merged on
-1 March, districts ended on 30 June) replaces the packaged one while the services run."""
+broker, calculator, Redis and API: a sample 2025 catalog (tests/fixtures: departments merged
+on 1 March, districts ended on 30 June, sample communes) replaces the packaged one while
+the services run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import base64
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,13 +17,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from tests.factories import received
+from tests.fixtures import AGENCIES_2024, REORGANISATION_EXAMPLE
 
 INGEST = {"Authorization": "Bearer dev-ingest-token"}
 READ = {"Authorization": "Bearer dev-read-token"}
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 CSV = {"content-type": "text/csv"}
-ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "shared" / "domain" / "data" / "examples" / "reorganisation-2025.csv"
+EXAMPLE = REORGANISATION_EXAMPLE
 PROCEDURES = (
     "procedure_code,agency_code,name,service_level,eligible_full_online,fee_required,"
     "valid_from,valid_to\n"
@@ -275,10 +275,10 @@ def test_catalog_loads_are_checked_and_never_drop_codes_with_figures(stack) -> N
     )
     assert resp.status_code == 400
     assert "line 2: parent_code 'nope' is not in the file" in resp.json()["message"]
-    # back to the packaged catalog: so-khcn-2025 has figures and would be dropped
-    packaged = (ROOT / "shared" / "domain" / "data" / "agencies.csv").read_bytes()
+    # back to the 2024 catalog: so-khcn-2025 has figures and would be dropped
+    old = AGENCIES_2024.read_bytes()
     resp = httpx.put(
-        f"{api}/v1/catalog/agencies", content=packaged, headers={**ADMIN, **CSV}, timeout=30
+        f"{api}/v1/catalog/agencies", content=old, headers={**ADMIN, **CSV}, timeout=30
     )
     assert resp.status_code == 409, resp.text
     body = resp.json()

@@ -110,7 +110,7 @@ def overdue_dossier(agency: str) -> Any:
         at=(now - timedelta(hours=3)).isoformat(),
         due_at=(now - timedelta(hours=1)).isoformat(),
     )
-    event = validate_event(raw, agencies=load_agencies().codes)
+    event = validate_event(raw, agencies=load_agencies())  # valid now
     assert not isinstance(event, list), event
     return event
 
@@ -120,7 +120,7 @@ def test_smtp_accepts_then_alerts_sigkilled_before_done_one_message_id(
 ) -> None:
     async def seed() -> None:
         client = Redis.from_url(isolated["redis_url"])
-        await IndicatorStore(client).apply_many([overdue_dossier("so-tu-phap")])
+        await IndicatorStore(client).apply_many([overdue_dossier("H01.12")])  # Sở Tư pháp
         await client.aclose()
 
     asyncio.run(seed())
@@ -173,13 +173,13 @@ def test_smtp_accepts_then_alerts_sigkilled_before_done_one_message_id(
 # --- the calculator stopped for 3 simulated working hours -----------------------------------
 
 MONDAY = datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)  # in the past: valid event times
-SENDERS = {  # agency → the source that sends its events
-    "so-y-te": "his-so-y-te",
-    "so-tttt": "qlvbdh",
-    "so-tu-phap": "qlvbdh",
-    "so-tai-chinh": "dvc-tinh",
-    "so-gtvt": "dvc-tinh",
-    "so-xay-dung": "dvc-tinh",
+SENDERS = {  # agency (units of the merged province, valid then) → the source of its events
+    "H01.10": "his-so-y-te",  # Sở Y tế
+    "H01.05": "qlvbdh",  # Sở Khoa học và Công nghệ
+    "H01.12": "qlvbdh",  # Sở Tư pháp
+    "H01.02": "dvc-tinh",  # Sở Tài chính
+    "H01.09": "dvc-tinh",  # Sở Xây dựng
+    "H01.187": "dvc-tinh",  # UBND xã Đông Thái
 }
 
 
@@ -396,12 +396,12 @@ def test_production_refuses_dev_secrets_and_read_token_cannot_ack_or_silence(
     ]
     db = redis_db(redis_server, 12)
     sync_redis.Redis.from_url(db).flushdb()
-    key = alert_key(Rule.overdue, "so-y-te", None, "open")
+    key = alert_key(Rule.overdue, "H01.10", None, "open")
     now = now_utc()
     alert = Alert(
         key=key,
         rule=Rule.overdue,
-        scope="so-y-te",
+        scope="H01.10",
         scope_name="Sở Y tế",
         period="open",
         state=AlertState.firing,

@@ -25,12 +25,11 @@ from shared.store.catalogs import CatalogStore
 from shared.store.indicator_store import IndicatorStore
 from tests.factories import received
 from tests.faults.test_calculator_faults import produce, report
+from tests.fixtures import REORGANISATION_EXAMPLE
 
 pytestmark = pytest.mark.integration
 
-REORGANISATION = (
-    Path(__file__).resolve().parents[2] / "shared/domain/data/examples/reorganisation-2025.csv"
-)
+REORGANISATION = REORGANISATION_EXAMPLE
 NEW_AGENCY = "xa-mau-moi-01"  # a commune from 1 July 2025: in no packaged catalog
 INGEST = {"Authorization": "Bearer dev-ingest-token"}
 

@@ -28,6 +28,7 @@ from shared.store.indicator_store import IndicatorStore
 from shared.store.snapshots import list_snapshots, take_snapshot
 from tests.factories import received
 from tests.faults.test_calculator_faults import counted, distinct_ids, produce, report, wait_equal
+from tests.fixtures import AGENCIES_2024, REORGANISATION_EXAMPLE
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
 
 pytestmark = pytest.mark.integration
@@ -143,9 +144,8 @@ def test_rebuild_validates_each_event_with_the_catalog_in_force_then(isolated) -
         topics=isolated["topics"],
         calculator_group=isolated["env"]["EGOV_CALCULATOR_GROUP"],
     )
-    examples = Path(__file__).resolve().parents[2] / "shared/domain/data/examples"
-    example = examples / "reorganisation-2025.csv"
-    reorganised = parse_agencies_csv(example.read_text(encoding="utf-8"))
+    reorganised = parse_agencies_csv(REORGANISATION_EXAMPLE.read_text(encoding="utf-8"))
+    undated = parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))
 
     async def publish(catalog: AgencyCatalog) -> None:
         redis = Redis.from_url(settings.redis_url)
@@ -161,7 +161,7 @@ def test_rebuild_validates_each_event_with_the_catalog_in_force_then(isolated) -
     def event(dossier: str, day: int) -> dict[str, object]:
         return received(agency="so-tttt", dossier=dossier, at=f"2025-03-{day:02d}T09:00:00+07:00")
 
-    asyncio.run(publish(load_agencies()))
+    asyncio.run(publish(undated))  # the 2024 catalog, no dates: so-tttt valid in March
     produce(settings.kafka_bootstrap, settings.topics.dossier, [event("before", 5)])
     time.sleep(0.05)
     asyncio.run(publish(reorganised))

@@ -32,14 +32,14 @@ async def measure(url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     await redis.flushdb()
     from shared.store.indicator_store import IndicatorStore
 
-    await IndicatorStore(redis).apply_many(dossiers("so-tttt", at, 60, 10))
+    await IndicatorStore(redis).apply_many(dossiers("H01.05", at, 60, 10))
     settings = Settings(
         redis_url=url,
         alerts_routes=[AlertRoute(emails=["cntt@sokhcn.gov.vn"])],
         alerts_target_sets=["kh-1205-2025"],
     )
     engine = AlertEngine(settings, redis, clock=lambda: at)
-    await engine.on_update("so-tttt", at.year)  # warm the catalog cache; alerts fire
+    await engine.on_update("H01.05", at.year)  # warm the catalog cache; alerts fire
     sends = 0
     direct: list[str] = []
     original_send: Any = Connection.send_packed_command
@@ -60,7 +60,7 @@ async def measure(url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     before = commandstats(await probe.info("commandstats"))
     sends = 0
     direct.clear()
-    await engine.on_update("so-tttt", at.year)
+    await engine.on_update("H01.05", at.year)
     trips, names = sends, list(direct)
     after = commandstats(await probe.info("commandstats"))
     monkeypatch.undo()

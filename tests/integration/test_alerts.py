@@ -36,7 +36,7 @@ from tests.factories import received
 from tests.receivers import HttpReceiver, SmtpServer
 
 DB = 12
-BREACH_KEY_PREFIX = "breach|so-tttt|full_online_rate|"
+BREACH_KEY_PREFIX = "breach|H01.05|full_online_rate|"
 
 
 class Clock:
@@ -79,7 +79,7 @@ def settings_for(
     return Settings(redis_url=url, smtp_port=smtp.port, alerts_routes=routes, **extra)
 
 
-def this_year_events(n_full: int, n_other: int, agency: str = "so-tttt") -> list[Any]:
+def this_year_events(n_full: int, n_other: int, agency: str = "H01.05") -> list[Any]:
     """Dossiers received today; ``n_full`` of them full online."""
     now = now_utc().astimezone(LOCAL_TZ) - timedelta(minutes=5)
     raws = [
@@ -114,7 +114,7 @@ def breach_emails(smtp: SmtpServer) -> list[Any]:
         m
         for m in smtp.messages
         if "Tỷ lệ hồ sơ trực tuyến toàn trình" in str(m["Subject"])
-        and "Sở Thông tin và Truyền thông" in str(m["Subject"])
+        and "Sở Khoa học và Công nghệ" in str(m["Subject"])
     ]
 
 
@@ -132,8 +132,8 @@ def test_breach_one_email_one_webhook_recovery_one_resolution(url, smtp, hook) -
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp, hook), redis)
         await apply(url, this_year_events(20, 20))  # 50 % < 85 % (so_nganh, in force 2026)
-        await engine.on_update("so-tttt", now_utc().astimezone(LOCAL_TZ).year)
-        await engine.on_update("so-tttt", now_utc().astimezone(LOCAL_TZ).year)  # no repeat
+        await engine.on_update("H01.05", now_utc().astimezone(LOCAL_TZ).year)
+        await engine.on_update("H01.05", now_utc().astimezone(LOCAL_TZ).year)  # no repeat
         await engine.deliver()
         await engine.deliver()
         assert len(breach_emails(smtp)) == 1, [str(m["Subject"]) for m in smtp.messages]
@@ -150,7 +150,7 @@ def test_breach_one_email_one_webhook_recovery_one_resolution(url, smtp, hook) -
         )
         assert headers["X-Egov-Signature"].startswith("sha256=")
         await apply(url, this_year_events(300, 0))  # 320 / 340 = 94 % ≥ 85 + 1
-        await engine.on_update("so-tttt", now_utc().astimezone(LOCAL_TZ).year)
+        await engine.on_update("H01.05", now_utc().astimezone(LOCAL_TZ).year)
         await engine.deliver()
         emails = breach_emails(smtp)
         assert len(emails) == 2 and str(emails[1]["Subject"]).startswith("[Đã khắc phục]")
@@ -164,7 +164,7 @@ def test_below_minimum_denominator_no_alert(url, smtp) -> None:
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp), redis)
         await apply(url, this_year_events(0, 10))  # 0 % but only 10 dossiers < 30
-        await engine.on_update("so-tttt", now_utc().astimezone(LOCAL_TZ).year)
+        await engine.on_update("H01.05", now_utc().astimezone(LOCAL_TZ).year)
         await engine.deliver()
         assert await AlertStore(redis).all() == []
         assert smtp.messages == []
@@ -181,7 +181,7 @@ def test_value_flapping_around_target_gives_one_alert(url, smtp) -> None:
         engine = AlertEngine(settings_for(url, smtp), redis)
         from services.alerts.rules import evaluate_breach
 
-        key = alert_key(Rule.breach, "so-tttt", "full_online_rate", "2026")
+        key = alert_key(Rule.breach, "H01.05", "full_online_rate", "2026")
         for i in range(50):
             value_num = 845 if i % 2 == 0 else 855  # 84.5 % / 85.5 % around 85 %
             prev = await AlertStore(redis).get(key)
@@ -198,8 +198,8 @@ def test_value_flapping_around_target_gives_one_alert(url, smtp) -> None:
                 Finding(
                     Subject(
                         Rule.breach,
-                        "so-tttt",
-                        "Sở Thông tin và Truyền thông",
+                        "H01.05",
+                        "Sở Khoa học và Công nghệ",
                         "2026",
                         indicator=indicator,
                         group="so_nganh",
@@ -226,7 +226,7 @@ def test_smtp_down_then_up_email_arrives_once(url, smtp) -> None:
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),
@@ -259,8 +259,8 @@ def test_email_is_proper_vietnamese_utf8(url, smtp) -> None:
             Finding(
                 Subject(
                     Rule.breach,
-                    "so-gtvt",
-                    "Sở Giao thông Vận tải",
+                    "H01.09",
+                    "Sở Xây dựng",
                     "2026",
                     indicator=indicator,
                     target_set="kh-1205-2025",
@@ -273,8 +273,7 @@ def test_email_is_proper_vietnamese_utf8(url, smtp) -> None:
         await engine.deliver()
         (msg,) = smtp.messages
         assert str(msg["Subject"]) == (
-            "[Cảnh báo] Sở Giao thông Vận tải: Tỷ lệ hồ sơ trực tuyến toàn trình 35,49% "
-            "dưới chỉ tiêu 85,00%"
+            "[Cảnh báo] Sở Xây dựng: Tỷ lệ hồ sơ trực tuyến toàn trình 35,49% dưới chỉ tiêu 85,00%"
         )
         body = msg.get_content()
         assert "Chỉ số: Tỷ lệ hồ sơ trực tuyến toàn trình (full_online_rate)" in body
@@ -282,7 +281,7 @@ def test_email_is_proper_vietnamese_utf8(url, smtp) -> None:
         assert "Văn bản giao chỉ tiêu: Kế hoạch 1205/KH-UBND" in body
         assert "Mức độ: Nghiêm trọng" in body
         assert "Bắt đầu: 02/03/2026 09:30" in body
-        assert "var-scope=so-gtvt" in body
+        assert "var-scope=H01.09" in body
         await redis.aclose()
 
     run(scenario())
@@ -324,7 +323,7 @@ def test_weekend_hours_do_not_count_towards_silence(url, smtp) -> None:
         friday = datetime(2026, 11, 20, 16, 30, tzinfo=LOCAL_TZ)
         clock = Clock(datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ))  # Monday 08:00
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
-        await record_last_seen(redis, ["so-y-te"], [], friday)
+        await record_last_seen(redis, ["H01.10"], [], friday)
         await engine.check_silence()  # 0.5 h Friday + 1 h Monday = 1.5 h < 2
         assert await AlertStore(redis).firing() == []
         await redis.aclose()
@@ -365,7 +364,7 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
             Finding(
                 Subject(
                     Rule.breach,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "2026",
                     indicator=indicator,
@@ -379,12 +378,12 @@ def test_alert_api_lists_acknowledges_and_silences(url, smtp, hook) -> None:
         await redis.aclose()
 
     asyncio.run(fire(True))
-    key = alert_key(Rule.breach, "so-y-te", "full_online_rate", "2026")
+    key = alert_key(Rule.breach, "H01.10", "full_online_rate", "2026")
     auth = {"Authorization": "Bearer dev-read-token"}
     operate = {"Authorization": "Bearer dev-admin-token"}  # admin implies operate
     with TestClient(create_app(Settings(redis_url=url))) as client:
         listed = client.get(
-            "/v1/alerts", params={"state": "firing", "scope": "so-y-te"}, headers=auth
+            "/v1/alerts", params={"state": "firing", "scope": "H01.10"}, headers=auth
         ).json()
         assert [a["key"] for a in listed] == [key]
         assert client.get("/v1/alerts", params={"state": "resolved"}, headers=auth).json() == []
@@ -416,7 +415,7 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),
@@ -431,7 +430,7 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
     (body,) = [orjson.loads(b) for _, b in hook.requests]
     assert body[0]["labels"] == {
         "alertname": "overdue",
-        "scope": "so-y-te",
+        "scope": "H01.10",
         "indicator": "",
         "period": "open",
         "severity": "critical",
@@ -440,13 +439,13 @@ def test_alertmanager_sink_receives_v2_alerts(url, smtp, hook) -> None:
     assert body[0]["annotations"]["summary"] == "[Cảnh báo] Sở Y tế: 2 hồ sơ quá hạn"
 
 
-# -- "Không đánh giá" (§4a.7): Thanh tra tỉnh has no full_online procedure -----------------
+# -- "Không đánh giá" (§4a.7): Thanh tra tỉnh (H01.08) has no full_online procedure ----------
 
-THANH_TRA = "thanh-tra-tinh"
+THANH_TRA = "H01.08"  # Thanh tra tỉnh
 
 
 def procedures() -> list[Procedure]:
-    """so-tttt offers a full_online procedure; Thanh tra tỉnh only an in-person one."""
+    """H01.05 offers a full_online procedure; Thanh tra tỉnh only an in-person one."""
     return [
         Procedure(
             procedure_code=code,
@@ -457,7 +456,7 @@ def procedures() -> list[Procedure]:
             fee_required=False,
         )
         for code, agency, level in (
-            ("tttt-1", "so-tttt", "full_online"),
+            ("tttt-1", "H01.05", "full_online"),
             ("tt-1", THANH_TRA, "in_person_only"),
         )
     ]
@@ -479,7 +478,7 @@ def dossiers(agency: str, at: datetime, n: int, full_online: int = 0) -> list[An
             at=at.isoformat(),
             level="full_online" if i < full_online else "in_person_only",
             channel="online" if i < full_online else "in_person",
-            procedure_code="tttt-1" if agency == "so-tttt" else "tt-1",
+            procedure_code="tttt-1" if agency == "H01.05" else "tt-1",
         )
         for i in range(n)
     ]
@@ -509,14 +508,14 @@ def test_not_evaluated_agency_gets_no_breach_while_evaluated_one_does(url, smtp)
         await load_procedures(url)
         # the same situation for both: 40 dossiers this week, all in person (raw 0 %)
         at = clock.at - timedelta(days=2)
-        await apply(url, dossiers("so-tttt", at, 40) + dossiers(THANH_TRA, at, 40))
+        await apply(url, dossiers("H01.05", at, 40) + dossiers(THANH_TRA, at, 40))
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
-        for agency in ("so-tttt", THANH_TRA):
+        for agency in ("H01.05", THANH_TRA):
             await engine.on_update(agency, year)
         await engine.deliver()
         store = AlertStore(redis)
-        breach = await store.get(alert_key(Rule.breach, "so-tttt", "full_online_rate", str(year)))
+        breach = await store.get(alert_key(Rule.breach, "H01.05", "full_online_rate", str(year)))
         assert breach is not None and breach.state is AlertState.firing
         assert breach.severity is Severity.critical and breach.value == 0.0
         for key in threshold_keys(THANH_TRA, year):
@@ -529,7 +528,7 @@ def test_not_evaluated_agency_gets_no_breach_while_evaluated_one_does(url, smtp)
             for m in smtp.messages
             if "Tỷ lệ hồ sơ trực tuyến toàn trình" in str(m["Subject"])
         ]
-        assert any("Sở Thông tin và Truyền thông" in s for s in subjects), subjects
+        assert any("Sở Khoa học và Công nghệ" in s for s in subjects), subjects
         assert not any("Thanh tra tỉnh" in s for s in subjects), subjects
         await redis.aclose()
 
@@ -545,16 +544,16 @@ def test_not_evaluated_agency_gets_no_early_warning_while_evaluated_one_does(url
         # 200 full online in February, 30 in person last week: 87 % to date (≥ 85 %), but
         # the last 30 days' pace (0 %) projects the year end far below the target
         events: list[Any] = []
-        for agency in ("so-tttt", THANH_TRA):
+        for agency in ("H01.05", THANH_TRA):
             events += dossiers(agency, datetime(year, 2, 10, 9, 0, tzinfo=LOCAL_TZ), 200, 200)
             events += dossiers(agency, clock.at - timedelta(days=5), 30)
         await apply(url, events)
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
-        for agency in ("so-tttt", THANH_TRA):
+        for agency in ("H01.05", THANH_TRA):
             await engine.on_update(agency, year)
         store = AlertStore(redis)
-        breach_key, projection_key = threshold_keys("so-tttt", year)
+        breach_key, projection_key = threshold_keys("H01.05", year)
         assert await store.get(breach_key) is None  # 200 / 230 meets 85 %
         warning = await store.get(projection_key)
         assert warning is not None and warning.state is AlertState.firing
@@ -610,7 +609,7 @@ def test_digest_and_ranking_never_call_a_not_evaluated_agency_below_target(url, 
     async def scenario() -> None:
         await load_procedures(url)
         at = clock.at - timedelta(days=1)
-        await apply(url, dossiers("so-tttt", at, 40, 10) + dossiers(THANH_TRA, at, 67))
+        await apply(url, dossiers("H01.05", at, 40, 10) + dossiers(THANH_TRA, at, 67))
         redis = Redis.from_url(url)
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
         assert await engine.send_digest() is True
@@ -618,7 +617,7 @@ def test_digest_and_ranking_never_call_a_not_evaluated_agency_below_target(url, 
         (msg,) = smtp.messages
         body = msg.get_content()
         lines = body.splitlines()
-        assert "    Sở Thông tin và Truyền thông: 25.00% (Chưa đạt, chỉ tiêu 85.00%)" in lines
+        assert "    Sở Khoa học và Công nghệ: 25.00% (Chưa đạt, chỉ tiêu 85.00%)" in lines
         assert not [line for line in lines if "Thanh tra tỉnh" in line and "Chưa đạt" in line]
         assert not [line for line in lines if "Thanh tra tỉnh: 0.00%" in line]
         assert "  Không đánh giá (chỉ số không áp dụng): Thanh tra tỉnh" in lines
@@ -638,7 +637,7 @@ def test_digest_and_ranking_never_call_a_not_evaluated_agency_below_target(url, 
         row = next(r for r in ranked.agencies if r.agency_code == THANH_TRA)
         assert row.value is None and row.verdict is Verdict.not_evaluated
         assert THANH_TRA not in [r.agency_code for r in ranked.worst]
-        assert [r.verdict for r in ranked.worst if r.agency_code == "so-tttt"] == [Verdict.below]
+        assert [r.verdict for r in ranked.worst if r.agency_code == "H01.05"] == [Verdict.below]
         await redis.aclose()
 
     run(scenario())
@@ -651,27 +650,123 @@ def test_silence_alerts_only_for_agencies_valid_now(url, smtp) -> None:
         clock = Clock(monday + timedelta(hours=3))
         engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
         engine.catalogs = CatalogCache(redis, refresh_s=0)
-        await record_last_seen(redis, ["so-y-te", "so-tttt"], [], monday)
+        await record_last_seen(redis, ["H01.10", "H01.05"], [], monday)
         await engine.check_silence()  # 3 working hours ≥ 2: both silent
         store = AlertStore(redis)
-        keys = {a: alert_key(Rule.silent_agency, a, None, "live") for a in ("so-y-te", "so-tttt")}
+        keys = {a: alert_key(Rule.silent_agency, a, None, "live") for a in ("H01.10", "H01.05")}
         for key in keys.values():
             alert = await store.get(key)
             assert alert is not None and alert.state is AlertState.firing
-        # so-tttt ends on the Friday before (merged): no longer valid now
+        # H01.05 ends on the Friday before (as if merged): no longer valid now
         ended: list[Agency] = [
             a.model_copy(update={"valid_to": date(2026, 11, 20)})
-            if a.agency_code == "so-tttt"
+            if a.agency_code == "H01.05"
             else a
             for a in load_agencies().agencies.values()
         ]
         await CatalogStore(redis).replace_agencies(ended)
         clock.at += timedelta(minutes=30)
         await engine.check_silence()
-        tttt = await store.get(keys["so-tttt"])
+        tttt = await store.get(keys["H01.05"])
         assert tttt is not None and tttt.state is AlertState.resolved  # not silent: gone
-        yte = await store.get(keys["so-y-te"])
+        yte = await store.get(keys["H01.10"])
         assert yte is not None and yte.state is AlertState.firing
+        await redis.aclose()
+
+    run(scenario())
+
+
+# -- the packaged catalog in time: ended units behave as ended (§4a.6, §9) -----------------
+
+
+def test_no_silence_alert_for_a_district_after_its_end(url, smtp) -> None:
+    """The districts end on 2025-06-30 in the packaged catalog: one that fell silent on its
+    last day stops being silent on 1 July, and a district last seen in June never raises a
+    "kết nối gián đoạn" in 2026; a commune that falls silent does."""
+
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        monday = datetime(2025, 6, 30, 8, 0, tzinfo=LOCAL_TZ)  # the districts' last day
+        clock = Clock(monday + timedelta(hours=3))
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock, pipeline=caught_up)
+        engine.catalogs = CatalogCache(redis, refresh_s=0)  # the packaged catalog, seeded
+        await record_last_seen(redis, ["ubnd-an-phu"], [], monday)
+        await engine.check_silence()
+        store = AlertStore(redis)
+        key = alert_key(Rule.silent_agency, "ubnd-an-phu", None, "live")
+        fired = await store.get(key)
+        assert fired is not None and fired.state is AlertState.firing  # valid that day
+        clock.at = datetime(2025, 7, 1, 10, 0, tzinfo=LOCAL_TZ)
+        await engine.check_silence()
+        gone = await store.get(key)
+        assert gone is not None and gone.state is AlertState.resolved
+        # in 2026: a district last seen on its last day raises nothing, a commune does
+        tuesday = datetime(2026, 11, 24, 8, 0, tzinfo=LOCAL_TZ)
+        await record_last_seen(
+            redis, ["ubnd-cho-moi"], [], datetime(2025, 6, 30, 16, 0, tzinfo=LOCAL_TZ)
+        )
+        await record_last_seen(redis, ["H01.187"], [], tuesday)
+        clock.at = tuesday + timedelta(hours=3)
+        await engine.check_silence()
+        assert await store.get(alert_key(Rule.silent_agency, "ubnd-cho-moi", None, "live")) is None
+        commune = await store.get(alert_key(Rule.silent_agency, "H01.187", None, "live"))
+        assert commune is not None and commune.state is AlertState.firing
+        assert {a.scope for a in await store.firing()} == {"H01.187"}
+        await engine.deliver()
+        subjects = [str(m["Subject"]) for m in smtp.messages]
+        assert "[Cảnh báo] Kết nối gián đoạn: UBND xã Đông Thái không gửi dữ liệu" in subjects
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_threshold_alerts_of_ended_units_resolve_and_are_not_raised_again(url, smtp) -> None:
+    """A district below target in June 2025 fires (it and level:huyen); on 1 July it has
+    ended: the timers' check resolves both, saying why, and a late event of the district
+    raises neither again. The local group and the province go on being judged."""
+
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        clock = Clock(datetime(2025, 6, 20, 10, 0, tzinfo=LOCAL_TZ))
+        engine = AlertEngine(settings_for(url, smtp), redis, clock=clock)
+        engine.catalogs = CatalogCache(redis, refresh_s=0)
+        await apply(url, dossiers("ubnd-an-phu", clock.at - timedelta(days=2), 40))  # 0 %
+        await engine.on_update("ubnd-an-phu", 2025)
+        store = AlertStore(redis)
+        district = alert_key(Rule.breach, "ubnd-an-phu", "full_online_rate", "2025")
+        level = alert_key(Rule.breach, "level:huyen", "full_online_rate", "2025")
+        local = alert_key(Rule.breach, "group:dia_phuong", "full_online_rate", "2025")
+        for key in (district, level, local):
+            alert = await store.get(key)
+            assert alert is not None and alert.state is AlertState.firing, key
+        await engine.check_ended()  # still valid: nothing changes
+        assert {district, level, local} <= {a.key for a in await store.firing()}
+        clock.at = datetime(2025, 7, 1, 8, 0, tzinfo=LOCAL_TZ)
+        await engine.check_ended()
+        for key in (district, level):
+            alert = await store.get(key)
+            assert alert is not None and alert.state is AlertState.resolved, key
+        still = await store.get(local)  # the communes are members now: still judged
+        assert still is not None and still.state is AlertState.firing
+        # a late event of the district's last day arrives: nothing raised again
+        await apply(url, dossiers("ubnd-an-phu", datetime(2025, 6, 30, 15, 0, tzinfo=LOCAL_TZ), 5))
+        clock.at = datetime(2025, 7, 2, 9, 0, tzinfo=LOCAL_TZ)
+        await engine.on_update("ubnd-an-phu", 2025)
+        for key in (district, level):
+            assert [h.state for h in await store.history(key)] == [
+                AlertState.resolved,
+                AlertState.firing,
+            ], key
+        await engine.deliver()
+        subjects = [str(m["Subject"]) for m in smtp.messages]
+        assert (
+            "[Đã khắc phục] UBND huyện An Phú: Tỷ lệ hồ sơ trực tuyến toàn trình không còn "
+            "đánh giá (đơn vị đã kết thúc hoạt động ngày 30/06/2025)"
+        ) in subjects, subjects
+        assert (
+            "[Đã khắc phục] Cấp huyện: Tỷ lệ hồ sơ trực tuyến toàn trình không còn đánh giá "
+            "(không còn đơn vị nào của phạm vi đang hoạt động)"
+        ) in subjects, subjects
         await redis.aclose()
 
     run(scenario())

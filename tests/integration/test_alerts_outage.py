@@ -36,7 +36,8 @@ from tests.integration.test_alerts import DB, Clock, run
 from tests.receivers import HttpReceiver, SmtpServer
 
 MONDAY = datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
-AGENCIES = ["so-y-te", "so-tttt", "so-tu-phap", "so-tai-chinh", "so-gtvt", "so-xay-dung"]
+# units of the merged province (valid on MONDAY: silence is judged for units valid now)
+AGENCIES = ["H01.10", "H01.05", "H01.12", "H01.02", "H01.06", "H01.09"]
 SOURCES = ["his-so-y-te", "qlvbdh", "dvc-tinh"]
 SECRET = "webhook-secret-for-the-tests"
 
@@ -126,7 +127,7 @@ def test_calculator_behind_three_working_hours_one_alert_then_silence_by_event_t
         # caught up: the backlog carried events up to 10:55 for every agency but one
         log.committed = log.end
         replayed = {a: (MONDAY + timedelta(hours=2, minutes=55)).timestamp() for a in AGENCIES}
-        replayed.pop("so-xay-dung")
+        replayed.pop("H01.09")
         await record_stamps(redis, replayed, dict.fromkeys(SOURCES, max(replayed.values())))
         clock.at += timedelta(minutes=1)
         await engine.check_silence()
@@ -134,7 +135,7 @@ def test_calculator_behind_three_working_hours_one_alert_then_silence_by_event_t
         store = AlertStore(redis)
         behind = await store.get(alert_key(Rule.pipeline_behind, "pipeline", None, "live"))
         assert behind is not None and behind.state is AlertState.resolved
-        assert [a.scope for a in await store.firing()] == ["so-xay-dung"]
+        assert [a.scope for a in await store.firing()] == ["H01.09"]
         await engine.senders.close()
         await redis.aclose()
 
@@ -153,9 +154,9 @@ def test_calculator_behind_three_working_hours_one_alert_then_silence_by_event_t
 def test_backlog_replay_never_moves_a_stamp_back_and_future_times_are_capped(url: str) -> None:
     async def scenario() -> None:
         redis = Redis.from_url(url)
-        await record_last_seen(redis, ["so-y-te"], [], MONDAY + timedelta(hours=3))
-        await record_last_seen(redis, ["so-y-te"], [], MONDAY)  # an old event replayed
-        stamp = await redis.hget(LAST_SEEN_AGENCIES, "so-y-te")
+        await record_last_seen(redis, ["H01.10"], [], MONDAY + timedelta(hours=3))
+        await record_last_seen(redis, ["H01.10"], [], MONDAY)  # an old event replayed
+        stamp = await redis.hget(LAST_SEEN_AGENCIES, "H01.10")
         assert stamp is not None and float(stamp) == (MONDAY + timedelta(hours=3)).timestamp()
         await redis.aclose()
 
@@ -205,7 +206,7 @@ def test_webhook_resend_after_a_crash_carries_the_same_idempotency_key(
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),
@@ -236,7 +237,7 @@ def test_webhook_resend_after_a_crash_carries_the_same_idempotency_key(
     # a replay more than 5 minutes later, a changed body or another secret is refused
     later = int(first["X-Egov-Timestamp"]) + 301
     assert not verify(SECRET, first, body1, now=later)
-    assert not verify(SECRET, first, body1.replace(b"so-y-te", b"so-tttt"))
+    assert not verify(SECRET, first, body1.replace(b"H01.10", b"so-tttt"))
     assert not verify("another-secret", first, body1)
 
 
@@ -248,7 +249,7 @@ def test_email_resend_keeps_its_message_id(url: str, smtp: SmtpServer) -> None:
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),
@@ -298,7 +299,7 @@ def test_firing_alerts_reposted_to_alertmanager_never_expire(
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),
@@ -385,7 +386,7 @@ def test_ids_do_not_depend_on_the_send_time(url: str, smtp: SmtpServer) -> None:
             Finding(
                 Subject(
                     Rule.overdue,
-                    "so-y-te",
+                    "H01.10",
                     "Sở Y tế",
                     "open",
                 ),

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from fastapi.testclient import TestClient
 from devstack.ports import free_port
 from services.api.app import create_app as create_api
 from services.ingest.app import create_app as create_ingest
+from shared.domain.catalog import AgencyCatalog, load_agencies
 from shared.platform.config import Settings
 from shared.platform.tokens import TokenSpec, digest
 from tests.conftest import redis_db
@@ -44,12 +44,15 @@ def fresh_db(redis_server: object, db: int) -> str:
 
 def test_public_csv_writes_a_formula_name_as_text(redis_server) -> None:
     settings = Settings(redis_url=fresh_db(redis_server, 12), catalog_log_enabled=False)
-    agencies = resources.files("shared.domain.data").joinpath("agencies.csv").read_text("utf-8")
-    header, first, *rest = agencies.splitlines()
-    code, _name, *tail = next(csv.reader([first]))
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([code, FORMULA, *tail])
-    catalog = "\n".join([header, out.getvalue().strip(), *rest]) + "\n"
+    # the packaged catalog with a formula as the name of a unit on the public page (valid
+    # in the latest closed month)
+    code = "H01.187"
+    catalog = AgencyCatalog(
+        [
+            a.model_copy(update={"name": FORMULA}) if a.agency_code == code else a
+            for a in load_agencies().agencies.values()
+        ]
+    ).to_csv_text()
     with TestClient(create_api(settings)) as api:
         put = api.put(
             "/v1/catalog/agencies", content=catalog.encode(), headers=bearer("dev-admin-token")

@@ -459,9 +459,14 @@ def test_catalog_tree_and_procedure_filters(loaded) -> None:
 
     read = {"Authorization": "Bearer dev-read-token"}
     with TestClient(create_app(Settings(redis_url=loaded))) as client:
-        tree = client.get("/v1/agencies/tree", headers=read).json()
+        # the packaged catalog in time: the province of 2024, then the merged province
+        tree = client.get("/v1/agencies/tree", headers=read, params={"on": "2024-06-30"}).json()
         groups = {g["group"]: g["levels"] for g in tree}
         assert len(groups["so_nganh"]["tinh"]) == 20 and len(groups["dia_phuong"]["huyen"]) == 11
+        tree = client.get("/v1/agencies/tree", headers=read).json()  # today
+        groups = {g["group"]: g["levels"] for g in tree}
+        assert len(groups["so_nganh"]["tinh"]) == 16  # 15 units and the People's Committee's office
+        assert len(groups["dia_phuong"]["xa"]) == 102 and "huyen" not in groups["dia_phuong"]
         fee = client.get(
             "/v1/procedures", headers=read, params={"agency": A, "fee_required": "true"}
         ).json()

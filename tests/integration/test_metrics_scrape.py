@@ -31,8 +31,8 @@ def test_prometheus_scrapes_every_service(service_factory, prometheus_factory) -
     env = {"EGOV_METRICS_INTERVAL_S": "1"}
     services = {n: service_factory(n, env) for n in ("ingest", "api", "calculator", "alerts")}
     prom = prometheus_factory({n: [f"127.0.0.1:{s.port}"] for n, s in services.items()})
-    good = received(agency="so-tai-chinh", dossier="m1", at="2024-02-02T08:00:00+07:00")
-    bad = received(agency="so-tai-chinh", dossier="m2", channel="fax")
+    good = received(agency="H01.02", dossier="m1", at="2026-02-02T08:00:00+07:00")
+    bad = received(agency="H01.02", dossier="m2", at="2026-02-02T08:00:00+07:00", channel="fax")
     resp = httpx.post(
         f"{services['ingest'].url}/v1/events",
         content=orjson.dumps([good, bad]),
@@ -58,8 +58,8 @@ def test_prometheus_scrapes_every_service(service_factory, prometheus_factory) -
     # business metrics: every scope and indicator, and the calculator's lag per partition
     series = wait_query(prom.url, 'egov_indicator_denominator{period="year"}')
     scopes = {r["metric"]["scope"] for r in series}
-    assert {"province", "group:so_nganh", "level:xa", "so-tai-chinh"} <= scopes
-    assert wait_query(prom.url, 'egov_indicator_target_percent{scope="so-tai-chinh"}')
+    assert {"province", "group:so_nganh", "level:xa", "H01.02"} <= scopes
+    assert wait_query(prom.url, 'egov_indicator_target_percent{scope="H01.02"}')
     assert wait_query(prom.url, "egov_dossiers_overdue")
     lag = wait_query(prom.url, "egov_calculator_consumer_lag")
     assert {r["metric"]["partition"] for r in lag} == {str(p) for p in range(6)}

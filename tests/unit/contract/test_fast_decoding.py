@@ -5,7 +5,6 @@ so the reasons and field names are pydantic's; the script arguments are unchange
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,9 +18,9 @@ from shared.domain.catalog import parse_agencies_csv
 from shared.domain.lifecycle import Step, step_of
 from shared.store.indicator_store import occurrence
 from tests.factories import received
+from tests.fixtures import REORGANISATION_EXAMPLE
 
-EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
-REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
+REORG = parse_agencies_csv(REORGANISATION_EXAMPLE.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 AT = "2024-05-02T09:00:00+07:00"
 

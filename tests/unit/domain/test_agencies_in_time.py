@@ -21,9 +21,10 @@ from shared.domain.procedures import CSV_FIELDS, ProcedureCatalog
 from shared.domain.scopes import Scope, parse_scope, scope_in, scope_on
 from shared.readmodel.figures import catalog_counts
 from tests.factories import received
+from tests.fixtures import AGENCIES_2024, REORGANISATION_EXAMPLE
 
-EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
-REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
+REORG = parse_agencies_csv(REORGANISATION_EXAMPLE.read_text(encoding="utf-8"))
+UNDATED_2024 = parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 HEADER = "agency_code,name,group,level,parent_code,valid_from,valid_to,successor_code,source"
 
@@ -82,8 +83,10 @@ def test_a_mapping_or_plain_codes_still_work() -> None:
     assert isinstance(check(after_end, dict(REORG.agencies)), list)  # code -> Agency: dated
     assert not isinstance(check(after_end, REORG.codes), list)  # codes only: existence
     assert isinstance(check(received(agency="nope"), REORG.codes), list)
-    # the packaged catalog has no dates: every date is valid
-    assert not isinstance(check(after_end, load_agencies()), list)
+    # a catalog without dates (the 2024 file): every date is valid
+    assert not isinstance(check(after_end, UNDATED_2024), list)
+    # the packaged catalog is the province's in time: so-tttt ended on 2025-02-28
+    assert isinstance(check(after_end, load_agencies()), list)
 
 
 # -- scopes, predecessors, parents -------------------------------------------------------
@@ -164,8 +167,8 @@ def file_errors(text: str) -> list[str]:
 
 
 def test_example_reorganisation_loads_with_every_current_code() -> None:
-    assert REORG.codes >= load_agencies().codes  # ends agencies, drops none
-    assert len(REORG) == len(load_agencies()) + 5 + 6
+    assert REORG.codes >= UNDATED_2024.codes  # ends agencies, drops none
+    assert len(REORG) == len(UNDATED_2024) + 5 + 6
     for code in ("so-tttt", "so-khdt", "so-ldtbxh", "so-gtvt", "so-tnmt"):
         old = REORG.get(code)
         assert old is not None and old.valid_to == date(2025, 2, 28) and old.successor_code
@@ -213,9 +216,8 @@ def test_catalog_file_structure_errors() -> None:
     assert any("successor_code cycle a → b → a" in e for e in file_errors(cycle))
     extra = f"{HEADER},note\na,A,so_nganh,tinh,,,,,,x\n"
     assert file_errors(extra)[0].startswith("file: unknown column(s) note")
-    # the packaged catalog (no date columns) is a valid file
-    packaged = Path(__file__).parents[3] / "shared" / "domain" / "data" / "agencies.csv"
-    assert len(parse_agencies_csv(packaged.read_text(encoding="utf-8"))) == 31
+    # a file without the date columns (the 2024 catalog) is a valid file
+    assert len(parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))) == 31
 
 
 def test_cli_load_agencies_refuses_an_invalid_file_before_touching_redis(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
-"""The catalog of An Giang in time (shared/domain/data/agencies-an-giang.csv; domain README
-§9): the 2024 units end on their dates, the departments merged on 2025-03-01 exist from then
-to 2025-06-30, and the merged province's 117 units (15 provincial, 102 commune-level) start
-on 2025-07-01 under their national portal codes, each new department folding in the 2024
-units it continues."""
+"""The catalog of An Giang in time (shared/domain/data/agencies-an-giang.csv, the packaged
+catalog; domain README §9): the 2024 units end on their dates, the departments merged on
+2025-03-01 exist from then to 2025-06-30, and the merged province's 117 units (15
+provincial, 102 commune-level) start on 2025-07-01 under their national portal codes, each
+new department folding in the 2024 units it continues."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from importlib import resources
 
 import pytest
 
-from shared.domain.catalog import AgencyCatalog, AgencyGroup, AgencyLevel, parse_agencies_csv
+from shared.domain.catalog import (
+    PACKAGED_AGENCIES,
+    AgencyCatalog,
+    AgencyGroup,
+    AgencyLevel,
+    load_agencies,
+    parse_agencies_csv,
+)
+from tests.fixtures import AGENCIES_2024
 
 TEXT = resources.files("shared.domain.data").joinpath("agencies-an-giang.csv").read_text("utf-8")
 CATALOG = parse_agencies_csv(TEXT)
-OLD = parse_agencies_csv(
-    resources.files("shared.domain.data").joinpath("agencies.csv").read_text("utf-8")
-)
+# the 31 units of the 2024 reports, as the product shipped them before (no dates)
+OLD = parse_agencies_csv(AGENCIES_2024.read_text(encoding="utf-8"))
 MERGED_ON_MARCH_1 = {
     "so-khcn-2025": {"so-khcn", "so-tttt"},
     "so-tai-chinh-2025": {"so-tai-chinh", "so-khdt"},
@@ -26,6 +33,15 @@ MERGED_ON_MARCH_1 = {
     "so-nnmt-2025": {"so-nnptnt", "so-tnmt"},
     "so-dttg-2025": {"ban-dan-toc"},
 }
+
+
+def test_the_catalog_in_time_is_the_packaged_default() -> None:
+    assert PACKAGED_AGENCIES == "agencies-an-giang.csv"
+    assert load_agencies().agencies == CATALOG.agencies
+    # one source of truth: no second agency catalog in the package
+    data = [f.name for f in resources.files("shared.domain.data").iterdir()]
+    assert [n for n in data if n.startswith("agencies")] == ["agencies-an-giang.csv"]
+    assert not resources.files("shared.domain.data").joinpath("examples").is_dir()
 
 
 def codes(catalog: AgencyCatalog, day: date) -> set[str]:

@@ -72,9 +72,19 @@ def test_decompose_covers_every_day_once() -> None:
 
 def test_scopes() -> None:
     assert len(parse_scope("province", CATALOG).members) == len(CATALOG)
-    assert len(parse_scope("group:dia_phuong", CATALOG).members) == 11
-    assert len(parse_scope("level:tinh", CATALOG).members) == 20
+    # the province of 2024: 20 provincial units, 11 districts
+    y2024 = (date(2024, 1, 1), date(2024, 12, 31))
+    assert len(parse_scope("group:dia_phuong", CATALOG, *y2024).members) == 11
+    assert len(parse_scope("level:tinh", CATALOG, *y2024).members) == 20
+    assert len(parse_scope("level:huyen", CATALOG, *y2024).members) == 11
+    # the merged province of 2026: 15 provincial units and the People's Committee's
+    # office, 102 commune-level units, no district
+    y2026 = (date(2026, 1, 1), date(2026, 12, 31))
+    assert len(parse_scope("group:dia_phuong", CATALOG, *y2026).members) == 102
+    assert len(parse_scope("level:tinh", CATALOG, *y2026).members) == 16
+    assert parse_scope("level:huyen", CATALOG, *y2026).members == ()
     assert parse_scope("so-tttt", CATALOG).kind == "agency"
+    assert parse_scope("H01.187", CATALOG).kind == "agency"
     for bad in ("group:x", "level:quoc_gia", "so-khong-co"):
         with pytest.raises(ScopeError):
             parse_scope(bad, CATALOG)

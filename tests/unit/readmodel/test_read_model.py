@@ -32,8 +32,10 @@ from shared.readmodel.indicator_query import verdict as query_verdict
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
 
-EVALUATED = "so-tttt"  # has a full_online procedure
-NOT_EVALUATED = "thanh-tra-tinh"  # none: full_online_rate "Không đánh giá" (§5)
+# units of the merged province (valid this year: the metrics export the agencies valid in
+# the current period)
+EVALUATED = "H01.05"  # Sở Khoa học và Công nghệ: has a full_online procedure
+NOT_EVALUATED = "H01.08"  # Thanh tra tỉnh: none, full_online_rate "Không đánh giá" (§5)
 
 COUNTS = {
     # 10 of 40 full online: 25 % < 85 %, Chưa đạt

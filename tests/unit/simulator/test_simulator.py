@@ -9,7 +9,7 @@ import io
 import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +192,23 @@ def subset_events() -> list[dict[str, Any]]:
     return list(YearStream(agencies=SUBSET, documents_per_agency=200).events())
 
 
+def test_the_2024_stream_never_outlives_an_agency_of_the_packaged_catalog() -> None:
+    """The appendix stream's lifecycles spill into early 2025; the departments merged on
+    2025-03-01 end on 2025-02-28 in the catalog in time: none of their events is later (so
+    the stream replays on the packaged catalog with nothing refused)."""
+    catalog = load_agencies()
+    merged = sorted(
+        a.agency_code for a in catalog.agencies.values() if a.valid_to == date(2025, 2, 28)
+    )
+    assert len(merged) == 11
+    stream = YearStream()
+    for code in merged:
+        last = max(e["occurred_at"] for e in stream.agency_events(code))
+        assert last.endswith("+07:00") and last < "2025-03-01", (code, last)
+
+
 def test_every_event_is_valid_with_lifecycle(subset_events: list[dict[str, Any]]) -> None:
-    agencies = load_agencies().codes
+    agencies = load_agencies()  # in time: the 2024 units end in 2025, after the spill
     now = datetime.now(UTC)
     invalid = [
         (e, r)
@@ -332,7 +347,7 @@ def test_time_helpers() -> None:
 
 
 def test_live_events_are_valid_and_follow_their_dossiers() -> None:
-    agencies = load_agencies().codes
+    agencies = load_agencies()  # the catalog in time: valid on each event's own date
     start = datetime(2026, 3, 2, 9, 0, tzinfo=LOCAL_TZ)  # a Monday morning
     gen = LiveGenerator(seed=3, backlog=50, now=start)
     events = []
@@ -347,9 +362,10 @@ def test_live_events_are_valid_and_follow_their_dossiers() -> None:
     received = {e["dossier_id"] for e in events if e["event_type"] == "received"}
     backlog = {e.get("dossier_id") for e in events if "dossier_id" in e} - received
     assert backlog  # earlier dossiers get their lifecycle too
-    # the agency mix follows the appendix: the districts dominate
-    big = sum(e["agency_code"].startswith("ubnd-") for e in events)
-    assert big > len(events) / 2
+    # the merged province: the commune-level units (which took over the districts' work)
+    # receive most dossiers
+    local = [e for e in events if agencies.agencies[e["agency_code"]].level.value == "xa"]
+    assert len(local) > len(events) / 2
 
 
 def test_live_rate_follows_working_hours() -> None:
@@ -437,6 +453,22 @@ def test_replay_resumes_after_the_checkpoint(tmp_path: Path) -> None:
     assert [e["event_id"] for b in again.batches for e in b] == [
         e["event_id"] for e in _sample(23)[15:]
     ]
+
+
+def test_replay_validates_on_the_catalog_in_time(tmp_path: Path) -> None:
+    """``validate`` (into Kafka, where nothing checks on the way) refuses what ingest and
+    the calculator refuse: a 2024 district's event of 2026; a commune's passes."""
+    commune = {**_sample(1)[0], "agency_code": "H01.187", "event_id": "c1"}
+    commune["occurred_at"] = "2026-03-04T08:15:00+07:00"
+    commune["due_at"] = "2026-03-10T17:00:00+07:00"
+    district = {**commune, "agency_code": "ubnd-an-phu", "event_id": "d1"}
+    path = _ndjson(tmp_path / "events.ndjson", [commune, district])
+    sink = RecordingSink()
+    summary = replay(path, sink, validate=True, show_progress=False)
+    assert [e["event_id"] for b in sink.batches for e in b] == ["c1"]
+    assert summary.rejected == Counter({("agency_code", "agency_not_valid"): 1})
+    (example,) = summary.examples
+    assert example[0] == 2 and example[2].startswith("agency 'ubnd-an-phu' ended on 2025-06-30")
 
 
 def test_replay_into_ingest_honours_retry_after_and_collects_rejections(

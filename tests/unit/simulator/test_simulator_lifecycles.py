@@ -386,7 +386,7 @@ def test_every_event_is_valid_and_the_new_types_have_plausible_shares(
     events: list[dict[str, Any]],
     by_dossier: dict[str, list[tuple[int, dict[str, Any]]]],
 ) -> None:
-    agencies = load_agencies().codes
+    agencies = load_agencies()  # in time: the 2024 units end in 2025, after the spill
     now = datetime.now(UTC)
     assert [
         e for e in events if isinstance(validate_event(e, agencies=agencies, now=now), list)
@@ -604,7 +604,7 @@ def test_no_lifecycle_without_a_fraction_and_rejections_follow_the_fraction() ->
 
 
 def test_live_stream_has_the_new_event_types_now_and_then() -> None:
-    agencies = load_agencies().codes
+    agencies = load_agencies()  # the catalog in time: valid on each event's own date
     start = datetime(2026, 3, 2, 8, 0, tzinfo=LOCAL_TZ)  # a Monday morning
     gen = LiveGenerator(seed=5, backlog=200, step_delay_s=5.0, now=start)
     events: list[dict[str, Any]] = []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from services.alerts import messages
+from services.alerts.evaluate import scopes_of
 from services.alerts.model import Alert, AlertState
 from services.alerts.rules import (
     Rule,
@@ -16,6 +17,7 @@ from services.alerts.rules import (
 )
 from services.alerts.working_hours import WorkingHours
 from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import load_agencies
 from shared.domain.targets import Target
 from shared.readmodel.figures import Figure, judge
 
@@ -140,3 +142,71 @@ def test_pipeline_behind_by_lag_or_stall_with_hysteresis() -> None:
     assert judge(50, 300, True)  # … and processing moves
     obs = evaluate_pipeline(2000, 0, max_lag=1000, max_stall_s=120, was_firing=False)
     assert obs.severity is Severity.critical and obs.value == 2000.0
+
+
+# -- ended units (the packaged catalog in time, domain README §4a.6, §9) -----------------
+
+
+def test_the_alert_rules_judge_only_units_valid_now() -> None:
+    ytd = date(2026, 1, 1)
+    today = date(2026, 12, 3)
+
+    def ids(code: str, start: date, end: date) -> list[str]:
+        return [s.id for s in scopes_of(code, load_agencies(), start, end)]
+
+    assert ids("H01.187", ytd, today) == ["H01.187", "group:dia_phuong", "level:xa", "province"]
+    # a district after its end: neither it nor level:huyen is judged
+    assert ids("ubnd-an-phu", ytd, today) == ["group:dia_phuong", "province"]
+    # a late event of a district, read in August 2025: the 2025 figures of level:huyen
+    # have members, but none is valid any more
+    assert ids("ubnd-an-phu", date(2025, 1, 1), date(2025, 8, 1)) == [
+        "group:dia_phuong",
+        "province",
+    ]
+    # before the end, all of them
+    assert ids("ubnd-an-phu", date(2025, 1, 1), date(2025, 6, 30)) == [
+        "ubnd-an-phu",
+        "group:dia_phuong",
+        "level:huyen",
+        "province",
+    ]
+    # a department merged on 2025-03-01, read in March
+    assert "so-tttt" not in ids("so-tttt", date(2025, 1, 1), date(2025, 3, 1))
+
+
+def test_an_alert_resolved_because_its_unit_ended_says_so() -> None:
+    at = datetime(2025, 7, 1, 9, 0, tzinfo=LOCAL_TZ)
+    alert = Alert(
+        key="breach|ubnd-an-phu|full_online_rate|2025",
+        rule=Rule.breach,
+        scope="ubnd-an-phu",
+        scope_name="UBND huyện An Phú",
+        indicator="full_online_rate",
+        indicator_name="Tỷ lệ hồ sơ trực tuyến toàn trình",
+        period="2025",
+        state=AlertState.resolved,
+        severity=Severity.critical,
+        value=41.5,
+        target=70.0,
+        details={"valid_to": "2025-06-30"},
+        first_seen=at,
+        last_seen=at,
+        resolved_at=at,
+    )
+    assert messages.subject(alert) == (
+        "[Đã khắc phục] UBND huyện An Phú: Tỷ lệ hồ sơ trực tuyến toàn trình không còn đánh giá "
+        "(đơn vị đã kết thúc hoạt động ngày 30/06/2025)"
+    )
+    assert "đạt 70,00%" not in messages.subject(alert)  # never "reached the target"
+    body = messages.body(alert, "http://dash")
+    assert "Đánh giá: không còn đánh giá — đơn vị đã kết thúc hoạt động ngày 30/06/2025" in body
+    level = alert.model_copy(
+        update={
+            "scope": "level:huyen",
+            "scope_name": "Cấp huyện",
+            "details": {"members_valid_now": 0},
+        }
+    )
+    assert messages.subject(level).endswith(
+        "không còn đánh giá (không còn đơn vị nào của phạm vi đang hoạt động)"
+    )

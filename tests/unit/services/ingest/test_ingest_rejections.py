@@ -222,3 +222,46 @@ def test_an_invalid_v12_event_rejects_the_batch_naming_its_field(
     assert body["error"] == "validation_failed" and body["field"] == field
     assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == field
     assert body["errors"][0]["reason"] and body["message_vi"]
+
+
+# -- the packaged catalog in time (domain README §4a.6, §9) -----------------------------
+
+
+def test_an_event_of_a_2024_district_in_2026_is_refused_naming_agency_code_and_validity(
+    client: TestClient,
+) -> None:
+    """The districts ended on 2025-06-30: a 2026 event of one is a 422 that says so (the
+    commune in the same batch is valid: only the district is named)."""
+    commune = received(agency="H01.187", dossier="dong-thai", at="2026-03-04T08:15:00+07:00")
+    district = received(agency="ubnd-an-phu", dossier="an-phu", at="2026-03-04T08:15:00+07:00")
+    status, body = post(client, orjson.dumps([commune, district]))
+    assert status == 422
+    assert body["errors"] == [
+        {
+            "index": 1,
+            "field": "agency_code",
+            "reason": "agency 'ubnd-an-phu' ended on 2025-06-30: not valid on 2026-03-04, "
+            "the local date of occurred_at",
+            "code": "agency_not_valid",
+        }
+    ]
+    # a department merged on 2025-03-01 names the unit that continues it
+    merged = received(agency="so-tttt", dossier="tttt", at="2026-03-04T08:15:00+07:00")
+    status, body = post(client, orjson.dumps([merged]))
+    assert status == 422
+    assert body["errors"][0]["reason"].startswith(
+        "agency 'so-tttt' ended on 2025-02-28 (successor: so-khcn-2025): not valid on 2026-03-04"
+    )
+
+
+def test_an_event_of_commune_dong_thai_in_2026_passes_validation(client: TestClient) -> None:
+    """H01.187 (UBND xã Đông Thái) is a unit of the packaged catalog from 2025-07-01: its
+    event is valid and goes on to Kafka (unreachable here: 503, never a 422)."""
+    commune = received(agency="H01.187", dossier="dong-thai", at="2026-11-02T09:00:00+07:00")
+    status, body = post(client, orjson.dumps([commune]))
+    assert status == 503 and body["error"] == "unavailable", body
+    # before the merged province existed, the commune is refused
+    early = received(agency="H01.187", dossier="early", at="2025-06-30T09:00:00+07:00")
+    status, body = post(client, orjson.dumps([early]))
+    assert status == 422
+    assert body["errors"][0]["reason"].startswith("agency 'H01.187' starts on 2025-07-01")
