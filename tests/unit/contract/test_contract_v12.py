@@ -7,7 +7,6 @@ changed — never dead-lettered."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,9 +44,10 @@ from shared.domain.lifecycle import (
 )
 from shared.platform.config import Settings
 from tests.factories import received
+from tests.fixtures import REORGANISATION_EXAMPLE
 from tests.unit.contract.test_fast_decoding import NOW, dossier, petition, published
 
-EXAMPLE = Path(__file__).parents[3] / "shared/domain/data/examples/reorganisation-2025.csv"
+EXAMPLE = REORGANISATION_EXAMPLE
 REORG = parse_agencies_csv(EXAMPLE.read_text(encoding="utf-8"))
 AT = "2024-05-02T09:00:00+07:00"
 
