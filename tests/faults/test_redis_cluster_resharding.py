@@ -2,7 +2,7 @@
 while ``redis-cli --cluster reshard`` moves slots between primaries a call is refused
 whole (ASK / TRYAGAIN / MOVED, redone by the client or, like a calculator's failed batch,
 applied again) and never half-written. The six agencies' year applied while 2,000 slots
-(theirs among them) move twice gives every figure of a single-server pass."""
+(one agency's among them) move away and back gives every figure of a single-server pass."""
 
 from __future__ import annotations
 
@@ -40,7 +40,41 @@ def owner_of(cluster: RedisClusterServers, agency: str) -> int:
     return cluster.primary_of(redis_keys.counters_prefix(agency)).port
 
 
+def slots_to_move(port: int, agency: str) -> int:
+    """How many of the primary's slots, lowest first (the order ``reshard`` takes them),
+    reach the agency's slot: moving that many moves the agency."""
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+    try:
+        slot = int(client.execute_command("CLUSTER", "KEYSLOT", redis_keys.counters_prefix(agency)))  # type: ignore[no-untyped-call]
+        owned: list[int] = []
+        for start, end, *nodes in client.execute_command("CLUSTER", "SLOTS"):  # type: ignore[no-untyped-call]
+            if int(nodes[0][1]) == port:
+                owned += range(int(start), int(end) + 1)
+    finally:
+        client.close()
+    owned.sort()
+    return owned.index(slot) + 1
+
+
+def cluster_agrees(entry: int, timeout: float = 60.0) -> bool:
+    """``redis-cli --cluster check``: every node agrees on the slots, none open (migrating)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "check", f"127.0.0.1:{entry}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode == 0 and "[ERR]" not in done.stdout:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def reshard(entry: int, source: str, target: str, slots: int) -> subprocess.CompletedProcess[str]:
+    assert cluster_agrees(entry), "the cluster did not settle"
     return subprocess.run(
         [
             "redis-cli",
@@ -82,7 +116,7 @@ async def apply_through(url: str, events: list[Event], batch: int, stop: threadi
                     await asyncio.sleep(0.2)
             else:
                 raise AssertionError(f"batch {i} never applied")
-            await asyncio.sleep(0.01)  # keep the stream going while slots move
+            await asyncio.sleep(0.05)  # keep the stream going while slots move
         stop.set()
         return redone
     finally:
@@ -111,24 +145,35 @@ def test_resharding_under_load_keeps_every_figure(
         single.stop()
 
     ids = node_ids(redis_cluster)
-    source = owner_of(redis_cluster, "so-cong-thuong")
+    agency = events[len(events) // 2].agency_code
+    source = owner_of(redis_cluster, agency)
     target = next(p for p in ids if p != source)
+    n_slots = max(2000, slots_to_move(source, agency))
     moves: list[subprocess.CompletedProcess[str]] = []
+    owners: list[int] = []
+    moved_at: list[float] = []
     stop = threading.Event()
 
     def move() -> None:
         time.sleep(0.5)  # the stream under way
-        # 2,000 slots away from the agencies' primary, then back: both directions under load
-        moves.append(reshard(source, ids[source], ids[target], 2000))
-        moves.append(reshard(source, ids[target], ids[source], 2000))
+        # the slots up to the agency's away from its primary, then back: both directions
+        moves.append(reshard(source, ids[source], ids[target], n_slots))
+        owners.append(owner_of(redis_cluster, agency))
+        moved_at.append(time.monotonic())
+        moves.append(reshard(source, ids[target], ids[source], n_slots))
+        owners.append(owner_of(redis_cluster, agency))
+        moved_at.append(time.monotonic())
 
     mover = threading.Thread(target=move)
     mover.start()
     started = time.monotonic()
     redone = asyncio.run(apply_through(redis_cluster.url, events, 250, stop))
+    stream_end = time.monotonic()
     mover.join(timeout=600)
-    took = time.monotonic() - started
+    took = stream_end - started
     assert [m.returncode for m in moves] == [0, 0], [m.stderr[-2000:] for m in moves]
+    assert owners == [target, source]  # the agency's slot moved, and back
+    assert moved_at[0] < stream_end, "the slots moved after the stream: no load to test"
     redis_cluster.wait_ok()
 
     async def read() -> dict[str, Any]:
@@ -143,6 +188,7 @@ def test_resharding_under_load_keeps_every_figure(
     for part in ("counters", "marks", "paid", "online", "open", "events"):
         assert got[part] == want[part], part
     print(
-        f"\nresharding: {len(events):,} events applied in {took:.1f} s while 2 × 2,000 slots "
-        f"moved, {redone} batches redone, every figure equal to a single server"
+        f"\nresharding: {len(events):,} events applied in {took:.1f} s while 2 × {n_slots:,} "
+        f"slots moved ({agency}'s among them, away and back), {redone} batches redone, every "
+        "figure equal to a single server"
     )
