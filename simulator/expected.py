@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import INTAKE_BIT
 from shared.domain.lifecycle import (
+    APOLOGY,
     DUE_CHANGED,
     MARKED,
     PAYMENT,
@@ -33,6 +34,10 @@ from shared.domain.lifecycle import (
     REJECTED,
     RESOLVED,
     RETURNED,
+    SUPPLEMENT,
+    SYNCED,
+    TRANSFERRED,
+    V12_INTAKE_SHIFT,
     WITHDRAWN,
     Changes,
     Dossier,
@@ -104,7 +109,18 @@ def _step(event: Mapping[str, Any]) -> Step:
             bits |= INTAKE_BIT[mark]
         online = event["channel"] == "online" and event["service_level"] != "in_person_only"
         procs = (str(event["procedure_code"]).encode(),) if online else ()
-        return Step(*head, due=epoch(event["due_at"]), bits=bits, procs=procs)
+        for n, flag in enumerate(
+            ("reused_digitized_data", "digitized_shared", "citizen_data_used")
+        ):
+            if event.get(flag):
+                bits |= 1 << (V12_INTAKE_SHIFT + n)
+        return Step(
+            *head,
+            due=epoch(event["due_at"]),
+            bits=bits,
+            procs=procs,
+            proc=str(event["procedure_code"]),
+        )
     if kind == "resolved":
         on_time = datetime.fromisoformat(event["occurred_at"]) <= datetime.fromisoformat(
             event["due_at"]
@@ -119,7 +135,11 @@ def _step(event: Mapping[str, Any]) -> Step:
         return Step(*head, flag=online, proc=str(event["procedure_code"]))
     if kind == "due_changed":
         due = event.get("due_at")
-        return Step(*head, due=epoch(due) if due is not None else None)
+        reason = event.get("reason")
+        bits = APOLOGY if reason == "apology_redated" else 0
+        if reason == "supplement_requested":
+            bits = SUPPLEMENT
+        return Step(*head, due=epoch(due) if due is not None else None, bits=bits)
     return Step(*head)
 
 
@@ -132,7 +152,15 @@ _KINDS = {
     "due_changed": DUE_CHANGED,
     "withdrawn": WITHDRAWN,
     "intake_rejected": REJECTED,
+    "portal_synced": SYNCED,
+    "transferred": TRANSFERRED,
 }
+# events outside the dossiers' and documents' figures this model computes (the Decision
+# 766 index's petitions and publications: their rules are checked against the reference
+# model of tests/lifecycle_model.py)
+_OTHER = frozenset(
+    {"petition_received", "petition_resolved", "petition_rated", "procedure_published"}
+)
 
 
 class Decision(NamedTuple):
@@ -194,6 +222,7 @@ class Figures:
         self.dossiers: dict[tuple[str, str], DossierEvents] = {}
         self.documents: dict[tuple[str, str], list[Step]] = {}
         self._marks: dict[tuple[str, str], Counter[str]] | None = None
+        self.others = 0  # petitions and publications (see _OTHER)
         self._sets: dict[tuple[str, str, str], set[str]] | None = None
 
     # -- input ------------------------------------------------------------------------
@@ -208,6 +237,9 @@ class Figures:
         kind = event["event_type"]
         if kind in ("document_issued", "work_file_completed"):
             self._add_document(event)
+            return
+        if kind in _OTHER:
+            self.others += 1
             return
         if kind not in _KINDS:
             raise ValueError(f"unknown event type {kind!r}")

@@ -76,6 +76,22 @@ LIVE_SUSPENSION = 0.006
 LIVE_EXTENSION = 0.02
 LIVE_CORRECTION = 0.015
 LIVE_PAYMENTS = ((3, 0.04), (2, 0.16))  # fee dossiers paying in 3 / 2 transactions
+# contract v1.2 (domain README §4b), at the rates of the national portal's published
+# figures for a province (issue 19's reference, 2026 year to date): nearly every dossier
+# synchronised to the portal, data reused 18.6 %, shared to the citizen's store 2.1 %,
+# population data 63 %; a late dossier re-dated by an apology now and then; one petition
+# per ~900 dossiers (half resolved on time, ~40 % satisfied), a publication per ~5,000
+LIVE_SYNCED = 0.97
+LIVE_REUSED = 0.186
+LIVE_SHARED = 0.021
+LIVE_CITIZEN_DATA = 0.63
+LIVE_APOLOGY_IF_LATE = 0.3
+LIVE_PETITION = 0.0011
+LIVE_PETITION_ON_TIME = 0.5
+LIVE_PETITION_SATISFIED = 0.4
+LIVE_PUBLICATION = 0.0002
+PETITION_CLASSES = ("procedure", "staff", "other")
+PETITION_CLASS_WEIGHTS = (0.6, 0.25, 0.15)
 # lifecycle steps → event types (the others are their own event type)
 STEP_EVENT_TYPES = {
     "supplement": "due_changed",
@@ -84,6 +100,8 @@ STEP_EVENT_TYPES = {
     "extend": "due_changed",
     "resubmit": "received",
     "correction": "resolved",
+    "apology": "due_changed",
+    "sync": "portal_synced",
 }
 
 
@@ -177,6 +195,8 @@ class LiveGenerator:
         self._seq = 0
         self._ready: list[tuple[float, int, _Dossier]] = []  # dossiers with steps to come
         self._docs = 0
+        # petitions' later events: (when, seq, the event without its id and time)
+        self._later: list[tuple[float, int, dict[str, Any]]] = []
         self.in_progress = 0
         if backlog:
             self._seed_backlog(backlog, (now or datetime.now(LOCAL_TZ)).timestamp())
@@ -252,7 +272,7 @@ class LiveGenerator:
         if rng.random() < LIVE_INTAKE_REJECTED:
             dossier.steps = ["intake_rejected"]
             return
-        steps = []
+        steps = ["sync"] if rng.random() < LIVE_SYNCED else []
         if rng.random() < LIVE_SUPPLEMENT:
             steps.append("supplement")
             if rng.random() < LIVE_RESUBMIT_AFTER_SUPPLEMENT:
@@ -267,6 +287,8 @@ class LiveGenerator:
         if dossier.procedure.fee_required:
             u = rng.random()
             steps += ["payment"] * next((n for n, p in LIVE_PAYMENTS if u < p), 1)
+        if dossier.late and rng.random() < LIVE_APOLOGY_IF_LATE:
+            steps.append("apology")  # phiếu xin lỗi: re-dated, still late (§4b)
         steps += ["resolved", "returned"]
         if rng.random() < LIVE_CORRECTION:
             steps.append("correction")
@@ -333,6 +355,9 @@ class LiveGenerator:
             "due_at": local_iso(dossier.due_ts),
             "via_one_stop": self.rng.random() < prof.one_stop,
             "digitized": self.rng.random() < prof.digitized,
+            "reused_digitized_data": self.rng.random() < LIVE_REUSED,
+            "digitized_shared": self.rng.random() < LIVE_SHARED,
+            "citizen_data_used": self.rng.random() < LIVE_CITIZEN_DATA,
         }
         if channel == "online":
             event["submitted_by"] = "citizen" if self.rng.random() < prof.citizen else "assisted"
@@ -432,6 +457,11 @@ class LiveGenerator:
             dossier.remaining_days = max(1, working_days_between(now_ts, dossier.due_ts))
             event["reason"] = "suspended"
             return
+        if step == "apology":  # late already: a new date, which does not make it on time
+            event["reason"] = "apology_redated"
+            dossier.due_ts = due_after(max(now_ts, dossier.due_ts), 1 + self.rng.randrange(5))
+            event["due_at"] = local_iso(dossier.due_ts)
+            return
         if step == "supplement":
             event["reason"] = "supplement_requested"
             dossier.due_ts = due_after(now_ts, days + 1 + self.rng.randrange(5))
@@ -469,13 +499,81 @@ class LiveGenerator:
             "processed_online": self.rng.random() < prof.work_file_online,
         }
 
+    def petition(self, now: datetime) -> dict[str, Any]:
+        """A petition (PAKN, §4b) to a unit: received now, resolved (on time or late) and
+        rated later (its next events wait in ``_later``)."""
+        choice = self.choice(local_date(now))
+        unit = self.rng.choices(choice.units, choice.weights)[0]
+        now_ts = int(now.timestamp())
+        due = due_after(now_ts, 10)
+        ident = self._next_id("pakn")
+        head = {"agency_code": unit.agency_code, "petition_id": ident}
+        on_time = self.rng.random() < LIVE_PETITION_ON_TIME
+        resolved_at = now_ts + self.rng.expovariate(1 / self.step_delay_s)
+        if not on_time:
+            resolved_at = max(resolved_at, due + self.rng.uniform(60, 3600))
+        self._seq += 1
+        heapq.heappush(
+            self._later, (resolved_at, self._seq, {"event_type": "petition_resolved", **head})
+        )
+        if self.rng.random() < 0.8:
+            happy = self.rng.random() < LIVE_PETITION_SATISFIED
+            rated = {
+                "event_type": "petition_rated",
+                **head,
+                "satisfaction": "satisfied" if happy else "unsatisfied",
+            }
+            self._seq += 1
+            at = resolved_at + self.rng.expovariate(1 / self.step_delay_s)
+            heapq.heappush(self._later, (at, self._seq, rated))
+        return {
+            "event_id": self._next_id("e"),
+            "event_type": "petition_received",
+            "occurred_at": now.isoformat(),
+            **head,
+            "classification": self.rng.choices(PETITION_CLASSES, PETITION_CLASS_WEIGHTS)[0],
+            "due_at": local_iso(due),
+        }
+
+    def publication(self, now: datetime) -> dict[str, Any]:
+        """A procedure's publication decision (§4b) by a unit."""
+        choice = self.choice(local_date(now))
+        unit = self.rng.choices(choice.units, choice.weights)[0]
+        level = self.rng.choice(("full_online", "partial_online", "in_person_only"))
+        publicized = self.rng.random() < 0.97
+        return {
+            "event_id": self._next_id("e"),
+            "event_type": "procedure_published",
+            "occurred_at": now.isoformat(),
+            "agency_code": unit.agency_code,
+            "procedure_code": self._procedure(unit.agency_code, level).code,
+            "decision_on_time": self.rng.random() < 0.3,
+            "publicized": publicized,
+            "publicized_on_time": publicized and self.rng.random() < 0.95,
+            "content_complete": self.rng.random() < 0.98,
+        }
+
+    def later(self, now: datetime) -> dict[str, Any] | None:
+        """A petition's next event whose time has come, if any."""
+        if not self._later or self._later[0][0] > now.timestamp():
+            return None
+        _, _, event = heapq.heappop(self._later)
+        return {"event_id": self._next_id("e"), "occurred_at": now.isoformat(), **event}
+
     def batch(self, size: int, now: datetime) -> list[dict[str, Any]]:
-        """``size`` events stamped ``now``: documents, follow-ups that are due, receipts."""
+        """``size`` events stamped ``now``: documents, follow-ups that are due, receipts,
+        now and then a petition or a publication."""
         out: list[dict[str, Any]] = []
         for _ in range(size):
             pick = self.rng.random()
-            event = None
-            if pick < DOCUMENT_SHARE:
+            event = self.later(now)
+            if event is not None:
+                pass
+            elif pick < LIVE_PETITION:
+                event = self.petition(now)
+            elif pick < LIVE_PETITION + LIVE_PUBLICATION:
+                event = self.publication(now)
+            elif pick < DOCUMENT_SHARE:
                 event = self.document(now)
             elif pick >= DOCUMENT_SHARE + RECEIPT_MIN_SHARE:
                 event = self.follow_up(now)

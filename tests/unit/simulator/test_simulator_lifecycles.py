@@ -617,6 +617,15 @@ def test_live_stream_has_the_new_event_types_now_and_then() -> None:
     reasons = Counter(e["reason"] for e in events if e["event_type"] == "due_changed")
     assert {"supplement_requested", "extended", "suspended", "resumed"} <= set(reasons)
     assert kinds["intake_rejected"] > 0
+    # contract v1.2 (§4b): syncs for nearly every dossier, apologies for some late ones,
+    # petitions with their resolutions and ratings, publications, the new intake flags
+    assert kinds["portal_synced"] > 0.5 * kinds["resolved"]
+    assert reasons["apology_redated"] > 0
+    assert kinds["petition_received"] > 0 and kinds["petition_resolved"] > 0
+    assert kinds["petition_rated"] > 0 and kinds["procedure_published"] > 0
+    receipts = [e for e in events if e["event_type"] == "received"]
+    share = sum(bool(e.get("citizen_data_used")) for e in receipts) / len(receipts)
+    assert 0.5 < share < 0.75
     assert 0.01 < kinds["due_changed"] / len(events) < 0.08  # a small share
     assert kinds["intake_rejected"] / len(events) < 0.01
     per_dossier: dict[str, list[dict[str, Any]]] = defaultdict(list)
