@@ -22,13 +22,19 @@ TOPICS = Settings().topics
 
 
 @pytest.fixture(scope="module")
-def pipeline(kafka_broker, redis_server, service_factory) -> dict[str, Any]:
-    group = f"calc-{uuid.uuid4().hex[:6]}"
-    env = {"EGOV_CALCULATOR_GROUP": group}
+def pipeline(isolated_module, service_factory) -> dict[str, Any]:
+    """The three services on topics and a Redis database of their own: the province's
+    figures are this module's events only, whatever other tests wrote before."""
+    env = isolated_module["env"]
     calculator = service_factory("calculator", env)
     ingest = service_factory("ingest", env)
     api = service_factory("api", env)
-    return {"ingest": ingest, "api": api, "calculator": calculator}
+    return {
+        "ingest": ingest,
+        "api": api,
+        "calculator": calculator,
+        "topics": isolated_module["topics"],
+    }
 
 
 def post(url: str, events: list[dict[str, Any]], **params: str) -> httpx.Response:
@@ -142,13 +148,14 @@ def test_duplicates_do_not_change_the_figures(pipeline) -> None:
 
 def test_poison_message_is_dead_lettered_and_later_events_count(pipeline, kafka_broker) -> None:
     api = pipeline["api"].url
+    topics = pipeline["topics"]
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
     poison_key = f"poison-{uuid.uuid4().hex[:6]}".encode()
-    producer.send(TOPICS.dossier, key=b"so-xay-dung", value=b"\xff not json").get(10)
+    producer.send(topics.dossier, key=b"so-xay-dung", value=b"\xff not json").get(10)
     bad_agency = received(agency="so-khong-co", dossier="z")
-    producer.send(TOPICS.dossier, key=poison_key, value=orjson.dumps(bad_agency)).get(10)
+    producer.send(topics.dossier, key=poison_key, value=orjson.dumps(bad_agency)).get(10)
     good = received(agency="so-xay-dung", dossier="x1", at="2024-08-08T08:00:00+07:00")
-    producer.send(TOPICS.dossier, key=b"so-xay-dung", value=orjson.dumps(good)).get(10)
+    producer.send(topics.dossier, key=b"so-xay-dung", value=orjson.dumps(good)).get(10)
     producer.close()
     assert wait_for(
         lambda: figures(api, "full_online_rate", "so-xay-dung", "2024-08")[:2], (1, 1)
@@ -159,8 +166,8 @@ def test_poison_message_is_dead_lettered_and_later_events_count(pipeline, kafka_
         consumer_timeout_ms=5000,
     )
     parts = [
-        TopicPartition(TOPICS.deadletter, p)
-        for p in consumer.partitions_for_topic(TOPICS.deadletter)
+        TopicPartition(topics.deadletter, p)
+        for p in consumer.partitions_for_topic(topics.deadletter)
     ]
     consumer.assign(parts)
     consumer.seek_to_beginning()
