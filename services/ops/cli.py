@@ -78,6 +78,12 @@ def rebuild_command(
         f"{report.duplicates} duplicates, {report.invalid} invalid, "
         f"{report.deleted_keys} keys deleted, {report.seconds:.1f} s "
         f"({report.records / max(report.seconds, 1e-9):,.0f} records/s)"
+        + (
+            f"; the previous keyspace {report.kept_keyspace} kept (a replica did not "
+            "acknowledge the switch in time; the next rebuild deletes it)"
+            if report.kept_keyspace
+            else ""
+        )
     )
 
 

@@ -16,12 +16,18 @@ consumer group (it would race it).
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError, NodeNotReadyError
+from redis.asyncio.cluster import RedisCluster
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.ops.exceptions import RebuildRefused
@@ -31,7 +37,7 @@ from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogCache
-from shared.store.client import RedisClient, redis_from_url
+from shared.store.client import LuaScript, RedisClient, redis_from_url
 from shared.store.indicator_store import IndicatorStore
 from shared.store.layout import layout_problem
 from shared.store.replay import CatalogAt, open_consumer, replay_ranges
@@ -72,6 +78,70 @@ class RebuildReport:
     invalid: int = 0
     deleted_keys: int = 0
     seconds: float = 0.0
+    # the previous keyspace, kept when a replica did not acknowledge the switch in time
+    # (the next rebuild deletes it as abandoned)
+    kept_keyspace: str | None = None
+
+
+# the lease of the rebuild lock, renewed every third of it while the rebuild runs
+LOCK_LEASE_S = 30
+# how long the switch to the new keyspace may take to reach the replicas
+WAIT_REPLICAS_MS = 5000
+# releases the lock only if this rebuild still holds it
+_RELEASE = LuaScript(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+_RENEW = LuaScript(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+)
+
+
+@asynccontextmanager
+async def rebuild_lock(redis: RedisClient) -> AsyncIterator[str]:
+    """Hold ``rebuild:lock`` for the rebuild (a lease renewed while it runs, released at
+    the end; a crashed rebuild's lapses within ``LOCK_LEASE_S``)."""
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    lock = redis_keys.REBUILD_LOCK
+    if not await redis.set(lock, token, nx=True, ex=LOCK_LEASE_S):
+        holder = await redis.get(lock)
+        ttl = await redis.ttl(lock)
+        name = holder.decode() if isinstance(holder, bytes) else holder
+        raise RebuildRefused(
+            f"another egov rebuild is running ({lock} held by {name}, lease {ttl} s): "
+            "wait for it to finish"
+        )
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LOCK_LEASE_S / 3)
+            await _RENEW.run(redis, [lock], [token, str(LOCK_LEASE_S * 1000)])
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield token
+    finally:
+        renewing.cancel()
+        await _RELEASE.run(redis, [lock], [token])
+
+
+async def replicas_acknowledged(redis: RedisClient) -> bool:
+    """WAIT until every replica of the node holding ``keyspace:current`` has the writes
+    before (the switch), for at most ``WAIT_REPLICAS_MS``; True when all did (or there
+    are none)."""
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(redis_keys.KEYSPACE_CURRENT)
+        info = await redis.info("replication", target_nodes=node)
+        want = int(info.get("connected_slaves", 0))
+        if not want:
+            return True
+        got = await redis.execute_command("WAIT", want, WAIT_REPLICAS_MS, target_nodes=node)
+    else:
+        want = int((await redis.info("replication")).get("connected_slaves", 0))
+        if not want:
+            return True
+        got = await redis.execute_command("WAIT", want, WAIT_REPLICAS_MS)  # type: ignore[no-untyped-call]
+    return int(got) >= want
 
 
 async def delete_keyspace(redis: RedisClient, ks: str) -> int:
@@ -147,43 +217,76 @@ async def rebuild(
             )
         redis = redis_from_url(settings.redis_url, settings=settings)
         try:
-            current = await IndicatorStore(redis).keyspace()
-            if not flush:
-                problem = await layout_problem(redis)
-                if problem is not None:
-                    raise RebuildRefused(f"{problem}: rebuild without --keep-state")
-            for ks in await abandoned_keyspaces(redis, current):
-                report.deleted_keys += await delete_keyspace(redis, ks)
-            target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current
-            store = IndicatorStore(redis, keyspace=target)
-            catalog_at = await catalogs_in_force(settings, redis)
-            with Progress(
-                TextColumn("rebuild"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                disable=not show_progress,
-            ) as progress:
-                task = progress.add_task("records", total=sum(end[tp] for tp in parts))
-                counts = await replay_ranges(
+            async with rebuild_lock(redis):
+                await _derive(
+                    settings,
+                    redis,
                     consumer,
-                    store,
-                    {tp: (0, end[tp]) for tp in parts},
-                    catalog_at,
-                    on_progress=lambda n: progress.update(task, completed=n),
+                    parts,
+                    end,
+                    report,
+                    flush=flush,
                     batch_size=batch_size,
+                    show_progress=show_progress,
                 )
-            if flush:
-                await switch_keyspace(redis, store, target)
-                report.deleted_keys += await delete_keyspace(redis, current)
         finally:
             await redis.aclose()
     finally:
         consumer.close()
-    report.records, report.applied = counts.records, counts.applied
-    report.duplicates, report.invalid = counts.duplicates, counts.invalid
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def _derive(
+    settings: OpsSettings,
+    redis: RedisClient,
+    consumer: KafkaConsumer,
+    parts: list[TopicPartition],
+    end: dict[TopicPartition, int],
+    report: RebuildReport,
+    *,
+    flush: bool,
+    batch_size: int,
+    show_progress: bool,
+) -> None:
+    """The rebuild proper, under the lock: derive, switch, then delete the old keyspace
+    once the replicas have the switch."""
+    current = await IndicatorStore(redis).keyspace()
+    if not flush:
+        problem = await layout_problem(redis)
+        if problem is not None:
+            raise RebuildRefused(f"{problem}: rebuild without --keep-state")
+    for ks in await abandoned_keyspaces(redis, current):
+        report.deleted_keys += await delete_keyspace(redis, ks)
+    target = f"ks{await redis.incr(redis_keys.KEYSPACE_SEQ)}:" if flush else current
+    store = IndicatorStore(redis, keyspace=target)
+    catalog_at = await catalogs_in_force(settings, redis)
+    with Progress(
+        TextColumn("rebuild"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+    ) as progress:
+        task = progress.add_task("records", total=sum(end[tp] for tp in parts))
+        counts = await replay_ranges(
+            consumer,
+            store,
+            {tp: (0, end[tp]) for tp in parts},
+            catalog_at,
+            on_progress=lambda n: progress.update(task, completed=n),
+            batch_size=batch_size,
+        )
+    if flush:
+        await switch_keyspace(redis, store, target)
+        # a failover before the replicas have the switch would bring back a
+        # keyspace:current naming what is deleted here: WAIT, else keep it
+        if await replicas_acknowledged(redis):
+            report.deleted_keys += await delete_keyspace(redis, current)
+        else:
+            report.kept_keyspace = current
+    report.records, report.applied = counts.records, counts.applied
+    report.duplicates, report.invalid = counts.duplicates, counts.invalid
 
 
 async def catalogs_in_force(settings: OpsSettings, redis: RedisClient) -> CatalogAt:

@@ -22,6 +22,9 @@ import zlib
 
 KEYSPACE_CURRENT = "keyspace:current"
 KEYSPACE_SEQ = "keyspace:seq"
+# Held by the one `egov rebuild` running (a token, with a lease it renews): a second one is
+# refused instead of deleting the first one's keyspace as abandoned.
+REBUILD_LOCK = "rebuild:lock"
 
 
 def tag(agency: str) -> str:
