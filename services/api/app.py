@@ -23,6 +23,7 @@ from services.api.routes import (
     alerts,
     board,
     catalog,
+    index766,
     indicators,
     pdf,
     public,
@@ -256,6 +257,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(indicators.router)
+    app.include_router(index766.router)
     app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(reports.router)
     app.include_router(catalog.router)
