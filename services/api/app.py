@@ -27,6 +27,7 @@ from services.api.routes import (
     indicators,
     pdf,
     public,
+    public766,
     reconciliation,
     reports,
 )
@@ -254,6 +255,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     # pages people read (no /v1): the public results; static CSS/JS of the pages
     app.include_router(public.router)
+    app.include_router(public766.router)
     app.include_router(board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(indicators.router)

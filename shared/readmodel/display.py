@@ -26,3 +26,16 @@ def points(value: float | None) -> str:
     if round(value, 2) < 0:
         return f"−{text} điểm"
     return f"{text} điểm"
+
+
+def score(value: float | None) -> str:
+    """Points of the 766 index: 65.49 → ``65,49``; None → ``—``."""
+    return "—" if value is None else f"{value:.2f}".replace(".", ",")
+
+
+BAND_CLASSES = {"Xuất sắc": "xs", "Tốt": "tot", "Khá": "kha", "Trung bình": "tb", "Yếu": "yeu"}
+
+
+def band_class(band: str) -> str:
+    """The CSS class suffix of a 766 band (``band-xs``…)."""
+    return BAND_CLASSES.get(band, "none")

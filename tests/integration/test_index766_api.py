@@ -535,3 +535,67 @@ def test_the_portal_reference_reproduced_through_the_api(reference: TestClient) 
         186,
         485,
     )
+
+
+# --- the monthly publication page -------------------------------------------------------
+
+
+def figures(html: str, kind: str) -> dict[str, str]:
+    """``data-scope`` → the ``data-<kind>`` value of every element of that figure."""
+    import re
+
+    pattern = rf'data-figure="{kind}" data-scope="([^"]+)"[^>]*?data-{kind}="([^"]*)"'
+    return dict(re.findall(pattern, html))
+
+
+def test_the_publication_page_shows_the_api_figures(hand: TestClient) -> None:
+    resp = hand.get("/public/chi-so-766", params={"month": "2026-10", "scope": A})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    html = resp.text
+    assert "<script" not in html and 'name="viewport"' in html and "data-label=" in html
+    totals = figures(html, "total")
+    for scope in ("province", "group:so_nganh", "group:dia_phuong", A, B, C):
+        assert float(totals[scope]) == get(hand, scope, "2026-10")["total"], scope
+    # the drill-down: A's metrics with the API's counts and points
+    api = get(hand, A, "2026-10")
+    for m in api["metrics"]:
+        cell = (
+            f'data-scope="{A}" data-metric="{m["metric"]}" data-numerator="{m["numerator"]}" '
+            f'data-denominator="{m["denominator"]}"'
+        )
+        assert cell in html, m["metric"]
+    assert "Sở Thông tin và Truyền thông" in html and "41,27" in html and "Yếu" in html
+    # A is last of its group; the change since September (94.50: nothing received, pA3
+    # published on time) is −53.23 points
+    ranks = figures(html, "rank")
+    catalog = load_agencies().agencies.values()
+    # every other unit: 0/0 everywhere, 100 points; A and C last of their groups
+    assert ranks[A] == str(sum(a.group == "so_nganh" for a in catalog))
+    assert ranks[C] == str(sum(a.group == "dia_phuong" for a in catalog))
+    assert float(figures(html, "change")[A]) == pytest.approx(-53.23)
+    assert 'href="/public/ket-qua?month=2026-10"' in html
+
+
+def test_the_publication_page_year_to_date_and_csv(hand: TestClient) -> None:
+    html = hand.get("/public/chi-so-766", params={"month": "2026-10", "view": "nam"}).text
+    # January to October judged at October's end: a5 on time, pA3's September publication
+    assert float(figures(html, "total")[A]) == pytest.approx(39.60 - 8.00 + 12.00)
+    csv_resp = hand.get("/public/chi-so-766.csv", params={"month": "2026-10"})
+    assert csv_resp.status_code == 200 and csv_resp.content.startswith("\ufeff".encode())
+    rows = csv_resp.content.decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("Kỳ,Mã đơn vị,Đơn vị,Hạng trong khối,Tổng điểm,Xếp loại")
+    a_row = next(r for r in rows if f",{A}," in r).split(",")
+    assert a_row[4:6] == ["41.27", "Yếu"]
+    assert "ON_TIME tử số" in rows[0]
+
+
+def test_the_publication_page_refuses_what_is_not_published(hand: TestClient) -> None:
+    for params in (
+        {"month": "2026-12"},  # the running month
+        {"month": "2026-10", "view": "tuan"},
+        {"month": "2026-10", "scope": "nope"},
+        {"month": "2025-03"},  # before the index
+    ):
+        resp = hand.get("/public/chi-so-766", params=params)
+        assert resp.status_code == 404, params
+        assert "Chưa công bố" in resp.text

@@ -20,8 +20,9 @@ from shared.store.index766_reads import (
     months_of,
 )
 
-TABLE = load_index766().in_force(date(2026, 10, 31))
-assert TABLE is not None
+_TABLE = load_index766().in_force(date(2026, 10, 31))
+assert _TABLE is not None
+TABLE = _TABLE
 
 
 def proc(code: str, **flags: bool) -> Procedure:
