@@ -15,7 +15,7 @@ before it counts as overdue.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from shared.domain.index766 import (
@@ -139,6 +139,22 @@ async def units_counts(
         code: unit_counts(raw, catalog_in_force(catalogs.procedures, code, ev.day))
         for code, raw in raws.items()
     }
+
+
+async def units_raws(
+    store: IndicatorStore, agencies: Sequence[str], ev: Evaluation
+) -> dict[str, Raw766]:
+    """Per unit, the inputs of the evaluation as read (see :func:`unit_counts`)."""
+    return await read_766(store, agencies, ev.period.start, ev.period.end, ev.instant_s)
+
+
+def without_open_overdue(raw: Raw766) -> Raw766:
+    """The inputs as if no open dossier were past its due time: the difference of the
+    scores is what the unit's open overdue dossiers cost (ON_TIME, satisfaction)."""
+    kept = {
+        k: n for k, n in raw.open_overdue.items() if k not in (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT)
+    }
+    return replace(raw, open_overdue=kept)
 
 
 def table_for(ev: Evaluation) -> ScoringTable | None:

@@ -599,3 +599,55 @@ def test_the_publication_page_refuses_what_is_not_published(hand: TestClient) ->
         resp = hand.get("/public/chi-so-766", params=params)
         assert resp.status_code == 404, params
         assert "Chưa công bố" in resp.text
+
+
+# --- the board: this month so far, and what open overdue dossiers cost ------------------
+
+
+def test_the_board_shows_the_month_so_far_and_the_cost_of_overdue_dossiers(
+    redis_server: Any,
+) -> None:
+    from datetime import timedelta
+
+    from services.api.board.view import board_data
+    from services.api.context import ApiContext
+    from services.api.routes.board import fragments
+    from shared.domain.calendar import LOCAL_TZ, now_utc
+
+    url = redis_db(redis_server, 14)
+    now = now_utc()
+    at, due = (now - timedelta(seconds=90)).astimezone(LOCAL_TZ), now - timedelta(seconds=30)
+    raw = [
+        # A: one dossier this month, open and past due; B: one open, due later
+        received(A, "m1", at.isoformat(), "pA1", due.astimezone(LOCAL_TZ).isoformat()),
+        received(B, "m2", at.isoformat(), "pB1", LATE_DUE),
+    ]
+
+    async def run() -> Any:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        await CatalogStore(redis).replace_procedures(HAND_CATALOG)
+        agencies = load_agencies().codes
+        events = [validate_event(r, agencies=agencies) for r in raw]
+        await IndicatorStore(redis).apply_many(events)  # type: ignore[arg-type]
+        await redis.aclose()
+        ctx = ApiContext.create(Settings(redis_url=url))
+        try:
+            return await board_data(ctx)
+        finally:
+            await ctx.redis.aclose()
+
+    data = asyncio.run(run())
+    if data.month is None or data.month.start > at.date():  # the first minute of a month
+        pytest.skip("the dossier fell in the previous month")
+    units = {u.agency_code: u for u in data.index766}
+    # A: ON_TIME 0/1 instead of 1/1 (20 points), satisfaction 0/1 instead of 1/1 (6 points)
+    assert (units[A].overdue, units[A].cost) == (1, 26.0)
+    assert units[B].cost == 0.0 and units[B].overdue == 0
+    assert data.index766[0].agency_code == A  # the costliest first
+    # 12 (no publication, not synced) + 0 + 0 (in person) + 6.83 (no payment; 1 of 3 fee
+    # procedures with a dossier) + 2.50 (1 of 4 procedures connected, no certified copy) + 12
+    assert (units[A].total, units[A].band) == (33.33, "Yếu")
+    html = fragments(data)["index766"]
+    assert f'data-figure="index766-cost" data-agency="{A}" data-value="26.0"' in html
+    assert "Điểm mất do quá hạn" in html

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from services.api.context import ApiContext
-from services.api.public.results import AGGREGATES
+from services.api.public.results import AGGREGATES, month_period
 from services.api.routes import reports as report_routes
 from shared.domain.alerts import Alert, Severity
 from shared.domain.calendar import local_date, now_utc
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
 from shared.readmodel.figures import read_scopes
+from shared.readmodel.index766_inputs import (
+    catalog_in_force,
+    evaluation,
+    table_for,
+    unit_counts,
+    units_raws,
+    without_open_overdue,
+)
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.alert_commands import firing_alerts
+from shared.store.catalogs import Catalogs
+from shared.store.index766_reads import OPEN_KINDS
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
@@ -32,6 +43,20 @@ class OpenRow:
     open: int
     overdue: int
     due_within_24h: int
+
+
+@dataclass(frozen=True)
+class Unit766:
+    """A unit's Decision 766 score so far this month, and what its open overdue dossiers
+    cost: the score as if none of them were past due, minus the score."""
+
+    agency_code: str
+    name: str
+    group: str
+    total: float
+    band: str
+    overdue: int  # open dossiers of this month's cohort past their due time now
+    cost: float  # points
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,8 @@ class BoardData:
     indicators: list[str]
     mail: list[MailEntry]
     mail_dir: str | None
+    month: Period | None = None  # the month of ``index766`` (None: no scoring table)
+    index766: tuple[Unit766, ...] = ()  # by cost, then total, then code
 
 
 def mail_dir(ctx: ApiContext) -> Path | None:
@@ -99,6 +126,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
             }
             for scope in scopes
         }
+    month, units = await month_index766(ctx, catalogs, now)
     directory = mail_dir(ctx)
     return BoardData(
         now=now,
@@ -113,6 +141,40 @@ async def board_data(ctx: ApiContext) -> BoardData:
         indicators=[i.indicator for i in indicators],
         mail=recent(directory, MAIL_SHOWN),
         mail_dir=str(directory) if directory else None,
+        month=month,
+        index766=units,
     )
 
 
+async def month_index766(
+    ctx: ApiContext, catalogs: Catalogs, now: datetime
+) -> tuple[Period | None, tuple[Unit766, ...]]:
+    """Every unit valid today: its 766 score this month so far (judged now) and the points
+    its open overdue dossiers cost; the costliest first."""
+    day = local_date(now)
+    month = month_period(day.year, day.month)
+    ev = evaluation(month, now.timestamp())
+    table = table_for(ev)
+    if table is None:
+        return None, ()
+    agencies = catalogs.agencies.valid_on(day)
+    raws = await units_raws(ctx.store, [a.agency_code for a in agencies], ev)
+    rows: list[Unit766] = []
+    for agency in agencies:
+        raw = raws[agency.agency_code]
+        procs = catalog_in_force(catalogs.procedures, agency.agency_code, ev.day)
+        scored = table.score(unit_counts(raw, procs))
+        best = table.score(unit_counts(without_open_overdue(raw), procs))
+        rows.append(
+            Unit766(
+                agency.agency_code,
+                agency.name,
+                agency.group.value,
+                float(scored.total),
+                scored.band.value,
+                raw.overdue(OPEN_KINDS[0]),
+                float(max(best.total - scored.total, Decimal(0))),
+            )
+        )
+    rows.sort(key=lambda r: (-r.cost, r.total, r.agency_code))
+    return month, tuple(rows)
