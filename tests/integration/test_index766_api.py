@@ -614,7 +614,7 @@ def test_the_board_shows_the_month_so_far_and_the_cost_of_overdue_dossiers(
     from services.api.routes.board import fragments
     from shared.domain.calendar import LOCAL_TZ, now_utc
 
-    url = redis_db(redis_server, 14)
+    url = redis_db(redis_server, 12)
     now = now_utc()
     at, due = (now - timedelta(seconds=90)).astimezone(LOCAL_TZ), now - timedelta(seconds=30)
     raw = [
@@ -651,3 +651,37 @@ def test_the_board_shows_the_month_so_far_and_the_cost_of_overdue_dossiers(
     html = fragments(data)["index766"]
     assert f'data-figure="index766-cost" data-agency="{A}" data-value="26.0"' in html
     assert "Điểm mất do quá hạn" in html
+
+
+def test_due_exactly_at_the_instant_is_not_overdue(redis_server: Any) -> None:
+    """Open dossiers judged at October's end (local midnight of 1 November): due at that
+    very instant, still on time; due one second before it, overdue; a petition likewise."""
+    url = redis_db(redis_server, 12)
+    o = OCT.format
+    raw = [
+        received(A, "e1", o(30), "pA1", "2026-11-01T00:00:00+07:00"),
+        received(A, "e2", o(30), "pA1", "2026-10-31T23:59:59+07:00"),
+        petition(
+            "petition_received",
+            o(30),
+            A,
+            "q1",
+            classification="other",
+            due_at=("2026-11-01T00:00:00+07:00"),
+        ),
+        petition(
+            "petition_received",
+            o(30),
+            A,
+            "q2",
+            classification="other",
+            due_at=("2026-10-31T23:59:59+07:00"),
+        ),
+    ]
+    asyncio.run(load(url, HAND_CATALOG, raw))
+    with TestClient(create_app(Settings(redis_url=url))) as client:
+        c = counts(get(client, A, "2026-10"))
+        assert c["ON_TIME"] == (1, 2) and c["DOSSIER_RECEIVING_SATISFACTION"] == (1, 2)
+        assert c["PETITION_HANDLING_SATISFACTION"] == (1, 2)
+        # judged now (the quarter runs on): both past due
+        assert counts(get(client, A, "2026-Q4"))["ON_TIME"] == (0, 2)
