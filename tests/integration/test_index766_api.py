@@ -589,6 +589,18 @@ def test_the_publication_page_year_to_date_and_csv(hand: TestClient) -> None:
     assert "ON_TIME tử số" in rows[0]
 
 
+def test_the_publication_page_embeds(hand: TestClient) -> None:
+    resp = hand.get("/public/chi-so-766/embed", params={"month": "2026-10"})
+    assert resp.status_code == 200
+    assert "frame-ancestors 'self'" in resp.headers["content-security-policy"]
+    assert '<header class="site">' not in resp.text
+    assert float(figures(resp.text, "total")["province"]) == 43.93
+    assert 'action="/public/chi-so-766/embed"' in resp.text
+    full = hand.get("/public/chi-so-766", params={"month": "2026-10"})
+    assert "frame-ancestors 'none'" in full.headers["content-security-policy"]
+    assert "/public/chi-so-766/embed?month=2026-10" in full.text
+
+
 def test_the_publication_page_refuses_what_is_not_published(hand: TestClient) -> None:
     for params in (
         {"month": "2026-12"},  # the running month

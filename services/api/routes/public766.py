@@ -6,6 +6,9 @@
   metrics of ``scope`` (default the province) with numerator and denominator. The current
   or a future month, a month before the index, an unknown view or scope: 404 with a link
   to the latest published month.
+- ``GET /public/chi-so-766/embed?…`` — the same without the site header, for the
+  provincial portal's ``<iframe>`` (``frame-ancestors`` from
+  ``EGOV_PUBLIC_FRAME_ANCESTORS``, as the indicators' embed).
 - ``GET /public/chi-so-766.csv?month=&view=`` — every scope of the page, its groups and
   every metric's counts and points (UTF-8 with BOM).
 
@@ -46,6 +49,7 @@ from shared.domain.periods import Period
 router = APIRouter(tags=["public"], include_in_schema=False)
 
 PAGE = "/public/chi-so-766"
+EMBED = "/public/chi-so-766/embed"
 CSV = "/public/chi-so-766.csv"
 INDICATORS_PAGE = "/public/ket-qua"
 HTML = "text/html; charset=utf-8"
@@ -132,19 +136,22 @@ async def _body(
     return Response(body, media_type=media_type, headers=all_headers)
 
 
-def _html(page: Page766) -> bytes:
+def _html(page: Page766, embed: bool) -> bytes:
     month = page.month.label
     view = page.view.value
+    base = EMBED if embed else PAGE
     return render(
         "public766.html",
         p=page,
+        embed=embed,
+        embed_path=page_url(month, view, base=EMBED),
         months=closed_months(),
-        form_action=PAGE,
+        form_action=base,
         views=[(View.month.value, "Trong tháng"), (View.year.value, "Lũy kế năm")],
         csv_url=page_url(month, view, base=CSV),
         indicators_url=f"{INDICATORS_PAGE}?{urlencode({'month': month})}",
-        scope_url=lambda s: page_url(month, view, s) + "#chi-tiet",
-        view_url=lambda v: page_url(month, v, page.detail.scope),
+        scope_url=lambda s: page_url(month, view, s, base) + "#chi-tiet",
+        view_url=lambda v: page_url(month, v, page.detail.scope, base),
     ).encode()
 
 
@@ -185,7 +192,32 @@ async def index766_page(
     request: Request, ctx: Ctx, month: MonthQ = None, view: ViewQ = None, scope: ScopeQ = None
 ) -> Response:
     return await _body(
-        request, ctx, "public766-page", month, view, scope, _html, HTML, page_headers()
+        request,
+        ctx,
+        "public766-page",
+        month,
+        view,
+        scope,
+        lambda p: _html(p, embed=False),
+        HTML,
+        page_headers(),
+    )
+
+
+@router.get(EMBED)
+async def index766_embed(
+    request: Request, ctx: Ctx, month: MonthQ = None, view: ViewQ = None, scope: ScopeQ = None
+) -> Response:
+    return await _body(
+        request,
+        ctx,
+        "public766-embed",
+        month,
+        view,
+        scope,
+        lambda p: _html(p, embed=True),
+        HTML,
+        page_headers(ctx.settings.public_frame_ancestors),
     )
 
 
