@@ -50,12 +50,14 @@ OPEN_KINDS = (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNS
 # KEYS: the counter buckets, the proc_received buckets, the proc_returned_e buckets, the
 # dos_paid, dos_paid_online and proc_paid_online buckets (nsuf each), the o766 sets of
 # kinds d, du, p, pu (nmon each), the publications. ARGV: nsuf, nmon, the ZCOUNT maximum
-# ("(T": due before the instant), the publications' score range, then the marks.
+# ("(T": due before the instant), the publications' score range, the mode ('v': the
+# values; 'd': only a SHA-1 of them, what a reader holding a rendering needs), the marks.
 READ_766_LUA = """
 local nsuf, nmon = tonumber(ARGV[1]), tonumber(ARGV[2])
 local zmax, pmin, pmax = ARGV[3], ARGV[4], ARGV[5]
+local mode = ARGV[6]
 local marks = {}
-for i = 6, #ARGV do marks[#marks + 1] = ARGV[i] end
+for i = 7, #ARGV do marks[#marks + 1] = ARGV[i] end
 local k = 0
 local sums = {}
 for i = 1, #marks do sums[i] = 0 end
@@ -106,7 +108,9 @@ for kind = 1, 4 do
   open[kind] = n
 end
 local pubs = redis.call('ZRANGEBYSCORE', KEYS[k + 1], pmin, pmax, 'WITHSCORES')
-return {sums, received, returned, paid, paid_online, proc_paid, open, pubs}
+local out = {sums, received, returned, paid, paid_online, proc_paid, open, pubs}
+if mode == 'd' then return redis.sha1hex(cjson.encode(out)) end
+return out
 """
 _READ_766 = LuaScript(READ_766_LUA)
 
@@ -181,15 +185,14 @@ def latest_publications(flat: Sequence[bytes | str]) -> dict[str, Publication]:
     return out
 
 
-async def read_766(
-    store: IndicatorStore, agencies: Sequence[str], start: date, end: date, instant_s: int
-) -> dict[str, Raw766]:
-    """Per agency, the index's inputs over the local days [start, end] judged at the epoch
-    second ``instant_s`` (open entities overdue when their due time is before it;
-    publications dated before it): one script call per agency, all in one pipeline."""
-    codes = list(agencies)
-    if not codes:
-        return {}
+async def _calls(
+    store: IndicatorStore,
+    codes: Sequence[str],
+    start: date,
+    end: date,
+    instant_s: int,
+    mode: str,
+) -> list[tuple[list[str], list[str]]]:
     ks = await store.keyspace()
     suffixes = bucket_suffixes(start, end)
     months = months_of(start, end)
@@ -200,6 +203,7 @@ async def read_766(
         f"({instant_s}",
         str(lo_ms),
         f"({instant_s * 1000}",
+        mode,
         *MARKS_766,
     ]
     calls: list[tuple[list[str], list[str]]] = []
@@ -213,6 +217,19 @@ async def read_766(
             keys += [redis_keys.open766(code, kind, m, ks) for m in months]
         keys.append(redis_keys.publications(code, ks))
         calls.append((keys, args))
+    return calls
+
+
+async def read_766(
+    store: IndicatorStore, agencies: Sequence[str], start: date, end: date, instant_s: int
+) -> dict[str, Raw766]:
+    """Per agency, the index's inputs over the local days [start, end] judged at the epoch
+    second ``instant_s`` (open entities overdue when their due time is before it;
+    publications dated before it): one script call per agency, all in one pipeline."""
+    codes = list(agencies)
+    if not codes:
+        return {}
+    calls = await _calls(store, codes, start, end, instant_s, "v")
     results = await _READ_766.run_many(store.redis, calls)
     out: dict[str, Raw766] = {}
     for code, result in zip(codes, results, strict=True):
@@ -228,3 +245,16 @@ async def read_766(
             publications=latest_publications(pubs),
         )
     return out
+
+
+async def digest_766(
+    store: IndicatorStore, agencies: Sequence[str], start: date, end: date, instant_s: int
+) -> bytes:
+    """A digest, computed in Redis, of what :func:`read_766` would return (a few bytes per
+    agency come back): equal digests, equal inputs."""
+    codes = list(agencies)
+    if not codes:
+        return b""
+    calls = await _calls(store, codes, start, end, instant_s, "d")
+    results = await _READ_766.run_many(store.redis, calls)
+    return b"".join(r if isinstance(r, bytes) else str(r).encode() for r in results)

@@ -697,3 +697,44 @@ def test_due_exactly_at_the_instant_is_not_overdue(redis_server: Any) -> None:
         assert c["PETITION_HANDLING_SATISFACTION"] == (1, 2)
         # judged now (the quarter runs on): both past due
         assert counts(get(client, A, "2026-Q4"))["ON_TIME"] == (0, 2)
+
+
+def test_a_closed_month_page_is_not_rendered_again_for_a_later_write(redis_server: Any) -> None:
+    """A write of December raises A's data version; October's page is then served from its
+    rendering (the digest of October's and September's inputs, computed in Redis, is
+    unchanged); a late event of October renders it again with the new figure."""
+    from services.api.response_cache import RENDERS
+
+    url = redis_db(redis_server, 12)
+    o = OCT.format
+    asyncio.run(load(url, HAND_CATALOG, [received(A, "f1", o(3), "pA1", o(10))]))
+    unchanged = RENDERS.labels("unchanged")
+    with TestClient(create_app(Settings(redis_url=url))) as client:
+        params = {"month": "2026-10", "scope": A}
+        first = client.get("/public/chi-so-766", params=params)
+        assert counts_in(first.text, A)["ON_TIME"] == (0, 1)
+
+        async def write(raw: list[dict[str, Any]]) -> None:
+            redis = Redis.from_url(url)
+            await IndicatorStore(redis).apply_many(parse_all(raw))
+            await redis.aclose()
+
+        asyncio.run(write([received(A, "f2", "2026-12-01T09:00:00+07:00", "pA1", LATE_DUE)]))
+        before = unchanged._value.get()
+        again = client.get("/public/chi-so-766", params=params)
+        assert again.headers["etag"] != first.headers["etag"]  # the data version moved
+        assert again.content == first.content and unchanged._value.get() == before + 1
+        asyncio.run(write([received(A, "f3", o(4), "pA1", LATE_DUE)]))
+        late = client.get("/public/chi-so-766", params=params)
+        assert counts_in(late.text, A)["ON_TIME"] == (1, 2)
+
+
+def counts_in(html: str, scope: str) -> dict[str, tuple[int, int]]:
+    import re
+
+    found = re.findall(
+        rf'data-scope="{re.escape(scope)}" data-metric="([A-Z_]+)" '
+        r'data-numerator="(\d+)" data-denominator="(\d+)"',
+        html,
+    )
+    return {m: (int(n), int(d)) for m, n, d in found}

@@ -24,7 +24,7 @@ from shared.domain.periods import Period, PeriodKind
 from shared.domain.scopes import Scope, agency_scope, parse_scope, scope_name
 from shared.readmodel.index766_inputs import Evaluation, evaluation
 from shared.store.catalogs import Catalogs
-from shared.store.index766_reads import local_midnight_s
+from shared.store.index766_reads import digest_766, local_midnight_s
 from shared.store.indicator_store import IndicatorStore
 
 AGGREGATES_766 = ("province", "group:so_nganh", "group:dia_phuong")
@@ -124,6 +124,24 @@ def cache_codes(catalogs: Catalogs, month: Period, view: View) -> list[str]:
     previous = previous_of(month, view)
     lo = view_period(month, view).start if previous is None else previous.start
     return sorted(a.agency_code for a in catalogs.agencies.valid_between(lo, month.end))
+
+
+async def page_fingerprint(
+    store: IndicatorStore, catalogs: Catalogs, month: Period, view: View
+) -> bytes:
+    """A digest, computed in Redis, of every input :func:`read_page` reads (this period's
+    and the previous one's): equal digests, equal pages (with the same catalogs)."""
+    parts: list[bytes] = []
+    for period in (view_period(month, view), previous_of(month, view)):
+        if period is None or table_of(period) is None:
+            parts.append(b"-")
+            continue
+        codes = sorted(
+            a.agency_code for a in catalogs.agencies.valid_between(period.start, period.end)
+        )
+        ev = closed_evaluation(period)
+        parts.append(await digest_766(store, codes, period.start, period.end, ev.instant_s))
+    return b"/".join(parts)
 
 
 async def _scores(

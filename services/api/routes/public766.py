@@ -13,8 +13,9 @@
   every metric's counts and points (UTF-8 with BOM).
 
 Plain HTML and CSS (no JavaScript), phone layout from the site's stylesheet; cached until
-a figure behind it changes, with an ``ETag``. The project's own indicators stay at
-``/public/ket-qua``, linked from the page.
+a figure behind it changes, with an ``ETag`` (after a write, a digest of the period's
+inputs computed in Redis says whether the page must be read and rendered again). The
+project's own indicators stay at ``/public/ket-qua``, linked from the page.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.api.public.index766_page import (
     Page766,
     View,
     cache_codes,
+    page_fingerprint,
     read_page,
     table_of,
     view_period,
@@ -124,13 +126,22 @@ async def _body(
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=all_headers)
 
-    async def compute() -> bytes:
-        page = await read_page(ctx.store, catalogs, period, chosen, detail)
+    async def fingerprint() -> bytes:
+        return await page_fingerprint(ctx.store, catalogs, period, chosen)
+
+    async def read() -> Page766 | None:
+        return await read_page(ctx.store, catalogs, period, chosen, detail)
+
+    def render_page(page: Page766 | None) -> bytes:  # run off the event loop
         if page is None or page.detail.scope != detail:
             return b""
         return make(page)
 
-    body, _ = await ctx.responses.body(key, catalogs.version, codes, compute, full_key)
+    # after a write anywhere, the digest of the period's inputs says whether this closed
+    # period's page must be read and rendered again
+    body, _ = await ctx.responses.staged_body(
+        key, catalogs.version, codes, fingerprint, read, render_page, full_key=full_key
+    )
     if not body:
         return _missing(f"Không có đơn vị “{detail}” trong kỳ này.")
     return Response(body, media_type=media_type, headers=all_headers)
