@@ -574,6 +574,21 @@ def test_the_publication_page_shows_the_api_figures(hand: TestClient) -> None:
     assert ranks[C] == str(sum(a.group == "dia_phuong" for a in catalog))
     assert float(figures(html, "change")[A]) == pytest.approx(-53.23)
     assert 'href="/public/ket-qua?month=2026-10"' in html
+    # the 12-month trend of A's monthly totals, November 2025 to October 2026: September
+    # 94.50 (pA3 published), October 41.27
+    import json
+    import re
+
+    trend = json.loads(
+        re.search(rf'data-figure="trend" data-scope="{A}" data-trend="([^"]*)"', html)[1]  # type: ignore[index]
+        .replace("&#34;", '"')
+        .replace("&quot;", '"')
+    )
+    assert [t[0] for t in trend] == [f"2025-{m}" for m in ("11", "12")] + [
+        f"2026-{m:02d}" for m in range(1, 11)
+    ]
+    assert trend[-2:] == [["2026-09", 94.5], ["2026-10", 41.27]]
+    assert '<svg class="spark"' in html
 
 
 def test_the_publication_page_year_to_date_and_csv(hand: TestClient) -> None:

@@ -16,7 +16,8 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from services.api.public.results import GROUP_SCOPES, previous_month
+from services.api.public.results import GROUP_SCOPES, previous_month, trend_months
+from services.api.public.sparkline import TrendPoint
 from services.api.reports.index766 import Index766Value, rank_units, scope_scores, value_of
 from shared.domain.catalog import AgencyGroup
 from shared.domain.index766 import IndexScore, ScoringTable, band_of, load_index766
@@ -70,6 +71,7 @@ class Row:
     rank: int | None  # within its group (units only)
     value: Index766Value
     previous: Index766Value | None
+    trend: list[TrendPoint]  # the monthly totals of the 12 months to this one
 
     @property
     def change(self) -> float | None:
@@ -96,6 +98,7 @@ class Page766:
     overview: list[Row]
     groups: list[GroupRows]
     detail: Row
+    trend_months: list[str]  # YYYY-MM, oldest first
 
     @property
     def rows(self) -> list[Row]:
@@ -132,7 +135,9 @@ async def page_fingerprint(
     """A digest, computed in Redis, of every input :func:`read_page` reads (this period's
     and the previous one's): equal digests, equal pages (with the same catalogs)."""
     parts: list[bytes] = []
-    for period in (view_period(month, view), previous_of(month, view)):
+    periods = [view_period(month, view), previous_of(month, view)]
+    periods += [m for m in trend_months(month) if view is View.year or m.label != month.label]
+    for period in periods:
         if period is None or table_of(period) is None:
             parts.append(b"-")
             continue
@@ -175,6 +180,23 @@ async def read_page(
     before = await _scores(store, catalogs, prev_period) if prev_period is not None else None
     previous = before[2] if before is not None else {}
     aggregates, units = page_scopes(catalogs, period)
+    months = trend_months(month)
+    monthly: dict[str, dict[str, Index766Value]] = {}
+    for m in months:
+        if view is View.month and m.label == month.label:
+            monthly[m.label] = values
+        elif view is View.month and prev_period is not None and m.label == prev_period.label:
+            monthly[m.label] = previous
+        else:
+            found = await _scores(store, catalogs, m)
+            monthly[m.label] = found[2] if found is not None else {}
+
+    def trend(scope_id: str) -> list[TrendPoint]:
+        points = []
+        for m in months:
+            shown = monthly[m.label].get(scope_id)
+            points.append(TrendPoint(m.label, None if shown is None else shown.total))
+        return points
 
     def row(scope: Scope, rank: int | None = None) -> Row:
         return Row(
@@ -183,6 +205,7 @@ async def read_page(
             rank,
             values[scope.id],
             previous.get(scope.id),
+            trend(scope.id),
         )
 
     overview = [row(s) for s in aggregates]
@@ -201,7 +224,17 @@ async def read_page(
     shown = next((r for r in overview if r.scope == detail), None)
     if shown is None:
         shown = next((u for g in groups for u in g.units if u.scope == detail), overview[0])
-    return Page766(month, view, period, prev_period, table.version, overview, groups, shown)
+    return Page766(
+        month,
+        view,
+        period,
+        prev_period,
+        table.version,
+        overview,
+        groups,
+        shown,
+        [m.label for m in months],
+    )
 
 
 def _score_of(value: Index766Value) -> IndexScore:

@@ -3,7 +3,7 @@ browser, and in the portal's frame. Gaps (months not evaluated) break the line."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -28,11 +28,13 @@ def sparkline(
     width: int = 132,
     height: int = 34,
     label: str = "",
+    fmt: Callable[[float | None], str] = pct,
 ) -> str:
-    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed)."""
+    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed);
+    ``fmt`` writes a value in its title (default: a percent)."""
     pad = 4.0
     values = [p.value for p in points if p.value is not None]
-    summary = "; ".join(f"{month_vi(p.period)}: {pct(p.value)}" for p in points)
+    summary = "; ".join(f"{month_vi(p.period)}: {fmt(p.value)}" for p in points)
     title = escape(f"{label}Xu hướng {len(points)} tháng — {summary}")
     head = (
         f'<svg class="spark" role="img" aria-label="{title}" width="{width}" height="{height}" '

@@ -42,11 +42,13 @@ from services.api.public.index766_page import (
     view_period,
 )
 from services.api.public.results import closed_month, closed_months, latest_closed_month
+from services.api.public.sparkline import sparkline
 from services.api.reports.files import CellValue, csv_cells
 from services.api.response_cache import ResponseCache
-from services.api.templating import page_headers, render
+from services.api.templating import markup, page_headers, render
 from shared.domain.index766 import load_index766
 from shared.domain.periods import Period
+from shared.readmodel.display import score
 
 router = APIRouter(tags=["public"], include_in_schema=False)
 
@@ -161,6 +163,8 @@ def _html(page: Page766, embed: bool) -> bytes:
         views=[(View.month.value, "Trong tháng"), (View.year.value, "Lũy kế năm")],
         csv_url=page_url(month, view, base=CSV),
         indicators_url=f"{INDICATORS_PAGE}?{urlencode({'month': month})}",
+        trend_data=lambda row: [[t.period, t.value] for t in row.trend],
+        spark=lambda row: markup(sparkline(row.trend, label=f"{row.name}: ", fmt=score)),
         scope_url=lambda s: page_url(month, view, s, base) + "#chi-tiet",
         view_url=lambda v: page_url(month, v, page.detail.scope, base),
     ).encode()
