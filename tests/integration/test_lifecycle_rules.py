@@ -9,7 +9,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -500,10 +500,14 @@ async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
     oprefix = redis_keys.open766(agency, "", "").removesuffix("::")
     async for key in redis.scan_iter(f"{oprefix}:*"):
         kind, month = _text(key).removeprefix(oprefix + ":").split(":")
-        for m, sc in await redis.zrange(key, 0, -1, withscores=True):  # type: ignore[misc]
+        zmembers = cast(list[tuple[bytes, float]], await redis.zrange(key, 0, -1, withscores=True))
+        for m, sc in zmembers:
             open766[(kind, month, _text(m))] = float(sc)
-    pubs = await redis.zrange(redis_keys.publications(agency), 0, -1, withscores=True)
-    published = {(int(sc), _text(m)) for m, sc in pubs}  # type: ignore[misc]
+    pubs = cast(
+        list[tuple[bytes, float]],
+        await redis.zrange(redis_keys.publications(agency), 0, -1, withscores=True),
+    )
+    published = {(int(sc), _text(m)) for m, sc in pubs}
     return {
         "counters": counters,
         "proc": dict(proc),
