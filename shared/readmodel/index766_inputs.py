@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from shared.domain.calendar import local_day_number
 from shared.domain.index766 import (
     Counts,
     IndexScore,
@@ -116,12 +117,16 @@ class Evaluation:
         return self.instant_s >= local_midnight_s(self.period.end + timedelta(days=1))
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def evaluation(period: Period, now_s: float) -> Evaluation:
     """The evaluation of ``period`` at the epoch second ``now_s`` (whole seconds: an open
     period's figures are those of one second)."""
     end_s = local_midnight_s(period.end + timedelta(days=1))
     instant = min(int(now_s), end_s)
-    day = date.fromordinal(date(1970, 1, 1).toordinal() + (instant - 1 + 7 * 3600) // 86_400)
+    # the local day of the instant's last second (a closed period: its last day)
+    day = date.fromordinal(_EPOCH_ORDINAL + local_day_number(instant - 1))
     return Evaluation(period, instant, max(min(day, period.end), period.start))
 
 
