@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from weakref import WeakKeyDictionary
 
 from shared.domain.calendar import local_day_number
 from shared.domain.index766 import (
@@ -41,16 +42,64 @@ from shared.store.indicator_store import IndicatorStore
 INDEX_PERIOD_KINDS = (PeriodKind.month, PeriodKind.quarter, PeriodKind.year)
 
 
-def _c(numerator: int, denominator: int) -> Counts:
-    """Counts kept within 0 ≤ numerator ≤ denominator (a unit's open set can briefly hold
+Pair = tuple[int, int]  # (numerator, denominator)
+
+
+def _c(numerator: int, denominator: int) -> Pair:
+    """A pair kept within 0 ≤ numerator ≤ denominator (a unit's open set can briefly hold
     a dossier whose cohort is elsewhere, e.g. transferred)."""
     denominator = max(denominator, 0)
-    return Counts(numerator=min(max(numerator, 0), denominator), denominator=denominator)
+    return min(max(numerator, 0), denominator), denominator
 
 
-def unit_counts(raw: Raw766, procedures: Sequence[Procedure]) -> dict[str, Counts]:
+@dataclass(frozen=True)
+class CatalogFacts:
+    """What the formulas need of a unit's catalog in force (computed once per catalog,
+    unit and day: :func:`catalog_facts`)."""
+
+    procedures: int
+    citizen_connected: int
+    eligible: frozenset[str]
+    fee: frozenset[str]
+    certified: frozenset[str]
+
+
+def facts_of(procedures: Sequence[Procedure]) -> CatalogFacts:
+    return CatalogFacts(
+        procedures=len(procedures),
+        citizen_connected=sum(p.citizen_data_connected for p in procedures),
+        eligible=frozenset(p.procedure_code for p in procedures if p.eligible_full_online),
+        fee=frozenset(p.procedure_code for p in procedures if p.fee_required),
+        certified=frozenset(p.procedure_code for p in procedures if p.certified_copy),
+    )
+
+
+_FACTS: WeakKeyDictionary[ProcedureCatalog, dict[tuple[str, date], CatalogFacts]]
+_FACTS = WeakKeyDictionary()
+
+
+def catalog_facts(catalog: ProcedureCatalog, agency: str, day: date) -> CatalogFacts:
+    """:func:`facts_of` the unit's procedures in force on ``day``, once per catalog."""
+    per_catalog = _FACTS.setdefault(catalog, {})
+    found = per_catalog.get((agency, day))
+    if found is None:
+        found = per_catalog[(agency, day)] = facts_of(catalog_in_force(catalog, agency, day))
+    return found
+
+
+def unit_counts(raw: Raw766, procedures: Sequence[Procedure] | CatalogFacts) -> dict[str, Counts]:
     """Every metric's counts of one unit: ``raw`` its inputs for the period,
     ``procedures`` its catalog in force at the evaluation instant."""
+    # the bounds hold by construction (:func:`_c`): no validation per metric
+    return {
+        metric: Counts.model_construct(numerator=n, denominator=d)
+        for metric, (n, d) in unit_pairs(raw, procedures).items()
+    }
+
+
+def unit_pairs(raw: Raw766, procedures: Sequence[Procedure] | CatalogFacts) -> dict[str, Pair]:
+    """:func:`unit_counts` as (numerator, denominator) pairs (``ScoringTable.totals``)."""
+    facts = procedures if isinstance(procedures, CatalogFacts) else facts_of(procedures)
     m = raw.mark
     cohort = m("received")
     od, odu = raw.overdue(OPEN_DOSSIER), raw.overdue(OPEN_DOSSIER_UNSAT)
@@ -61,9 +110,7 @@ def unit_counts(raw: Raw766, procedures: Sequence[Procedure]) -> dict[str, Count
     published = len(raw.publications)
     publicized = [p for p in pubs if p.publicized]
 
-    eligible = {p.procedure_code for p in procedures if p.eligible_full_online}
-    fee = {p.procedure_code for p in procedures if p.fee_required}
-    certified = {p.procedure_code for p in procedures if p.certified_copy}
+    eligible, fee, certified = facts.eligible, facts.fee, facts.certified
     full_online = m("received_full_online_online")
     # a dossier received online under a full_online procedure is of an eligible one: the
     # denominator never falls below it, whatever the catalog says of its procedure
@@ -86,9 +133,7 @@ def unit_counts(raw: Raw766, procedures: Sequence[Procedure]) -> dict[str, Count
         "REUSED_DIGITIZED_DATA": _c(m("received_reused_data"), cohort),
         "SYNCED_WITH_DVCQG_PERSONAL_STORAGE": _c(m("received_digitized_shared"), cohort),
         "CITIZEN_DATA_CONNECTED_DOSSIER": _c(m("received_citizen_data"), cohort),
-        "CITIZEN_DATA_CONNECTED_FORMALITY": _c(
-            sum(p.citizen_data_connected for p in procedures), len(procedures)
-        ),
+        "CITIZEN_DATA_CONNECTED_FORMALITY": _c(facts.citizen_connected, facts.procedures),
         "ELECTRONIC_CERTIFIED_COPY": _c(
             sum(raw.proc_returned_e.get(code, 0) for code in certified),
             sum(raw.proc_received.get(code, 0) for code in certified),
@@ -141,7 +186,7 @@ async def units_counts(
     """Per unit, every metric's counts for the evaluation (one pipeline of script calls)."""
     raws = await read_766(store, agencies, ev.period.start, ev.period.end, ev.instant_s)
     return {
-        code: unit_counts(raw, catalog_in_force(catalogs.procedures, code, ev.day))
+        code: unit_counts(raw, catalog_facts(catalogs.procedures, code, ev.day))
         for code, raw in raws.items()
     }
 
@@ -160,6 +205,17 @@ def without_open_overdue(raw: Raw766) -> Raw766:
         k: n for k, n in raw.open_overdue.items() if k not in (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT)
     }
     return replace(raw, open_overdue=kept)
+
+
+async def units_pairs(
+    store: IndicatorStore, catalogs: Catalogs, agencies: Sequence[str], ev: Evaluation
+) -> dict[str, dict[str, Pair]]:
+    """:func:`units_counts` as pairs: what a ranking's ``ScoringTable.totals`` reads."""
+    raws = await read_766(store, agencies, ev.period.start, ev.period.end, ev.instant_s)
+    return {
+        code: unit_pairs(raw, catalog_facts(catalogs.procedures, code, ev.day))
+        for code, raw in raws.items()
+    }
 
 
 def table_for(ev: Evaluation) -> ScoringTable | None:

@@ -20,10 +20,10 @@ from shared.domain.periods import Period, PeriodKind
 from shared.platform.mailbox import MailEntry, recent
 from shared.readmodel.figures import read_scopes
 from shared.readmodel.index766_inputs import (
-    catalog_in_force,
+    catalog_facts,
     evaluation,
     table_for,
-    unit_counts,
+    unit_pairs,
     units_raws,
     without_open_overdue,
 )
@@ -162,18 +162,18 @@ async def month_index766(
     rows: list[Unit766] = []
     for agency in agencies:
         raw = raws[agency.agency_code]
-        procs = catalog_in_force(catalogs.procedures, agency.agency_code, ev.day)
-        scored = table.score(unit_counts(raw, procs))
-        best = table.score(unit_counts(without_open_overdue(raw), procs))
+        procs = catalog_facts(catalogs.procedures, agency.agency_code, ev.day)
+        total, band, _ = table.totals(unit_pairs(raw, procs))
+        best = table.totals(unit_pairs(without_open_overdue(raw), procs))[0]
         rows.append(
             Unit766(
                 agency.agency_code,
                 agency.name,
                 agency.group.value,
-                float(scored.total),
-                scored.band.value,
+                float(total),
+                band.value,
                 raw.overdue(OPEN_KINDS[0]),
-                float(max(best.total - scored.total, Decimal(0))),
+                float(max(best - total, Decimal(0))),
             )
         )
     rows.sort(key=lambda r: (-r.cost, r.total, r.agency_code))

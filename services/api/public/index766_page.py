@@ -20,7 +20,7 @@ from services.api.public.results import GROUP_SCOPES, previous_month, trend_mont
 from services.api.public.sparkline import TrendPoint
 from services.api.reports.index766 import Index766Value, rank_units, scope_scores, value_of
 from shared.domain.catalog import AgencyGroup
-from shared.domain.index766 import IndexScore, ScoringTable, band_of, load_index766
+from shared.domain.index766 import ScoringTable, load_index766
 from shared.domain.periods import Period, PeriodKind
 from shared.domain.scopes import Scope, agency_scope, parse_scope, scope_name
 from shared.readmodel.index766_inputs import Evaluation, evaluation
@@ -211,14 +211,14 @@ async def read_page(
     overview = [row(s) for s in aggregates]
     groups: list[GroupRows] = []
     for group, scope_id in GROUP_SCOPES.items():
-        totals = {u.id: _score_of(values[u.id]) for u in units[scope_id]}
+        totals = {u.id: Decimal(str(values[u.id].total)) for u in units[scope_id]}
         ranked = rank_units(units[scope_id], totals)
         groups.append(
             GroupRows(
                 scope_id,
                 _group_title(group, period),
                 next(r for r in overview if r.scope == scope_id),
-                [row(u, rank) for rank, u, _ in ranked],
+                [row(u, rank) for rank, u in ranked],
             )
         )
     shown = next((r for r in overview if r.scope == detail), None)
@@ -234,14 +234,6 @@ async def read_page(
         groups,
         shown,
         [m.label for m in months],
-    )
-
-
-def _score_of(value: Index766Value) -> IndexScore:
-    """What :func:`rank_units` orders by (only the total matters)."""
-    total = Decimal(str(value.total))
-    return IndexScore(
-        version=value.version, total=total, band=band_of(total), groups=[], metrics=[]
     )
 
 

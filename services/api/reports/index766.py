@@ -9,15 +9,17 @@ answer is computed from one read of its units, aggregates as summed counts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import AgencyCatalog
-from shared.domain.index766 import Counts, IndexScore, ScoringTable
+from shared.domain.index766 import Band, Counts, IndexScore, ScoringTable
 from shared.domain.scopes import Scope, ScopeKind, scope_name
-from shared.readmodel.index766_inputs import Evaluation, aggregate, units_counts
+from shared.readmodel.index766_inputs import Evaluation, aggregate, units_counts, units_pairs
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
 
@@ -136,16 +138,49 @@ async def scope_scores(
     return out, per_unit
 
 
-def rank_units(
-    units: Sequence[Scope], scores: Mapping[str, IndexScore]
-) -> list[tuple[int, Scope, IndexScore]]:
+def rank_units(units: Sequence[Scope], totals: Mapping[str, Decimal]) -> list[tuple[int, Scope]]:
     """Units by total, best first, equal totals by code (ranks 1, 2, 3…)."""
-    ordered = sorted(units, key=lambda u: (-scores[u.id].total, u.id))
-    return [(i + 1, unit, scores[unit.id]) for i, unit in enumerate(ordered)]
+    ordered = sorted(units, key=lambda u: (-totals[u.id], u.id))
+    return [(i + 1, unit) for i, unit in enumerate(ordered)]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A unit's total, band and group points (``ScoringTable.totals``)."""
+
+    total: Decimal
+    band: Band
+    groups: dict[str, Decimal]
+
+
+async def unit_totals(
+    store: IndicatorStore,
+    catalogs: Catalogs,
+    table: ScoringTable,
+    ev: Evaluation,
+    units: Sequence[Scope],
+) -> dict[str, Totals]:
+    """Each unit's total, band and groups, from one read (no per-metric model: a ranking)."""
+    per_unit = await units_pairs(store, catalogs, [u.id for u in units], ev)
+    return {code: Totals(*table.totals(pairs)) for code, pairs in per_unit.items()}
+
+
+def light_groups(table: ScoringTable, points: Mapping[str, Decimal]) -> list[GroupValue]:
+    meta: dict[str, tuple[str, Decimal]] = {}
+    for rule in table.rules:
+        meta.setdefault(rule.group, (rule.group_name, rule.group_max))
+    return [
+        GroupValue(group=g, name=name, points=float(points[g]), max=float(top))
+        for g, (name, top) in meta.items()
+    ]
 
 
 def ranking_of(
-    group: str, ev: Evaluation, table: ScoringTable, ranked: Sequence[tuple[int, Scope, IndexScore]]
+    group: str,
+    ev: Evaluation,
+    table: ScoringTable,
+    ranked: Sequence[tuple[int, Scope]],
+    totals: Mapping[str, Totals],
 ) -> Index766Ranking:
     return Index766Ranking(
         group=group,
@@ -158,10 +193,10 @@ def ranking_of(
                 rank=rank,
                 agency_code=unit.id,
                 agency_name=unit.members[0].name,
-                total=float(scored.total),
-                band=scored.band.value,
-                groups=groups_of(scored),
+                total=float(totals[unit.id].total),
+                band=totals[unit.id].band.value,
+                groups=light_groups(table, totals[unit.id].groups),
             )
-            for rank, unit, scored in ranked
+            for rank, unit in ranked
         ],
     )

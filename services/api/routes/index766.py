@@ -27,6 +27,7 @@ from services.api.reports.index766 import (
     rank_units,
     ranking_of,
     scope_scores,
+    unit_totals,
     value_of,
 )
 from shared.domain.calendar import today_local
@@ -117,8 +118,9 @@ async def get_index766_rankings(
     units = [agency_scope(a) for a in members]
 
     async def compute() -> Index766Ranking:
-        scores, _ = await scope_scores(ctx.store, catalogs, table, ev, units)
-        return ranking_of(chosen.value, ev, table, rank_units(units, scores))
+        totals = await unit_totals(ctx.store, catalogs, table, ev, units)
+        ranked = rank_units(units, {code: t.total for code, t in totals.items()})
+        return ranking_of(chosen.value, ev, table, ranked, totals)
 
     return await ctx.responses.respond(
         ("index766-rankings", chosen.value, ev.period.label, ev.instant_s, table.version),

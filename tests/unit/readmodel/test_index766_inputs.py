@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.index766 import Counts, load_index766
 from shared.domain.periods import parse_period
 from shared.domain.procedures import Procedure
-from shared.readmodel.index766_inputs import aggregate, evaluation, unit_counts
+from shared.readmodel.index766_inputs import aggregate, evaluation, unit_counts, unit_pairs
 from shared.store.index766_reads import (
     Publication,
     Raw766,
@@ -218,3 +221,40 @@ def test_latest_publication_per_procedure() -> None:
         "p1": Publication(False, False, False, False),
         "p2": Publication(True, False, True, False),
     }
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**7), st.integers(0, 10**7)).map(lambda t: (min(t), max(t))),
+        min_size=21,
+        max_size=21,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_fast_totals_equal_the_scoring(pairs: list[tuple[int, int]]) -> None:
+    """``ScoringTable.totals`` (integers, for rankings) gives exactly ``score``'s total,
+    band and group points, 0/0 and the thresholds included."""
+    counts = {
+        m: Counts(numerator=n, denominator=d)
+        for m, (n, d) in zip(TABLE.metrics, pairs, strict=True)
+    }
+    scored = TABLE.score(counts)
+    total, band, groups = TABLE.totals(dict(zip(TABLE.metrics, pairs, strict=True)))
+    assert (total, band) == (scored.total, scored.band)
+    assert groups == {g.group: g.points for g in scored.groups}
+
+
+def test_fast_totals_at_the_rounding_edges() -> None:
+    for share in (7979, 7980, 7999, 8000, 10_000, 0, 1, 5, 625, 1875):
+        raw = Raw766(
+            marks={
+                "received": 10_000,
+                "received_reused_data": share,
+                "received_digitized": share,
+                "c_unsat_or_late": 10_000 - share,
+            }
+        )
+        scored = TABLE.score(unit_counts(raw, []))
+        pairs = unit_pairs(raw, [])
+        assert TABLE.totals(pairs)[0] == scored.total
+        assert TABLE.totals(pairs)[2] == {g.group: g.points for g in scored.groups}
