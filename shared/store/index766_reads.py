@@ -69,6 +69,10 @@ for s = 1, nsuf do
 end
 k = k + nsuf
 local function counted()
+  if nsuf == 1 then
+    k = k + 1
+    return redis.call('HGETALL', KEYS[k])
+  end
   local acc, order = {}, {}
   for s = 1, nsuf do
     local flat = redis.call('HGETALL', KEYS[k + s])
@@ -89,6 +93,16 @@ local function counted()
   end
   return out
 end
+local function size()
+  if nsuf == 1 then
+    k = k + 1
+    return redis.call('SCARD', KEYS[k])
+  end
+  local names = {}
+  for s = 1, nsuf do names[s] = KEYS[k + s] end
+  k = k + nsuf
+  return #redis.call('SUNION', unpack(names))
+end
 local function union()
   local names = {}
   for s = 1, nsuf do names[s] = KEYS[k + s] end
@@ -97,8 +111,8 @@ local function union()
 end
 local received = counted()
 local returned = counted()
-local paid = #union()
-local paid_online = #union()
+local paid = size()
+local paid_online = size()
 local proc_paid = union()
 local open = {}
 for kind = 1, 4 do
