@@ -330,9 +330,21 @@ def test_aggregates_sum_counts(hand: TestClient) -> None:
         "MDHL": 7.36,
     }
     assert province["total"] == 43.93
-    # the quarter: a5 overdue now in every aggregate holding A
-    assert counts(get(hand, "province", "2026-Q4"))["ON_TIME"] == (3, 7)
-    assert counts(get(hand, "group:so_nganh", "2026"))["ON_TIME"] == (3, 6)
+    # the quarter: a5 overdue now in every aggregate holding A (ON_TIME 3/7: 8.57)
+    q4 = get(hand, "province", "2026-Q4")
+    assert counts(q4)["ON_TIME"] == (3, 7) and q4["total"] == 41.07  # 43.93 − 11.43 + 8.57
+    # the year: pA3's September publication too (CKMB 4.00 + 1.33 + 2.00 + 2.00)
+    year = get(hand, "group:so_nganh", "2026")
+    assert counts(year)["ON_TIME"] == (3, 6)
+    assert groups(year) == {
+        "CKMB": 9.33,
+        "TDGQ": 10.00,
+        "CLGQ": 6.00,
+        "TTTT": 7.13,
+        "MDSH": 5.89,
+        "MDHL": 7.83,
+    }
+    assert year["total"] == 46.18
 
 
 def test_rankings_by_total_then_code(hand: TestClient) -> None:
