@@ -4,15 +4,16 @@ figure is driven open-loop at ``BENCH_API_RATE`` requests/s (default 500) for
 ``BENCH_API_SECONDS`` (default 20) and printed as p50 and p99: one indicator of one unit
 (cycling over the units), the 117-unit ranking of the year, the public page of the latest
 closed month, the board (``GET /board``: its fragments, refreshed when anything behind
-them changed) and the Decision 766 score of a unit once the API has one (a hook: it
-prints "766: not available" until then). ``python -m bench.api_latency``.
+them changed), the Decision 766 score of a unit (``GET /v1/index766``, cycling over the
+units) and the 766 ranking of the communes (``GET /v1/index766/rankings``).
+``python -m bench.api_latency``.
 
 Responses are cached until the figures behind them change (services/api/response_cache.py),
 so each figure runs twice: alone, and while a writer applies a new received dossier to
 every unit each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
 which makes every response after a write a cache miss computed from Redis.
-``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766) runs a
-subset."""
+``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766,
+766-ranking) runs a subset."""
 
 from __future__ import annotations
 
@@ -184,19 +185,22 @@ def print_cache(before: dict[str, float], after: dict[str, float], extra: str = 
     )
 
 
-def score_766_paths(base: str, codes: list[str]) -> list[str] | None:
-    """HOOK for the Decision 766 score (domain README §8): the API's GET route whose path
-    names 766, with its one path parameter (if any) set to each unit. None while the API
-    has no such route — nothing is measured then, nothing is faked."""
+def score_766_paths(base: str, codes: list[str], period: str) -> list[str] | None:
+    """The Decision 766 score of each unit (domain README §8, ``GET /v1/index766``) for
+    ``period``; None when the API has no such route — nothing is measured then, nothing is
+    faked."""
     spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
-    for path, ops in spec.get("paths", {}).items():
-        if "766" in path and "get" in ops:
-            if "{" not in path:
-                return [path]
-            head, _, rest = path.partition("{")
-            tail = rest.partition("}")[2]
-            return [f"{head}{code}{tail}" for code in codes]
-    return None
+    if "get" not in spec.get("paths", {}).get("/v1/index766", {}):
+        return None
+    return [f"/v1/index766?scope={code}&period={period}" for code in codes]
+
+
+def ranking_766_paths(base: str, period: str) -> list[str] | None:
+    """The 766 ranking of the communes (``group=dia_phuong``) for ``period``."""
+    spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    if "get" not in spec.get("paths", {}).get("/v1/index766/rankings", {}):
+        return None
+    return [f"/v1/index766/rankings?group=dia_phuong&period={period}"]
 
 
 def measure(name: str, base: str, paths: list[str], url: str, agencies: AgencyCatalog) -> None:
@@ -244,7 +248,16 @@ def main() -> None:
                 ("ranking", f"{len(codes)}-unit ranking ({year})", ranking),
                 ("public", f"public page of {month.label}", public),
                 ("board", "board (GET /board)", ["/board"]),
-                ("766", "766 score of a unit", score_766_paths(api.url, codes)),
+                (
+                    "766",
+                    f"766 score of a unit ({year})",
+                    score_766_paths(api.url, codes, str(year)),
+                ),
+                (
+                    "766-ranking",
+                    f"766 ranking of the communes ({year})",
+                    ranking_766_paths(api.url, str(year)),
+                ),
             ]
             asyncio.run(drive(api.url, single[:5], seconds=2))  # warm up
             FAILED.clear()

@@ -23,9 +23,11 @@ from services.api.routes import (
     alerts,
     board,
     catalog,
+    index766,
     indicators,
     pdf,
     public,
+    public766,
     reconciliation,
     reports,
 )
@@ -253,9 +255,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     # pages people read (no /v1): the public results; static CSS/JS of the pages
     app.include_router(public.router)
+    app.include_router(public766.router)
     app.include_router(board.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(indicators.router)
+    app.include_router(index766.router)
     app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(reports.router)
     app.include_router(catalog.router)

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from shared.domain.calendar import LOCAL_TZ
-from shared.readmodel.display import num, pct, points
+from shared.readmodel.display import band_class, num, pct, points, score
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -63,6 +63,8 @@ def environment() -> Environment:
         pct=pct,
         num=num,
         points=points,
+        score=score,
+        band_class=band_class,
         month_vi=month_vi,
         month_slash=month_slash,
         local_time=local_time,

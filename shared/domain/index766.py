@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -188,8 +188,64 @@ class ScoringTable(BaseModel):
             metrics=metrics,
         )
 
+    def totals(
+        self, counts: Mapping[str, tuple[int, int]]
+    ) -> tuple[Decimal, Band, dict[str, Decimal]]:
+        """The total, band and each group's points of :meth:`score` of the same
+        (numerator, denominator) pairs, exactly (integer arithmetic, no model per metric):
+        what a ranking of many units needs."""
+        groups: dict[str, int] = {}
+        for rule, cents in _fast_rules(self):
+            n, d = counts.get(rule.metric, (0, 0))
+            groups[rule.group] = groups.get(rule.group, 0) + cents(n, d)
+        points = {g: Decimal(v) / 100 for g, v in groups.items()}
+        total = Decimal(sum(groups.values())) / 100
+        return total, band_of(total), points
+
 
 _EMPTY = Counts(numerator=0, denominator=0)
+
+
+def _cents_of(rule: MetricRule) -> Callable[[int, int], int]:
+    """A rule's points in cents from (numerator, denominator), as :func:`score_metric`
+    rounds them (half up), in integers: max = mn/md, threshold = tn/td percent."""
+    mf = Fraction(rule.max_points)
+    mn, md = mf.numerator, mf.denominator
+    full = (2 * mn * 100 + md) // (2 * md)
+    if rule.method is Method.monitor:
+        return lambda n, d: 0
+    empty = full if rule.empty_denominator is EmptyDenominator.full else 0
+    if rule.method is Method.linear:
+
+        def linear(n: int, d: int) -> int:
+            if not d:
+                return empty
+            return (2 * mn * 100 * n + md * d) // (2 * md * d)
+
+        return linear
+    assert rule.threshold_pct is not None
+    tf = Fraction(rule.threshold_pct)
+    tn, td = tf.numerator, tf.denominator
+
+    def threshold(n: int, d: int) -> int:
+        if not d:
+            return empty
+        if n * td * 100 >= d * tn:
+            return full
+        num, den = mn * 100 * n * td * 100, md * d * tn
+        return (2 * num + den) // (2 * den)
+
+    return threshold
+
+
+_FAST: dict[int, list[tuple[MetricRule, Callable[[int, int], int]]]] = {}
+
+
+def _fast_rules(table: ScoringTable) -> list[tuple[MetricRule, Callable[[int, int], int]]]:
+    found = _FAST.get(id(table))
+    if found is None or found[0][0] is not table.rules[0]:
+        found = _FAST[id(table)] = [(r, _cents_of(r)) for r in table.rules]
+    return found
 
 
 def round_points(value: Fraction) -> Decimal:

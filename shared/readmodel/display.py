@@ -72,3 +72,16 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(bare.casefold().split())
+
+
+def score(value: float | None) -> str:
+    """Points of the 766 index: 65.49 → ``65,49``; None → ``—``."""
+    return "—" if value is None else f"{value:.2f}".replace(".", ",")
+
+
+BAND_CLASSES = {"Xuất sắc": "xs", "Tốt": "tot", "Khá": "kha", "Trung bình": "tb", "Yếu": "yeu"}
+
+
+def band_class(band: str) -> str:
+    """The CSS class suffix of a 766 band (``band-xs``…)."""
+    return BAND_CLASSES.get(band, "none")

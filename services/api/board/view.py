@@ -15,11 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
 from services.api.context import ApiContext
-from services.api.public.results import AGGREGATES, GROUP_SCOPES, TERRITORY_CHANGE, name_key
+from services.api.public.results import (
+    AGGREGATES,
+    GROUP_SCOPES,
+    TERRITORY_CHANGE,
+    month_period,
+    name_key,
+)
 from services.api.routes import reports as report_routes
 from shared.domain.alerts import Alert, Severity
 from shared.domain.calendar import local_date, now_utc
@@ -28,8 +35,18 @@ from shared.domain.scopes import scope_name
 from shared.platform.mailbox import MailEntry, recent
 from shared.readmodel.display import ShownVerdict, fold, shown_verdict
 from shared.readmodel.figures import EVENT_SOURCES, read, scope_figures
+from shared.readmodel.index766_inputs import (
+    catalog_facts,
+    evaluation,
+    table_for,
+    unit_pairs,
+    units_raws,
+    without_open_overdue,
+)
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.alert_commands import firing_alerts
+from shared.store.catalogs import Catalogs
+from shared.store.index766_reads import OPEN_KINDS
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
@@ -105,6 +122,20 @@ class OpenRow:
 
 
 @dataclass(frozen=True)
+class Unit766:
+    """A unit's Decision 766 score so far this month, and what its open overdue dossiers
+    cost: the score as if none of them were past due, minus the score."""
+
+    agency_code: str
+    name: str
+    group: str
+    total: float
+    band: str
+    overdue: int  # open dossiers of this month's cohort past their due time now
+    cost: float  # points
+
+
+@dataclass(frozen=True)
 class BoardData:
     now: datetime
     today: Period
@@ -123,6 +154,8 @@ class BoardData:
     min_denominator: int
     # verdicts of the aggregates as the board shows them: period → scope → indicator
     verdicts: dict[str, dict[str, dict[str, ShownVerdict | None]]]
+    month: Period | None = None  # the month of ``index766`` (None: no scoring table)
+    index766: tuple[Unit766, ...] = ()  # by cost, then total, then code
 
     @property
     def unit_count(self) -> int:
@@ -228,6 +261,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
             )
         members.sort(key=lambda r: r.order("value"))
         unit_groups.append(UnitGroup(group.value, scope_name(group_scope, day), members))
+    month, units766 = await month_index766(ctx, catalogs, now)
     directory = mail_dir(ctx)
     return BoardData(
         now=now,
@@ -245,4 +279,40 @@ async def board_data(ctx: ApiContext) -> BoardData:
         units=unit_groups,
         min_denominator=min_denominator,
         verdicts=verdicts,
+        month=month,
+        index766=units766,
     )
+
+
+async def month_index766(
+    ctx: ApiContext, catalogs: Catalogs, now: datetime
+) -> tuple[Period | None, tuple[Unit766, ...]]:
+    """Every unit valid today: its 766 score this month so far (judged now) and the points
+    its open overdue dossiers cost; the costliest first."""
+    day = local_date(now)
+    month = month_period(day.year, day.month)
+    ev = evaluation(month, now.timestamp())
+    table = table_for(ev)
+    if table is None:
+        return None, ()
+    agencies = catalogs.agencies.valid_on(day)
+    raws = await units_raws(ctx.store, [a.agency_code for a in agencies], ev)
+    rows: list[Unit766] = []
+    for agency in agencies:
+        raw = raws[agency.agency_code]
+        procs = catalog_facts(catalogs.procedures, agency.agency_code, ev.day)
+        total, band, _ = table.totals(unit_pairs(raw, procs))
+        best = table.totals(unit_pairs(without_open_overdue(raw), procs))[0]
+        rows.append(
+            Unit766(
+                agency.agency_code,
+                agency.name,
+                agency.group.value,
+                float(total),
+                band.value,
+                raw.overdue(OPEN_KINDS[0]),
+                float(max(best - total, Decimal(0))),
+            )
+        )
+    rows.sort(key=lambda r: (-r.cost, r.total, r.agency_code))
+    return month, tuple(rows)

@@ -5,7 +5,7 @@ has a vertical marker at that month, labelled, and says so in its accessible nam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -31,10 +31,12 @@ def sparkline(
     height: int = 34,
     label: str = "",
     territory: str | None = None,
+    fmt: Callable[[float | None], str] = pct,
 ) -> str:
-    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed).
-    ``territory``: the first month (``YYYY-MM``) of a new territory; when a later point
-    than the first is that month, a marker stands there (``spark-territory``, "từ MM/YYYY")."""
+    """An ``<svg>`` of the points, scaled to their range (and the target's, drawn dashed);
+    ``fmt`` writes a value in its title (default: a percent). ``territory``: the first month
+    (``YYYY-MM``) of a new territory; when a later point than the first is that month, a
+    marker stands there (``spark-territory``, "từ MM/YYYY")."""
     pad = 4.0
     step = (width - 2 * pad) / max(1, len(points) - 1)
     months = [p.period for p in points]
@@ -42,7 +44,7 @@ def sparkline(
     top = 11.0 if mark is not None else 0.0  # room for the marker's label
     full = height + int(top)
     values = [p.value for p in points if p.value is not None]
-    summary = "; ".join(f"{month_vi(p.period)}: {pct(p.value)}" for p in points)
+    summary = "; ".join(f"{month_vi(p.period)}: {fmt(p.value)}" for p in points)
     since = month_slash(territory) if territory is not None else ""
     change = f" Địa giới thay đổi từ {since}." if mark is not None else ""
     title = escape(f"{label}Xu hướng {len(points)} tháng — {summary}.{change}")

@@ -7,9 +7,10 @@
   the session's random id — the token is never in a cookie, a URL, a log or the page. Wrong
   tokens and cookies without a session count as failed authentications (429 beyond the
   limit, ``shared/platform/auth.py``).
-- ``GET /board`` — firing alerts, overdue dossiers per agency, today's and the year's
-  figures, every unit of today in its group (switch, search, order: ``static/units.js``),
-  the last alert mails, links into the API docs and Prometheus.
+- ``GET /board`` — firing alerts, overdue dossiers per agency, each unit's Decision 766
+  score so far this month with the points its open overdue dossiers cost, today's and the
+  year's figures, every unit of today in its group (switch, search, order:
+  ``static/units.js``), the last alert mails, links into the API docs and Prometheus.
 - ``GET /board/events`` — server-sent events: the board's fragments as they change
   (``services/api/board/live.py``); at most ``EGOV_BOARD_MAX_STREAMS`` at once (503).
 - ``GET /board/mail/{file}`` — one stored alert mail; ``POST /board/logout`` ends the
@@ -46,6 +47,7 @@ HTML = "text/html; charset=utf-8"
 MAX_LOGIN_BODY = 4096  # the sign-in form's body limit (services/api/app.py counts it)
 ALERTS_SHOWN = 10  # the rest behind "Xem thêm" (a <details>: no script needed)
 OVERDUE_SHOWN = 10  # agencies with open dossiers shown before "Xem thêm"
+INDEX766_SHOWN = 15  # units of the 766 table shown before "Xem tất cả"
 # login attempts per client address: a burst of 10, then one every 6 s
 _LOGINS = RateLimiter(per_s=1 / 6, burst=10)
 
@@ -116,6 +118,7 @@ def fragments(data: BoardData) -> dict[str, str]:
         ),
         "figures": render("board_figures.html", **common),
         "units": render("board_units.html", verdicts=ShownVerdict, sorts=UNIT_SORTS, **common),
+        "index766": render("board_index766.html", shown=INDEX766_SHOWN, **common),
         "overdue": render("board_overdue.html", shown=OVERDUE_SHOWN, **common),
         "mail": render("board_mail_list.html", **common),
     }
