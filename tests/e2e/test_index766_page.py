@@ -113,7 +113,7 @@ def test_figures_equal_the_api_without_javascript_and_on_a_phone(site: str, brow
         "els => els.map(e => [e.dataset.metric, +e.dataset.numerator, +e.dataset.denominator])",
     )
     assert cells == [[m["metric"], m["numerator"], m["denominator"]] for m in body["metrics"]]
-    assert "Sở Thông tin và Truyền thông" in page.inner_text("#chi-tiet")
+    assert "Sở Khoa học và Công nghệ" in page.inner_text("#chi-tiet")
     shot(page, "index766-detail")
     page.set_viewport_size({"width": 390, "height": 844})
     width = page.evaluate("document.scrollingElement.scrollWidth")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
 READ = {"Authorization": "Bearer dev-read-token"}
-A, B, C = "so-tttt", "so-y-te", "ubnd-an-phu"  # two so_nganh units, one dia_phuong
+A, B, C = "H01.05", "H01.06", "H01.101"  # two so_nganh units, one dia_phuong
 _ids = itertools.count(1)
 
 
@@ -269,7 +269,7 @@ def test_a_unit_month_hand_computed(hand: TestClient) -> None:
     assert body["evaluated_at"].startswith("2026-11-01T00:00:00+07:00")
     on_time = next(m for m in body["metrics"] if m["metric"] == "ON_TIME")
     assert on_time["ratio"] == 60.0 and on_time["max"] == 20.0
-    assert body["scope_name"] == "Sở Thông tin và Truyền thông" and body["agencies"] == 1
+    assert body["scope_name"] == "Sở Khoa học và Công nghệ" and body["agencies"] == 1
 
 
 def test_the_evaluation_instant_judges_open_dossiers(hand: TestClient) -> None:
@@ -576,11 +576,12 @@ def test_the_publication_page_shows_the_api_figures(hand: TestClient) -> None:
             f'data-denominator="{m["denominator"]}"'
         )
         assert cell in html, m["metric"]
-    assert "Sở Thông tin và Truyền thông" in html and "41,27" in html and "Yếu" in html
+    assert "Sở Khoa học và Công nghệ" in html and "41,27" in html and "Yếu" in html
     # A is last of its group; the change since September (94.50: nothing received, pA3
     # published on time) is −53.23 points
     ranks = figures(html, "rank")
-    catalog = load_agencies().agencies.values()
+    # the units of October 2026 (the catalog in time)
+    catalog = [a for a in load_agencies().agencies.values() if a.valid_on(date(2026, 10, 31))]
     # every other unit: 0/0 everywhere, 100 points; A and C last of their groups
     assert ranks[A] == str(sum(a.group == "so_nganh" for a in catalog))
     assert ranks[C] == str(sum(a.group == "dia_phuong" for a in catalog))
