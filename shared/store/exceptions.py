@@ -68,3 +68,7 @@ class AlertConflict(EgovError, RuntimeError):
 class CatalogUnavailable(EgovError, RedisConnectionError):
     """Redis does not answer and no catalog was read from it yet (a Redis error: the API
     answers 503 ``redis_unavailable``, ingest 503 ``catalog_unavailable``)."""
+
+
+class RestoreInProgress(EgovError, RuntimeError):
+    """``egov restore`` holds the fence (``restore:fence``): nothing may be applied now."""

@@ -41,6 +41,7 @@ from shared.store.apply_plan import (
 )
 from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
 from shared.store.client import LuaScript, RedisClient
+from shared.store.exceptions import RestoreInProgress
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
 # monotonic even across a deleted key or a flushed database, so a cached figure can never
@@ -167,9 +168,17 @@ class IndicatorStore:
     re-read at most every ``keyspace_ttl_s``)."""
 
     def __init__(
-        self, redis: RedisClient, keyspace: str | None = None, keyspace_ttl_s: float = 1.0
+        self,
+        redis: RedisClient,
+        keyspace: str | None = None,
+        keyspace_ttl_s: float = 1.0,
+        *,
+        honour_fence: bool = True,
     ) -> None:
         self.redis = redis
+        # whether a batch refuses to apply while `egov restore` holds its fence (False:
+        # the restore's own replay)
+        self.honour_fence = honour_fence
         self._apply = LuaScript(APPLY_BATCH_LUA)
         self._read_states = LuaScript(READ_STATES_LUA)
         self._bump = LuaScript(BUMP_VERSIONS_LUA)
@@ -249,6 +258,8 @@ class IndicatorStore:
         reads and computes meanwhile, applying its events to the states the previous one
         is writing (the overlay); the scripts' check covers any difference.
         """
+        if self.honour_fence and await self.redis.exists(redis_keys.RESTORE_FENCE):
+            raise RestoreInProgress("egov restore is replacing the database: nothing applied")
         ks = await self.keyspace()
         if plan is None or plan.keyspace != ks:
             plan = _plan(events, ks)

@@ -25,6 +25,11 @@ KEYSPACE_SEQ = "keyspace:seq"
 # Held by the one `egov rebuild` running (a token, with a lease it renews): a second one is
 # refused instead of deleting the first one's keyspace as abandoned.
 REBUILD_LOCK = "rebuild:lock"
+# Held by `egov restore` while it replaces the database (a token, with a lease it renews):
+# a calculator waits at its start while it is there, and a batch meeting it fails (the
+# calculator exits before acking; restarted, it waits), so nothing is applied onto a
+# half-restored Redis.
+RESTORE_FENCE = "restore:fence"
 
 
 def tag(agency: str) -> str:

@@ -85,6 +85,11 @@ async def wait_for_layout(redis: RedisClient, max_delay_s: float = 5.0) -> str |
     delay = 0.2
     while True:
         try:
+            if await redis.exists(redis_keys.RESTORE_FENCE):
+                # a restore is replacing the database: start once it is done
+                log.warning("restore_in_progress", retry_in=1.0)
+                await asyncio.sleep(1.0)
+                continue
             problem = await layout_problem(redis)
             if problem is None:
                 await IndicatorStore(redis).mark_layout()
