@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -38,6 +37,7 @@ from shared.store.exceptions import DroppedProceduresError
 from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
 from tests.factories import received
+from tests.fixtures import AGENCIES_2024
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +246,7 @@ def test_procedure_catalog_history_through_the_api(isolated) -> None:
     )
     with TestClient(create_api(settings)) as api:
         assert api.get("/v1/catalog/history", headers=READ).json()["replacements"] == []
-        agencies = resources.files("shared.domain.data").joinpath("agencies.csv").read_bytes()
+        agencies = AGENCIES_2024.read_bytes()  # the 2024 units, undated
         assert api.put("/v1/catalog/agencies", content=agencies, headers=ADMIN).status_code == 200
         first = csv(f"{P1},,", f"{P2},,", f"{P3},,", f"{P4},2030-01-01,")
         resp = api.put("/v1/catalog/procedures", content=first, headers=ADMIN)
