@@ -28,7 +28,7 @@ from shared.store.snapshots import take_snapshot
 from tests.factories import received
 from tests.faults.test_calculator_faults import counted, distinct_ids, produce
 
-pytestmark = pytest.mark.faults
+pytestmark = pytest.mark.integration
 
 
 def raws(n: int, tag: str) -> list[dict[str, object]]:
