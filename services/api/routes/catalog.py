@@ -140,6 +140,12 @@ async def _csv_body(request: Request) -> str:
         ) from None
 
 
+def _invalid(exc: CatalogFileError, label_vi: str) -> ApiException:
+    """400 ``invalid_catalog``: every error of the file, with its line."""
+    errors = "; ".join(exc.errors)
+    return ApiException(400, "invalid_catalog", "body", errors, label_vi + errors)
+
+
 @router.put(
     "/catalog/procedures",
     response_model=CatalogReplaced,
@@ -159,13 +165,7 @@ async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogRep
     try:
         catalog: ProcedureCatalog = parse_procedures_csv(text)
     except CatalogFileError as exc:
-        raise ApiException(
-            400,
-            "invalid_catalog",
-            "body",
-            "; ".join(exc.errors),
-            "Danh mục TTHC không hợp lệ: " + "; ".join(exc.errors),
-        ) from None
+        raise _invalid(exc, "Danh mục TTHC không hợp lệ: ") from None
     try:
         rows = await ctx.catalogs.store.replace_procedures(catalog.procedures.values())
     except DroppedProceduresError as exc:
@@ -196,13 +196,7 @@ async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogRepla
     try:
         catalog: AgencyCatalog = parse_agencies_csv(text)
     except CatalogFileError as exc:
-        raise ApiException(
-            400,
-            "invalid_catalog",
-            "body",
-            "; ".join(exc.errors),
-            "Danh mục cơ quan không hợp lệ: " + "; ".join(exc.errors),
-        ) from None
+        raise _invalid(exc, "Danh mục cơ quan không hợp lệ: ") from None
     try:
         rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
     except DroppedAgenciesError as exc:
