@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from weakref import WeakKeyDictionary
 
 from shared.domain.calendar import local_day_number
+from shared.domain.exceptions import PeriodError
 from shared.domain.index766 import (
     Counts,
     IndexScore,
@@ -221,6 +222,22 @@ async def units_pairs(
 def table_for(ev: Evaluation) -> ScoringTable | None:
     """The scoring table in force on the evaluation's day (None: before the index)."""
     return load_index766().in_force(ev.day)
+
+
+def index_evaluation(period: Period, now_s: float) -> tuple[Evaluation, ScoringTable]:
+    """The evaluation of a month, quarter or year at ``now_s`` and the scoring table in
+    force then; :class:`PeriodError` for another kind of period, one not started yet, or
+    one before the index."""
+    if period.kind not in INDEX_PERIOD_KINDS:
+        raise PeriodError("the 766 index is evaluated by month, quarter or year")
+    ev = evaluation(period, now_s)
+    if ev.instant_s < local_midnight_s(period.start):
+        raise PeriodError(f"{period.label} has not started")
+    table = table_for(ev)
+    if table is None:
+        first = load_index766().tables[0].valid_from
+        raise PeriodError(f"the 766 index is scored from {first.isoformat()} on")
+    return ev, table
 
 
 def aggregate(

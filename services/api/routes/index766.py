@@ -32,11 +32,11 @@ from services.api.reports.index766 import (
 )
 from shared.domain.calendar import today_local
 from shared.domain.catalog import AgencyGroup
-from shared.domain.index766 import ScoringTable, load_index766
+from shared.domain.exceptions import PeriodError
+from shared.domain.index766 import ScoringTable
 from shared.domain.periods import Period
 from shared.domain.scopes import agency_scope
-from shared.readmodel.index766_inputs import INDEX_PERIOD_KINDS, Evaluation, evaluation
-from shared.store.index766_reads import local_midnight_s
+from shared.readmodel.index766_inputs import Evaluation, index_evaluation
 
 router = APIRouter(prefix="/v1", tags=["index766"], responses=ERROR_RESPONSES)
 
@@ -63,16 +63,10 @@ def index_period(
     """The evaluation of a month, quarter or year (default: this year) and the scoring table
     in force then (400 naming ``period`` otherwise)."""
     period: Period = ctx.period(text or str(today_local().year))
-    if period.kind not in INDEX_PERIOD_KINDS:
-        raise bad_parameter("period", "the 766 index is evaluated by month, quarter or year")
-    ev = evaluation(period, time.time() if now_s is None else now_s)
-    if ev.instant_s < local_midnight_s(period.start):
-        raise bad_parameter("period", f"{period.label} has not started")
-    table = load_index766().in_force(ev.day)
-    if table is None:
-        first = load_index766().tables[0].valid_from
-        raise bad_parameter("period", f"the 766 index is scored from {first.isoformat()} on")
-    return ev, table
+    try:
+        return index_evaluation(period, time.time() if now_s is None else now_s)
+    except PeriodError as exc:
+        raise bad_parameter("period", str(exc)) from None
 
 
 @router.get(
