@@ -26,6 +26,7 @@ from services.api.routes import (
     index766,
     indicators,
     pdf,
+    portal766,
     public,
     public766,
     reconciliation,
@@ -257,9 +258,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(public.router)
     app.include_router(public766.router)
     app.include_router(board.router)
+    app.include_router(portal766.page_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(indicators.router)
     app.include_router(index766.router)
+    app.include_router(portal766.router)
     app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(reports.router)
     app.include_router(catalog.router)

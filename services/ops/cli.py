@@ -1,12 +1,14 @@
 """`egov`: production operations on the live data — rebuild figures from Kafka, snapshot
-and restore Redis, replace catalogs. In a development checkout the local stack's commands
-(devstack) are added to the same command."""
+and restore Redis, replace catalogs, import the national portal's 766 export. In a
+development checkout the local stack's commands (devstack) are added to the same command."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import importlib
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +19,12 @@ from services.ops.exceptions import RebuildRefused, RestoreRefused
 from services.ops.rebuild import rebuild
 from services.ops.snapshots import restore
 from shared.domain.catalog import PACKAGED_AGENCIES, packaged_agencies_text, parse_agencies_csv
-from shared.domain.exceptions import CatalogFileError
+from shared.domain.exceptions import CatalogFileError, PeriodError, PortalFileError
+from shared.domain.periods import parse_period
 from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
 from shared.platform.version import VERSION
+from shared.readmodel.portal766 import ImportOutcome, import_export
 from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
@@ -202,9 +206,60 @@ def load_agencies_command(
     console.print(f"agencies: {rows} rows loaded from {name}")
 
 
+async def _portal_import(path: Path, period: str) -> ImportOutcome:
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        catalogs = await CatalogStore(redis).load()
+        return await import_export(
+            redis,
+            catalogs,
+            parse_period(period),
+            path.read_bytes(),
+            imported_by=f"egov:{getpass.getuser()}",
+            now_s=time.time(),
+            filename=path.name,
+        )
+    finally:
+        await redis.aclose()
+
+
+def portal_import_command(
+    path: Annotated[Path, typer.Argument(help="The portal's export, XLSX or CSV (UTF-8)")],
+    period: Annotated[str, typer.Option(help="The export's period: YYYY-MM (or YYYY-Qn, YYYY)")],
+) -> None:
+    """Import the national portal's Decision 766 export of a period (columns MA_COQUAN, TEN,
+    TDGQ, MDHL, MDSH, TTTT, CLGQ, CKMB, TONG_SCORE), replacing an earlier import of it: the
+    analysts' reconciliation (/board/doi-chieu-766) sets it beside egov-monitor's scores.
+    Codes not in the catalog in force for the period are listed, never matched by name."""
+    try:
+        out = asyncio.run(_portal_import(path, period))
+    except PeriodError as exc:
+        console.print(f"[red]--period:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except PortalFileError as exc:
+        for error in exc.errors:
+            console.print(f"[red]{path}:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"portal {out.period}: {out.rows} rows ({out.format}, {out.digest}), {out.matched} "
+        f"units matched, {len(out.unknown_codes)} unknown codes, {out.missing} units of the "
+        "catalog missing from the file",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for unknown in out.unknown_codes:
+        console.print(
+            f"[yellow]unknown code[/yellow] line {unknown.line}: {unknown.code} ({unknown.name})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 app.command("rebuild")(rebuild_command)
 app.command("snapshot")(snapshot_command)
 app.command("restore")(restore_command)
+app.command("portal-import")(portal_import_command)
 app.add_typer(catalog_app, name="catalog")
 
 

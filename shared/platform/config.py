@@ -276,6 +276,11 @@ class ApiSettings(AuthSettings, ReportingSettings):
         "live-board streams (/board/events) open at once per API process; beyond: 503 + "
         "Retry-After",
     )
+    index766_recon_threshold: float = D(
+        1.0,
+        "points apart (egov-monitor's Decision 766 score against the national portal's "
+        "export, total or one group) above which the reconciliation flags a unit",
+    )
 
     @field_validator("public_min_denominator")
     @classmethod
