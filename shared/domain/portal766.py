@@ -20,10 +20,10 @@ import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Annotated, Literal
 
 from openpyxl import load_workbook
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 from shared.domain.catalog import Agency
 from shared.domain.exceptions import PortalFileError
@@ -53,9 +53,9 @@ class PortalRow(BaseModel):
 
 
 class GroupInfo(BaseModel):
-    group: str
+    group: str = Field(examples=["TDGQ"])
     name: str
-    max: Decimal
+    max: Annotated[Decimal, PlainSerializer(float, return_type=float)]
 
 
 def group_info(table: ScoringTable) -> list[GroupInfo]:

@@ -102,6 +102,14 @@ def test_import_then_reconcile(api: TestClient) -> None:
 
     body = reconciliation(api)
     assert body["threshold"] == 1.0 and body["closed"] is True and body["flagged"] == 1
+    assert [(g["group"], g["max"]) for g in body["groups"]] == [
+        ("TDGQ", 20.0),
+        ("MDHL", 18.0),
+        ("MDSH", 22.0),
+        ("TTTT", 10.0),
+        ("CLGQ", 12.0),
+        ("CKMB", 18.0),
+    ]
     first, second = body["units"]
     # the largest difference first: OFF's TDGQ, 20 (ours) − 18 (portal)
     assert first["agency_code"] == OFF and first["flagged"] is True
