@@ -18,19 +18,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from devstack.ports import free_port
-from devstack.redis import RedisServer
+from bench.redis_memory import on_throwaway_redis
 from shared.contract.events import EVENT_MODELS, Event
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
@@ -141,14 +137,7 @@ async def run(url: str) -> None:
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="egov-years-"))
-    server = RedisServer(work / "redis", free_port())
-    server.start()
-    try:
-        asyncio.run(run(server.url))
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    on_throwaway_redis(run, "years")
 
 
 if __name__ == "__main__":

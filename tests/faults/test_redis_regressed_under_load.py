@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.redis import RedisServer
-from shared.store.client import redis_from_url
-from shared.store.indicator_store import IndicatorStore
 from tests.faults.test_calculator_faults import (
     _incr_aof,
     counted,
@@ -30,6 +27,7 @@ from tests.faults.test_calculator_faults import (
     report,
     wait_equal,
 )
+from tests.faults.test_redis_cluster_failover import _deficits
 from tests.integration.test_exactly_once import event_stream, parse, reference_snapshot
 
 pytestmark = pytest.mark.integration
@@ -66,22 +64,10 @@ class AofSizes:
         return None
 
 
-async def _per_agency(url: str, raws: list[dict[str, Any]]) -> dict[str, int]:
-    """Per agency, distinct event ids produced minus event ids counted (non-zero only)."""
-    want = Counter(r["agency_code"] for r in {r["event_id"]: r for r in raws}.values())
-    client = redis_from_url(url)
-    try:
-        have = await IndicatorStore(client).applied_events(want)
-    finally:
-        await client.aclose()
-    return {a: n - have[a] for a, n in want.items() if n != have[a]}
-
-
 def applied(url: str, raws: list[dict[str, Any]]) -> int:
     """Event ids counted so far (light enough to poll under load)."""
-    return sum(Counter(asyncio.run(_per_agency(url, raws))).values() or [0]) * -1 + (
-        distinct_ids(raws)
-    )
+    missing: dict[str, int] = asyncio.run(_deficits(url, raws))
+    return distinct_ids(raws) - sum(missing.values())
 
 
 def test_redis_regressed_by_a_second_under_load_loses_nothing(
@@ -122,7 +108,7 @@ def test_redis_regressed_by_a_second_under_load_loses_nothing(
     assert cut_bytes and all(b > 0 for b in cut_bytes), cut_bytes
     ids, got = wait_equal(own_redis.url, expected, 60, events_in)
     recovery_s = time.monotonic() - started
-    assert asyncio.run(_per_agency(own_redis.url, raws)) == {}
+    assert asyncio.run(_deficits(own_redis.url, raws)) == {}
     assert events_in - ids == 0
     assert got == expected
     assert calculator.process.alive
