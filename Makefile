@@ -1,4 +1,4 @@
-.PHONY: bootstrap run up down status test lint typecheck unit clean schemas config-docs indicator-docs compiled bench-pipeline bench-api bench-restore bench-memory bench-producers
+.PHONY: bootstrap run up down status test lint typecheck unit clean schemas config-docs indicator-docs compiled bench-pipeline bench-api bench-restore bench-memory bench-producers bench-years
 
 VENV := .venv/bin
 
@@ -60,3 +60,7 @@ bench-memory: bootstrap
 
 bench-producers: bootstrap
 	$(VENV)/python -m bench.producers
+
+# seven simulated years through the apply path (BENCH_YEARS, BENCH_YEAR_EVENTS shorten it)
+bench-years: bootstrap
+	$(VENV)/python -m bench.years

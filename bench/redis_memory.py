@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -137,15 +137,20 @@ async def run(url: str) -> None:
         await redis.aclose()
 
 
-def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="egov-bench-redis-memory-"))
+def on_throwaway_redis(bench: Callable[[str], Coroutine[Any, Any, None]], name: str) -> None:
+    """Run ``bench(url)`` on a fresh redis-server (devstack's settings), then remove it."""
+    work = Path(tempfile.mkdtemp(prefix=f"egov-bench-{name}-"))
     server = RedisServer(work / "redis", free_port())
     server.start()
     try:
-        asyncio.run(run(server.url))
+        asyncio.run(bench(server.url))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    on_throwaway_redis(run, "redis-memory")
 
 
 if __name__ == "__main__":

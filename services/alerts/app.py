@@ -83,6 +83,7 @@ def create_app(settings: AlertsSettings | None = None) -> faust.App:
         await e.send_digest()
         await e.refresh_gauges()
         await e.repost_alertmanager()
+        await e.prune()
 
     @guarded_timer(app, settings.alerts_outbox_interval_s, on_leader=True)
     async def deliver_outbox() -> None:

@@ -26,6 +26,7 @@ from shared.domain.indicators import Indicator, load_indicators
 from shared.domain.targets import TargetBook, load_targets
 from shared.platform.config import AlertsSettings
 from shared.platform.logs import get_logger
+from shared.store import alert_commands
 from shared.store.catalogs import CatalogCache
 from shared.store.client import RedisClient
 from shared.store.indicator_store import IndicatorStore
@@ -52,6 +53,7 @@ class AlertEngine:
         self.clock = clock
         self.publish = publish
         self.store = AlertStore(redis)
+        self._pruned_at: datetime | None = None
         self.outbox = Outbox(redis)
         self.figures = IndicatorStore(redis)
         self.catalogs = CatalogCache(redis)
@@ -130,6 +132,19 @@ class AlertEngine:
             for f, a in zip(findings, alerts, strict=True)
             if a is not None and f.obs.firing != before[f.subject.key]
         )
+
+    async def prune(self) -> list[str]:
+        """Resolved alerts older than the retention leave the alert list (at most once an
+        hour: the scheduled checks run every half minute)."""
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return []
+        self._pruned_at = now
+        before = now - timedelta(days=self.settings.alerts_retention_days)
+        removed = await alert_commands.prune_resolved(self.redis, before)
+        if removed:
+            log.info("alerts_pruned", count=len(removed))
+        return removed
 
     async def check_ended(self) -> None:
         """Threshold alerts of units that ended, or of aggregates left without a member

@@ -228,7 +228,9 @@ class Calculator:
         while True:
             try:
                 await self.fill_gaps(floor, {e.agency_code for e in events})
-                return await self.store.apply_many(events, batch.last, plan, turn=batch)
+                return await self.store.apply_many(
+                    events, batch.last, plan, turn=batch, floor=floor
+                )
             except (*REDIS_UNAVAILABLE, KafkaError) as exc:
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)

@@ -339,6 +339,9 @@ class AlertsSettings(AuthSettings, ReportingSettings):
     )
     alerts_check_interval_s: float = D(30.0, "seconds between timed checks (overdue, silence)")
     alerts_outbox_interval_s: float = D(1.0, "seconds between passes over the outbox")
+    alerts_retention_days: int = D(
+        400, "resolved alerts older than this many days leave the alert list (history stays)"
+    )
     alerts_max_attempts: int = D(20, "attempts of a notification before it is given up")
     alerts_outbox_lease_s: float = D(
         60.0,

@@ -129,6 +129,27 @@ async def alert_history(
     return [a for a in out if key is None or a.key == key][:count]
 
 
+async def prune_resolved(redis: RedisClient, before: datetime) -> list[str]:
+    """Forget the alerts resolved before ``before`` (the alerts service, daily: the index
+    and what the board reads every second stop growing with the years; their history
+    entries stay in the capped stream). Each removal is guarded: an alert that fired
+    again meanwhile is kept. Returns the keys removed."""
+    keys = sorted(
+        k.decode() if isinstance(k, bytes) else str(k) for k in await redis.smembers(INDEX)
+    )
+    blocks: list[tuple[str, GuardedBlock]] = []
+    for key, raw in (await read_raw(redis, keys)).items():
+        if raw is None:  # a key whose document is gone: only the index entry is left
+            blocks.append((key, GuardedBlock(key, None).add("SREM", Key(INDEX), key)))
+            continue
+        alert = Alert.model_validate_json(raw)
+        if alert.state is AlertState.resolved and (alert.resolved_at or alert.last_seen) < before:
+            block = GuardedBlock(key, raw).add("DEL", Key(ALERT_PREFIX + key))
+            blocks.append((key, block.add("SREM", Key(INDEX), key)))
+    done = await write_guarded(redis, [b for _, b in blocks])
+    return [key for (key, _), ok in zip(blocks, done, strict=True) if ok]
+
+
 # -- commands (the API's) -----------------------------------------------------------------
 
 

@@ -57,13 +57,30 @@ redis.call('SET', vk, string.format('%d', v))
 # Raises the data version KEYS[1] of one agency (one call per agency: one slot per call).
 BUMP_VERSIONS_LUA = "local vk = KEYS[1]\n" + BUMP_VERSION_LUA.strip() + "\nreturn 1"
 
-# Raises (never lowers) fields of the hash KEYS[1] to the offsets of the JSON object ARGV[1].
+# Raises (never lowers) fields of the central hash KEYS[1] to the offsets of the JSON object
+# ARGV[1] ("<tp>" and "<tp>|<agency>"), fenced by ARGV[2], "" or a JSON object "<tp>" ->
+# the batch's gap floor (the offset before which everything must already be in Redis): a
+# partition whose central offset + 1 is below it keeps all its fields (a Redis that lost
+# writes since — restarted from a short AOF, a promoted replica — while the client retried
+# the batch onto it): the gap check then finds the range and replays it. Returns the
+# number of partitions refused.
 RAISE_OFFSETS_LUA = """
-for field, off in pairs(cjson.decode(ARGV[1])) do
-  local cur = tonumber(redis.call('HGET', KEYS[1], field) or '-1')
-  if off > cur then redis.call('HSET', KEYS[1], field, string.format('%d', off)) end
+local floor = (ARGV[2] and ARGV[2] ~= '') and cjson.decode(ARGV[2]) or {}
+local refused, n = {}, 0
+for tp, first in pairs(floor) do
+  if tonumber(redis.call('HGET', KEYS[1], tp) or '-1') + 1 < first then
+    refused[tp] = true
+    n = n + 1
+  end
 end
-return 1
+for field, off in pairs(cjson.decode(ARGV[1])) do
+  local bar = string.find(field, '|', 1, true)
+  if not refused[bar and string.sub(field, 1, bar - 1) or field] then
+    local cur = tonumber(redis.call('HGET', KEYS[1], field) or '-1')
+    if off > cur then redis.call('HSET', KEYS[1], field, string.format('%d', off)) end
+  end
+end
+return n
 """
 
 # The states of one agency's entities: field ARGV[i] of the bucket hash KEYS[i] ("" if none).
@@ -200,6 +217,7 @@ class IndicatorStore:
         # resolved once the last apply_many called has put its states in the overlay
         self._computed: asyncio.Future[None] | None = None
         self.conflicts = 0  # script calls that met a state other than the one read
+        self.fenced = 0  # central raises refused: Redis was behind the batch's gap floor
 
     async def keyspace(self) -> str:
         if self._fixed is not None:
@@ -236,6 +254,7 @@ class IndicatorStore:
         plan: ApplyPlan | None = None,
         *,
         turn: ScriptTurn | None = None,
+        floor: Offsets | None = None,
     ) -> list[bool]:
         """Apply events: read their entities' states, apply the rules, and write with one
         atomic check-then-write script call per agency (and chunk), in one pipeline (on a
@@ -250,6 +269,12 @@ class IndicatorStore:
         batch: what that agency must have reached, see :meth:`gaps`). ``plan``:
         :meth:`plan` of these events, used unless the current keyspace changed since.
         Returns, per event, whether it was applied (False: its id was seen before).
+
+        ``floor``: per partition, the offset before which everything must already be in
+        Redis (the batch's first, or an earlier batch's still applying): the central raise
+        of a partition whose central offset + 1 is below it is refused (Redis lost writes
+        since the last gap check, and the client's retry sent this batch to it), so the
+        next gap check replays the range instead of the raise hiding it. ``None``: no fence.
 
         ``turn``: with several batches in flight, the batch's place in their order (the
         calculator's checkpoint, ``services.calculator.checkpoint``): its script calls are
@@ -299,9 +324,11 @@ class IndicatorStore:
             central |= {_tp_field(tp): o for tp, o in offsets.items()}
             for agency in groups:
                 central |= {f"{_tp_field(tp)}|{agency}": o for tp, o in offsets.items()}
-            await self._raise.run(
-                self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central)]
+            fence = orjson.dumps({_tp_field(tp): o for tp, o in floor.items()}) if floor else b""
+            refused = await self._raise.run(
+                self.redis, [redis_keys.applied_offsets(ks)], [orjson.dumps(central), fence]
             )
+            self.fenced += int(refused)  # the next gap check logs and replays the range
         return flags
 
     def _compute(

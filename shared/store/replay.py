@@ -70,6 +70,9 @@ async def replay_ranges(
     for tp, (start, _) in todo.items():
         consumer.seek(tp, start)
     remaining = set(todo)
+    # per partition, the offset before which the replay applied everything: each chunk's
+    # gap floor (IndicatorStore.apply_many), a hole in the log's offsets included
+    floor = {(tp.topic, tp.partition): start for tp, (start, _) in todo.items()}
     while remaining:
         polled = await asyncio.to_thread(consumer.poll, 1000, batch_size)
         events: list[Event] = []
@@ -96,7 +99,10 @@ async def replay_ranges(
                 else:
                     events.append(result)
         if events or offsets:
-            applied = await store.apply_many(events, offsets)
+            applied = await store.apply_many(
+                events, offsets, floor={tp: floor[tp] for tp in offsets}
+            )
+            floor |= {tp: o + 1 for tp, o in offsets.items()}
             counts.applied += sum(applied)
             counts.duplicates += len(applied) - sum(applied)
         if on_progress is not None:

@@ -169,3 +169,38 @@ def test_api_answers_409_when_the_alert_is_not_in_the_expected_state(
         )
         done = client.post(ack, params={"state": "resolved"}, headers=operate)
         assert done.status_code == 200 and done.json()["acknowledged_by"] == "admin"
+
+
+def test_resolved_alerts_past_the_retention_leave_the_list(url: str, smtp: SmtpServer) -> None:
+    """Issue 20, item 12: the alert index no longer grows with the years. An alert resolved
+    more than ``alerts_retention_days`` ago leaves the list the board reads; one resolved
+    within it, and one firing, stay; the history stream keeps every transition."""
+    old = Subject(Rule.overdue, "so-tu-phap", "Sở Tư pháp", "open", group="so_nganh")
+
+    def finding(subject: Subject, count: int) -> Finding:
+        sev = Severity.critical if count else None
+        return Finding(subject, Observation(count > 0, sev, float(count)), {"count": count})
+
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        now = MONDAY
+        engine = engine_for(url, smtp, redis)
+        engine.clock = lambda: now
+        await engine.observe(finding(old, 2))
+        now = MONDAY + timedelta(days=1)
+        await engine.observe(finding(old, 0))  # resolved on day 1
+        await engine.observe(overdue(2))  # firing
+        now = MONDAY + timedelta(days=399)
+        assert await engine.prune() == []  # within the 400 days: kept
+        engine._pruned_at = None  # the hourly pass, an hour later
+        now = MONDAY + timedelta(days=402)
+        assert await engine.prune() == [old.key]
+        assert await engine.prune() == []  # at most once an hour
+        keys = {a.key for a in await engine.store.all()}
+        assert keys == {KEY}  # the firing alert stays
+        assert await get_alert(redis, old.key) is None
+        history = await AlertStore(redis).history(old.key)
+        assert [h.state for h in history] == [AlertState.resolved, AlertState.firing]
+        await redis.aclose()
+
+    asyncio.run(scenario())

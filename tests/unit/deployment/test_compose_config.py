@@ -417,6 +417,24 @@ def test_redis_persists_with_append_only(compose: dict[str, Any]) -> None:
     assert args[args.index("--appendonly") + 1] == "yes"
     assert any(str(v).split(":")[1] == "/data" for v in redis["volumes"])
     assert "redis-cli ping" in healthcheck_command(compose, "redis")
+    assert args[args.index("--appendfsync") + 1] == "everysec"
+    # one fork an hour: Redis saves no RDB of its own, the calculator's snapshot is it
+    assert args[args.index("--save") + 1] == ""
+
+
+def test_production_takes_snapshots_into_a_volume(compose: dict[str, Any]) -> None:
+    """Compose's calculators snapshot Redis hourly into a named volume (issue 20, item 12):
+    unset, they took none and `egov restore` had nothing to read."""
+    calculator = compose["services"]["calculator"]
+    env = environment(calculator)
+    settings = settings_from(env)  # what the service reads from that environment
+    assert settings.snapshot_dir is not None
+    assert settings.snapshot_interval_s <= 3600 and settings.snapshot_keep >= 24
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in calculator["volumes"]}
+    volume = mounts[settings.snapshot_dir]
+    assert volume in compose["volumes"], "a named volume: snapshots outlive the container"
+    # redis-cli streams the snapshot: the calculator's image installs it
+    assert any("redis-tools" in arg for _, arg in dockerfile("calculator"))
 
 
 def test_prometheus_scrapes_the_four_services(compose: dict[str, Any], defaults: Settings) -> None:
