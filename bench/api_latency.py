@@ -12,8 +12,13 @@ Responses are cached until the figures behind them change (services/api/response
 so each figure runs twice: alone, and while a writer applies a new received dossier to
 every unit each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
 which makes every response after a write a cache miss computed from Redis.
-``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766,
-766-ranking) runs a subset."""
+``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766, 766-200,
+766-ranking) runs a subset; ``766-200`` is the 766 score of a unit at 200 requests/s (the
+rate of issue 19's acceptance; ``BENCH_API_RATE_766``). The board is read signed in (its
+server-side session, ``POST /board/login``). Each figure also prints the API process's CPU
+time per request (from /proc: what a shared machine's other load does not inflate).
+``BENCH_REDIS_URL`` reads a Redis already holding the province (``BENCH_HOLD=1 python -m
+bench.read_profile`` loads one and keeps it) instead of loading a fresh one."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from bench.procstat import cpu_seconds
 from bench.province import load_province
 from devstack.ports import free_port
 from devstack.redis import RedisServer
@@ -37,9 +43,11 @@ from services.api.public.results import latest_closed_month
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ, today_local
 from shared.domain.catalog import AgencyCatalog
+from shared.store.catalogs import CatalogCache
 from shared.store.indicator_store import IndicatorStore
 
 RATE = int(os.environ.get("BENCH_API_RATE", "500"))
+RATE_766 = int(os.environ.get("BENCH_API_RATE_766", "200"))
 WRITE_MS = int(os.environ.get("BENCH_API_WRITE_MS", "100"))
 SECONDS = int(os.environ.get("BENCH_API_SECONDS", "20"))
 ONLY = {n for n in os.environ.get("BENCH_API_ONLY", "").split(",") if n}
@@ -51,7 +59,7 @@ async def _connection(
     port: int,
     queue: asyncio.Queue[tuple[str, float] | None],
     latencies: list[float],
-    token: str,
+    auth: str,
 ) -> None:
     """One keep-alive HTTP/1.1 connection taking requests off the queue. A minimal client:
     httpx spent more CPU per request than the server, so it measured itself."""
@@ -59,10 +67,7 @@ async def _connection(
     try:
         while (item := await queue.get()) is not None:
             path, scheduled = item
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: Bearer {token}\r\nCookie: egov_board={token}\r\n\r\n".encode()
-            )
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode())
             status = (await reader.readline()).split(b" ", 2)[1]
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -113,11 +118,11 @@ async def write_continuously(url: str, agencies: AgencyCatalog, stop: asyncio.Ev
 
 
 async def drive_while_writing(
-    base: str, paths: list[str], url: str, agencies: AgencyCatalog
+    base: str, paths: list[str], url: str, agencies: AgencyCatalog, rate: int, auth: str
 ) -> tuple[list[float], int]:
     stop = asyncio.Event()
     writer = asyncio.create_task(write_continuously(url, agencies, stop))
-    latencies = await drive(base, paths)
+    latencies = await drive(base, paths, rate=rate, auth=auth)
     stop.set()
     return latencies, await writer
 
@@ -133,20 +138,40 @@ def cache_lookups(base: str) -> dict[str, float]:
     return out
 
 
+BEARER = f"Authorization: Bearer {TOKEN}\r\n"
+
+
+def board_session(base: str) -> str:
+    """The header lines of a signed-in board reader: ``POST /board/login`` with the read
+    token opens a server-side session; its cookie names it."""
+    response = httpx.post(f"{base}/board/login", data={"token": TOKEN}, timeout=10)
+    session = response.cookies.get("egov_board")
+    if response.status_code != 303 or not session:
+        raise SystemExit(f"board sign-in failed: HTTP {response.status_code}")
+    return f"Cookie: egov_board={session}\r\n"
+
+
 async def drive(
-    base: str, paths: list[str], seconds: int = SECONDS, connections: int = 32
+    base: str,
+    paths: list[str],
+    seconds: int = SECONDS,
+    connections: int = 32,
+    *,
+    rate: int = RATE,
+    auth: str = BEARER,
 ) -> list[float]:
-    """Open loop at RATE requests/s; latency measured from each request's scheduled time."""
+    """Open loop at ``rate`` requests/s; latency measured from each request's scheduled
+    time."""
     host, port = base.removeprefix("http://").split(":")
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue()
     workers = [
-        asyncio.create_task(_connection(host, int(port), queue, latencies, TOKEN))
+        asyncio.create_task(_connection(host, int(port), queue, latencies, auth))
         for _ in range(connections)
     ]
     start = time.perf_counter()
-    for i in range(RATE * seconds):
-        scheduled = start + i / RATE
+    for i in range(rate * seconds):
+        scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -160,12 +185,13 @@ async def drive(
 FAILED: list[str] = []
 
 
-def report(name: str, lat: list[float]) -> None:
+def report(name: str, lat: list[float], rate: int, cpu_s: float) -> None:
     ordered = sorted(lat)
     p99 = ordered[int(0.99 * (len(ordered) - 1))]
     print(
-        f"  {name}: {len(lat)} requests at {RATE}/s — p50 {1000 * statistics.median(lat):.1f} ms,"
-        f" p99 {1000 * p99:.1f} ms, max {1000 * ordered[-1]:.1f} ms; failed {len(FAILED)}",
+        f"  {name}: {len(lat)} requests at {rate}/s — p50 {1000 * statistics.median(lat):.1f} ms,"
+        f" p99 {1000 * p99:.1f} ms, max {1000 * ordered[-1]:.1f} ms; failed {len(FAILED)};"
+        f" API CPU {1000 * cpu_s / max(len(lat), 1):.2f} ms per request",
         flush=True,
     )
     FAILED.clear()
@@ -203,33 +229,59 @@ def ranking_766_paths(base: str, period: str) -> list[str] | None:
     return [f"/v1/index766/rankings?group=dia_phuong&period={period}"]
 
 
-def measure(name: str, base: str, paths: list[str], url: str, agencies: AgencyCatalog) -> None:
-    before = cache_lookups(base)
-    report(name, asyncio.run(drive(base, paths)))
+def measure(
+    name: str,
+    base: str,
+    paths: list[str],
+    url: str,
+    agencies: AgencyCatalog,
+    api_pid: int,
+    rate: int = RATE,
+    auth: str = BEARER,
+) -> None:
+    before, cpu = cache_lookups(base), cpu_seconds(api_pid)
+    lat = asyncio.run(drive(base, paths, rate=rate, auth=auth))
+    report(name, lat, rate, cpu_seconds(api_pid) - cpu)
     print_cache(before, cache_lookups(base))
-    before = cache_lookups(base)
-    lat, written = asyncio.run(drive_while_writing(base, paths, url, agencies))
-    report(f"{name} while writing every {WRITE_MS} ms", lat)
+    before, cpu = cache_lookups(base), cpu_seconds(api_pid)
+    lat, written = asyncio.run(drive_while_writing(base, paths, url, agencies, rate, auth))
+    report(f"{name} while writing every {WRITE_MS} ms", lat, rate, cpu_seconds(api_pid) - cpu)
     print_cache(before, cache_lookups(base), f"; {written:,} events written")
+
+
+async def held_agencies(url: str) -> AgencyCatalog:
+    """The agency catalog of a Redis already holding the province."""
+    redis = Redis.from_url(url)
+    try:
+        return (await CatalogCache(redis).current()).agencies
+    finally:
+        await redis.aclose()
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egov-apibench-"))
+    held = os.environ.get("BENCH_REDIS_URL")
     redis_srv = RedisServer(work / "redis", free_port())
-    redis_srv.start()
+    if not held:
+        redis_srv.start()
+    url = held or redis_srv.url
     try:
         t = time.perf_counter()
-        agencies, span, n = asyncio.run(load_province(redis_srv.url, today_local()))
-        print(
-            f"loaded the province: {len(agencies)} units, {n:,} events "
-            f"({span.first}..{span.last}) in {time.perf_counter() - t:.0f}s",
-            flush=True,
-        )
+        if held:
+            agencies = asyncio.run(held_agencies(held))
+            print(f"the province held at {held}: {len(agencies)} units", flush=True)
+        else:
+            agencies, span, n = asyncio.run(load_province(url, today_local()))
+            print(
+                f"loaded the province: {len(agencies)} units, {n:,} events "
+                f"({span.first}..{span.last}) in {time.perf_counter() - t:.0f}s",
+                flush=True,
+            )
         api = start_service(
             "api",
             free_port(),
             {
-                "EGOV_REDIS_URL": redis_srv.url,
+                "EGOV_REDIS_URL": url,
                 "EGOV_RATE_LIMIT_PER_S": "1000000",
                 "EGOV_RATE_LIMIT_BURST": "1000000",
                 "EGOV_LOG_LEVEL": "WARNING",
@@ -243,16 +295,14 @@ def main() -> None:
             single = [f"/v1/indicators/full_online_rate?scope={c}&period={year}" for c in codes]
             ranking = [f"/v1/rankings/full_online_rate?scope=province&period={year}"]
             public = [f"/public/ket-qua?month={month.label}"]
+            unit_766 = score_766_paths(api.url, codes, str(year))
             figures: list[tuple[str, str, list[str] | None]] = [
                 ("single", "single indicator", single),
                 ("ranking", f"{len(codes)}-unit ranking ({year})", ranking),
                 ("public", f"public page of {month.label}", public),
                 ("board", "board (GET /board)", ["/board"]),
-                (
-                    "766",
-                    f"766 score of a unit ({year})",
-                    score_766_paths(api.url, codes, str(year)),
-                ),
+                ("766", f"766 score of a unit ({year})", unit_766),
+                ("766-200", f"766 score of a unit ({year}) at {RATE_766}/s", unit_766),
                 (
                     "766-ranking",
                     f"766 ranking of the communes ({year})",
@@ -268,11 +318,23 @@ def main() -> None:
                 if paths is None:
                     print(f"  {key}: not available", flush=True)
                     continue
-                measure(name, api.url, paths, redis_srv.url, agencies)
+                pid = api.process.pid
+                assert pid is not None
+                measure(
+                    name,
+                    api.url,
+                    paths,
+                    url,
+                    agencies,
+                    pid,
+                    rate=RATE_766 if key == "766-200" else RATE,
+                    auth=board_session(api.url) if key == "board" else BEARER,
+                )
         finally:
             api.process.stop()
     finally:
-        redis_srv.stop()
+        if not held:
+            redis_srv.stop()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Where a cold read goes, on the merged province (``bench/province.py``): the API's own
 computations, called in process without the response cache — the 117-unit ranking of the
-year, the public page of the latest closed month (figures and HTML), the board's data and
-one unit's indicator. For each: wall time (median of ``BENCH_PROFILE_RUNS``, default 5),
+year, the public page of the latest closed month (figures and HTML), the board's data,
+one unit's indicator, one unit's Decision 766 score and the 766 ranking of the communes
+(the year). For each: wall time (median of ``BENCH_PROFILE_RUNS``, default 5),
 CPU time of this process (all threads) and of redis-server per run (what a shared machine's
 other load does not inflate), Redis round trips (packed sends on a connection), Redis
 commands by name (those scripts run included), and the top functions by own time (cProfile,
@@ -34,9 +35,12 @@ from devstack.redis import RedisServer
 from services.api.board.view import board_data
 from services.api.context import ApiContext
 from services.api.public.results import latest_closed_month, page_fingerprint, public_results
+from services.api.reports.index766 import scope_scores, unit_totals
 from services.api.reports.rankings import ranking
+from services.api.routes.index766 import index_period
 from services.api.routes.public import _html
 from shared.domain.calendar import today_local
+from shared.domain.scopes import agency_scope
 from shared.platform.config import Settings
 from shared.readmodel.indicator_query import scope_values
 
@@ -142,6 +146,15 @@ async def profile_all(url: str) -> None:
     async def cold_single() -> object:
         return await scope_values(ctx.store, catalogs, ctx.targets, [indicator], unit, year, None)
 
+    ev, table = index_period(ctx, str(year.start.year))
+    communes = [agency_scope(a) for a in ctx.scope("group:dia_phuong", catalogs, ev.period).members]
+
+    async def cold_766_unit() -> object:
+        return await scope_scores(ctx.store, catalogs, table, ev, [unit])
+
+    async def cold_766_communes() -> object:
+        return await unit_totals(ctx.store, catalogs, table, ev, communes)
+
     print(f"{len(catalogs.agencies)} units; year {year.label}; closed month {month.label}")
     await profile(f"{len(province.members)}-unit ranking of {year.label}", ctx, cold_ranking)
     await profile(f"public page of {month.label}", ctx, cold_page)
@@ -152,6 +165,10 @@ async def profile_all(url: str) -> None:
     )
     await profile("board data", ctx, cold_board)
     await profile(f"one indicator of {unit.id}", ctx, cold_single)
+    await profile(f"766 score of {unit.id} ({ev.period.label})", ctx, cold_766_unit)
+    await profile(
+        f"766 ranking of the {len(communes)} communes ({ev.period.label})", ctx, cold_766_communes
+    )
     await ctx.redis.aclose()
 
 

@@ -12,7 +12,7 @@ instant and the publications of the period.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -51,7 +51,8 @@ OPEN_KINDS = (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNS
 # dos_paid, dos_paid_online and proc_paid_online buckets (nsuf each), the o766 sets of
 # kinds d, du, p, pu (nmon each), the publications. ARGV: nsuf, nmon, the ZCOUNT maximum
 # ("(T": due before the instant), the publications' score range, the mode ('v': the
-# values; 'd': only a SHA-1 of them, what a reader holding a rendering needs), the marks.
+# values, and the last second they hold for; 'd': only a SHA-1 of the values, what a
+# reader holding a rendering needs), the marks.
 READ_766_LUA = """
 local nsuf, nmon = tonumber(ARGV[1]), tonumber(ARGV[2])
 local zmax, pmin, pmax = ARGV[3], ARGV[4], ARGV[5]
@@ -124,6 +125,22 @@ end
 local pubs = redis.call('ZRANGEBYSCORE', KEYS[k + 1], pmin, pmax, 'WITHSCORES')
 local out = {sums, received, returned, paid, paid_online, proc_paid, open, pubs}
 if mode == 'd' then return redis.sha1hex(cjson.encode(out)) end
+-- until when these values hold: the first due time at or after the instant (an open
+-- entity counts as overdue from the second after it) and the first publication dated at
+-- or after it ('' : none)
+local zmin, pub_ms = string.sub(zmax, 2), string.sub(pmax, 2)
+local first = ''
+k = k - 4 * nmon
+for m = 1, 4 * nmon do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[k + m], zmin, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if due[2] and (first == '' or tonumber(due[2]) < first) then first = tonumber(due[2]) end
+end
+local pubk = KEYS[k + 4 * nmon + 1]
+local pub = redis.call('ZRANGEBYSCORE', pubk, pub_ms, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if pub[2] and (first == '' or tonumber(pub[2]) / 1000 < first) then
+  first = tonumber(pub[2]) / 1000
+end
+out[9] = first == '' and '' or string.format('%d', math.floor(first))
 return out
 """
 _READ_766 = LuaScript(READ_766_LUA)
@@ -151,6 +168,9 @@ class Raw766:
     proc_paid_online: frozenset[str] = frozenset()  # procedures with ≥ 1 online payment
     open_overdue: dict[str, int] = field(default_factory=dict)  # kind → past due at instant
     publications: dict[str, Publication] = field(default_factory=dict)  # procedure → latest
+    # the last instant (epoch second) these inputs hold for: the next due time or dated
+    # publication at or after the instant read at, in whole seconds (None: none follows)
+    holds_until_s: int | None = None
 
     def mark(self, name: str) -> int:
         return self.marks.get(name, 0)
@@ -247,7 +267,7 @@ async def read_766(
     results = await _READ_766.run_many(store.redis, calls)
     out: dict[str, Raw766] = {}
     for code, result in zip(codes, results, strict=True):
-        sums, received, returned, paid, paid_online, proc_paid, opened, pubs = result
+        sums, received, returned, paid, paid_online, proc_paid, opened, pubs, first = result
         out[code] = Raw766(
             marks={m: int(v) for m, v in zip(MARKS_766, sums, strict=True)},
             proc_received=_pairs(received),
@@ -257,8 +277,15 @@ async def read_766(
             proc_paid_online=frozenset(_text(p) for p in proc_paid),
             open_overdue={k: int(n) for k, n in zip(OPEN_KINDS, opened, strict=True)},
             publications=latest_publications(pubs),
+            holds_until_s=int(first) if _text(first) else None,
         )
     return out
+
+
+def holds_until(raws: Mapping[str, Raw766]) -> int | None:
+    """The last instant every one of ``raws`` holds for (None: no change follows)."""
+    found = [r.holds_until_s for r in raws.values() if r.holds_until_s is not None]
+    return min(found) if found else None
 
 
 async def digest_766(

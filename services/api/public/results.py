@@ -281,12 +281,29 @@ class PageFigures:
     figures: dict[str, tuple[list[Scope], PeriodFigures]]
 
 
+PageReads = list[tuple[Period, list[Scope], list[Indicator]]]
+# page_reads per (catalogs read, month, indicator), with the catalogs they were resolved in:
+# resolving ~1,400 scopes took half of a page's fingerprint (the check after every write)
+_PAGE_READS: LRUCache[Hashable, tuple[Catalogs, PageReads]] = LRUCache(maxsize=64)
+
+
 def page_reads(
     ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
-) -> list[tuple[Period, list[Scope], list[Indicator]]]:
+) -> PageReads:
     """What a page of ``month`` reads: per period, its scopes (the aggregates, then the
     month's agencies) and indicators (every indicator of the overview for this month and
-    the last; the shown one for the other trend months)."""
+    the last; the shown one for the other trend months). Resolved once per catalogs read
+    (the entry holds them: their id is not reused while it lives)."""
+    key = (id(catalogs), id(ctx), month, indicator.indicator)
+    found = _PAGE_READS.get(key)
+    if found is None or found[0] is not catalogs:
+        found = _PAGE_READS[key] = (catalogs, _page_reads(ctx, catalogs, month, indicator))
+    return found[1]
+
+
+def _page_reads(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> PageReads:
     indicators = list(ctx.indicators.values())
     members = catalogs.agencies.valid_between(month.start, month.end)
     months = trend_months(month)

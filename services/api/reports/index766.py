@@ -19,8 +19,16 @@ from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import AgencyCatalog
 from shared.domain.index766 import Band, Counts, IndexScore, ScoringTable
 from shared.domain.scopes import Scope, ScopeKind, scope_name
-from shared.readmodel.index766_inputs import Evaluation, aggregate, units_counts, units_pairs
+from shared.readmodel.index766_inputs import (
+    Evaluation,
+    aggregate,
+    catalog_facts,
+    unit_counts,
+    unit_pairs,
+    units_raws,
+)
 from shared.store.catalogs import Catalogs
+from shared.store.index766_reads import Raw766
 from shared.store.indicator_store import IndicatorStore
 
 
@@ -126,7 +134,21 @@ async def scope_scores(
 ) -> tuple[dict[str, IndexScore], dict[str, dict[str, Counts]]]:
     """The index of each scope (and each unit's counts), from one read of their units."""
     codes = sorted({c for s in scopes for c in s.codes})
-    per_unit = await units_counts(store, catalogs, codes, ev)
+    return scores_from(catalogs, table, ev, scopes, await units_raws(store, codes, ev))
+
+
+def scores_from(
+    catalogs: Catalogs,
+    table: ScoringTable,
+    ev: Evaluation,
+    scopes: Sequence[Scope],
+    raws: Mapping[str, Raw766],
+) -> tuple[dict[str, IndexScore], dict[str, dict[str, Counts]]]:
+    """:func:`scope_scores` of the inputs read (``units_raws`` of the scopes' units)."""
+    per_unit = {
+        code: unit_counts(raw, catalog_facts(catalogs.procedures, code, ev.day))
+        for code, raw in raws.items()
+    }
     out: dict[str, IndexScore] = {}
     for scope in scopes:
         counts: Mapping[str, Counts] = (
@@ -161,8 +183,19 @@ async def unit_totals(
     units: Sequence[Scope],
 ) -> dict[str, Totals]:
     """Each unit's total, band and groups, from one read (no per-metric model: a ranking)."""
-    per_unit = await units_pairs(store, catalogs, [u.id for u in units], ev)
-    return {code: Totals(*table.totals(pairs)) for code, pairs in per_unit.items()}
+    return totals_from(catalogs, table, ev, await units_raws(store, [u.id for u in units], ev))
+
+
+def totals_from(
+    catalogs: Catalogs, table: ScoringTable, ev: Evaluation, raws: Mapping[str, Raw766]
+) -> dict[str, Totals]:
+    """:func:`unit_totals` of the inputs read (``units_raws`` of the units)."""
+    return {
+        code: Totals(
+            *table.totals(unit_pairs(raw, catalog_facts(catalogs.procedures, code, ev.day)))
+        )
+        for code, raw in raws.items()
+    }
 
 
 def light_groups(table: ScoringTable, points: Mapping[str, Decimal]) -> list[GroupValue]:

@@ -8,7 +8,8 @@ ranked by it.
 
 Figures of a closed period are judged at its end, those of the running one at the current
 second; responses are cached until the figures behind them change (and, for the running
-period, per second).
+period, per second: the scores behind them are kept for as long as their inputs hold,
+``services/api/reports/score_windows.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from services.api.reports.index766 import (
     Index766Value,
     rank_units,
     ranking_of,
-    scope_scores,
-    unit_totals,
+    scores_from,
+    totals_from,
     value_of,
 )
 from shared.domain.calendar import today_local
@@ -36,7 +37,8 @@ from shared.domain.exceptions import PeriodError
 from shared.domain.index766 import ScoringTable
 from shared.domain.periods import Period
 from shared.domain.scopes import agency_scope
-from shared.readmodel.index766_inputs import Evaluation, index_evaluation
+from shared.readmodel.index766_inputs import Evaluation, index_evaluation, units_raws
+from shared.store.index766_reads import holds_until
 
 router = APIRouter(prefix="/v1", tags=["index766"], responses=ERROR_RESPONSES)
 
@@ -82,8 +84,15 @@ async def get_index766(
     parsed = ctx.scope(scope, catalogs, ev.period)
 
     async def compute() -> Index766Value:
-        scores, _ = await scope_scores(ctx.store, catalogs, table, ev, [parsed])
-        return value_of(parsed, catalogs.agencies, ev, scores[parsed.id])
+        # versions before the figures (a write meanwhile: its scores never reused)
+        versions = await ctx.store.data_versions(parsed.codes)
+        key = (parsed.id, ev.period.label, table.version, catalogs.version, tuple(versions))
+        scored = ctx.index766_scores.get(key, ev)
+        if scored is None:
+            raws = await units_raws(ctx.store, sorted(set(parsed.codes)), ev)
+            scored = scores_from(catalogs, table, ev, [parsed], raws)[0][parsed.id]
+            ctx.index766_scores.put(key, ev, holds_until(raws), scored)
+        return value_of(parsed, catalogs.agencies, ev, scored)
 
     return await ctx.responses.respond(
         ("index766", parsed.id, ev.period.label, ev.instant_s, table.version),
@@ -112,7 +121,14 @@ async def get_index766_rankings(
     units = [agency_scope(a) for a in members]
 
     async def compute() -> Index766Ranking:
-        totals = await unit_totals(ctx.store, catalogs, table, ev, units)
+        codes = [u.id for u in units]
+        versions = await ctx.store.data_versions(codes)
+        key = (chosen.value, ev.period.label, table.version, catalogs.version, tuple(versions))
+        totals = ctx.index766_totals.get(key, ev)
+        if totals is None:
+            raws = await units_raws(ctx.store, codes, ev)
+            totals = totals_from(catalogs, table, ev, raws)
+            ctx.index766_totals.put(key, ev, holds_until(raws), totals)
         ranked = rank_units(units, {code: t.total for code, t in totals.items()})
         return ranking_of(chosen.value, ev, table, ranked, totals)
 
