@@ -26,7 +26,7 @@ import faust
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from services.calculator import business_metrics, metrics
+from services.calculator import business_metrics, index766_metrics, metrics
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
@@ -300,12 +300,11 @@ class Calculator:
         """Business metrics and consumer lag for Prometheus (read from Redis and Kafka): the
         same figures for the whole group, so the leader alone exports them."""
         try:
+            catalogs = await self.catalogs.current()
             await business_metrics.export(
-                self.store,
-                await self.catalogs.current(),
-                self.targets,
-                list(self.indicators.values()),
+                self.store, catalogs, self.targets, list(self.indicators.values())
             )
+            index766_metrics.publish(await index766_metrics.read(self.store, catalogs, now_utc()))
             lags = await asyncio.to_thread(self.lag_probe.measure)
             for (topic, partition), lag in lags.items():
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
