@@ -1,7 +1,8 @@
 """The Decision 766 alerts through the real Redis (small data): a unit whose year-to-date
 score, its open overdue dossiers counted late, falls below 70 raises exactly one alert —
 naming the unit, the metric and the counts behind it — and it resolves once the score is
-back above the floor (+ the margin)."""
+back above the floor (+ the margin); one of a unit that ended resolves and is not raised
+again."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from redis.asyncio import Redis
 
 from services.alerts.engine import AlertEngine
 from services.alerts.model import AlertState, alert_key
-from services.alerts.rules import Rule
-from services.alerts.state import AlertStore
+from services.alerts.rules import Observation, Rule, Severity
+from services.alerts.state import AlertStore, Finding, Subject
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import load_agencies
@@ -132,3 +133,83 @@ def test_unit_below_70_one_alert_naming_metric_and_counts_then_resolves(url) -> 
         asyncio.run(scenario())
     finally:
         smtp.stop()
+
+
+def test_766_alert_of_an_ended_unit_resolves_and_is_not_raised_again(url) -> None:
+    """A band warning of a district (say raised in its last days) resolves once it has
+    ended (the timers' check), saying why; a late update of the district raises nothing."""
+    smtp = SmtpServer()
+    smtp.start()
+    clock = Clock(datetime(2025, 6, 30, 10, 0, tzinfo=LOCAL_TZ))
+    district = "ubnd-an-phu"
+
+    async def scenario() -> None:
+        redis = Redis.from_url(url)
+        routes = [AlertRoute(emails=["cntt@sokhcn.gov.vn"])]
+        engine = AlertEngine(
+            Settings(redis_url=url, smtp_port=smtp.port, alerts_routes=routes), redis, clock=clock
+        )
+        subject = Subject(
+            Rule.index766_band,
+            district,
+            "UBND huyện An Phú",
+            "2025",
+            group="dia_phuong",
+            metric=("ON_TIME", "Tỷ lệ hồ sơ giải quyết trước hạn, đúng hạn"),
+        )
+        obs = Observation(True, Severity.warning, 60.0, 70.0, 60.0)
+        await engine.observe(Finding(subject, obs, {"numerator": 1, "denominator": 40}))
+        await engine.check_ended()  # still valid on 30/06: nothing changes
+        store = AlertStore(redis)
+        assert [a.key for a in await store.firing()] == [subject.key]
+        clock.at = datetime(2025, 7, 1, 8, 0, tzinfo=LOCAL_TZ)
+        await engine.check_ended()
+        alert = await store.get(subject.key)
+        assert alert is not None and alert.state is AlertState.resolved
+        await store_events(
+            url, dossiers_of(district, 40, datetime(2025, 6, 30, 9, tzinfo=LOCAL_TZ))
+        )
+        await engine.on_update(district, 2025)  # (aggregates' breaches may fire: not 766)
+        assert [a.key for a in await store.all() if a.scope == district] == [subject.key]
+        assert [h.state for h in await store.history(subject.key)] == [
+            AlertState.resolved,
+            AlertState.firing,
+        ]
+        await engine.deliver()
+        subjects = [str(m["Subject"]) for m in smtp.messages]
+        assert (
+            "[Đã khắc phục] UBND huyện An Phú: Tỷ lệ hồ sơ giải quyết trước hạn, đúng hạn "
+            "không còn đánh giá (đơn vị đã kết thúc hoạt động ngày 30/06/2025)"
+        ) in subjects, subjects
+        await redis.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        smtp.stop()
+
+
+def dossiers_of(agency: str, n: int, at: datetime) -> list[Any]:
+    agencies = load_agencies().codes
+    raws = [
+        {
+            "event_id": f"a766-{next(_ids)}",
+            "event_type": "received",
+            "occurred_at": at.isoformat(),
+            "agency_code": agency,
+            "dossier_id": f"end-{i}",
+            "procedure_code": "p-1",
+            "service_level": "full_online",
+            "channel": "online",
+            "submitted_by": "citizen",
+            "due_at": (at + timedelta(hours=1)).isoformat(),
+        }
+        for i in range(n)
+    ]
+    return [validate_event(r, agencies=agencies) for r in raws]
+
+
+async def store_events(url: str, events: list[Any]) -> None:
+    redis = Redis.from_url(url)
+    await IndicatorStore(redis).apply_many(events)
+    await redis.aclose()
