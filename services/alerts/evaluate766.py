@@ -21,7 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from services.alerts.rules import MetricWeek, evaluate_index766_band, evaluate_metric_drop
+from services.alerts.rules import (
+    MetricWeek,
+    Observation,
+    evaluate_index766_band,
+    evaluate_metric_drop,
+)
 from services.alerts.state import AlertStore, Finding, Stored, Subject
 from shared.domain.alerts import Rule, alert_key
 from shared.domain.catalog import Agency
@@ -126,6 +131,9 @@ def findings_766(
         was_firing=stored.get(band.key, Stored()).firing,
     )
     if obs is not None:
+        # the alert's value is the named metric's ratio (a percent, as lists show values);
+        # the score is ``projected``
+        obs = Observation(obs.firing, obs.severity, weakest.ratio, obs.target, obs.projected)
         details: dict[str, object] = {
             "total": float(scores.ytd.total),
             "band": scores.ytd.band.value,
