@@ -106,22 +106,26 @@ def _band_metric(score: IndexScore) -> MetricScore:
     return max(scored, key=lambda m: (m.max - (m.points or 0), m.metric == BAND_METRIC))
 
 
+def _subject(rule: Rule, agency: Agency, year: str, metric: MetricScore) -> Subject:
+    return Subject(
+        rule,
+        agency.agency_code,
+        agency.name,
+        year,
+        group=agency.group.value,
+        metric=(metric.metric, metric.name),
+    )
+
+
 def findings_766(
     agency: Agency, scores: UnitScores, stored: dict[str, Stored], settings: AlertsSettings
 ) -> list[Finding]:
     """The band warning and one drop finding per scored metric of the unit (pure)."""
-    s, group = settings, agency.group.value
+    s = settings
     year = str(scores.weeks[1].end.year)
     out: list[Finding] = []
     weakest = _band_metric(scores.ytd)
-    band = Subject(
-        Rule.index766_band,
-        agency.agency_code,
-        agency.name,
-        year,
-        group=group,
-        metric=(weakest.metric, weakest.name),
-    )
+    band = _subject(Rule.index766_band, agency, year, weakest)
     obs = evaluate_index766_band(
         float(scores.ytd.total),
         scores.received,
@@ -156,14 +160,7 @@ def findings_766(
         )
         if drop is None:
             continue
-        subject = Subject(
-            Rule.index766_drop,
-            agency.agency_code,
-            agency.name,
-            year,
-            group=group,
-            metric=(m_last.metric, m_last.name),
-        )
+        subject = _subject(Rule.index766_drop, agency, year, m_last)
         out.append(
             Finding(
                 subject,

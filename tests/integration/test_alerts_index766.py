@@ -41,7 +41,7 @@ class Clock:
         return self.at
 
 
-def dossiers(n: int, at: datetime, due: datetime, tag: str) -> list[Any]:
+def dossiers(n: int, at: datetime, due: datetime, tag: str, agency: str = UNIT) -> list[Any]:
     """``n`` dossiers received at ``at`` online (full online, digitized, citizen data used),
     open, due at ``due``."""
     agencies = load_agencies().codes
@@ -50,7 +50,7 @@ def dossiers(n: int, at: datetime, due: datetime, tag: str) -> list[Any]:
             "event_id": f"a766-{next(_ids)}",
             "event_type": "received",
             "occurred_at": at.isoformat(),
-            "agency_code": UNIT,
+            "agency_code": agency,
             "dossier_id": f"{tag}-{i}",
             "procedure_code": "p-1",
             "service_level": "full_online",
@@ -166,9 +166,8 @@ def test_766_alert_of_an_ended_unit_resolves_and_is_not_raised_again(url) -> Non
         await engine.check_ended()
         alert = await store.get(subject.key)
         assert alert is not None and alert.state is AlertState.resolved
-        await store_events(
-            url, dossiers_of(district, 40, datetime(2025, 6, 30, 9, tzinfo=LOCAL_TZ))
-        )
+        at = datetime(2025, 6, 30, 9, tzinfo=LOCAL_TZ)
+        await store_events(url, dossiers(40, at, at + timedelta(hours=1), "end", district))
         await engine.on_update(district, 2025)  # (aggregates' breaches may fire: not 766)
         assert [a.key for a in await store.all() if a.scope == district] == [subject.key]
         assert [h.state for h in await store.history(subject.key)] == [
@@ -187,26 +186,6 @@ def test_766_alert_of_an_ended_unit_resolves_and_is_not_raised_again(url) -> Non
         asyncio.run(scenario())
     finally:
         smtp.stop()
-
-
-def dossiers_of(agency: str, n: int, at: datetime) -> list[Any]:
-    agencies = load_agencies().codes
-    raws = [
-        {
-            "event_id": f"a766-{next(_ids)}",
-            "event_type": "received",
-            "occurred_at": at.isoformat(),
-            "agency_code": agency,
-            "dossier_id": f"end-{i}",
-            "procedure_code": "p-1",
-            "service_level": "full_online",
-            "channel": "online",
-            "submitted_by": "citizen",
-            "due_at": (at + timedelta(hours=1)).isoformat(),
-        }
-        for i in range(n)
-    ]
-    return [validate_event(r, agencies=agencies) for r in raws]
 
 
 async def store_events(url: str, events: list[Any]) -> None:
