@@ -301,10 +301,13 @@ class Calculator:
         same figures for the whole group, so the leader alone exports them."""
         try:
             catalogs = await self.catalogs.current()
+            index766 = await index766_metrics.read(self.store, catalogs, now_utc())
             await business_metrics.export(
                 self.store, catalogs, self.targets, list(self.indicators.values())
             )
-            index766_metrics.publish(await index766_metrics.read(self.store, catalogs, now_utc()))
+            # right after the export marks the gauges fresh, no await between: a scrape
+            # never sees the new leader's other gauges without its 766 ones
+            index766_metrics.publish(index766)
             lags = await asyncio.to_thread(self.lag_probe.measure)
             for (topic, partition), lag in lags.items():
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)
