@@ -8,12 +8,17 @@ from datetime import date, datetime, timedelta
 
 from services.alerts import messages
 from services.alerts.evaluate766 import UnitScores, findings_766
-from services.alerts.rules import MetricWeek, evaluate_index766_band, evaluate_metric_drop
+from services.alerts.rules import (
+    MetricWeek,
+    Observation,
+    evaluate_index766_band,
+    evaluate_metric_drop,
+)
 from services.alerts.state import Stored, next_alert
 from shared.domain.alerts import AlertState, Rule, alert_key
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import load_agencies
-from shared.domain.index766 import Counts, load_index766
+from shared.domain.index766 import Counts, IndexScore, load_index766
 from shared.domain.periods import Period, PeriodKind
 from shared.platform.config import AlertsSettings
 
@@ -23,7 +28,7 @@ AGENCY = load_agencies().agencies["H01.05"]
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=LOCAL_TZ)
 
 
-def band(projected: float, received: int = 100, was_firing: bool = False):  # type: ignore[no-untyped-def]
+def band(projected: float, received: int = 100, was_firing: bool = False) -> Observation | None:
     return evaluate_index766_band(
         projected, received, 70.0, min_denominator=30, margin=0.5, was_firing=was_firing
     )
@@ -47,7 +52,7 @@ def test_band_not_judged_on_too_few_dossiers() -> None:
     assert band(10.0, received=0) is None
 
 
-def drop(before: MetricWeek, last: MetricWeek):  # type: ignore[no-untyped-def]
+def drop(before: MetricWeek, last: MetricWeek) -> Observation | None:
     return evaluate_metric_drop(before, last, drop_points=2, drop_ratio=10, min_denominator=30)
 
 
@@ -70,12 +75,14 @@ def test_drop_not_judged_on_few_cases_nor_monitor_metrics() -> None:
     assert drop(MetricWeek(100, 100, None), MetricWeek(0, 100, None)) is None
 
 
-def scored(**pairs: tuple[int, int]):  # type: ignore[no-untyped-def]
+def scored(**pairs: tuple[int, int]) -> IndexScore:
     assert TABLE is not None
     return TABLE.score({m: Counts(numerator=n, denominator=d) for m, (n, d) in pairs.items()})
 
 
-def scores(ytd, last, before, received: int = 200, overdue: int = 0) -> UnitScores:  # type: ignore[no-untyped-def]
+def scores(
+    ytd: IndexScore, last: IndexScore, before: IndexScore, received: int = 200, overdue: int = 0
+) -> UnitScores:
     last_week = Period(PeriodKind.range, date(2026, 11, 27), date(2026, 12, 3), "l")
     before_week = Period(PeriodKind.range, date(2026, 11, 20), date(2026, 11, 26), "b")
     return UnitScores(ytd, last, before, received, overdue, (before_week, last_week))
