@@ -27,6 +27,13 @@ from dashboards.panels import (
 
 OUT = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
 AGENCIES_ONLY = 'scope!~"province|group:.*|level:.*"'
+# Decision 766 (domain §8): the bands' floors, and the floor the "below" panels use (Khá)
+FLOOR_766 = 70
+BELOW_FLOOR_766 = "Trung bình|Yếu"
+UNITS_ONLY_766 = 'scope!~"province|group:.*"'
+BANDS_766 = thresholds(
+    (None, "red"), (50, "orange"), (70, "yellow"), (80, "green"), (90, "dark-green")
+)
 
 
 def overview() -> dashboard.Dashboard:
@@ -34,7 +41,8 @@ def overview() -> dashboard.Dashboard:
         base("egov-overview", "Tổng quan toàn tỉnh")
         .description(
             "Mọi chỉ số của toàn tỉnh so với chỉ tiêu đang có hiệu lực; cơ quan đạt "
-            "mọi chỉ tiêu; cảnh báo đang hoạt động."
+            "mọi chỉ tiêu; cảnh báo đang hoạt động; Chỉ số 766 (nội bộ: gồm cả tháng đang "
+            "diễn ra, chưa công khai)."
         )
         .with_row(dashboard.Row("Chỉ tiêu năm"))
         .with_panel(
@@ -87,6 +95,51 @@ def overview() -> dashboard.Dashboard:
                 ),
                 unit="none",
                 steps=VERDICT,
+            )
+        )
+        .with_row(dashboard.Row("Chỉ số 766 (Quyết định 766/QĐ-TTg), lũy kế năm đến nay"))
+        .with_panel(
+            stat_panel(
+                "Chỉ số 766 toàn tỉnh (điểm / 100)",
+                query('egov_index766_total_points{scope="province", period="year"}', instant=True),
+                unit="none",
+                steps=BANDS_766,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                f"Số đơn vị dưới {FLOOR_766} điểm",
+                query(
+                    f'sum(egov_index766_units{{period="year", band=~"{BELOW_FLOOR_766}"}})',
+                    instant=True,
+                ),
+                steps=thresholds((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            bars(
+                "Số đơn vị theo xếp loại",
+                query(
+                    'sum by (band) (egov_index766_units{period="year"})', "{{band}}", instant=True
+                ),
+                unit="none",
+                width=12,
+                height=8,
+            )
+        )
+        .with_panel(
+            bars(
+                f"Đơn vị dưới {FLOOR_766} điểm (thấp nhất trước)",
+                query(
+                    f'sort(egov_index766_total_points{{period="year", {UNITS_ONLY_766}}}'
+                    f" < {FLOOR_766})",
+                    "{{scope}} ({{group}})",
+                    instant=True,
+                ),
+                unit="none",
+                width=24,
+                height=14,
+                steps=BANDS_766,
             )
         )
         .with_row(dashboard.Row("Diễn biến"))

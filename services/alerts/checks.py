@@ -19,6 +19,7 @@ from services.alerts.rules import (
 )
 from services.alerts.state import AlertStore, Finding, Subject
 from services.alerts.working_hours import WorkingHours
+from shared.domain.alerts import INDEX766_RULES
 from shared.domain.calendar import LOCAL_TZ, local_date
 from shared.domain.catalog import AgencyCatalog
 from shared.domain.exceptions import ScopeError
@@ -137,7 +138,7 @@ async def silence(
     return out
 
 
-THRESHOLD_RULES = (Rule.breach, Rule.projection)
+THRESHOLD_RULES = (Rule.breach, Rule.projection, *sorted(INDEX766_RULES))
 
 
 def _ended_scope(alert: Alert, agencies: AgencyCatalog, today: date) -> Scope | None:
@@ -154,9 +155,10 @@ def _ended_scope(alert: Alert, agencies: AgencyCatalog, today: date) -> Scope | 
 
 
 async def ended(store: AlertStore, catalogs: Catalogs, now: datetime) -> list[Finding]:
-    """Breach and projection alerts still firing for a unit that ended (merged, abolished:
-    its ``valid_to`` has passed) or for an aggregate left without members (``level:huyen``
-    after 2025-06-30) resolve: updates no longer judge them, so nothing else would."""
+    """Breach, projection and Decision 766 alerts still firing for a unit that ended
+    (merged, abolished: its ``valid_to`` has passed) or for an aggregate left without
+    members (``level:huyen`` after 2025-06-30) resolve: updates no longer judge them, so
+    nothing else would."""
     today = local_date(now)
     indicators = load_indicators()
     out: list[Finding] = []
@@ -166,15 +168,21 @@ async def ended(store: AlertStore, catalogs: Catalogs, now: datetime) -> list[Fi
         scope = _ended_scope(alert, catalogs.agencies, today)
         if scope is None:
             continue
+        metric = (
+            (alert.indicator, alert.indicator_name or alert.indicator)
+            if alert.rule in INDEX766_RULES and alert.indicator
+            else None
+        )
         subject = Subject(
             alert.rule,
             alert.scope,
             alert.scope_name,
             alert.period,
-            indicator=indicators.get(alert.indicator or ""),
+            indicator=None if metric else indicators.get(alert.indicator or ""),
             target_set=alert.target_set,
             target_source=alert.target_source,
             group=scope_group(scope),
+            metric=metric,
         )
         if subject.key != alert.key:  # an indicator no longer defined: leave it
             continue

@@ -13,6 +13,7 @@ from typing import Any
 
 from services.alerts import checks, digest, receiver, routing
 from services.alerts.evaluate import UpdateEvaluation
+from services.alerts.evaluate766 import Index766Evaluation
 from services.alerts.metrics import TRANSITIONS, UPDATES, refresh_firing
 from services.alerts.model import Alert, Notification
 from services.alerts.notify import Senders
@@ -62,6 +63,7 @@ class AlertEngine:
             i for i in load_indicators().values() if i.source in ("dossier", "document")
         ]
         self.evaluation = UpdateEvaluation(settings, self.figures, self.targets, self.indicators)
+        self.index766 = Index766Evaluation(settings, self.figures)
         self.senders = senders or Senders(settings)
         self.pipeline: Measure = pipeline or KafkaPipelineProbe(
             settings.kafka_bootstrap,
@@ -110,15 +112,23 @@ class AlertEngine:
     # -- rules -------------------------------------------------------------------------
 
     async def on_update(self, agency_code: str, year: int) -> None:
-        """Re-evaluate the threshold rules of an agency and the scopes it belongs to."""
+        """Re-evaluate the threshold rules of an agency and the scopes it belongs to, and
+        the agency's Decision 766 rules (``evaluate766``)."""
         UPDATES.inc()
-        today = local_date(self.clock())
+        now = self.clock()
+        today = local_date(now)
         if year != today.year:
             return  # targets judge the current year; a replay of past years is not news
         findings, stored = await self.evaluation.findings(
             self.store, self.catalogs, agency_code, year, today
         )
         await self.apply(findings, stored)
+        catalogs = await self.catalogs.current()
+        findings, stored = await self.index766.findings(
+            self.store, catalogs, agency_code, now, today
+        )
+        if findings:
+            await self.apply(findings, stored)
 
     async def on_alertmanager(self, payload: dict[str, Any]) -> int:
         """Alertmanager's webhook: the project's Prometheus alerts become ``system`` alerts.

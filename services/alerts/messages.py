@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
-from shared.domain.alerts import Alert, AlertState, Rule, Severity
+from shared.domain.alerts import INDEX766_RULES, Alert, AlertState, Rule, Severity
 from shared.domain.calendar import LOCAL_TZ
-from shared.readmodel.display import pct
+from shared.domain.index766 import band_of
+from shared.readmodel.display import num, pct
 from shared.readmodel.figures import Reading
 
 SEVERITY_VI = {Severity.critical: "Nghiêm trọng", Severity.warning: "Cảnh báo"}
@@ -31,7 +33,7 @@ def ended(alert: Alert) -> bool:
     aggregate has no member valid now (``services.alerts.checks.ended``)."""
     return (
         alert.state is AlertState.resolved
-        and alert.rule in (Rule.breach, Rule.projection)
+        and (alert.rule in (Rule.breach, Rule.projection) or alert.rule in INDEX766_RULES)
         and ("valid_to" in alert.details or "members_valid_now" in alert.details)
     )
 
@@ -62,6 +64,10 @@ def subject(alert: Alert) -> str:
             "(chỉ số không áp dụng hoặc chưa có dữ liệu)"
         )
     match alert.rule:
+        case Rule.index766_band:
+            return f"{prefix} {alert.scope_name}: {index766_band_line(alert)}"
+        case Rule.index766_drop:
+            return f"{prefix} {alert.scope_name}: {index766_drop_line(alert)}"
         case Rule.breach:
             verb = "đạt" if resolved else "dưới chỉ tiêu"
             return (
@@ -97,12 +103,97 @@ def _count(value: object) -> str:
     return f"{value:,}".replace(",", ".") if isinstance(value, int) else "—"
 
 
+def score(value: object) -> str:
+    """68.4 → ``68,40``; anything else → ``—``."""
+    return f"{value:.2f}".replace(".", ",") if isinstance(value, int | float) else "—"
+
+
+def counts(part: dict[str, object]) -> str:
+    """A metric's counts behind it: ``120/200 (60,00%)``."""
+    n, d, r = part.get("numerator"), part.get("denominator"), part.get("ratio")
+    ratio = pct(r) if isinstance(r, int | float) else "—"
+    return f"{num(_int(n))}/{num(_int(d))} ({ratio})"
+
+
+def floor_name(floor: float | None) -> str:
+    """70 → ``70 (Khá)``: the band floor and the band it opens."""
+    if floor is None:
+        return "—"
+    return f"{score(floor)} ({band_of(Decimal(str(floor))).value})"
+
+
+def index766_band_line(alert: Alert) -> str:
+    """The band warning in one line: the projected score, the floor, the metric named and
+    its counts."""
+    metric = f"{alert.indicator_name} {counts(alert.details)}"
+    if alert.state is AlertState.resolved and not ended(alert):
+        return (
+            f"Chỉ số 766 dự báo cuối năm {score(alert.projected)} điểm, "
+            f"đạt từ {floor_name(alert.target)} trở lên; {metric}"
+        )
+    return (
+        f"Chỉ số 766 dự báo cuối năm {score(alert.projected)} điểm, "
+        f"dưới {floor_name(alert.target)}; {metric}"
+    )
+
+
+def _week(part: object) -> dict[str, object]:
+    return part if isinstance(part, dict) else {}
+
+
+def index766_drop_line(alert: Alert) -> str:
+    """The weekly drop in one line: the metric, its counts in the last 7 days and before."""
+    last, before = _week(alert.details.get("last")), _week(alert.details.get("before"))
+    verb = "hết giảm mạnh" if alert.state is AlertState.resolved else "giảm mạnh"
+    return (
+        f"{alert.indicator_name} {verb} trong tuần: 7 ngày qua {counts(last)}, "
+        f"{score(last.get('points'))} điểm; 7 ngày trước {counts(before)}, "
+        f"{score(before.get('points'))} điểm"
+    )
+
+
 def ranked_line(name: str, reading: Reading) -> str:
     """One agency of the digest's ranking: value, and verdict when it is judged."""
     line = f"    {name}: {reading.value:.2f}%" if reading.value is not None else f"    {name}: —"
     if reading.judged and reading.verdict is not None and reading.target is not None:
         line += f" ({reading.verdict.value}, chỉ tiêu {reading.target.min_percent:.2f}%)"
     return line
+
+
+def index766_lines(alert: Alert) -> list[str]:
+    """The body lines of a Decision 766 alert: the figures behind it."""
+    d = alert.details
+    if alert.rule is Rule.index766_band:
+        return [
+            f"Điểm Chỉ số 766 lũy kế năm (tính đến nay): {score(d.get('total'))} — "
+            f"{d.get('band', '—')}",
+            f"Ngưỡng cảnh báo: {floor_name(alert.target)}",
+            "Dự báo cuối năm: điểm lũy kế tính đến nay, hồ sơ đang quá hạn tính là trễ hạn "
+            "(nếu phần còn lại của năm diễn ra như từ đầu năm đến nay)",
+            f"Hồ sơ tiếp nhận từ đầu năm: {num(_int(d.get('received')))}; "
+            f"hồ sơ đang quá hạn: {num(_int(d.get('overdue_open')))}",
+            f"Chỉ tiêu thành phần: {alert.indicator_name} ({alert.indicator}) — "
+            f"{counts(d)}, {score(d.get('points'))}/{score(d.get('max'))} điểm",
+        ]
+    last, before = _week(d.get("last")), _week(d.get("before"))
+    return [
+        f"Chỉ tiêu thành phần: {alert.indicator_name} ({alert.indicator})",
+        f"7 ngày qua ({_span(last)}): {counts(last)}, "
+        f"{score(last.get('points'))}/{score(d.get('max'))} điểm",
+        f"7 ngày trước ({_span(before)}): {counts(before)}, "
+        f"{score(before.get('points'))}/{score(d.get('max'))} điểm",
+    ]
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _span(part: dict[str, object]) -> str:
+    start, end = part.get("from"), part.get("to")
+    if isinstance(start, str) and isinstance(end, str):
+        return f"{_vi_date(start)}–{_vi_date(end)}"
+    return "—"
 
 
 def body(alert: Alert, dashboard_url: str) -> str:
@@ -113,15 +204,17 @@ def body(alert: Alert, dashboard_url: str) -> str:
     lines.append(f"Kỳ: {alert.period}")
     if alert.value is not None and alert.rule in (Rule.breach, Rule.projection):
         lines.append(f"Giá trị lũy kế: {pct(alert.value)}")
+    if alert.rule in INDEX766_RULES:
+        lines += index766_lines(alert)
     if not_evaluated(alert):
         lines.append("Đánh giá: Không đánh giá")
     if ended(alert):
         lines.append(f"Đánh giá: không còn đánh giá — {_ended_reason(alert)}")
-    if alert.target is not None:
+    if alert.target is not None and alert.rule not in INDEX766_RULES:
         lines.append(f"Chỉ tiêu: {pct(alert.target)}")
     if alert.target_source:
         lines.append(f"Văn bản giao chỉ tiêu: {alert.target_source}")
-    if alert.projected is not None:
+    if alert.projected is not None and alert.rule is Rule.projection:
         lines.append(f"Xu hướng: dự báo cuối năm {pct(alert.projected)} nếu giữ nhịp 30 ngày qua")
     if "count" in alert.details:
         lines.append(f"Số hồ sơ: {alert.details['count']}")

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from shared.domain.alerts import Rule, Severity
 
 __all__ = [
+    "MetricWeek",
     "Observation",
     "Rule",
     "Severity",
     "breach_severity",
     "evaluate_breach",
     "evaluate_count",
+    "evaluate_index766_band",
+    "evaluate_metric_drop",
     "evaluate_pipeline",
     "evaluate_projection",
     "project_year_end",
@@ -116,3 +119,62 @@ def evaluate_pipeline(
     stalled = lag > 0 and stalled_s >= max_stall_s
     firing = (lag > max_lag // 10 if was_firing else lag >= max_lag) or stalled
     return Observation(firing, Severity.critical if firing else None, float(lag))
+
+
+def evaluate_index766_band(
+    projected: float,
+    received: int,
+    floor: float,
+    *,
+    min_denominator: int,
+    margin: float,
+    was_firing: bool,
+) -> Observation | None:
+    """A unit's projected year-end 766 score (domain §8) below a band floor.
+
+    ``projected`` is the year-to-date score judged now, its open overdue dossiers counted
+    late: if the rest of the year runs like the year so far, every ratio — hence every
+    metric's points — ends where it is now. None (no judgement, state kept) while the unit
+    received fewer than ``min_denominator`` dossiers this year; hysteresis like a breach: a
+    firing warning resolves only at ``floor + margin``."""
+    if received < max(1, min_denominator):
+        return None
+    firing = projected < floor + margin if was_firing else projected < floor
+    return Observation(firing, Severity.warning if firing else None, projected, floor, projected)
+
+
+@dataclass(frozen=True)
+class MetricWeek:
+    """One 766 metric of a unit over 7 days: its counts and points (None: not scored)."""
+
+    numerator: int
+    denominator: int
+    points: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.denominator <= 0 else 100.0 * self.numerator / self.denominator
+
+
+def evaluate_metric_drop(
+    before: MetricWeek,
+    last: MetricWeek,
+    *,
+    drop_points: float,
+    drop_ratio: float,
+    min_denominator: int,
+) -> Observation | None:
+    """A sharp weekly drop of one scored 766 metric: its points over the last 7 days at
+    least ``drop_points`` below those of the 7 days before, or its ratio at least
+    ``drop_ratio`` percentage points below. Not judged (None) when the metric is not
+    scored; not firing while either week counts fewer than ``min_denominator`` cases (too
+    few to call a drop). The window slides: it resolves as soon as the last 7 days no
+    longer show the drop. ``value`` is the ratio now, ``target`` the ratio before."""
+    if before.points is None or last.points is None:
+        return None
+    if min(before.denominator, last.denominator) < max(1, min_denominator):
+        return Observation(False)
+    r0, r1 = before.ratio, last.ratio
+    assert r0 is not None and r1 is not None  # denominators ≥ 1
+    firing = round(before.points - last.points, 2) >= drop_points or r0 - r1 >= drop_ratio
+    return Observation(firing, Severity.warning if firing else None, r1, r0)

@@ -42,11 +42,25 @@ class Subject:
     target_set: str | None = None
     target_source: str | None = None
     group: str | None = None
+    metric: tuple[str, str] | None = None  # a 766 metric (code, Vietnamese name), not an indicator
+
+    @property
+    def indicator_code(self) -> str | None:
+        if self.indicator is not None:
+            return self.indicator.indicator
+        return self.metric[0] if self.metric else None
+
+    @property
+    def indicator_name(self) -> str | None:
+        if self.indicator is not None:
+            return self.indicator.name_vi
+        return self.metric[1] if self.metric else None
 
     @property
     def key(self) -> str:
-        ind = self.indicator.indicator if self.indicator else None
-        return alert_key(self.rule, self.scope, ind, self.period)
+        # one band warning per unit and year: the metric it names may change meanwhile
+        keyed = None if self.rule is Rule.index766_band else self.indicator_code
+        return alert_key(self.rule, self.scope, keyed, self.period)
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,8 @@ def next_alert(prev: Alert | None, finding: Finding, now: datetime) -> tuple[Ale
         rule=s.rule,
         scope=s.scope,
         scope_name=s.scope_name,
-        indicator=s.indicator.indicator if s.indicator else None,
-        indicator_name=s.indicator.name_vi if s.indicator else None,
+        indicator=s.indicator_code,
+        indicator_name=s.indicator_name,
         period=s.period,
         target_set=s.target_set,
         state=AlertState.firing if obs.firing else AlertState.resolved,

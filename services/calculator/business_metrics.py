@@ -1,6 +1,7 @@
 """Business metrics for Prometheus: every indicator of every agency and aggregate scope,
 for the current month and year to date, with its target; open and overdue dossiers per
-agency; the number of agencies meeting every target.
+agency; the number of agencies meeting every target; the Decision 766 index of every unit
+(``index766_metrics``).
 
 Cardinality is bounded by the catalogs: (agencies valid in the period + the aggregate
 scopes with members) × 14 indicators × 2 period kinds per metric — about 3,400 series for
@@ -19,7 +20,7 @@ from prometheus_client import REGISTRY, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from services.calculator import metrics
+from services.calculator import index766_metrics, metrics
 from shared.domain.calendar import local_date, now_utc
 from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
@@ -75,6 +76,7 @@ GAUGES = (
     DUE_SOON,
     MEETING,
     JUDGED,
+    *index766_metrics.GAUGES,
     metrics.CONSUMER_LAG,
 )
 

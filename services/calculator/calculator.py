@@ -26,7 +26,7 @@ import faust
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from services.calculator import business_metrics, metrics
+from services.calculator import business_metrics, index766_metrics, metrics
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
@@ -302,12 +302,14 @@ class Calculator:
         """Business metrics and consumer lag for Prometheus (read from Redis and Kafka): the
         same figures for the whole group, so the leader alone exports them."""
         try:
+            catalogs = await self.catalogs.current()
+            index766 = await index766_metrics.read(self.store, catalogs, now_utc())
             await business_metrics.export(
-                self.store,
-                await self.catalogs.current(),
-                self.targets,
-                list(self.indicators.values()),
+                self.store, catalogs, self.targets, list(self.indicators.values())
             )
+            # right after the export marks the gauges fresh, no await between: a scrape
+            # never sees the new leader's other gauges without its 766 ones
+            index766_metrics.publish(index766)
             lags = await asyncio.to_thread(self.lag_probe.measure)
             for (topic, partition), lag in lags.items():
                 metrics.CONSUMER_LAG.labels(topic, str(partition)).set(lag)

@@ -25,6 +25,14 @@ class Rule(StrEnum):
     silent_agency = "silent_agency"  # no events from an agency that normally emits
     pipeline_behind = "pipeline_behind"  # the calculator lags: silence cannot be judged
     system = "system"  # a Prometheus alert on the pipeline, relayed by Alertmanager
+    # Decision 766 index (domain §8): a unit's year-to-date score, judged now with its open
+    # overdue dossiers counted late, below a band floor (default 70, "Khá")
+    index766_band = "index766_band"
+    # a 766 metric of a unit: its last 7 days fell sharply against the 7 days before
+    index766_drop = "index766_drop"
+
+
+INDEX766_RULES = frozenset({Rule.index766_band, Rule.index766_drop})
 
 
 class AlertState(StrEnum):

@@ -334,6 +334,21 @@ class AlertsSettings(AuthSettings, ReportingSettings):
     alerts_resolve_margin: float = D(
         1.0, "a breach resolves only once the value is back above target + this many points"
     )
+    alerts_766_floor: float = D(
+        70.0,
+        "Decision 766: warn when a unit's year-to-date score, projected (judged now, its open "
+        "overdue dossiers counted late), is below this band floor (70: Khá)",
+    )
+    alerts_766_resolve_margin: float = D(
+        0.5, "Decision 766: that warning resolves only at the floor + this many points"
+    )
+    alerts_766_drop_points: float = D(
+        2.0, "Decision 766: warn when a metric's points fall this much, last 7 days vs the 7 before"
+    )
+    alerts_766_drop_ratio: float = D(
+        10.0,
+        "Decision 766: … or when its ratio falls this many percentage points, week over week",
+    )
     alerts_target_sets: list[str] = D(
         list, "target sets evaluated besides the targets in force (e.g. an evaluation set)"
     )

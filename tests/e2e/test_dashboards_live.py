@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +30,28 @@ def fill(expr: str, variables: dict[str, str]) -> str:
     return expr
 
 
+BELOW_70 = "H01.05"
+
+
+def overdue_dossiers(agency: str, n: int, tag: str) -> list[dict[str, Any]]:
+    now = datetime.now(LOCAL_TZ).replace(microsecond=0)
+    at, due = now - timedelta(minutes=30), now - timedelta(minutes=10)
+    return [
+        {
+            "event_id": f"live766-{tag}-{i}-{int(now.timestamp())}",
+            "event_type": "received",
+            "occurred_at": at.isoformat(),
+            "agency_code": agency,
+            "dossier_id": f"live766-{tag}-{i}-{int(now.timestamp())}",
+            "procedure_code": "p-1",
+            "service_level": "partial_online",
+            "channel": "in_person",
+            "due_at": due.isoformat(),
+        }
+        for i in range(n)
+    ]
+
+
 def test_every_panel_query_returns_series(service_factory, prometheus_factory) -> None:
     env = {
         "EGOV_METRICS_INTERVAL_S": "2",
@@ -44,6 +66,17 @@ def test_every_panel_query_returns_series(service_factory, prometheus_factory) -
         resp = httpx.post(
             f"{services['ingest'].url}/v1/events",
             content=orjson.dumps(events),
+            headers=INGEST_AUTH,
+            timeout=30,
+        )
+        assert resp.status_code == 202, resp.text
+    # one unit certainly below 70 on the Decision 766 index ("units below 70" panel): 200
+    # dossiers received half an hour ago, past due and still open (counted late), with none
+    # of the digitisation, sync or citizen-data flags
+    for batch in range(2):
+        resp = httpx.post(
+            f"{services['ingest'].url}/v1/events",
+            content=orjson.dumps(overdue_dossiers(BELOW_70, 100, f"b{batch}")),
             headers=INGEST_AUTH,
             timeout=30,
         )

@@ -26,6 +26,7 @@ GROUP_GAUGES = (
     "egov_dossiers_overdue",
     "egov_indicator_denominator",
     "egov_agencies_judged",
+    "egov_index766_units",
     "egov_calculator_consumer_lag",
 )
 

@@ -60,6 +60,8 @@ RULES_VI = {
     "silent_agency": "Cơ quan không gửi dữ liệu",
     "pipeline_behind": "Hệ thống tính toán chậm",
     "system": "Cảnh báo hệ thống",
+    "index766_band": "Chỉ số 766 dự báo dưới ngưỡng xếp loại",
+    "index766_drop": "Chỉ số 766: chỉ tiêu thành phần giảm mạnh trong tuần",
 }
 
 
