@@ -26,6 +26,7 @@ from services.api.routes import (
     index766,
     indicators,
     pdf,
+    procedures,
     public,
     public766,
     reconciliation,
@@ -260,6 +261,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(indicators.router)
     app.include_router(index766.router)
+    app.include_router(procedures.router)
     app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(reports.router)
     app.include_router(catalog.router)
