@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from services.api.context import Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, ApiException, bad_parameter
+from services.api.routes.indicators import ScopeQ
 from shared.domain.periods import Period
 from shared.readmodel.procedure_figures import (
     ProcedureRanking,
@@ -24,13 +25,6 @@ from shared.readmodel.procedure_figures import (
 
 router = APIRouter(prefix="/v1", tags=["procedures"], responses=ERROR_RESPONSES)
 
-ScopeQ = Annotated[
-    str,
-    Query(
-        description="Agency code, group:so_nganh|dia_phuong, level:tinh|huyen|xa or province",
-        examples=["province"],
-    ),
-]
 MonthsPeriodQ = Annotated[
     str,
     Query(description="A period of whole months: YYYY, YYYY-Qn or YYYY-MM", examples=["2024"]),
