@@ -17,6 +17,7 @@ Resolution on time is counted per agency, not per procedure: this view has no on
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
@@ -135,9 +136,11 @@ async def scope_counts(
     store: IndicatorStore, agencies: Sequence[str], period: Period
 ) -> dict[str, dict[str, int]]:
     """Counted set → procedure → dossiers, summed over the agencies and the period."""
+    reads = await asyncio.gather(
+        *(store.counted_sums(agencies, period.start, period.end, name) for name in COUNTED)
+    )
     out: dict[str, dict[str, int]] = {}
-    for name in COUNTED:
-        per_agency = await store.counted_sums(agencies, period.start, period.end, name)
+    for name, per_agency in zip(COUNTED, reads, strict=True):
         acc: dict[str, int] = {}
         for members in per_agency.values():
             for member, n in members.items():
