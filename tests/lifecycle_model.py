@@ -191,6 +191,8 @@ def expected_figures(events: Iterable[Event]) -> Figures:
             fig.counted[agency][(day, "proc_received", proc)] += 1
             if electronic:
                 fig.counted[agency][(day, "proc_returned_e", proc)] += 1
+            if "received_full_online_online" in items:
+                fig.counted[agency][(day, "proc_full_online", proc)] += 1
         if resolved:
             r = resolved[0]
             counters[(_day(r.occurred_at), "resolved")] += 1

@@ -27,6 +27,7 @@ from services.api.routes import (
     indicators,
     pdf,
     portal766,
+    procedures,
     public,
     public766,
     reconciliation,
@@ -263,6 +264,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(indicators.router)
     app.include_router(index766.router)
     app.include_router(portal766.router)
+    app.include_router(procedures.router)
     app.include_router(pdf.router)  # before reports: /reports/annual.{fmt}
     app.include_router(reports.router)
     app.include_router(catalog.router)

@@ -13,6 +13,18 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
 
+# The full-online rate under its two definitions (domain README §1, seed CV 112 footnote 1):
+# the province's (÷ dossiers received) and the national EMC system's (÷ dossiers resolved).
+# Side by side, the gap between the province's and EMC's published figures splits into the
+# part the definition explains and the part only the data (missing connections) explains.
+FULL_ONLINE_RATE = "full_online_rate"
+EMC_FULL_ONLINE_RATE = "emc_full_online_rate"
+FULL_ONLINE_INDICATORS = frozenset({FULL_ONLINE_RATE, EMC_FULL_ONLINE_RATE})
+FULL_ONLINE_DEFINITIONS_VI = (
+    "Tỷ lệ toàn trình của tỉnh = hồ sơ trực tuyến toàn trình ÷ hồ sơ tiếp nhận; "
+    "cách tính EMC (CV 112, chú thích 1) = hồ sơ trực tuyến toàn trình ÷ hồ sơ đã giải quyết."
+)
+
 
 class Indicator(BaseModel):
     model_config = ConfigDict(frozen=True)

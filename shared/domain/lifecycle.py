@@ -106,8 +106,10 @@ PETITION_COHORT_MARKS = (
     "pk_unsat_or_late",
 )
 # Counted sets dated by the cohort: procedure -> dossiers received; -> those returned with
-# an electronic result.
+# an electronic result; -> those received online under a full_online service level (the
+# per-procedure full-online share, issue 18).
 PROC_RECEIVED, PROC_RETURNED_E = "proc_received", "proc_returned_e"
+PROC_FULL_ONLINE = "proc_full_online"
 # Sets dated by the payment: dossiers with a payment, with an online payment.
 DOS_PAID, DOS_PAID_ONLINE = "dos_paid", "dos_paid_online"
 # The Decision 766 inputs that only v1.2 counts: the index is monthly, quarterly and
@@ -122,6 +124,7 @@ MONTHLY = frozenset(
         *PETITION_COHORT_MARKS,
         PROC_RECEIVED,
         PROC_RETURNED_E,
+        PROC_FULL_ONLINE,
         DOS_PAID,
         DOS_PAID_ONLINE,
     }
@@ -513,15 +516,21 @@ def _emit_receipt(
         holders[key] = holders.get(key, 0) + n
 
 
+_FULL_ONLINE_BIT = INTAKE_BIT["received_full_online_online"]
+
+
 def _counted(rc: tuple[int, int, int, bytes | None] | None) -> list[tuple[int, str, str]]:
     """The counted-set members of a receipt: its procedure's dossiers (and those returned
-    with an electronic result)."""
+    with an electronic result, those received full-online)."""
     if rc is None or rc[3] is None:
         return []
-    proc = rc[3].decode()
-    if rc[1] & C_RETURNED_E:
-        return [(rc[0], PROC_RECEIVED, proc), (rc[0], PROC_RETURNED_E, proc)]
-    return [(rc[0], PROC_RECEIVED, proc)]
+    day, bits, proc = rc[0], rc[1], rc[3].decode()
+    out = [(day, PROC_RECEIVED, proc)]
+    if bits & C_RETURNED_E:
+        out.append((day, PROC_RETURNED_E, proc))
+    if bits & _FULL_ONLINE_BIT:
+        out.append((day, PROC_FULL_ONLINE, proc))
+    return out
 
 
 def _move_receipt(

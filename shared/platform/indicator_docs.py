@@ -59,6 +59,12 @@ MARKS = {
 NOTES = {
     "full_online_rate": "Not evaluated for an agency with no `full_online` procedure in its "
     "catalog.",
+    "emc_full_online_rate": "The national EMC system's definition of the full-online rate "
+    "(seed CV 112, footnote 1): the same numerator as `full_online_rate` over the dossiers "
+    "resolved instead of received, so the gap between the province's and EMC's figures splits "
+    "into definition and data. No target: it is shown beside `full_online_rate`. Numerator "
+    "and denominator are dated differently (receipt, resolution), so it can exceed 100 %. Not "
+    "evaluated for an agency with no `full_online` procedure in its catalog.",
 }
 
 SOURCES = {

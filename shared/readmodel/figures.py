@@ -20,7 +20,7 @@ from enum import StrEnum
 from weakref import WeakKeyDictionary
 
 from shared.contract.events import ServiceLevel
-from shared.domain.indicators import Indicator, ratio_percent
+from shared.domain.indicators import FULL_ONLINE_INDICATORS, Indicator, ratio_percent
 from shared.domain.periods import Period
 from shared.domain.procedures import Procedure, ProcedureCatalog
 from shared.domain.scopes import Scope, ScopeKind
@@ -158,7 +158,7 @@ async def agency_figures(
         for ind in indicators:
             if ind.source in EVENT_SOURCES:
                 fig = Figure(sums[agency][ind.numerator], sums[agency][ind.denominator])
-                if ind.indicator == "full_online_rate" and has_catalog:
+                if ind.indicator in FULL_ONLINE_INDICATORS and has_catalog:
                     # not evaluated for an agency with no full_online procedure (§5)
                     fig = Figure(
                         fig.numerator, fig.denominator, counts["procedures_full_online"] > 0

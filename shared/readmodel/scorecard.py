@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from shared.domain.indicators import Indicator, ratio_percent
+from shared.domain.indicators import (
+    EMC_FULL_ONLINE_RATE,
+    FULL_ONLINE_DEFINITIONS_VI,
+    FULL_ONLINE_RATE,
+    Indicator,
+    ratio_percent,
+)
 from shared.domain.periods import Period
 from shared.domain.scopes import Scope, agency_scope, scope_in
 from shared.domain.targets import TargetBook
-from shared.readmodel.figures import agency_figures, value_of
+from shared.readmodel.figures import Figure, agency_figures, total, value_of
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
 
@@ -34,6 +40,26 @@ class AgencyScore(BaseModel):
     meets_all: bool | None
 
 
+class RateFigure(BaseModel):
+    numerator: int
+    denominator: int
+    value: float | None
+
+
+class FullOnlineDefinitions(BaseModel):
+    """The scope's full-online rate under the province's definition (÷ received) and under
+    the EMC system's (÷ resolved), so a gap with EMC's figure splits into definition and
+    data (domain README §1, seed CV 112 footnote 1)."""
+
+    province: RateFigure = Field(description="full_online_rate: ÷ dossiers received")
+    emc: RateFigure = Field(description="emc_full_online_rate: ÷ dossiers resolved")
+    note_vi: str = FULL_ONLINE_DEFINITIONS_VI
+
+
+def _rate(fig: Figure) -> RateFigure:
+    return RateFigure(numerator=fig.numerator, denominator=fig.denominator, value=value_of(fig))
+
+
 class Scorecard(BaseModel):
     scope: str
     period: str
@@ -42,6 +68,9 @@ class Scorecard(BaseModel):
     agencies_meeting_all: int
     share_meeting_all: float | None
     agencies: list[AgencyScore]
+    full_online: FullOnlineDefinitions | None = Field(
+        None, description="Both definitions of the full-online rate, summed over the scope"
+    )
 
 
 async def scorecard(
@@ -79,6 +108,13 @@ async def scorecard(
                 meets_all=(not misses) if judged else None,
             )
         )
+    names = {ind.indicator for ind in indicators}
+    both = None
+    if {FULL_ONLINE_RATE, EMC_FULL_ONLINE_RATE} <= names:
+        both = FullOnlineDefinitions(
+            province=_rate(total([figures[c][FULL_ONLINE_RATE] for c in codes])),
+            emc=_rate(total([figures[c][EMC_FULL_ONLINE_RATE] for c in codes])),
+        )
     judged_n = sum(s.meets_all is not None for s in scores)
     meeting = sum(s.meets_all is True for s in scores)
     return Scorecard(
@@ -89,4 +125,5 @@ async def scorecard(
         agencies_meeting_all=meeting,
         share_meeting_all=ratio_percent(meeting, judged_n),
         agencies=scores,
+        full_online=both,
     )

@@ -39,7 +39,14 @@ from shared.store.apply_plan import (
     compute_call,
     plan_calls,
 )
-from shared.store.bucket_reads import HKEYS, HMGET, SMEMBERS, digest_groups, read_groups
+from shared.store.bucket_reads import (
+    HGETALL,
+    HKEYS,
+    HMGET,
+    SMEMBERS,
+    digest_groups,
+    read_groups,
+)
 from shared.store.client import LuaScript, RedisClient
 from shared.store.exceptions import RestoreInProgress
 
@@ -681,6 +688,30 @@ class IndicatorStore:
             for part in replies:
                 members.update(m.decode() if isinstance(m, bytes) else m for m in part)
             out[code] = members
+        return out
+
+    async def counted_sums(
+        self, agencies: Iterable[str], start: date, end: date, name: str
+    ) -> dict[str, dict[str, int]]:
+        """Per agency, each member of a counted set (``redis_keys.COUNTED_SETS``) with the sum
+        of its counts over [start, end]: e.g. procedure → dossiers received. The sets kept per
+        month and year only (``lifecycle.MONTHLY``) need a period of whole months."""
+        suffixes = self._bucket_suffixes(start, end)
+        codes = list(agencies)
+        ks = await self.keyspace()
+        groups = [
+            [redis_keys.counted_set_prefix(code, name, ks) + suffix for suffix in suffixes]
+            for code in codes
+        ]
+        results = await read_groups(self.redis, groups, HGETALL)
+        out: dict[str, dict[str, int]] = {}
+        for code, replies in zip(codes, results, strict=True):
+            acc: dict[str, int] = {}
+            for flat in replies:
+                for i in range(0, len(flat), 2):
+                    member = _text(flat[i])
+                    acc[member] = acc.get(member, 0) + int(flat[i + 1])
+            out[code] = {m: n for m, n in acc.items() if n}
         return out
 
     async def open_counts(

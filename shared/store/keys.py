@@ -80,7 +80,7 @@ def set_prefix(agency: str, name: str, ks: str = "") -> str:
 
 # Per-period sets whose members can leave again (a dossier's intake rejected, its cohort
 # moved): hashes member → number of dossiers holding it, members at 0 removed.
-COUNTED_SETS = frozenset({"proc_online", "proc_received", "proc_returned_e"})
+COUNTED_SETS = frozenset({"proc_online", "proc_received", "proc_returned_e", "proc_full_online"})
 
 
 def counted_set_prefix(agency: str, name: str, ks: str = "") -> str:
@@ -161,7 +161,11 @@ def applied_offsets(ks: str = "") -> str:
 # open sets (o766:) and publications (pub:); a dossier's state gains its procedure. The
 # state of layout 3 still reads, but the figures it implies were never written for the
 # events already applied: `egov rebuild`.
-LAYOUT_VERSION = 4
+# 5: the counted set proc_full_online (per procedure, dossiers received full-online: the
+# per-procedure view, issue 18). Nothing of layout 4 changes, but a keyspace of layout 4
+# holds no such set for the events already applied, so every procedure would read 0
+# full-online dossiers: `egov rebuild`.
+LAYOUT_VERSION = 5
 LAYOUT_FIELD = "layout"
 
 # Patterns of every derived key of a keyspace (what a rebuild replaces).

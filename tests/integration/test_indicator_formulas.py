@@ -206,6 +206,8 @@ def events() -> list[dict]:  # type: ignore[type-arg]
 
 EXPECTED = {  # indicator: (numerator, denominator) for agency A, April 2024, by hand
     "full_online_rate": (1, 4),
+    # EMC basis: the same numerator over the dossiers resolved (on_time_rate's denominator)
+    "emc_full_online_rate": (1, 2),
     "online_rate": (2, 4),
     "remote_online_rate": (1, 4),
     "one_stop_rate": (3, 4),
@@ -257,6 +259,7 @@ def test_every_indicator_formula(loaded) -> None:
     assert got == EXPECTED
     # B has no full_online procedure: full_online_rate is not evaluated for it
     assert figs[B]["full_online_rate"].evaluated is False
+    assert figs[B]["emc_full_online_rate"].evaluated is False
     assert (figs[B]["full_online_rate"].numerator, figs[B]["full_online_rate"].denominator) == (
         0,
         1,

@@ -51,7 +51,7 @@ async def dump(redis: Redis) -> dict[bytes, Any]:
     return out
 
 
-V12_SETS = ("proc_received", "proc_returned_e", "dos_paid", "dos_paid_online")
+V12_SETS = ("proc_received", "proc_returned_e", "proc_full_online", "dos_paid", "dos_paid_online")
 
 
 def assert_superset(new: dict[bytes, Any], old: dict[bytes, Any]) -> None:

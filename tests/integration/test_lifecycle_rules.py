@@ -484,7 +484,7 @@ async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
     scored = await redis.zrange(redis_keys.open_dossiers(agency), 0, -1, withscores=True)
     opened = {_text(m): float(s) for m, s in scored}  # type: ignore[str-unpack, arg-type]
     counted: Counter[tuple[str, str, str]] = Counter()
-    for name in ("proc_received", "proc_returned_e"):
+    for name in ("proc_received", "proc_returned_e", "proc_full_online"):
         cprefix = redis_keys.counted_set_prefix(agency, name)
         async for key in redis.scan_iter(f"{cprefix}M*"):  # monthly (766 inputs)
             month = _text(key).removeprefix(cprefix + "M")

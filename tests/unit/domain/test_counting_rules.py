@@ -161,7 +161,7 @@ def test_ratio_and_verdict() -> None:
 
 def test_every_indicator_is_defined_once_with_vietnamese_name() -> None:
     indicators = load_indicators()
-    assert len(indicators) == 14
+    assert len(indicators) == 15
     assert indicators["full_online_rate"].name_vi == "Tỷ lệ hồ sơ trực tuyến toàn trình"
 
 

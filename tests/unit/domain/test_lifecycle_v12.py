@@ -109,12 +109,48 @@ def test_cohort_marks_of_a_synced_dossier_returned_electronically() -> None:
         assert {k: v for k, v in ch.counted.items() if v} == {
             (DAY, "proc_received", "p-9"): 1,
             (DAY, "proc_returned_e", "p-9"): 1,
+            (DAY, "proc_full_online", "p-9"): 1,  # the receipt is full_online × online
         }
         # open, not resolved, rated unsatisfied: judged at the instant, in both sets
         assert {k for k, v in ch.open766.items() if v is not None} == {
             ("d", "202501", "d1"),
             ("du", "202501", "d1"),
         }
+
+
+def _proc_sets(ch: Changes) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for (_, name, member), n in ch.counted.items():
+        out[(name, member)] = out.get((name, member), 0) + n
+    return {k: v for k, v in out.items() if v}
+
+
+def test_proc_full_online_counts_full_online_online_receipts_only() -> None:
+    """proc_full_online (per-procedure view, issue 18): a dossier received online under a
+    full_online level, in its procedure; not a partial_online or in-person one; a later
+    full-online receipt of the same dossier makes it one (in any order), a rejection takes
+    it back."""
+    partial = receipt(AT, "d1", level="partial_online", procedure_code="p-2")
+    in_person = receipt(AT, "d2", level="full_online", channel="in_person", procedure_code="p-2")
+    full = receipt(AT, "d3", level="full_online", procedure_code="p-2")
+    for event in (partial, in_person):
+        assert _proc_sets(apply([event])) == {("proc_received", "p-2"): 1}
+    assert _proc_sets(apply([full])) == {
+        ("proc_received", "p-2"): 1,
+        ("proc_full_online", "p-2"): 1,
+    }
+    later = receipt("2025-01-07T09:00:00+07:00", "d2", level="full_online", procedure_code="p-2")
+    for ch in in_every_order([in_person, later]):
+        assert _proc_sets(ch) == {("proc_received", "p-2"): 1, ("proc_full_online", "p-2"): 1}
+        assert {k for k, v in ch.counted.items() if v} == {
+            (DAY, "proc_received", "p-2"),  # dated at the first receipt
+            (DAY, "proc_full_online", "p-2"),
+        }
+    rejected = dossier_event(
+        "intake_rejected", "2025-01-06T11:00:00+07:00", "d3", reason="thiếu", procedure="p-2"
+    )
+    for ch in in_every_order([full, rejected]):
+        assert _proc_sets(ch) == {}
 
 
 def test_an_intake_rejection_takes_every_cohort_mark_back() -> None:
