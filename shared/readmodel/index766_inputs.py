@@ -36,6 +36,7 @@ from shared.domain.lifecycle import (
 )
 from shared.domain.periods import Period, PeriodKind
 from shared.domain.procedures import Procedure, ProcedureCatalog
+from shared.store.catalogs import Catalogs
 from shared.store.index766_reads import Raw766, local_midnight_s, read_766
 from shared.store.indicator_store import IndicatorStore
 
@@ -194,6 +195,18 @@ def without_open_overdue(raw: Raw766) -> Raw766:
         k: n for k, n in raw.open_overdue.items() if k not in (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT)
     }
     return replace(raw, open_overdue=kept)
+
+
+async def units_pairs(
+    store: IndicatorStore, catalogs: Catalogs, agencies: Sequence[str], ev: Evaluation
+) -> dict[str, dict[str, Pair]]:
+    """Per unit, every metric's counts as pairs (one pipeline of script calls): what
+    ``ScoringTable.totals`` reads (the portal reconciliation, the calculator's export)."""
+    raws = await read_766(store, agencies, ev.period.start, ev.period.end, ev.instant_s)
+    return {
+        code: unit_pairs(raw, catalog_facts(catalogs.procedures, code, ev.day))
+        for code, raw in raws.items()
+    }
 
 
 def table_for(ev: Evaluation) -> ScoringTable | None:
