@@ -11,7 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 
 from services.api.context import Ctx, Reader
-from services.api.errors import ERROR_RESPONSES, ApiException, bad_parameter
+from services.api.errors import ERROR_RESPONSES, NOT_FOUND, ApiException, bad_parameter
 from services.api.routes.indicators import ScopeQ
 from shared.domain.periods import Period
 from shared.readmodel.procedure_figures import (
@@ -44,6 +44,7 @@ def _months(ctx: Ctx, text: str) -> Period:
     "/procedures/{code}/indicators",
     response_model=ProcedureView,
     summary="Số liệu hồ sơ của một thủ tục — one procedure's dossier figures",
+    responses=NOT_FOUND,
 )
 async def procedure_indicators(
     ctx: Ctx,
