@@ -45,6 +45,7 @@ from shared.store.client import LuaScript
 from shared.store.indicator_store import IndicatorStore
 from shared.store.keys import REDIS_LISTPACK_CONFIG
 from shared.store.layout import layout_problem
+from shared.store.archived_years import read_archived_years
 from shared.store.replay import open_consumer, replay_ranges
 from shared.store.snapshots import list_snapshots, refuse_cluster
 
@@ -290,8 +291,14 @@ async def _restore(
         ]
         if lost:
             raise RestoreRefused("the log's tail is missing: " + "; ".join(lost))
+        # the archived years the snapshot lists (`egov years archive`): their late events
+        # were dead-lettered live, so the tail does not count them either
         counts = await replay_ranges(
-            consumer, store, ranges, await catalogs_in_force(settings, redis)
+            consumer,
+            store,
+            ranges,
+            await catalogs_in_force(settings, redis),
+            skip_years=set(await read_archived_years(redis)),
         )
     finally:
         await asyncio.to_thread(consumer.close)
