@@ -31,8 +31,8 @@ from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
 from shared.platform.version import VERSION
 from shared.readmodel.portal766 import ImportOutcome, import_export
-from shared.store.catalog_log import CatalogLog
 from shared.store.archived_years import read_archived_years
+from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
 from shared.store.exceptions import (

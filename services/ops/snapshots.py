@@ -39,13 +39,13 @@ from shared.platform.config import OpsSettings
 from shared.platform.exceptions import TopicCheckError
 from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
+from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogStore
 from shared.store.client import LuaScript
 from shared.store.indicator_store import IndicatorStore
 from shared.store.keys import REDIS_LISTPACK_CONFIG
 from shared.store.layout import layout_problem
-from shared.store.archived_years import read_archived_years
 from shared.store.replay import open_consumer, replay_ranges
 from shared.store.snapshots import list_snapshots, refuse_cluster
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.ops.exceptions import YearArchiveFileError
 
-FORMAT = "egov-year-archive"
+FORMAT: Literal["egov-year-archive"] = "egov-year-archive"
 
 
 class ArchiveHeader(BaseModel):

@@ -124,6 +124,10 @@ def archivable(value: bytes, ident: bytes, agency: bytes, petition: bool, year: 
     return "archive" if closed else "open"
 
 
+def _bytes(raw: bytes | str) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
 async def _year_states(
     redis: RedisClient, ks: str, year: int, report: ArchiveReport
 ) -> AsyncIterator[ArchivedState]:
@@ -134,7 +138,8 @@ async def _year_states(
             continue
         agency, family = found
         petition = ARCHIVED_FAMILIES[family]
-        for field, value in (await redis.hgetall(key)).items():
+        for raw_field, raw_value in (await redis.hgetall(key)).items():
+            field, value = _bytes(raw_field), _bytes(raw_value)
             verdict = archivable(value, field, agency.encode(), petition, year)
             if verdict == "archive":
                 yield ArchivedState(key[len(ks) :], field, value)
@@ -264,4 +269,3 @@ async def restore_year(redis: RedisClient, path: Path) -> RestoreYearReport:
         await unmark_archived(redis, header.year)
         report.unmarked = True
     return report
-

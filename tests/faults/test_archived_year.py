@@ -24,7 +24,10 @@ from services.ops.exceptions import RebuildRefused
 from services.ops.rebuild import rebuild
 from services.ops.year_archive import file_sha256, read_states
 from services.ops.years import archive_year, restore_year
+from shared.domain.catalog import load_agencies
 from shared.store.archived_years import read_archived_years
+from shared.store.indicator_store import IndicatorStore
+from shared.store.replay import ReplayCounts, open_consumer, replay_ranges
 from tests.factories import received
 from tests.faults.test_calculator_faults import (
     counted,
@@ -50,7 +53,7 @@ async def _buckets(url: str) -> dict[tuple[bytes, bytes], bytes]:
         async for key in redis.scan_iter("ent:*"):
             if re.search(rb"\}:(d|pk)[0-9]+$", key):
                 for field, value in (await redis.hgetall(key)).items():
-                    out[(key, field)] = value
+                    out[(key, field)] = value  # type: ignore[index,assignment]
         return out
     finally:
         await redis.aclose()
@@ -62,6 +65,24 @@ async def _with_redis(url: str, work: Any) -> Any:
         return await work(redis)
     finally:
         await redis.aclose()
+
+
+async def _replay_all(redis: Redis, bootstrap: str, topic: str) -> ReplayCounts:
+    """The whole topic replayed onto the live keyspace, as a gap fill would."""
+    consumer = open_consumer(bootstrap, 500)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        end = consumer.end_offsets(parts)
+        catalog = load_agencies()
+        return await replay_ranges(
+            consumer,
+            IndicatorStore(redis),
+            {tp: (0, end[tp]) for tp in parts},
+            lambda _: catalog,
+            skip_years=set(await read_archived_years(redis)),
+        )
+    finally:
+        consumer.close()
 
 
 def dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
@@ -153,6 +174,11 @@ def test_archive_a_closed_year_a_late_duplicate_then_restore(
     assert [e["reason"] for e in entries] == ["year_archived"]
     assert "2024" in entries[0]["errors"][0]["reason"]
     assert orjson.loads(base64.b64decode(entries[0]["value_b64"]))["event_id"] == "late-duplicate"
+    # gap filling and restore's tail replay the log the same way: every 2024 record (the
+    # duplicate among them) skipped, the January one a duplicate
+    replayed = asyncio.run(_with_redis(url, lambda r: _replay_all(r, bootstrap, topics.dossier)))
+    assert (replayed.archived, replayed.applied, replayed.duplicates) == (len(raws) + 1, 0, 1)
+    assert counted(url) == (ids, expected_after)
     report(
         "late event of an archived year (2024 archived: a duplicate receipt of an archived "
         "dossier, and a 2025 resolution of an open 2024 dossier)",

@@ -26,7 +26,7 @@ from shared.domain.lifecycle import Dossier
 STATES = [
     ArchivedState("ent:{so-tttt}:d17", b"hs-0001", b"\x00\x04\n\xff\xfe" + bytes(range(256))),
     ArchivedState("ent:{so-tttt}:d17", b"hs-\xc3\xa9", b""),
-    ArchivedState("ent:{xa-an-phu}:pk3", b"pa-9", b"\r\n{}\"\\"),
+    ArchivedState("ent:{xa-an-phu}:pk3", b"pa-9", b'\r\n{}"\\'),
 ]
 
 
