@@ -1,7 +1,8 @@
 """The calculator: contract events from Kafka into the indicators' Redis state.
 
 Each batch (a whole fetch, ``services.calculator.fetch_loop``) is decoded (:meth:`Calculator.
-prepare`), its invalid records dead-lettered with the reason, and its events applied with
+prepare`), its invalid records dead-lettered with the reason (and the events dated in an
+archived year: ``year_archived``, shared/store/archived_years.py), and its events applied with
 the idempotent Redis script (``shared.store.indicator_store``); when a batch is done and what
 is committed is the checkpoint's (``services.calculator.checkpoint``): a crash replays what was not
 committed and the script skips what it already applied. Before a batch, and on a timer,
@@ -42,6 +43,7 @@ from shared.platform.config import CalculatorSettings
 from shared.platform.faust_app import guarded_timer
 from shared.platform.lag_probe import LagProbe
 from shared.platform.logs import get_logger
+from shared.store.archived_years import YEAR_ARCHIVED, ArchivedYearsCache, archived_event
 from shared.store.catalogs import CatalogCache
 from shared.store.client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
 from shared.store.indicator_store import ApplyPlan, IndicatorStore, local_year
@@ -120,6 +122,7 @@ class Calculator:
         self._redis: RedisClient | None = None
         self._store: IndicatorStore | None = None
         self._catalogs: CatalogCache | None = None
+        self._archived: ArchivedYearsCache | None = None
 
     @property
     def redis(self) -> RedisClient:
@@ -138,6 +141,13 @@ class Calculator:
         if self._catalogs is None:
             self._catalogs = CatalogCache(self.redis, wait=True)  # never the packaged one
         return self._catalogs
+
+    @property
+    def archived(self) -> ArchivedYearsCache:
+        """The archived years (``egov years archive``): their events are dead-lettered."""
+        if self._archived is None:
+            self._archived = ArchivedYearsCache(self.redis)
+        return self._archived
 
     def install(self) -> None:
         """Replace the app's fetch loop and register the timers."""
@@ -160,6 +170,7 @@ class Calculator:
         started = time.perf_counter()
         now = now_utc()
         agencies = (await self.catalogs.current()).agencies
+        archived = await self.archived.current()
         fast = FastValidator(agencies, now)
         out = Prepared(started=started, now=now)
         valid, ingested = out.valid, out.ingested
@@ -177,6 +188,10 @@ class Calculator:
                 )
             if isinstance(result, tuple):
                 out.invalid.append((record, *result))
+                continue
+            frozen = archived_event(result, archived)
+            if frozen is not None:  # its year's states are archived: never counted anew
+                out.invalid.append((record, YEAR_ARCHIVED, [frozen]))
                 continue
             valid.append(result)
             if record.headers:
@@ -257,7 +272,9 @@ class Calculator:
         catalog = (await self.catalogs.current()).agencies
         consumer = await asyncio.to_thread(open_consumer, self.settings.kafka_bootstrap, 2000)
         try:
-            counts = await replay_ranges(consumer, store, ranges, lambda _: catalog)
+            counts = await replay_ranges(
+                consumer, store, ranges, lambda _: catalog, skip_years=await self.archived.current()
+            )
         finally:
             await asyncio.to_thread(consumer.close)
         for tp, (_, end, behind) in gaps.items():

@@ -58,5 +58,5 @@ LAST_APPLIED = Gauge(
 for _family in get_args(Family):
     EVENTS_APPLIED.labels(_family)
     DUPLICATES.labels(_family)
-for _reason in ("empty", "invalid_json", "invalid_event"):
+for _reason in ("empty", "invalid_json", "invalid_event", "year_archived"):
     DEADLETTERED.labels(_reason)

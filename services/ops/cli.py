@@ -15,9 +15,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.ops.exceptions import RebuildRefused, RestoreRefused
+from services.ops.exceptions import (
+    RebuildRefused,
+    RestoreRefused,
+    YearArchiveFileError,
+    YearsRefused,
+)
 from services.ops.rebuild import rebuild
 from services.ops.snapshots import restore
+from services.ops.years import ArchiveReport, RestoreYearReport, archive_year, restore_year
 from shared.domain.catalog import PACKAGED_AGENCIES, packaged_agencies_text, parse_agencies_csv
 from shared.domain.exceptions import CatalogFileError, PeriodError, PortalFileError
 from shared.domain.periods import parse_period
@@ -25,6 +31,7 @@ from shared.domain.procedures import ProcedureCatalog
 from shared.platform.config import OpsSettings, load
 from shared.platform.version import VERSION
 from shared.readmodel.portal766 import ImportOutcome, import_export
+from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogLog
 from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
@@ -65,6 +72,11 @@ def _options(
 
 catalog_app = typer.Typer(
     help="Danh mục — load catalogs into the running system.", no_args_is_help=True
+)
+
+years_app = typer.Typer(
+    help="Năm đã đóng — archive a closed year's entity states to a file, restore them.",
+    no_args_is_help=True,
 )
 
 
@@ -206,6 +218,93 @@ def load_agencies_command(
     console.print(f"agencies: {rows} rows loaded from {name}")
 
 
+async def _years_archive(year: int, out: Path, force: bool) -> ArchiveReport:
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        return await archive_year(redis, year, out, force=force)
+    finally:
+        await redis.aclose()
+
+
+async def _years_restore(path: Path) -> RestoreYearReport:
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        return await restore_year(redis, path)
+    finally:
+        await redis.aclose()
+
+
+@years_app.command("archive")
+def years_archive_command(
+    year: Annotated[int, typer.Argument(help="A closed year (local calendar)")],
+    out: Annotated[Path, typer.Option("--out", help="The archive to write (gzip NDJSON)")],
+    force: Annotated[
+        bool, typer.Option(help="Archive the previous year too (never the running one)")
+    ] = False,
+) -> None:
+    """Move the entity states of YEAR's closed dossiers and petitions (cohort: first receipt
+    in YEAR; resolved, withdrawn or rejected) to a file, and remove them from Redis; the
+    year's figures stay. Its late events are dead-lettered (year_archived) from then on.
+    Refuses the running year, and the previous one without --force."""
+    try:
+        report = asyncio.run(_years_archive(year, out, force))
+    except (YearsRefused, YearArchiveFileError) as exc:
+        console.print(f"[red]archive refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"years archive {report.year}: {report.states:,} states to {report.file} "
+        f"({report.file_bytes:,} bytes, sha256 {report.sha256}); {report.removed:,} removed "
+        f"from Redis, {report.states - report.removed:,} changed meanwhile and kept, "
+        f"{report.kept_open:,} open kept; Redis used_memory {report.memory_before:,} → "
+        f"{report.memory_after:,} bytes",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@years_app.command("restore")
+def years_restore_command(
+    path: Annotated[Path, typer.Argument(help="A file of egov years archive")],
+) -> None:
+    """Put an archive's entity states back where no state exists now (idempotent); when it
+    is the file the year's mark names, the year is open to late events again."""
+    try:
+        report = asyncio.run(_years_restore(path))
+    except (YearsRefused, YearArchiveFileError) as exc:
+        console.print(f"[red]restore refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"years restore {report.year}: {report.states:,} states in the file, "
+        f"{report.restored:,} restored, {report.present:,} already present; "
+        + ("year unmarked" if report.unmarked else "the year's mark names another file: kept"),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+async def _years_list() -> dict[int, str]:
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        archived = await read_archived_years(redis)
+    finally:
+        await redis.aclose()
+    return {
+        year: f"{rec.file} sha256 {rec.sha256 or '(being written)'}, {rec.states:,} states, "
+        f"{rec.archived_at}"
+        for year, rec in sorted(archived.items())
+    }
+
+
+@years_app.command("list")
+def years_list_command() -> None:
+    """The archived years, their files and digests."""
+    for year, text in asyncio.run(_years_list()).items():
+        console.print(f"{year}: {text}", highlight=False, soft_wrap=True)
+
+
 async def _portal_import(path: Path, period: str) -> ImportOutcome:
     settings = load(OpsSettings)
     redis = redis_from_url(settings.redis_url, settings=settings)
@@ -261,6 +360,7 @@ app.command("snapshot")(snapshot_command)
 app.command("restore")(restore_command)
 app.command("portal-import")(portal_import_command)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(years_app, name="years")
 
 
 def main() -> None:

@@ -11,3 +11,12 @@ class RebuildRefused(EgovError, RuntimeError):
 
 class RestoreRefused(EgovError, RuntimeError):
     """The restore would overwrite live data or race a calculator; nothing was changed."""
+
+
+class YearsRefused(EgovError, RuntimeError):
+    """`egov years archive` / `restore` would be unsafe (the running or the previous year,
+    a file of another layout or year); nothing was changed."""
+
+
+class YearArchiveFileError(EgovError, ValueError):
+    """A year archive that is not one, or truncated (no trailer, another count)."""

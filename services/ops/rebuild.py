@@ -10,7 +10,10 @@ It refuses, touching nothing, when history is missing (a partition's beginning o
 not 0: retention or a deletion removed records, and a rebuild would silently derive only
 what is left), when a topic of the log could lose records unseen (compacted, shorter
 retention, too few replicas: ``shared.platform.topic_check``) or when a calculator is live in the
-consumer group (it would race it).
+consumer group (it would race it), and while a year is archived (``egov years archive``):
+replaying from offset 0 would bring back the archived states and count the late events the
+calculator dead-lettered, changing the frozen figures of that year; restore its archives
+first (``egov years restore FILE``), rebuild, then archive again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from shared.platform.config import OpsSettings
 from shared.platform.exceptions import TopicCheckError
 from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
+from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogCache
 from shared.store.client import LuaScript, RedisClient, redis_from_url
@@ -191,6 +195,7 @@ async def rebuild(
     in one step (``flush=False``: apply on top of the current keyspace instead)."""
     report = RebuildReport()
     started = time.perf_counter()
+    await refuse_archived_years(settings)
     live = await asyncio.to_thread(live_calculators, settings)
     if live:
         raise RebuildRefused(
@@ -235,6 +240,21 @@ async def rebuild(
         consumer.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def refuse_archived_years(settings: OpsSettings) -> None:
+    """Refuse while years are archived (the module's docstring), naming their files."""
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        archived = await read_archived_years(redis)
+    finally:
+        await redis.aclose()
+    if archived:
+        files = ", ".join(f"{year}: {rec.file}" for year, rec in sorted(archived.items()))
+        raise RebuildRefused(
+            f"years archived ({files}): a rebuild from offset 0 would count their late "
+            "events again; `egov years restore FILE` each first, rebuild, then archive again"
+        )
 
 
 async def _derive(

@@ -39,6 +39,7 @@ from shared.platform.config import OpsSettings
 from shared.platform.exceptions import TopicCheckError
 from shared.platform.topic_check import require_event_log
 from shared.store import keys as redis_keys
+from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogTimeline, read_history
 from shared.store.catalogs import CatalogStore
 from shared.store.client import LuaScript
@@ -290,8 +291,14 @@ async def _restore(
         ]
         if lost:
             raise RestoreRefused("the log's tail is missing: " + "; ".join(lost))
+        # the archived years the snapshot lists (`egov years archive`): their late events
+        # were dead-lettered live, so the tail does not count them either
         counts = await replay_ranges(
-            consumer, store, ranges, await catalogs_in_force(settings, redis)
+            consumer,
+            store,
+            ranges,
+            await catalogs_in_force(settings, redis),
+            skip_years=set(await read_archived_years(redis)),
         )
     finally:
         await asyncio.to_thread(consumer.close)

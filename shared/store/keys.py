@@ -30,6 +30,12 @@ REBUILD_LOCK = "rebuild:lock"
 # calculator exits before acking; restarted, it waits), so nothing is applied onto a
 # half-restored Redis.
 RESTORE_FENCE = "restore:fence"
+# Closed years whose closed entity states were moved to a file (`egov years archive`): hash
+# YEAR → JSON (file name, sha256 of the file, states moved, when). Outside any keyspace
+# (it says what the log's events of that year may no longer change): the calculator
+# dead-letters events dated in those years, `egov rebuild` refuses while any is listed
+# (shared/store/archived_years.py, services/ops/years.py).
+ARCHIVED_YEARS = "years:archived"
 
 
 def tag(agency: str) -> str:

@@ -4,13 +4,14 @@ gap filling share.
 Each record is decoded and validated like the live calculator does and applied with the
 same idempotent script; the applied offsets move with each chunk, in the same atomic call
 as its figures. Records that don't decode are counted, not dead-lettered again (the live
-calculator did that when it first saw them).
+calculator did that when it first saw them); nor are the events of ``skip_years``, the
+archived years the live calculator dead-letters (``shared.store.archived_years``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator
 from shared.contract.validation import Agencies
 from shared.domain.calendar import now_utc
+from shared.store.archived_years import archived_event
 from shared.store.indicator_store import IndicatorStore
 
 Ranges = Mapping[TopicPartition, tuple[int, int]]  # [start, end) offsets
@@ -34,12 +36,14 @@ class ReplayCounts:
     applied: int = 0
     duplicates: int = 0
     invalid: int = 0
+    archived: int = 0  # events of an archived year: not applied
 
     def add(self, other: ReplayCounts) -> None:
         self.records += other.records
         self.applied += other.applied
         self.duplicates += other.duplicates
         self.invalid += other.invalid
+        self.archived += other.archived
 
 
 def open_consumer(bootstrap: str, batch_size: int) -> KafkaConsumer:
@@ -60,8 +64,10 @@ async def replay_ranges(
     *,
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
+    skip_years: Collection[int] = (),
 ) -> ReplayCounts:
-    """Apply every record of ``ranges`` (start inclusive, end exclusive) to ``store``."""
+    """Apply every record of ``ranges`` (start inclusive, end exclusive) to ``store``, but
+    the events dated in ``skip_years`` (archived: the live calculator dead-letters them)."""
     counts = ReplayCounts()
     todo = {tp: span for tp, span in ranges.items() if span[1] > span[0]}
     if not todo:
@@ -96,6 +102,8 @@ async def replay_ranges(
                 )
                 if isinstance(result, tuple):
                     counts.invalid += 1
+                elif archived_event(result, skip_years) is not None:
+                    counts.archived += 1
                 else:
                     events.append(result)
         if events or offsets:
