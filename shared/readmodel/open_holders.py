@@ -175,4 +175,3 @@ async def open_list(
         )
         for ident, due in await store.open_with_due(code, limit)
     ]
-

@@ -751,4 +751,5 @@ class IndicatorStore:
         raw = await self.redis.zrange(
             redis_keys.open_dossiers(agency, await self.keyspace()), 0, limit - 1, withscores=True
         )
-        return [(_text(member), float(score)) for member, score in raw]
+        pairs: list[tuple[bytes | str, float]] = list(raw)
+        return [(_text(member), float(score)) for member, score in pairs]

@@ -139,9 +139,7 @@ def test_a_successor_lists_its_ended_predecessors_open_dossiers(client: TestClie
     assert a["moved_on"] == day(-4).isoformat()  # the start of the successor's validity
     listed = [(d["dossier_id"], d["overdue"]) for d in a["dossiers"]]
     assert listed == [("a1", True), ("a2", False), ("a3", False)]  # earliest due first
-    assert datetime.fromisoformat(a["dossiers"][0]["due_at"]) == datetime.fromisoformat(
-        at(-1, 17)
-    )
+    assert datetime.fromisoformat(a["dossiers"][0]["due_at"]) == datetime.fromisoformat(at(-1, 17))
     assert moved["cu-z"]["marker"] == "chuyển từ Sở Z cũ"
     assert [d["dossier_id"] for d in moved["cu-z"]["dossiers"]] == ["z1"]
     # before its valid_to, cu-c's overdue dossier is its own, not its successor's

@@ -227,9 +227,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
             r.open,
             r.overdue,
             r.due_within_24h,
-            tuple(
-                MovedNote(m.from_agency_code, m.marker, m.open, m.overdue) for m in r.moved_in
-            ),
+            tuple(MovedNote(m.from_agency_code, m.marker, m.open, m.overdue) for m in r.moved_in),
         )
         for r in report.agencies
         if r.open or r.overdue
