@@ -27,6 +27,7 @@ from shared.domain.indicators import load_indicators
 from shared.domain.scopes import Scope, parse_scope
 from shared.platform.config import AlertsSettings
 from shared.platform.logs import get_logger
+from shared.readmodel.open_holders import held_open, overdue_ids
 from shared.store.catalogs import Catalogs
 from shared.store.client import RedisClient
 from shared.store.indicator_store import IndicatorStore
@@ -40,27 +41,41 @@ PIPELINE_NAME = "Hệ thống xử lý sự kiện egov-monitor"
 
 
 async def overdue(figures: IndicatorStore, catalogs: Catalogs, now: datetime) -> list[Finding]:
-    """Open dossiers past due_at (critical) and due within 24 hours (warning)."""
-    codes = list(catalogs.agencies.agencies)
-    counts = await figures.open_counts(codes, now)
+    """Open dossiers past due_at (critical) and due within 24 hours (warning), per unit as
+    the open-dossier views read them (domain README §4b, ``shared/readmodel/open_holders``):
+    a unit counts the still-open dossiers of its ended predecessors ("chuyển từ …"); an
+    ended unit whose dossiers moved counts none (its alerts resolve, naming the successor);
+    an ended unit nobody continues keeps its orphaned ones, marked so."""
+    held = await held_open(figures, catalogs.agencies, now)
     out: list[Finding] = []
-    for code in codes:
-        agency = catalogs.agencies.agencies[code]
+    for code, h in held.items():
+        agency = h.agency
         group = agency.group.value
-        _, late, soon = counts[code]
-        ids = await figures.overdue_dossiers(code, now, 50) if late else []
+        total = h.total
+        late, soon = total.overdue, total.due_soon
+        ids = await overdue_ids(figures, h, now, 50) if late else []
+        where: dict[str, object] = {}
+        if h.moved_to is not None:
+            where["moved_to"] = h.moved_to.agency_code
+            where["moved_to_name"] = h.moved_to.name
+        if h.orphaned and h.own.open:
+            where["orphaned"] = True
+        moved_in: dict[str, object] = {}
+        if moved := [m for m in h.moved_in if m.counts.overdue]:
+            moved_in["moved_in"] = {m.source.agency_code: m.counts.overdue for m in moved}
+            moved_in["moved_in_names"] = [m.source.name for m in moved]
         out.append(
             Finding(
                 Subject(Rule.overdue, code, agency.name, "open", group=group),
                 evaluate_count(late, Severity.critical),
-                {"count": late, "dossier_ids": ids},
+                {"count": late, "dossier_ids": ids, **where, **moved_in},
             )
         )
         out.append(
             Finding(
                 Subject(Rule.due_soon, code, agency.name, "open", group=group),
                 evaluate_count(soon, Severity.warning),
-                {"count": soon},
+                {"count": soon, **where},
             )
         )
     return out

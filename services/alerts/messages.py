@@ -80,7 +80,10 @@ def subject(alert: Alert) -> str:
                 f"{pct(alert.projected)} dưới chỉ tiêu {pct(alert.target)}"
             )
         case Rule.overdue:
-            return f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ quá hạn"
+            return (
+                f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ quá hạn"
+                f"{holders_note(alert)}"
+            )
         case Rule.due_soon:
             return (
                 f"{prefix} {alert.scope_name}: {alert.details.get('count', 0)} hồ sơ "
@@ -245,3 +248,20 @@ def body(alert: Alert, dashboard_url: str) -> str:
         "— egov-monitor, Sở Khoa học và Công nghệ",
     ]
     return "\n".join(lines) + "\n"
+
+
+def holders_note(alert: Alert) -> str:
+    """Where an overdue alert's dossiers are read (domain README §4b): those of ended
+    predecessors counted in it, its own moved to its successor, or orphaned."""
+    d = alert.details
+    moved_in = d.get("moved_in")
+    if isinstance(moved_in, dict) and moved_in:
+        n = sum(v for v in moved_in.values() if isinstance(v, int))
+        names = d.get("moved_in_names")
+        units = names if isinstance(names, list) and names else sorted(moved_in)
+        return f" (gồm {n} hồ sơ chuyển từ {', '.join(str(u) for u in units)})"
+    if isinstance(d.get("moved_to"), str):
+        return f" (đơn vị đã kết thúc, hồ sơ còn mở chuyển sang {d.get('moved_to_name')})"
+    if d.get("orphaned"):
+        return " (hồ sơ mồ côi: đơn vị đã kết thúc, không có đơn vị kế thừa)"
+    return ""

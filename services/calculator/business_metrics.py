@@ -1,6 +1,7 @@
 """Business metrics for Prometheus: every indicator of every agency and aggregate scope,
 for the current month and year to date, with its target; open and overdue dossiers per
-agency; the number of agencies meeting every target; the Decision 766 index of every unit
+agency (an ended unit's under the unit that continues it: shared/readmodel/open_holders.py);
+the number of agencies meeting every target; the Decision 766 index of every unit
 (``index766_metrics``).
 
 Cardinality is bounded by the catalogs: (agencies valid in the period + the aggregate
@@ -28,6 +29,7 @@ from shared.domain.scopes import Scope, parse_scope
 from shared.domain.targets import TargetBook
 from shared.platform.faust_app import on_leadership
 from shared.readmodel.figures import Reading, Verdict, read_scopes
+from shared.readmodel.open_holders import held_open
 from shared.readmodel.scorecard import scorecard
 from shared.store.catalogs import Catalogs
 from shared.store.indicator_store import IndicatorStore
@@ -189,7 +191,6 @@ async def export(
         "month": Period(PeriodKind.month, today.replace(day=1), today, f"{today:%Y-%m}"),
         "year": Period(PeriodKind.year, date(today.year, 1, 1), today, str(today.year)),
     }
-    codes = list(catalogs.agencies.agencies)
     read: dict[str, tuple[list[Scope], dict[str, dict[str, Reading]]]] = {}
     for kind, period in periods.items():
         scopes = _scopes(catalogs, period)
@@ -219,9 +220,10 @@ async def export(
     )
     MEETING.set(card.agencies_meeting_all)
     JUDGED.set(card.agencies_judged)
-    counts = await store.open_counts(codes, now)
-    for code, (n_open, overdue, soon) in counts.items():
-        OPEN.labels(code).set(n_open)
-        OVERDUE.labels(code).set(overdue)
-        DUE_SOON.labels(code).set(soon)
+    # an ended unit's open dossiers under the unit that continues it (domain README §4b)
+    for code, held in (await held_open(store, catalogs.agencies, now)).items():
+        total = held.total
+        OPEN.labels(code).set(total.open)
+        OVERDUE.labels(code).set(total.overdue)
+        DUE_SOON.labels(code).set(total.due_soon)
     EXPORTED.fresh = True

@@ -742,3 +742,14 @@ class IndicatorStore:
             num=limit,
         )
         return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
+
+    async def open_with_due(self, agency: str, limit: int = 100) -> list[tuple[str, float]]:
+        """The agency's open dossiers with the due time in force (epoch s; ``inf`` while the
+        clock is stopped), earliest due first, at most ``limit``."""
+        if limit <= 0:
+            return []
+        raw = await self.redis.zrange(
+            redis_keys.open_dossiers(agency, await self.keyspace()), 0, limit - 1, withscores=True
+        )
+        pairs: list[tuple[bytes | str, float]] = list(raw)
+        return [(_text(member), float(score)) for member, score in pairs]

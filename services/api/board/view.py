@@ -1,6 +1,8 @@
 """What the ICT department's live board shows, read through the same functions as the API:
 firing alerts (the alert store behind ``GET /v1/alerts?state=firing``), open and overdue
-dossiers per agency (``GET /v1/dossiers/open``), today's and the year's figures of the
+dossiers per agency (``GET /v1/dossiers/open``: an ended unit's under its successor, "chuyển
+từ …"), the orphaned open dossiers of ended units without one (``GET /v1/dossiers/orphaned``,
+"Hồ sơ mồ côi"), today's and the year's figures of the
 province and its groups (the read model's readings, as ``GET /v1/indicators/{indicator}``
 makes them), every unit valid today with its year's full-online rate and its dossiers, in
 its group (the merged province: 15 provincial units and 102 commune-level units), and the
@@ -14,7 +16,7 @@ server; a unit counted on fewer than ``EGOV_PUBLIC_MIN_DENOMINATOR`` dossiers sa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -44,12 +46,14 @@ from shared.readmodel.index766_inputs import (
     without_open_overdue,
 )
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
+from shared.readmodel.open_holders import DueDossier
 from shared.store.alert_commands import firing_alerts
 from shared.store.catalogs import Catalogs
 from shared.store.index766_reads import OPEN_KINDS
 
 BOARD_USER = "board"
 MAIL_SHOWN = 8
+ORPHAN_IDS_SHOWN = 50  # dossier ids listed per ended unit under "Hồ sơ mồ côi"
 UNIT_INDICATOR = "full_online_rate"  # the figure the province and its units are judged on
 UNIT_SORTS = {
     "value": "Tỷ lệ toàn trình, cao xuống thấp",
@@ -113,12 +117,35 @@ class UnitGroup:
 
 
 @dataclass(frozen=True)
+class MovedNote:
+    """Open dossiers of an ended unit counted in a row: "chuyển từ <unit>" (§4b)."""
+
+    from_code: str
+    marker: str
+    open: int
+    overdue: int
+
+
+@dataclass(frozen=True)
 class OpenRow:
     agency_code: str
     name: str
     open: int
     overdue: int
     due_within_24h: int
+    moved: tuple[MovedNote, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrphanRow:
+    """An ended unit's open dossiers that no unit continues: "Hồ sơ mồ côi" (§4b)."""
+
+    agency_code: str
+    name: str
+    valid_to: date | None
+    open: int
+    overdue: int
+    dossiers: tuple[DueDossier, ...]
 
 
 @dataclass(frozen=True)
@@ -156,6 +183,7 @@ class BoardData:
     verdicts: dict[str, dict[str, dict[str, ShownVerdict | None]]]
     month: Period | None = None  # the month of ``index766`` (None: no scoring table)
     index766: tuple[Unit766, ...] = ()  # by cost, then total, then code
+    orphans: tuple[OrphanRow, ...] = ()  # the most overdue first
 
     @property
     def unit_count(self) -> int:
@@ -199,11 +227,24 @@ async def board_data(ctx: ApiContext) -> BoardData:
             r.open,
             r.overdue,
             r.due_within_24h,
+            tuple(MovedNote(m.from_agency_code, m.marker, m.open, m.overdue) for m in r.moved_in),
         )
         for r in report.agencies
         if r.open or r.overdue
     ]
     rows.sort(key=lambda r: (-r.overdue, -r.due_within_24h, -r.open, r.name))
+    orphaned = await report_routes.orphaned_dossiers(ctx, BOARD_USER, limit=ORPHAN_IDS_SHOWN)
+    orphans = tuple(
+        OrphanRow(
+            o.agency_code,
+            o.name,
+            o.valid_to,
+            o.open,
+            o.overdue,
+            tuple(DueDossier(d.dossier_id, d.due_at, d.overdue) for d in o.dossiers),
+        )
+        for o in orphaned.agencies
+    )
     indicators = list(ctx.indicators.values())
     unit_indicator = ctx.indicators[UNIT_INDICATOR]
     target_set = ctx.target_set(None)
@@ -281,6 +322,7 @@ async def board_data(ctx: ApiContext) -> BoardData:
         verdicts=verdicts,
         month=month,
         index766=units766,
+        orphans=orphans,
     )
 
 

@@ -7,7 +7,9 @@
   the session's random id — the token is never in a cookie, a URL, a log or the page. Wrong
   tokens and cookies without a session count as failed authentications (429 beyond the
   limit, ``shared/platform/auth.py``).
-- ``GET /board`` — firing alerts, overdue dossiers per agency, each unit's Decision 766
+- ``GET /board`` — firing alerts, overdue dossiers per agency (with those of ended units
+  under their successor, "chuyển từ …"), the orphaned open dossiers of ended units without
+  one ("Hồ sơ mồ côi"), each unit's Decision 766
   score so far this month with the points its open overdue dossiers cost, today's and the
   year's figures, every unit of today in its group (switch, search, order:
   ``static/units.js``), the last alert mails, links into the API docs and Prometheus.
@@ -122,6 +124,7 @@ def fragments(data: BoardData) -> dict[str, str]:
         "units": render("board_units.html", verdicts=ShownVerdict, sorts=UNIT_SORTS, **common),
         "index766": render("board_index766.html", shown=INDEX766_SHOWN, **common),
         "overdue": render("board_overdue.html", shown=OVERDUE_SHOWN, **common),
+        "orphans": render("board_orphans.html", **common),
         "mail": render("board_mail_list.html", **common),
     }
 
