@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Protocol
+from typing import Protocol, cast
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
@@ -751,5 +751,5 @@ class IndicatorStore:
         raw = await self.redis.zrange(
             redis_keys.open_dossiers(agency, await self.keyspace()), 0, limit - 1, withscores=True
         )
-        pairs: list[tuple[bytes | str, float]] = list(raw)
+        pairs = cast(list[tuple[bytes | str, float]], raw)  # withscores: (member, score)
         return [(_text(member), float(score)) for member, score in pairs]
