@@ -26,7 +26,7 @@ typecheck: bootstrap
 test: bootstrap
 	$(VENV)/ruff check .
 	$(VENV)/mypy shared services devstack simulator dashboards tests bench
-	$(VENV)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(VENV)/pytest -q -p no:cacheprovider
 
 unit: bootstrap
 	$(VENV)/pytest -q tests/unit

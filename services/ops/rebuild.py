@@ -195,19 +195,19 @@ async def rebuild(
     in one step (``flush=False``: apply on top of the current keyspace instead)."""
     report = RebuildReport()
     started = time.perf_counter()
-    await refuse_archived_years(settings)
-    live = await asyncio.to_thread(live_calculators, settings)
-    if live:
-        raise RebuildRefused(
-            f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
-            "stop the calculator before a rebuild"
-        )
     try:
         await asyncio.to_thread(require_event_log, settings)
     except TopicCheckError as exc:
         raise RebuildRefused(
             f"the event log cannot be trusted as the whole history: {exc}"
         ) from None
+    await refuse_archived_years(settings)  # after the log's checks: they need no Redis
+    live = await asyncio.to_thread(live_calculators, settings)
+    if live:
+        raise RebuildRefused(
+            f"{live} calculator(s) live in consumer group {settings.calculator_group!r}: "
+            "stop the calculator before a rebuild"
+        )
     consumer = open_consumer(settings.kafka_bootstrap, batch_size)
     try:
         parts = event_partitions(consumer, settings)
