@@ -23,10 +23,14 @@ lint: bootstrap
 typecheck: bootstrap
 	$(VENV)/mypy shared services devstack simulator dashboards tests bench
 
+# two pytest workers (one per core of the CI machine); each starts its own broker, Redis and
+# Prometheus on its own block of loopback ports (devstack/ports.py)
+TEST_WORKERS ?= 2
+
 test: bootstrap
 	$(VENV)/ruff check .
 	$(VENV)/mypy shared services devstack simulator dashboards tests bench
-	$(VENV)/pytest -q -p no:cacheprovider
+	$(VENV)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 unit: bootstrap
 	$(VENV)/pytest -q tests/unit

@@ -20,8 +20,17 @@ from devstack.prometheus import PrometheusServer
 from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import RunningService, service_env, start_service
 from devstack.topics import create_topics
-from shared.platform.config import Settings, Topics
+from shared.platform.config import Settings, Topics, forget_loaded
 from shared.platform.topic_check import DURABLE_CONFIGS
+
+
+@pytest.fixture(autouse=True)
+def settings_from_this_tests_environment() -> Iterator[None]:
+    """``load`` keeps each section once per process; a test that sets ``EGOV_*`` must not
+    get the sections an earlier test loaded (nor leave its own to the next)."""
+    forget_loaded()
+    yield
+    forget_loaded()
 
 
 @pytest.fixture(scope="session")

@@ -484,6 +484,12 @@ def load(section: type[SectionT]) -> SectionT:
     return cast(SectionT, found)
 
 
+def forget_loaded() -> None:
+    """Read every section from the environment again on the next ``load`` (tests that
+    change the environment; a service reads its settings once)."""
+    _LOADED.clear()
+
+
 def get_settings() -> Settings:
     """Every section (the local stack, tools and tests)."""
     return load(Settings)

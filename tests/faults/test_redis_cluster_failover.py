@@ -48,6 +48,18 @@ def _metric(url: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def _victim_applied(port: int) -> dict[bytes, bytes]:
+    """The victim agency's own applied offsets, read on the primary that holds them."""
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+    try:
+        found: dict[bytes, bytes] = {}
+        for key in client.scan_iter(match=f"*applied:{VICTIM_TAG}", count=1000):
+            found.update({key + b"|" + f: v for f, v in client.hgetall(key).items()})
+        return found
+    finally:
+        client.close()
+
+
 def _repl_offset(port: int, field: str) -> int:
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
     try:
@@ -107,18 +119,22 @@ def test_primary_failover_mid_replay_loses_nothing(
     assert victim.process is not None and replica.process is not None
     assert replica.process.pid is not None
     # freeze the replica, cut its link: what the primary takes from now on, it alone has.
-    # The calculators write in bursts (a whole fetch per batch): a window that saw no write
-    # to the victim is undone (the replica resumes and catches up) and tried again.
-    for _attempt in range(10):
+    # The calculators write in bursts (a whole fetch per batch): a window in which no batch
+    # of the victim agency was acknowledged (its own applied offsets unchanged) is undone
+    # (the replica resumes and catches up) and tried again.
+    applied_moved = False
+    for _attempt in range(30):
         os.kill(replica.process.pid, signal.SIGSTOP)
         try:
             control = redis.Redis(host="127.0.0.1", port=victim.port, socket_timeout=2)
             control.client_kill_filter(_type="replica")
             control.close()
             cut_at = _repl_offset(victim.port, "master_repl_offset")
+            applied_at_cut = _victim_applied(victim.port)
             time.sleep(CUT_OFF_S)
             killed_offset = _repl_offset(victim.port, "master_repl_offset")
-            if killed_offset > cut_at:
+            applied_moved = _victim_applied(victim.port) != applied_at_cut
+            if killed_offset > cut_at and applied_moved:
                 victim.kill()  # SIGKILL
                 killed_at = time.monotonic()
                 break
@@ -128,7 +144,11 @@ def test_primary_failover_mid_replay_loses_nothing(
     time.sleep(0.3)
     kept = _repl_offset(replica.port, "slave_repl_offset")
     lost_bytes = killed_offset - kept
-    assert killed_offset > cut_at and lost_bytes > 0, (cut_at, killed_offset, kept)
+    assert applied_moved and killed_offset > cut_at and lost_bytes > 0, (
+        cut_at,
+        killed_offset,
+        kept,
+    )
     failover_s = redis_cluster.wait_failover(victim)
 
     ids, got = wait_equal(redis_cluster.url, expected, 150, distinct)
