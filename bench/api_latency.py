@@ -9,9 +9,10 @@ units) and the 766 ranking of the communes (``GET /v1/index766/rankings``).
 ``python -m bench.api_latency``.
 
 Responses are cached until the figures behind them change (services/api/response_cache.py),
-so each figure runs twice: alone, and while a writer applies a new received dossier to
-every unit each ``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm),
-which makes every response after a write a cache miss computed from Redis.
+so each figure runs twice: alone, and while a writer (``bench.api_writer``, a process of
+its own like the calculator) applies a new received dossier to every unit each
+``BENCH_API_WRITE_MS`` (default 100 ms, the calculator's commit rhythm), which makes every
+response of this year after a write a cache miss computed from Redis.
 ``BENCH_API_ONLY`` (comma-separated names: single, ranking, public, board, 766, 766-200,
 766-ranking) runs a subset; ``766-200`` is the 766 score of a unit at 200 requests/s (the
 rate of issue 19's acceptance; ``BENCH_API_RATE_766``). The board is read signed in (its
@@ -23,12 +24,12 @@ bench.read_profile`` loads one and keeps it) instead of loading a fresh one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -40,11 +41,9 @@ from devstack.ports import free_port
 from devstack.redis import RedisServer
 from devstack.services import start_service
 from services.api.public.results import latest_closed_month
-from shared.contract.validation import validate_event
-from shared.domain.calendar import LOCAL_TZ, today_local
+from shared.domain.calendar import today_local
 from shared.domain.catalog import AgencyCatalog
 from shared.store.catalogs import CatalogCache
-from shared.store.indicator_store import IndicatorStore
 
 RATE = int(os.environ.get("BENCH_API_RATE", "500"))
 RATE_766 = int(os.environ.get("BENCH_API_RATE_766", "200"))
@@ -83,48 +82,34 @@ async def _connection(
         writer.close()
 
 
-async def write_continuously(url: str, agencies: AgencyCatalog, stop: asyncio.Event) -> int:
-    """Every WRITE_MS a batch of new received dossiers, one per unit, dated now."""
-    redis = Redis.from_url(url)
-    store = IndicatorStore(redis)
-    codes = sorted(a.agency_code for a in agencies.valid_on(today_local()))
-    run = time.time_ns()  # new event ids in every run: a repeated id would change nothing
-    written = 0
-    while not stop.is_set():
-        batch = []
-        now = datetime.now(LOCAL_TZ).replace(microsecond=0)
-        for code in codes:
-            raw = {
-                "event_id": f"bench-{run}-{written}",
-                "event_type": "received",
-                "occurred_at": now.isoformat(),
-                "agency_code": code,
-                "dossier_id": f"bench-{run}-d{written}",
-                "procedure_code": f"{code}.000",
-                "service_level": "full_online",
-                "channel": "online",
-                "submitted_by": "citizen",
-                "due_at": (now + timedelta(days=10)).isoformat(),
-            }
-            event = validate_event(raw, agencies=agencies)
-            assert not isinstance(event, list), event
-            batch.append(event)
-            written += 1
-        await store.apply_many(batch)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), WRITE_MS / 1000)
-    await redis.aclose()
-    return written
+class Writer:
+    """``bench.api_writer`` in its own process, writing until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.api_writer", url, str(WRITE_MS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "ready", "the writer did not start"
+
+    def stop(self) -> int:
+        """Events written."""
+        out, _ = self.process.communicate("", timeout=60)
+        return int(out.strip().splitlines()[-1])
 
 
 async def drive_while_writing(
-    base: str, paths: list[str], url: str, agencies: AgencyCatalog, rate: int, auth: str
+    base: str, paths: list[str], url: str, rate: int, auth: str
 ) -> tuple[list[float], int]:
-    stop = asyncio.Event()
-    writer = asyncio.create_task(write_continuously(url, agencies, stop))
-    latencies = await drive(base, paths, rate=rate, auth=auth)
-    stop.set()
-    return latencies, await writer
+    writer = Writer(url)
+    try:
+        latencies = await drive(base, paths, rate=rate, auth=auth)
+    finally:
+        written = writer.stop()
+    return latencies, written
 
 
 def cache_lookups(base: str) -> dict[str, float]:
@@ -234,7 +219,6 @@ def measure(
     base: str,
     paths: list[str],
     url: str,
-    agencies: AgencyCatalog,
     api_pid: int,
     rate: int = RATE,
     auth: str = BEARER,
@@ -244,7 +228,7 @@ def measure(
     report(name, lat, rate, cpu_seconds(api_pid) - cpu)
     print_cache(before, cache_lookups(base))
     before, cpu = cache_lookups(base), cpu_seconds(api_pid)
-    lat, written = asyncio.run(drive_while_writing(base, paths, url, agencies, rate, auth))
+    lat, written = asyncio.run(drive_while_writing(base, paths, url, rate, auth))
     report(f"{name} while writing every {WRITE_MS} ms", lat, rate, cpu_seconds(api_pid) - cpu)
     print_cache(before, cache_lookups(base), f"; {written:,} events written")
 
@@ -325,7 +309,6 @@ def main() -> None:
                     api.url,
                     paths,
                     url,
-                    agencies,
                     pid,
                     rate=RATE_766 if key == "766-200" else RATE,
                     auth=board_session(api.url) if key == "board" else BEARER,

@@ -7,13 +7,15 @@ return: no time-to-live, no stale figure. The versions are read before computing
 that lands meanwhile raises a version past the stored key, so that entry is never served.
 
 A data version says *that* an agency's figures changed, not *which*: today's events raise
-it as much as a late event of a closed month. A response made in stages
-(:meth:`ResponseCache.staged_body`) also has a fingerprint: a digest, computed in Redis, of
-every bucket it reads. After a version change the fingerprint is asked first, and when a
-rendering is cached under it (with the route and the catalog version) its bytes are served
-— exactly what a fresh computation gives; otherwise the figures are read and rendered. A
-closed month's public page costs one digest, not a page, while the calculator writes
-today's events.
+it as much as a late event of a closed month. A response that reads only period buckets
+(the public page of a closed month and its trend) keys on the agencies' *period versions*
+of those months instead (``keys.period_versions``): today's writes leave them as they
+are. A response made in stages (:meth:`ResponseCache.staged_body`) also has a
+fingerprint: a digest, computed in Redis, of every bucket it reads. After a version change
+the fingerprint is asked first, and when a rendering is cached under it (with the route
+and the catalog version) its bytes are served — exactly what a fresh computation gives;
+otherwise the figures are read and rendered. A late event of a closed month costs its
+page one digest, not a page.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class DataVersions(Protocol):
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]: ...
 
+    async def period_versions(
+        self, agencies: Sequence[str], fields: Sequence[str]
+    ) -> list[tuple[int, ...]]: ...
+
 
 class ResponseCache:
     def __init__(self, store: DataVersions, maxsize: int = 4096) -> None:
@@ -79,9 +85,18 @@ class ResponseCache:
         return Response(body, media_type="application/json")
 
     async def full_key(
-        self, key: tuple[Any, ...], catalog_version: int, agencies: Sequence[str]
+        self,
+        key: tuple[Any, ...],
+        catalog_version: int,
+        agencies: Sequence[str],
+        periods: Sequence[str] | None = None,
     ) -> Hashable:
-        """The key a response is cached under now (the versions of what it sums)."""
+        """The key a response is cached under now (the versions of what it sums): the
+        agencies' data versions, or — for a response that reads only the buckets of
+        ``periods`` (``keys.period_version_fields``) — their versions of those periods."""
+        if periods is not None:
+            by_period = await self.store.period_versions(agencies, periods)
+            return (key, catalog_version, tuple(by_period))
         versions = await self.store.data_versions(agencies)
         return (key, catalog_version, tuple(versions))
 

@@ -168,7 +168,8 @@ def _hash_section(sums: dict[str, dict[str, int]], keys: _Keys) -> list[str | by
 def changes_args(ch: Changes, agency: str, ks: str) -> tuple[list[str], list[str | bytes]]:
     """The keys the apply script writes besides the entities' and the fixed ones, and its
     arguments after the entities (see its header): counters, counted sets, sets,
-    sorted-set changes and the number of events applied."""
+    sorted-set changes, the period versions to raise (those of the buckets written) and
+    the number of events applied."""
     keys = _Keys()
     args = _hash_section(_sums(ch.counters, redis_keys.counters_prefix(agency, ks)), keys)
     counted = _sums(ch.holders, redis_keys.counted_set_prefix(agency, "proc_online", ks))
@@ -207,6 +208,11 @@ def changes_args(ch: Changes, agency: str, ks: str) -> tuple[list[str], list[str
             zsets += [pubk, member, str(ts)]
     args.append(str(len(zsets) // 3))
     args += zsets
+    fields = {f for k in keys.names if (f := redis_keys.bucket_version_field(k)) is not None}
+    if fields:
+        args += [str(len(fields)), keys.ref(redis_keys.period_versions(agency)), *sorted(fields)]
+    else:
+        args.append("0")
     args.append(str(ch.applied))
     return keys.names, args
 

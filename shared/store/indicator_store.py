@@ -61,8 +61,13 @@ if cur >= v then v = cur + 1 end
 redis.call('SET', vk, string.format('%d', v))
 """
 
-# Raises the data version KEYS[1] of one agency (one call per agency: one slot per call).
-BUMP_VERSIONS_LUA = "local vk = KEYS[1]\n" + BUMP_VERSION_LUA.strip() + "\nreturn 1"
+# Raises the data version KEYS[1] of one agency (one call per agency: one slot per call),
+# and sets the field ``all`` of its period versions KEYS[2] to it (every period changed).
+BUMP_VERSIONS_LUA = (
+    "local vk = KEYS[1]\n"
+    + BUMP_VERSION_LUA.strip()
+    + "\nredis.call('HSET', KEYS[2], 'all', string.format('%d', v))\nreturn 1"
+)
 
 # Raises (never lowers) fields of the central hash KEYS[1] to the offsets of the JSON object
 # ARGV[1] ("<tp>" and "<tp>|<agency>"), fenced by ARGV[2], "" or a JSON object "<tp>" ->
@@ -107,7 +112,7 @@ APPLY_BATCH_LUA = (
 
 # The apply script's arguments of a call that only raises offsets: no entity, counter,
 # counted set, set, open change nor event.
-NO_CHANGE = ("0",) * 6
+NO_CHANGE = ("0",) * 7
 # A call that keeps meeting other writers' states gives up (the batch is retried whole).
 MAX_CONFLICTS = 50
 
@@ -404,12 +409,7 @@ class IndicatorStore:
                         (
                             self._fixed_keys(a, ks),
                             [
-                                "0",
-                                "0",
-                                "0",
-                                "0",
-                                "0",
-                                "0",
+                                *NO_CHANGE,
                                 offsets_arg,
                                 self._expect(ks, a, offsets),
                             ],
@@ -591,6 +591,18 @@ class IndicatorStore:
             values = await self.redis.mget(keys)
         return [int(v) if v is not None else 0 for v in values]
 
+    async def period_versions(
+        self, agencies: Sequence[str], fields: Sequence[str]
+    ) -> list[tuple[int, ...]]:
+        """Per agency, its period versions' ``fields`` (``keys.period_version_fields``; 0:
+        never written): equal tuples, equal figures of those periods' buckets. One script
+        call on one server, one per agency on a cluster (``bucket_reads``)."""
+        if not agencies:
+            return []
+        groups = [[redis_keys.period_versions(code)] for code in agencies]
+        replies = await read_groups(self.redis, groups, HMGET, fields)
+        return [tuple(int(v) if v is not None else 0 for v in reply[0]) for reply in replies]
+
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False
     ) -> None:
@@ -605,7 +617,17 @@ class IndicatorStore:
             }
         if tags:
             await self._bump.run_many(
-                self.redis, [([redis_keys.DATA_VERSION_PREFIX + t], []) for t in sorted(tags)]
+                self.redis,
+                [
+                    (
+                        [
+                            redis_keys.DATA_VERSION_PREFIX + t,
+                            redis_keys.PERIOD_VERSIONS_PREFIX + t,
+                        ],
+                        [],
+                    )
+                    for t in sorted(tags)
+                ],
             )
 
     async def sum_marks(

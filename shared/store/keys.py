@@ -19,6 +19,9 @@ and alerts are outside any keyspace.
 from __future__ import annotations
 
 import zlib
+from datetime import date
+
+from shared.domain.periods import decompose
 
 KEYSPACE_CURRENT = "keyspace:current"
 KEYSPACE_SEQ = "keyspace:seq"
@@ -123,6 +126,47 @@ def data_version(agency: str) -> str:
     reset (a fresh key starts at the server's clock in microseconds), so a reader can cache
     figures and know exactly when they are stale."""
     return f"{DATA_VERSION_PREFIX}{tag(agency)}"
+
+
+PERIOD_VERSIONS_PREFIX = "verp:"
+# The field of :func:`period_versions` raised with every field at once (a rebuild, a
+# restore: every figure may have changed).
+EVERY_PERIOD = "all"
+
+
+def period_versions(agency: str) -> str:
+    """Versions of the agency's bucketed figures per period: a hash, field ``YYYYMM`` raised
+    by every write to a day or month bucket of that month, ``YYYY`` by every write to that
+    year's bucket, each to the agency's new data version (:func:`data_version`), and
+    ``all`` by a rebuild or restore. A read of closed months keys its cache on their fields
+    (:func:`period_version_fields`), so today's writes do not make it stale; only what
+    reads buckets alone may (not the open dossiers, the 766 open sets or publications)."""
+    return f"{PERIOD_VERSIONS_PREFIX}{tag(agency)}"
+
+
+def bucket_version_field(bucket: str) -> str | None:
+    """The :func:`period_versions` field a bucket key's write raises (``…:D20261203`` →
+    ``202612``, ``…:M202612`` → ``202612``, ``…:Y2026`` → ``2026``); None for a key that
+    is not a bucket."""
+    suffix = bucket.rpartition(":")[2]
+    kind, digits = suffix[:1], suffix[1:]
+    if not digits.isdigit():
+        return None
+    if (kind, len(digits)) in (("D", 8), ("M", 6)):
+        return digits[:6]
+    if (kind, len(digits)) == ("Y", 4):
+        return digits
+    return None
+
+
+def period_version_fields(start: date, end: date) -> list[str]:
+    """The :func:`period_versions` fields of every bucket a read of [start, end] sums
+    (``shared.domain.periods.decompose``), led by ``all``."""
+    buckets = decompose(start, end)
+    fields = [EVERY_PERIOD, *(f"{y:04d}" for y in buckets.years)]
+    fields += [f"{y:04d}{m:02d}" for y, m in buckets.months]
+    fields += [f"{d.year:04d}{d.month:02d}" for d in buckets.days]
+    return list(dict.fromkeys(fields))
 
 
 def stats(agency: str, ks: str = "") -> str:

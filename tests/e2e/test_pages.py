@@ -331,6 +331,17 @@ def test_public_routes_publish_closed_months_only_and_cache(site: dict[str, Any]
     etag = page.headers["etag"]
     again = httpx.get(f"{base}/public/ket-qua", headers={"If-None-Match": etag}, timeout=30)
     assert again.status_code == 304
+    # today's events leave a closed month's page as it is (its months' period versions)
+    now = (now_utc() - timedelta(seconds=30)).astimezone(LOCAL_TZ)
+    todays = received(
+        agency="H01.05",
+        dossier=f"today-{uuid.uuid4().hex[:6]}",
+        at=now.isoformat(timespec="seconds"),
+        event_id=f"today-{uuid.uuid4().hex}",
+    )
+    run(apply_events(site["redis_url"], [todays]))
+    still = httpx.get(f"{base}/public/ket-qua", headers={"If-None-Match": etag}, timeout=30)
+    assert still.status_code == 304
     month = latest_closed_month()
     late = received(
         agency="H01.05",

@@ -48,6 +48,7 @@ from shared.readmodel.figures import (
 )
 from shared.readmodel.indicator_query import IndicatorValue, value_of_reading
 from shared.store.catalogs import Catalogs
+from shared.store.keys import period_version_fields
 
 TREND_MONTHS = 12
 PICKER_MONTHS = 24
@@ -314,6 +315,15 @@ def _page_reads(
         scopes += [ctx.scope(a.agency_code, catalogs, period) for a in members]
         out.append((period, scopes, indicators if period in (month, prev) else [indicator]))
     return out
+
+
+def page_version_fields(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> list[str]:
+    """The period-version fields of every bucket the page reads (``keys.period_versions``):
+    its months, all closed, so today's writes leave its cache key as it is."""
+    periods = [p for p, _, _ in page_reads(ctx, catalogs, month, indicator)]
+    return period_version_fields(min(p.start for p in periods), max(p.end for p in periods))
 
 
 async def page_fingerprint(

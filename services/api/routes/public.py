@@ -47,6 +47,7 @@ from services.api.public.results import (
     closed_months,
     latest_closed_month,
     page_fingerprint,
+    page_version_fields,
     read_page,
 )
 from services.api.public.sparkline import sparkline
@@ -143,7 +144,8 @@ async def _cached(
         ctx.settings.public_min_denominator,
     )
     codes = cache_codes(catalogs, period)
-    data_key = await ctx.responses.full_key(key, catalogs.version, codes)
+    fields = page_version_fields(ctx, catalogs, period, definition)
+    data_key = await ctx.responses.full_key(key, catalogs.version, codes, fields)
     shown_as = (view.group, view.sort, view.folded)
     full_key: Hashable = (data_key, shown_as)
     etag = ResponseCache.etag(full_key)

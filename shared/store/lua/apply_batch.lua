@@ -22,6 +22,9 @@
 --   n sorted-set changes: per change the key's number, the member and its score, or "" to
 --     remove
 --     it (open dossiers, the 766 open sets, publications)
+--   n period versions: if n > 0, the number of verp:{agency} then the n fields to set to
+--     the new data version (the months and years of the buckets written; keys.py
+--     period_versions)
 --   then: the number of events applied (raises ``events``; > 0 raises the data version),
 --   "" or a JSON object "<topic>:<partition>" -> offset, raised (never lowered) in
 --   <ks>applied:{agency} in this same atomic call, and "" or a JSON object of the offsets
@@ -73,6 +76,12 @@ for j = a, a + 3 * n - 3, 3 do
   end
 end
 a = a + 3 * n
+local nver = tonumber(ARGV[a]); a = a + 1
+local verk, verf = nil, a + 1
+if nver > 0 then
+  verk = KEYS[base + tonumber(ARGV[a])]
+  a = a + 1 + nver
+end
 local applied = tonumber(ARGV[a])
 if applied > 0 then
   redis.call('HINCRBY', statk, 'events', applied)
@@ -89,5 +98,8 @@ if offsets and offsets ~= '' then
 end
 if applied > 0 then
   --BUMP_VERSION--
+  if verk then
+    for j = verf, verf + nver - 1 do redis.call('HSET', verk, ARGV[j], string.format('%d', v)) end
+  end
 end
 return 1

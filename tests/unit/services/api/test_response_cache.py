@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import orjson
 from pydantic import BaseModel
@@ -17,6 +17,11 @@ class Versions:
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         return [self.by_agency.get(a, 0) for a in agencies]
+
+    async def period_versions(
+        self, agencies: Sequence[str], fields: Sequence[str]
+    ) -> list[tuple[int, ...]]:
+        return [(self.by_agency.get(a, 0),) * len(fields) for a in agencies]
 
 
 class Value(BaseModel):
