@@ -18,6 +18,7 @@ response of this year after a write a cache miss computed from Redis.
 rate of issue 19's acceptance; ``BENCH_API_RATE_766``). The board is read signed in (its
 server-side session, ``POST /board/login``). Each figure also prints the API process's CPU
 time per request (from /proc: what a shared machine's other load does not inflate).
+Requests ask for gzip as browsers do (``BENCH_API_GZIP=0``: not).
 ``BENCH_REDIS_URL`` reads a Redis already holding the province (``BENCH_HOLD=1 python -m
 bench.read_profile`` loads one and keeps it) instead of loading a fresh one."""
 
@@ -51,6 +52,10 @@ WRITE_MS = int(os.environ.get("BENCH_API_WRITE_MS", "100"))
 SECONDS = int(os.environ.get("BENCH_API_SECONDS", "20"))
 ONLY = {n for n in os.environ.get("BENCH_API_ONLY", "").split(",") if n}
 TOKEN = "dev-read-token"
+# as every browser and portal asks (services/api/compression.py); BENCH_API_GZIP=0: plain
+ACCEPT = (
+    "Accept-Encoding: gzip, deflate, br\r\n" if os.environ.get("BENCH_API_GZIP", "1") != "0" else ""
+)
 
 
 async def _connection(
@@ -66,7 +71,7 @@ async def _connection(
     try:
         while (item := await queue.get()) is not None:
             path, scheduled = item
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode())
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{ACCEPT}{auth}\r\n".encode())
             status = (await reader.readline()).split(b" ", 2)[1]
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -113,9 +118,16 @@ async def drive_while_writing(
 
 
 def cache_lookups(base: str) -> dict[str, float]:
-    """The API's cache counters, from its /metrics: lookups (hit, miss, joined) and
-    two-stage renders (rendered, unchanged)."""
-    out = {"hit": 0.0, "miss": 0.0, "joined": 0.0, "rendered": 0.0, "unchanged": 0.0}
+    """The API's cache counters, from its /metrics: lookups (hit, miss, joined, previous)
+    and two-stage renders (rendered, unchanged)."""
+    out = {
+        "hit": 0.0,
+        "miss": 0.0,
+        "joined": 0.0,
+        "previous": 0.0,
+        "rendered": 0.0,
+        "unchanged": 0.0,
+    }
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
         if line.startswith(("egov_api_cache_lookups_total{", "egov_api_cache_renders_total{")):
             result = line.split('result="', 1)[1].split('"', 1)[0]
@@ -191,7 +203,8 @@ def print_cache(before: dict[str, float], after: dict[str, float], extra: str = 
     )
     print(
         f"    cache: {d['hit']:,.0f} hits, {d['miss']:,.0f} misses (computed from Redis),"
-        f" {d['joined']:,.0f} joined a computation under way{staged}{extra}",
+        f" {d['joined']:,.0f} joined a computation under way, {d['previous']:,.0f} answered"
+        f" with the previous one meanwhile{staged}{extra}",
         flush=True,
     )
 

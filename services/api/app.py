@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.compression import GzipCached
 from services.api.context import ApiContext
 from services.api.errors import ApiError, ApiException, from_http_exception
 from services.api.routes import (
@@ -189,6 +190,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
 
+    app.add_middleware(GzipCached)
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
     # outermost: the 413s of the body limit and CORS' answers carry it too
     app.add_middleware(VersionHeader)

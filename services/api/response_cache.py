@@ -34,7 +34,8 @@ from shared.platform.off_loop import off_loop
 
 LOOKUPS = Counter(
     "egov_api_cache_lookups_total",
-    "Cached query responses: hit, miss (computed) or joined (waited for the same computation)",
+    "Cached query responses: hit, miss (computed), joined (waited for the same computation) "
+    "or previous (answered with the last computation while a newer one was under way)",
     ["result"],
 )
 RENDERS = Counter(
@@ -60,7 +61,7 @@ class DataVersions(Protocol):
 
     async def period_versions(
         self, agencies: Sequence[str], fields: Sequence[str]
-    ) -> list[tuple[int, ...]]: ...
+    ) -> list[int]: ...
 
 
 class ResponseCache:
@@ -70,6 +71,10 @@ class ResponseCache:
         # (key, catalog version, digest of the figures read) → bytes (staged_body)
         self._renderings: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
+        # (key, catalog version) → the body of its latest computation (``respond``), and
+        # the number of its computations under way (whatever their versions)
+        self._latest: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
+        self._computing: dict[Hashable, int] = {}
 
     async def respond(
         self,
@@ -81,7 +86,7 @@ class ResponseCache:
         async def encoded() -> bytes:
             return await off_loop(to_json, await compute())
 
-        body, _ = await self.body(key, catalog_version, agencies, encoded)
+        body, _ = await self.body(key, catalog_version, agencies, encoded, previous_ok=True)
         return Response(body, media_type="application/json")
 
     async def full_key(
@@ -96,7 +101,7 @@ class ResponseCache:
         ``periods`` (``keys.period_version_fields``) — their versions of those periods."""
         if periods is not None:
             by_period = await self.store.period_versions(agencies, periods)
-            return (key, catalog_version, tuple(by_period))
+            return (key, catalog_version, tuple(by_period), tuple(periods))
         versions = await self.store.data_versions(agencies)
         return (key, catalog_version, tuple(versions))
 
@@ -113,21 +118,38 @@ class ResponseCache:
         agencies: Sequence[str],
         compute: Callable[[], Awaitable[bytes]],
         full_key: Hashable | None = None,
+        *,
+        previous_ok: bool = False,
     ) -> tuple[bytes, Hashable]:
         """Any encoded response (JSON, HTML, CSV) under the same rule; returns the bytes and
-        the full key they are cached under (``full_key``: from :meth:`full_key`, if read)."""
+        the full key they are cached under (``full_key``: from :meth:`full_key`, if read).
+
+        ``previous_ok``: while a computation of the same key is under way (started by an
+        earlier request, for these versions or older ones), answer with the body of its
+        latest computation instead of waiting or starting another — at most one computation
+        behind, as if this request had arrived a moment earlier; under steady writes a key
+        is computed once at a time, not once per write. The request that starts a
+        computation waits for it, so a client that reads after its own write sees it. Not
+        for responses whose entity tag names the versions (the public pages)."""
         if full_key is None:
             full_key = await self.full_key(key, catalog_version, agencies)
         body = self._entries.get(full_key)
         if body is not None:
             LOOKUPS.labels("hit").inc()
+        elif (
+            previous_ok
+            and self._computing.get(named := (key, catalog_version))
+            and (latest := self._latest.get(named)) is not None
+        ):
+            LOOKUPS.labels("previous").inc()
+            body = latest
         elif (pending := self._pending.get(full_key)) is not None:
             # the same response is being computed: wait for it rather than compute it again
             LOOKUPS.labels("joined").inc()
             body = await asyncio.shield(pending)
         else:
             LOOKUPS.labels("miss").inc()
-            task = asyncio.ensure_future(self._compute(full_key, compute))
+            task = asyncio.ensure_future(self._compute(full_key, compute, (key, catalog_version)))
             self._pending[full_key] = task
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
         return body, full_key
@@ -164,10 +186,18 @@ class ResponseCache:
 
         return await self.body(key, catalog_version, agencies, compute, full_key)
 
-    async def _compute(self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def _compute(
+        self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]], named: Hashable
+    ) -> bytes:
+        self._computing[named] = self._computing.get(named, 0) + 1
         try:
             body = await compute()
             self._entries[full_key] = body
+            self._latest[named] = body
             return body
         finally:
             self._pending.pop(full_key, None)
+            if (left := self._computing[named] - 1) > 0:
+                self._computing[named] = left
+            else:
+                del self._computing[named]

@@ -69,6 +69,22 @@ BUMP_VERSIONS_LUA = (
     + "\nredis.call('HSET', KEYS[2], 'all', string.format('%d', v))\nreturn 1"
 )
 
+# Per key KEYS[i] (an agency's period versions), the largest of its fields ARGV (0: none).
+PERIOD_MAX_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local m = 0
+  for _, v in ipairs(redis.call('HMGET', key, unpack(ARGV))) do
+    if v then
+      local n = tonumber(v)
+      if n > m then m = n end
+    end
+  end
+  out[i] = m
+end
+return out
+"""
+
 # Raises (never lowers) fields of the central hash KEYS[1] to the offsets of the JSON object
 # ARGV[1] ("<tp>" and "<tp>|<agency>"), fenced by ARGV[2], "" or a JSON object "<tp>" ->
 # the batch's gap floor (the offset before which everything must already be in Redis): a
@@ -211,6 +227,7 @@ class IndicatorStore:
         self._apply = LuaScript(APPLY_BATCH_LUA)
         self._read_states = LuaScript(READ_STATES_LUA)
         self._bump = LuaScript(BUMP_VERSIONS_LUA)
+        self._period_max = LuaScript(PERIOD_MAX_LUA)
         self._raise = LuaScript(RAISE_OFFSETS_LUA)
         # (keyspace, agency, (topic, partition)) → the offset this process knows the
         # agency reached there (its own claims, and the central hash as read by gaps()):
@@ -591,17 +608,20 @@ class IndicatorStore:
             values = await self.redis.mget(keys)
         return [int(v) if v is not None else 0 for v in values]
 
-    async def period_versions(
-        self, agencies: Sequence[str], fields: Sequence[str]
-    ) -> list[tuple[int, ...]]:
-        """Per agency, its period versions' ``fields`` (``keys.period_version_fields``; 0:
-        never written): equal tuples, equal figures of those periods' buckets. One script
-        call on one server, one per agency on a cluster (``bucket_reads``)."""
+    async def period_versions(self, agencies: Sequence[str], fields: Sequence[str]) -> list[int]:
+        """Per agency, the largest of its period versions' ``fields``
+        (``keys.period_version_fields``; 0: never written). Each field is set to the
+        agency's data version of the write, and data versions only rise, so the largest
+        rises with any write to those periods' buckets: equal values, equal figures. One
+        script call on one server (one integer per agency comes back), one per agency on a
+        cluster."""
         if not agencies:
             return []
-        groups = [[redis_keys.period_versions(code)] for code in agencies]
-        replies = await read_groups(self.redis, groups, HMGET, fields)
-        return [tuple(int(v) if v is not None else 0 for v in reply[0]) for reply in replies]
+        keys = [redis_keys.period_versions(code) for code in agencies]
+        if isinstance(self.redis, RedisCluster):
+            calls = [([key], list(fields)) for key in keys]
+            return [int(r[0]) for r in await self._period_max.run_many(self.redis, calls)]
+        return [int(v) for v in await self._period_max.run(self.redis, keys, list(fields))]
 
     async def bump_data_versions(
         self, agencies: Iterable[str], *, every_written: bool = False

@@ -4,8 +4,9 @@ the replica of one primary is frozen and cut off, that primary keeps taking writ
 moment and is then SIGKILLed, so the replica that takes over really lacks its last writes
 (acknowledged, their Kafka offsets committed). The calculators find the agencies whose own
 applied offsets fell behind the central hash and re-apply them: events in − events counted
-= 0 and every counter equals a clean pass on one server. The row goes to
-``.run/fault-report.jsonl``."""
+= 0 and every counter equals a clean pass on one server. Twice: the killed primary holds
+one agency's keys, or the central applied offsets' slot (issue 20, item 3). The row goes
+to ``.run/fault-report.jsonl``."""
 
 from __future__ import annotations
 
@@ -48,12 +49,22 @@ def _metric(url: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-def _victim_applied(port: int) -> dict[bytes, bytes]:
-    """The victim agency's own applied offsets, read on the primary that holds them."""
+# what the killed primary holds: a victim agency's keys (only its own applied offsets can
+# tell that they lost writes), or the central applied offsets' slot (issue 20, item 3: the
+# central hash regresses while the calculators retry onto the promoted replica; the fence
+# refuses the raise and the gap check re-applies the range)
+VICTIMS = {
+    "agency": (VICTIM_TAG, f"*applied:{VICTIM_TAG}"),
+    "central": ("applied:offsets", "*applied:offsets"),
+}
+
+
+def _watched(port: int, pattern: str) -> dict[bytes, bytes]:
+    """The applied offsets under ``pattern``, read on the primary that holds them."""
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
     try:
         found: dict[bytes, bytes] = {}
-        for key in client.scan_iter(match=f"*applied:{VICTIM_TAG}", count=1000):
+        for key in client.scan_iter(match=pattern, count=1000):
             found.update({key + b"|" + f: v for f, v in client.hgetall(key).items()})
         return found
     finally:
@@ -80,6 +91,19 @@ async def _deficits(url: str, raws: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture()
+def redis_cluster(tmp_path: Path) -> Any:
+    """A fresh 3+3 cluster for each case: the one before lost a primary."""
+    cluster = RedisClusterServers(
+        tmp_path / "cluster", [(free_port(), free_port()) for _ in range(6)]
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
 def single(tmp_path: Path) -> Any:
     server = RedisServer(tmp_path / "single", free_port())
     server.start()
@@ -87,19 +111,21 @@ def single(tmp_path: Path) -> Any:
     server.stop()
 
 
+@pytest.mark.parametrize("victim_holds", sorted(VICTIMS))
 def test_primary_failover_mid_replay_loses_nothing(
+    victim_holds: str,
     kafka_broker: Any,
     redis_cluster: RedisClusterServers,
     service_factory: ServiceFactory,
-    isolated_module: dict[str, Any],
+    isolated: dict[str, Any],
     single: RedisServer,
 ) -> None:
     raws = list(itertools.islice(YearStream(lifecycle_fraction=0.15).events(), EVENTS))
     distinct = len({r["event_id"] for r in raws})
     expected = asyncio.run(reference_snapshot(single.url, parse(raws)))
-    topics = isolated_module["topics"]
+    topics = isolated["topics"]
     asyncio.run(produce_in_batches(raws, kafka_broker.bootstrap, Settings(topics=topics)))
-    env = {**isolated_module["env"], "EGOV_REDIS_URL": redis_cluster.url}
+    env = {**isolated["env"], "EGOV_REDIS_URL": redis_cluster.url}
     calculators = [service_factory("calculator", env) for _ in range(3)]
 
     def handled() -> float:
@@ -113,15 +139,16 @@ def test_primary_failover_mid_replay_loses_nothing(
     while handled() < 0.3 * len(raws):
         assert time.monotonic() < deadline, "the calculators did not start applying"
         time.sleep(0.2)
-    victim = redis_cluster.primary_of(VICTIM_TAG)
+    victim_key, watched = VICTIMS[victim_holds]
+    victim = redis_cluster.primary_of(victim_key)
     replica_port = redis_cluster.topology()[victim.port][0]
     replica = next(n for n in redis_cluster.nodes if n.port == replica_port)
     assert victim.process is not None and replica.process is not None
     assert replica.process.pid is not None
     # freeze the replica, cut its link: what the primary takes from now on, it alone has.
     # The calculators write in bursts (a whole fetch per batch): a window in which no batch
-    # of the victim agency was acknowledged (its own applied offsets unchanged) is undone
-    # (the replica resumes and catches up) and tried again.
+    # was acknowledged on the victim (the applied offsets it holds unchanged) is undone (the
+    # replica resumes and catches up) and tried again.
     applied_moved = False
     for _attempt in range(30):
         os.kill(replica.process.pid, signal.SIGSTOP)
@@ -130,10 +157,10 @@ def test_primary_failover_mid_replay_loses_nothing(
             control.client_kill_filter(_type="replica")
             control.close()
             cut_at = _repl_offset(victim.port, "master_repl_offset")
-            applied_at_cut = _victim_applied(victim.port)
+            applied_at_cut = _watched(victim.port, watched)
             time.sleep(CUT_OFF_S)
             killed_offset = _repl_offset(victim.port, "master_repl_offset")
-            applied_moved = _victim_applied(victim.port) != applied_at_cut
+            applied_moved = _watched(victim.port, watched) != applied_at_cut
             if killed_offset > cut_at and applied_moved:
                 victim.kill()  # SIGKILL
                 killed_at = time.monotonic()
@@ -164,7 +191,8 @@ def test_primary_failover_mid_replay_loses_nothing(
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     row = {
         "fault": "Redis Cluster primary SIGKILLed mid-replay, its replica cut off 0.8 s "
-        "before (3 primaries + 3 replicas, 3 calculators)",
+        "before (3 primaries + 3 replicas, 3 calculators)"
+        + ("; the primary of the central applied offsets" if victim_holds == "central" else ""),
         "events_in": distinct,
         "events_counted": ids,
         "difference": distinct - ids,

@@ -24,7 +24,6 @@ from redis.asyncio import Redis
 
 from services.alerts.engine import AlertEngine
 from services.alerts.messages import subject
-from services.api.app import create_app
 from shared.contract.validation import validate_event
 from shared.domain.alerts import Rule, alert_key
 from shared.domain.calendar import LOCAL_TZ, now_utc, today_local
@@ -32,13 +31,13 @@ from shared.domain.catalog import Agency, AgencyCatalog, AgencyGroup, AgencyLeve
 from shared.platform.config import Settings
 from shared.store.catalogs import CatalogStore
 from shared.store.indicator_store import IndicatorStore
+from tests.api_client import api_on, get_json
 from tests.conftest import redis_db
 from tests.integration.test_index766_api import dossier, received
 
 pytestmark = pytest.mark.integration
 
 DB = 6
-READ = {"Authorization": "Bearer dev-read-token"}
 TODAY = today_local()
 
 
@@ -113,14 +112,11 @@ def url(redis_server: Any) -> str:
 
 @pytest.fixture(scope="module")
 def client(url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=url))) as c:
+    with api_on(url) as c:
         yield c
 
 
-def get(client: TestClient, path: str, **params: Any) -> Any:
-    resp = client.get(path, params=params, headers=READ)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
+get = get_json
 
 
 def test_a_successor_lists_its_ended_predecessors_open_dossiers(client: TestClient) -> None:

@@ -14,16 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
-from services.api.app import create_app
 from shared.domain.indicators import FULL_ONLINE_DEFINITIONS_VI
-from shared.platform.config import Settings
 from shared.store.indicator_store import IndicatorStore
+from tests.api_client import READ, api_on, get_json
 from tests.conftest import redis_db
 from tests.integration.test_index766_api import dossier, load, parse_all, proc, received
 
 pytestmark = pytest.mark.integration
 
-READ = {"Authorization": "Bearer dev-read-token"}
 A, C = "H01.05", "H01.101"  # a department, a commune
 OCT = "2026-10-{:02d}T09:00:00+07:00"
 DUE = "2026-10-25T17:00:00+07:00"
@@ -72,14 +70,11 @@ def url(redis_server: Any) -> str:
 
 @pytest.fixture(scope="module")
 def client(url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(redis_url=url))) as c:
+    with api_on(url) as c:
         yield c
 
 
-def get(client: TestClient, path: str, **params: Any) -> Any:
-    resp = client.get(path, params=params, headers=READ)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
+get = get_json
 
 
 FIGURES = (

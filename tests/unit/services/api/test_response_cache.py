@@ -18,10 +18,8 @@ class Versions:
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
         return [self.by_agency.get(a, 0) for a in agencies]
 
-    async def period_versions(
-        self, agencies: Sequence[str], fields: Sequence[str]
-    ) -> list[tuple[int, ...]]:
-        return [(self.by_agency.get(a, 0),) * len(fields) for a in agencies]
+    async def period_versions(self, agencies: Sequence[str], fields: Sequence[str]) -> list[int]:
+        return [self.by_agency.get(a, 0) for a in agencies]
 
 
 class Value(BaseModel):
@@ -52,6 +50,44 @@ def test_concurrent_misses_compute_once_and_writes_invalidate() -> None:
         assert await ask(catalog=2) == 3  # a new catalog version
         assert await ask(key="other") == 4  # another route or parameter
         assert await ask() == 2 and calls == 4
+
+    asyncio.run(go())
+
+
+def test_requests_during_a_recomputation_get_the_previous_body() -> None:
+    """While the computation for new versions runs, later requests get the latest body
+    instead of waiting; the request that started it waits and gets the new one; once it
+    ends everyone gets the new one."""
+
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        calls = 0
+        release = asyncio.Event()
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                await release.wait()
+            return Value(n=calls)
+
+        async def ask() -> int:
+            resp = await cache.respond(("k",), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1
+        versions.by_agency["a"] = 2  # a write
+        starter = asyncio.ensure_future(ask())
+        await asyncio.sleep(0.01)  # the starter's computation is under way
+        assert await asyncio.gather(*(ask() for _ in range(5))) == [1] * 5
+        versions.by_agency["a"] = 3  # another write: no second computation meanwhile
+        assert await asyncio.gather(*(ask() for _ in range(5))) == [1] * 5
+        assert not starter.done() and calls == 2
+        release.set()
+        assert await starter == 2
+        assert await ask() == 3 and calls == 3  # the next request computes the newest
+        assert await ask() == 3 and calls == 3
 
     asyncio.run(go())
 
