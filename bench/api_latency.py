@@ -132,9 +132,14 @@ def cache_lookups(base: str) -> dict[str, float]:
         if line.startswith(("egov_api_cache_lookups_total{", "egov_api_cache_renders_total{")):
             result = line.split('result="', 1)[1].split('"', 1)[0]
             out[result] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(GC_LINES):
+            generation = line.split('generation="', 1)[1].split('"', 1)[0]
+            kind = "sum" if "_sum{" in line else "count"
+            out[f"gc{generation}_{kind}"] = float(line.rsplit(" ", 1)[1])
     return out
 
 
+GC_LINES = ("egov_api_gc_pause_seconds_sum{", "egov_api_gc_pause_seconds_count{")
 BEARER = f"Authorization: Bearer {TOKEN}\r\n"
 
 
@@ -195,7 +200,13 @@ def report(name: str, lat: list[float], rate: int, cpu_s: float) -> None:
 
 
 def print_cache(before: dict[str, float], after: dict[str, float], extra: str = "") -> None:
-    d = {k: after[k] - before[k] for k in after}
+    d = {k: after[k] - before.get(k, 0.0) for k in after}
+    gc = ", ".join(
+        f"gen{g} {d[f'gc{g}_count']:,.0f} ({1000 * d[f'gc{g}_sum']:,.0f} ms)"
+        for g in range(3)
+        if d.get(f"gc{g}_count")
+    )
+    extra += f"; GC pauses: {gc}" if gc else ""
     staged = (
         f"; pages {d['rendered']:,.0f} rendered, {d['unchanged']:,.0f} unchanged"
         if d["rendered"] or d["unchanged"]

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisClusterException, RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api import gc_pauses
 from services.api.compression import GzipCached
 from services.api.context import ApiContext
 from services.api.errors import ApiError, ApiException, from_http_exception
@@ -167,6 +168,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # cold pages are computed in worker threads (shared.platform.off_loop): hand the GIL back
         # to the event loop within 1 ms, not Python's default 5 ms
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        gc_pauses.install()
         yield
         await ctx.redis.aclose()
 

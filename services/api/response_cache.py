@@ -82,11 +82,18 @@ class ResponseCache:
         catalog_version: int,
         agencies: Sequence[str],
         compute: Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]],
+        family: tuple[Any, ...] | None = None,
     ) -> Response:
+        """A JSON response, cached; ``family``: the key whose latest body may answer while
+        this one is computed (default ``key``; a 766 response keyed by its evaluation
+        second names the key without it)."""
+
         async def encoded() -> bytes:
             return await off_loop(to_json, await compute())
 
-        body, _ = await self.body(key, catalog_version, agencies, encoded, previous_ok=True)
+        body, _ = await self.body(
+            key, catalog_version, agencies, encoded, previous_ok=True, family=family
+        )
         return Response(body, media_type="application/json")
 
     async def full_key(
@@ -120,6 +127,7 @@ class ResponseCache:
         full_key: Hashable | None = None,
         *,
         previous_ok: bool = False,
+        family: tuple[Any, ...] | None = None,
     ) -> tuple[bytes, Hashable]:
         """Any encoded response (JSON, HTML, CSV) under the same rule; returns the bytes and
         the full key they are cached under (``full_key``: from :meth:`full_key`, if read).
@@ -138,7 +146,7 @@ class ResponseCache:
             LOOKUPS.labels("hit").inc()
         elif (
             previous_ok
-            and self._computing.get(named := (key, catalog_version))
+            and self._computing.get(named := (family or key, catalog_version))
             and (latest := self._latest.get(named)) is not None
         ):
             LOOKUPS.labels("previous").inc()
@@ -149,7 +157,11 @@ class ResponseCache:
             body = await asyncio.shield(pending)
         else:
             LOOKUPS.labels("miss").inc()
-            task = asyncio.ensure_future(self._compute(full_key, compute, (key, catalog_version)))
+            named = (family or key, catalog_version)
+            # counted now, not when the task first runs: requests in between answer too
+            self._computing[named] = self._computing.get(named, 0) + 1
+            task = asyncio.ensure_future(self._compute(full_key, compute, named))
+            task.add_done_callback(lambda _: self._computed(named))
             self._pending[full_key] = task
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
         return body, full_key
@@ -189,7 +201,6 @@ class ResponseCache:
     async def _compute(
         self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]], named: Hashable
     ) -> bytes:
-        self._computing[named] = self._computing.get(named, 0) + 1
         try:
             body = await compute()
             self._entries[full_key] = body
@@ -197,7 +208,10 @@ class ResponseCache:
             return body
         finally:
             self._pending.pop(full_key, None)
-            if (left := self._computing[named] - 1) > 0:
-                self._computing[named] = left
-            else:
-                del self._computing[named]
+
+    def _computed(self, named: Hashable) -> None:
+        """A computation of ``named`` ended (done, failed or cancelled, even unstarted)."""
+        if (left := self._computing[named] - 1) > 0:
+            self._computing[named] = left
+        else:
+            del self._computing[named]

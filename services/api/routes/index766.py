@@ -99,6 +99,7 @@ async def get_index766(
         catalogs.version,
         parsed.codes,
         compute,
+        family=("index766", parsed.id, ev.period.label, table.version),
     )
 
 
@@ -137,4 +138,5 @@ async def get_index766_rankings(
         catalogs.version,
         [u.id for u in units],
         compute,
+        family=("index766-rankings", chosen.value, ev.period.label, table.version),
     )

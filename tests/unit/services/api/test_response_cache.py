@@ -188,3 +188,33 @@ def test_a_rendering_is_not_kept_when_the_figures_moved_while_reading() -> None:
         assert orjson.loads(body) == {"a": 1}  # computed, not a rendering of another state
 
     asyncio.run(go())
+
+
+def test_a_family_shares_its_latest_body_across_keys() -> None:
+    """A 766 response is keyed by its evaluation second; while the next second's is
+    computed, the family's latest body answers."""
+
+    async def go() -> None:
+        cache = ResponseCache(Versions())
+        release = asyncio.Event()
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                await release.wait()
+            return Value(n=calls)
+
+        async def ask(second: int) -> int:
+            resp = await cache.respond(("766", second), 1, ["a"], compute, family=("766",))
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask(100) == 1
+        starter = asyncio.ensure_future(ask(101))
+        await asyncio.sleep(0.01)
+        assert await ask(101) == 1 and await ask(102) == 1  # the family's latest
+        release.set()
+        assert await starter == 2 and calls == 2
+
+    asyncio.run(go())
