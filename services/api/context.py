@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api import gc_pauses
 from services.api.errors import bad_parameter
 from services.api.reports.index766 import Totals
 from services.api.reports.score_windows import ScoreWindows
@@ -56,6 +57,7 @@ class ApiContext:
                 log=CatalogLog(settings.kafka_bootstrap, settings.topics.catalog)
                 if settings.catalog_log_enabled
                 else None,
+                on_load=gc_pauses.freeze_long_lived,
             ),
             load_indicators(),
             load_targets(),

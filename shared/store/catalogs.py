@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -232,9 +232,13 @@ class CatalogCache:
         wait: bool = False,
         max_delay_s: float = 5.0,
         initial: Catalogs | None = None,
+        on_load: Callable[[Catalogs], None] | None = None,
     ) -> None:
-        """``initial``: a copy to start from, as if read from Redis (tests without one)."""
+        """``initial``: a copy to start from, as if read from Redis (tests without one);
+        ``on_load``: called with each copy read (the API freezes it out of the garbage
+        collector's generations: services/api/gc_pauses.py)."""
         self.store = CatalogStore(redis, log)
+        self.on_load = on_load
         self.refresh_s = refresh_s
         self.wait = wait
         self.max_delay_s = max_delay_s
@@ -270,4 +274,8 @@ class CatalogCache:
             self._current = await self.store.load()
         elif await self.store.version() != self._current.version:
             self._current = await self.store.load()
+        else:
+            return self._current
+        if self.on_load is not None:
+            self.on_load(self._current)
         return self._current
