@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.responses import Response, StreamingResponse
 from fastapi.testclient import TestClient
 
-from services.api import compression
 from services.api.compression import GzipCached
 
 PAGE = ("<tr><td>Ủy ban nhân dân xã Đông Thái</td><td>85,00%</td></tr>" * 400).encode()
@@ -27,7 +26,7 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, list[i
         calls.append(len(data))
         return real(data, *args, **kwargs)
 
-    monkeypatch.setattr(compression.gzip, "compress", counted)
+    monkeypatch.setattr(gzip, "compress", counted)
     app = FastAPI()
     app.add_middleware(GzipCached)
 
