@@ -69,7 +69,10 @@ def test_too_few_replicas_or_in_sync_replicas_are_refused(kafka_cluster: KafkaCl
         # a broker may answer before the new topics' metadata reached it (a loaded machine)
         deadline = time.monotonic() + 30
         problems = topic_problems(admin, used, used, replication=3)
-        while any("does not exist" in p for p in problems):
+        # (or answers with the topic but not yet its partitions and configs: replication 0,
+        # retention None)
+        unsettled = ("does not exist", "replication factor is 0", "is None")
+        while any(u in p for p in problems for u in unsettled):
             assert time.monotonic() < deadline, problems
             time.sleep(0.5)
             problems = topic_problems(admin, used, used, replication=3)
