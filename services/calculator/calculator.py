@@ -343,7 +343,7 @@ class Calculator:
             for tp in self.consumer.assignment()
             if tp.topic in self.event_topics
         ]
-        reached = self.checkpoint.reached(owned)
+        reached = self.checkpoint.reached(owned, self.consumer.committed())
         if reached:
             await self.fill_gaps(reached)
 

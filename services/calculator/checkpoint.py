@@ -220,8 +220,12 @@ class Checkpoint:
             self._done.pop((topic, partition), None)
             self._committed.pop((topic, partition), None)
 
-    def reached(self, owned: Iterable[TopicPartition]) -> Offsets:
+    def reached(
+        self, owned: Iterable[TopicPartition], committed: Mapping[TopicPartition, int] = {}
+    ) -> Offsets:
         """Per partition owned or noted done, the offset before which everything must be
-        in Redis (0: none noted yet)."""
+        in Redis: what this worker noted done, else the group's ``committed`` offset (a
+        partition given by a rebalance after another worker applied and committed it:
+        if Redis lost those writes since, only the committed offset says so), else 0."""
         tps = set(owned) | set(self._done)
-        return {tp: self._done.get(tp, 0) for tp in tps}
+        return {tp: self._done.get(tp, committed.get(tp, 0)) for tp in tps}

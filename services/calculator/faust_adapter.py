@@ -43,7 +43,7 @@ PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
     "_to_message": ("self", "tp", "record"),
 }
 # private attributes of a consumer instance (``_stopped``: also of the Fetcher service)
-PRIVATE_ATTRIBUTES = ("_read_offset", "_stopped")
+PRIVATE_ATTRIBUTES = ("_read_offset", "_stopped", "_committed_offset")
 
 # (topic, partition)
 TopicPartition = tuple[str, int]
@@ -93,6 +93,15 @@ class FaustConsumer:
         consumer = self._consumer
         for record in records:
             await consumer.callback(consumer._to_message(tp, record))
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        """The group's committed offsets (next offset to read) of the partitions assigned,
+        as Faust read them at the assignment and noted its commits since."""
+        return {
+            (tp.topic, tp.partition): offset
+            for tp in self._consumer.assignment()
+            if (offset := self._consumer._committed_offset.get(tp)) is not None
+        }
 
     def note_read(self, tp: TP, offset: int) -> None:
         """The last offset read on ``tp`` (Faust's seek and commit logic reads it)."""

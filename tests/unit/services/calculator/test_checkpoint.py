@@ -243,6 +243,13 @@ async def test_scripts_run_in_fetch_order_and_gap_floor_starts_below_batches_app
     gates["c"].set()
     await checkpoint.settle()
     assert checkpoint.reached([("t", 2)]) == {("t", 0): 9, ("t", 1): 10, ("t", 2): 0}
+    # a partition given by a rebalance, applied and committed by another worker: the
+    # group's committed offset is what Redis must hold (what this worker noted wins)
+    assert checkpoint.reached([("t", 2)], {("t", 2): 40, ("t", 0): 3}) == {
+        ("t", 0): 9,
+        ("t", 1): 10,
+        ("t", 2): 40,
+    }
 
 
 async def test_a_failed_batch_stops_the_scripts_after_it_and_commits_nothing() -> None:
