@@ -10,7 +10,9 @@ intake marks at the first receipt, the earliest resolved / returned / rated deci
 due time in force is the latest received / due_changed's, withdrawn and intake-rejected
 dossiers are not open (rejected ones lose their intake marks), every payment counts in its
 own period, documents and work files at each mark's earliest occurrence. Events with an
-``event_id`` seen before change nothing. Periods are ``YYYY`` and ``YYYY-MM`` in
+``event_id`` seen before change nothing; a ``transferred`` dossier's records share its
+facts (§4b) in the period figures — the point-in-time views (``status``, ``open_at``) read
+each agency's own events. Periods are ``YYYY`` and ``YYYY-MM`` in
 Asia/Ho_Chi_Minh. (The independent reference model of the tests is
 ``tests/lifecycle_model.py``.)
 """
@@ -45,6 +47,8 @@ from shared.domain.lifecycle import (
     apply_dossier,
     apply_entity,
     id_hash,
+    linked_agencies,
+    share_records,
 )
 
 UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
@@ -140,6 +144,11 @@ def _step(event: Mapping[str, Any]) -> Step:
         if reason == "supplement_requested":
             bits = SUPPLEMENT
         return Step(*head, due=epoch(due) if due is not None else None, bits=bits)
+    if kind == "transferred":
+        to, due = str(event["to_agency_code"]), event.get("due_at")
+        if due is None:
+            return Step(*head, proc=to)
+        return Step(*head, due=epoch(due), flag=True, proc=to)
     return Step(*head)
 
 
@@ -271,8 +280,28 @@ class Figures:
 
     def _compute(self) -> None:
         changes: dict[str, Changes] = defaultdict(Changes)
+        states: dict[tuple[str, str], bytes | None] = {}
+        moved: list[tuple[str, str]] = []
         for (agency, ident), dossier in self.dossiers.items():
-            apply_entity(None, dossier.steps, ident, agency, changes[agency])
+            ch = changes[agency]
+            linked = len(ch.linked)
+            states[(agency, ident)], _ = apply_entity(None, dossier.steps, ident, agency, ch)
+            moved += [(agency, i) for i in ch.linked[linked:]]
+        for agency, ident in moved:  # §4b: a moved dossier's records share its facts
+            records: dict[str, bytes | None] = {}
+            todo = [agency]
+            while todo:
+                code = todo.pop()
+                raw = records[code] = states.get((code, ident))
+                if raw is not None:
+                    todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
+            for code, (new, shared) in share_records(records, ident).items():
+                states[(code, ident)] = new
+                into = changes[code]
+                for (day, name), n in shared.counters.items():
+                    into.bump(day, name, n)
+                for key, n in shared.holders.items():
+                    into.holders[key] = into.holders.get(key, 0) + n
         for (agency, ident), steps in self.documents.items():
             apply_entity(None, steps, ident, agency, changes[agency], document=True)
         marks: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

@@ -9,7 +9,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.contract.events import (
     DossierDueChanged,
@@ -20,6 +20,7 @@ from shared.contract.events import (
     DossierReceived,
     DossierResolved,
     DossierReturned,
+    DossierTransferred,
     DossierWithdrawn,
     Event,
     PaymentMethod,
@@ -32,6 +33,9 @@ from shared.contract.events import (
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.counting import PROCEDURE_ITEM, entity_key, intake_items, marks_for
 from shared.domain.lifecycle import MONTHLY
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def _day(ts: datetime) -> str:
@@ -127,6 +131,8 @@ def expected_figures(events: Iterable[Event]) -> Figures:
     for e in unique.values():
         entities[(e.agency_code, entity_key(e))].append(e)
     fig = Figures()
+    # dossier → agency → its events there
+    dossiers: dict[str, dict[str, list[Event]]] = defaultdict(dict)
     for (agency, _), evs in entities.items():
         counters = fig.counters[agency]
         if evs[0].family == "procedure":
@@ -156,77 +162,148 @@ def expected_figures(events: Iterable[Event]) -> Figures:
             for mark, e in first.items():
                 counters[(_day(e.occurred_at), mark)] += 1
             continue
-        receipts = sorted((e for e in evs if isinstance(e, DossierReceived)), key=_key)
-        rejected = any(isinstance(e, DossierIntakeRejected) for e in evs)
-        resolved = sorted((e for e in evs if isinstance(e, DossierResolved)), key=_key)
-        returned = sorted((e for e in evs if isinstance(e, DossierReturned)), key=_key)
-        rated = sorted((e for e in evs if isinstance(e, DossierRated)), key=_key)
-        changes = [e for e in evs if isinstance(e, DossierDueChanged)]
-        supplements = sum(1 for e in changes if e.reason == "supplement_requested")
-        flagged = supplements >= 2 or any(e.reason == "apology_redated" for e in changes)
-        late = flagged or bool(resolved and resolved[0].occurred_at > resolved[0].due_at)
-        unsat = bool(rated) and rated[0].satisfaction is Satisfaction.unsatisfied
-        if receipts and not rejected:
-            day = _day(receipts[0].occurred_at)
-            items = {item for r in receipts for item in intake_items(r)}
-            for item in items:
-                if item.startswith(PROCEDURE_ITEM):
-                    fig.proc_online[agency][(day, item.removeprefix(PROCEDURE_ITEM))] += 1
-                else:
-                    counters[(day, item)] += 1
-            # v1.2 cohort marks (§4b, §8)
-            cohort = {mark for r in receipts for f, mark in V12_INTAKE.items() if getattr(r, f)}
-            if any(isinstance(e, DossierPortalSynced) for e in evs):
-                cohort.add("c_synced")
-            electronic = bool(returned) and returned[0].result_electronic
-            if electronic:
-                cohort.add("c_returned_electronic")
-            if late:
-                cohort.add("c_late")
-            if late or unsat:
-                cohort.add("c_unsat_or_late")
-            for mark in cohort:
-                counters[(day, mark)] += 1
-            proc = min(r.procedure_code for r in receipts)
-            fig.counted[agency][(day, "proc_received", proc)] += 1
-            if electronic:
-                fig.counted[agency][(day, "proc_returned_e", proc)] += 1
-            if "received_full_online_online" in items:
-                fig.counted[agency][(day, "proc_full_online", proc)] += 1
-        if resolved:
-            r = resolved[0]
-            counters[(_day(r.occurred_at), "resolved")] += 1
-            if r.occurred_at <= r.due_at:
-                counters[(_day(r.occurred_at), "resolved_on_time")] += 1
-        if returned:
-            t = returned[0]
-            counters[(_day(t.occurred_at), "returned")] += 1
-            if t.result_electronic:
-                counters[(_day(t.occurred_at), "returned_electronic")] += 1
-        if rated:
-            q = rated[0]
-            counters[(_day(q.occurred_at), "rated")] += 1
-            if q.satisfaction is not Satisfaction.unsatisfied:
-                counters[(_day(q.occurred_at), "rated_satisfied")] += 1
-        for p in (e for e in evs if isinstance(e, DossierPayment)):
-            counters[(_day(p.occurred_at), "payment")] += 1
-            fig.sets[agency].add((_day(p.occurred_at), "dos_paid", p.dossier_id))
-            if p.method is PaymentMethod.online:
-                counters[(_day(p.occurred_at), "payment_online")] += 1
-                fig.paid_online[agency].add((_day(p.occurred_at), p.procedure_code))
-                fig.sets[agency].add((_day(p.occurred_at), "dos_paid_online", p.dossier_id))
-        closed = resolved or rejected or any(isinstance(e, DossierWithdrawn) for e in evs)
-        if receipts and not closed:
-            deadlines = sorted(
-                (e for e in evs if isinstance(e, DossierReceived | DossierDueChanged)), key=_key
-            )
-            due = deadlines[-1].due_at
-            score = due.timestamp() if due is not None else float("inf")
-            ident = receipts[0].dossier_id
-            fig.open[agency][ident] = score
-            if not flagged:
-                month = _day(receipts[0].occurred_at)[:6]
-                fig.open766[agency][("d", month, ident)] = score
-                if unsat:
-                    fig.open766[agency][("du", month, ident)] = score
+        dossiers[entity_key(evs[0])][agency] = evs
+    for records in dossiers.values():
+        for agency, own, group, links in _records(records):
+            _dossier(fig, agency, own, group, links)
     return fig
+
+
+Link = tuple[int, str, str, str]  # (epoch ms, event id, from, to)
+
+
+def _ms(ts: datetime) -> int:
+    return (ts - _EPOCH) // _MS
+
+
+def _records(
+    records: dict[str, list[Event]],
+) -> Iterable[tuple[str, list[Event], list[Event], list[Link]]]:
+    """A dossier's records (§4b): the agencies joined by its transfers share its events
+    (``group``) and its transfers; one that no transfer joins stands alone. Per record:
+    (agency, its own events, the group's, the group's transfers sorted)."""
+    parent: dict[str, str] = {a: a for a in records}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for evs in records.values():
+        for e in evs:
+            if isinstance(e, DossierTransferred):
+                parent[find(e.agency_code)] = find(e.to_agency_code)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for a in list(parent):
+        groups[find(a)].append(a)
+    for members in groups.values():
+        group = [e for a in members for e in records.get(a, [])]
+        links = sorted(
+            (_ms(e.occurred_at), e.event_id, e.agency_code, e.to_agency_code)
+            for e in group
+            if isinstance(e, DossierTransferred)
+        )
+        for a in members:
+            yield a, records.get(a, []), group, links
+
+
+def _holder(links: list[Link], ms: int, own: str) -> str:
+    """Who held the dossier at ``ms``: the latest transfer's destination by then, its first
+    transfer's origin before; ``own`` when it never moved."""
+    if not links:
+        return own
+    held = links[0][2]
+    for ts, _, _, to in links:
+        if ts > ms:
+            break
+        held = to
+    return held
+
+
+def _dossier(
+    fig: Figures, agency: str, own: list[Event], evs: list[Event], links: list[Link]
+) -> None:
+    """One agency's record of a dossier: its own receipts and payments, the group's
+    lifecycle (decisions where it was held when decided, open where it is held now)."""
+    counters = fig.counters[agency]
+    receipts = sorted((e for e in own if isinstance(e, DossierReceived)), key=_key)
+    every_receipt = sorted((e for e in evs if isinstance(e, DossierReceived)), key=_key)
+    rejected = any(isinstance(e, DossierIntakeRejected) for e in evs)
+    resolved = sorted((e for e in evs if isinstance(e, DossierResolved)), key=_key)
+    returned = sorted((e for e in evs if isinstance(e, DossierReturned)), key=_key)
+    rated = sorted((e for e in evs if isinstance(e, DossierRated)), key=_key)
+    changes = [e for e in evs if isinstance(e, DossierDueChanged)]
+    supplements = len({e.event_id for e in changes if e.reason == "supplement_requested"})
+    flagged = supplements >= 2 or any(e.reason == "apology_redated" for e in changes)
+    late = flagged or bool(resolved and resolved[0].occurred_at > resolved[0].due_at)
+    unsat = bool(rated) and rated[0].satisfaction is Satisfaction.unsatisfied
+    if receipts and not rejected:
+        day = _day(receipts[0].occurred_at)
+        items = {item for r in receipts for item in intake_items(r)}
+        for item in items:
+            if item.startswith(PROCEDURE_ITEM):
+                fig.proc_online[agency][(day, item.removeprefix(PROCEDURE_ITEM))] += 1
+            else:
+                counters[(day, item)] += 1
+        # v1.2 cohort marks (§4b, §8)
+        cohort = {mark for r in receipts for f, mark in V12_INTAKE.items() if getattr(r, f)}
+        if any(isinstance(e, DossierPortalSynced) for e in evs):
+            cohort.add("c_synced")
+        electronic = bool(returned) and returned[0].result_electronic
+        if electronic:
+            cohort.add("c_returned_electronic")
+        if late:
+            cohort.add("c_late")
+        if late or unsat:
+            cohort.add("c_unsat_or_late")
+        for mark in cohort:
+            counters[(day, mark)] += 1
+        proc = min(r.procedure_code for r in receipts)
+        fig.counted[agency][(day, "proc_received", proc)] += 1
+        if electronic:
+            fig.counted[agency][(day, "proc_returned_e", proc)] += 1
+        if "received_full_online_online" in items:
+            fig.counted[agency][(day, "proc_full_online", proc)] += 1
+    if resolved and _holder(links, _ms(resolved[0].occurred_at), agency) == agency:
+        r = resolved[0]
+        counters[(_day(r.occurred_at), "resolved")] += 1
+        if r.occurred_at <= r.due_at:
+            counters[(_day(r.occurred_at), "resolved_on_time")] += 1
+    if returned and _holder(links, _ms(returned[0].occurred_at), agency) == agency:
+        t = returned[0]
+        counters[(_day(t.occurred_at), "returned")] += 1
+        if t.result_electronic:
+            counters[(_day(t.occurred_at), "returned_electronic")] += 1
+    if rated and _holder(links, _ms(rated[0].occurred_at), agency) == agency:
+        q = rated[0]
+        counters[(_day(q.occurred_at), "rated")] += 1
+        if q.satisfaction is not Satisfaction.unsatisfied:
+            counters[(_day(q.occurred_at), "rated_satisfied")] += 1
+    for p in (e for e in own if isinstance(e, DossierPayment)):
+        counters[(_day(p.occurred_at), "payment")] += 1
+        fig.sets[agency].add((_day(p.occurred_at), "dos_paid", p.dossier_id))
+        if p.method is PaymentMethod.online:
+            counters[(_day(p.occurred_at), "payment_online")] += 1
+            fig.paid_online[agency].add((_day(p.occurred_at), p.procedure_code))
+            fig.sets[agency].add((_day(p.occurred_at), "dos_paid_online", p.dossier_id))
+    closed = resolved or rejected or any(isinstance(e, DossierWithdrawn) for e in evs)
+    held = not links or links[-1][3] == agency
+    if every_receipt and not closed and held and (receipts or links):
+        deadlines = sorted(
+            (
+                e
+                for e in evs
+                if isinstance(e, DossierReceived | DossierDueChanged)
+                or (isinstance(e, DossierTransferred) and e.due_at is not None)
+            ),
+            key=_key,
+        )
+        due = deadlines[-1].due_at
+        score = due.timestamp() if due is not None else float("inf")
+        ident = every_receipt[0].dossier_id
+        fig.open[agency][ident] = score
+        if not flagged:
+            month = _day(every_receipt[0].occurred_at)[:6]
+            fig.open766[agency][("d", month, ident)] = score
+            if unsat:
+                fig.open766[agency][("du", month, ident)] = score

@@ -72,8 +72,10 @@ PAYMENT_MARK, PAYMENT_ONLINE_MARK = "payment", "payment_online"
 SYNCED = "Y"
 # v1.2: a procedure's publication (not an entity's lifecycle: the latest in a period counts)
 PUBLISHED = "U"
-# v1.2: a transfer (recorded, not yet moved: see the module docstring)
+# v1.2: a transfer to another agency (Step.proc: its code; Step.flag: it gives a due time)
 TRANSFERRED = "Z"
+# a dossier's state with transfer links (flag 8192): see ``Dossier.links``
+F_LINKED = 8192
 # reasons of a due change the rules tell apart (Step.bits of a due_changed)
 APOLOGY, SUPPLEMENT = 1, 2
 
@@ -137,6 +139,9 @@ OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNSAT = "d", "du"
 # (H): E_SYNCED, E_APOLOGY, E_SUPP1/2; E_PROC its procedure follows, E_PROC_FIRST it is the
 # first of its procedures with an online dossier (most dossiers: not written twice)
 E_SYNCED, E_APOLOGY, E_SUPP1, E_SUPP2, E_PROC, E_PROC_FIRST = 8, 16, 32, 64, 512, 1024
+# the facts a linked dossier's records share (``merge_dossier``); the rest of ``ext`` (the
+# v1.2 intake flags, the procedure's encoding) is the receipt's, kept where it was received
+E_SHARED = E_SYNCED | E_APOLOGY | E_SUPP1 | E_SUPP2
 
 
 def local_day(ms: int) -> int:
@@ -196,6 +201,8 @@ class Changes:
     sets: set[tuple[int, str, str]] = field(default_factory=set)
     open766: dict[tuple[str, str, str], float | None] = field(default_factory=dict)
     published: list[tuple[int, str]] = field(default_factory=list)
+    # dossiers whose records in other agencies share their facts (§4b transfers)
+    linked: list[str] = field(default_factory=list)
 
     def bump(self, day: int, mark: str, n: int) -> None:
         key = (day, mark)
@@ -282,11 +289,14 @@ class Dossier:
         "ext",
         "flags",
         "ids",
+        "links",
         "petition",
         "pre",
         "proc",
         "procs",
         "rday",
+        "rday0",
+        "supps",
     )
 
     def __init__(self, petition: bool = False) -> None:
@@ -303,6 +313,45 @@ class Dossier:
         self.ext = 0
         self.proc: bytes | None = None
         self.petition = petition
+        # §4b transfers: (epoch ms, tie-breaker, from agency, to agency), sorted, the same
+        # in every record of the dossier (each agency it went through keeps one: its
+        # figures there); rday0: the earliest receipt day among those records (the receipt
+        # month of its 766 open sets where it is held). Empty: the dossier never moved.
+        self.links: list[tuple[int, bytes, bytes, bytes]] = []
+        self.rday0: int | None = None
+        # once linked: the supplement requests known for the dossier, by id hash (a record's
+        # own from before it was linked by (agency, n): ``link_supplements``), so two
+        # records' requests count as two and one seen twice as one (§8: a second is late)
+        self.supps: list[bytes] = []
+
+    # where the dossier is (§4b): its own agency's record unless it moved
+    def holder_at(self, ms: int, own: bytes) -> bytes:
+        """The agency holding the dossier at epoch ms ``ms`` (``own``: this record's)."""
+        links = self.links
+        if not links:
+            return own
+        held = links[0][2]
+        for link in links:
+            if link[0] > ms:
+                break
+            held = link[3]
+        return held
+
+    def held_by(self, own: bytes) -> bool:
+        """Whether this record's agency holds the dossier now (its latest transfer's)."""
+        return not self.links or self.links[-1][3] == own
+
+    def receipt_day(self) -> int | None:
+        """Its receipt day as the holder sees it (the origin's when it moved here)."""
+        return self.rday0 if self.links else self.rday
+
+    def counted_decided(self, own: bytes) -> list[tuple[int, bytes, bool] | None]:
+        """Its decisions counted in this record's agency: those made while it held it."""
+        if not self.links:
+            return list(self.decided)
+        return [
+            d if d is not None and self.holder_at(d[0], own) == own else None for d in self.decided
+        ]
 
     # the contribution's parts (§4a.1–4, §8)
     def cohort_bits(self) -> int:
@@ -337,9 +386,9 @@ class Dossier:
             return self.rday, self.cohort_bits(), len(self.procs), self.proc
         return None
 
-    def open766(self) -> list[tuple[str, float]]:
+    def open766(self, own: bytes = b"") -> list[tuple[str, float]]:
         """The 766 open sets it is in (kind, score): see ``OPEN_DOSSIER``."""
-        if self.rday is None or self.flags & 3:
+        if self.receipt_day() is None or self.flags & 3 or not self.held_by(own):
             return []
         rated = self.decided[2]
         unsat = rated is not None and not rated[2]
@@ -352,17 +401,20 @@ class Dossier:
             return [(kind, pscore) for kind in kinds]
         if self.ext & (E_APOLOGY | E_SUPP2):
             return []  # overdue for good: counted in c_late
-        score = self.open_score()
+        score = self.open_score(own)
         if score is None:
             return []
         kinds = (OPEN_DOSSIER, OPEN_DOSSIER_UNSAT) if unsat else (OPEN_DOSSIER,)
         return [(kind, score) for kind in kinds]
 
-    def open_score(self) -> float | None:
-        """Its score in the open set (due in force, ``inf`` if none), ``None``: not open."""
+    def open_score(self, own: bytes = b"") -> float | None:
+        """Its score in the open set (due in force, ``inf`` if none), ``None``: not open
+        (or, once it moved, not held by ``own``, this record's agency)."""
         if self.petition:
             return None
-        if self.rday is not None and self.decided[0] is None and not self.flags & 3:
+        if self.links and (self.rday0 is None or self.links[-1][3] != own):
+            return None
+        if (self.rday is not None or self.links) and self.decided[0] is None and not self.flags & 3:
             if self.due_at is not None:
                 due = self.due_at[2]
                 if due is not None and due >= 0:
@@ -403,6 +455,20 @@ class Dossier:
             st.ext = ext & ~(7 | E_PROC | E_PROC_FIRST)
             if ext & E_PROC:
                 st.proc, p = _tdec(raw, p, agency, b"")
+        if f & F_LINKED:  # §4b: it moved between agencies
+            links = st.links
+            n, p = _H.unpack_from(raw, p)[0], p + 2
+            for _ in range(n):
+                ts = int.from_bytes(raw[p : p + 6], "big")
+                tie, p = _dec(raw, p + 6)
+                frm, p = _dec(raw, p)
+                to, p = _dec(raw, p)
+                links.append((ts, tie, frm, to))
+            day, n = _H.unpack_from(raw, p)[0], _H.unpack_from(raw, p + 2)[0]
+            st.rday0 = None if day == 0xFFFF else day
+            p += 4
+            st.supps = [raw[q : q + 4] for q in range(p, p + 4 * n, 4)]
+            p += 4 * n
         st.flags = f & 3
         if f & 4:
             st.rday = rday
@@ -491,6 +557,14 @@ class Dossier:
             head = _H.pack(ext)
             if own is not None:
                 head += _tenc(own, agency, None)
+        if self.links:  # §4b transfers: after the extension (states that never moved unchanged)
+            f |= F_LINKED
+            out = [_H.pack(len(self.links))]
+            for ts, tie, frm, to in self.links:
+                out += [ts.to_bytes(6, "big"), _enc(tie), _enc(frm), _enc(to)]
+            out.append(_H.pack(0xFFFF if self.rday0 is None else self.rday0))
+            out += [_H.pack(len(self.supps)), *self.supps]
+            head += b"".join(out)
         rday = self.rday if self.rday is not None else 0
         parts[0] = _HHH.pack(f, rday, self.bits & 0xFFFF) + head
         return b"".join(parts)
@@ -568,10 +642,10 @@ def _emit_decided(ch: Changes, i: int, d: tuple[int, bytes, bool] | None, n: int
             ch.bump(day, positive, n)
 
 
-def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
+def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes, agency: bytes = b"") -> bool:
     """Apply one event to a dossier's (or petition's) state (in place), adding its counter
     changes to ``ch`` (not its open scores: see :func:`apply_entity`). False: its id was
-    applied before."""
+    applied before. ``agency``: the record's (where a dossier that moved counts what)."""
     if _seen(st.ids, step.hid):
         return False
     st.ids += step.hid
@@ -588,8 +662,72 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
             ch.paid_online.add((day, step.proc))
             ch.sets.add((day, DOS_PAID_ONLINE, member))
         return True
+    if st.links or kind == TRANSFERRED:
+        # it moved (or moves now): what counts here depends on when it was held here
+        counted0 = st.counted_decided(agency)
+        before = st.receipt()
+        if kind == TRANSFERRED:
+            if not st.links:
+                link_supplements(st, agency)
+            add_link(st, (step.ts, step.tie, agency, step.proc.encode()))
+        _apply_lifecycle(st, step, kind, False)
+        _move_decided(ch, counted0, st.counted_decided(agency))
+        if st.rday is not None and (st.rday0 is None or st.rday < st.rday0):
+            st.rday0 = st.rday
+        _move_receipt(ch, st, before)
+        st.fix_pre(ident)
+        return True
     before = st.receipt()
-    if kind in (RECEIVED, DUE_CHANGED):
+    _apply_lifecycle(st, step, kind, not st.petition, ch)
+    _move_receipt(ch, st, before)
+    st.fix_pre(ident)
+    return True
+
+
+def link_supplements(st: Dossier, agency: bytes) -> None:
+    """A record about to be linked: its own supplement requests (known by count only) as
+    ids of their own, (agency, n)."""
+    n = 2 if st.ext & E_SUPP2 else 1 if st.ext & E_SUPP1 else 0
+    for k in range(n):
+        hid = _blake2b(agency + b"\x00" + bytes((k,)), digest_size=4).digest()
+        if hid not in st.supps:
+            st.supps.append(hid)
+    st.supps.sort()
+
+
+def _supplement_bits(st: Dossier) -> None:
+    n = len(st.supps)
+    st.ext = (st.ext & ~(E_SUPP1 | E_SUPP2)) | (E_SUPP1 if n else 0) | (E_SUPP2 if n > 1 else 0)
+
+
+def add_link(st: Dossier, link: tuple[int, bytes, bytes, bytes]) -> bool:
+    """Record a transfer (kept sorted, each once); False when it was known."""
+    links = st.links
+    if link in links:
+        return False
+    links.append(link)
+    links.sort()
+    return True
+
+
+def _move_decided(
+    ch: Changes,
+    old: list[tuple[int, bytes, bool] | None],
+    new: list[tuple[int, bytes, bool] | None],
+) -> None:
+    for i in range(3):
+        a, b = old[i], new[i]
+        if a != b and (a is None or b is None or a[0] != b[0] or a[2] != b[2]):
+            _emit_decided(ch, i, a, -1)
+            _emit_decided(ch, i, b, 1)
+
+
+def _apply_lifecycle(
+    st: Dossier, step: Step, kind: str, emit: bool, ch: Changes | None = None
+) -> None:
+    """The state change of a dossier event (``emit``: count a decision that changes here,
+    in ``ch``; else the caller compares what is counted before and after)."""
+    if kind in (RECEIVED, DUE_CHANGED) or (kind == TRANSFERRED and step.flag):
         if kind == RECEIVED:
             day = local_day(step.ts)
             if st.rday is None or day < st.rday:
@@ -605,7 +743,13 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
         elif step.bits & APOLOGY:
             st.ext |= E_APOLOGY  # §4b: late already, the new date does not make it on time
         elif step.bits & SUPPLEMENT:
-            st.ext |= E_SUPP2 if st.ext & E_SUPP1 else E_SUPP1  # a second one: overdue (§8)
+            if st.links:  # the dossier's requests, wherever sent
+                if step.hid not in st.supps:
+                    st.supps.append(step.hid)
+                    st.supps.sort()
+                _supplement_bits(st)
+            else:
+                st.ext |= E_SUPP2 if st.ext & E_SUPP1 else E_SUPP1  # a second one: late (§8)
         # §4a.3: the due time in force is the latest received / due_changed's
         cur = st.due_at
         if cur is None or cur[0] < step.ts or (cur[0] == step.ts and cur[1] < step.tie):
@@ -617,7 +761,7 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
         if old is None or step.ts < old[0] or (step.ts == old[0] and step.tie < old[1]):
             new = (step.ts, step.tie, step.flag)
             st.decided[i] = new
-            if not st.petition and (old is None or old[0] != new[0] or old[2] != new[2]):
+            if emit and ch is not None and (old is None or old[0] != new[0] or old[2] != new[2]):
                 _emit_decided(ch, i, old, -1)
                 _emit_decided(ch, i, new, 1)
     elif kind == WITHDRAWN:
@@ -626,10 +770,6 @@ def apply_dossier(st: Dossier, step: Step, ident: bytes, ch: Changes) -> bool:
         st.flags |= 2
     elif kind == SYNCED:
         st.ext |= E_SYNCED
-    # TRANSFERRED: recorded (its id), the dossier stays where it is (see the docstring)
-    _move_receipt(ch, st, before)
-    st.fix_pre(ident)
-    return True
 
 
 # -- documents and work files -----------------------------------------------------------
@@ -769,11 +909,12 @@ def local_month(day: int) -> str:
     return hit
 
 
-def _members766(st: Dossier) -> dict[tuple[str, str], float]:
-    if st.rday is None:
+def _members766(st: Dossier, own: bytes = b"") -> dict[tuple[str, str], float]:
+    day = st.receipt_day()
+    if day is None:
         return {}
-    month = local_month(st.rday)
-    return {(kind, month): score for kind, score in st.open766()}
+    month = local_month(day)
+    return {(kind, month): score for kind, score in st.open766(own)}
 
 
 def apply_entity(
@@ -799,16 +940,30 @@ def apply_entity(
         return (doc.encode() if any(flags) else None), flags
     ib, ab = ident.encode(), agency.encode()
     st = Dossier.decode(raw, ib, ab, petition) if raw is not None else Dossier(petition)
-    open0 = st.open_score()
-    in0 = _members766(st)
+    open0 = st.open_score(ab)
+    in0 = _members766(st, ab)
     for step in steps:
-        flags.append(apply_dossier(st, step, ib, ch))
+        flags.append(apply_dossier(st, step, ib, ch, ab))
+    if st.links:  # its other records share what happened (even to a redelivered event)
+        ch.linked.append(ident)
     if not any(flags):
         return None, flags
-    open1 = st.open_score()
+    _move_open(ch, ident, open0, in0, st, ab)
+    return st.encode(ib, ab), flags
+
+
+def _move_open(
+    ch: Changes,
+    ident: str,
+    open0: float | None,
+    in0: dict[tuple[str, str], float],
+    st: Dossier,
+    own: bytes,
+) -> None:
+    open1 = st.open_score(own)
     if open1 != open0:
         ch.open[ident] = open1
-    in1 = _members766(st)
+    in1 = _members766(st, own)
     if in1 != in0:
         for kind, month in in0:
             if (kind, month) not in in1:
@@ -816,7 +971,99 @@ def apply_entity(
         for key, score in in1.items():
             if in0.get(key) != score:
                 ch.open766[(key[0], key[1], ident)] = score
-    return st.encode(ib, ab), flags
+
+
+def merge_dossier(dst: Dossier, src: Dossier, own: bytes) -> bool:
+    """Join into ``dst`` the facts of another record of the same dossier (§4b: a dossier's
+    identity spans the agencies it went through): the earliest decisions, the due time in
+    force, withdrawn / rejected, the shared extension bits, the transfers and the earliest
+    receipt day. A join — order-independent, idempotent — so records merged in any order
+    converge. Not shared: the receipt's own marks and the applied ids. ``own``: ``dst``'s
+    agency. True: it changed."""
+    changed = False
+    for i in range(3):
+        s = src.decided[i]
+        if s is not None:
+            d = dst.decided[i]
+            if d is None or (s[0], s[1]) < (d[0], d[1]):
+                dst.decided[i] = s
+                changed = True
+    s_due = src.due_at
+    if s_due is not None:
+        d_due = dst.due_at
+        if d_due is None or (d_due[0], d_due[1]) < (s_due[0], s_due[1]):
+            dst.due_at = s_due
+            changed = True
+    if src.flags & 3 & ~dst.flags:
+        dst.flags |= src.flags & 3
+        changed = True
+    shared = src.ext & (E_SYNCED | E_APOLOGY)
+    if shared & ~dst.ext:
+        dst.ext |= shared
+        changed = True
+    if src.links and not dst.links:
+        link_supplements(dst, own)  # it joins the linked records now
+    for link in src.links:
+        changed = add_link(dst, link) or changed
+    if dst.links or src.supps:
+        added = [hid for hid in src.supps if hid not in dst.supps]
+        if added:
+            dst.supps = sorted(dst.supps + added)
+        before = dst.ext
+        _supplement_bits(dst)
+        changed = changed or bool(added) or dst.ext != before
+    for day in (src.rday0, src.rday, dst.rday):
+        if day is not None and (dst.rday0 is None or day < dst.rday0):
+            dst.rday0 = day
+            changed = True
+    return changed
+
+
+def merge_entity(
+    raw: bytes | None, src: Dossier, ident: str, agency: str, ch: Changes
+) -> bytes | None:
+    """Merge another record's facts into this agency's record of the dossier (``None``:
+    none yet), its counter changes and open scores in ``ch``: its new state, or ``None``
+    when nothing changed. No event applies (``ch.applied`` stays)."""
+    ib, ab = ident.encode(), agency.encode()
+    st = Dossier.decode(raw, ib, ab) if raw is not None else Dossier()
+    open0, in0 = st.open_score(ab), _members766(st, ab)
+    counted0, receipt0 = st.counted_decided(ab), st.receipt()
+    if not merge_dossier(st, src, ab):
+        return None
+    _move_decided(ch, counted0, st.counted_decided(ab))
+    _move_receipt(ch, st, receipt0)
+    st.fix_pre(ib)
+    _move_open(ch, ident, open0, in0, st, ab)
+    return st.encode(ib, ab)
+
+
+def linked_agencies(raw: bytes, ident: str, agency: str) -> set[str]:
+    """The agencies a dossier's record names in its transfers (its other records)."""
+    st = Dossier.decode(raw, ident.encode(), agency.encode())
+    return {code.decode() for link in st.links for code in link[2:]}
+
+
+def share_records(records: dict[str, bytes | None], ident: str) -> dict[str, tuple[bytes, Changes]]:
+    """Every record of a moved dossier (agency → state, ``None``: none yet) brought to the
+    join of all (:func:`merge_dossier`): per record that changed, its new state and counter
+    changes."""
+    ib = ident.encode()
+    joined = Dossier()
+    for code, raw in records.items():
+        if raw is not None:
+            ab = code.encode()
+            st = Dossier.decode(raw, ib, ab)
+            if not st.links:
+                link_supplements(st, ab)
+            merge_dossier(joined, st, b"")
+    out: dict[str, tuple[bytes, Changes]] = {}
+    for code, raw in records.items():
+        ch = Changes()
+        new = merge_entity(raw, joined, ident, code, ch)
+        if new is not None:
+            out[code] = (new, ch)
+    return out
 
 
 # -- events of the contract -------------------------------------------------------------
@@ -904,7 +1151,12 @@ def _synced_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
 
 
 def _transferred_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:
-    return Step(TRANSFERRED, hid, tie, ts)
+    due = event.due_at
+    if due is None:
+        return Step(TRANSFERRED, hid, tie, ts, proc=event.to_agency_code)
+    # a new due time: in force like a due_changed's (§4a.3)
+    to = event.to_agency_code
+    return Step(TRANSFERRED, hid, tie, ts, due=due.timestamp(), flag=True, proc=to)
 
 
 def _petition_received_step(event: Any, hid: bytes, tie: bytes, ts: int) -> Step:

@@ -227,6 +227,7 @@ class Computed:
     args: list[str | bytes]
     flags: list[tuple[int, bool]]
     keys: list[str]  # the keys it writes besides its entities' and the fixed ones
+    linked: list[str]  # its dossiers that moved between agencies (§4b): ``Changes.linked``
 
 
 def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Computed:
@@ -251,7 +252,7 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
         head += [ent.ident, raw or b"", state]
         flags += zip(ent.indexes, applied, strict=True)
     keys, tail = changes_args(ch, call.agency, ks)
-    return Computed(list(states), new_states, head + tail, flags, keys)
+    return Computed(list(states), new_states, head + tail, flags, keys, ch.linked)
 
 
 # -- the compiled copy ------------------------------------------------------------------

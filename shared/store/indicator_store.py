@@ -49,6 +49,7 @@ from shared.store.bucket_reads import (
 )
 from shared.store.client import LuaScript, RedisClient
 from shared.store.exceptions import RestoreInProgress
+from shared.store.moved_dossiers import share_facts
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
 # monotonic even across a deleted key or a flushed database, so a cached figure can never
@@ -340,6 +341,13 @@ class IndicatorStore:
             flags = await self._write(events, offsets, calls, computed, ks, token, turn)
         finally:
             self._drop_overlay(token)
+        moved = [
+            (call.agency, ident)
+            for call, out in zip(calls, computed, strict=True)
+            for ident in out.linked
+        ]
+        if moved:  # §4b: before the offsets are claimed (a crash redelivers, and re-shares)
+            await share_facts(self, ks, moved)
         groups = dict.fromkeys(c.agency for c in calls)
         if offsets:
             # the agencies' own claims: what the next batch's calls must find (see gaps())
@@ -469,6 +477,24 @@ class IndicatorStore:
         key = (ks, agency, tp)
         if offset > self._reached.get(key, -1):
             self._reached[key] = offset
+
+    async def read_entities(
+        self, ks: str, records: Sequence[tuple[str, str]]
+    ) -> list[bytes | None]:
+        """The states of dossiers by (agency, dossier id) (``None``: none)."""
+        raw = await self._read_states.run_many(
+            self.redis,
+            [([redis_keys.entity_of(a, "d", ident, ks)], [ident]) for a, ident in records],
+        )
+        return [states[0] or None for states in raw]
+
+    async def run_apply(self, calls: Sequence[tuple[list[str], list[str | bytes]]]) -> list[bool]:
+        """Send apply script calls (keys, args) in one pipeline: per call, written or not."""
+        return [bool(ok) for ok in await self._apply.run_many(self.redis, list(calls))]
+
+    def fixed_keys(self, agency: str, ks: str) -> list[str]:
+        """The apply script's four fixed keys of an agency."""
+        return self._fixed_keys(agency, ks)
 
     @staticmethod
     def _fixed_keys(agency: str, ks: str) -> list[str]:

@@ -412,6 +412,9 @@ def lifecycle_event(draw: st.DrawFn, n: int) -> dict[str, Any]:
     base["procedure_code"] = draw(st.sampled_from(["p1", "p2"]))
     if kind == "transferred":
         base["to_agency_code"] = "ubnd-cho-moi" if agency == AGENCY else AGENCY
+        due = draw(st.sampled_from([None, *DUES]))
+        if due is not None:  # a new due time, in force like a due_changed's
+            base["due_at"] = due
     elif kind == "received":
         level = draw(st.sampled_from(["full_online", "partial_online", "in_person_only"]))
         channels = ["in_person", "postal"] + ([] if level == "in_person_only" else ["online"])
@@ -557,3 +560,51 @@ def test_any_order_duplication_and_batching_match_the_reference_model(
         await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_a_transferred_dossier_moves_between_agencies_in_redis(url: str) -> None:
+    """§4b through the store: the transfer's agency keeps the intake, the agency it moved to
+    holds it open and counts its resolution — sent before the transfer arrived, by another
+    batch — and the records' sharing counts no event and raises the data versions."""
+    a, b = AGENCY, "so-y-te"
+    due = "2024-03-20T17:00:00+07:00"
+    got_in = receipt("2024-03-01T09:00:00+07:00", dossier="m1", due_at=due)
+    moved = dossier_event(
+        "transferred", "2024-03-05T10:00:00+07:00", dossier="m1", to_agency_code=b
+    )
+    resolved = dossier_event(
+        "resolved",
+        "2024-03-12T15:00:00+07:00",
+        dossier="m1",
+        agency=b,
+        due_at=due,
+        outcome="approved",
+    )
+    still_open = [
+        receipt("2024-03-02T09:00:00+07:00", dossier="m2", due_at=due),
+        dossier_event("transferred", "2024-03-05T11:00:00+07:00", dossier="m2", to_agency_code=b),
+    ]
+    marks = ["received", "resolved", "resolved_on_time"]
+    march = (date(2024, 3, 1), date(2024, 3, 31))
+    at = datetime(2024, 3, 25, tzinfo=UTC)  # past the due: overdue where it is held
+
+    async def go() -> None:
+        redis, store = await fresh_store(url)
+        assert await store.apply_many([resolved]) == [True]
+        (b0,) = await store.data_versions([b])
+        assert await store.apply_many([got_in, moved, *still_open]) == [True] * 4
+        sums = await store.sum_marks([a, b], *march, marks)
+        assert sums[a] == {"received": 2, "resolved": 0, "resolved_on_time": 0}
+        assert sums[b] == {"received": 0, "resolved": 1, "resolved_on_time": 1}
+        assert await store.open_counts([a, b], at) == {a: (0, 0, 0), b: (1, 1, 0)}
+        assert await store.applied_events([a, b]) == {a: 4, b: 1}  # merges apply no event
+        (b1,) = await store.data_versions([b])
+        assert b1 > b0  # b's figures changed without an event of b: its caches must go
+        # a redelivery of everything changes nothing
+        versions = await store.data_versions([a, b])
+        assert await store.apply_many([resolved, got_in, moved, *still_open]) == [False] * 5
+        assert await store.sum_marks([a, b], *march, marks) == sums
+        assert await store.data_versions([a, b]) == versions
+        await redis.aclose()
+
+    asyncio.run(go())

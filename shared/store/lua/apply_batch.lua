@@ -29,7 +29,9 @@
 --   "" or a JSON object "<topic>:<partition>" -> offset, raised (never lowered) in
 --   <ks>applied:{agency} in this same atomic call, and "" or a JSON object of the offsets
 --   the caller knows this agency reached: below them, the claim is not raised (the agency's
---   primary lost writes in a failover; IndicatorStore.gaps finds the gap and re-applies it).
+--   primary lost writes in a failover; IndicatorStore.gaps finds the gap and re-applies it),
+--   then optionally "1": the figures change though no event applies (a moved dossier's
+--   record getting another record's facts, §4b): the data version is raised all the same.
 -- Returns 1 when written, 0 when a state was not what the caller read (a conflict: nothing
 -- written; the caller re-reads and recomputes). The idempotency of events lies in the
 -- states (the applied ids' hashes), so a conflict never applies an event twice.
@@ -86,7 +88,7 @@ local applied = tonumber(ARGV[a])
 if applied > 0 then
   redis.call('HINCRBY', statk, 'events', applied)
 end
-local offsets, reached = ARGV[a + 1], ARGV[a + 2]
+local offsets, reached, shared = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
 if offsets and offsets ~= '' then
   local expect = (reached and reached ~= '') and cjson.decode(reached) or {}
   for tp, off in pairs(cjson.decode(offsets)) do
@@ -96,7 +98,7 @@ if offsets and offsets ~= '' then
     end
   end
 end
-if applied > 0 then
+if applied > 0 or shared == '1' then
   --BUMP_VERSION--
   if verk then
     for j = verf, verf + nver - 1 do redis.call('HSET', verk, ARGV[j], string.format('%d', v)) end

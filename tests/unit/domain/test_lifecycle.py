@@ -24,6 +24,8 @@ from shared.domain.lifecycle import (
     _lua_order,
     apply_entity,
     id_hash,
+    linked_agencies,
+    share_records,
     step_of,
 )
 from tests.integration.test_lifecycle_rules import AGENCY, lifecycle_event, parse, receipt
@@ -63,20 +65,47 @@ class MemoryFigures:
             )
             if new is not None:
                 self.states[key] = new
-            opened = self.open.setdefault(event.agency_code, {})
-            for ident, score in ch.open.items():
-                if score is None:
-                    opened.pop(ident, None)
-                else:
-                    opened[ident] = score
-            judged = self.open766.setdefault(event.agency_code, {})
-            for k, score in ch.open766.items():
-                if score is None:
-                    judged.pop(k, None)
-                else:
-                    judged[k] = score
+            self._open(event.agency_code, ch)
+            for ident in ch.linked:  # §4b: its records in other agencies share its facts
+                self.share(event.agency_code, ident)
             flags += applied
         return flags
+
+    def share(self, agency: str, ident: str) -> None:
+        """What the store does after a moved dossier's event (``moved_dossiers``)."""
+        records: dict[str, bytes | None] = {}
+        todo = [agency]
+        while todo:
+            code = todo.pop()
+            raw = records[code] = self.states.get((code, f"d:{ident}"))
+            if raw is not None:
+                todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
+        for code, (new, ch) in share_records(records, ident).items():
+            self.states[(code, f"d:{ident}")] = new
+            total = self.changes.setdefault(code, Changes())
+            for (day, mark), n in ch.counters.items():
+                total.bump(day, mark, n)
+            for held, n in ch.holders.items():
+                total.holders[held] = total.holders.get(held, 0) + n
+            for member, n in ch.counted.items():
+                total.counted[member] = total.counted.get(member, 0) + n
+            total.sets |= ch.sets
+            total.paid_online |= ch.paid_online
+            self._open(code, ch)
+
+    def _open(self, agency: str, ch: Changes) -> None:
+        opened = self.open.setdefault(agency, {})
+        for ident, score in ch.open.items():
+            if score is None:
+                opened.pop(ident, None)
+            else:
+                opened[ident] = score
+        judged = self.open766.setdefault(agency, {})
+        for k, score in ch.open766.items():
+            if score is None:
+                judged.pop(k, None)
+            else:
+                judged[k] = score
 
     def by_period(self, agency: str) -> dict[str, int]:
         out: Counter[str] = Counter()

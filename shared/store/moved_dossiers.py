@@ -1,0 +1,76 @@
+"""The records of a dossier that moved between agencies (domain README §4b), kept in step.
+
+A dossier's state lives in its agency's Redis slot (``<ks>ent:{agency}:d<n>``): its figures
+there are written atomically with it, on one Redis Cluster slot. A ``transferred`` event
+gives the dossier a record in each agency it goes through; each record counts what
+happened while its agency held it (decisions, open, overdue, the 766 open sets), the
+receiving agency's keeps its intake marks. What happened to the dossier — decided,
+re-dated, withdrawn, rejected (final for the dossier id, whichever agency sends it), moved
+again — is shared: after any event of such a dossier (a redelivered one too), every
+record gets the join of all of them (``shared.domain.lifecycle.merge_dossier``), written
+where it adds something with the apply script's check, one call per agency. The join is
+order-independent and idempotent, so records fed by different calculators in any order
+converge, and a crash before the sharing is repaired by the batch's redelivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from shared.domain.lifecycle import linked_agencies, share_records
+from shared.store import keys as redis_keys
+from shared.store.apply_plan import changes_args
+
+if TYPE_CHECKING:
+    from shared.store.indicator_store import IndicatorStore
+
+# A dossier's records are re-read and re-merged this many times while other writers keep
+# changing them, then the batch fails (and is retried whole).
+MAX_ROUNDS = 50
+
+
+async def read_records(
+    store: IndicatorStore, ks: str, agency: str, ident: str
+) -> dict[str, bytes | None]:
+    """Every record of the dossier reachable from ``agency``'s through its transfers."""
+    records: dict[str, bytes | None] = {}
+    todo = [agency]
+    while todo:
+        raws = await store.read_entities(ks, [(code, ident) for code in todo])
+        found: set[str] = set()
+        for code, raw in zip(todo, raws, strict=True):
+            records[code] = raw
+            if raw is not None:
+                found |= linked_agencies(raw, ident, code)
+        todo = sorted(found - records.keys())
+    return records
+
+
+async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[tuple[str, str]]) -> int:
+    """Bring every record of each moved dossier ((agency, dossier id) of one of its
+    records) up to the join of all: the number of records written."""
+    written = 0
+    for agency, ident in dict.fromkeys(dossiers):
+        for _ in range(MAX_ROUNDS):
+            records = await read_records(store, ks, agency, ident)
+            calls: list[tuple[list[str], list[str | bytes]]] = []
+            for code, (new, ch) in share_records(records, ident).items():
+                keys, tail = changes_args(ch, code, ks)
+                entity = redis_keys.entity_of(code, "d", ident, ks)
+                calls.append(
+                    (
+                        [entity, *store.fixed_keys(code, ks), *keys],
+                        ["1", ident, records[code] or b"", new, *tail, b"", b"", "1"],
+                    )
+                )
+            if not calls:
+                break
+            results = await store.run_apply(calls)
+            written += sum(1 for ok in results if ok)
+            if all(results):
+                break
+            store.conflicts += sum(1 for ok in results if not ok)
+        else:
+            raise RuntimeError(f"the records of a moved dossier kept changing ({agency})")
+    return written
