@@ -38,6 +38,7 @@ from shared.contract.fastevents import FastValidator
 from shared.contract.validation import FieldError
 from shared.domain.calendar import now_utc
 from shared.domain.indicators import load_indicators
+from shared.domain.succession import succession_of
 from shared.domain.targets import load_targets
 from shared.platform.config import CalculatorSettings
 from shared.platform.faust_app import guarded_timer
@@ -170,6 +171,8 @@ class Calculator:
         started = time.perf_counter()
         now = now_utc()
         agencies = (await self.catalogs.current()).agencies
+        # §4b: a reorganisation's successor sends under its own code what it continues
+        self.store.succession = succession_of(agencies)
         archived = await self.archived.current()
         fast = FastValidator(agencies, now)
         out = Prepared(started=started, now=now)

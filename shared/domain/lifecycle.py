@@ -201,8 +201,13 @@ class Changes:
     sets: set[tuple[int, str, str]] = field(default_factory=set)
     open766: dict[tuple[str, str, str], float | None] = field(default_factory=dict)
     published: list[tuple[int, str]] = field(default_factory=list)
-    # dossiers whose records in other agencies share their facts (§4b transfers)
+    # dossiers whose records in other agencies share their facts (§4b transfers); of the
+    # others, those with no receipt here (received elsewhere?) and those received here in
+    # this batch and open (continued elsewhere?): where the store looks for the units a
+    # reorganisation links (``shared.domain.succession``)
     linked: list[str] = field(default_factory=list)
+    unrooted: list[str] = field(default_factory=list)
+    rooted_open: list[str] = field(default_factory=list)
 
     def bump(self, day: int, mark: str, n: int) -> None:
         key = (day, mark)
@@ -942,10 +947,18 @@ def apply_entity(
     st = Dossier.decode(raw, ib, ab, petition) if raw is not None else Dossier(petition)
     open0 = st.open_score(ab)
     in0 = _members766(st, ab)
+    received = False
     for step in steps:
         flags.append(apply_dossier(st, step, ib, ch, ab))
-    if st.links:  # its other records share what happened (even to a redelivered event)
+        received = received or step.kind == RECEIVED
+    # (even after a redelivered event: a crash may have come before what follows)
+    if st.links:  # its other records share what happened
         ch.linked.append(ident)
+    elif not petition:
+        if st.rday is None:
+            ch.unrooted.append(ident)
+        elif received and st.decided[0] is None and not st.flags & 3:
+            ch.rooted_open.append(ident)
     if not any(flags):
         return None, flags
     _move_open(ch, ident, open0, in0, st, ab)
@@ -1044,12 +1057,19 @@ def linked_agencies(raw: bytes, ident: str, agency: str) -> set[str]:
     return {code.decode() for link in st.links for code in link[2:]}
 
 
-def share_records(records: dict[str, bytes | None], ident: str) -> dict[str, tuple[bytes, Changes]]:
+def share_records(
+    records: dict[str, bytes | None],
+    ident: str,
+    links: Iterable[tuple[int, bytes, bytes, bytes]] = (),
+) -> dict[str, tuple[bytes, Changes]]:
     """Every record of a moved dossier (agency → state, ``None``: none yet) brought to the
-    join of all (:func:`merge_dossier`): per record that changed, its new state and counter
-    changes."""
+    join of all (:func:`merge_dossier`) and of ``links`` (transfers a reorganisation
+    implies: ``shared.domain.succession``): per record that changed, its new state and
+    counter changes."""
     ib = ident.encode()
     joined = Dossier()
+    for link in links:
+        add_link(joined, link)
     for code, raw in records.items():
         if raw is not None:
             ab = code.encode()

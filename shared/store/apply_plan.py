@@ -228,6 +228,8 @@ class Computed:
     flags: list[tuple[int, bool]]
     keys: list[str]  # the keys it writes besides its entities' and the fixed ones
     linked: list[str]  # its dossiers that moved between agencies (§4b): ``Changes.linked``
+    unrooted: list[str]  # ``Changes.unrooted``, ``rooted_open``
+    rooted_open: list[str]
 
 
 def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Computed:
@@ -252,7 +254,16 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
         head += [ent.ident, raw or b"", state]
         flags += zip(ent.indexes, applied, strict=True)
     keys, tail = changes_args(ch, call.agency, ks)
-    return Computed(list(states), new_states, head + tail, flags, keys, ch.linked)
+    return Computed(
+        list(states),
+        new_states,
+        head + tail,
+        flags,
+        keys,
+        ch.linked,
+        ch.unrooted,
+        ch.rooted_open,
+    )
 
 
 # -- the compiled copy ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from shared.contract.events import Event
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import Occurrence
 from shared.domain.periods import decompose
+from shared.domain.succession import Succession
 from shared.store import keys as redis_keys
 from shared.store.apply_plan import (
     ApplyCall,
@@ -49,7 +50,7 @@ from shared.store.bucket_reads import (
 )
 from shared.store.client import LuaScript, RedisClient
 from shared.store.exceptions import RestoreInProgress
-from shared.store.moved_dossiers import share_facts
+from shared.store.moved_dossiers import Moved, share_facts, successions
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
 # monotonic even across a deleted key or a flushed database, so a cached figure can never
@@ -246,6 +247,9 @@ class IndicatorStore:
         self._tokens = itertools.count(1)
         # resolved once the last apply_many called has put its states in the overlay
         self._computed: asyncio.Future[None] | None = None
+        # the catalog's successor chains: a reorganisation links a dossier's records in the
+        # units it went through (``moved_dossiers.successions``); None: not followed
+        self.succession: Succession | None = None
         self.conflicts = 0  # script calls that met a state other than the one read
         self.fenced = 0  # central raises refused: Redis was behind the batch's gap floor
 
@@ -341,11 +345,13 @@ class IndicatorStore:
             flags = await self._write(events, offsets, calls, computed, ks, token, turn)
         finally:
             self._drop_overlay(token)
-        moved = [
-            (call.agency, ident)
+        moved: list[Moved] = [
+            (call.agency, ident, ())
             for call, out in zip(calls, computed, strict=True)
             for ident in out.linked
         ]
+        if self.succession is not None:
+            moved += await successions(self, ks, calls, computed, self.succession)
         if moved:  # §4b: before the offsets are claimed (a crash redelivers, and re-shares)
             await share_facts(self, ks, moved)
         groups = dict.fromkeys(c.agency for c in calls)

@@ -11,16 +11,22 @@ record gets the join of all of them (``shared.domain.lifecycle.merge_dossier``),
 where it adds something with the apply script's check, one call per agency. The join is
 order-independent and idempotent, so records fed by different calculators in any order
 converge, and a crash before the sharing is repaired by the batch's redelivery.
+
+A reorganisation links records the same way without a ``transferred`` event
+(:func:`successions`): a record at a unit with no receipt there is joined to the dossier's
+record at a unit it continues, and a dossier received and still open at a unit with a
+successor to the successors' records, with the hops of ``shared.domain.succession``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from shared.domain.lifecycle import linked_agencies, share_records
+from shared.domain.succession import Link, Succession
 from shared.store import keys as redis_keys
-from shared.store.apply_plan import changes_args
+from shared.store.apply_plan import ApplyCall, Computed, changes_args
 
 if TYPE_CHECKING:
     from shared.store.indicator_store import IndicatorStore
@@ -30,12 +36,17 @@ if TYPE_CHECKING:
 MAX_ROUNDS = 50
 
 
+# a dossier to share: (agency of one of its records, its id, transfers to add)
+Moved = tuple[str, str, tuple[Link, ...]]
+
+
 async def read_records(
-    store: IndicatorStore, ks: str, agency: str, ident: str
+    store: IndicatorStore, ks: str, agency: str, ident: str, links: Iterable[Link] = ()
 ) -> dict[str, bytes | None]:
-    """Every record of the dossier reachable from ``agency``'s through its transfers."""
+    """Every record of the dossier reachable from ``agency``'s (and ``links``' agencies)
+    through its transfers."""
     records: dict[str, bytes | None] = {}
-    todo = [agency]
+    todo = sorted({agency} | {code.decode() for link in links for code in link[2:]})
     while todo:
         raws = await store.read_entities(ks, [(code, ident) for code in todo])
         found: set[str] = set()
@@ -47,15 +58,15 @@ async def read_records(
     return records
 
 
-async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[tuple[str, str]]) -> int:
-    """Bring every record of each moved dossier ((agency, dossier id) of one of its
-    records) up to the join of all: the number of records written."""
+async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[Moved]) -> int:
+    """Bring every record of each moved dossier up to the join of all (and of the
+    transfers given): the number of records written."""
     written = 0
-    for agency, ident in dict.fromkeys(dossiers):
+    for agency, ident, links in dict.fromkeys(dossiers):
         for _ in range(MAX_ROUNDS):
-            records = await read_records(store, ks, agency, ident)
+            records = await read_records(store, ks, agency, ident, links)
             calls: list[tuple[list[str], list[str | bytes]]] = []
-            for code, (new, ch) in share_records(records, ident).items():
+            for code, (new, ch) in share_records(records, ident, links).items():
                 keys, tail = changes_args(ch, code, ks)
                 entity = redis_keys.entity_of(code, "d", ident, ks)
                 calls.append(
@@ -74,3 +85,33 @@ async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[tuple[s
         else:
             raise RuntimeError(f"the records of a moved dossier kept changing ({agency})")
     return written
+
+
+async def successions(
+    store: IndicatorStore,
+    ks: str,
+    calls: Sequence[ApplyCall],
+    computed: Sequence[Computed],
+    succession: Succession,
+) -> list[Moved]:
+    """The dossiers of a batch a reorganisation links to another unit's record of them: a
+    record with no receipt at a unit that continues others, to the farthest of those
+    holding the dossier; one received and open at a unit that has a successor, to the
+    farthest successor holding it. One pipelined read of the candidates."""
+    asks: list[tuple[str, str, str, list[Link]]] = []  # (agency, dossier, where, hops)
+    for call, out in zip(calls, computed, strict=True):
+        agency = call.agency
+        if out.unrooted and succession.has_predecessors(agency):
+            for before, hops in succession.ancestors(agency):
+                asks += [(agency, ident, before, hops) for ident in out.unrooted]
+        if out.rooted_open and succession.has_successor(agency):
+            for after, hops in succession.descendants(agency):
+                asks += [(agency, ident, after, hops) for ident in out.rooted_open]
+    if not asks:
+        return []
+    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _ in asks])
+    found: dict[tuple[str, str], list[Link]] = {}
+    for (agency, ident, _, hops), raw in zip(asks, raws, strict=True):
+        if raw is not None and len(hops) > len(found.get((agency, ident), ())):
+            found[(agency, ident)] = hops
+    return [(agency, ident, tuple(hops)) for (agency, ident), hops in found.items()]

@@ -22,6 +22,8 @@ from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator
 from shared.contract.validation import Agencies
 from shared.domain.calendar import now_utc
+from shared.domain.catalog import AgencyCatalog
+from shared.domain.succession import succession_of
 from shared.store.archived_years import archived_event
 from shared.store.indicator_store import IndicatorStore
 
@@ -69,6 +71,9 @@ async def replay_ranges(
     """Apply every record of ``ranges`` (start inclusive, end exclusive) to ``store``, but
     the events dated in ``skip_years`` (archived: the live calculator dead-letters them)."""
     counts = ReplayCounts()
+    latest = catalog_at(now_utc())
+    if isinstance(latest, AgencyCatalog):  # §4b: links a reorganisation implies
+        store.succession = succession_of(latest)
     todo = {tp: span for tp, span in ranges.items() if span[1] > span[0]}
     if not todo:
         return counts

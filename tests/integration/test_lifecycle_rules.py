@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from shared.contract.events import Event
 from shared.contract.validation import validate_event
 from shared.domain.catalog import load_agencies
+from shared.domain.succession import succession_of
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
@@ -606,5 +607,90 @@ def test_a_transferred_dossier_moves_between_agencies_in_redis(url: str) -> None
         assert await store.sum_marks([a, b], *march, marks) == sums
         assert await store.data_versions([a, b]) == versions
         await redis.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_successor_closes_the_dossiers_of_the_unit_it_continues(url: str) -> None:
+    """§4b, issue 18: so-tnmt ends on 2025-02-28 and so-nnmt-2025 continues it. A dossier
+    received by so-tnmt and resolved on 2025-03-04 under so-nnmt-2025's code (no
+    ``transferred`` event) leaves so-tnmt's open set and counts resolved at so-nnmt-2025,
+    whichever arrives first; a receipt never continued stays open where it was."""
+    old, new = "so-tnmt", "so-nnmt-2025"
+    due = "2025-03-10T17:00:00+07:00"
+
+    def story(n: int) -> tuple[Event, Event]:
+        got_in = receipt("2025-02-20T09:00:00+07:00", dossier=f"s{n}", agency=old, due_at=due)
+        done = dossier_event(
+            "resolved",
+            "2025-03-04T15:00:00+07:00",
+            dossier=f"s{n}",
+            agency=new,
+            due_at=due,
+            outcome="approved",
+        )
+        return got_in, done
+
+    in_order, reversed_ = story(1), story(2)
+    untouched = receipt("2025-02-21T09:00:00+07:00", dossier="s3", agency=old, due_at=due)
+    months = [(date(2025, 2, 1), date(2025, 2, 28)), (date(2025, 3, 1), date(2025, 3, 31))]
+    marks = ["received", "resolved", "resolved_on_time"]
+    at = datetime(2025, 3, 20, tzinfo=UTC)
+
+    async def go() -> None:
+        redis, store = await fresh_store(url)
+        store.succession = succession_of(load_agencies())
+        await store.apply_many([in_order[0], untouched, reversed_[1]])
+        await store.apply_many([in_order[1]])
+        await store.apply_many([reversed_[0]])
+        feb = await store.sum_marks([old, new], *months[0], marks)
+        march = await store.sum_marks([old, new], *months[1], marks)
+        assert feb[old]["received"] == 3 and feb[new]["received"] == 0
+        assert march[new] == {"received": 0, "resolved": 2, "resolved_on_time": 2}
+        assert march[old]["resolved"] == 0
+        # only the dossier nobody continued is open (read under the successor today)
+        assert await store.open_counts([old, new], at) == {old: (1, 1, 0), new: (0, 0, 0)}
+        assert await store.applied_events([old, new]) == {old: 3, new: 2}
+        # a redelivery changes nothing
+        assert await store.apply_many([*in_order, *reversed_, untouched]) == [False] * 5
+        assert await store.sum_marks([old, new], *months[1], marks) == march
+        await redis.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_dossier_crosses_both_reorganisations(url: str) -> None:
+    """Received by so-tnmt in February 2025, resolved by H01.03 in July (through
+    so-nnmt-2025, March–June): open nowhere, resolved at H01.03, in either order."""
+    due = "2025-08-01T17:00:00+07:00"
+    got_in = receipt("2025-02-25T09:00:00+07:00", dossier="x1", agency="so-tnmt", due_at=due)
+    done = dossier_event(
+        "resolved",
+        "2025-07-05T10:00:00+07:00",
+        dossier="x1",
+        agency="H01.03",
+        due_at=due,
+        outcome="approved",
+    )
+    codes = ["so-tnmt", "so-nnmt-2025", "H01.03"]
+    at = datetime(2025, 8, 20, tzinfo=UTC)
+
+    async def go() -> None:
+        for first, then in ((got_in, done), (done, got_in)):
+            redis, store = await fresh_store(url)
+            store.succession = succession_of(load_agencies())
+            await store.apply_many([first])
+            await store.apply_many([then])
+            resolved = await store.sum_marks(
+                codes, date(2025, 1, 1), date(2025, 12, 31), ["resolved"]
+            )
+            assert resolved == {
+                "so-tnmt": {"resolved": 0},
+                "so-nnmt-2025": {"resolved": 0},
+                "H01.03": {"resolved": 1},
+            }
+            counts = await store.open_counts(codes, at)
+            assert all(c == (0, 0, 0) for c in counts.values()), counts
+            await redis.aclose()
 
     asyncio.run(go())

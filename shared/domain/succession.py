@@ -1,0 +1,103 @@
+"""Which unit continues which (domain README §4b, §9), as the transfers of the rules see it.
+
+When a unit's ``valid_to`` passes with dossiers still open, they move to its successor "as
+if transferred at the start of the successor's validity". The successor then sends the
+dossier's later events under its own code, with no ``transferred`` event: the store links
+its record of the dossier to the record of the unit that received it with one such
+transfer per step of the ``successor_code`` chain (:meth:`Succession.hops`), and the rules
+of a transferred dossier do the rest (``shared/store/moved_dossiers.py``).
+
+A hop from ``P`` to its successor ``S`` is dated at ``S``'s first day, 00:00 local time
+(``P``'s last day + 1 when ``S`` has no start), with the tie-breaker ``valid_from``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from shared.domain.calendar import LOCAL_TZ
+from shared.domain.catalog import Agency, AgencyCatalog
+
+# (epoch ms, tie-breaker, from, to): a transfer as the rules keep it (lifecycle.Dossier.links)
+Link = tuple[int, bytes, bytes, bytes]
+HOP_TIE = b"valid_from"
+
+
+def _start_ms(day: date) -> int:
+    return int(datetime.combine(day, time(0), LOCAL_TZ).timestamp()) * 1000
+
+
+class Succession:
+    """The ``successor_code`` chains of an agency catalog."""
+
+    def __init__(self, catalog: AgencyCatalog) -> None:
+        self._next: dict[str, tuple[str, Link]] = {}
+        agencies = catalog.agencies
+        for code, agency in agencies.items():
+            hop = self._hop(agency, agencies.get(agency.successor_code or ""))
+            if hop is not None:
+                self._next[code] = hop
+        self._before: dict[str, list[str]] = {}
+        for code, (to, _) in self._next.items():
+            self._before.setdefault(to, []).append(code)
+
+    @staticmethod
+    def _hop(agency: Agency, successor: Agency | None) -> tuple[str, Link] | None:
+        if successor is None or successor.agency_code == agency.agency_code:
+            return None
+        if successor.valid_from is not None:
+            start = successor.valid_from
+        elif agency.valid_to is not None:
+            start = agency.valid_to + timedelta(days=1)
+        else:
+            return None
+        code, to = agency.agency_code.encode(), successor.agency_code.encode()
+        return successor.agency_code, (_start_ms(start), HOP_TIE, code, to)
+
+    def has_successor(self, code: str) -> bool:
+        return code in self._next
+
+    def has_predecessors(self, code: str) -> bool:
+        return code in self._before
+
+    def descendants(self, code: str) -> list[tuple[str, list[Link]]]:
+        """The units of ``code``'s successor chain, each with the hops that lead there."""
+        out: list[tuple[str, list[Link]]] = []
+        path: list[Link] = []
+        seen = {code}
+        while code in self._next:
+            code, link = self._next[code]
+            if code in seen:
+                break
+            seen.add(code)
+            path = [*path, link]
+            out.append((code, path))
+        return out
+
+    def ancestors(self, code: str) -> list[tuple[str, list[Link]]]:
+        """The units ``code`` continues, directly or not, each with the hops from there to
+        ``code`` (nearest first)."""
+        out: list[tuple[str, list[Link]]] = []
+        todo: list[tuple[str, list[Link]]] = [(code, [])]
+        seen = {code}
+        while todo:
+            here, path = todo.pop(0)
+            for before in sorted(self._before.get(here, ())):
+                if before in seen:
+                    continue
+                seen.add(before)
+                hops = [self._next[before][1], *path]
+                out.append((before, hops))
+                todo.append((before, hops))
+        return out
+
+
+_LAST: list[tuple[AgencyCatalog, Succession]] = []
+
+
+def succession_of(catalog: AgencyCatalog) -> Succession:
+    """The catalog's :class:`Succession`, built once per catalog object (the services
+    keep one catalog object until it is replaced)."""
+    if not _LAST or _LAST[0][0] is not catalog:
+        _LAST[:] = [(catalog, Succession(catalog))]
+    return _LAST[0][1]
