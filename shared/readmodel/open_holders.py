@@ -4,7 +4,9 @@ When an agency's ``valid_to`` passes with dossiers still open, they move to its 
 if transferred at the start of the successor's validity; without one they are orphaned
 open dossiers, listed as such — never silently overdue under an ended unit. A dossier's
 state lives in its agency's Redis slot (``open:{agency}``), so a physical move would be a
-cross-slot write: the move is made when reading instead. Every "now" view of open dossiers
+cross-slot write: the move is made when reading instead (until the successor sends an
+event of the dossier: the store then links the two records, ``shared.domain.succession``,
+and the dossier leaves the ended unit's open set). Every "now" view of open dossiers
 (``GET /v1/dossiers/open``, the board, the overdue alerts, the ``egov_dossiers_*`` gauges)
 reads an ended unit's open set under the unit that holds it on the day, and
 ``GET /v1/dossiers/orphaned`` and the board's "Hồ sơ mồ côi" list those no unit holds. The
