@@ -1,7 +1,8 @@
 """Contract v1.2 through the running services: each new event type POSTed to ingest is
 applied by the real calculator (Faust, the apply script) — noted, never dead-lettered, the
-calculator still running — while the figures it does not count yet stay those of the
-dossier's receipt (the supplement request without ``due_at`` stopping the clock)."""
+calculator still running — the transfer moving the open dossier, its receipt's figures
+staying where it was received (the supplement request without ``due_at`` stopping the
+clock); and dossiers moved by a transfer or by a reorganisation's successor."""
 
 from __future__ import annotations
 
@@ -71,9 +72,85 @@ def test_the_calculator_notes_every_v12_event(stack) -> None:
     consumer.close()
 
     api = stack["api"].url
-    # the receipt's figures, as if the v1.2 events were not there (their rules come later)
+    # the receipt's figures stay where it was received
     assert figures(api, "full_online_rate", AGENCY, "2024-05")[:2] == (1, 1)
-    opened = httpx.get(
-        f"{api}/v1/dossiers/open", params={"scope": AGENCY}, headers=READ_AUTH, timeout=10
-    ).json()
-    assert (opened["open"], opened["overdue"]) == (1, 0)  # the clock stopped
+
+    def opened(scope: str) -> tuple[int, int]:
+        body = httpx.get(
+            f"{api}/v1/dossiers/open", params={"scope": scope}, headers=READ_AUTH, timeout=10
+        ).json()
+        return body["open"], body["overdue"]
+
+    # the transfer moved it to so-y-te, where the clock stopped (the supplement request
+    # without due_at, sent under so-tttt: any of its agencies may send its events)
+    assert opened(AGENCY) == (0, 0)
+    assert opened("so-y-te") == (1, 0)
+
+
+def _dossier(kind: str, at: str, agency: str, dossier: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": f"mv-{dossier}-{kind}",
+        "event_type": kind,
+        "occurred_at": at,
+        "agency_code": agency,
+        "dossier_id": dossier,
+        "procedure_code": "p-mv",
+        **fields,
+    }
+
+
+def test_moved_dossiers_are_open_and_resolved_where_they_are_held(stack) -> None:
+    """§4b through ingest, Kafka and the running calculator: a transfer moves the open
+    dossier to its new agency; a dossier so-tnmt received and its successor so-nnmt-2025
+    resolved (no transfer event) is open nowhere and resolved at the successor."""
+    due = "2025-03-10T17:00:00+07:00"
+    receipt = {
+        "service_level": "full_online",
+        "channel": "online",
+        "submitted_by": "citizen",
+        "due_at": due,
+    }
+    events = [
+        _dossier("received", "2025-02-10T09:00:00+07:00", "so-tttt", "mv-1", **receipt),
+        _dossier(
+            "transferred",
+            "2025-02-12T09:00:00+07:00",
+            "so-tttt",
+            "mv-1",
+            to_agency_code="so-y-te",
+        ),
+        _dossier(
+            "resolved",
+            "2025-03-04T15:00:00+07:00",
+            "so-nnmt-2025",
+            "mv-2",
+            due_at=due,
+            outcome="approved",
+        ),
+        _dossier("received", "2025-02-20T09:00:00+07:00", "so-tnmt", "mv-2", **receipt),
+    ]
+    resp = post(stack["ingest"].url, events)
+    assert resp.status_code == 202, resp.text
+    store = redis.Redis.from_url(stack["redis_url"])
+
+    codes = ("so-tttt", "so-y-te", "so-tnmt", "so-nnmt-2025")
+
+    def holders() -> dict[str, list[str]]:
+        """Per dossier, the agencies whose open set holds it."""
+        return {
+            ident: [c for c in codes if store.zscore(f"open:{{{c}}}", ident) is not None]
+            for ident in ("mv-1", "mv-2")
+        }
+
+    def on_time() -> int:
+        raw = store.hget("cnt:{so-nnmt-2025}:M202503", "resolved_on_time")
+        return int(raw) if raw is not None else 0
+
+    assert wait_for(on_time, 1, timeout=90) == 1
+    expected = {"mv-1": ["so-y-te"], "mv-2": []}
+    assert wait_for(holders, expected) == expected
+    # intake stays where it was received
+    assert int(store.hget("cnt:{so-tnmt}:M202502", "received") or 0) == 1
+    assert store.hget("cnt:{so-nnmt-2025}:M202502", "received") is None
+    store.close()
+    assert stack["calculator"].process.alive

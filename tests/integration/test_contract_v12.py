@@ -181,12 +181,14 @@ def test_each_new_event_type_is_accepted_reaches_kafka_and_is_applied(isolated) 
             assert await store.applied_events([AGENCY]) == {AGENCY: len(events)}
             assert await store.sum_marks([AGENCY], *year, marks) == before
             assert before[AGENCY]["received"] == 1
-            # the latest deadline change, a supplement request without due_at, stopped the
-            # clock (like suspended): open, not overdue; the transfer moved nothing yet
-            assert await store.open_counts([AGENCY], at) == {AGENCY: (1, 0, 0)}
-            score = await redis.zscore(redis_keys.open_dossiers(AGENCY), "HS-12")
+            # the transfer moved it to so-y-te, where the latest deadline change, a
+            # supplement request without due_at (sent under so-tttt), stopped the clock
+            # (like suspended): open, not overdue
+            assert await store.open_counts([AGENCY], at) == {AGENCY: (0, 0, 0)}
+            assert await store.open_counts(["so-y-te"], at) == {"so-y-te": (1, 0, 0)}
+            score = await redis.zscore(redis_keys.open_dossiers("so-y-te"), "HS-12")
             assert score == float("inf")
-            assert await store.open_counts(["so-y-te"], at) == {"so-y-te": (0, 0, 0)}
+            assert await store.applied_events(["so-y-te"]) == {"so-y-te": 0}
             # the script's states are what the rules in Python write, byte for byte
             for ident, family, mine in (
                 ("HS-12", "d", events[:5]),
