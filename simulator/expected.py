@@ -11,8 +11,9 @@ due time in force is the latest received / due_changed's, withdrawn and intake-r
 dossiers are not open (rejected ones lose their intake marks), every payment counts in its
 own period, documents and work files at each mark's earliest occurrence. Events with an
 ``event_id`` seen before change nothing; a ``transferred`` dossier's records share its
-facts (§4b) in the period figures — the point-in-time views (``status``, ``open_at``) read
-each agency's own events. Periods are ``YYYY`` and ``YYYY-MM`` in
+facts (§4b) in the period figures, and so do a reorganisation's (given the catalog's
+``Succession``, as the calculator follows it) — the point-in-time views (``status``,
+``open_at``) read each agency's own events. Periods are ``YYYY`` and ``YYYY-MM`` in
 Asia/Ho_Chi_Minh. (The independent reference model of the tests is
 ``tests/lifecycle_model.py``.)
 """
@@ -50,6 +51,7 @@ from shared.domain.lifecycle import (
     linked_agencies,
     share_records,
 )
+from shared.domain.succession import Link, Succession, asks, links_found
 
 UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -226,7 +228,9 @@ class DossierStatus(NamedTuple):
 class Figures:
     """Counted figures of a stream of events under §4a."""
 
-    def __init__(self) -> None:
+    def __init__(self, succession: Succession | None = None) -> None:
+        # the catalog's successor chains, followed like the calculator's (None: not)
+        self.succession = succession
         # (agency, dossier id) → its events (rules' view); (agency, entity) → a document's
         self.dossiers: dict[tuple[str, str], DossierEvents] = {}
         self.documents: dict[tuple[str, str], list[Step]] = {}
@@ -281,21 +285,26 @@ class Figures:
     def _compute(self) -> None:
         changes: dict[str, Changes] = defaultdict(Changes)
         states: dict[tuple[str, str], bytes | None] = {}
-        moved: list[tuple[str, str]] = []
+        moved: list[tuple[str, str, tuple[Link, ...]]] = []
         for (agency, ident), dossier in self.dossiers.items():
             ch = changes[agency]
             linked = len(ch.linked)
             states[(agency, ident)], _ = apply_entity(None, dossier.steps, ident, agency, ch)
-            moved += [(agency, i) for i in ch.linked[linked:]]
-        for agency, ident in moved:  # §4b: a moved dossier's records share its facts
+            moved += [(agency, i, ()) for i in ch.linked[linked:]]
+        if self.succession is not None:  # the links a reorganisation implies
+            for agency, ch in list(changes.items()):
+                looks = asks(self.succession, agency, ch.unrooted, ch.rooted)
+                found = [(where, ident) in states for _, ident, where, _ in looks]
+                moved += links_found(looks, found)
+        for agency, ident, links in moved:  # §4b: a moved dossier's records share its facts
             records: dict[str, bytes | None] = {}
-            todo = [agency]
+            todo = sorted({agency} | {c.decode() for link in links for c in link[2:]})
             while todo:
                 code = todo.pop()
                 raw = records[code] = states.get((code, ident))
                 if raw is not None:
                     todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
-            for code, (new, shared) in share_records(records, ident).items():
+            for code, (new, shared) in share_records(records, ident, links).items():
                 states[(code, ident)] = new
                 into = changes[code]
                 for (day, name), n in shared.counters.items():

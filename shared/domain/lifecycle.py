@@ -203,11 +203,11 @@ class Changes:
     published: list[tuple[int, str]] = field(default_factory=list)
     # dossiers whose records in other agencies share their facts (§4b transfers); of the
     # others, those with no receipt here (received elsewhere?) and those received here in
-    # this batch and open (continued elsewhere?): where the store looks for the units a
+    # this batch (continued elsewhere?): where the store looks for the units a
     # reorganisation links (``shared.domain.succession``)
     linked: list[str] = field(default_factory=list)
     unrooted: list[str] = field(default_factory=list)
-    rooted_open: list[str] = field(default_factory=list)
+    rooted: list[str] = field(default_factory=list)
 
     def bump(self, day: int, mark: str, n: int) -> None:
         key = (day, mark)
@@ -957,8 +957,8 @@ def apply_entity(
     elif not petition:
         if st.rday is None:
             ch.unrooted.append(ident)
-        elif received and st.decided[0] is None and not st.flags & 3:
-            ch.rooted_open.append(ident)
+        elif received:  # (open or not: whichever comes first, the two get linked)
+            ch.rooted.append(ident)
     if not any(flags):
         return None, flags
     _move_open(ch, ident, open0, in0, st, ab)

@@ -101,3 +101,33 @@ def succession_of(catalog: AgencyCatalog) -> Succession:
     if not _LAST or _LAST[0][0] is not catalog:
         _LAST[:] = [(catalog, Succession(catalog))]
     return _LAST[0][1]
+
+
+# a look for a dossier's record: (agency of the record, dossier id, unit to look at, the
+# hops between them)
+Ask = tuple[str, str, str, list[Link]]
+
+
+def asks(
+    succession: Succession, agency: str, unrooted: list[str], rooted: list[str]
+) -> list[Ask]:
+    """Where to look for the records a reorganisation links to ``agency``'s: for a record
+    with no receipt there, at the units ``agency`` continues; for one received there,
+    along its successors (``lifecycle.Changes.unrooted`` / ``rooted``)."""
+    out: list[Ask] = []
+    if unrooted and succession.has_predecessors(agency):
+        for before, hops in succession.ancestors(agency):
+            out += [(agency, ident, before, hops) for ident in unrooted]
+    if rooted and succession.has_successor(agency):
+        for after, hops in succession.descendants(agency):
+            out += [(agency, ident, after, hops) for ident in rooted]
+    return out
+
+
+def links_found(looks: list[Ask], found: list[bool]) -> list[tuple[str, str, tuple[Link, ...]]]:
+    """Per dossier record, the hops to the farthest unit found holding a record of it."""
+    best: dict[tuple[str, str], list[Link]] = {}
+    for (agency, ident, _, hops), hit in zip(looks, found, strict=True):
+        if hit and len(hops) > len(best.get((agency, ident), ())):
+            best[(agency, ident)] = hops
+    return [(agency, ident, tuple(hops)) for (agency, ident), hops in best.items()]

@@ -228,8 +228,8 @@ class Computed:
     flags: list[tuple[int, bool]]
     keys: list[str]  # the keys it writes besides its entities' and the fixed ones
     linked: list[str]  # its dossiers that moved between agencies (§4b): ``Changes.linked``
-    unrooted: list[str]  # ``Changes.unrooted``, ``rooted_open``
-    rooted_open: list[str]
+    unrooted: list[str]  # ``Changes.unrooted``, ``rooted``
+    rooted: list[str]
 
 
 def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Computed:
@@ -262,7 +262,7 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
         keys,
         ch.linked,
         ch.unrooted,
-        ch.rooted_open,
+        ch.rooted,
     )
 
 

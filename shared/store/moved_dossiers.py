@@ -14,8 +14,8 @@ converge, and a crash before the sharing is repaired by the batch's redelivery.
 
 A reorganisation links records the same way without a ``transferred`` event
 (:func:`successions`): a record at a unit with no receipt there is joined to the dossier's
-record at a unit it continues, and a dossier received and still open at a unit with a
-successor to the successors' records, with the hops of ``shared.domain.succession``.
+record at a unit it continues, and a dossier received at a unit with a successor to the
+successors' records, with the hops of ``shared.domain.succession``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from shared.domain.lifecycle import linked_agencies, share_records
-from shared.domain.succession import Link, Succession
+from shared.domain.succession import Ask, Link, Succession, asks, links_found
 from shared.store import keys as redis_keys
 from shared.store.apply_plan import ApplyCall, Computed, changes_args
 
@@ -96,22 +96,12 @@ async def successions(
 ) -> list[Moved]:
     """The dossiers of a batch a reorganisation links to another unit's record of them: a
     record with no receipt at a unit that continues others, to the farthest of those
-    holding the dossier; one received and open at a unit that has a successor, to the
-    farthest successor holding it. One pipelined read of the candidates."""
-    asks: list[tuple[str, str, str, list[Link]]] = []  # (agency, dossier, where, hops)
+    holding the dossier; one received at a unit that has a successor, to the farthest
+    successor holding it. One pipelined read of the candidates."""
+    looks: list[Ask] = []
     for call, out in zip(calls, computed, strict=True):
-        agency = call.agency
-        if out.unrooted and succession.has_predecessors(agency):
-            for before, hops in succession.ancestors(agency):
-                asks += [(agency, ident, before, hops) for ident in out.unrooted]
-        if out.rooted_open and succession.has_successor(agency):
-            for after, hops in succession.descendants(agency):
-                asks += [(agency, ident, after, hops) for ident in out.rooted_open]
-    if not asks:
+        looks += asks(succession, call.agency, out.unrooted, out.rooted)
+    if not looks:
         return []
-    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _ in asks])
-    found: dict[tuple[str, str], list[Link]] = {}
-    for (agency, ident, _, hops), raw in zip(asks, raws, strict=True):
-        if raw is not None and len(hops) > len(found.get((agency, ident), ())):
-            found[(agency, ident)] = hops
-    return [(agency, ident, tuple(hops)) for (agency, ident), hops in found.items()]
+    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _ in looks])
+    return links_found(looks, [raw is not None for raw in raws])

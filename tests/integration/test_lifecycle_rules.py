@@ -22,6 +22,7 @@ from shared.domain.catalog import load_agencies
 from shared.domain.succession import succession_of
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
+from simulator.expected import Figures
 from tests.conftest import redis_db
 from tests.factories import received
 from tests.lifecycle_model import expected_figures
@@ -633,6 +634,13 @@ def test_a_successor_closes_the_dossiers_of_the_unit_it_continues(url: str) -> N
 
     in_order, reversed_ = story(1), story(2)
     untouched = receipt("2025-02-21T09:00:00+07:00", dossier="s3", agency=old, due_at=due)
+    # refused by the successor: final for the dossier id, so so-tnmt's intake loses it
+    refused = [
+        receipt("2025-02-22T09:00:00+07:00", dossier="s4", agency=old, due_at=due),
+        dossier_event(
+            "intake_rejected", "2025-03-02T09:00:00+07:00", dossier="s4", agency=new, reason="x"
+        ),
+    ]
     months = [(date(2025, 2, 1), date(2025, 2, 28)), (date(2025, 3, 1), date(2025, 3, 31))]
     marks = ["received", "resolved", "resolved_on_time"]
     at = datetime(2025, 3, 20, tzinfo=UTC)
@@ -640,7 +648,7 @@ def test_a_successor_closes_the_dossiers_of_the_unit_it_continues(url: str) -> N
     async def go() -> None:
         redis, store = await fresh_store(url)
         store.succession = succession_of(load_agencies())
-        await store.apply_many([in_order[0], untouched, reversed_[1]])
+        await store.apply_many([in_order[0], untouched, reversed_[1], *refused])
         await store.apply_many([in_order[1]])
         await store.apply_many([reversed_[0]])
         feb = await store.sum_marks([old, new], *months[0], marks)
@@ -650,9 +658,15 @@ def test_a_successor_closes_the_dossiers_of_the_unit_it_continues(url: str) -> N
         assert march[old]["resolved"] == 0
         # only the dossier nobody continued is open (read under the successor today)
         assert await store.open_counts([old, new], at) == {old: (1, 1, 0), new: (0, 0, 0)}
-        assert await store.applied_events([old, new]) == {old: 3, new: 2}
+        assert await store.applied_events([old, new]) == {old: 4, new: 3}
+        # the simulator's oracle, given the same chains, says the same
+        raws = [e.model_dump(mode="json") for e in (*in_order, *reversed_, untouched, *refused)]
+        oracle = Figures(succession_of(load_agencies())).add_all(raws)
+        for code in (old, new):
+            for period, sums in (("2025-02", feb), ("2025-03", march)):
+                assert {m: oracle.marks(code, period)[m] for m in marks} == sums[code]
         # a redelivery changes nothing
-        assert await store.apply_many([*in_order, *reversed_, untouched]) == [False] * 5
+        assert await store.apply_many([*in_order, *reversed_, untouched, *refused]) == [False] * 7
         assert await store.sum_marks([old, new], *months[1], marks) == march
         await redis.aclose()
 
