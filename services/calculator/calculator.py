@@ -46,7 +46,13 @@ from shared.platform.lag_probe import LagProbe
 from shared.platform.logs import get_logger
 from shared.store.archived_years import YEAR_ARCHIVED, ArchivedYearsCache, archived_event
 from shared.store.catalogs import CatalogCache
-from shared.store.client import REDIS_UNAVAILABLE, RedisClient, is_cluster, redis_from_url
+from shared.store.client import (
+    REDIS_UNAVAILABLE,
+    RedisClient,
+    closed_transport,
+    is_cluster,
+    redis_from_url,
+)
 from shared.store.indicator_store import ApplyPlan, IndicatorStore, local_year
 from shared.store.last_seen import record_event_times
 from shared.store.replay import open_consumer, replay_ranges
@@ -57,6 +63,8 @@ log = get_logger("calculator")
 # records per fetch (a batch), and how often applied batches are committed
 BATCH_MAX = 4000
 COMMIT_INTERVAL_S = 1.0
+# Redis unavailable, or one of its nodes killed mid-call (``closed_transport``)
+REDIS_GONE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, RuntimeError)
 # records decoded between two turns of the event loop
 PREPARE_SLICE = 250
 # batches in flight: while one batch's scripts run in Redis, the next is sent as soon as
@@ -204,7 +212,7 @@ class Calculator:
                         ingested.append(int(stamp) / 1000)
                     except (TypeError, ValueError):
                         metrics.BAD_HEADERS.inc()
-        with contextlib.suppress(*REDIS_UNAVAILABLE):  # else apply_many plans it
+        with contextlib.suppress(*REDIS_GONE):  # else apply_many plans it
             out.plan = await self.store.plan(valid)
         return out
 
@@ -249,7 +257,9 @@ class Calculator:
                 return await self.store.apply_many(
                     events, batch.last, plan, turn=batch, floor=floor
                 )
-            except (*REDIS_UNAVAILABLE, KafkaError) as exc:
+            except (*REDIS_GONE, KafkaError) as exc:
+                if isinstance(exc, RuntimeError) and not closed_transport(exc):
+                    raise  # a bug, not Redis gone: the batch aborts
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)
@@ -313,8 +323,11 @@ class Calculator:
         )
 
     async def record_times(self, events: list[Event], now: datetime) -> None:
-        with contextlib.suppress(*REDIS_UNAVAILABLE):
+        try:
             await record_event_times(self.redis, events, now)
+        except REDIS_GONE as exc:
+            if isinstance(exc, RuntimeError) and not closed_transport(exc):
+                raise
 
     # --- timers ------------------------------------------------------------------------
 

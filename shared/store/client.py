@@ -37,6 +37,13 @@ CLUSTER_SCHEME = "redis+cluster://"
 # errors such as SlotNotCoveredError are not RedisErrors): retry, don't crash.
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
+
+def closed_transport(exc: BaseException) -> bool:
+    """uvloop's error for a write on a connection the server closed (a Redis node killed
+    mid-call: redis-py lets it through as it is, not as a ConnectionError)."""
+    return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
+
+
 RedisClient = Redis | RedisCluster
 SyncRedisClient = redis.Redis | redis.RedisCluster
 
