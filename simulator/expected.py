@@ -48,10 +48,8 @@ from shared.domain.lifecycle import (
     apply_dossier,
     apply_entity,
     id_hash,
-    linked_agencies,
-    share_records,
 )
-from shared.domain.succession import Link, Succession, asks, links_found
+from shared.domain.succession import Succession, follow_records
 
 UTC_OFFSET_S = LOCAL_OFFSET_S  # the calendar's fixed +07:00 (shared/domain/calendar.py)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -285,32 +283,29 @@ class Figures:
     def _compute(self) -> None:
         changes: dict[str, Changes] = defaultdict(Changes)
         states: dict[tuple[str, str], bytes | None] = {}
-        moved: list[tuple[str, str, tuple[Link, ...]]] = []
+        linked: list[tuple[str, str]] = []
         for (agency, ident), dossier in self.dossiers.items():
             ch = changes[agency]
-            linked = len(ch.linked)
             states[(agency, ident)], _ = apply_entity(None, dossier.steps, ident, agency, ch)
-            moved += [(agency, i, ()) for i in ch.linked[linked:]]
-        if self.succession is not None:  # the links a reorganisation implies
-            for agency, ch in list(changes.items()):
-                looks = asks(self.succession, agency, ch.unrooted, ch.rooted)
-                found = [(where, ident) in states for _, ident, where, _ in looks]
-                moved += links_found(looks, found)
-        for agency, ident, links in moved:  # §4b: a moved dossier's records share its facts
-            records: dict[str, bytes | None] = {}
-            todo = sorted({agency} | {c.decode() for link in links for c in link[2:]})
-            while todo:
-                code = todo.pop()
-                raw = records[code] = states.get((code, ident))
-                if raw is not None:
-                    todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
-            for code, (new, shared) in share_records(records, ident, links).items():
-                states[(code, ident)] = new
-                into = changes[code]
-                for (day, name), n in shared.counters.items():
-                    into.bump(day, name, n)
-                for key, n in shared.holders.items():
-                    into.holders[key] = into.holders.get(key, 0) + n
+        for agency, ch in list(changes.items()):
+            linked += [(agency, i) for i in ch.linked]
+
+        def put(code: str, ident: str, new: bytes, shared: Changes) -> None:
+            states[(code, ident)] = new
+            into = changes[code]
+            for (day, name), n in shared.counters.items():
+                into.bump(day, name, n)
+            for key, n in shared.holders.items():
+                into.holders[key] = into.holders.get(key, 0) + n
+
+        # §4b: moved dossiers' records share their facts; a reorganisation links records
+        follow_records(
+            lambda code, ident: states.get((code, ident)),
+            put,
+            linked,
+            [(agency, ch.unrooted, ch.rooted) for agency, ch in list(changes.items())],
+            self.succession,
+        )
         for (agency, ident), steps in self.documents.items():
             apply_entity(None, steps, ident, agency, changes[agency], document=True)
         marks: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

@@ -208,16 +208,19 @@ def _records(
 
 
 def _holder(links: list[Link], ms: int, own: str) -> str:
-    """Who held the dossier at ``ms``: the latest transfer's destination by then, its first
-    transfer's origin before; ``own`` when it never moved."""
+    """Who held the dossier at ``ms``: starting at the unit no transfer leads to, follow
+    the transfers by then out of the holder of the moment, in time order; ``own`` when it
+    never moved."""
     if not links:
         return own
-    held = links[0][2]
-    for ts, _, _, to in links:
-        if ts > ms:
-            break
-        held = to
-    return held
+    held = next((a for _, _, a, _ in links if a not in {to for *_, to in links}), links[0][2])
+    left = [link for link in links if link[0] <= ms]
+    while True:
+        step = next((link for link in left if link[2] == held), None)
+        if step is None:
+            return held
+        left.remove(step)
+        held = step[3]
 
 
 def _dossier(
@@ -287,7 +290,7 @@ def _dossier(
             fig.paid_online[agency].add((_day(p.occurred_at), p.procedure_code))
             fig.sets[agency].add((_day(p.occurred_at), "dos_paid_online", p.dossier_id))
     closed = resolved or rejected or any(isinstance(e, DossierWithdrawn) for e in evs)
-    held = not links or links[-1][3] == agency
+    held = _holder(links, 1 << 62, agency) == agency
     if every_receipt and not closed and held and (receipts or links):
         deadlines = sorted(
             (

@@ -281,6 +281,29 @@ def _tdec(raw: bytes, p: int, x: bytes, pre: bytes) -> tuple[bytes, int]:
 # -- dossiers ----------------------------------------------------------------------------
 
 
+_NOW_MAX = 1 << 62  # later than any event
+
+
+def holder_of(links: list[tuple[int, bytes, bytes, bytes]], ms: int, own: bytes) -> bytes:
+    """Who holds a dossier with these transfers (sorted) at epoch ms ``ms``; ``own`` when
+    it never moved. See ``Dossier.holder_at``."""
+    if not links:
+        return own
+    tos = {link[3] for link in links}
+    held = next((link[2] for link in links if link[2] not in tos), links[0][2])
+    used = [False] * len(links)
+    moved = True
+    while moved:
+        moved = False
+        for i, link in enumerate(links):
+            if link[0] > ms:
+                break
+            if not used[i] and link[2] == held:
+                held, used[i], moved = link[3], True, True
+                break  # again from the earliest: one of the same instant may follow
+    return held
+
+
 class Dossier:
     """A dossier's state. ``decided``: per decision (resolved, returned, rated) ``None`` or
     (epoch ms, tie-breaker, flag); ``due_at``: ``None`` or (epoch ms, tie-breaker, due in
@@ -331,20 +354,15 @@ class Dossier:
 
     # where the dossier is (§4b): its own agency's record unless it moved
     def holder_at(self, ms: int, own: bytes) -> bytes:
-        """The agency holding the dossier at epoch ms ``ms`` (``own``: this record's)."""
-        links = self.links
-        if not links:
-            return own
-        held = links[0][2]
-        for link in links:
-            if link[0] > ms:
-                break
-            held = link[3]
-        return held
+        """The agency holding the dossier at epoch ms ``ms`` (``own``: this record's): from
+        the unit no transfer leads to, each transfer by then that leaves the holder of the
+        moment, earliest first (a transfer and a reorganisation's hop of the same instant
+        follow each other in the order the chain needs)."""
+        return holder_of(self.links, ms, own)
 
     def held_by(self, own: bytes) -> bool:
-        """Whether this record's agency holds the dossier now (its latest transfer's)."""
-        return not self.links or self.links[-1][3] == own
+        """Whether this record's agency holds the dossier now."""
+        return not self.links or holder_of(self.links, _NOW_MAX, own) == own
 
     def receipt_day(self) -> int | None:
         """Its receipt day as the holder sees it (the origin's when it moved here)."""
@@ -417,7 +435,7 @@ class Dossier:
         (or, once it moved, not held by ``own``, this record's agency)."""
         if self.petition:
             return None
-        if self.links and (self.rday0 is None or self.links[-1][3] != own):
+        if self.links and (self.rday0 is None or not self.held_by(own)):
             return None
         if (self.rday is not None or self.links) and self.decided[0] is None and not self.flags & 3:
             if self.due_at is not None:
@@ -954,10 +972,10 @@ def apply_entity(
     # (even after a redelivered event: a crash may have come before what follows)
     if st.links:  # its other records share what happened
         ch.linked.append(ident)
-    elif not petition:
+    if not petition:  # (open or not, linked or not: whichever comes first, they get linked)
         if st.rday is None:
             ch.unrooted.append(ident)
-        elif received:  # (open or not: whichever comes first, the two get linked)
+        elif received:
             ch.rooted.append(ident)
     if not any(flags):
         return None, flags

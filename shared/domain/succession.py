@@ -13,10 +13,12 @@ A hop from ``P`` to its successor ``S`` is dated at ``S``'s first day, 00:00 loc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.catalog import Agency, AgencyCatalog
+from shared.domain.lifecycle import Changes, linked_agencies, share_records
 
 # (epoch ms, tie-breaker, from, to): a transfer as the rules keep it (lifecycle.Dossier.links)
 Link = tuple[int, bytes, bytes, bytes]
@@ -104,30 +106,71 @@ def succession_of(catalog: AgencyCatalog) -> Succession:
 
 
 # a look for a dossier's record: (agency of the record, dossier id, unit to look at, the
-# hops between them)
-Ask = tuple[str, str, str, list[Link]]
+# hops between them, True: a unit it continues / False: one that continues it)
+Ask = tuple[str, str, str, list[Link], bool]
 
 
-def asks(
-    succession: Succession, agency: str, unrooted: list[str], rooted: list[str]
-) -> list[Ask]:
-    """Where to look for the records a reorganisation links to ``agency``'s: for a record
-    with no receipt there, at the units ``agency`` continues; for one received there,
-    along its successors (``lifecycle.Changes.unrooted`` / ``rooted``)."""
+def asks(succession: Succession, agency: str, unrooted: list[str], rooted: list[str]) -> list[Ask]:
+    """Where to look for the records a reorganisation links to ``agency``'s dossiers with
+    no receipt there or received there in this batch (``lifecycle.Changes.unrooted`` /
+    ``rooted``): at the units ``agency`` continues and along its successors — both ways,
+    so whichever record comes first, the second finds it."""
+    idents = unrooted + rooted
     out: list[Ask] = []
-    if unrooted and succession.has_predecessors(agency):
+    if idents and succession.has_predecessors(agency):
         for before, hops in succession.ancestors(agency):
-            out += [(agency, ident, before, hops) for ident in unrooted]
-    if rooted and succession.has_successor(agency):
+            out += [(agency, ident, before, hops, True) for ident in idents]
+    if idents and succession.has_successor(agency):
         for after, hops in succession.descendants(agency):
-            out += [(agency, ident, after, hops) for ident in rooted]
+            out += [(agency, ident, after, hops, False) for ident in idents]
     return out
 
 
 def links_found(looks: list[Ask], found: list[bool]) -> list[tuple[str, str, tuple[Link, ...]]]:
-    """Per dossier record, the hops to the farthest unit found holding a record of it."""
-    best: dict[tuple[str, str], list[Link]] = {}
-    for (agency, ident, _, hops), hit in zip(looks, found, strict=True):
-        if hit and len(hops) > len(best.get((agency, ident), ())):
-            best[(agency, ident)] = hops
-    return [(agency, ident, tuple(hops)) for (agency, ident), hops in best.items()]
+    """Per dossier record, the hops to every unit found holding a record of it (the
+    union: units that merged into one may each have held it, one after the other)."""
+    out: dict[tuple[str, str], list[Link]] = {}
+    for (agency, ident, _, hops, _), hit in zip(looks, found, strict=True):
+        if hit:
+            have = out.setdefault((agency, ident), [])
+            have += [hop for hop in hops if hop not in have]
+    return [(agency, ident, tuple(sorted(hops))) for (agency, ident), hops in out.items()]
+
+
+def follow_records(
+    get: Callable[[str, str], bytes | None],
+    put: Callable[[str, str, bytes, Changes], None],
+    linked: Iterable[tuple[str, str]],
+    candidates: Iterable[tuple[str, list[str], list[str]]],
+    succession: Succession | None,
+) -> None:
+    """What the store does after a batch (``shared/store/moved_dossiers.py`` ``follow``),
+    over states in memory (``get``/``put`` by agency and dossier id): the moved dossiers'
+    records shared, the links a reorganisation implies made, again for the records the
+    sharing creates, until nothing new. For the simulator's oracle and the tests."""
+    moved: list[tuple[str, str, tuple[Link, ...]]] = [(a, i, ()) for a, i in linked]
+    todo_asks = list(candidates)
+    while True:
+        if succession is not None:
+            looks: list[Ask] = []
+            for agency, unrooted, rooted in todo_asks:
+                looks += asks(succession, agency, unrooted, rooted)
+            found = [get(where, ident) is not None for _, ident, where, _, _ in looks]
+            moved += links_found(looks, found)
+        if not moved:
+            return
+        created: list[tuple[str, str]] = []
+        for agency, ident, links in dict.fromkeys(moved):
+            records: dict[str, bytes | None] = {}
+            todo = sorted({agency} | {c.decode() for link in links for c in link[2:]})
+            while todo:
+                code = todo.pop()
+                raw = records[code] = get(code, ident)
+                if raw is not None:
+                    todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
+            for code, (new, ch) in share_records(records, ident, links).items():
+                if records[code] is None:
+                    created.append((code, ident))
+                put(code, ident, new, ch)
+        moved = []
+        todo_asks = [(code, [ident], []) for code, ident in created]

@@ -50,7 +50,7 @@ from shared.store.bucket_reads import (
 )
 from shared.store.client import LuaScript, RedisClient
 from shared.store.exceptions import RestoreInProgress
-from shared.store.moved_dossiers import Moved, share_facts, successions
+from shared.store.moved_dossiers import follow
 
 # Raises an agency's data version (the key ``vk``) to max(current + 1, server clock in µs):
 # monotonic even across a deleted key or a flushed database, so a cached figure can never
@@ -345,15 +345,8 @@ class IndicatorStore:
             flags = await self._write(events, offsets, calls, computed, ks, token, turn)
         finally:
             self._drop_overlay(token)
-        moved: list[Moved] = [
-            (call.agency, ident, ())
-            for call, out in zip(calls, computed, strict=True)
-            for ident in out.linked
-        ]
-        if self.succession is not None:
-            moved += await successions(self, ks, calls, computed, self.succession)
-        if moved:  # §4b: before the offsets are claimed (a crash redelivers, and re-shares)
-            await share_facts(self, ks, moved)
+        # §4b, before the offsets are claimed (a crash redelivers, and shares again)
+        await follow(self, ks, calls, computed, self.succession)
         groups = dict.fromkeys(c.agency for c in calls)
         if offsets:
             # the agencies' own claims: what the next batch's calls must find (see gaps())

@@ -58,15 +58,20 @@ async def read_records(
     return records
 
 
-async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[Moved]) -> int:
+async def share_facts(
+    store: IndicatorStore, ks: str, dossiers: Iterable[Moved]
+) -> list[tuple[str, str]]:
     """Bring every record of each moved dossier up to the join of all (and of the
-    transfers given): the number of records written."""
-    written = 0
+    transfers given): the records it created, (agency, dossier id) — each a new record of
+    the dossier, that a reorganisation may link further (:func:`follow`)."""
+    created: list[tuple[str, str]] = []
     for agency, ident, links in dict.fromkeys(dossiers):
         for _ in range(MAX_ROUNDS):
             records = await read_records(store, ks, agency, ident, links)
             calls: list[tuple[list[str], list[str | bytes]]] = []
+            codes: list[str] = []
             for code, (new, ch) in share_records(records, ident, links).items():
+                codes.append(code)
                 keys, tail = changes_args(ch, code, ks)
                 entity = redis_keys.entity_of(code, "d", ident, ks)
                 calls.append(
@@ -78,30 +83,61 @@ async def share_facts(store: IndicatorStore, ks: str, dossiers: Iterable[Moved])
             if not calls:
                 break
             results = await store.run_apply(calls)
-            written += sum(1 for ok in results if ok)
+            created += [
+                (code, ident)
+                for code, ok in zip(codes, results, strict=True)
+                if ok and records[code] is None
+            ]
             if all(results):
                 break
             store.conflicts += sum(1 for ok in results if not ok)
         else:
             raise RuntimeError(f"the records of a moved dossier kept changing ({agency})")
-    return written
+    return created
+
+
+async def follow(
+    store: IndicatorStore,
+    ks: str,
+    calls: Sequence[ApplyCall],
+    computed: Sequence[Computed],
+    succession: Succession | None,
+) -> None:
+    """After a batch is written: every moved dossier's records shared, and the links a
+    reorganisation implies made, again for the records the sharing creates (a transfer
+    to a unit its successor then holds the dossier of), until nothing new."""
+    moved: list[Moved] = [
+        (call.agency, ident, ())
+        for call, out in zip(calls, computed, strict=True)
+        for ident in out.linked
+    ]
+    candidates = [
+        (call.agency, out.unrooted, out.rooted) for call, out in zip(calls, computed, strict=True)
+    ]
+    while True:
+        if succession is not None:
+            moved += await successions(store, ks, candidates, succession)
+        if not moved:
+            return
+        created = await share_facts(store, ks, moved)
+        moved = []
+        candidates = [(code, [ident], []) for code, ident in created]
 
 
 async def successions(
     store: IndicatorStore,
     ks: str,
-    calls: Sequence[ApplyCall],
-    computed: Sequence[Computed],
+    candidates: Sequence[tuple[str, list[str], list[str]]],
     succession: Succession,
 ) -> list[Moved]:
-    """The dossiers of a batch a reorganisation links to another unit's record of them: a
-    record with no receipt at a unit that continues others, to the farthest of those
-    holding the dossier; one received at a unit that has a successor, to the farthest
-    successor holding it. One pipelined read of the candidates."""
+    """The dossiers a reorganisation links to another unit's record of them ((agency,
+    records with no receipt there, records received there in the batch)): each to the
+    farthest unit holding a record of it, each way (``succession.asks``). One pipelined
+    read of the candidates."""
     looks: list[Ask] = []
-    for call, out in zip(calls, computed, strict=True):
-        looks += asks(succession, call.agency, out.unrooted, out.rooted)
+    for agency, unrooted, rooted in candidates:
+        looks += asks(succession, agency, unrooted, rooted)
     if not looks:
         return []
-    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _ in looks])
+    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _, _ in looks])
     return links_found(looks, [raw is not None for raw in raws])

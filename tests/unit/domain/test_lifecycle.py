@@ -24,10 +24,9 @@ from shared.domain.lifecycle import (
     _lua_order,
     apply_entity,
     id_hash,
-    linked_agencies,
-    share_records,
     step_of,
 )
+from shared.domain.succession import Succession, follow_records
 from tests.integration.test_lifecycle_rules import AGENCY, lifecycle_event, parse, receipt
 from tests.lifecycle_model import expected_figures
 
@@ -41,7 +40,8 @@ def day_text(day: int) -> str:
 class MemoryFigures:
     """What Redis would hold, kept in dicts: states per entity, summed changes per agency."""
 
-    def __init__(self) -> None:
+    def __init__(self, succession: Succession | None = None) -> None:
+        self.succession = succession  # followed like the store's (moved_dossiers)
         self.states: dict[tuple[str, str], bytes] = {}
         self.changes: dict[str, Changes] = {}
         self.open: dict[str, dict[str, float]] = {}
@@ -54,6 +54,7 @@ class MemoryFigures:
             ch = self.changes.setdefault(event.agency_code, Changes())
             ch.open = {}
             ch.open766 = {}
+            ch.linked, ch.unrooted, ch.rooted = [], [], []
             new, applied = apply_entity(
                 self.states.get(key),
                 [step_of(event)],
@@ -66,32 +67,29 @@ class MemoryFigures:
             if new is not None:
                 self.states[key] = new
             self._open(event.agency_code, ch)
-            for ident in ch.linked:  # §4b: its records in other agencies share its facts
-                self.share(event.agency_code, ident)
+            # §4b: what the store does after each write (moved_dossiers.follow)
+            follow_records(
+                lambda code, ident: self.states.get((code, f"d:{ident}")),
+                self._put,
+                [(event.agency_code, i) for i in ch.linked],
+                [(event.agency_code, ch.unrooted, ch.rooted)],
+                self.succession,
+            )
             flags += applied
         return flags
 
-    def share(self, agency: str, ident: str) -> None:
-        """What the store does after a moved dossier's event (``moved_dossiers``)."""
-        records: dict[str, bytes | None] = {}
-        todo = [agency]
-        while todo:
-            code = todo.pop()
-            raw = records[code] = self.states.get((code, f"d:{ident}"))
-            if raw is not None:
-                todo += sorted(linked_agencies(raw, ident, code) - records.keys() - set(todo))
-        for code, (new, ch) in share_records(records, ident).items():
-            self.states[(code, f"d:{ident}")] = new
-            total = self.changes.setdefault(code, Changes())
-            for (day, mark), n in ch.counters.items():
-                total.bump(day, mark, n)
-            for held, n in ch.holders.items():
-                total.holders[held] = total.holders.get(held, 0) + n
-            for member, n in ch.counted.items():
-                total.counted[member] = total.counted.get(member, 0) + n
-            total.sets |= ch.sets
-            total.paid_online |= ch.paid_online
-            self._open(code, ch)
+    def _put(self, code: str, ident: str, new: bytes, ch: Changes) -> None:
+        self.states[(code, f"d:{ident}")] = new
+        total = self.changes.setdefault(code, Changes())
+        for (day, mark), n in ch.counters.items():
+            total.bump(day, mark, n)
+        for held, n in ch.holders.items():
+            total.holders[held] = total.holders.get(held, 0) + n
+        for member, n in ch.counted.items():
+            total.counted[member] = total.counted.get(member, 0) + n
+        total.sets |= ch.sets
+        total.paid_online |= ch.paid_online
+        self._open(code, ch)
 
     def _open(self, agency: str, ch: Changes) -> None:
         opened = self.open.setdefault(agency, {})
