@@ -14,7 +14,6 @@ leader), take snapshots and publish the indicator updates of the agencies touche
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import Counter
@@ -49,9 +48,9 @@ from shared.store.catalogs import CatalogCache
 from shared.store.client import (
     REDIS_UNAVAILABLE,
     RedisClient,
-    closed_transport,
     is_cluster,
     redis_from_url,
+    redis_gone,
 )
 from shared.store.indicator_store import ApplyPlan, IndicatorStore, local_year
 from shared.store.last_seen import record_event_times
@@ -63,8 +62,6 @@ log = get_logger("calculator")
 # records per fetch (a batch), and how often applied batches are committed
 BATCH_MAX = 4000
 COMMIT_INTERVAL_S = 1.0
-# Redis unavailable, or one of its nodes killed mid-call (``closed_transport``)
-REDIS_GONE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, RuntimeError)
 # records decoded between two turns of the event loop
 PREPARE_SLICE = 250
 # batches in flight: while one batch's scripts run in Redis, the next is sent as soon as
@@ -212,8 +209,11 @@ class Calculator:
                         ingested.append(int(stamp) / 1000)
                     except (TypeError, ValueError):
                         metrics.BAD_HEADERS.inc()
-        with contextlib.suppress(*REDIS_GONE):  # else apply_many plans it
+        try:
             out.plan = await self.store.plan(valid)
+        except Exception as exc:  # Redis away: apply_many plans it
+            if not redis_gone(exc):
+                raise
         return out
 
     async def apply(self, prepared: Prepared, batch: BatchInFlight) -> None:
@@ -257,9 +257,9 @@ class Calculator:
                 return await self.store.apply_many(
                     events, batch.last, plan, turn=batch, floor=floor
                 )
-            except (*REDIS_GONE, KafkaError) as exc:
-                if isinstance(exc, RuntimeError) and not closed_transport(exc):
-                    raise  # a bug, not Redis gone: the batch aborts
+            except Exception as exc:
+                if not (redis_gone(exc) or isinstance(exc, KafkaError)):
+                    raise  # a bug, not Redis or Kafka away: the batch aborts
                 metrics.REDIS_RETRIES.inc()
                 log.warning("apply_retry", error=type(exc).__name__, retry_in=delay)
                 await asyncio.sleep(delay)
@@ -325,8 +325,8 @@ class Calculator:
     async def record_times(self, events: list[Event], now: datetime) -> None:
         try:
             await record_event_times(self.redis, events, now)
-        except REDIS_GONE as exc:
-            if isinstance(exc, RuntimeError) and not closed_transport(exc):
+        except Exception as exc:
+            if not redis_gone(exc):
                 raise
 
     # --- timers ------------------------------------------------------------------------

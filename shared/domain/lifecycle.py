@@ -139,9 +139,6 @@ OPEN_DOSSIER, OPEN_DOSSIER_UNSAT, OPEN_PETITION, OPEN_PETITION_UNSAT = "d", "du"
 # (H): E_SYNCED, E_APOLOGY, E_SUPP1/2; E_PROC its procedure follows, E_PROC_FIRST it is the
 # first of its procedures with an online dossier (most dossiers: not written twice)
 E_SYNCED, E_APOLOGY, E_SUPP1, E_SUPP2, E_PROC, E_PROC_FIRST = 8, 16, 32, 64, 512, 1024
-# the facts a linked dossier's records share (``merge_dossier``); the rest of ``ext`` (the
-# v1.2 intake flags, the procedure's encoding) is the receipt's, kept where it was received
-E_SHARED = E_SYNCED | E_APOLOGY | E_SUPP1 | E_SUPP2
 
 
 def local_day(ms: int) -> int:

@@ -106,8 +106,8 @@ def succession_of(catalog: AgencyCatalog) -> Succession:
 
 
 # a look for a dossier's record: (agency of the record, dossier id, unit to look at, the
-# hops between them, True: a unit it continues / False: one that continues it)
-Ask = tuple[str, str, str, list[Link], bool]
+# hops between them)
+Ask = tuple[str, str, str, list[Link]]
 
 
 def asks(succession: Succession, agency: str, unrooted: list[str], rooted: list[str]) -> list[Ask]:
@@ -119,10 +119,10 @@ def asks(succession: Succession, agency: str, unrooted: list[str], rooted: list[
     out: list[Ask] = []
     if idents and succession.has_predecessors(agency):
         for before, hops in succession.ancestors(agency):
-            out += [(agency, ident, before, hops, True) for ident in idents]
+            out += [(agency, ident, before, hops) for ident in idents]
     if idents and succession.has_successor(agency):
         for after, hops in succession.descendants(agency):
-            out += [(agency, ident, after, hops, False) for ident in idents]
+            out += [(agency, ident, after, hops) for ident in idents]
     return out
 
 
@@ -130,7 +130,7 @@ def links_found(looks: list[Ask], found: list[bool]) -> list[tuple[str, str, tup
     """Per dossier record, the hops to every unit found holding a record of it (the
     union: units that merged into one may each have held it, one after the other)."""
     out: dict[tuple[str, str], list[Link]] = {}
-    for (agency, ident, _, hops, _), hit in zip(looks, found, strict=True):
+    for (agency, ident, _, hops), hit in zip(looks, found, strict=True):
         if hit:
             have = out.setdefault((agency, ident), [])
             have += [hop for hop in hops if hop not in have]
@@ -155,7 +155,7 @@ def follow_records(
             looks: list[Ask] = []
             for agency, unrooted, rooted in todo_asks:
                 looks += asks(succession, agency, unrooted, rooted)
-            found = [get(where, ident) is not None for _, ident, where, _, _ in looks]
+            found = [get(where, ident) is not None for _, ident, where, _ in looks]
             moved += links_found(looks, found)
         if not moved:
             return

@@ -44,6 +44,11 @@ def closed_transport(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "the handler is closed" in str(exc)
 
 
+def redis_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis (or one of its nodes) is away: retry, don't crash."""
+    return isinstance(exc, REDIS_UNAVAILABLE) or closed_transport(exc)
+
+
 RedisClient = Redis | RedisCluster
 SyncRedisClient = redis.Redis | redis.RedisCluster
 

@@ -139,5 +139,5 @@ async def successions(
         looks += asks(succession, agency, unrooted, rooted)
     if not looks:
         return []
-    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _, _ in looks])
+    raws = await store.read_entities(ks, [(where, ident) for _, ident, where, _ in looks])
     return links_found(looks, [raw is not None for raw in raws])

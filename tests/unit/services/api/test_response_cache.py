@@ -26,6 +26,21 @@ class Value(BaseModel):
     n: int
 
 
+class Gated:
+    """A computation that counts its calls; every call after the first waits for
+    ``release`` (a recomputation still running)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def compute(self) -> Value:
+        self.calls += 1
+        if self.calls > 1:
+            await self.release.wait()
+        return Value(n=self.calls)
+
+
 def test_concurrent_misses_compute_once_and_writes_invalidate() -> None:
     async def go() -> None:
         versions = Versions()
@@ -62,15 +77,8 @@ def test_requests_during_a_recomputation_get_the_previous_body() -> None:
     async def go() -> None:
         versions = Versions()
         cache = ResponseCache(versions)
-        calls = 0
-        release = asyncio.Event()
-
-        async def compute() -> Value:
-            nonlocal calls
-            calls += 1
-            if calls > 1:
-                await release.wait()
-            return Value(n=calls)
+        gated = Gated()
+        compute, release = gated.compute, gated.release
 
         async def ask() -> int:
             resp = await cache.respond(("k",), 1, ["a"], compute)
@@ -83,11 +91,11 @@ def test_requests_during_a_recomputation_get_the_previous_body() -> None:
         assert await asyncio.gather(*(ask() for _ in range(5))) == [1] * 5
         versions.by_agency["a"] = 3  # another write: no second computation meanwhile
         assert await asyncio.gather(*(ask() for _ in range(5))) == [1] * 5
-        assert not starter.done() and calls == 2
+        assert not starter.done() and gated.calls == 2
         release.set()
         assert await starter == 2
-        assert await ask() == 3 and calls == 3  # the next request computes the newest
-        assert await ask() == 3 and calls == 3
+        assert await ask() == 3 and gated.calls == 3  # the next request computes the newest
+        assert await ask() == 3 and gated.calls == 3
 
     asyncio.run(go())
 
@@ -196,15 +204,8 @@ def test_a_family_shares_its_latest_body_across_keys() -> None:
 
     async def go() -> None:
         cache = ResponseCache(Versions())
-        release = asyncio.Event()
-        calls = 0
-
-        async def compute() -> Value:
-            nonlocal calls
-            calls += 1
-            if calls > 1:
-                await release.wait()
-            return Value(n=calls)
+        gated = Gated()
+        compute, release = gated.compute, gated.release
 
         async def ask(second: int) -> int:
             resp = await cache.respond(("766", second), 1, ["a"], compute, family=("766",))
@@ -215,6 +216,6 @@ def test_a_family_shares_its_latest_body_across_keys() -> None:
         await asyncio.sleep(0.01)
         assert await ask(101) == 1 and await ask(102) == 1  # the family's latest
         release.set()
-        assert await starter == 2 and calls == 2
+        assert await starter == 2 and gated.calls == 2
 
     asyncio.run(go())
