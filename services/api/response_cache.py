@@ -67,13 +67,18 @@ class DataVersions(Protocol):
 class ResponseCache:
     def __init__(self, store: DataVersions, maxsize: int = 4096) -> None:
         self.store = store
-        self._entries: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
+        # (family or key, catalog version) → the full key and body of its latest
+        # computation: a hit when the full key read now is that one. One entry per
+        # response, not one per version seen: under steady writes stale versions would
+        # otherwise fill the cache (and memory) and push out the entries still in use.
+        # A computation that read older versions and ends last does not replace a newer
+        # one (``_started``: the order computations read their versions in).
+        self._entries: LRUCache[Hashable, tuple[Hashable, bytes, int]] = LRUCache(maxsize=maxsize)
+        self._started = 0
         # (key, catalog version, digest of the figures read) → bytes (staged_body)
         self._renderings: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
-        # (key, catalog version) → the body of its latest computation (``respond``), and
-        # the number of its computations under way (whatever their versions)
-        self._latest: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
+        # (family or key, catalog version) → its computations under way (any versions)
         self._computing: dict[Hashable, int] = {}
 
     async def respond(
@@ -89,12 +94,18 @@ class ResponseCache:
         second names the key without it)."""
 
         async def encoded() -> bytes:
-            return await off_loop(to_json, await compute())
+            # on the loop: pydantic-core encodes a 117-unit ranking in well under a
+            # millisecond, less than a worker thread's hand-over costs the loop
+            return to_json(await compute())
 
         body, _ = await self.body(
             key, catalog_version, agencies, encoded, previous_ok=True, family=family
         )
         return Response(body, media_type="application/json")
+
+    def __len__(self) -> int:
+        """Responses held (one per route and parameters, whatever versions were seen)."""
+        return len(self._entries)
 
     async def full_key(
         self,
@@ -141,26 +152,25 @@ class ResponseCache:
         for responses whose entity tag names the versions (the public pages)."""
         if full_key is None:
             full_key = await self.full_key(key, catalog_version, agencies)
-        body = self._entries.get(full_key)
-        if body is not None:
+        named = (family or key, catalog_version)
+        latest = self._entries.get(named)
+        body: bytes | None = None
+        if latest is not None and latest[0] == full_key:
             LOOKUPS.labels("hit").inc()
-        elif (
-            previous_ok
-            and self._computing.get(named := (family or key, catalog_version))
-            and (latest := self._latest.get(named)) is not None
-        ):
+            body = latest[1]
+        elif previous_ok and self._computing.get(named) and latest is not None:
             LOOKUPS.labels("previous").inc()
-            body = latest
+            body = latest[1]
         elif (pending := self._pending.get(full_key)) is not None:
             # the same response is being computed: wait for it rather than compute it again
             LOOKUPS.labels("joined").inc()
             body = await asyncio.shield(pending)
         else:
             LOOKUPS.labels("miss").inc()
-            named = (family or key, catalog_version)
             # counted now, not when the task first runs: requests in between answer too
             self._computing[named] = self._computing.get(named, 0) + 1
-            task = asyncio.ensure_future(self._compute(full_key, compute, named))
+            self._started += 1
+            task = asyncio.ensure_future(self._compute(full_key, compute, named, self._started))
             task.add_done_callback(lambda _: self._computed(named))
             self._pending[full_key] = task
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
@@ -199,12 +209,17 @@ class ResponseCache:
         return await self.body(key, catalog_version, agencies, compute, full_key)
 
     async def _compute(
-        self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]], named: Hashable
+        self,
+        full_key: Hashable,
+        compute: Callable[[], Awaitable[bytes]],
+        named: Hashable,
+        started: int,
     ) -> bytes:
         try:
             body = await compute()
-            self._entries[full_key] = body
-            self._latest[named] = body
+            held = self._entries.get(named)
+            if held is None or held[2] < started:
+                self._entries[named] = (full_key, body, started)
             return body
         finally:
             self._pending.pop(full_key, None)

@@ -328,6 +328,24 @@ def page_version_fields(
     return period_version_fields(min(p.start for p in periods), max(p.end for p in periods))
 
 
+# page_cache_keys per (catalogs read, month, indicator), like _PAGE_READS: every view of a
+# page (each request, hits included) needs them, and resolving them cost ~15 % of a hit
+_PAGE_KEYS: LRUCache[Hashable, tuple[Catalogs, tuple[list[str], list[str]]]] = LRUCache(maxsize=64)
+
+
+def page_cache_keys(
+    ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
+) -> tuple[list[str], list[str]]:
+    """The agencies a page of ``month`` sums (:func:`cache_codes`) and its period-version
+    fields (:func:`page_version_fields`), resolved once per catalogs read."""
+    key = (id(catalogs), id(ctx), month, indicator.indicator)
+    found = _PAGE_KEYS.get(key)
+    if found is None or found[0] is not catalogs:
+        keys = (cache_codes(catalogs, month), page_version_fields(ctx, catalogs, month, indicator))
+        found = _PAGE_KEYS[key] = (catalogs, keys)
+    return found[1]
+
+
 async def page_fingerprint(
     ctx: ApiContext, catalogs: Catalogs, month: Period, indicator: Indicator
 ) -> bytes:

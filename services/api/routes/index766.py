@@ -85,13 +85,13 @@ async def get_index766(
 
     async def compute() -> Index766Value:
         # versions before the figures (a write meanwhile: its scores never reused)
-        versions = await ctx.store.data_versions(parsed.codes)
-        key = (parsed.id, ev.period.label, table.version, catalogs.version, tuple(versions))
-        scored = ctx.index766_scores.get(key, ev)
+        versions = tuple(await ctx.store.data_versions(parsed.codes))
+        key = (parsed.id, ev.period.label, table.version, catalogs.version)
+        scored = ctx.index766_scores.get(key, versions, ev)
         if scored is None:
             raws = await units_raws(ctx.store, sorted(set(parsed.codes)), ev)
             scored = scores_from(catalogs, table, ev, [parsed], raws)[0][parsed.id]
-            ctx.index766_scores.put(key, ev, holds_until(raws), scored)
+            ctx.index766_scores.put(key, versions, ev, holds_until(raws), scored)
         return value_of(parsed, catalogs.agencies, ev, scored)
 
     return await ctx.responses.respond(
@@ -123,13 +123,13 @@ async def get_index766_rankings(
 
     async def compute() -> Index766Ranking:
         codes = [u.id for u in units]
-        versions = await ctx.store.data_versions(codes)
-        key = (chosen.value, ev.period.label, table.version, catalogs.version, tuple(versions))
-        totals = ctx.index766_totals.get(key, ev)
+        versions = tuple(await ctx.store.data_versions(codes))
+        key = (chosen.value, ev.period.label, table.version, catalogs.version)
+        totals = ctx.index766_totals.get(key, versions, ev)
         if totals is None:
             raws = await units_raws(ctx.store, codes, ev)
             totals = totals_from(catalogs, table, ev, raws)
-            ctx.index766_totals.put(key, ev, holds_until(raws), totals)
+            ctx.index766_totals.put(key, versions, ev, holds_until(raws), totals)
         ranked = rank_units(units, {code: t.total for code, t in totals.items()})
         return ranking_of(chosen.value, ev, table, ranked, totals)
 

@@ -42,12 +42,11 @@ from services.api.public.results import (
     ResultsCache,
     Shown,
     build_results,
-    cache_codes,
     closed_month,
     closed_months,
     latest_closed_month,
+    page_cache_keys,
     page_fingerprint,
-    page_version_fields,
     read_page,
 )
 from services.api.public.sparkline import sparkline
@@ -143,8 +142,7 @@ async def _cached(
         latest_closed_month().label,
         ctx.settings.public_min_denominator,
     )
-    codes = cache_codes(catalogs, period)
-    fields = page_version_fields(ctx, catalogs, period, definition)
+    codes, fields = page_cache_keys(ctx, catalogs, period, definition)
     data_key = await ctx.responses.full_key(key, catalogs.version, codes, fields)
     shown_as = (view.group, view.sort, view.folded)
     full_key: Hashable = (data_key, shown_as)

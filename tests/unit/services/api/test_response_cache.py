@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import orjson
 from pydantic import BaseModel
@@ -219,3 +219,72 @@ def test_a_family_shares_its_latest_body_across_keys() -> None:
         assert await starter == 2 and gated.calls == 2
 
     asyncio.run(go())
+
+
+def test_a_response_is_held_once_whatever_versions_it_went_through() -> None:
+    """Under steady writes every version makes a new body; the cache keeps the latest one
+    per response, so stale versions neither grow it nor push out responses in use."""
+
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions, maxsize=8)
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            return Value(n=calls)
+
+        async def ask(key: str) -> int:
+            resp = await cache.respond((key,), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        first = await ask("steady")
+        for v in range(1, 100):
+            versions.by_agency["a"] = v
+            await ask("written")
+        assert len(cache) == 2
+        versions.by_agency["a"] = 99
+        assert await ask("written") == calls  # the latest version: a hit
+        assert await ask("steady") != first  # versions moved since: recomputed
+        assert len(cache) == 2
+
+    asyncio.run(go())
+
+
+def test_an_older_computation_ending_last_does_not_replace_a_newer_one() -> None:
+    """Two computations of one response for two versions: the one that read the older
+    versions ends last; the newer body stays the cached one (a hit for the versions in
+    force), and the older is not served for them."""
+
+    async def go() -> None:
+        versions = Versions()
+        cache = ResponseCache(versions)
+        release_old = asyncio.Event()
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            mine = calls
+            if mine == 1:
+                await release_old.wait()
+            return Value(n=mine)
+
+        async def ask() -> int:
+            resp = await cache.body(("k",), 1, ["a"], lambda: _encoded(compute))
+            return int(orjson.loads(resp[0])["n"])
+
+        old = asyncio.ensure_future(ask())  # reads version 0, waits
+        await asyncio.sleep(0)
+        versions.by_agency["a"] = 1
+        assert await ask() == 2  # version 1 computed and cached
+        release_old.set()
+        assert await old == 1
+        assert await ask() == 2 and calls == 2  # still the newer body: a hit
+
+    asyncio.run(go())
+
+
+async def _encoded(compute: Callable[[], Awaitable[Value]]) -> bytes:
+    return (await compute()).model_dump_json().encode()
