@@ -5,13 +5,18 @@ events (0: the whole year, ~2.7 M) moved to its year — the years up to 2024, 2
 for seven (dates + k years, k ≤ 0, ids prefixed with
 the year: new dossiers; a 29 February that does not exist is left out), applied through
 ``IndicatorStore.apply_many`` (batches of 2,000) into one throwaway redis-server with
-devstack's settings — entity states are never dropped, as today. After each year it
-prints the throughput, Redis' ``used_memory`` and how many dossier bucket hashes are no
-longer listpacks (``OBJECT ENCODING``: a bucket past ``hash-max-listpack-entries``, 512,
-turns into a hashtable), with the largest bucket's length; at the end one ``BGSAVE``
-(the snapshot's fork) with the server's RSS and the fork's copy-on-write.
+devstack's settings. After each year Y it archives year Y − ``BENCH_YEARS_KEPT`` (2: the
+policy of docs/operating.md, "Years" — a year's entity states stay until its figures are
+published and a full year has passed) with the production command's code
+(``services.ops.years.archive_year``: its closed dossiers' and petitions' states to a
+file, then out of Redis); ``BENCH_YEARS_KEPT=0`` keeps every state (no archive). After
+each year it prints the throughput, Redis' ``used_memory`` and how many dossier bucket
+hashes are no longer listpacks (``OBJECT ENCODING``: a bucket past
+``hash-max-listpack-entries``, 512, turns into a hashtable), with the largest bucket's
+length, and the archive's states, file size, time and memory freed; at the end one
+``BGSAVE`` (the snapshot's fork) with the server's RSS and the fork's copy-on-write.
 
-``make bench-years``; shortened: ``BENCH_YEARS=2 BENCH_YEAR_EVENTS=20000``.
+``make bench-years``; shortened: ``BENCH_YEARS=4 BENCH_YEAR_EVENTS=20000``.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
 from bench.redis_memory import on_throwaway_redis
+from services.ops.years import archive_year
 from shared.contract.events import EVENT_MODELS, Event
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
@@ -35,6 +43,7 @@ from simulator.appendix2024 import YearStream
 
 YEARS = int(os.environ.get("BENCH_YEARS", "7"))
 YEAR_EVENTS = int(os.environ.get("BENCH_YEAR_EVENTS", "0"))
+KEPT = int(os.environ.get("BENCH_YEARS_KEPT", "2"))
 BATCH = 2_000
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
@@ -102,6 +111,24 @@ async def snapshot_fork(redis: Redis) -> dict[str, float]:
     }
 
 
+async def archive(redis: Redis, year: int, base: int) -> None:
+    """``egov years archive YEAR`` as the policy runs it once YEAR + 2 has begun (no
+    calculator runs here: no settling wait)."""
+    out = Path(tempfile.mkdtemp(prefix="egov-years-")) / f"{year}.ndjson.gz"
+    tick = time.perf_counter()
+    report = await archive_year(redis, year, out, settle_s=0)
+    used = int((await redis.info("memory"))["used_memory"]) - base
+    buckets, big, largest = await dossier_buckets(redis)
+    print(
+        f"  archived {year}: {report.states:,} states ({report.kept_open:,} open kept), "
+        f"{report.file_bytes / 1e6:,.1f} MB file, {time.perf_counter() - tick:,.1f} s; "
+        f"used_memory {used / 1e6:,.1f} MB; largest dossier bucket {largest}, {big} past "
+        f"the limit",
+        flush=True,
+    )
+    out.unlink()
+
+
 async def run(url: str) -> None:
     redis = Redis.from_url(url)
     try:
@@ -109,9 +136,10 @@ async def run(url: str) -> None:
         store = IndicatorStore(redis, keyspace="")
         volume = f"{YEAR_EVENTS:,} events" if YEAR_EVENTS else "the whole year"
         limit = redis_keys.REDIS_LISTPACK_CONFIG["hash-max-listpack-entries"]
+        kept = f"entity states of {KEPT} years kept" if KEPT else "every entity state kept"
         print(
             f"{YEARS} years × {volume} (hash-max-listpack-entries {limit}, "
-            f"{redis_keys.ENTITY_BUCKETS['d']} dossier buckets per agency)"
+            f"{redis_keys.ENTITY_BUCKETS['d']} dossier buckets per agency; {kept})"
         )
         # the years up to the simulated one (2024): later ones would be dated in the future
         # today, and events more than 5 minutes ahead are refused
@@ -128,8 +156,11 @@ async def run(url: str) -> None:
             print(
                 f"year {2024 + k}: {n:,} events, {n / max(applying, 1e-9):,.0f} events/s; "
                 f"used_memory {used / 1e6:,.1f} MB (+{used / (k + YEARS) / 1e6:,.1f} MB/year); "
-                f"dossier buckets {buckets:,}, {big} past the listpack limit, largest {largest}"
+                f"dossier buckets {buckets:,}, {big} past the listpack limit, largest {largest}",
+                flush=True,
             )
+            if KEPT and k - KEPT >= 1 - YEARS:
+                await archive(redis, 2024 + k - KEPT, base)
         fork = await snapshot_fork(redis)
         print(
             f"BGSAVE: RSS {fork['rss_mb']:,.1f} MB before, fork {fork['fork_ms']:.1f} ms, "

@@ -9,7 +9,9 @@
   volumes and communes sharing the districts' (wards more, the island special zones
   almost nothing), with procedure catalogs of their own. A dossier whose unit ends while it
   is open goes on under the unit that continues it (``successor_code``), as a v1.2 sender
-  names it; one with no successor (a district) sends nothing more.
+  names it; one with no successor (a district) sends nothing more. A commune-level unit's
+  dossier is now and then sent on to a provincial department (an inter-level procedure,
+  v1.2 ``transferred`` with the department's new due time), which sends its later events.
 - Mon–Fri 07:00–17:00 Asia/Ho_Chi_Minh is busy (quieter over the 11:30–13:00 lunch
   break); outside those hours only a trickle arrives, and new dossiers then come in online
   only — the counters are closed.
@@ -46,6 +48,7 @@ from typing import Any
 import httpx
 
 from shared.domain.calendar import DAY_S, LOCAL_TZ, local_date
+from shared.domain.catalog import AgencyGroup, AgencyLevel
 from simulator.appendix2024 import (
     CATEGORIES,
     DEFAULT_SEED,
@@ -76,6 +79,10 @@ LIVE_SUSPENSION = 0.006
 LIVE_EXTENSION = 0.02
 LIVE_CORRECTION = 0.015
 LIVE_PAYMENTS = ((3, 0.04), (2, 0.16))  # fee dossiers paying in 3 / 2 transactions
+# v1.2 ``transferred`` (§4b): a commune-level unit's dossier of an inter-level procedure
+# (liên thông) received at the commune and sent on to a provincial department, which
+# resolves it, with a new due time (the department's processing days from the transfer)
+LIVE_TRANSFER_FROM_COMMUNE = 0.02
 # contract v1.2 (domain README §4b), at the rates of the national portal's published
 # figures for a province (issue 19's reference, 2026 year to date): nearly every dossier
 # synchronised to the portal, data reused 18.6 %, shared to the citizen's store 2.1 %,
@@ -102,6 +109,7 @@ STEP_EVENT_TYPES = {
     "correction": "resolved",
     "apology": "due_changed",
     "sync": "portal_synced",
+    "transfer": "transferred",
 }
 
 
@@ -187,6 +195,8 @@ class LiveGenerator:
         self.catalog_seed = catalog_seed
         self.province = province_in_time(catalog_seed)
         self._choices: dict[date | None, _Choice] = {}
+        # per period of the catalog, its provincial units receiving dossiers and weights
+        self._departments: dict[date | None, tuple[list[str], list[float]] | None] = {}
         self._profiles: dict[str, AgencyProfile] = {}
         self.step_delay_s = step_delay_s
         self.max_open = max_open
@@ -252,6 +262,29 @@ class LiveGenerator:
             code = unit.successor_code
         return None
 
+    def _commune(self, agency: str) -> bool:
+        unit = self.province.catalog.get(agency)
+        return unit is not None and unit.level is AgencyLevel.xa
+
+    def _department(self, day: date) -> str | None:
+        """A provincial unit valid on ``day`` that receives dossiers, by volume (the
+        destination of a commune's inter-level dossier); None: none."""
+        start = self.province.period_on(day).start
+        if start not in self._departments:
+            catalog = self.province.catalog
+            found = [
+                (u.agency_code, u.weight)
+                for u in self.choice(day).units
+                if (a := catalog.get(u.agency_code)) is not None and a.group is AgencyGroup.so_nganh
+            ]
+            self._departments[start] = (
+                ([c for c, _ in found], [w for _, w in found]) if found else None
+            )
+        departments = self._departments[start]
+        if departments is None:
+            return None
+        return self.rng.choices(departments[0], departments[1])[0]
+
     def _category(self, unit: Unit, online_only: bool) -> Category:
         counts = unit.categories
         cats = [c for c in CATEGORIES if not online_only or c[1] == "online"]
@@ -273,6 +306,8 @@ class LiveGenerator:
             dossier.steps = ["intake_rejected"]
             return
         steps = ["sync"] if rng.random() < LIVE_SYNCED else []
+        if self._commune(dossier.agency) and rng.random() < LIVE_TRANSFER_FROM_COMMUNE:
+            steps.append("transfer")
         if rng.random() < LIVE_SUPPLEMENT:
             steps.append("supplement")
             if rng.random() < LIVE_RESUBMIT_AFTER_SUPPLEMENT:
@@ -399,6 +434,14 @@ class LiveGenerator:
         }
         if kind == "due_changed" or step == "resubmit":
             self._change_due(dossier, step, event, int(now_ts))
+        elif step == "transfer":
+            target = self._department(local_date(now))
+            if target is None or target == dossier.agency:  # nowhere to send it: skipped
+                return self._skip(dossier, now)
+            event["to_agency_code"] = target
+            dossier.due_ts = due_after(int(now_ts), dossier.procedure.processing_days)
+            event["due_at"] = local_iso(dossier.due_ts)
+            dossier.agency = target  # from now on the department sends its events
         elif step == "resolved":
             dossier.approved = self.rng.random() < 0.965
             event["due_at"] = local_iso(dossier.due_ts)
@@ -433,6 +476,12 @@ class LiveGenerator:
                 ready = max(ready, dossier.due_ts + self.rng.uniform(60, 3600))
             self._schedule(dossier, ready)
         return event
+
+    def _skip(self, dossier: _Dossier, now: datetime) -> dict[str, Any]:
+        """The dossier's following step instead of one that cannot happen now."""
+        if not dossier.steps:  # never the last step: the resolution always follows
+            raise AssertionError("a skipped step with nothing after it")
+        return self._step(dossier, now)
 
     def _change_due(self, dossier: _Dossier, step: str, event: dict[str, Any], now_ts: int) -> None:
         """A deadline step (or a re-submission) of ``dossier``: fills ``event`` and moves

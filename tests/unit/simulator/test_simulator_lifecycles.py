@@ -11,14 +11,15 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from shared.contract.events import Event
 from shared.contract.validation import validate_event
 from shared.domain.calendar import LOCAL_TZ
-from shared.domain.catalog import load_agencies
+from shared.domain.catalog import AgencyCatalog, AgencyGroup, AgencyLevel, load_agencies
 from simulator.appendix2024 import (
     INTAKE_REJECTED_MIN,
     YearStream,
@@ -26,6 +27,7 @@ from simulator.appendix2024 import (
 )
 from simulator.expected import Figures, epoch
 from simulator.live import LiveGenerator
+from tests.lifecycle_model import expected_figures
 
 ROWS = {r.agency_code: r for r in agency_rows()}
 # boundary agency (so-tu-phap), overlap district (châu đốc), no procedure at a dossier's
@@ -641,8 +643,74 @@ def test_live_stream_has_the_new_event_types_now_and_then() -> None:
         resubmitted += types.count("received") > 1
         if "intake_rejected" in types:
             assert types[-1] == "intake_rejected" and set(types) <= {"received", "intake_rejected"}
-        if "resolved" in types and "received" in types:
+        # (a transferred dossier's due time is shared by its records: the test above)
+        if "resolved" in types and "received" in types and "transferred" not in types:
             first = next(e for e in items if e["event_type"] == "resolved")
             state = figures.dossiers[(first["agency_code"], dossier)]
             assert state.due_in_force(epoch(first["occurred_at"])) == epoch(first["due_at"])
     assert multi_payment > 0 and corrections > 0 and resubmitted > 0
+
+
+def test_live_stream_sends_communes_dossiers_on_to_departments() -> None:
+    """v1.2 ``transferred`` in the live stream (§4b): a commune's dossier of an inter-level
+    procedure goes on to a provincial department valid that day, with a new due time; its
+    later events (the resolution) come from the department, and the counting rules hold
+    it open there, not at the commune, until it is resolved."""
+    agencies = load_agencies()
+    start = datetime(2026, 3, 2, 8, 0, tzinfo=LOCAL_TZ)  # a Monday morning
+    gen = LiveGenerator(seed=9, backlog=0, step_delay_s=5.0, now=start)
+    events: list[dict[str, Any]] = []
+    for k in range(1200):
+        events += gen.batch(50, start + timedelta(seconds=5 * k))
+    now = start + timedelta(hours=2)
+    assert all(not isinstance(validate_event(e, agencies=agencies, now=now), list) for e in events)
+    moves = [e for e in events if e["event_type"] == "transferred"]
+    communes = {
+        e["dossier_id"]
+        for e in events
+        if e["event_type"] == "received"
+        and (a := agencies.get(e["agency_code"])) is not None
+        and a.level is AgencyLevel.xa
+    }
+    assert 0.005 < len(moves) / len(communes) < 0.04  # ~2 % of the communes' dossiers
+    by_dossier: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if "dossier_id" in e:
+            by_dossier[e["dossier_id"]].append(e)
+    resolved_at_department = 0
+    for move in moves:
+        source = agencies.get(move["agency_code"])
+        target = agencies.get(move["to_agency_code"])
+        assert source is not None and source.level is AgencyLevel.xa
+        assert target is not None and target.group is AgencyGroup.so_nganh
+        assert target.valid_on(date(2026, 3, 2)) and move["due_at"] > move["occurred_at"]
+        items = by_dossier[move["dossier_id"]]
+        after = items[items.index(move) + 1 :]
+        assert all(e["agency_code"] == move["to_agency_code"] for e in after)
+        assert all(e["agency_code"] == move["agency_code"] for e in items[: items.index(move)])
+        resolved_at_department += any(e["event_type"] == "resolved" for e in after)
+    assert resolved_at_department > 0
+    # the reference model (the rules over the whole event set): still open at the
+    # department, no longer at the commune
+    model = expected_figures(validated(events, agencies, now))
+    still_open = 0
+    for move in moves:
+        items = by_dossier[move["dossier_id"]]
+        if any(e["event_type"] in ("resolved", "withdrawn") for e in items):
+            continue
+        ident = move["dossier_id"]
+        assert ident not in model.open[move["agency_code"]]
+        assert ident in model.open[move["to_agency_code"]]
+        still_open += 1
+    assert still_open > 0
+
+
+def validated(
+    events: list[dict[str, Any]], agencies: AgencyCatalog, now: datetime
+) -> list[Event]:
+    out: list[Event] = []
+    for raw in events:
+        event = validate_event(raw, agencies=agencies, now=now)
+        assert not isinstance(event, list), event
+        out.append(event)
+    return out
