@@ -13,8 +13,9 @@ file, then out of Redis); ``BENCH_YEARS_KEPT=0`` keeps every state (no archive).
 each year it prints the throughput, Redis' ``used_memory`` and how many dossier bucket
 hashes are no longer listpacks (``OBJECT ENCODING``: a bucket past
 ``hash-max-listpack-entries``, 512, turns into a hashtable), with the largest bucket's
-length, and the archive's states, file size, time and memory freed; at the end one
-``BGSAVE`` (the snapshot's fork) with the server's RSS and the fork's copy-on-write.
+length, and the archive's states, file size, time and memory freed; at the end what Redis
+holds by key kind and one ``BGSAVE`` (the snapshot's fork) with the server's RSS and the
+fork's copy-on-write.
 
 ``make bench-years``; shortened: ``BENCH_YEARS=4 BENCH_YEAR_EVENTS=20000``.
 """
@@ -34,7 +35,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.redis_memory import on_throwaway_redis
+from bench.redis_memory import breakdown, on_throwaway_redis
 from services.ops.years import archive_year
 from shared.contract.events import EVENT_MODELS, Event
 from shared.store import keys as redis_keys
@@ -118,7 +119,7 @@ async def archive(redis: Redis, year: int, base: int) -> None:
     tick = time.perf_counter()
     report = await archive_year(redis, year, out, settle_s=0)
     used = int((await redis.info("memory"))["used_memory"]) - base
-    buckets, big, largest = await dossier_buckets(redis)
+    _, big, largest = await dossier_buckets(redis)
     print(
         f"  archived {year}: {report.states:,} states ({report.kept_open:,} open kept), "
         f"{report.file_bytes / 1e6:,.1f} MB file, {time.perf_counter() - tick:,.1f} s; "
@@ -161,6 +162,10 @@ async def run(url: str) -> None:
             )
             if KEPT and k - KEPT >= 1 - YEARS:
                 await archive(redis, 2024 + k - KEPT, base)
+        parts = await breakdown(redis)
+        print("what Redis holds after the last year, by key kind (MEMORY USAGE):")
+        for kind, (keys, size) in sorted(parts.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {kind:6} {keys:>9,} keys {size / 1e6:8.1f} MB")
         fork = await snapshot_fork(redis)
         print(
             f"BGSAVE: RSS {fork['rss_mb']:,.1f} MB before, fork {fork['fork_ms']:.1f} ms, "

@@ -123,7 +123,14 @@ V12_INTAKE = {
 }
 
 
-def expected_figures(events: Iterable[Event]) -> Figures:
+# A reorganisation (§4b, §9): an ended unit → (the unit continuing it, the instant the
+# continuation starts: its first day at 00:00 local). Open dossiers move on as if
+# transferred then; a dossier with records at a unit and at a unit of its chain is one
+# dossier moved along each step of the chain between them.
+Successors = dict[str, tuple[str, datetime]]
+
+
+def expected_figures(events: Iterable[Event], successors: Successors | None = None) -> Figures:
     unique: dict[str, Event] = {}
     for e in events:
         unique.setdefault(e.event_id, e)
@@ -164,7 +171,7 @@ def expected_figures(events: Iterable[Event]) -> Figures:
             continue
         dossiers[entity_key(evs[0])][agency] = evs
     for records in dossiers.values():
-        for agency, own, group, links in _records(records):
+        for agency, own, group, links in _records(records, successors or {}):
             _dossier(fig, agency, own, group, links)
     return fig
 
@@ -176,12 +183,30 @@ def _ms(ts: datetime) -> int:
     return (ts - _EPOCH) // _MS
 
 
+def _chain(successors: Successors, start: str, end: str) -> list[Link] | None:
+    """The reorganisation's steps from ``start`` to ``end`` along the successor chain, as
+    transfers (None: ``end`` does not continue ``start``)."""
+    steps: list[Link] = []
+    code, seen = start, {start}
+    while code in successors:
+        nxt, at = successors[code]
+        if nxt in seen:
+            return None
+        steps.append((_ms(at), "valid_from", code, nxt))
+        if nxt == end:
+            return steps
+        seen.add(nxt)
+        code = nxt
+    return None
+
+
 def _records(
-    records: dict[str, list[Event]],
+    records: dict[str, list[Event]], successors: Successors
 ) -> Iterable[tuple[str, list[Event], list[Event], list[Link]]]:
-    """A dossier's records (§4b): the agencies joined by its transfers share its events
-    (``group``) and its transfers; one that no transfer joins stands alone. Per record:
-    (agency, its own events, the group's, the group's transfers sorted)."""
+    """A dossier's records (§4b): the agencies joined by its transfers (or by a
+    reorganisation's chain) share its events (``group``) and its transfers; one that
+    nothing joins stands alone. Per record: (agency, its own events, the group's, the
+    group's transfers sorted)."""
     parent: dict[str, str] = {a: a for a in records}
 
     def find(a: str) -> str:
@@ -189,19 +214,30 @@ def _records(
             a = parent[a]
         return a
 
+    hops: set[Link] = set()
     for evs in records.values():
         for e in evs:
             if isinstance(e, DossierTransferred):
                 parent[find(e.agency_code)] = find(e.to_agency_code)
+    for a in records:
+        for b in records:
+            chain = _chain(successors, a, b) if a != b else None
+            if chain:
+                hops.update(chain)
+                for link in chain:
+                    parent[find(link[2])] = find(link[3])
     groups: dict[str, list[str]] = defaultdict(list)
     for a in list(parent):
         groups[find(a)].append(a)
     for members in groups.values():
         group = [e for a in members for e in records.get(a, [])]
         links = sorted(
-            (_ms(e.occurred_at), e.event_id, e.agency_code, e.to_agency_code)
-            for e in group
-            if isinstance(e, DossierTransferred)
+            [
+                (_ms(e.occurred_at), e.event_id, e.agency_code, e.to_agency_code)
+                for e in group
+                if isinstance(e, DossierTransferred)
+            ]
+            + [h for h in hops if h[2] in members]
         )
         for a in members:
             yield a, records.get(a, []), group, links

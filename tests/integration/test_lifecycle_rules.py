@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
@@ -467,23 +468,48 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
+async def keys_by_agency(redis: Redis) -> dict[str, list[str]]:
+    """Every key of the database by its agency's hash tag (one SCAN: what
+    :func:`redis_figures` reads of many agencies)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    async for key in redis.scan_iter(count=10_000):
+        name = _text(key)
+        if "{" in name and "}" in name:
+            out[name.split("{", 1)[1].split("}", 1)[0]].append(name)
+    return out
+
+
+async def redis_figures(
+    redis: Redis, agency: str, keys: list[str] | None = None
+) -> dict[str, Any]:
+    """The agency's figures as the model keeps them; ``keys``: the agency's keys when
+    already known (``keys_by_agency``), else found by SCAN."""
+
+    async def scan_iter(pattern: str) -> AsyncIterator[str]:
+        if keys is None:
+            async for key in redis.scan_iter(pattern):
+                yield _text(key)
+        else:
+            for key in keys:
+                if fnmatchcase(key, pattern):
+                    yield key
+
     counters: dict[str, int] = {}
     prefix = redis_keys.counters_prefix(agency)
-    async for key in redis.scan_iter(f"{prefix}*"):
+    async for key in scan_iter(f"{prefix}*"):
         bucket = _text(key).removeprefix(prefix)
         for field, n in (await redis.hgetall(key)).items():
             if int(n):
                 counters[f"{bucket}:{_text(field)}"] = int(n)
     proc: Counter[tuple[str, str]] = Counter()
     pprefix = redis_keys.counted_set_prefix(agency, "proc_online")
-    async for key in redis.scan_iter(f"{pprefix}D*"):
+    async for key in scan_iter(f"{pprefix}D*"):
         day = _text(key).removeprefix(pprefix + "D")
         for member, n in (await redis.hgetall(key)).items():
             proc[(day, _text(member))] = int(n)
     paid: set[tuple[str, str]] = set()
     sprefix = redis_keys.set_prefix(agency, "proc_paid_online")
-    async for key in redis.scan_iter(f"{sprefix}D*"):
+    async for key in scan_iter(f"{sprefix}D*"):
         day = _text(key).removeprefix(sprefix + "D")
         paid |= {(day, _text(m)) for m in await redis.smembers(key)}
     scored = await redis.zrange(redis_keys.open_dossiers(agency), 0, -1, withscores=True)
@@ -491,19 +517,19 @@ async def redis_figures(redis: Redis, agency: str) -> dict[str, Any]:
     counted: Counter[tuple[str, str, str]] = Counter()
     for name in ("proc_received", "proc_returned_e", "proc_full_online"):
         cprefix = redis_keys.counted_set_prefix(agency, name)
-        async for key in redis.scan_iter(f"{cprefix}M*"):  # monthly (766 inputs)
+        async for key in scan_iter(f"{cprefix}M*"):  # monthly (766 inputs)
             month = _text(key).removeprefix(cprefix + "M")
             for member, n in (await redis.hgetall(key)).items():
                 counted[(month, name, _text(member))] = int(n)
     sets: set[tuple[str, str, str]] = set()
     for name in ("dos_paid", "dos_paid_online"):
         sprefix = redis_keys.set_prefix(agency, name)
-        async for key in redis.scan_iter(f"{sprefix}M*"):  # monthly (766 inputs)
+        async for key in scan_iter(f"{sprefix}M*"):  # monthly (766 inputs)
             month = _text(key).removeprefix(sprefix + "M")
             sets |= {(month, name, _text(m)) for m in await redis.smembers(key)}
     open766: dict[tuple[str, str, str], float] = {}
     oprefix = redis_keys.open766(agency, "", "").removesuffix("::")
-    async for key in redis.scan_iter(f"{oprefix}:*"):
+    async for key in scan_iter(f"{oprefix}:*"):
         kind, month = _text(key).removeprefix(oprefix + ":").split(":")
         scored = await redis.zrange(key, 0, -1, withscores=True)
         for m, sc in scored:  # type: ignore[str-unpack]
