@@ -479,9 +479,7 @@ async def keys_by_agency(redis: Redis) -> dict[str, list[str]]:
     return out
 
 
-async def redis_figures(
-    redis: Redis, agency: str, keys: list[str] | None = None
-) -> dict[str, Any]:
+async def redis_figures(redis: Redis, agency: str, keys: list[str] | None = None) -> dict[str, Any]:
     """The agency's figures as the model keeps them; ``keys``: the agency's keys when
     already known (``keys_by_agency``), else found by SCAN."""
 
@@ -732,5 +730,62 @@ def test_a_dossier_crosses_both_reorganisations(url: str) -> None:
             counts = await store.open_counts(codes, at)
             assert all(c == (0, 0, 0) for c in counts.values()), counts
             await redis.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_crash_between_the_writes_and_the_sharing_is_repaired_by_the_redelivery(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§4b: a batch's records are written, then shared (``moved_dossiers.follow``) before
+    its offsets are claimed. The calculator dying in between leaves the batch unclaimed:
+    Kafka redelivers it, every event of it is a duplicate by then, and the sharing runs
+    again — the figures end as the reference model's."""
+    b = "so-y-te"
+    due = "2024-03-20T17:00:00+07:00"
+    first = [receipt("2024-03-01T09:00:00+07:00", dossier="c1", due_at=due)]
+    second = [
+        dossier_event("transferred", "2024-03-05T10:00:00+07:00", dossier="c1", to_agency_code=b),
+        dossier_event(
+            "resolved",
+            "2024-03-25T15:00:00+07:00",
+            dossier="c1",
+            agency=b,
+            due_at=due,
+            outcome="approved",
+        ),
+        dossier_event("rated", "2024-03-26T15:00:00+07:00", dossier="c1", satisfaction="satisfied"),
+    ]
+    model = expected_figures(first + second)
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the calculator died between its writes and the sharing")
+
+    async def figures_of(redis: Redis) -> list[dict[str, Any]]:
+        return [await redis_figures(redis, agency) for agency in (AGENCY, b)]
+
+    def expected() -> list[dict[str, Any]]:
+        return [
+            {"counters": model.by_period(agency), "open": model.open[agency]}
+            for agency in (AGENCY, b)
+        ]
+
+    async def go() -> None:
+        redis, store = await fresh_store(url)
+        await store.apply_many(first)
+        monkeypatch.setattr("shared.store.indicator_store.follow", crash)
+        with pytest.raises(ConnectionError):
+            await store.apply_many(second)
+        got = [{k: f[k] for k in ("counters", "open")} for f in await figures_of(redis)]
+        assert got != expected()  # the records are not shared yet
+        monkeypatch.undo()  # the calculator restarted: the sharing runs
+        flags = await store.apply_many(second)  # the redelivery
+        assert flags == [False, False, False]  # every event seen already
+        got = [{k: f[k] for k in ("counters", "open")} for f in await figures_of(redis)]
+        assert got == expected()
+        assert (
+            sum([int(await redis.hget(redis_keys.stats(a), "events") or 0) for a in (AGENCY, b)])
+            == 4
+        )
+        await redis.aclose()
 
     asyncio.run(go())
