@@ -33,7 +33,7 @@ from shared.platform.version import VERSION
 from shared.readmodel.portal766 import ImportOutcome, import_export
 from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogLog
-from shared.store.catalogs import CatalogStore
+from shared.store.catalogs import CatalogCache, CatalogStore
 from shared.store.client import redis_from_url
 from shared.store.exceptions import (
     CatalogLogError,
@@ -41,6 +41,7 @@ from shared.store.exceptions import (
     DroppedProceduresError,
     SnapshotRefused,
 )
+from shared.store.relink import RelinkReport, changed_units, relink_units
 from shared.store.snapshots import take_snapshot
 
 console = Console()
@@ -144,6 +145,13 @@ def restore_command(
 
 
 async def _load(kind: str, text: str) -> int:
+    rows, _ = await _load_reporting(kind, text)
+    return rows
+
+
+async def _load_reporting(kind: str, text: str) -> tuple[int, RelinkReport | None]:
+    """The rows loaded and, for an agency catalog that changes which unit continues which,
+    the relink of the dossiers already counted (``services/ops/relink.py``)."""
     # parse and check the file before touching Redis
     procedures = ProcedureCatalog.from_csv_text(text) if kind == "procedures" else None
     agencies = parse_agencies_csv(text) if procedures is None else None
@@ -153,12 +161,54 @@ async def _load(kind: str, text: str) -> int:
     store = CatalogStore(redis, log)
     try:
         if procedures is not None:
-            return await store.replace_procedures(procedures.procedures.values())
+            return await store.replace_procedures(procedures.procedures.values()), None
         assert agencies is not None
-        return await store.replace_agencies(agencies.agencies.values())
+        before = (await CatalogCache(redis).current()).agencies
+        rows = await store.replace_agencies(agencies.agencies.values())
+        units = changed_units(before, agencies)
+        if not units:
+            return rows, None
+        return rows, await relink_units(redis, units, catalog=agencies)
     finally:
         log.close()
         await redis.aclose()
+
+
+async def _relink(units: list[str] | None) -> RelinkReport:
+    settings = load(OpsSettings)
+    redis = redis_from_url(settings.redis_url, settings=settings)
+    try:
+        return await relink_units(redis, units, settle_s=0.0)  # the catalog is in force
+    finally:
+        await redis.aclose()
+
+
+def _print_relink(report: RelinkReport) -> None:
+    console.print(
+        f"relink: {report.records:,} dossier records of {len(report.units)} units looked at "
+        f"({', '.join(report.units)}); {report.written:,} records joined to their dossier's "
+        "records at the units they continue",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def relink_command(
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(help="A unit to relink (repeatable; default: every unit continuing another)"),
+    ] = None,
+) -> None:
+    """Link dossiers already counted across the catalog's successor chains, as the
+    calculator links them when an event comes (after a successor_code was added or
+    changed; `egov catalog load-agencies` does it by itself). Safe with calculators
+    running; idempotent."""
+    try:
+        report = asyncio.run(_relink(unit))
+    except ValueError as exc:
+        console.print(f"[red]relink refused[/red]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    _print_relink(report)
 
 
 @catalog_app.command("load-procedures")
@@ -207,7 +257,7 @@ def load_agencies_command(
         text = (
             path.read_text(encoding="utf-8-sig") if path is not None else packaged_agencies_text()
         )
-        rows = asyncio.run(_load("agencies", text))
+        rows, relinked = asyncio.run(_load_reporting("agencies", text))
     except CatalogFileError as exc:
         for error in exc.errors:
             console.print(f"[red]{name}:[/red] {error}", highlight=False, soft_wrap=True)
@@ -216,6 +266,8 @@ def load_agencies_command(
         console.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(f"agencies: {rows} rows loaded from {name}")
+    if relinked is not None:  # a successor_code added or changed
+        _print_relink(relinked)
 
 
 async def _years_archive(year: int, out: Path, force: bool) -> ArchiveReport:
@@ -359,6 +411,7 @@ app.command("rebuild")(rebuild_command)
 app.command("snapshot")(snapshot_command)
 app.command("restore")(restore_command)
 app.command("portal-import")(portal_import_command)
+app.command("relink")(relink_command)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(years_app, name="years")
 

@@ -252,6 +252,7 @@ class IndicatorStore:
         self.succession: Succession | None = None
         self.conflicts = 0  # script calls that met a state other than the one read
         self.fenced = 0  # central raises refused: Redis was behind the batch's gap floor
+        self.shared = 0  # records a moved dossier's sharing wrote (moved_dossiers)
 
     async def keyspace(self) -> str:
         if self._fixed is not None:

@@ -83,6 +83,7 @@ async def share_facts(
             if not calls:
                 break
             results = await store.run_apply(calls)
+            store.shared += sum(1 for ok in results if ok)
             created += [
                 (code, ident)
                 for code, ok in zip(codes, results, strict=True)

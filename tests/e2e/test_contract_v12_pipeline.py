@@ -6,6 +6,9 @@ clock); and dossiers moved by a transfer or by a reorganisation's successor."""
 
 from __future__ import annotations
 
+import csv
+import io
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +17,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.domain.catalog import packaged_agencies_text
 from tests.e2e.test_pipeline import READ_AUTH, figures, post, wait_for
 from tests.integration.test_contract_v12 import AGENCY, v12_events
 
@@ -154,3 +158,67 @@ def test_moved_dossiers_are_open_and_resolved_where_they_are_held(stack) -> None
     assert store.hget("cnt:{so-nnmt-2025}:M202502", "received") is None
     store.close()
     assert stack["calculator"].process.alive
+
+
+def test_a_successor_named_later_links_the_dossiers_already_counted(stack) -> None:
+    """A catalog that did not yet say so-nnmt-2025 continues so-tnmt: a dossier so-tnmt
+    received and so-nnmt-2025 resolved stays open at so-tnmt (orphaned, the unit ended
+    with no successor). Loading the catalog that says so links it in the background: open
+    nowhere, the orphan gone."""
+    api, ingest = stack["api"].url, stack["ingest"].url
+    admin = {"Authorization": "Bearer dev-admin-token", "content-type": "text/csv"}
+    rows = list(csv.reader(io.StringIO(packaged_agencies_text())))
+    header = next(r for r in rows if r and not r[0].startswith("#"))
+    for row in rows:
+        if row and row[0] == "so-tnmt":
+            row[header.index("successor_code")] = ""
+    unlinked = io.StringIO()
+    csv.writer(unlinked, lineterminator="\n").writerows(rows)
+    resp = httpx.put(
+        f"{api}/v1/catalog/agencies", content=unlinked.getvalue(), headers=admin, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    due = "2025-03-10T17:00:00+07:00"
+    receipt = {
+        "service_level": "full_online",
+        "channel": "online",
+        "submitted_by": "citizen",
+        "due_at": due,
+    }
+    events = [
+        _dossier("received", "2025-02-20T09:00:00+07:00", "so-tnmt", "late-1", **receipt),
+        _dossier(
+            "resolved",
+            "2025-03-04T10:00:00+07:00",
+            "so-nnmt-2025",
+            "late-1",
+            due_at=due,
+            outcome="approved",
+        ),
+    ]
+    time.sleep(2.5)  # the calculator's catalog cache: the catalog without the link
+    assert post(ingest, events).status_code == 202
+
+    def orphans() -> list[str]:
+        body = httpx.get(f"{api}/v1/dossiers/orphaned", headers=READ_AUTH, timeout=10).json()
+        return [d["dossier_id"] for a in body["agencies"] for d in a["dossiers"]]
+
+    assert "late-1" in wait_for(lambda: orphans(), ["late-1"], timeout=60)
+    resp = httpx.put(
+        f"{api}/v1/catalog/agencies", content=packaged_agencies_text(), headers=admin, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    assert "so-nnmt-2025" in resp.json()["relinking"]
+
+    def held(scope: str) -> int:
+        body = httpx.get(
+            f"{api}/v1/dossiers/open", params={"scope": scope}, headers=READ_AUTH, timeout=10
+        ).json()
+        return int(body["open"])
+
+    # until linked, the read side shows so-tnmt's open dossier at the unit holding it now
+    # (H01.03, through so-nnmt-2025), though so-nnmt-2025 resolved it
+    def settled() -> tuple[int, int, bool]:
+        return held("so-tnmt"), held("H01.03"), "late-1" in orphans()
+
+    assert wait_for(settled, (0, 0, False), timeout=60) == (0, 0, False)

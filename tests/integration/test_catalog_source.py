@@ -117,6 +117,14 @@ def test_upgrade_load_agencies_without_a_file_replaces_the_2024_catalog(
     result = CliRunner().invoke(egov, ["catalog", "load-agencies"])
     assert result.exit_code == 0, result.output
     assert "agencies: 154 rows loaded from agencies-an-giang.csv" in result.output
+    # the 2024 catalog had no successor_code: the units continuing others are relinked
+    assert "relink: 0 dossier records of 19 units looked at (H01.01," in result.output
+    assert "ubnd-an-phu" not in result.output.split("relink:")[1]  # no unit continues it
+    again = CliRunner().invoke(egov, ["relink", "--unit", "H01.03", "--unit", "so-nnmt-2025"])
+    assert again.exit_code == 0, again.output
+    assert "of 2 units looked at (H01.03, so-nnmt-2025); 0 records joined" in again.output
+    unknown = CliRunner().invoke(egov, ["relink", "--unit", "so-khong-co"])
+    assert unknown.exit_code == 2 and "so-khong-co" in unknown.output
 
     async def loaded() -> None:
         redis = Redis.from_url(isolated["redis_url"])

@@ -13,24 +13,27 @@ figures is ended with ``valid_to``, never dropped (409 naming the codes).
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from pydantic import BaseModel, Field
 
-from services.api.context import Admin, Ctx, Reader
+from services.api.context import Admin, ApiContext, Ctx, Reader
 from services.api.errors import ERROR_RESPONSES, ApiError, ApiException
 from shared.contract.events import ServiceLevel
 from shared.domain.calendar import today_local
 from shared.domain.catalog import Agency, AgencyCatalog, parse_agencies_csv
 from shared.domain.exceptions import CatalogFileError
 from shared.domain.procedures import Procedure, ProcedureCatalog, parse_procedures_csv
+from shared.platform.logs import get_logger
 from shared.store.catalog_log import CatalogChange
 from shared.store.exceptions import (
     CatalogHistoryUnavailable,
     DroppedAgenciesError,
     DroppedProceduresError,
 )
+from shared.store.relink import changed_units, relink_units
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
+log = get_logger("api.catalog")
 
 MAX_CATALOG_BYTES = 20 * 1024 * 1024
 
@@ -39,6 +42,12 @@ class CatalogReplaced(BaseModel):
     catalog: str
     rows: int
     version: int
+    relinking: list[str] = Field(
+        default_factory=list,
+        description="units whose predecessors changed (a successor_code added or changed): "
+        "their dossiers already counted are linked to the units they continue, in the "
+        "background, a few seconds after the answer (`egov relink` does the same)",
+    )
 
 
 ValidOnQ = Annotated[
@@ -188,7 +197,9 @@ async def replace_procedures(ctx: Ctx, _: Admin, request: Request) -> CatalogRep
     responses={409: {"model": ApiError, "description": "The file drops codes that have figures"}},
     summary="Thay danh mục cơ quan (quản trị) — replace the agency catalog (admin)",
 )
-async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogReplaced:
+async def replace_agencies(
+    ctx: Ctx, _: Admin, request: Request, background: BackgroundTasks
+) -> CatalogReplaced:
     """The whole catalog as CSV: agency_code,name,group,level,parent_code,valid_from,
     valid_to,successor_code,source (dates YYYY-MM-DD inclusive, empty = open-ended;
     ``#`` lines are comments)."""
@@ -197,6 +208,7 @@ async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogRepla
         catalog: AgencyCatalog = parse_agencies_csv(text)
     except CatalogFileError as exc:
         raise _invalid(exc, "Danh mục cơ quan không hợp lệ: ") from None
+    before = (await ctx.catalogs.current()).agencies
     try:
         rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
     except DroppedAgenciesError as exc:
@@ -208,8 +220,24 @@ async def replace_agencies(ctx: Ctx, _: Admin, request: Request) -> CatalogRepla
             f"Danh mục mới bỏ mã cơ quan đã có số liệu: {', '.join(exc.codes)}; hãy kết thúc "
             "bằng valid_to (và successor_code) thay vì xóa",
         ) from None
+    units = changed_units(before, catalog)
+    if units:
+        background.add_task(_relink, ctx, catalog, units)
     return CatalogReplaced(
-        catalog="agencies", rows=rows, version=await ctx.catalogs.store.version()
+        catalog="agencies",
+        rows=rows,
+        version=await ctx.catalogs.store.version(),
+        relinking=units,
+    )
+
+
+async def _relink(ctx: ApiContext, catalog: AgencyCatalog, units: list[str]) -> None:
+    report = await relink_units(ctx.redis, units, catalog=catalog)
+    log.info(
+        "relinked",
+        units=report.units,
+        records=report.records,
+        written=report.written,
     )
 
 
