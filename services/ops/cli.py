@@ -33,7 +33,7 @@ from shared.platform.version import VERSION
 from shared.readmodel.portal766 import ImportOutcome, import_export
 from shared.store.archived_years import read_archived_years
 from shared.store.catalog_log import CatalogLog
-from shared.store.catalogs import CatalogCache, CatalogStore
+from shared.store.catalogs import CatalogStore
 from shared.store.client import redis_from_url
 from shared.store.exceptions import (
     CatalogLogError,
@@ -163,7 +163,7 @@ async def _load_reporting(kind: str, text: str) -> tuple[int, RelinkReport | Non
         if procedures is not None:
             return await store.replace_procedures(procedures.procedures.values()), None
         assert agencies is not None
-        before = (await CatalogCache(redis).current()).agencies
+        before = (await store.load()).agencies
         rows = await store.replace_agencies(agencies.agencies.values())
         units = changed_units(before, agencies)
         if not units:

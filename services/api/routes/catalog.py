@@ -208,7 +208,7 @@ async def replace_agencies(
         catalog: AgencyCatalog = parse_agencies_csv(text)
     except CatalogFileError as exc:
         raise _invalid(exc, "Danh mục cơ quan không hợp lệ: ") from None
-    before = (await ctx.catalogs.current()).agencies
+    before = (await ctx.catalogs.store.load()).agencies  # not through the cache: kept fresh
     try:
         rows = await ctx.catalogs.store.replace_agencies(catalog.agencies.values())
     except DroppedAgenciesError as exc:
