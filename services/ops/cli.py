@@ -41,7 +41,8 @@ from shared.store.exceptions import (
     DroppedProceduresError,
     SnapshotRefused,
 )
-from shared.store.relink import RelinkReport, changed_units, relink_units
+from shared.store.indicator_store import IndicatorStore
+from shared.store.relink import RelinkReport, changed_units, relink_units, reshare_moved
 from shared.store.snapshots import take_snapshot
 
 console = Console()
@@ -174,11 +175,13 @@ async def _load_reporting(kind: str, text: str) -> tuple[int, RelinkReport | Non
         await redis.aclose()
 
 
-async def _relink(units: list[str] | None) -> RelinkReport:
+async def _relink(units: list[str] | None) -> tuple[RelinkReport, RelinkReport]:
     settings = load(OpsSettings)
     redis = redis_from_url(settings.redis_url, settings=settings)
     try:
-        return await relink_units(redis, units, settle_s=0.0)  # the catalog is in force
+        # the catalog is in force already: no settling wait
+        linked = await relink_units(redis, units, settle_s=0.0)
+        return linked, await reshare_moved(IndicatorStore(redis), units)
     finally:
         await redis.aclose()
 
@@ -201,14 +204,21 @@ def relink_command(
 ) -> None:
     """Link dossiers already counted across the catalog's successor chains, as the
     calculator links them when an event comes (after a successor_code was added or
-    changed; `egov catalog load-agencies` does it by itself). Safe with calculators
-    running; idempotent."""
+    changed; `egov catalog load-agencies` does it by itself), and bring every moved
+    dossier's records to their join again (the repair after a Redis that lost writes: a
+    failover, an AOF cut). Safe with calculators running; idempotent."""
     try:
-        report = asyncio.run(_relink(unit))
+        linked, moved = asyncio.run(_relink(unit))
     except ValueError as exc:
         console.print(f"[red]relink refused[/red]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    _print_relink(report)
+    _print_relink(linked)
+    console.print(
+        f"moved dossiers: {moved.records:,} dossier records of {len(moved.units)} agencies "
+        f"looked at; {moved.written:,} records brought to their dossier's join",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @catalog_app.command("load-procedures")

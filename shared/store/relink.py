@@ -13,6 +13,13 @@ does (the same asks, the same join, the apply script's check: safe with calculat
 running, idempotent, and a record changed meanwhile is re-read). Run after the
 calculators have picked the new catalog up (:data:`SETTLE_S`): events they apply from then
 on link by themselves.
+
+:func:`reshare_moved` is the repair of the other case the batch path cannot see: a
+sharing write lost with writes of a Redis that went back (a failover to a replica behind,
+an AOF cut short). The event that caused it was applied and its offsets claimed, so no gap
+check replays it; the record that did not get the join stays without it until the
+dossier's next event. It brings every moved dossier's records (a state with transfers) to
+their join again — idempotent, safe with calculators running (`egov relink`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shared.domain.catalog import AgencyCatalog
+from shared.domain.lifecycle import linked_agencies
 from shared.domain.succession import Link, Succession
 from shared.store.catalogs import CatalogCache
 from shared.store.client import RedisClient
@@ -58,16 +66,30 @@ def changed_units(old: AgencyCatalog, new: AgencyCatalog) -> list[str]:
     )
 
 
+def _agency(key: str) -> str:
+    """The agency of a key by its hash tag (``ent:{H01.03}:d12`` → ``H01.03``)."""
+    return key.split("{", 1)[1].split("}", 1)[0]
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+async def _dossier_buckets(store: IndicatorStore, ks: str, code: str = "*") -> list[str]:
+    """The dossier bucket hashes of ``code`` (``*``: of every agency)."""
+    out: list[str] = []
+    async for key in store.redis.scan_iter(match=f"{ks}ent:{{{code}}}:d*", count=1_000):
+        name = _text(key)
+        if name.rpartition(":")[2][1:].isdigit():  # not another family starting with d (doc)
+            out.append(name)
+    return out
+
+
 async def _records_of(store: IndicatorStore, ks: str, code: str) -> list[str]:
     """The dossier ids of every record of ``code`` (its dossier buckets)."""
     idents: list[str] = []
-    pattern = f"{ks}ent:{{{code}}}:d*"
-    async for key in store.redis.scan_iter(match=pattern, count=1_000):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        if not name.rpartition(":")[2][1:].isdigit():
-            continue  # another family starting with d (doc): not a dossier bucket
-        for field in await store.redis.hkeys(name):
-            idents.append(field.decode() if isinstance(field, bytes) else str(field))
+    for name in await _dossier_buckets(store, ks, code):
+        idents += [_text(field) for field in await store.redis.hkeys(name)]
     return idents
 
 
@@ -92,6 +114,39 @@ async def relink(
                 moved = await successions(
                     store, ks, [(c, [ident], []) for c, ident in created], succession
                 )
+    report.written = store.shared - shared_before
+    return report
+
+
+async def reshare_moved(store: IndicatorStore, units: Iterable[str] | None = None) -> RelinkReport:
+    """Every moved dossier's records (of ``units``' records, default every agency's) brought
+    to the join of all again: what a sharing write lost with a Redis that went back left
+    undone (the module's docstring)."""
+    ks = await store.keyspace()
+    buckets: list[str] = []
+    if units is None:
+        buckets = await _dossier_buckets(store, ks)
+    else:
+        for code in sorted(set(units)):
+            buckets += await _dossier_buckets(store, ks, code)
+    report = RelinkReport(
+        units=sorted({name.split("{", 1)[1].split("}", 1)[0] for name in buckets})
+    )
+    shared_before = store.shared
+    moved: list[Moved] = []
+    for name in buckets:
+        agency = _agency(name)
+        for field, raw in (await store.redis.hgetall(name)).items():
+            report.records += 1
+            ident = _text(field)
+            state = raw if isinstance(raw, bytes) else str(raw).encode()
+            if linked_agencies(state, ident, agency):
+                moved.append((agency, ident, ()))
+        if len(moved) >= _CHUNK:
+            await share_facts(store, ks, moved)
+            moved = []
+    if moved:
+        await share_facts(store, ks, moved)
     report.written = store.shared - shared_before
     return report
 

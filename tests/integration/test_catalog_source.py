@@ -123,6 +123,7 @@ def test_upgrade_load_agencies_without_a_file_replaces_the_2024_catalog(
     again = CliRunner().invoke(egov, ["relink", "--unit", "H01.03", "--unit", "so-nnmt-2025"])
     assert again.exit_code == 0, again.output
     assert "of 2 units looked at (H01.03, so-nnmt-2025); 0 records joined" in again.output
+    assert "moved dossiers: " in again.output and "0 records brought" in again.output
     unknown = CliRunner().invoke(egov, ["relink", "--unit", "so-khong-co"])
     assert unknown.exit_code == 2 and "so-khong-co" in unknown.output
 

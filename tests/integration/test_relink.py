@@ -12,14 +12,16 @@ import pytest
 from shared.contract.events import Event
 from shared.domain.catalog import AgencyCatalog, load_agencies
 from shared.domain.succession import succession_of
-from shared.store.relink import changed_units, relink
+from shared.store.relink import changed_units, relink, reshare_moved
 from tests.conftest import redis_db
 from tests.integration.test_lifecycle_rules import (
+    AGENCY,
     dossier_event,
     fresh_store,
     receipt,
     redis_figures,
 )
+from tests.lifecycle_model import expected_figures
 
 OLD, NEW = "so-tnmt", "so-nnmt-2025"  # so-tnmt ends 2025-02-28, continued from 03-01
 DUE = "2025-03-10T17:00:00+07:00"
@@ -98,5 +100,53 @@ def test_a_successor_named_later_links_the_dossiers_already_counted(url: str) ->
         assert [await redis_figures(fresh, code) for code in (OLD, NEW)] == linked
         await redis.aclose()
         await fresh.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_sharing_write_lost_with_redis_is_repaired(url: str, monkeypatch) -> None:
+    """A Redis that went back (a failover to a replica behind, an AOF cut) can lose the
+    sharing writes of a moved dossier while keeping the batch's own writes and claims: no
+    gap check replays it. ``reshare_moved`` (``egov relink``) brings every moved dossier's
+    records to their join again; a second pass writes nothing."""
+    b = "so-y-te"
+    first = [receipt("2024-03-01T09:00:00+07:00", dossier="s1", due_at="2024-03-20T17:00:00+07:00")]
+    second = [
+        dossier_event("transferred", "2024-03-05T10:00:00+07:00", dossier="s1", to_agency_code=b),
+        dossier_event(  # sent under the agency that received it: it may name either
+            "resolved",
+            "2024-03-12T15:00:00+07:00",
+            dossier="s1",
+            agency=AGENCY,
+            due_at="2024-03-20T17:00:00+07:00",
+            outcome="approved",
+        ),
+    ]
+    model = expected_figures(first + second)
+
+    async def nothing(*args: object, **kwargs: object) -> None:
+        return None
+
+    async def go() -> None:
+        redis, store = await fresh_store(url)
+        await store.apply_many(first)
+        monkeypatch.setattr("shared.store.indicator_store.follow", nothing)  # lost
+        await store.apply_many(second)
+        monkeypatch.undo()
+
+        async def figures() -> list[tuple[dict[str, int], dict[str, float]]]:
+            out = []
+            for code in (AGENCY, b):
+                got = await redis_figures(redis, code)
+                out.append((got["counters"], got["open"]))
+            return out
+
+        expected = [(model.by_period(code), model.open[code]) for code in (AGENCY, b)]
+        assert await figures() != expected
+        report = await reshare_moved(store)
+        assert report.written > 0 and report.records >= 1
+        assert await figures() == expected
+        assert (await reshare_moved(store)).written == 0
+        await redis.aclose()
 
     asyncio.run(go())
