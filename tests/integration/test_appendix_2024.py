@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,11 @@ import httpx
 import openpyxl
 import pytest
 
+from shared.contract.events import ServiceLevel
 from shared.domain.appendix import load_appendix_2024
 from shared.domain.calendar import LOCAL_TZ
 from shared.domain.indicators import load_indicators
+from shared.domain.procedures import Procedure, ProcedureCatalog
 from shared.platform.config import Settings
 from simulator.appendix2024 import YearStream
 from simulator.expected import Figures
@@ -278,3 +280,48 @@ def test_lifecycle_figures_follow_the_rules(annual: dict[str, Any]) -> None:
         assert (body["open"], body["overdue"], body["due_within_24h"]) == expected.open_at(
             code, now
         ), code
+
+
+def test_the_published_table_is_the_same_after_the_2026_procedure_catalog(
+    annual: dict[str, Any],
+) -> None:
+    """Issue 18: the province loads the procedure catalog of 2026 — every 2024 procedure
+    ended with `valid_to` (the district level's end, 2025-06-30), the merged province's own
+    from 2025-07-01 — and the published 2024 table is reproduced cell for cell (the catalog
+    figures of a period use the procedures valid in it). Runs last: it changes the catalog."""
+    api = annual["_api_url"]
+    ended = [
+        p.model_copy(update={"valid_to": date(2025, 6, 30)})
+        for p in STREAM.catalog().procedures.values()
+    ]
+    new = [
+        Procedure(
+            procedure_code=f"H01.03-2026-{n}",
+            agency_code="H01.03",
+            name=f"Thủ tục của Sở Nông nghiệp và Môi trường {n}",
+            service_level=ServiceLevel.full_online,
+            eligible_full_online=True,
+            fee_required=n == 0,
+            valid_from=date(2025, 7, 1),
+        )
+        for n in range(3)
+    ]
+    resp = httpx.put(
+        f"{api}/v1/catalog/procedures",
+        content=ProcedureCatalog([*ended, *new]).to_csv_text(),
+        headers={**ADMIN, "content-type": "text/csv"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+    time.sleep(2.5)  # the API re-reads the catalogs every 2 s
+    again = httpx.get(
+        f"{api}/v1/reports/annual",
+        params={"year": 2024, "target_set": "cv-112-eval-2024"},
+        headers=READ,
+        timeout=60,
+    ).json()
+    assert len(again["rows"]) == 30
+    assert again["rows"] == annual["rows"]
+    published = {r.agency_code: r for r in load_appendix_2024()}
+    for row in again["rows"]:
+        assert row["verdict"] == published[row["agency_code"]].published_verdict
