@@ -129,9 +129,7 @@ async def reshare_moved(store: IndicatorStore, units: Iterable[str] | None = Non
     else:
         for code in sorted(set(units)):
             buckets += await _dossier_buckets(store, ks, code)
-    report = RelinkReport(
-        units=sorted({name.split("{", 1)[1].split("}", 1)[0] for name in buckets})
-    )
+    report = RelinkReport(units=sorted({_agency(name) for name in buckets}))
     shared_before = store.shared
     moved: list[Moved] = []
     for name in buckets:
