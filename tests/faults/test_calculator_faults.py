@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis.exceptions
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from devstack.ports import free_port
@@ -62,13 +63,25 @@ def wait_equal(
     """Wait until the counters equal ``expected`` (and, with ``ids``, that many event ids
     are applied: events that change no counter, e.g. a repeated receipt, count too)."""
     deadline = time.monotonic() + timeout
-    got = counted(url)
+    got = counted_when_reachable(url, deadline)
     while (got[1] != expected or (ids is not None and got[0] < ids)) and (
         time.monotonic() < deadline
     ):
         time.sleep(1)
-        got = counted(url)
+        got = counted_when_reachable(url, deadline)
     return got
+
+
+def counted_when_reachable(url: str, deadline: float) -> tuple[int, dict[str, dict[str, int]]]:
+    """:func:`counted`, retried while the client cannot connect (a cluster mid-failover: a
+    new client may still pick the killed primary as its first node) until ``deadline``."""
+    while True:
+        try:
+            return counted(url)
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
 
 
 def produce(
