@@ -21,6 +21,7 @@ from services.api import gc_pauses
 from services.api.compression import GzipCached
 from services.api.context import ApiContext
 from services.api.errors import ApiError, ApiException, from_http_exception
+from services.api.response_cache import FreshRequests
 from services.api.routes import (
     alerts,
     board,
@@ -192,6 +193,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
 
+    app.add_middleware(FreshRequests)
     app.add_middleware(GzipCached)
     app.add_middleware(LimitsAndMetrics, max_body=settings.api_max_body_bytes)
     # outermost: the 413s of the body limit and CORS' answers carry it too

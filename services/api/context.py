@@ -63,7 +63,7 @@ class ApiContext:
             load_targets(),
             token_book(settings),
             RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
-            ResponseCache(store),
+            ResponseCache(store, stale_s=settings.api_stale_ms / 1000),
             FailureLimiter(settings.auth_failures_per_minute),
             CatalogHistory(settings.kafka_bootstrap, settings.topics.catalog)
             if settings.catalog_log_enabled

@@ -16,26 +16,44 @@ the fingerprint is asked first, and when a rendering is cached under it (with th
 and the catalog version) its bytes are served — exactly what a fresh computation gives;
 otherwise the figures are read and rendered. A late event of a closed month costs its
 page one digest, not a page.
+
+Under steady writes (the calculator commits every ~100 ms) nearly every read of this
+year's figures finds them changed. A query response that may trail the writes by a moment
+(``respond``: the JSON API) is then answered with its latest computation when that
+computation *started* less than ``stale_s`` ago (``api_stale_ms``, default 0.5 s), and the
+new one runs in the background for the next request: a response never misses a write
+applied more than ``stale_s`` before it, and no request waits for a computation it did not
+need. An older entry, or none, is computed while the request waits, as before. A client
+that must see the figures of this very moment (after its own write, a reload) asks with
+``Cache-Control: no-cache`` (or ``max-age=0``), as HTTP has it: such a request is never
+answered with a body older than the figures (:class:`FreshRequests`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache
 from fastapi.responses import Response
 from prometheus_client import Counter
 from pydantic import BaseModel, TypeAdapter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.platform.logs import get_logger
 from shared.platform.off_loop import off_loop
+
+log = get_logger("api.cache")
 
 LOOKUPS = Counter(
     "egov_api_cache_lookups_total",
     "Cached query responses: hit, miss (computed), joined (waited for the same computation) "
-    "or previous (answered with the last computation while a newer one was under way)",
+    "or previous (answered with the last computation, started less than api_stale_ms ago, "
+    "while a newer one runs)",
     ["result"],
 )
 RENDERS = Counter(
@@ -45,6 +63,8 @@ RENDERS = Counter(
     ["result"],
 )
 T = TypeVar("T")
+# the request being served asked for the figures of this moment (``FreshRequests``)
+FRESH: ContextVar[bool] = ContextVar("egov_api_fresh", default=False)
 _LIST_OF_MODELS: TypeAdapter[list[BaseModel]] = TypeAdapter(list[BaseModel])
 
 
@@ -64,16 +84,50 @@ class DataVersions(Protocol):
     ) -> list[int]: ...
 
 
+class FreshRequests:
+    """Notes a request that refuses a stored response (``Cache-Control: no-cache`` or
+    ``max-age=0``, RFC 9111 §5.2.1): the cache answers it with the figures of now."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"cache-control":
+                    FRESH.set(_refuses_stored(value))
+                    break
+            else:
+                FRESH.set(False)
+        await self.app(scope, receive, send)
+
+
+def _refuses_stored(cache_control: bytes) -> bool:
+    directives = {d.strip().lower() for d in cache_control.split(b",")}
+    return b"no-cache" in directives or b"max-age=0" in directives
+
+
 class ResponseCache:
-    def __init__(self, store: DataVersions, maxsize: int = 4096) -> None:
+    def __init__(
+        self,
+        store: DataVersions,
+        maxsize: int = 4096,
+        stale_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
+        self.stale_s = stale_s
+        self.clock = clock
         # (family or key, catalog version) → the full key and body of its latest
         # computation: a hit when the full key read now is that one. One entry per
         # response, not one per version seen: under steady writes stale versions would
         # otherwise fill the cache (and memory) and push out the entries still in use.
         # A computation that read older versions and ends last does not replace a newer
-        # one (``_started``: the order computations read their versions in).
-        self._entries: LRUCache[Hashable, tuple[Hashable, bytes, int]] = LRUCache(maxsize=maxsize)
+        # one (``_started``: the order computations read their versions in); the last
+        # item: when it started (``clock``), for ``stale_s``.
+        self._entries: LRUCache[Hashable, tuple[Hashable, bytes, int, float]] = LRUCache(
+            maxsize=maxsize
+        )
         self._started = 0
         # (key, catalog version, digest of the figures read) → bytes (staged_body)
         self._renderings: LRUCache[Hashable, bytes] = LRUCache(maxsize=maxsize)
@@ -143,23 +197,30 @@ class ResponseCache:
         """Any encoded response (JSON, HTML, CSV) under the same rule; returns the bytes and
         the full key they are cached under (``full_key``: from :meth:`full_key`, if read).
 
-        ``previous_ok``: while a computation of the same key is under way (started by an
-        earlier request, for these versions or older ones), answer with the body of its
-        latest computation instead of waiting or starting another — at most one computation
-        behind, as if this request had arrived a moment earlier; under steady writes a key
-        is computed once at a time, not once per write. The request that starts a
-        computation waits for it, so a client that reads after its own write sees it. Not
-        for responses whose entity tag names the versions (the public pages)."""
+        ``previous_ok``: when the figures changed since the latest computation of the same
+        key, answer with its body instead of waiting — while a computation of the key is
+        under way (started by an earlier request, for these versions or older ones), or
+        when the latest one started less than ``stale_s`` ago (a new one is then started in
+        the background); under steady writes a key is computed once at a time, not once
+        per write, and a response never lacks a write older than ``stale_s``. Otherwise —
+        and for a request that asked for fresh figures (``FRESH``) — the request waits for
+        the computation of its versions. Not for responses whose entity tag names the
+        versions (the public pages)."""
         if full_key is None:
             full_key = await self.full_key(key, catalog_version, agencies)
+        previous_ok = previous_ok and not FRESH.get()
         named = (family or key, catalog_version)
         latest = self._entries.get(named)
         body: bytes | None = None
         if latest is not None and latest[0] == full_key:
             LOOKUPS.labels("hit").inc()
             body = latest[1]
-        elif previous_ok and self._computing.get(named) and latest is not None:
+        elif previous_ok and latest is not None and self._computing.get(named):
             LOOKUPS.labels("previous").inc()
+            body = latest[1]
+        elif previous_ok and latest is not None and self.clock() - latest[3] < self.stale_s:
+            LOOKUPS.labels("previous").inc()
+            self._start(full_key, compute, named).add_done_callback(_retrieved)
             body = latest[1]
         elif (pending := self._pending.get(full_key)) is not None:
             # the same response is being computed: wait for it rather than compute it again
@@ -167,14 +228,22 @@ class ResponseCache:
             body = await asyncio.shield(pending)
         else:
             LOOKUPS.labels("miss").inc()
-            # counted now, not when the task first runs: requests in between answer too
-            self._computing[named] = self._computing.get(named, 0) + 1
-            self._started += 1
-            task = asyncio.ensure_future(self._compute(full_key, compute, named, self._started))
-            task.add_done_callback(lambda _: self._computed(named))
-            self._pending[full_key] = task
+            task = self._start(full_key, compute, named)
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
         return body, full_key
+
+    def _start(
+        self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]], named: Hashable
+    ) -> asyncio.Future[bytes]:
+        # counted now, not when the task first runs: requests in between answer too
+        self._computing[named] = self._computing.get(named, 0) + 1
+        self._started += 1
+        task = asyncio.ensure_future(
+            self._compute(full_key, compute, named, self._started, self.clock())
+        )
+        task.add_done_callback(lambda _: self._computed(named))
+        self._pending[full_key] = task
+        return task
 
     async def staged_body(
         self,
@@ -214,12 +283,13 @@ class ResponseCache:
         compute: Callable[[], Awaitable[bytes]],
         named: Hashable,
         started: int,
+        started_at: float,
     ) -> bytes:
         try:
             body = await compute()
             held = self._entries.get(named)
             if held is None or held[2] < started:
-                self._entries[named] = (full_key, body, started)
+                self._entries[named] = (full_key, body, started, started_at)
             return body
         finally:
             self._pending.pop(full_key, None)
@@ -230,3 +300,10 @@ class ResponseCache:
             self._computing[named] = left
         else:
             del self._computing[named]
+
+
+def _retrieved(task: asyncio.Future[bytes]) -> None:
+    """A computation nobody waits for (started in the background): its failure is logged,
+    and the next request computes again (it left no entry)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("background_computation_failed", error=type(exc).__name__)

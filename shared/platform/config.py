@@ -267,6 +267,12 @@ class ApiSettings(AuthSettings, ReportingSettings):
     )
     prometheus_url: str = D("http://127.0.0.1:9090", "the Prometheus the board links to")
     mail_dir: str | None = D(None, "the local mail sink's store the board lists (dev stack)")
+    api_stale_ms: int = D(
+        500,
+        "milliseconds a cached query response may answer after its figures changed, while "
+        "its new computation runs in the background (the response still holds every write "
+        "older than this); 0: every request after a change waits for the new figures",
+    )
     board_poll_s: float = D(1.0, "seconds between the board's fragment refreshes")
     board_session_ttl_s: int = D(
         12 * 3600, "seconds a board sign-in lasts (its server-side session and cookie)"
@@ -282,11 +288,11 @@ class ApiSettings(AuthSettings, ReportingSettings):
         "export, total or one group) above which the reconciliation flags a unit",
     )
 
-    @field_validator("public_min_denominator")
+    @field_validator("public_min_denominator", "api_stale_ms")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:
-            raise ValueError("must be 0 (every verdict shown) or more")
+            raise ValueError("must be 0 or more")
         return value
 
 

@@ -1,10 +1,12 @@
 """The API's response cache over HTTP: a repeated query is served from the cache, and any
 write to the figures behind it — a new event, a rebuild that deletes them — shows in the
-very next response (no time-to-live to wait out)."""
+very next response that asks for fresh figures (``Cache-Control: no-cache``), and in every
+response once ``api_stale_ms`` has passed (no time-to-live to wait out)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -44,8 +46,21 @@ def cache_lookups(api_url: str) -> dict[str, float]:
     return out
 
 
+FRESH = {**READ, "Cache-Control": "no-cache"}
+STALE_S = Settings().api_stale_ms / 1000
+
+
 def get(api_url: str, path: str, **params: str) -> Any:
-    resp = httpx.get(f"{api_url}{path}", params=params, headers=READ, timeout=10)
+    return _get(api_url, path, READ, params)
+
+
+def get_fresh(api_url: str, path: str, **params: str) -> Any:
+    """Asking for the figures of this moment (``Cache-Control: no-cache``)."""
+    return _get(api_url, path, FRESH, params)
+
+
+def _get(api_url: str, path: str, headers: dict[str, str], params: dict[str, str]) -> Any:
+    resp = httpx.get(f"{api_url}{path}", params=params, headers=headers, timeout=10)
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -78,20 +93,28 @@ def test_cached_ranking_follows_every_write(api: str, isolated) -> None:
     after = cache_lookups(api)
     assert after["hit"] == before["hit"] + 1 and after["miss"] == before["miss"]
 
-    # one more event for one member agency: the very next response has it
-    apply(url, [received(agency="so-y-te", dossier="c4", channel="in_person")])
-    second = get(api, "/v1/rankings/online_rate", **params)
+    # one more event for one member agency: the very next response asking fresh has it
+    c4 = received(agency="so-y-te", dossier="c4", channel="in_person")
+    apply(url, [c4])
+    second = get_fresh(api, "/v1/rankings/online_rate", **params)
     assert ranked(second)["so-y-te"] == (1, 2)
     assert ranked(second)["so-tttt"] == (1, 2)
+    assert get(api, "/v1/rankings/online_rate", **params) == second  # and it is cached
+    # another: once api_stale_ms has passed, every response has it
+    apply(url, [received(agency="so-tttt", dossier="c5", channel="online")])
+    time.sleep(STALE_S)
+    third = get(api, "/v1/rankings/online_rate", **params)
+    assert ranked(third)["so-tttt"] == (2, 3)
     # a redelivered event changes no figure and no version: served from the cache again
-    hits = cache_lookups(api)["hit"]
     single = get(api, "/v1/indicators/online_rate", scope="so-y-te", period="2024-03")
     assert (single["numerator"], single["denominator"]) == (1, 2)
+    apply(url, [c4])
+    hits = cache_lookups(api)["hit"]
     assert get(api, "/v1/indicators/online_rate", scope="so-y-te", period="2024-03") == single
     assert cache_lookups(api)["hit"] == hits + 1
 
     # other routes and parameters are other entries
-    assert get(api, "/v1/rankings/online_rate", top="2", **params)["best"][:2] == second["best"][:2]
+    assert get(api, "/v1/rankings/online_rate", top="2", **params)["best"][:2] == third["best"][:2]
     points = get(api, "/v1/series/online_rate", scope="so-y-te", period="2024-03-01..2024-03-02")
     assert [(p["numerator"], p["denominator"]) for p in points] == [(1, 2), (0, 0)]
     every = get(api, "/v1/scopes/so-y-te/indicators", period="2024-03")
@@ -112,5 +135,5 @@ def test_rebuild_invalidates_cached_figures(api: str, isolated) -> None:
         topics=isolated["topics"],
     )
     asyncio.run(rebuild(settings, show_progress=False))
-    after = get(api, "/v1/indicators/online_rate", **params)
+    after = get_fresh(api, "/v1/indicators/online_rate", **params)
     assert (after["numerator"], after["denominator"]) == (0, 0)

@@ -74,7 +74,8 @@ def test_scores_of_a_running_month_hold_until_the_next_due_time(
     monkeypatch.setattr(index766_routes, "units_raws", counted)
     now = [DUE_S - 10.0]
     monkeypatch.setattr(index766_routes, "time", SimpleNamespace(time=lambda: now[0]))
-    with TestClient(create_app(Settings(redis_url=url))) as client:
+    # every request evaluated at its own second (no response of a second before it)
+    with TestClient(create_app(Settings(redis_url=url, api_stale_ms=0))) as client:
         first = get(client, A, "2026-12")
         assert counts(first)["ON_TIME"] == (1, 1) and first["closed"] is False
         now[0] = DUE_S  # another second, the same inputs: the scores are reused

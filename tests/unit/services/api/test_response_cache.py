@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import orjson
 from pydantic import BaseModel
 
-from services.api.response_cache import ResponseCache
+from services.api.response_cache import FRESH, FreshRequests, ResponseCache
 
 
 class Versions:
@@ -44,7 +44,7 @@ class Gated:
 def test_concurrent_misses_compute_once_and_writes_invalidate() -> None:
     async def go() -> None:
         versions = Versions()
-        cache = ResponseCache(versions)
+        cache = ResponseCache(versions, stale_s=0)  # every change waits for its figures
         calls = 0
 
         async def compute() -> Value:
@@ -76,7 +76,7 @@ def test_requests_during_a_recomputation_get_the_previous_body() -> None:
 
     async def go() -> None:
         versions = Versions()
-        cache = ResponseCache(versions)
+        cache = ResponseCache(versions, stale_s=0)
         gated = Gated()
         compute, release = gated.compute, gated.release
 
@@ -203,7 +203,7 @@ def test_a_family_shares_its_latest_body_across_keys() -> None:
     computed, the family's latest body answers."""
 
     async def go() -> None:
-        cache = ResponseCache(Versions())
+        cache = ResponseCache(Versions(), stale_s=0)
         gated = Gated()
         compute, release = gated.compute, gated.release
 
@@ -227,7 +227,7 @@ def test_a_response_is_held_once_whatever_versions_it_went_through() -> None:
 
     async def go() -> None:
         versions = Versions()
-        cache = ResponseCache(versions, maxsize=8)
+        cache = ResponseCache(versions, maxsize=8, stale_s=0)
         calls = 0
 
         async def compute() -> Value:
@@ -282,6 +282,143 @@ def test_an_older_computation_ending_last_does_not_replace_a_newer_one() -> None
         release_old.set()
         assert await old == 1
         assert await ask() == 2 and calls == 2  # still the newer body: a hit
+
+    asyncio.run(go())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_young_response_answers_while_its_new_figures_are_computed_behind() -> None:
+    """After a write, a response whose computation started less than ``stale_s`` ago
+    answers at once and one computation of the new figures starts in the background; the
+    requests after it ends get them. Nobody waits."""
+
+    async def go() -> None:
+        versions, clock = Versions(), Clock()
+        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
+        gated = Gated()
+
+        async def ask() -> int:
+            resp = await asyncio.wait_for(cache.respond(("k",), 1, ["a"], gated.compute), 1)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1
+        clock.now += 0.3
+        versions.by_agency["a"] = 1  # a write
+        assert await ask() == 1  # answered at once (the computation below is gated)
+        assert await asyncio.gather(*(ask() for _ in range(5))) == [1] * 5
+        assert gated.calls == 2  # one background computation, whatever the requests
+        gated.release.set()
+        await asyncio.sleep(0.01)
+        assert await ask() == 2 and gated.calls == 2  # its figures: a hit
+
+    asyncio.run(go())
+
+
+def test_a_response_older_than_the_staleness_bound_waits_for_the_new_figures() -> None:
+    """The bound: a response never lacks a write older than ``stale_s``. Past it, the
+    request after a write waits for the new computation."""
+
+    async def go() -> None:
+        versions, clock = Versions(), Clock()
+        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            return Value(n=calls)
+
+        async def ask() -> int:
+            resp = await cache.respond(("k",), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1
+        versions.by_agency["a"] = 1
+        clock.now += 0.5  # the cached computation started 0.5 s ago: too old to answer
+        assert await ask() == 2
+        clock.now += 10
+        assert await ask() == 2 and calls == 2  # unchanged figures: a hit, however old
+
+    asyncio.run(go())
+
+
+def test_a_request_refusing_stored_responses_waits_for_the_new_figures() -> None:
+    """``Cache-Control: no-cache`` or ``max-age=0`` (a reload, a client after its own
+    write): never the previous body."""
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.append(FRESH.get())
+
+    seen: list[bool] = []
+    middleware = FreshRequests(app)  # type: ignore[arg-type]
+    for headers in (
+        [(b"cache-control", b"no-cache")],
+        [(b"cache-control", b"Max-Age=0, must-revalidate")],
+        [(b"cache-control", b"max-age=60")],
+        [],
+    ):
+        asyncio.run(middleware({"type": "http", "headers": headers}, None, None))  # type: ignore[arg-type]
+    assert seen == [True, True, False, False]
+
+    async def go() -> None:
+        versions, clock = Versions(), Clock()
+        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            return Value(n=calls)
+
+        async def ask() -> int:
+            resp = await cache.respond(("k",), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1
+        versions.by_agency["a"] = 1
+        FRESH.set(True)
+        assert await ask() == 2  # young, but refused
+        versions.by_agency["a"] = 2
+        FRESH.set(False)
+        assert await ask() == 2  # the default: the young body, its successor behind it
+
+    asyncio.run(go())
+
+
+def test_a_background_computation_that_fails_leaves_the_last_body() -> None:
+    async def go() -> None:
+        versions, clock = Versions(), Clock()
+        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
+        fail = False
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            if fail:
+                raise ConnectionError("redis went away")
+            return Value(n=calls)
+
+        async def ask() -> int:
+            resp = await cache.respond(("k",), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1
+        versions.by_agency["a"] = 1
+        fail = True
+        assert await ask() == 1  # answered; its background computation fails
+        await asyncio.sleep(0.01)
+        assert calls == 2
+        fail = False
+        clock.now += 1
+        assert await ask() == 3  # nothing cached for the new versions: computed, waited for
 
     asyncio.run(go())
 
