@@ -25,8 +25,8 @@ check_at_start(settings, [t.dossier, t.document, t.deadletter, t.indicator_updat
 check_redis_at_start(settings)
 # uvloop for the worker's loop and the consumer thread's (each makes a new loop)
 asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-# a batch allocates ~10 objects per record, none in a cycle: collect less often than every
-# 700 allocations (the batch drain also freezes the long-lived objects at its start)
+# the objects of a batch are in no cycle: no automatic collection, a timer collects
+# (services/calculator/garbage.py; the batch drain takes over at its start)
 gc.set_threshold(20_000, 20, 20)
 app = create_app(settings)
 Worker(app, loglevel="WARN").execute_from_commandline()

@@ -26,7 +26,7 @@ import faust
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
-from services.calculator import business_metrics, index766_metrics, metrics
+from services.calculator import business_metrics, garbage, index766_metrics, metrics
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
@@ -167,6 +167,7 @@ class Calculator:
         elif settings.snapshot_dir:
             guarded_timer(app, settings.snapshot_interval_s)(self.take_snapshots)
         guarded_timer(app, settings.calculator_publish_interval_s)(self.publish_updates)
+        guarded_timer(app, settings.calculator_gc_interval_s)(self.collect_garbage)
 
     # --- a batch -----------------------------------------------------------------------
 
@@ -375,6 +376,9 @@ class Calculator:
             )
             metrics.SNAPSHOTS.inc()
             log.info("snapshot_taken", path=str(path), bytes=path.stat().st_size)
+
+    async def collect_garbage(self) -> None:
+        garbage.collect()
 
     async def publish_updates(self) -> None:
         now = now_utc()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from services.calculator import garbage
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 
@@ -50,10 +50,9 @@ class FetchLoop(Generic[Prepared]):
 
     async def run(self, fetcher: Any) -> None:
         # The worker's long-lived objects (Faust's, the catalogs) leave the collector's
-        # generations: a full collection no longer walks them for every few batches of
-        # short-lived records (a third of the decoding time otherwise).
-        gc.collect()
-        gc.freeze()
+        # generations, and the collector runs on the calculator's timer only
+        # (services/calculator/garbage.py): not every few thousand allocations of records.
+        garbage.take_over()
         consumer, checkpoint, topics = self.consumer, self.checkpoint, self.topics
         try:
             while not consumer.stopped(fetcher):

@@ -320,6 +320,11 @@ class CalculatorSettings(PlatformSettings, SnapshotSettings):
     calculator_gap_check_interval_s: float = D(
         2.0, "seconds between checks that Redis still holds every record this calculator applied"
     )
+    calculator_gc_interval_s: float = D(
+        5.0,
+        "seconds between the calculator's garbage collections (its automatic collection is "
+        "off: services/calculator/garbage.py)",
+    )
     calculator_publish_interval_s: float = D(
         1.0, "seconds between coalesced publications of changed indicators"
     )
