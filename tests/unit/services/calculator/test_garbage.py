@@ -18,7 +18,7 @@ def test_cycles_wait_for_the_timer_and_are_reclaimed_by_it() -> None:
     try:
         garbage.take_over()
         assert not gc.isenabled()
-        before = garbage.PAUSES._sum.get()  # type: ignore[attr-defined]
+        before = garbage.PAUSES._sum.get()
         a, b = Node(), Node()
         a.other, b.other = b, a  # a cycle: reference counting alone never frees it
         gone = weakref.ref(a)
@@ -28,7 +28,7 @@ def test_cycles_wait_for_the_timer_and_are_reclaimed_by_it() -> None:
         assert gone() is not None
         assert garbage.collect() >= 2
         assert gone() is None
-        assert garbage.PAUSES._sum.get() > before  # type: ignore[attr-defined]
+        assert garbage.PAUSES._sum.get() > before
     finally:
         gc.unfreeze()
         if was_enabled:
