@@ -118,9 +118,10 @@ async def drive_while_writing(
 
 
 def cache_lookups(base: str) -> dict[str, float]:
-    """The API's cache counters, from its /metrics: lookups (hit, miss, joined, previous)
+    """The API's cache counters, from its /metrics: lookups (young, hit, miss, joined, previous)
     and two-stage renders (rendered, unchanged)."""
     out = {
+        "young": 0.0,
         "hit": 0.0,
         "miss": 0.0,
         "joined": 0.0,
@@ -213,7 +214,8 @@ def print_cache(before: dict[str, float], after: dict[str, float], extra: str = 
         else ""
     )
     print(
-        f"    cache: {d['hit']:,.0f} hits, {d['miss']:,.0f} misses (computed from Redis),"
+        f"    cache: {d['young']:,.0f} from memory (young), {d['hit']:,.0f} hits (versions"
+        f" read), {d['miss']:,.0f} misses (computed from Redis),"
         f" {d['joined']:,.0f} joined a computation under way, {d['previous']:,.0f} answered"
         f" with the previous one meanwhile{staged}{extra}",
         flush=True,

@@ -18,15 +18,17 @@ otherwise the figures are read and rendered. A late event of a closed month cost
 page one digest, not a page.
 
 Under steady writes (the calculator commits every ~100 ms) nearly every read of this
-year's figures finds them changed. A query response that may trail the writes by a moment
-(``respond``: the JSON API) is then answered with its latest computation when that
-computation *started* less than ``stale_s`` ago (``api_stale_ms``, default 0.5 s), and the
-new one runs in the background for the next request: a response never misses a write
-applied more than ``stale_s`` before it, and no request waits for a computation it did not
-need. An older entry, or none, is computed while the request waits, as before. A client
-that must see the figures of this very moment (after its own write, a reload) asks with
-``Cache-Control: no-cache`` (or ``max-age=0``), as HTTP has it: such a request is never
-answered with a body older than the figures (:class:`FreshRequests`).
+year's figures finds them changed, and even a hit costs a round trip to Redis (the
+versions) that waits behind the writer's calls. So a query response that may trail the
+writes by a moment (``respond``: the JSON API) is answered from memory, without reading
+the versions, while its latest computation *started* less than ``stale_s`` ago
+(``api_stale_ms``, default 0.5 s); past half of that, the versions are checked in the
+background (unchanged: the entry is renewed; changed: computed anew for the next
+request). Older, it is checked before answering as above. So a response never misses a
+write applied more than ``stale_s`` before it, and no request waits for a computation it
+did not need. A client that must see the figures of this very moment (after its own
+write, a reload) asks with ``Cache-Control: no-cache`` (or ``max-age=0``), as HTTP has
+it: such a request is never answered from an unchecked entry (:class:`FreshRequests`).
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ log = get_logger("api.cache")
 
 LOOKUPS = Counter(
     "egov_api_cache_lookups_total",
-    "Cached query responses: hit, miss (computed), joined (waited for the same computation) "
-    "or previous (answered with the last computation, started less than api_stale_ms ago, "
-    "while a newer one runs)",
+    "Cached query responses: young (answered from memory: computed or checked less than "
+    "api_stale_ms ago), hit (versions checked: unchanged), miss (computed), joined (waited "
+    "for the same computation) or previous (answered with the last computation while a "
+    "newer one runs)",
     ["result"],
 )
 RENDERS = Counter(
@@ -197,30 +200,32 @@ class ResponseCache:
         """Any encoded response (JSON, HTML, CSV) under the same rule; returns the bytes and
         the full key they are cached under (``full_key``: from :meth:`full_key`, if read).
 
-        ``previous_ok``: when the figures changed since the latest computation of the same
-        key, answer with its body instead of waiting — while a computation of the key is
-        under way (started by an earlier request, for these versions or older ones), or
-        when the latest one started less than ``stale_s`` ago (a new one is then started in
-        the background); under steady writes a key is computed once at a time, not once
-        per write, and a response never lacks a write older than ``stale_s``. Otherwise —
-        and for a request that asked for fresh figures (``FRESH``) — the request waits for
-        the computation of its versions. Not for responses whose entity tag names the
-        versions (the public pages)."""
-        if full_key is None:
-            full_key = await self.full_key(key, catalog_version, agencies)
+        ``previous_ok``: a response that may trail the writes by up to ``stale_s``: answered
+        from its latest entry while that entry is younger (checked behind it past half its
+        age), or while a computation of it is under way; a request that asked for fresh
+        figures (``FRESH``) is not. Not for responses whose entity tag names the versions
+        (the public pages)."""
+        asked = self.clock()  # before the versions are read: the age of what they show
         previous_ok = previous_ok and not FRESH.get()
         named = (family or key, catalog_version)
+        latest = self._entries.get(named)
+        if previous_ok and full_key is None and latest is not None:
+            age = asked - latest[3]
+            if age < self.stale_s:
+                LOOKUPS.labels("young").inc()
+                if age >= self.stale_s / 2 and not self._computing.get(named):
+                    self._check_behind(key, catalog_version, agencies, compute, named)
+                return latest[1], latest[0]
+        if full_key is None:
+            full_key = await self.full_key(key, catalog_version, agencies)
         latest = self._entries.get(named)
         body: bytes | None = None
         if latest is not None and latest[0] == full_key:
             LOOKUPS.labels("hit").inc()
+            self._renew(named, latest, asked)
             body = latest[1]
         elif previous_ok and latest is not None and self._computing.get(named):
             LOOKUPS.labels("previous").inc()
-            body = latest[1]
-        elif previous_ok and latest is not None and self.clock() - latest[3] < self.stale_s:
-            LOOKUPS.labels("previous").inc()
-            self._start(full_key, compute, named).add_done_callback(_retrieved)
             body = latest[1]
         elif (pending := self._pending.get(full_key)) is not None:
             # the same response is being computed: wait for it rather than compute it again
@@ -228,19 +233,55 @@ class ResponseCache:
             body = await asyncio.shield(pending)
         else:
             LOOKUPS.labels("miss").inc()
-            task = self._start(full_key, compute, named)
+            task = self._start(full_key, compute, named, asked)
             body = await asyncio.shield(task)  # a client that goes away leaves it to the others
         return body, full_key
 
+    def _renew(
+        self, named: Hashable, held: tuple[Hashable, bytes, int, float], checked: float
+    ) -> None:
+        """``held``'s versions were still current at ``checked``: it is as young as that."""
+        if held[3] < checked and self._entries.get(named) is held:
+            self._entries[named] = (held[0], held[1], held[2], checked)
+
+    def _check_behind(
+        self,
+        key: tuple[Any, ...],
+        catalog_version: int,
+        agencies: Sequence[str],
+        compute: Callable[[], Awaitable[bytes]],
+        named: Hashable,
+    ) -> None:
+        """Check an entry's versions in the background: renew it, or compute it anew."""
+
+        async def check() -> bytes:
+            checked = self.clock()
+            full_key = await self.full_key(key, catalog_version, agencies)
+            held = self._entries.get(named)
+            if held is not None and held[0] == full_key:
+                self._renew(named, held, checked)
+                return held[1]
+            pending = self._pending.get(full_key)
+            if pending is None:
+                pending = self._start(full_key, compute, named, checked)
+            return await pending
+
+        self._computing[named] = self._computing.get(named, 0) + 1
+        task = asyncio.ensure_future(check())
+        task.add_done_callback(lambda _: self._computed(named))
+        task.add_done_callback(_retrieved)
+
     def _start(
-        self, full_key: Hashable, compute: Callable[[], Awaitable[bytes]], named: Hashable
+        self,
+        full_key: Hashable,
+        compute: Callable[[], Awaitable[bytes]],
+        named: Hashable,
+        asked: float,
     ) -> asyncio.Future[bytes]:
         # counted now, not when the task first runs: requests in between answer too
         self._computing[named] = self._computing.get(named, 0) + 1
         self._started += 1
-        task = asyncio.ensure_future(
-            self._compute(full_key, compute, named, self._started, self.clock())
-        )
+        task = asyncio.ensure_future(self._compute(full_key, compute, named, self._started, asked))
         task.add_done_callback(lambda _: self._computed(named))
         self._pending[full_key] = task
         return task

@@ -35,7 +35,7 @@ from shared.contract.decoding import dead_letter, decode_record
 from shared.contract.events import Event
 from shared.contract.fastevents import FastValidator
 from shared.contract.validation import FieldError
-from shared.domain.calendar import now_utc
+from shared.domain.calendar import LOCAL_OFFSET, now_utc
 from shared.domain.indicators import load_indicators
 from shared.domain.succession import succession_of
 from shared.domain.targets import load_targets
@@ -60,7 +60,7 @@ from shared.store.snapshots import take_snapshot
 log = get_logger("calculator")
 
 # records per fetch (a batch), and how often applied batches are committed
-BATCH_MAX = 4000
+BATCH_MAX = int(os.environ.get("HACK_BATCH", "4000"))
 COMMIT_INTERVAL_S = 1.0
 # records decoded between two turns of the event loop
 PREPARE_SLICE = 250
@@ -80,6 +80,18 @@ class Prepared:
     invalid: list[tuple[Any, str, list[FieldError]]] = field(default_factory=list)
     ingested: list[float] = field(default_factory=list)
     plan: ApplyPlan | None = None
+
+
+def touched_years(events: list[Event], applied: list[bool]) -> set[tuple[str, int]]:
+    """The (agency, local year) of every applied event: their indicator updates."""
+    out: set[tuple[str, int]] = set()
+    for event, was_applied in zip(events, applied, strict=True):
+        if was_applied:
+            ts = event.occurred_at
+            # stamped in local time (nearly all): its own year, without the arithmetic
+            year = ts.year if ts.utcoffset() == LOCAL_OFFSET else int(local_year(ts))
+            out.add((event.agency_code, year))
+    return out
 
 
 def abort_batch(exc: BaseException) -> None:
@@ -230,16 +242,13 @@ class Calculator:
         await times
         done = time.time()
         # metrics and coalescing per batch, not per event (the hot path)
-        counts: Counter[tuple[str, bool]] = Counter()
-        touched: set[tuple[str, str]] = set()
-        for event, was_applied in zip(valid, applied, strict=True):
-            counts[(event.family, was_applied)] += 1
-            if was_applied:
-                touched.add((event.agency_code, local_year(event.occurred_at)))
+        counts: Counter[tuple[str, bool]] = Counter(
+            zip([e.family for e in valid], applied, strict=True)
+        )
         for (family, was_applied), n in counts.items():
             (metrics.EVENTS_APPLIED if was_applied else metrics.DUPLICATES).labels(family).inc(n)
-        for agency, year in touched:
-            self.coalescer.touch(agency, int(year))
+        for agency, year in touched_years(valid, applied):
+            self.coalescer.touch(agency, year)
         for stamp_s in prepared.ingested:
             metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - prepared.started)
@@ -254,7 +263,10 @@ class Calculator:
         delay = 0.2
         while True:
             try:
-                await self.fill_gaps(floor, {e.agency_code for e in events})
+                agencies = (
+                    {c.agency for c in plan.calls} if plan else {e.agency_code for e in events}
+                )
+                await self.fill_gaps(floor, agencies)
                 return await self.store.apply_many(
                     events, batch.last, plan, turn=batch, floor=floor
                 )

@@ -62,16 +62,25 @@ async def record_event_times(
 ) -> None:
     """The newest ``occurred_at`` per agency and source of a batch, capped at ``now`` (a
     source's clock running ahead must not hide a later silence)."""
-    cap = now.timestamp()
-    agencies: dict[str, float] = {}
-    sources: dict[str, float] = {}
+    # the newest instant first (compared as datetimes), made a stamp once per name: a
+    # calculator's batch has thousands of events and a few hundred names
+    agencies: dict[str, datetime] = {}
+    sources: dict[str, datetime] = {}
     for event in events:
-        stamp = min(cap, event.occurred_at.timestamp())
-        if stamp > agencies.get(event.agency_code, float("-inf")):
-            agencies[event.agency_code] = stamp
-        if event.source and stamp > sources.get(event.source, float("-inf")):
-            sources[event.source] = stamp
-    await record_stamps(redis, agencies, sources)
+        ts = event.occurred_at
+        have = agencies.get(event.agency_code)
+        if have is None or ts > have:
+            agencies[event.agency_code] = ts
+        if source := event.source:
+            have = sources.get(source)
+            if have is None or ts > have:
+                sources[source] = ts
+    cap = now.timestamp()
+    await record_stamps(
+        redis,
+        {name: min(cap, ts.timestamp()) for name, ts in agencies.items()},
+        {name: min(cap, ts.timestamp()) for name, ts in sources.items()},
+    )
 
 
 async def record_last_seen(

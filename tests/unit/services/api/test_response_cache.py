@@ -14,8 +14,10 @@ from services.api.response_cache import FRESH, FreshRequests, ResponseCache
 class Versions:
     def __init__(self) -> None:
         self.by_agency: dict[str, int] = {}
+        self.reads = 0
 
     async def data_versions(self, agencies: Iterable[str]) -> list[int]:
+        self.reads += 1
         return [self.by_agency.get(a, 0) for a in agencies]
 
     async def period_versions(self, agencies: Sequence[str], fields: Sequence[str]) -> list[int]:
@@ -321,6 +323,45 @@ def test_a_young_response_answers_while_its_new_figures_are_computed_behind() ->
     asyncio.run(go())
 
 
+def test_a_young_response_is_answered_from_memory_and_checked_behind_past_half_its_age() -> None:
+    """Younger than ``stale_s / 2``: no Redis read at all. Then: answered, and its versions
+    read in the background; unchanged, the entry is renewed (young again, no computation)."""
+
+    async def go() -> None:
+        versions, clock = Versions(), Clock()
+        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
+        calls = 0
+
+        async def compute() -> Value:
+            nonlocal calls
+            calls += 1
+            return Value(n=calls)
+
+        async def ask() -> int:
+            resp = await cache.respond(("k",), 1, ["a"], compute)
+            return int(orjson.loads(resp.body)["n"])
+
+        assert await ask() == 1 and versions.reads == 1
+        clock.now += 0.2
+        assert [await ask() for _ in range(10)] == [1] * 10
+        assert versions.reads == 1  # from memory
+        clock.now += 0.1  # 0.3 s: past half
+        assert await ask() == 1
+        await asyncio.sleep(0)
+        assert versions.reads == 2 and calls == 1  # checked, unchanged: renewed
+        clock.now += 0.2  # 0.2 s after the check: young, not checked
+        assert await ask() == 1
+        await asyncio.sleep(0)
+        assert versions.reads == 2
+        versions.by_agency["a"] = 5
+        clock.now += 0.1  # 0.3 s: answered, and computed anew behind
+        assert await ask() == 1
+        await asyncio.sleep(0.01)
+        assert calls == 2 and await ask() == 2
+
+    asyncio.run(go())
+
+
 def test_a_response_older_than_the_staleness_bound_waits_for_the_new_figures() -> None:
     """The bound: a response never lacks a write older than ``stale_s``. Past it, the
     request after a write waits for the new computation."""
@@ -413,6 +454,7 @@ def test_a_background_computation_that_fails_leaves_the_last_body() -> None:
         assert await ask() == 1
         versions.by_agency["a"] = 1
         fail = True
+        clock.now += 0.3  # past half its age: checked behind the answer
         assert await ask() == 1  # answered; its background computation fails
         await asyncio.sleep(0.01)
         assert calls == 2
