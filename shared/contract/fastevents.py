@@ -241,6 +241,18 @@ def _build(struct: Struct) -> Event:
     return obj  # type: ignore[return-value]
 
 
+def with_source(event: Event, source: str) -> Event:
+    """``event`` with its ``source`` set (ingest: the token's default source), built like
+    :func:`_build` — ``model_copy(update=...)`` costs more than validating the event."""
+    obj = object.__new__(type(event))
+    setattr_ = object.__setattr__
+    setattr_(obj, "__dict__", {**event.__dict__, "source": source})
+    setattr_(obj, "__pydantic_fields_set__", event.model_fields_set | {"source"})
+    setattr_(obj, "__pydantic_extra__", None)
+    setattr_(obj, "__pydantic_private__", None)
+    return obj
+
+
 class FastValidator:
     """Checks decoded structs against the rules msgspec's types do not express: the
     timestamp range, the agency catalog on the event's local date (§4a.6) — for

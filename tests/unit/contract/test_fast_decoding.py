@@ -13,7 +13,7 @@ import pytest
 from services.ingest.body import decode_valid
 from shared.contract.decoding import decode_record
 from shared.contract.events import EVENT_MODELS
-from shared.contract.fastevents import FastValidator
+from shared.contract.fastevents import FastValidator, with_source
 from shared.domain.catalog import parse_agencies_csv
 from shared.domain.lifecycle import Step, step_of
 from shared.store.indicator_store import occurrence
@@ -186,6 +186,21 @@ def test_fast_path_builds_the_pydantic_event(raw: dict[str, Any]) -> None:
     assert fast.occurred_at.utcoffset() == slow.occurred_at.utcoffset()
     assert view(step_of(fast)) == view(step_of(slow))
     assert occurrence(fast.occurred_at) == occurrence(slow.occurred_at)
+
+
+@pytest.mark.parametrize("raw", VALID, ids=lambda r: f"{r['event_type']}")
+def test_with_source_is_model_copy(raw: dict[str, Any]) -> None:
+    """Ingest sets the token's default source without pydantic's copy: the same event."""
+    event = FastValidator(REORG, NOW).decode(
+        as_bytes({k: v for k, v in raw.items() if k != "source"})
+    )
+    assert event is not None
+    copied = event.model_copy(update={"source": "igate"})
+    cheap = with_source(event, "igate")
+    assert type(cheap) is type(copied) and cheap == copied
+    assert cheap.model_dump_json() == copied.model_dump_json()
+    assert cheap.model_fields_set == copied.model_fields_set
+    assert event.source is None  # the original is left as it was
 
 
 def test_every_event_type_is_covered() -> None:
