@@ -224,7 +224,7 @@ def test_entity_keys_and_kafka_keys_of_the_new_entities() -> None:
 
 def test_petitions_and_publications_travel_on_the_dossier_topic() -> None:
     settings = Settings()
-    topics = {kind: _record(parse(raw), settings, 0).topic for kind, raw in NEW_EVENTS.items()}
+    topics = {kind: _record(parse(raw), settings, []).topic for kind, raw in NEW_EVENTS.items()}
     assert set(topics.values()) == {settings.topics.dossier}
     document = {
         "event_id": "d",
@@ -235,7 +235,7 @@ def test_petitions_and_publications_travel_on_the_dossier_topic() -> None:
         "electronic": True,
         "confidential": False,
     }
-    assert _record(parse(document), settings, 0).topic == settings.topics.document
+    assert _record(parse(document), settings, []).topic == settings.topics.document
     roles = {kind: model.topic_role for kind, model in EVENT_MODELS.items()}
     assert {k for k, r in roles.items() if r == "document"} == {
         "document_issued",
