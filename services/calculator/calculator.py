@@ -60,7 +60,7 @@ from shared.store.snapshots import take_snapshot
 log = get_logger("calculator")
 
 # records per fetch (a batch), and how often applied batches are committed
-BATCH_MAX = int(os.environ.get("HACK_BATCH", "4000"))
+BATCH_MAX = 4000
 COMMIT_INTERVAL_S = 1.0
 # records decoded between two turns of the event loop
 PREPARE_SLICE = 250
