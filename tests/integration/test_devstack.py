@@ -310,7 +310,8 @@ def egov(
 
 
 def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("kafka", "ctrl", "redis", "prom", "i", "a", "c", "al")}
+    port_names = ("kafka", "ctrl", "redis", "prom", "i", "a", "c", "al", "am")
+    ports = {name: free_port() for name in port_names}
     run_dir = tmp_path / "run"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EGOV_")},
@@ -323,6 +324,9 @@ def test_up_status_down_on_free_ports(tmp_path: Path) -> None:
         "EGOV_API_PORT": str(ports["a"]),
         "EGOV_CALCULATOR_PORT": str(ports["c"]),
         "EGOV_ALERTS_PORT": str(ports["al"]),
+        # set too: its default is a free port picked at start, which may be one of those
+        # above (picked free, not yet bound)
+        "EGOV_ALERTMANAGER_PORT": str(ports["am"]),
     }
 
     # A port taken by something else: a clear message, and nothing started.

@@ -267,13 +267,15 @@ def _on_time(api_url: str) -> httpx.Response:
 def test_api_answers_503_not_500_while_redis_is_down(
     loaded: dict[str, Any], single: RedisServer, service_factory: ServiceFactory
 ) -> None:
-    """Redis unreachable: every figure request answers 503 with Retry-After and a
+    """Redis unreachable: every figure request that needs it (an answer older than
+    EGOV_API_STALE_MS: its versions must be read) answers 503 with Retry-After and a
     Vietnamese message naming the store; back to the same figures once it returns."""
     api = service_factory("api", {"EGOV_REDIS_URL": single.url})
     before = _on_time(api.url)
     assert before.status_code == 200, before.text
     single.stop()
     try:
+        time.sleep(Settings().api_stale_ms / 1000)  # the answer above is too old to serve
         down = _on_time(api.url)
         assert down.status_code == 503, down.text
         assert down.headers["Retry-After"] == "2"
