@@ -232,10 +232,15 @@ def _build(struct: Struct) -> Event:
     """The pydantic event of an accepted struct, without a second validation: the same
     ``__dict__`` pydantic would build (``model_construct`` does this, 5× slower)."""
     model, values, fields = _PLAN[type(struct)]
+    return _construct(model, values(struct), set(fields))
+
+
+def _construct(model: type[EventBase], values: dict[str, Any], fields_set: set[str]) -> Event:
+    """A pydantic event of already-valid ``values``, as pydantic itself lays one out."""
     obj = object.__new__(model)
     setattr_ = object.__setattr__
-    setattr_(obj, "__dict__", values(struct))
-    setattr_(obj, "__pydantic_fields_set__", set(fields))
+    setattr_(obj, "__dict__", values)
+    setattr_(obj, "__pydantic_fields_set__", fields_set)
     setattr_(obj, "__pydantic_extra__", None)
     setattr_(obj, "__pydantic_private__", None)
     return obj  # type: ignore[return-value]
@@ -244,13 +249,9 @@ def _build(struct: Struct) -> Event:
 def with_source(event: Event, source: str) -> Event:
     """``event`` with its ``source`` set (ingest: the token's default source), built like
     :func:`_build` — ``model_copy(update=...)`` costs more than validating the event."""
-    obj = object.__new__(type(event))
-    setattr_ = object.__setattr__
-    setattr_(obj, "__dict__", {**event.__dict__, "source": source})
-    setattr_(obj, "__pydantic_fields_set__", event.model_fields_set | {"source"})
-    setattr_(obj, "__pydantic_extra__", None)
-    setattr_(obj, "__pydantic_private__", None)
-    return obj
+    return _construct(
+        type(event), {**event.__dict__, "source": source}, event.model_fields_set | {"source"}
+    )
 
 
 class FastValidator:

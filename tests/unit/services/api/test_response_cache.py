@@ -288,6 +288,22 @@ def test_an_older_computation_ending_last_does_not_replace_a_newer_one() -> None
     asyncio.run(go())
 
 
+class Counted:
+    """One response of ``cache`` computed by a counter: each computation's number."""
+
+    def __init__(self, cache: ResponseCache) -> None:
+        self.cache = cache
+        self.calls = 0
+
+    async def compute(self) -> Value:
+        self.calls += 1
+        return Value(n=self.calls)
+
+    async def ask(self) -> int:
+        resp = await self.cache.respond(("k",), 1, ["a"], self.compute)
+        return int(orjson.loads(resp.body)["n"])
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -329,17 +345,8 @@ def test_a_young_response_is_answered_from_memory_and_checked_behind_past_half_i
 
     async def go() -> None:
         versions, clock = Versions(), Clock()
-        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
-        calls = 0
-
-        async def compute() -> Value:
-            nonlocal calls
-            calls += 1
-            return Value(n=calls)
-
-        async def ask() -> int:
-            resp = await cache.respond(("k",), 1, ["a"], compute)
-            return int(orjson.loads(resp.body)["n"])
+        cached = Counted(ResponseCache(versions, stale_s=0.5, clock=clock))
+        ask = cached.ask
 
         assert await ask() == 1 and versions.reads == 1
         clock.now += 0.2
@@ -348,7 +355,7 @@ def test_a_young_response_is_answered_from_memory_and_checked_behind_past_half_i
         clock.now += 0.1  # 0.3 s: past half
         assert await ask() == 1
         await asyncio.sleep(0)
-        assert versions.reads == 2 and calls == 1  # checked, unchanged: renewed
+        assert versions.reads == 2 and cached.calls == 1  # checked, unchanged: renewed
         clock.now += 0.2  # 0.2 s after the check: young, not checked
         assert await ask() == 1
         await asyncio.sleep(0)
@@ -357,7 +364,7 @@ def test_a_young_response_is_answered_from_memory_and_checked_behind_past_half_i
         clock.now += 0.1  # 0.3 s: answered, and computed anew behind
         assert await ask() == 1
         await asyncio.sleep(0.01)
-        assert calls == 2 and await ask() == 2
+        assert cached.calls == 2 and await ask() == 2
 
     asyncio.run(go())
 
@@ -368,24 +375,15 @@ def test_a_response_older_than_the_staleness_bound_waits_for_the_new_figures() -
 
     async def go() -> None:
         versions, clock = Versions(), Clock()
-        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
-        calls = 0
-
-        async def compute() -> Value:
-            nonlocal calls
-            calls += 1
-            return Value(n=calls)
-
-        async def ask() -> int:
-            resp = await cache.respond(("k",), 1, ["a"], compute)
-            return int(orjson.loads(resp.body)["n"])
+        cached = Counted(ResponseCache(versions, stale_s=0.5, clock=clock))
+        ask = cached.ask
 
         assert await ask() == 1
         versions.by_agency["a"] = 1
         clock.now += 0.5  # the cached computation started 0.5 s ago: too old to answer
         assert await ask() == 2
         clock.now += 10
-        assert await ask() == 2 and calls == 2  # unchanged figures: a hit, however old
+        assert await ask() == 2 and cached.calls == 2  # unchanged figures: a hit, however old
 
     asyncio.run(go())
 
@@ -410,17 +408,8 @@ def test_a_request_refusing_stored_responses_waits_for_the_new_figures() -> None
 
     async def go() -> None:
         versions, clock = Versions(), Clock()
-        cache = ResponseCache(versions, stale_s=0.5, clock=clock)
-        calls = 0
-
-        async def compute() -> Value:
-            nonlocal calls
-            calls += 1
-            return Value(n=calls)
-
-        async def ask() -> int:
-            resp = await cache.respond(("k",), 1, ["a"], compute)
-            return int(orjson.loads(resp.body)["n"])
+        cached = Counted(ResponseCache(versions, stale_s=0.5, clock=clock))
+        ask = cached.ask
 
         assert await ask() == 1
         versions.by_agency["a"] = 1
