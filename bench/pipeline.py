@@ -447,11 +447,16 @@ def end_to_end(
         shown = asyncio.run(probe_figure(ingest.url, api.url, 2999))
         wall = shown - first
         services_cpu, broker_cpu, redis_cpu = cpu.since()
+        batches = sum(
+            metric_sum(f"{c.url}/metrics", ("egov_calculator_batch_seconds_count",))
+            for c in services[:E2E_CALCULATORS]
+        )
         print(
             f"  {len(events):,} events in {wall:.1f}s = {len(events) / wall:,.0f} events/s "
             f"(all POSTed after {posted - first:.1f}s = {len(events) / (posted - first):,.0f}/s, "
             f"applied after {applied - first:.1f}s, probe figure shown {shown - applied:.2f}s "
-            f"later; {rejected} requests rejected)"
+            f"later; {rejected} requests rejected; {batches:,.0f} calculator batches of "
+            f"{len(events) / max(batches, 1):,.0f} events on average)"
         )
         own = {name: cpu_seconds(pid_of(s)) - own[name] for s in services[-2:] for name in [s.name]}
         calc_cpu = services_cpu - sum(own.values())

@@ -18,9 +18,9 @@ from services.ingest import metrics
 from services.ingest.body import decode_events, decode_valid, is_ndjson, read_limited
 from services.ingest.exceptions import BodyTooLarge, BrokerUnavailable, InvalidBody
 from services.ingest.producer import EventProducer, Record
-from shared.contract.events import Event
-from shared.contract.fastevents import FastValidator, with_source
-from shared.contract.partitioning import key_of
+from shared.contract.events import Event, EventBase
+from shared.contract.fastevents import FastEvent, FastValidator, encode, model_of, with_source
+from shared.contract.partitioning import fast_key, key_of
 from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
@@ -56,15 +56,29 @@ def _error(
 
 
 def _record(
-    event: Event, settings: IngestSettings, headers: list[tuple[str, str | bytes | None]]
+    event: Event | FastEvent,
+    settings: IngestSettings,
+    headers: list[tuple[str, str | bytes | None]],
+    source: str | None = None,
 ) -> Record:
+    """The Kafka record of an accepted event (``source``: the token's default, where the
+    event names none), from its pydantic model or, on the fast path, its msgspec struct."""
+    if isinstance(event, FastEvent):
+        model: type[EventBase] = model_of(event)
+        key, value = fast_key(event), encode(event, source)
+    else:
+        model = type(event)
+        key = key_of(event)
+        if source is not None and event.source is None:
+            event = with_source(event, source)
+        value = event.model_dump_json().encode()  # the bytes of orjson.dumps(model_dump(...))
     # the dossier topic carries dossiers, petitions and procedures; the document topic
     # the document-management system's events (shared.contract.events: topic_role)
-    topic = settings.topics.document if event.topic_role == "document" else settings.topics.dossier
+    topic = settings.topics.document if model.topic_role == "document" else settings.topics.dossier
     return Record(
         topic=topic,
-        key=key_of(event),  # the entity within its agency: spreads load, keeps correctness
-        value=event.model_dump_json().encode(),  # the bytes of orjson.dumps(model_dump(...))
+        key=key,  # the entity within its agency: spreads load, keeps correctness
+        value=value,
         headers=headers,  # one list for the request's records (read, never changed)
     )
 
@@ -160,7 +174,7 @@ def create_app(
             )
         now = now_utc()
         # one pass (msgspec) when every event is valid; otherwise pydantic names the fields
-        results: Sequence[Event | FieldError | list[FieldError]] | None = decode_valid(
+        results: Sequence[Event | FastEvent | FieldError | list[FieldError]] | None = decode_valid(
             body, ndjson, FastValidator(agencies, now), settings.ingest_max_events
         )
         if results is None:
@@ -184,7 +198,7 @@ def create_app(
                 else validate_event(raw, agencies=agencies, now=now, index=index)
                 for index, raw in enumerate(decoded)
             ]
-        events: list[Event] = []
+        events: list[Event | FastEvent] = []
         errors: list[FieldError] = []
         for index, result in enumerate(results):
             if isinstance(result, FieldError):
@@ -210,7 +224,7 @@ def create_app(
                     )
                 )
             else:
-                events.append(result if result.source else with_source(result, source))
+                events.append(result)
         for err in errors:
             metrics.REJECTIONS.labels(err.field, err.code).inc()
         rejected_count = len({e.index for e in errors})
@@ -235,7 +249,7 @@ def create_app(
         stamp: list[tuple[str, str | bytes | None]] = [
             ("ingested_at_ms", str(int(time.time() * 1000)).encode())
         ]
-        records = [_record(e, settings, stamp) for e in events]
+        records = [_record(e, settings, stamp, source) for e in events]
         started = time.perf_counter()
         try:
             if records:
@@ -258,7 +272,10 @@ def create_app(
         by_topic: dict[str, int] = {}
         for rec in records:
             by_topic[rec.topic] = by_topic.get(rec.topic, 0) + 1
-        for family, n in Counter(e.family for e in events).items():
+        families = Counter(
+            model_of(e).family if isinstance(e, FastEvent) else e.family for e in events
+        )
+        for family, n in families.items():
             metrics.EVENTS.labels("accepted", family).inc(n)
         if errors:
             metrics.EVENTS.labels("rejected", "any").inc(rejected_count)

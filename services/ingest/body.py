@@ -6,8 +6,7 @@ import orjson
 from fastapi import Request
 
 from services.ingest.exceptions import BodyTooLarge, InvalidBody
-from shared.contract.events import Event
-from shared.contract.fastevents import FastValidator, decode_array
+from shared.contract.fastevents import FastEvent, FastValidator, decode_array, decode_one
 from shared.contract.validation import FieldError
 
 
@@ -58,25 +57,26 @@ def decode_events(body: bytes, ndjson: bool) -> list[object | FieldError]:
     return out
 
 
-def decode_valid(body: bytes, ndjson: bool, fast: FastValidator, limit: int) -> list[Event] | None:
-    """The body's events in one pass (msgspec) when all of them are valid and there are at
-    most ``limit``; None otherwise: the caller then decodes and validates with pydantic,
-    which names every rejected field (and answers an invalid body, or too many events)."""
-    events: list[Event] = []
+def decode_valid(
+    body: bytes, ndjson: bool, fast: FastValidator, limit: int
+) -> list[FastEvent] | None:
+    """The body's events in one pass (msgspec structs, no pydantic model built) when all of
+    them are valid and there are at most ``limit``; None otherwise: the caller then decodes
+    and validates with pydantic, which names every rejected field (and answers an invalid
+    body, or too many events)."""
+    structs: list[FastEvent] = []
     if ndjson:
         for line in body.split(b"\n"):
             if line.strip():
-                event = fast.decode(line)
-                if event is None or len(events) == limit:
+                struct = decode_one(line)
+                if struct is None or not fast.ok(struct) or len(structs) == limit:
                     return None
-                events.append(event)
-        return events or None
-    structs = decode_array(body)
-    if not structs or len(structs) > limit:
+                structs.append(struct)
+        return structs or None
+    decoded = decode_array(body)
+    if not decoded or len(decoded) > limit:
         return None
-    for struct in structs:
-        event = fast.accept(struct)
-        if event is None:
+    for struct in decoded:
+        if not fast.ok(struct):
             return None
-        events.append(event)
-    return events
+    return decoded

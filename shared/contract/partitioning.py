@@ -28,6 +28,7 @@ from typing import Any
 from kafka.partitioner.default import murmur2
 
 from shared.contract.events import EVENT_MODELS, Event
+from shared.contract.fastevents import EVENT_TYPES, FastEvent
 from shared.domain.counting import ENTITY_PREFIX, entity_key
 
 # Separates the agency from the entity; agency codes are free text, but a key only
@@ -48,20 +49,39 @@ def raw_key(event: Mapping[str, Any]) -> bytes:
     :func:`key_of` gives once it is parsed. An event without its entity id (it will be
     dead-lettered) is keyed by its agency alone."""
     agency = str(event.get("agency_code", ""))
-    event_type = str(event.get("event_type"))
-    model = EVENT_MODELS.get(event_type)
-    if model is None:
+    where = _entity_field(str(event.get("event_type")))
+    if where is None:
         return agency.encode()
-    if model.family in _FAMILY_ID:
-        field, prefix = _FAMILY_ID[model.family], ENTITY_PREFIX[model.family]
-    elif event_type in _DOCUMENT_ID:
-        field, prefix = _DOCUMENT_ID[event_type], ENTITY_PREFIX[event_type]
-    else:
-        return agency.encode()
+    field, prefix = where
     entity = event.get(field)
     if not isinstance(entity, str) or not entity:
         return agency.encode()
     return f"{agency}{SEPARATOR}{prefix}:{entity}".encode()
+
+
+def fast_key(struct: FastEvent) -> bytes:
+    """:func:`key_of` of an event msgspec decoded and the fast path accepted (ingest)."""
+    field, prefix = _STRUCT_FIELDS[type(struct)]
+    return f"{struct.agency_code}{SEPARATOR}{prefix}:{getattr(struct, field)}".encode()
+
+
+def _entity_field(event_type: str) -> tuple[str, str] | None:
+    """The field holding an event type's entity id, and the entity's key prefix."""
+    model = EVENT_MODELS.get(event_type)
+    if model is None:
+        return None
+    if model.family in _FAMILY_ID:
+        return _FAMILY_ID[model.family], ENTITY_PREFIX[model.family]
+    if event_type in _DOCUMENT_ID:
+        return _DOCUMENT_ID[event_type], ENTITY_PREFIX[event_type]
+    return None
+
+
+_STRUCT_FIELDS = {
+    struct: where
+    for struct, event_type in EVENT_TYPES.items()
+    if (where := _entity_field(event_type)) is not None
+}
 
 
 def partition_of(key: bytes, partitions: int) -> int:

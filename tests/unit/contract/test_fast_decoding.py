@@ -13,7 +13,15 @@ import pytest
 from services.ingest.body import decode_valid
 from shared.contract.decoding import decode_record
 from shared.contract.events import EVENT_MODELS
-from shared.contract.fastevents import FastValidator, with_source
+from shared.contract.fastevents import (
+    FastValidator,
+    build,
+    decode_one,
+    encode,
+    model_of,
+    with_source,
+)
+from shared.contract.partitioning import fast_key, key_of
 from shared.domain.catalog import parse_agencies_csv
 from shared.domain.lifecycle import Step, step_of
 from shared.store.indicator_store import occurrence
@@ -203,6 +211,25 @@ def test_with_source_is_model_copy(raw: dict[str, Any]) -> None:
     assert event.source is None  # the original is left as it was
 
 
+@pytest.mark.parametrize("raw", VALID, ids=lambda r: f"{r['event_type']}")
+@pytest.mark.parametrize("source", [None, "igate"])
+def test_ingest_writes_a_struct_as_its_event(raw: dict[str, Any], source: str | None) -> None:
+    """Ingest's fast path writes the struct itself: its record decodes (either path) to
+    the event pydantic gives, with the default source where it names none; same key."""
+    plain = {k: v for k, v in raw.items() if k != "source"}
+    for record in ({**plain, "source": "cms"}, plain):
+        struct = decode_one(as_bytes(record))
+        assert struct is not None and FastValidator(REORG, NOW).ok(struct)
+        event = build(struct)
+        expected = with_source(event, source) if source and event.source is None else event
+        value = encode(struct, source)
+        assert decode_record(value, agencies=REORG, now=NOW) == expected
+        assert FastValidator(REORG, NOW).decode(value) == expected
+        assert orjson.loads(value) == orjson.loads(expected.model_dump_json())
+        assert fast_key(struct) == key_of(event)
+        assert model_of(struct) is type(event)
+
+
 def test_every_event_type_is_covered() -> None:
     assert {r["event_type"] for r in VALID} == set(EVENT_MODELS)
 
@@ -252,8 +279,10 @@ def test_ingest_body_in_one_pass_or_none_for_pydantic() -> None:
     array = orjson.dumps(VALID)
     ndjson = b"\n".join(orjson.dumps(r) for r in VALID) + b"\n"
     slow = [decode_record(orjson.dumps(r), agencies=REORG, now=NOW) for r in VALID]
-    assert decode_valid(array, False, fast, 100) == slow
-    assert decode_valid(ndjson, True, fast, 100) == slow
+    for body, ndjson_body in ((array, False), (ndjson, True)):
+        structs = decode_valid(body, ndjson_body, fast, 100)
+        assert structs is not None
+        assert [build(s) for s in structs] == slow
     # one invalid event, too many events, an empty array, an object: pydantic's path decides
     bad = orjson.dumps([*VALID, dossier("rated")])
     assert decode_valid(bad, False, fast, 100) is None
