@@ -439,11 +439,14 @@ def end_to_end(
             flush=True,
         )
         before = counted_in_redis(redis_srv)  # part 1's events
+        spy = profile_start(pid_of(services[0]), work) if PROFILE else None
         first, rejected = asyncio.run(post_all(ingest.url, events))
         posted = time.perf_counter()
         while counted_in_redis(redis_srv) - before < distinct:
             time.sleep(0.05)
         applied = time.perf_counter()
+        if spy is not None:
+            profile_report(spy, work)  # the first calculator's, POSTs to the last event
         shown = asyncio.run(probe_figure(ingest.url, api.url, 2999))
         wall = shown - first
         services_cpu, broker_cpu, redis_cpu = cpu.since()

@@ -78,7 +78,8 @@ class Prepared:
     now: datetime
     valid: list[Event] = field(default_factory=list)
     invalid: list[tuple[Any, str, list[FieldError]]] = field(default_factory=list)
-    ingested: list[float] = field(default_factory=list)
+    # the raw ingest stamps (ms) and their events: a request's events share theirs
+    ingested: Counter[bytes] = field(default_factory=Counter)
     plan: ApplyPlan | None = None
 
 
@@ -215,13 +216,10 @@ class Calculator:
                 out.invalid.append((record, YEAR_ARCHIVED, [frozen]))
                 continue
             valid.append(result)
-            if record.headers:
-                stamp = dict(record.headers).get("ingested_at_ms")
-                if stamp:
-                    try:
-                        ingested.append(int(stamp) / 1000)
-                    except (TypeError, ValueError):
-                        metrics.BAD_HEADERS.inc()
+            for name, stamp in record.headers or ():
+                if name == "ingested_at_ms" and stamp:
+                    ingested[stamp] += 1
+                    break
         try:
             out.plan = await self.store.plan(valid)
         except Exception as exc:  # Redis away: apply_many plans it
@@ -249,8 +247,13 @@ class Calculator:
             (metrics.EVENTS_APPLIED if was_applied else metrics.DUPLICATES).labels(family).inc(n)
         for agency, year in touched_years(valid, applied):
             self.coalescer.touch(agency, year)
-        for stamp_s in prepared.ingested:
-            metrics.FRESHNESS.observe(max(0.0, done - stamp_s))
+        for stamp, n in prepared.ingested.items():
+            try:
+                stamp_s = int(stamp) / 1000
+            except (TypeError, ValueError):
+                metrics.BAD_HEADERS.inc(n)
+                continue
+            metrics.observe_repeated(metrics.FRESHNESS, max(0.0, done - stamp_s), n)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - prepared.started)
         metrics.LAST_APPLIED.set(done)
 
