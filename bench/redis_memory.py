@@ -35,6 +35,8 @@ from simulator.appendix2024 import YearStream
 DOSSIERS = int(os.environ.get("BENCH_DOSSIERS", "100000"))
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", "20000"))
 BATCH = 2_000
+
+
 class Selection:
     """Every event that arrives before the ``limit``-th dossier's first receipt (0: the
     whole year), then only the events of the dossiers received by then, in arrival order

@@ -132,6 +132,7 @@ class Calculator:
             self.prepare,
             self.apply,
             stop_grace_s=settings.calculator_stop_grace_s,
+            fetch_wait_ms=settings.calculator_fetch_wait_ms,
         )
         self.snapshot_dir = Path(settings.snapshot_dir or ".")
         self.lag_probe = LagProbe(

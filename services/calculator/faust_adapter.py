@@ -12,6 +12,8 @@ path (``_commit_offsets``: drops partitions no longer assigned, flushes the prod
 commits, notes the offsets), the read offsets Faust's commit and seek logic reads
 (``_read_offset``), the message wrapper for records of Faust's own topics (``_to_message``)
 and the services' stop flags (mode's ``_stopped``: ``should_stop`` also means crashed).
+And one of aiokafka's, through Faust's consumer thread: how long a fetch waits at the
+broker (Faust fixes 1,500 ms; :meth:`FaustConsumer.bound_fetch_wait`).
 
 They were written against faust-streaming ``TESTED_FAUST_STREAMING`` (pinned in
 pyproject.toml). :func:`compatibility_problems` names what an upgrade changed;
@@ -44,6 +46,8 @@ PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
 }
 # private attributes of a consumer instance (``_stopped``: also of the Fetcher service)
 PRIVATE_ATTRIBUTES = ("_read_offset", "_stopped", "_committed_offset")
+# aiokafka's fetcher: how long its fetch requests wait at the broker (Faust fixes 1,500 ms)
+FETCH_WAIT_ATTRIBUTE = "_fetch_max_wait_ms"
 
 # (topic, partition)
 TopicPartition = tuple[str, int]
@@ -70,6 +74,19 @@ class FaustConsumer:
     def on_revoked(self, receiver: Callable[..., Awaitable[None]]) -> None:
         """``receiver(sender, revoked)`` before partitions are revoked (public signal)."""
         self.app.on_partitions_revoked.connect(receiver)
+
+    def bound_fetch_wait(self, ms: int) -> bool:
+        """Fetch requests wait at most ``ms`` at the broker. aiokafka leaves a partition out
+        of a fetch while its records are still buffered, so after a burst a fetch can wait
+        its whole time for partitions that receive nothing while the others' new records
+        wait for it to return. False: the consumer is not there (yet)."""
+        thread = getattr(self._consumer, "_thread", None)
+        kafka = getattr(thread, "_consumer", None)
+        fetcher = getattr(kafka, "_fetcher", None)
+        if fetcher is None or not hasattr(fetcher, FETCH_WAIT_ATTRIBUTE):
+            return False
+        setattr(fetcher, FETCH_WAIT_ATTRIBUTE, ms)
+        return True
 
     def stopped(self, fetcher: Any) -> bool:
         """The consumer or the fetcher was stopped (a crash alone does not stop the loop)."""
@@ -119,8 +136,9 @@ def compatibility_problems(
     """What differs from the faust-streaming this module was tested with: the installed
     version, a private member missing or called differently, Faust's fetcher no longer
     running ``_drain_messages``. Empty: compatible. (Arguments: for the tests.)"""
+    from aiokafka.consumer.fetcher import Fetcher as KafkaFetcher
     from faust.transport.consumer import Fetcher
-    from faust.transport.drivers.aiokafka import Consumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 
     problems: list[str] = []
     installed = version or importlib.metadata.version("faust-streaming")
@@ -142,6 +160,11 @@ def compatibility_problems(
     for name in PRIVATE_ATTRIBUTES:
         if name not in annotated:
             problems.append(f"{cls.__name__}.{name} is gone")
+    names = getattr(getattr(KafkaFetcher.__init__, "__code__", None), "co_names", ())
+    if FETCH_WAIT_ATTRIBUTE not in names:
+        problems.append(f"aiokafka's Fetcher no longer keeps {FETCH_WAIT_ATTRIBUTE}")
+    if "_consumer" not in getattr(AIOKafkaConsumerThread, "__annotations__", {}):
+        problems.append("AIOKafkaConsumerThread._consumer is gone")
     task = fetcher if fetcher is not None else getattr(Fetcher, "_fetcher", None)
     code = getattr(getattr(task, "fun", None), "__code__", None)
     if code is None or "_drain_messages" not in code.co_names:

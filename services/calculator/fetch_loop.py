@@ -15,9 +15,12 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from services.calculator import garbage
+from services.calculator import garbage, metrics
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
+from shared.platform.logs import get_logger
+
+log = get_logger("calculator.fetch")
 
 Prepared = TypeVar("Prepared")
 
@@ -35,6 +38,7 @@ class FetchLoop(Generic[Prepared]):
         apply: Callable[[Prepared, BatchInFlight], Awaitable[None]],
         *,
         stop_grace_s: float = 10.0,
+        fetch_wait_ms: int | None = None,
     ) -> None:
         self.consumer = consumer
         self.topics = frozenset(topics)
@@ -42,23 +46,36 @@ class FetchLoop(Generic[Prepared]):
         self.prepare = prepare
         self.apply = apply
         self.stop_grace_s = stop_grace_s
+        self.fetch_wait_ms = fetch_wait_ms
+        self._wait_bounded = False
 
     def install(self) -> None:
         """Run in place of Faust's fetch loop; every revocation settles the checkpoint."""
         self.consumer.replace_fetch_loop(self.run)
         self.consumer.on_revoked(self.checkpoint.on_revoked)
 
+    def bound_fetch_wait(self) -> None:
+        if self.fetch_wait_ms is None:
+            return
+        bounded = self.consumer.bound_fetch_wait(self.fetch_wait_ms)
+        if bounded != self._wait_bounded:
+            self._wait_bounded = bounded
+            metrics.FETCH_WAIT.set(self.fetch_wait_ms / 1000 if bounded else 0)
+            log.info("fetch_wait", bounded=bounded, ms=self.fetch_wait_ms)
+
     async def run(self, fetcher: Any) -> None:
         # The worker's long-lived objects (Faust's, the catalogs) leave the collector's
         # generations, and the collector runs on the calculator's timer only
         # (services/calculator/garbage.py): not every few thousand allocations of records.
         garbage.take_over()
+        self.bound_fetch_wait()
         consumer, checkpoint, topics = self.consumer, self.checkpoint, self.topics
         try:
             while not consumer.stopped(fetcher):
                 records, active = await consumer.next_fetch(1.0)
                 await asyncio.sleep(0)
                 if not records or consumer.should_stop:
+                    self.bound_fetch_wait()  # at the start, and if Faust made a new consumer
                     await checkpoint.when_idle()  # the last batches are committed too
                     continue
                 # Records of a partition still ours are applied, even if fetched across a

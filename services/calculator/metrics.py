@@ -24,6 +24,11 @@ FRESHNESS = Histogram(
     "From an event's ingest to its figure being readable in Redis",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+FETCH_WAIT = Gauge(
+    "egov_calculator_fetch_wait_seconds",
+    "Longest a fetch of the event topics waits at the broker for new records "
+    "(0: not bounded yet, Faust's 1.5 s)",
+)
 BATCH_SECONDS = Histogram(
     "egov_calculator_batch_seconds",
     "Time to apply one batch to Redis",

@@ -53,6 +53,8 @@ class AppendixRow(BaseModel):
 @lru_cache(maxsize=1)
 def load_appendix_2024() -> list[AppendixRow]:
     text = (
-        resources.files("shared.domain.data").joinpath("appendix-2024-full-online.csv").read_text("utf-8")
+        resources.files("shared.domain.data")
+        .joinpath("appendix-2024-full-online.csv")
+        .read_text("utf-8")
     )
     return [AppendixRow.model_validate(r) for r in csv.DictReader(io.StringIO(text))]

@@ -325,6 +325,12 @@ class CalculatorSettings(PlatformSettings, SnapshotSettings):
         "seconds between the calculator's garbage collections (its automatic collection is "
         "off: services/calculator/garbage.py)",
     )
+    calculator_fetch_wait_ms: int = D(
+        100,
+        "longest a fetch of the event topics waits at the broker for new records (Faust asks "
+        "1,500 ms; a fetch can miss the partitions still buffered when it was sent, so an "
+        "event after a burst waited up to that long)",
+    )
     calculator_publish_interval_s: float = D(
         1.0, "seconds between coalesced publications of changed indicators"
     )

@@ -37,9 +37,7 @@ def _secret_problem(name: str, value: SecretStr | None, *, required: bool) -> st
     return None
 
 
-def production_problems(
-    settings: PlatformSettings, *, signs_webhooks: bool = False
-) -> list[str]:
+def production_problems(settings: PlatformSettings, *, signs_webhooks: bool = False) -> list[str]:
     """What makes ``settings`` unsafe in production, one sentence per setting (empty: safe,
     or not production). ``signs_webhooks``: the service signs webhooks (alerts), so the
     webhook secret is required. A section without tokens (calculator, ops) holds no

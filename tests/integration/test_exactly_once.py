@@ -193,3 +193,6 @@ def test_batches_in_flight_leave_no_gap_to_replay(isolated, service_factory) -> 
     assert wait_until_equal(isolated["redis_url"], expected, timeout=180) == expected
     assert metric(calculator.metrics_url, "egov_calculator_batch_seconds_count") >= 2
     assert metric(calculator.metrics_url, "egov_calculator_gap_records_total ") == 0
+    # its fetches wait 100 ms at most at the broker (EGOV_CALCULATOR_FETCH_WAIT_MS), not
+    # Faust's 1.5 s: an event after a burst is not held behind a fetch of other partitions
+    assert metric(calculator.metrics_url, "egov_calculator_fetch_wait_seconds ") == 0.1

@@ -261,9 +261,7 @@ def summary_pdf(summary: LeadersSummary) -> bytes:
     label = _style(9, leading=11)
     h2 = _style(11.5, bold=True)
     change = (
-        "—"
-        if summary.province_change_points is None
-        else points(summary.province_change_points)
+        "—" if summary.province_change_points is None else points(summary.province_change_points)
     )
     key = Table(
         [

@@ -93,7 +93,6 @@ async def leaders_summary(
     below = verdicts.count(Verdict.below)
     change = None if now_p.value is None or prev_p.value is None else now_p.value - prev_p.value
 
-
     lines = [
         f"{indicator.name_vi} — tháng {month:02d}/{year}",
         f"Toàn tỉnh: {pct(now_p.value)} (tháng trước {pct(prev_p.value)}"

@@ -705,9 +705,7 @@ def test_live_stream_sends_communes_dossiers_on_to_departments() -> None:
     assert still_open > 0
 
 
-def validated(
-    events: list[dict[str, Any]], agencies: AgencyCatalog, now: datetime
-) -> list[Event]:
+def validated(events: list[dict[str, Any]], agencies: AgencyCatalog, now: datetime) -> list[Event]:
     out: list[Event] = []
     for raw in events:
         event = validate_event(raw, agencies=agencies, now=now)

@@ -78,3 +78,21 @@ def test_no_other_calculator_module_touches_faust_privately() -> None:
     for path in sorted(CALCULATOR.glob("*.py")):
         if path.name != "faust_adapter.py":
             assert not (private_accesses(path) & names), path.name
+
+
+def test_fetch_wait_bounded_on_aiokafka_fetcher_through_faust_thread() -> None:
+    """Faust asks aiokafka for fetches that wait 1,500 ms at the broker; the calculator
+    bounds it on the running consumer's fetcher (False until there is one)."""
+    app = faust.App("adapter-test", broker="kafka://127.0.0.1:1", store="memory://")
+    adapter = faust_adapter.FaustConsumer(app)
+    assert adapter.bound_fetch_wait(100) is False  # the consumer thread has not started
+
+    class KafkaFetcher:
+        _fetch_max_wait_ms = 1500
+
+    class KafkaConsumer:
+        _fetcher = KafkaFetcher()
+
+    app.consumer._thread._consumer = KafkaConsumer()  # type: ignore[attr-defined]  # its start
+    assert adapter.bound_fetch_wait(100) is True
+    assert KafkaConsumer._fetcher._fetch_max_wait_ms == 100
