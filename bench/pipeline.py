@@ -306,7 +306,7 @@ def profile_start(pid: int, work: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def profile_report(spy: subprocess.Popen[bytes], work: Path, top: int = 25) -> None:
+def profile_report(spy: subprocess.Popen[bytes], work: Path, top: int = 40) -> None:
     """Share of samples per frame, inclusive (a frame anywhere in the stack) and self."""
     spy.send_signal(signal.SIGINT)
     spy.wait(60)

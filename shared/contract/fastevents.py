@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -38,6 +38,7 @@ from shared.contract.events import (
     DueChangeReason,
     Event,
     EventBase,
+    Family,
     Outcome,
     PaymentMethod,
     PetitionClassification,
@@ -48,6 +49,7 @@ from shared.contract.events import (
     Satisfaction,
     ServiceLevel,
     SubmittedBy,
+    TopicRole,
     WorkFileCompleted,
 )
 from shared.contract.validation import Agencies
@@ -60,15 +62,32 @@ Stamp = Annotated[datetime, Meta(tz=True)]
 
 
 class _Base(Struct, frozen=True, kw_only=True, tag_field="event_type"):
+    """An event as decoded. Like its contract model it has ``event_type``, ``family``,
+    ``topic_role`` (set from the model below) and ``entity_id``: the counting rules read
+    either (shared/domain/counting.py, lifecycle.py), so the calculator never builds the
+    pydantic event of a record the fast path accepts."""
+
+    event_type: ClassVar[str]
+    family: ClassVar[Family]
+    topic_role: ClassVar[TopicRole]
+
     event_id: Code
     occurred_at: Stamp
     agency_code: Code
     source: Code | None = None
 
+    @property
+    def entity_id(self) -> str:
+        raise NotImplementedError
+
 
 class _Dossier(_Base, frozen=True, kw_only=True):
     dossier_id: Code
     procedure_code: Code
+
+    @property
+    def entity_id(self) -> str:
+        return self.dossier_id
 
 
 class _Received(_Dossier, frozen=True, kw_only=True, tag="received"):
@@ -126,6 +145,10 @@ class _PortalSynced(_Dossier, frozen=True, kw_only=True, tag="portal_synced"):
 class _Petition(_Base, frozen=True, kw_only=True):
     petition_id: Code
 
+    @property
+    def entity_id(self) -> str:
+        return self.petition_id
+
 
 class _PetitionReceived(_Petition, frozen=True, kw_only=True, tag="petition_received"):
     classification: PetitionClassification
@@ -147,17 +170,29 @@ class _Published(_Base, frozen=True, kw_only=True, tag="procedure_published"):
     publicized_on_time: bool
     content_complete: bool
 
+    @property
+    def entity_id(self) -> str:
+        return self.procedure_code
+
 
 class _Document(_Base, frozen=True, kw_only=True, tag="document_issued"):
     document_id: Code
     electronic: bool
     confidential: bool
 
+    @property
+    def entity_id(self) -> str:
+        return self.document_id
+
 
 class _WorkFile(_Base, frozen=True, kw_only=True, tag="work_file_completed"):
     work_file_id: Code
     processed_online: bool
     confidential: bool
+
+    @property
+    def entity_id(self) -> str:
+        return self.work_file_id
 
 
 _Any = (
@@ -178,7 +213,7 @@ _Any = (
     | _Document
     | _WorkFile
 )
-_MODELS: dict[type[Struct], type[EventBase]] = {
+_MODELS: dict[type[_Base], type[EventBase]] = {
     _Received: DossierReceived,
     _Resolved: DossierResolved,
     _Returned: DossierReturned,
@@ -212,13 +247,16 @@ def _dict_builder(struct: type[Struct], names: tuple[str, ...]) -> Callable[[Any
 
 
 # per struct: the pydantic model, the builder of its __dict__, and its field names
-_PLAN: dict[type[Struct], tuple[type[EventBase], Callable[[Any], dict[str, Any]], frozenset[str]]]
+_PLAN: dict[type[_Base], tuple[type[EventBase], Callable[[Any], dict[str, Any]], frozenset[str]]]
 _PLAN = {}
 for _struct, _model in _MODELS.items():
     # the struct declares the model's fields in the model's order (event_type is the tag)
     _names = tuple(_model.model_fields)
     assert _names == (_struct.__struct_fields__[0], "event_type", *_struct.__struct_fields__[1:])
     _PLAN[_struct] = (_model, _dict_builder(_struct, _names), frozenset(_names))
+    _struct.event_type = str(_struct.__struct_config__.tag)
+    _struct.family = _model.family
+    _struct.topic_role = _model.topic_role
 _one = msgspec.json.Decoder(_Any)
 _many = msgspec.json.Decoder(list[_Any])
 
@@ -231,6 +269,8 @@ _CLOCK_STOPPING: frozenset[DueChangeReason] = CLOCK_STOPPING_REASONS
 # an event as msgspec decoded it (any of the structs above): what ingest's fast path
 # checks and writes to Kafka without building the pydantic event
 FastEvent = _Base
+# an event as the counting rules read it: its contract model or its decoded struct
+AnyEvent = Event | FastEvent
 _encode = msgspec.json.Encoder().encode
 
 

@@ -22,6 +22,7 @@ A dossier's ``received`` mark gives the distinct total (HSTN); its category mark
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from shared.contract.events import (
     Channel,
@@ -37,6 +38,9 @@ from shared.contract.events import (
     SubmittedBy,
     WorkFileCompleted,
 )
+
+if TYPE_CHECKING:
+    from shared.contract.fastevents import FastEvent
 
 # The entity of an event, within its agency: by family (dossiers, petitions, procedures),
 # documents and work files by event type. Also the Kafka key's entity part
@@ -54,51 +58,59 @@ def category_mark(service_level: str, channel: str) -> str:
     return f"cat_{service_level}_{channel}"
 
 
-def marks_for(event: Event) -> list[str]:
-    """The marks an event carries; empty for events no ratio counts (e.g. withdrawn)."""
-    match event:
-        case DossierReceived():
-            marks = ["received", category_mark(event.service_level, event.channel)]
-            if event.service_level == "full_online" and event.channel is Channel.online:
-                marks.append("received_full_online_online")
-            if event.channel is Channel.online:
-                marks.append("received_online")
-                if event.submitted_by is SubmittedBy.citizen:
-                    marks.append("received_remote")
-            if event.via_one_stop:
-                marks.append("received_one_stop")
-            if event.digitized:
-                marks.append("received_digitized")
-            return marks
-        case DossierResolved():
-            marks = ["resolved"]
-            if event.occurred_at <= event.due_at:
-                marks.append("resolved_on_time")
-            return marks
-        case DossierReturned():
-            return ["returned", "returned_electronic"] if event.result_electronic else ["returned"]
-        case DossierPayment():
-            if event.method is PaymentMethod.online:
-                return ["payment", "payment_online"]
-            return ["payment"]
-        case DossierRated():
-            if event.satisfaction in (Satisfaction.very_satisfied, Satisfaction.satisfied):
-                return ["rated", "rated_satisfied"]
-            return ["rated"]
-        case DocumentIssued():
-            if event.confidential:
-                return []
-            return (
-                ["document_issued", "document_electronic"]
-                if event.electronic
-                else ["document_issued"]
-            )
-        case WorkFileCompleted():
-            if event.confidential:
-                return []
-            if event.processed_online:
-                return ["work_file_completed", "work_file_online"]
-            return ["work_file_completed"]
+def marks_for(event: Event | FastEvent) -> list[str]:
+    """The marks an event carries; empty for events no ratio counts (e.g. withdrawn).
+    Chosen by ``event_type``, not by class: the calculator passes the decoded struct of a
+    record (shared/contract/fastevents.py) with the same fields as its model."""
+    kind = event.event_type
+    if kind == "received":
+        received = cast(DossierReceived, event)
+        marks = ["received", category_mark(received.service_level, received.channel)]
+        if received.service_level == "full_online" and received.channel is Channel.online:
+            marks.append("received_full_online_online")
+        if received.channel is Channel.online:
+            marks.append("received_online")
+            if received.submitted_by is SubmittedBy.citizen:
+                marks.append("received_remote")
+        if received.via_one_stop:
+            marks.append("received_one_stop")
+        if received.digitized:
+            marks.append("received_digitized")
+        return marks
+    if kind == "resolved":
+        resolved = cast(DossierResolved, event)
+        return (
+            ["resolved", "resolved_on_time"]
+            if resolved.occurred_at <= resolved.due_at
+            else ["resolved"]
+        )
+    if kind == "returned":
+        if cast(DossierReturned, event).result_electronic:
+            return ["returned", "returned_electronic"]
+        return ["returned"]
+    if kind == "payment":
+        if cast(DossierPayment, event).method is PaymentMethod.online:
+            return ["payment", "payment_online"]
+        return ["payment"]
+    if kind == "rated":
+        satisfaction = cast(DossierRated, event).satisfaction
+        if satisfaction in (Satisfaction.very_satisfied, Satisfaction.satisfied):
+            return ["rated", "rated_satisfied"]
+        return ["rated"]
+    if kind == "document_issued":
+        document = cast(DocumentIssued, event)
+        if document.confidential:
+            return []
+        if document.electronic:
+            return ["document_issued", "document_electronic"]
+        return ["document_issued"]
+    if kind == "work_file_completed":
+        work_file = cast(WorkFileCompleted, event)
+        if work_file.confidential:
+            return []
+        if work_file.processed_online:
+            return ["work_file_completed", "work_file_online"]
+        return ["work_file_completed"]
     return []
 
 
@@ -131,19 +143,20 @@ def intake_items(event: DossierReceived) -> list[str]:
     return items
 
 
-def set_members(event: Event) -> list[tuple[str, str]]:
+def set_members(event: Event | FastEvent) -> list[tuple[str, str]]:
     """Per-period distinct sets the event adds to: (set name, member).
 
     ``proc_paid_online``: procedures with at least one online payment. (``proc_online``,
     dated by the intake cohort, is an intake item: see ``intake_items``.)
     """
-    match event:
-        case DossierPayment() if event.method is PaymentMethod.online:
-            return [("proc_paid_online", event.procedure_code)]
+    if event.event_type == "payment":
+        payment = cast(DossierPayment, event)
+        if payment.method is PaymentMethod.online:
+            return [("proc_paid_online", payment.procedure_code)]
     return []
 
 
-def entity_key(event: Event) -> str:
+def entity_key(event: Event | FastEvent) -> str:
     """Entity the marks belong to, unique within the agency: ``d:<dossier_id>``,
     ``pk:<petition_id>``, ``proc:<procedure_code>``, ``doc:<document_id>``,
     ``wf:<work_file_id>``."""

@@ -43,16 +43,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.contract.events import (
     DossierReceived,
-    Event,
     PaymentMethod,
     Satisfaction,
 )
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import INTAKE_BIT, INTAKE_MARKS, PROCEDURE_ITEM, intake_items, marks_for
+
+if TYPE_CHECKING:
+    from shared.contract.fastevents import AnyEvent
 
 INF = float("inf")
 LOCAL_OFFSET_MS = LOCAL_OFFSET_S * 1000  # the calendar's fixed +07:00
@@ -1235,7 +1237,7 @@ _STEPS: dict[str, Callable[[Any, bytes, bytes, int], Step]] = {
 _blake2b = hashlib.blake2b
 
 
-def step_of(event: Event) -> Step:
+def step_of(event: AnyEvent) -> Step:
     """The rules' view of a contract event."""
     tie = event.event_id.encode()
     hid = _blake2b(tie, digest_size=4).digest()

@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.contract.events import Event
 from shared.domain.calendar import DAY_S
 from shared.domain.counting import entity_key
 from shared.domain.lifecycle import INF, MONTHLY, Changes, Step, apply_entity, step_of
 from shared.store import keys as redis_keys
+
+if TYPE_CHECKING:
+    from shared.contract.fastevents import AnyEvent
 
 # Events per script call (whole entities: an entity's events are in one call): bounds the
 # calls' run time in Redis.
@@ -51,7 +54,7 @@ _FAMILIES: dict[type, str] = {}
 _MARKED_FAMILIES = frozenset({"doc", "wf", "proc"})
 
 
-def _family(event: Event) -> str:
+def _family(event: AnyEvent) -> str:
     family = _FAMILIES.get(type(event))
     if family is None:
         family = _FAMILIES[type(event)] = entity_key(event).partition(":")[0]
@@ -69,7 +72,7 @@ class ApplyCall:
     only_of_agency: bool = True
 
 
-def plan_calls(events: Sequence[Event], ks: str) -> list[ApplyCall]:
+def plan_calls(events: Sequence[AnyEvent], ks: str) -> list[ApplyCall]:
     """The script calls of ``events``: each agency's entities (whole), in calls of at most
     ``MAX_SCRIPT_BATCH`` events."""
     out: list[ApplyCall] = []

@@ -19,7 +19,7 @@ from collections.abc import Collection
 import orjson
 from pydantic import BaseModel
 
-from shared.contract.events import Event
+from shared.contract.fastevents import AnyEvent
 from shared.contract.validation import FieldError
 from shared.platform.logs import get_logger
 from shared.store import keys as redis_keys
@@ -57,7 +57,7 @@ async def unmark_archived(redis: RedisClient, year: int) -> None:
     await redis.hdel(redis_keys.ARCHIVED_YEARS, str(year))
 
 
-def archived_event(event: Event, years: Collection[int]) -> FieldError | None:
+def archived_event(event: AnyEvent, years: Collection[int]) -> FieldError | None:
     """The dead letter's error when ``event`` is dated in one of ``years``, else ``None``."""
     if not years:
         return None

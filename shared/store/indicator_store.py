@@ -27,7 +27,7 @@ from typing import Protocol, cast
 import orjson
 from redis.asyncio.cluster import RedisCluster
 
-from shared.contract.events import Event
+from shared.contract.fastevents import AnyEvent
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import Occurrence
 from shared.domain.periods import decompose
@@ -205,7 +205,7 @@ class ApplyPlan:
     calls: list[ApplyCall]
 
 
-def _plan(events: Sequence[Event], ks: str) -> ApplyPlan:
+def _plan(events: Sequence[AnyEvent], ks: str) -> ApplyPlan:
     return ApplyPlan(ks, plan_calls(events, ks))
 
 
@@ -264,11 +264,11 @@ class IndicatorStore:
             self._ks_at = now
         return self._ks
 
-    async def apply(self, event: Event) -> bool:
+    async def apply(self, event: AnyEvent) -> bool:
         """Apply one event; False when its id was already applied."""
         return (await self.apply_many([event]))[0]
 
-    async def plan(self, events: Sequence[Event]) -> ApplyPlan:
+    async def plan(self, events: Sequence[AnyEvent]) -> ApplyPlan:
         """The script calls of :meth:`apply_many` for ``events`` (CPU only: the calculator
         builds the next batch's while the previous one is in Redis)."""
         return ApplyPlan(await self.keyspace(), plan_calls(events, await self.keyspace()))
@@ -284,7 +284,7 @@ class IndicatorStore:
 
     async def apply_many(
         self,
-        events: Sequence[Event],
+        events: Sequence[AnyEvent],
         offsets: Offsets | None = None,
         plan: ApplyPlan | None = None,
         *,
@@ -390,7 +390,7 @@ class IndicatorStore:
 
     async def _write(
         self,
-        events: Sequence[Event],
+        events: Sequence[AnyEvent],
         offsets: Offsets | None,
         calls: list[ApplyCall],
         computed: list[Computed],
