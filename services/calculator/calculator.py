@@ -17,6 +17,7 @@ import asyncio
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,7 +83,7 @@ class Prepared:
     plan: ApplyPlan | None = None
 
 
-def touched_years(events: list[AnyEvent], applied: list[bool]) -> set[tuple[str, int]]:
+def touched_years(events: Sequence[AnyEvent], applied: Sequence[bool]) -> set[tuple[str, int]]:
     """The (agency, local year) of every applied event: their indicator updates."""
     out: set[tuple[str, int]] = set()
     for event, was_applied in zip(events, applied, strict=True):
