@@ -18,9 +18,9 @@ from services.ingest import metrics
 from services.ingest.body import decode_events, decode_valid, is_ndjson, read_limited
 from services.ingest.exceptions import BodyTooLarge, BrokerUnavailable, InvalidBody
 from services.ingest.producer import EventProducer, Record
-from shared.contract.events import Event, EventBase
-from shared.contract.fastevents import FastEvent, FastValidator, encode, model_of, with_source
-from shared.contract.partitioning import fast_key, key_of
+from shared.contract.events import Event
+from shared.contract.fastevents import FastEvent, FastValidator, encode, with_source
+from shared.contract.partitioning import key_of
 from shared.contract.validation import FieldError, validate_event
 from shared.domain.calendar import now_utc
 from shared.platform.auth import FailureLimiter, RateLimiter, authorize, trust_proxies
@@ -64,20 +64,17 @@ def _record(
     """The Kafka record of an accepted event (``source``: the token's default, where the
     event names none), from its pydantic model or, on the fast path, its msgspec struct."""
     if isinstance(event, FastEvent):
-        model: type[EventBase] = model_of(event)
-        key, value = fast_key(event), encode(event, source)
+        value = encode(event, source)
     else:
-        model = type(event)
-        key = key_of(event)
         if source is not None and event.source is None:
             event = with_source(event, source)
         value = event.model_dump_json().encode()  # the bytes of orjson.dumps(model_dump(...))
     # the dossier topic carries dossiers, petitions and procedures; the document topic
     # the document-management system's events (shared.contract.events: topic_role)
-    topic = settings.topics.document if model.topic_role == "document" else settings.topics.dossier
+    topic = settings.topics.document if event.topic_role == "document" else settings.topics.dossier
     return Record(
         topic=topic,
-        key=key,  # the entity within its agency: spreads load, keeps correctness
+        key=key_of(event),  # the entity within its agency: spreads load, keeps correctness
         value=value,
         headers=headers,  # one list for the request's records (read, never changed)
     )
@@ -272,10 +269,7 @@ def create_app(
         by_topic: dict[str, int] = {}
         for rec in records:
             by_topic[rec.topic] = by_topic.get(rec.topic, 0) + 1
-        families = Counter(
-            model_of(e).family if isinstance(e, FastEvent) else e.family for e in events
-        )
-        for family, n in families.items():
+        for family, n in Counter(e.family for e in events).items():
             metrics.EVENTS.labels("accepted", family).inc(n)
         if errors:
             metrics.EVENTS.labels("rejected", "any").inc(rejected_count)

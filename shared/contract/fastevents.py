@@ -281,17 +281,6 @@ def build(struct: FastEvent) -> Event:
     return _construct(model, values(struct), set(fields))
 
 
-def model_of(struct: FastEvent) -> type[EventBase]:
-    """The contract model of a decoded struct (its ``family``, ``topic_role``)."""
-    return _PLAN[type(struct)][0]
-
-
-# every struct type → its event type (the tag)
-EVENT_TYPES: dict[type[Struct], str] = {
-    struct: str(struct.__struct_config__.tag) for struct in _MODELS
-}
-
-
 def encode(struct: FastEvent, source: str | None = None) -> bytes:
     """The JSON of an accepted struct, with ``source`` where it names none (ingest: the
     token's default source): the event ``build(struct).model_dump_json()`` gives, its

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka.partitioner.default import murmur2
 
-from shared.contract.events import EVENT_MODELS, Event
-from shared.contract.fastevents import EVENT_TYPES, FastEvent
+from shared.contract.events import EVENT_MODELS
 from shared.domain.counting import ENTITY_PREFIX, entity_key
+
+if TYPE_CHECKING:
+    from shared.contract.fastevents import AnyEvent
 
 # Separates the agency from the entity; agency codes are free text, but a key only
 # chooses a partition, so two keys that happened to collide would still count right.
@@ -39,8 +41,9 @@ _FAMILY_ID = {"dossier": "dossier_id", "petition": "petition_id", "procedure": "
 _DOCUMENT_ID = {"document_issued": "document_id", "work_file_completed": "work_file_id"}
 
 
-def key_of(event: Event) -> bytes:
-    """``<agency>/<entity>`` of a validated event, e.g. ``so-tttt/d:HS-001``."""
+def key_of(event: AnyEvent) -> bytes:
+    """``<agency>/<entity>`` of a validated event (its model, or the struct ingest's fast
+    path decoded), e.g. ``so-tttt/d:HS-001``."""
     return f"{event.agency_code}{SEPARATOR}{entity_key(event)}".encode()
 
 
@@ -49,39 +52,20 @@ def raw_key(event: Mapping[str, Any]) -> bytes:
     :func:`key_of` gives once it is parsed. An event without its entity id (it will be
     dead-lettered) is keyed by its agency alone."""
     agency = str(event.get("agency_code", ""))
-    where = _entity_field(str(event.get("event_type")))
-    if where is None:
+    event_type = str(event.get("event_type"))
+    model = EVENT_MODELS.get(event_type)
+    if model is None:
         return agency.encode()
-    field, prefix = where
+    if model.family in _FAMILY_ID:
+        field, prefix = _FAMILY_ID[model.family], ENTITY_PREFIX[model.family]
+    elif event_type in _DOCUMENT_ID:
+        field, prefix = _DOCUMENT_ID[event_type], ENTITY_PREFIX[event_type]
+    else:
+        return agency.encode()
     entity = event.get(field)
     if not isinstance(entity, str) or not entity:
         return agency.encode()
     return f"{agency}{SEPARATOR}{prefix}:{entity}".encode()
-
-
-def fast_key(struct: FastEvent) -> bytes:
-    """:func:`key_of` of an event msgspec decoded and the fast path accepted (ingest)."""
-    field, prefix = _STRUCT_FIELDS[type(struct)]
-    return f"{struct.agency_code}{SEPARATOR}{prefix}:{getattr(struct, field)}".encode()
-
-
-def _entity_field(event_type: str) -> tuple[str, str] | None:
-    """The field holding an event type's entity id, and the entity's key prefix."""
-    model = EVENT_MODELS.get(event_type)
-    if model is None:
-        return None
-    if model.family in _FAMILY_ID:
-        return _FAMILY_ID[model.family], ENTITY_PREFIX[model.family]
-    if event_type in _DOCUMENT_ID:
-        return _DOCUMENT_ID[event_type], ENTITY_PREFIX[event_type]
-    return None
-
-
-_STRUCT_FIELDS = {
-    struct: where
-    for struct, event_type in EVENT_TYPES.items()
-    if (where := _entity_field(event_type)) is not None
-}
 
 
 def partition_of(key: bytes, partitions: int) -> int:
