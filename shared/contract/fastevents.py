@@ -13,7 +13,7 @@ records).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timezone
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -261,6 +261,10 @@ _one = msgspec.json.Decoder(_Any)
 _many = msgspec.json.Decoder(list[_Any])
 
 _LOCAL_OFFSET = LOCAL_OFFSET  # the calendar's fixed +07:00 (shared/domain/calendar.py)
+# msgspec's tzinfo for +07:00 (it decodes every stamp of one offset with one object):
+# aware datetimes of the same tzinfo object compare without converting to UTC, 20× faster
+_SAMPLE = datetime(2000, 1, 1, tzinfo=timezone(LOCAL_OFFSET)).isoformat()
+LOCAL_TZ = msgspec.json.decode(f'"{_SAMPLE}"'.encode(), type=datetime).tzinfo
 _ONLINE = Channel.online
 _IN_PERSON_ONLY = ServiceLevel.in_person_only
 _CLOCK_STOPPING: frozenset[DueChangeReason] = CLOCK_STOPPING_REASONS
@@ -319,7 +323,9 @@ class FastValidator:
         self._agencies = agencies
         get = getattr(agencies, "get", None)
         self._get: Callable[[str], Agency | None] | None = get if callable(get) else None
-        self._latest = (now or datetime.now(UTC)) + MAX_FUTURE
+        # the bounds in msgspec's +07:00: an event stamped in local time compares fast
+        self._earliest = EARLIEST.astimezone(LOCAL_TZ)
+        self._latest = ((now or datetime.now(UTC)) + MAX_FUTURE).astimezone(LOCAL_TZ)
         self._valid: dict[tuple[str, date], bool] = {}
 
     def _agency_ok(self, code: str, occurred: datetime) -> bool:
@@ -350,7 +356,7 @@ class FastValidator:
         """Whether the struct passes the rules its types do not express (False: the
         pydantic path decides, and names the field)."""
         occurred: datetime = struct.occurred_at  # type: ignore[attr-defined]
-        if occurred < EARLIEST or occurred > self._latest:
+        if occurred < self._earliest or occurred > self._latest:
             return False
         if not self._agency_ok(struct.agency_code, occurred):  # type: ignore[attr-defined]
             return False

@@ -259,6 +259,34 @@ def test_the_rules_read_a_struct_like_its_model(raw: dict[str, Any]) -> None:
         assert bool(marks_for(struct)) is not confidential  # (a class test gave none)
 
 
+@pytest.mark.parametrize(
+    ("at", "accepted"),
+    [
+        ("2015-01-01T00:00:00+00:00", True),  # the earliest instant, in UTC and local time
+        ("2015-01-01T07:00:00+07:00", True),
+        ("2014-12-31T23:59:59.999999+00:00", False),
+        ("2015-01-01T06:59:59.999999+07:00", False),
+        ("2026-11-24T08:05:00+00:00", True),  # NOW + MAX_FUTURE, and just past it
+        ("2026-11-24T15:05:00+07:00", True),
+        ("2026-11-24T09:05:00+01:00", True),
+        ("2026-11-24T08:05:00.000001+00:00", False),
+        ("2026-11-24T15:05:00.000001+07:00", False),
+    ],
+)
+def test_time_bounds_decided_like_pydantic_in_any_offset(at: str, accepted: bool) -> None:
+    """The fast path compares stamps with bounds held in msgspec's +07:00 tzinfo (a fast
+    comparison): in any offset it accepts exactly what pydantic accepts."""
+    # (an agency valid over the whole range: only the time bounds decide)
+    raw = received(agency="so-cong-thuong", at=at)
+    raw["due_at"] = "2027-06-30T00:00:00+07:00"
+    slow = decode_record(as_bytes(raw), agencies=REORG, now=NOW)
+    fast = FastValidator(REORG, NOW).decode(as_bytes(raw))
+    assert (fast is not None) is accepted
+    assert (not isinstance(slow, tuple)) is accepted, slow
+    if fast is not None:
+        assert view(step_of(fast)) == view(step_of(slow))  # type: ignore[arg-type]
+
+
 def test_every_event_type_is_covered() -> None:
     assert {r["event_type"] for r in VALID} == set(EVENT_MODELS)
 
