@@ -261,10 +261,11 @@ _one = msgspec.json.Decoder(_Any)
 _many = msgspec.json.Decoder(list[_Any])
 
 _LOCAL_OFFSET = LOCAL_OFFSET  # the calendar's fixed +07:00 (shared/domain/calendar.py)
-# msgspec's tzinfo for +07:00 (it decodes every stamp of one offset with one object):
-# aware datetimes of the same tzinfo object compare without converting to UTC, 20× faster
+# msgspec's tzinfo for +07:00 (it decodes every stamp of one offset with one object; not
+# the calendar's LOCAL_TZ zone): aware datetimes of the same tzinfo object compare
+# without converting to UTC, 20× faster
 _SAMPLE = datetime(2000, 1, 1, tzinfo=timezone(LOCAL_OFFSET)).isoformat()
-LOCAL_TZ = msgspec.json.decode(f'"{_SAMPLE}"'.encode(), type=datetime).tzinfo
+DECODED_LOCAL_TZ = msgspec.json.decode(f'"{_SAMPLE}"'.encode(), type=datetime).tzinfo
 _ONLINE = Channel.online
 _IN_PERSON_ONLY = ServiceLevel.in_person_only
 _CLOCK_STOPPING: frozenset[DueChangeReason] = CLOCK_STOPPING_REASONS
@@ -324,8 +325,8 @@ class FastValidator:
         get = getattr(agencies, "get", None)
         self._get: Callable[[str], Agency | None] | None = get if callable(get) else None
         # the bounds in msgspec's +07:00: an event stamped in local time compares fast
-        self._earliest = EARLIEST.astimezone(LOCAL_TZ)
-        self._latest = ((now or datetime.now(UTC)) + MAX_FUTURE).astimezone(LOCAL_TZ)
+        self._earliest = EARLIEST.astimezone(DECODED_LOCAL_TZ)
+        self._latest = ((now or datetime.now(UTC)) + MAX_FUTURE).astimezone(DECODED_LOCAL_TZ)
         self._valid: dict[tuple[str, date], bool] = {}
 
     def _agency_ok(self, code: str, occurred: datetime) -> bool:
