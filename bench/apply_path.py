@@ -29,12 +29,14 @@ from shared.contract.fastevents import AnyEvent, FastValidator, decode_one
 from shared.domain.catalog import load_agencies
 from shared.domain.lifecycle import COMPILED
 from shared.store.client import redis_from_url
-from shared.store.indicator_store import IndicatorStore
+from shared.store.indicator_store import KNOWN_STATES, IndicatorStore
 from simulator.appendix2024 import YearStream
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "200000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "4000"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+# entity states the store keeps of what it wrote (0: every state read first)
+STATES = int(os.environ.get("BENCH_KNOWN_STATES", str(KNOWN_STATES)))
 
 
 def _cpu(info: dict[str, object]) -> float:
@@ -43,13 +45,15 @@ def _cpu(info: dict[str, object]) -> float:
 
 async def run(url: str) -> None:
     redis = redis_from_url(url)
-    store = IndicatorStore(redis, keyspace="")
+    store = IndicatorStore(redis, keyspace="", known_states=STATES)
     fast = FastValidator(load_agencies(), None)
     raw = [
         orjson.dumps(e)
         for e in itertools.islice(YearStream(lifecycle_fraction=1.0).events(), EVENTS)
     ]
     gc.set_threshold(20_000, 20, 20)  # as the calculator runs (services/calculator)
+    if os.environ.get("BENCH_GC") == "0":
+        gc.disable()
     gc.freeze()
     started = time.process_time()
     # as the calculator decodes: msgspec's struct, checked, no pydantic event built
@@ -60,7 +64,8 @@ async def run(url: str) -> None:
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
     profile = cProfile.Profile() if PROFILE else None
     await redis.config_resetstat()
-    redis_before = _cpu(await redis.info("cpu"))
+    cpu_before = await redis.info("cpu")
+    redis_before = _cpu(cpu_before)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for batch in batches:
         if profile:
@@ -69,14 +74,23 @@ async def run(url: str) -> None:
         if profile:
             profile.disable()
     cpu1, wall1 = time.process_time(), time.perf_counter()
-    redis_s = _cpu(await redis.info("cpu")) - redis_before
+    cpu_after = await redis.info("cpu")
+    redis_s = _cpu(cpu_after) - redis_before
+    sys_s = float(str(cpu_after["used_cpu_sys"])) - float(str(cpu_before["used_cpu_sys"]))
+    persistence = await redis.info("persistence")
+    memory = await redis.info("memory")
     n = len(events)
     print(
         f"{n:,} events in batches of {BATCH:,}; rules compiled: {COMPILED}\n"
         f"  decode            {1e6 * decode_s / n:6.1f} µs/event (calculator CPU)\n"
         f"  apply, calculator {1e6 * (cpu1 - cpu0) / n:6.1f} µs/event\n"
-        f"  apply, Redis      {1e6 * redis_s / n:6.1f} µs/event (AOF on)\n"
-        f"  wall              {1e6 * (wall1 - wall0) / n:6.1f} µs/event"
+        f"  apply, Redis      {1e6 * redis_s / n:6.1f} µs/event (AOF on; system "
+        f"{1e6 * sys_s / n:.1f}; {persistence['aof_rewrites']} AOF rewrites; "
+        f"{memory['used_memory_human']} used)\n"
+        f"  wall              {1e6 * (wall1 - wall0) / n:6.1f} µs/event\n"
+        f"  entity states: {store.known:,} known, {store.new:,} guessed new, "
+        f"{store.unknown:,} read (keeping {STATES:,}); "
+        f"conflicts {store.conflicts}"
     )
     stats = await redis.info("commandstats")
     top = sorted(stats.items(), key=lambda kv: -float(kv[1]["usec"]))[:8]

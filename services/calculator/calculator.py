@@ -143,6 +143,7 @@ class Calculator:
         self._store: IndicatorStore | None = None
         self._catalogs: CatalogCache | None = None
         self._archived: ArchivedYearsCache | None = None
+        self._store_counts = metrics.StoreCounts()
 
     @property
     def redis(self) -> RedisClient:
@@ -153,7 +154,9 @@ class Calculator:
     @property
     def store(self) -> IndicatorStore:
         if self._store is None:
-            self._store = IndicatorStore(self.redis)
+            self._store = IndicatorStore(
+                self.redis, known_states=self.settings.calculator_known_states
+            )
         return self._store
 
     @property
@@ -263,6 +266,8 @@ class Calculator:
                 metrics.BAD_HEADERS.inc(n)
                 continue
             metrics.observe_repeated(metrics.FRESHNESS, max(0.0, done - stamp_s), n)
+        store = self.store
+        self._store_counts.export(store.known, store.new, store.unknown, store.conflicts)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - prepared.started)
         metrics.LAST_APPLIED.set(done)
 

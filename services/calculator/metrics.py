@@ -58,6 +58,18 @@ SNAPSHOTS = Counter("egov_calculator_snapshots_total", "Redis snapshots taken fo
 LAST_APPLIED = Gauge(
     "egov_calculator_last_applied_timestamp_seconds", "When the last batch was applied"
 )
+ENTITY_STATES = Counter(
+    "egov_calculator_entity_states_total",
+    "Entity states batches applied their events to, by where they came from: known (what "
+    "this calculator wrote last, not read again), new (a dossier received first in its "
+    "batch: taken to have none, not read) or read (from Redis)",
+    ["source"],
+)
+APPLY_CONFLICTS = Counter(
+    "egov_calculator_apply_conflicts_total",
+    "Apply script calls that met an entity state other than the one they applied to (another "
+    "writer, a restore, Redis lost writes): read again and recomputed, nothing written twice",
+)
 
 # Export every label value from the start, so dashboards and rules see zeros, not gaps.
 for _family in get_args(Family):
@@ -65,6 +77,23 @@ for _family in get_args(Family):
     DUPLICATES.labels(_family)
 for _reason in ("empty", "invalid_json", "invalid_event", "year_archived"):
     DEADLETTERED.labels(_reason)
+for _source in ("known", "new", "read"):
+    ENTITY_STATES.labels(_source)
+
+
+class StoreCounts:
+    """Exports what an ``IndicatorStore`` counted since the last call (its counts are
+    totals of the process, shared by the batches in flight)."""
+
+    def __init__(self) -> None:
+        self.known = self.new = self.read = self.conflicts = 0
+
+    def export(self, known: int, new: int, read: int, conflicts: int) -> None:
+        ENTITY_STATES.labels("known").inc(known - self.known)
+        ENTITY_STATES.labels("new").inc(new - self.new)
+        ENTITY_STATES.labels("read").inc(read - self.read)
+        APPLY_CONFLICTS.inc(conflicts - self.conflicts)
+        self.known, self.new, self.read, self.conflicts = known, new, read, conflicts
 
 
 def observe_repeated(histogram: Histogram, amount: float, times: int) -> None:

@@ -331,6 +331,12 @@ class CalculatorSettings(PlatformSettings, SnapshotSettings):
         "1,500 ms; a fetch can miss the partitions still buffered when it was sent, so an "
         "event after a burst waited up to that long)",
     )
+    calculator_known_states: int = D(
+        100_000,
+        "entity states the calculator keeps of what it wrote last, to apply the next events "
+        "of those entities without reading them first (~250 bytes each; 0: read every one; "
+        "the write still checks each state in Redis)",
+    )
     calculator_publish_interval_s: float = D(
         1.0, "seconds between coalesced publications of changed indicators"
     )

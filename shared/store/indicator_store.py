@@ -30,6 +30,7 @@ from redis.asyncio.cluster import RedisCluster
 from shared.contract.fastevents import AnyEvent
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import Occurrence
+from shared.domain.lifecycle import RECEIVED
 from shared.domain.periods import decompose
 from shared.domain.succession import Succession
 from shared.store import keys as redis_keys
@@ -131,6 +132,10 @@ APPLY_BATCH_LUA = (
 # The apply script's arguments of a call that only raises offsets: no entity, counter,
 # counted set, set, open change nor event.
 NO_CHANGE = ("0",) * 7
+# Entity states an IndicatorStore applies the next batch to without reading them: those it
+# wrote last (~250 bytes each; a dossier's events come over days, so most entities of a
+# batch were in a recent one).
+KNOWN_STATES = 100_000
 # A call that keeps meeting other writers' states gives up (the batch is retried whole).
 MAX_CONFLICTS = 50
 
@@ -221,6 +226,7 @@ class IndicatorStore:
         keyspace_ttl_s: float = 1.0,
         *,
         honour_fence: bool = True,
+        known_states: int = KNOWN_STATES,
     ) -> None:
         self.redis = redis
         # whether a batch refuses to apply while `egov restore` holds its fence (False:
@@ -241,9 +247,15 @@ class IndicatorStore:
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
-        # (bucket key, entity id) → (the state a batch in flight is writing, that batch's
-        # token): what the next batch applies its events to
+        # (bucket key, entity id) → (the state a batch in flight is writing, or the last
+        # one this store wrote, and that batch's token): what the next batch applies its
+        # events to without reading it (the script's check turns a stale one into a
+        # retry); at most ``known_states``, the oldest forgotten first
         self._overlay: dict[tuple[str, str], tuple[bytes, int]] = {}
+        self.known_states = known_states
+        self.known = 0  # entities a batch applied to without reading them
+        self.new = 0  # … guessed new: a dossier whose events in the batch start with its receipt
+        self.unknown = 0  # … read first
         self._tokens = itertools.count(1)
         # resolved once the last apply_many called has put its states in the overlay
         self._computed: asyncio.Future[None] | None = None
@@ -330,9 +342,9 @@ class IndicatorStore:
         previous, mine = self._computed, asyncio.get_running_loop().create_future()
         self._computed = mine
         try:
-            read = await self.read_states(calls)
             if previous is not None:
                 await asyncio.wait([previous])  # its states in the overlay (or it failed)
+            read = await self._known_or_read(calls)
             computed: list[Computed] = []
             for call, states in zip(calls, read, strict=True):
                 computed.append(self._compute(call, states, ks, token))
@@ -344,8 +356,10 @@ class IndicatorStore:
             mine.set_result(None)
         try:
             flags = await self._write(events, offsets, calls, computed, ks, token, turn)
-        finally:
+        except BaseException:
             self._drop_overlay(token)
+            raise
+        self._forget_oldest()
         # §4b, before the offsets are claimed (a crash redelivers, and shares again)
         await follow(self, ks, calls, computed, self.succession)
         groups = dict.fromkeys(c.agency for c in calls)
@@ -368,25 +382,68 @@ class IndicatorStore:
             self.fenced += int(refused)  # the next gap check logs and replays the range
         return flags
 
+    async def _known_or_read(self, calls: Sequence[ApplyCall]) -> list[list[bytes | None]]:
+        """The calls' entities' states: from the overlay (what a batch in flight writes,
+        or this store wrote last); none for a dossier the batch receives first (a receipt
+        of a dossier already stored — a redelivery, a receipt after its other events — is
+        the script's conflict, read and recomputed); the others read in one pipeline (a
+        script call per agency call that has any)."""
+        overlay = self._overlay
+        out: list[list[bytes | None]] = []
+        unknown: list[tuple[list[bytes | None], list[int]]] = []
+        unread: list[ApplyCall] = []
+        for call in calls:
+            ents = call.entities
+            states: list[bytes | None] = []
+            gaps: list[int] = []
+            new = 0
+            for i, e in enumerate(ents):
+                hit = overlay.get((e.key, e.ident))
+                if hit is not None:
+                    states.append(hit[0])
+                    continue
+                states.append(None)
+                if e.steps[0].kind == RECEIVED and not (e.document or e.petition):
+                    new += 1  # a receipt first: most likely no state yet
+                else:
+                    gaps.append(i)
+            out.append(states)
+            if gaps:
+                unknown.append((states, gaps))
+                unread.append(ApplyCall(call.agency, [ents[i] for i in gaps]))
+                self.unknown += len(gaps)
+            self.new += new
+            self.known += len(ents) - len(gaps) - new
+        if unread:
+            for (states, gaps), got in zip(unknown, await self.read_states(unread), strict=True):
+                for i, state in zip(gaps, got, strict=True):
+                    states[i] = state
+        return out
+
     def _compute(
         self, call: ApplyCall, states: Sequence[bytes | None], ks: str, token: int
     ) -> Computed:
-        """A call's states (from the overlay where a batch in flight writes them) and what
-        it writes, which then joins the overlay."""
-        overlay = self._overlay
-        if overlay:
-            states = [
-                hit[0] if (hit := overlay.get((e.key, e.ident))) is not None else s
-                for e, s in zip(call.entities, states, strict=True)
-            ]
+        """What a call writes: its states then join the overlay."""
         out = compute_call(call, states, ks)
-        for ent, state in zip(call.entities, out.new, strict=True):
-            overlay[(ent.key, ent.ident)] = (state, token)
+        self._remember(call, out, token)
         return out
 
+    def _remember(self, call: ApplyCall, out: Computed, token: int) -> None:
+        overlay = self._overlay
+        for ent, state in zip(call.entities, out.new, strict=True):
+            overlay[(ent.key, ent.ident)] = (state, token)
+
     def _drop_overlay(self, token: int) -> None:
-        """Forget the states a batch wrote (or failed to): Redis holds what is current."""
+        """Forget the states a batch failed to write: Redis holds what is current."""
         self._overlay = {k: v for k, v in self._overlay.items() if v[1] != token}
+
+    def _forget_oldest(self) -> None:
+        """Past ``known_states``, forget the oldest half (a batch in flight's too: the
+        next batch reads those, and the check turns a state read too early into a retry)."""
+        overlay = self._overlay
+        if len(overlay) > self.known_states:
+            keep = self.known_states // 2
+            self._overlay = dict(itertools.islice(overlay.items(), len(overlay) - keep, None))
 
     async def _write(
         self,
@@ -421,6 +478,7 @@ class IndicatorStore:
             again = await self.read_states([calls[i] for i in todo])
             for i, states in zip(todo, again, strict=True):
                 computed[i] = compute_call(calls[i], states, ks)
+                self._remember(calls[i], computed[i], token)
         flags = [False] * len(events)
         for out in computed:
             for index, applied in out.flags:

@@ -259,9 +259,7 @@ def test_ended_units_open_dossiers_are_at_their_successor_or_orphaned(year) -> N
 def test_no_overdue_alert_of_an_ended_unit_fires_unless_orphaned(year) -> None:
     catalog: AgencyCatalog = year["catalog"]
     today = local_date(now_utc())
-    ended = {
-        a.agency_code for a in catalog.agencies.values() if a.valid_to and a.valid_to < today
-    }
+    ended = {a.agency_code for a in catalog.agencies.values() if a.valid_to and a.valid_to < today}
 
     async def firing() -> list[Any]:
         client = Redis.from_url(year["redis_url"])

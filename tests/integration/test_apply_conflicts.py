@@ -206,3 +206,131 @@ def test_a_stale_overlay_becomes_a_retry_not_a_wrong_figure(url: str) -> None:
         await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_states_written_last_are_applied_to_without_a_read(url: str) -> None:
+    """A store applies an entity's next events to the state it wrote (no read: fewer HGET
+    calls in Redis), with the same figures as a store that reads every state."""
+    events = lifecycles(30, "k")
+    first = [e for e in events if e.event_id.endswith("-r")]  # the receipts
+    second = [e for e in events if not e.event_id.endswith("-r")]
+
+    async def hgets(redis: Redis) -> int:
+        stats = await redis.info("commandstats")
+        return int(stats.get("cmdstat_hget", {}).get("calls", 0))
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        calls: dict[int, int] = {}
+        for kept in (0, 1000):
+            await redis.flushdb()
+            store = IndicatorStore(redis, keyspace="", known_states=kept)
+            assert all(await store.apply_many(first))
+            await redis.config_resetstat()
+            assert all(await store.apply_many(second))
+            calls[kept] = await hgets(redis)
+            assert store.conflicts == 0
+            await assert_model(redis, events)
+            # every entity of the second batch was in the first (its dossiers' receipts)
+            assert store.known == (len({e.entity_id for e in second}) if kept else 0)
+            assert store.new == len(first)  # dossiers received first: not read either
+        # per entity: one HGET to read and one to check; known, only the check
+        assert calls[1000] < calls[0]
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_state_changed_by_another_writer_since_this_store_wrote_it_is_a_retry(
+    url: str,
+) -> None:
+    """The state a store wrote last is a guess: a zombie writing the same dossiers after
+    it makes its next write a conflict, read again — no event lost or doubled."""
+    events = lifecycles(20, "s")
+    zombie = lifecycles(20, "x")  # the same dossiers, other event ids
+    first = [e for e in events if e.event_id.endswith("-r")]
+    then = [e for e in events if not e.event_id.endswith("-r")]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store, dead = IndicatorStore(redis, keyspace=""), IndicatorStore(redis, keyspace="")
+        assert all(await store.apply_many(first))
+        assert all(await dead.apply_many(zombie))
+        assert all(await store.apply_many(then))
+        assert store.known > 0 and store.conflicts >= 1
+        await assert_model(redis, events + zombie)
+        assert not any(await store.apply_many(events + zombie))  # redelivered: nothing
+        await assert_model(redis, events + zombie)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_redis_that_lost_its_data_is_written_again_not_trusted(url: str) -> None:
+    """Redis lost everything after a batch (no AOF, a restore of an empty copy): the
+    states the store wrote are no longer there; the replay of that batch conflicts, is read
+    again and applied whole — the figures are those of the events, not of the guesses."""
+    events = lifecycles(20, "l")
+    half = len(events) // 2
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store = IndicatorStore(redis, keyspace="")
+        assert all(await store.apply_many(events[:half]))
+        await redis.flushdb()
+        assert all(await store.apply_many(events))  # replayed from the start
+        assert store.conflicts >= 1
+        await assert_model(redis, events)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_the_states_kept_are_bounded(url: str) -> None:
+    events = lifecycles(40, "m")
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store = IndicatorStore(redis, keyspace="", known_states=10)
+        for k in range(0, len(events), 7):
+            assert all(await store.apply_many(events[k : k + 7]))
+            assert len(store._overlay) <= 10
+        await assert_model(redis, events)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_receipt_guessed_new_of_a_stored_dossier_is_a_retry_not_a_second_receipt(
+    url: str,
+) -> None:
+    """A store takes a dossier its batch receives first for a new one (no read). A
+    restarted calculator redelivered receipts it applied, or a receipt that comes after
+    the dossier's other events, meets a stored state: a conflict, read again — the receipt
+    is a duplicate, or applied to what is stored, never counted on a blank state."""
+    events = lifecycles(20, "g")
+    receipts = [e for e in events if e.event_id.endswith("-r")]
+    rest = [e for e in events if not e.event_id.endswith("-r")]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        assert all(await IndicatorStore(redis, keyspace="").apply_many(events))
+        restarted = IndicatorStore(redis, keyspace="")
+        assert not any(await restarted.apply_many(receipts))  # redelivered
+        assert restarted.new == len(receipts) and restarted.conflicts >= 1
+        await assert_model(redis, events)
+        # out of order: the other events first, the receipts after
+        await redis.flushdb()
+        late = IndicatorStore(redis, keyspace="")
+        assert all(await late.apply_many(rest))
+        fresh = IndicatorStore(redis, keyspace="")
+        assert all(await fresh.apply_many(receipts))
+        assert fresh.conflicts >= 1
+        await assert_model(redis, events)
+        await redis.aclose()
+
+    asyncio.run(run())

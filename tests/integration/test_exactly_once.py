@@ -196,3 +196,7 @@ def test_batches_in_flight_leave_no_gap_to_replay(isolated, service_factory) -> 
     # its fetches wait 100 ms at most at the broker (EGOV_CALCULATOR_FETCH_WAIT_MS), not
     # Faust's 1.5 s: an event after a burst is not held behind a fetch of other partitions
     assert metric(calculator.metrics_url, "egov_calculator_fetch_wait_seconds ") == 0.1
+    # one writer: every state it applied to (read, or kept from its own writes) was the
+    # one in Redis
+    assert metric(calculator.metrics_url, "egov_calculator_apply_conflicts_total ") == 0
+    assert metric(calculator.metrics_url, 'egov_calculator_entity_states_total{source="read"}') > 0

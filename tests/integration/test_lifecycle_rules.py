@@ -757,6 +757,7 @@ def test_a_crash_between_the_writes_and_the_sharing_is_repaired_by_the_redeliver
         dossier_event("rated", "2024-03-26T15:00:00+07:00", dossier="c1", satisfaction="satisfied"),
     ]
     model = expected_figures(first + second)
+
     async def crash(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("the calculator died between its writes and the sharing")
 
