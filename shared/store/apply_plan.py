@@ -39,11 +39,13 @@ def _day_buckets(n: int) -> tuple[str, str, str]:
 
 
 class EntityEvents:
-    """One entity's events in a batch, in batch order: its bucket hash and field, whether
-    it is a document or work file, the rules' view of each event and its batch index."""
+    """One entity's events in a batch, in batch order: its bucket hash and field (and both
+    as one string, ``place``, keyspace and agency included), whether it is a document or
+    work file, the rules' view of each event and its batch index."""
 
     def __init__(self, key: str, ident: str, document: bool, petition: bool) -> None:
         self.key, self.ident, self.document, self.petition = key, ident, document, petition
+        self.place = f"{key}\n{ident}"
         self.steps: list[Step] = []
         self.indexes: list[int] = []
 

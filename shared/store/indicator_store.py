@@ -247,16 +247,15 @@ class IndicatorStore:
         self._ttl = keyspace_ttl_s
         self._ks: str | None = None
         self._ks_at = 0.0
-        # (bucket key, entity id) → (the state a batch in flight is writing, or the last
-        # one this store wrote, and that batch's token): what the next batch applies its
+        # an entity's place (``EntityEvents.place``) → the state a batch in flight is
+        # writing, or the last one this store wrote: what the next batch applies its
         # events to without reading it (the script's check turns a stale one into a
         # retry); at most ``known_states``, the oldest forgotten first
-        self._overlay: dict[tuple[str, str], tuple[bytes, int]] = {}
+        self._overlay: dict[str, bytes] = {}
         self.known_states = known_states
         self.known = 0  # entities a batch applied to without reading them
         self.new = 0  # … guessed new: a dossier whose events in the batch start with its receipt
         self.unknown = 0  # … read first
-        self._tokens = itertools.count(1)
         # resolved once the last apply_many called has put its states in the overlay
         self._computed: asyncio.Future[None] | None = None
         # the catalog's successor chains: a reorganisation links a dossier's records in the
@@ -338,7 +337,6 @@ class IndicatorStore:
         if ks not in self._marked:  # whatever writes figures records their layout
             await self.mark_layout(ks)
         calls = plan.calls
-        token = next(self._tokens)
         previous, mine = self._computed, asyncio.get_running_loop().create_future()
         self._computed = mine
         try:
@@ -347,17 +345,17 @@ class IndicatorStore:
             read = await self._known_or_read(calls)
             computed: list[Computed] = []
             for call, states in zip(calls, read, strict=True):
-                computed.append(self._compute(call, states, ks, token))
+                computed.append(self._compute(call, states, ks))
                 await asyncio.sleep(0)
         except BaseException:
-            self._drop_overlay(token)
+            self._drop_overlay(calls)
             raise
         finally:
             mine.set_result(None)
         try:
-            flags = await self._write(events, offsets, calls, computed, ks, token, turn)
+            flags = await self._write(events, offsets, calls, computed, ks, turn)
         except BaseException:
-            self._drop_overlay(token)
+            self._drop_overlay(calls)
             raise
         self._forget_oldest()
         # §4b, before the offsets are claimed (a crash redelivers, and shares again)
@@ -398,9 +396,9 @@ class IndicatorStore:
             gaps: list[int] = []
             new = 0
             for i, e in enumerate(ents):
-                hit = overlay.get((e.key, e.ident))
+                hit = overlay.get(e.place)
                 if hit is not None:
-                    states.append(hit[0])
+                    states.append(hit)
                     continue
                 states.append(None)
                 if e.steps[0].kind == RECEIVED and not (e.document or e.petition):
@@ -421,21 +419,25 @@ class IndicatorStore:
         return out
 
     def _compute(
-        self, call: ApplyCall, states: Sequence[bytes | None], ks: str, token: int
+        self, call: ApplyCall, states: Sequence[bytes | None], ks: str
     ) -> Computed:
         """What a call writes: its states then join the overlay."""
         out = compute_call(call, states, ks)
-        self._remember(call, out, token)
+        self._remember(call, out)
         return out
 
-    def _remember(self, call: ApplyCall, out: Computed, token: int) -> None:
+    def _remember(self, call: ApplyCall, out: Computed) -> None:
         overlay = self._overlay
         for ent, state in zip(call.entities, out.new, strict=True):
-            overlay[(ent.key, ent.ident)] = (state, token)
+            overlay[ent.place] = state
 
-    def _drop_overlay(self, token: int) -> None:
-        """Forget the states a batch failed to write: Redis holds what is current."""
-        self._overlay = {k: v for k, v in self._overlay.items() if v[1] != token}
+    def _drop_overlay(self, calls: Sequence[ApplyCall]) -> None:
+        """Forget the states of a batch that failed to write (and a later batch's of the
+        same entities: computed on them, it conflicts): Redis holds what is current."""
+        overlay = self._overlay
+        for call in calls:
+            for ent in call.entities:
+                overlay.pop(ent.place, None)
 
     def _forget_oldest(self) -> None:
         """Past ``known_states``, forget the oldest half (a batch in flight's too: the
@@ -452,7 +454,6 @@ class IndicatorStore:
         calls: list[ApplyCall],
         computed: list[Computed],
         ks: str,
-        token: int,
         turn: ScriptTurn | None,
     ) -> list[bool]:
         """Send the calls, recompute and resend those that met other states, then claim
@@ -478,7 +479,7 @@ class IndicatorStore:
             again = await self.read_states([calls[i] for i in todo])
             for i, states in zip(todo, again, strict=True):
                 computed[i] = compute_call(calls[i], states, ks)
-                self._remember(calls[i], computed[i], token)
+                self._remember(calls[i], computed[i])
         flags = [False] * len(events)
         for out in computed:
             for index, applied in out.flags:
