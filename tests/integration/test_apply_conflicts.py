@@ -334,3 +334,31 @@ def test_a_receipt_guessed_new_of_a_stored_dossier_is_a_retry_not_a_second_recei
         await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_new_states_written_before_a_conflict_in_the_same_call_are_taken_back(
+    url: str,
+) -> None:
+    """The script writes a state read as none at once (HSETNX) and takes it back if a
+    later state of its call is not what was read: the call, read again, applies each
+    new receipt once — not as a duplicate of the half-written first attempt."""
+    stored = lifecycles(5, "o")
+    fresh = [
+        receipt("2025-01-31T16:00:00+07:00", dossier=f"nw-{k}", event_id=f"nw-{k}-r")
+        for k in range(5)
+    ]
+    redelivered = [e for e in stored if e.event_id.endswith("-r")]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        assert all(await IndicatorStore(redis, keyspace="").apply_many(stored))
+        other = IndicatorStore(redis, keyspace="")
+        # one call: the new dossiers first, then receipts of stored ones (guessed new too)
+        flags = await other.apply_many(fresh + redelivered)
+        assert flags == [True] * len(fresh) + [False] * len(redelivered)
+        assert other.conflicts == 1
+        await assert_model(redis, stored + fresh)
+        await redis.aclose()
+
+    asyncio.run(run())

@@ -39,14 +39,28 @@ local n = tonumber(ARGV[1])
 local NENT = n
 local statk, appliedk, vk = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3]
 local base = n + 4  -- KEYS[base + i]: the i-th key the sections name
-local a = 2
+-- An entity read as having no state is written at once if it still has none (HSETNX: one
+-- lookup in its bucket, not two), and removed again if a later state is not what was read.
+local a, fresh = 2, {}
 for i = 1, n do
-  if (redis.call('HGET', KEYS[i], ARGV[a]) or '') ~= ARGV[a + 1] then return 0 end
+  local ok
+  if ARGV[a + 1] == '' then
+    ok = redis.call('HSETNX', KEYS[i], ARGV[a], ARGV[a + 2]) == 1
+    fresh[i] = ok
+  else
+    ok = redis.call('HGET', KEYS[i], ARGV[a]) == ARGV[a + 1]
+  end
+  if not ok then
+    for j in pairs(fresh) do
+      if fresh[j] then redis.call('HDEL', KEYS[j], ARGV[3 * j - 1]) end
+    end
+    return 0
+  end
   a = a + 3
 end
 a = 2
 for i = 1, NENT do
-  redis.call('HSET', KEYS[i], ARGV[a], ARGV[a + 2])
+  if not fresh[i] then redis.call('HSET', KEYS[i], ARGV[a], ARGV[a + 2]) end
   a = a + 3
 end
 -- counter hashes (delete at 0), then counted sets (delete at 0 or below)
