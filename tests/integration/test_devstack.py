@@ -411,16 +411,25 @@ def _free_run(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+def _free_port_outside(run: range) -> int:
+    """A free port not in ``run`` (the Kafka nodes' ports, free until their brokers start:
+    ``free_port`` could hand one of them to a service)."""
+    while (port := free_port()) in run:
+        pass
+    return port
+
+
 def test_up_with_a_three_broker_kafka_cluster(tmp_path: Path) -> None:
     base = _free_run(6)
+    kafka = range(base, base + 6)
     run_dir = tmp_path / "run"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EGOV_")},
         "EGOV_RUN_DIR": str(run_dir),
         "EGOV_KAFKA_BOOTSTRAP": f"127.0.0.1:{base}",
-        "EGOV_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "EGOV_PROMETHEUS_PORT": str(free_port()),
-        **{f"EGOV_{name.upper()}_PORT": str(free_port()) for name in SERVICES},
+        "EGOV_REDIS_URL": f"redis://127.0.0.1:{_free_port_outside(kafka)}/0",
+        "EGOV_PROMETHEUS_PORT": str(_free_port_outside(kafka)),
+        **{f"EGOV_{name.upper()}_PORT": str(_free_port_outside(kafka)) for name in SERVICES},
     }
     started = egov(["up", "--no-demo", "--kafka-brokers", "3"], env)
     try:
