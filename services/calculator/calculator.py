@@ -33,7 +33,7 @@ from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
 from services.calculator.updates import Coalescer, build_update
 from shared.contract.decoding import dead_letter, decode_record
-from shared.contract.fastevents import AnyEvent, FastValidator, decode_one
+from shared.contract.fastevents import AnyEvent, FastValidator
 from shared.contract.validation import FieldError
 from shared.domain.calendar import LOCAL_OFFSET, now_utc
 from shared.domain.indicators import load_indicators
@@ -206,14 +206,9 @@ class Calculator:
                 # round trips must not each wait for a whole batch to be decoded
                 await asyncio.sleep(0)
             try:
-                # msgspec's struct when the fast path accepts it (the rules read it like
-                # the model: no pydantic event built); else pydantic says what is wrong
-                value = record.value
-                struct = decode_one(value) if value is not None else None
-                result: AnyEvent | tuple[str, list[FieldError]] = (
-                    struct
-                    if struct is not None and fast.ok(struct)
-                    else decode_record(value, agencies=agencies, now=now)
+                # msgspec's struct when the fast path accepts it; else pydantic says why
+                result: AnyEvent | tuple[str, list[FieldError]] = decode_record(
+                    record.value, agencies=agencies, now=now, fast=fast, structs=True
                 )
             except Exception as exc:  # a decoding bug must not lose or stop the batch
                 result = (

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime
+from typing import Literal, overload
 
 import orjson
 from pydantic import BaseModel
 
 from shared.contract.events import Event
-from shared.contract.fastevents import FastValidator
+from shared.contract.fastevents import AnyEvent, FastValidator
 from shared.contract.validation import Agencies, FieldError, validate_event
 
 
@@ -32,18 +33,47 @@ class DeadLetter(BaseModel):
     value_sha256: str = ""
 
 
+@overload
 def decode_record(
-    value: bytes | None, *, agencies: Agencies, now: datetime, fast: FastValidator | None = None
-) -> Event | tuple[str, list[FieldError]]:
+    value: bytes | None,
+    *,
+    agencies: Agencies,
+    now: datetime,
+    fast: FastValidator | None = None,
+    structs: Literal[False] = False,
+) -> Event | tuple[str, list[FieldError]]: ...
+
+
+@overload
+def decode_record(
+    value: bytes | None,
+    *,
+    agencies: Agencies,
+    now: datetime,
+    fast: FastValidator | None = None,
+    structs: Literal[True],
+) -> AnyEvent | tuple[str, list[FieldError]]: ...
+
+
+def decode_record(
+    value: bytes | None,
+    *,
+    agencies: Agencies,
+    now: datetime,
+    fast: FastValidator | None = None,
+    structs: bool = False,
+) -> AnyEvent | tuple[str, list[FieldError]]:
     """Decode and validate one record; pass the ``AgencyCatalog`` so an event dated after
     its agency's ``valid_to`` is dead-lettered like the ingest rejects it (§4a.6).
 
     ``fast`` (built with the same ``agencies`` and ``now``) tries the msgspec path first;
-    what it does not accept goes through pydantic, which names the reasons."""
+    what it does not accept goes through pydantic, which names the reasons. ``structs``:
+    what the fast path accepts stays msgspec's struct (the apply path reads it like the
+    model; no pydantic event is built)."""
     if value is None:
         return "empty", [FieldError(field="value", reason="record has no value", code="empty")]
     if fast is not None:
-        event = fast.decode(value)
+        event = fast.decode_struct(value) if structs else fast.decode(value)
         if event is not None:
             return event
     try:

@@ -334,7 +334,8 @@ class CalculatorSettings(PlatformSettings, SnapshotSettings):
     calculator_known_states: int = D(
         100_000,
         "entity states the calculator keeps of what it wrote last, to apply the next events "
-        "of those entities without reading them first (~250 bytes each; 0: read every one; "
+        "of those entities without reading them first (~250 bytes each; 0: read every one but "
+        "those of the batches in flight; "
         "the write still checks each state in Redis)",
     )
     calculator_publish_interval_s: float = D(

@@ -253,6 +253,9 @@ class IndicatorStore:
         # retry); at most ``known_states``, the oldest forgotten first
         self._overlay: dict[str, bytes] = {}
         self.known_states = known_states
+        # entities of the batches computed and not yet written (their states are the
+        # overlay's newest: never forgotten while they write, whatever ``known_states``)
+        self._pending = 0
         self.known = 0  # entities a batch applied to without reading them
         self.new = 0  # … guessed new: a dossier whose events in the batch start with its receipt
         self.unknown = 0  # … read first
@@ -329,25 +332,30 @@ class IndicatorStore:
         reads and computes meanwhile, applying its events to the states the previous one
         is writing (the overlay); the scripts' check covers any difference.
         """
-        if self.honour_fence and await self.redis.exists(redis_keys.RESTORE_FENCE):
-            raise RestoreInProgress("egov restore is replacing the database: nothing applied")
-        ks = await self.keyspace()
-        if plan is None or plan.keyspace != ks:
-            plan = _plan(events, ks)
-        if ks not in self._marked:  # whatever writes figures records their layout
-            await self.mark_layout(ks)
-        calls = plan.calls
+        # the batch's place among those computing, taken before anything is awaited: a
+        # batch computes on the states of those called before it (their turns come first)
         previous, mine = self._computed, asyncio.get_running_loop().create_future()
         self._computed = mine
+        calls: list[ApplyCall] = []
+        computed: list[Computed] = []
         try:
+            if self.honour_fence and await self.redis.exists(redis_keys.RESTORE_FENCE):
+                raise RestoreInProgress("egov restore is replacing the database: nothing applied")
+            ks = await self.keyspace()
+            if plan is None or plan.keyspace != ks:
+                plan = _plan(events, ks)
+            if ks not in self._marked:  # whatever writes figures records their layout
+                await self.mark_layout(ks)
+            calls = plan.calls
             if previous is not None:
                 await asyncio.wait([previous])  # its states in the overlay (or it failed)
             read = await self._known_or_read(calls)
-            computed: list[Computed] = []
             for call, states in zip(calls, read, strict=True):
                 computed.append(self._compute(call, states, ks))
+                self._pending += len(call.entities)
                 await asyncio.sleep(0)
         except BaseException:
+            self._pending -= sum(len(c.entities) for c in calls[: len(computed)])
             self._drop_overlay(calls)
             raise
         finally:
@@ -357,6 +365,8 @@ class IndicatorStore:
         except BaseException:
             self._drop_overlay(calls)
             raise
+        finally:
+            self._pending -= sum(len(c.entities) for c in calls)
         self._forget_oldest()
         # §4b, before the offsets are claimed (a crash redelivers, and shares again)
         await follow(self, ks, calls, computed, self.succession)
@@ -387,6 +397,7 @@ class IndicatorStore:
         the script's conflict, read and recomputed); the others read in one pipeline (a
         script call per agency call that has any)."""
         overlay = self._overlay
+        guess = self.known_states > 0  # 0: every state not in flight is read
         out: list[list[bytes | None]] = []
         unknown: list[tuple[list[bytes | None], list[int]]] = []
         unread: list[ApplyCall] = []
@@ -401,7 +412,7 @@ class IndicatorStore:
                     states.append(hit)
                     continue
                 states.append(None)
-                if e.steps[0].kind == RECEIVED and not (e.document or e.petition):
+                if guess and e.steps[0].kind == RECEIVED and not (e.document or e.petition):
                     new += 1  # a receipt first: most likely no state yet
                 else:
                     gaps.append(i)
@@ -427,9 +438,22 @@ class IndicatorStore:
         return out
 
     def _remember(self, call: ApplyCall, out: Computed) -> None:
+        """The call's states become the overlay's newest (moved to its end: the order
+        :meth:`_forget_oldest` forgets in)."""
         overlay = self._overlay
+        pop = overlay.pop
         for ent, state in zip(call.entities, out.new, strict=True):
-            overlay[ent.place] = state
+            place = ent.place
+            pop(place, None)
+            overlay[place] = state
+
+    def _remember_again(self, call: ApplyCall, was: Computed, out: Computed) -> None:
+        """A call recomputed after a conflict: its states replace those it first computed,
+        not those a later batch computed since (that batch conflicts and recomputes)."""
+        overlay = self._overlay
+        for ent, old, state in zip(call.entities, was.new, out.new, strict=True):
+            if overlay.get(ent.place) is old:
+                overlay[ent.place] = state
 
     def _drop_overlay(self, calls: Sequence[ApplyCall]) -> None:
         """Forget the states of a batch that failed to write (and a later batch's of the
@@ -440,11 +464,12 @@ class IndicatorStore:
                 overlay.pop(ent.place, None)
 
     def _forget_oldest(self) -> None:
-        """Past ``known_states``, forget the oldest half (a batch in flight's too: the
-        next batch reads those, and the check turns a state read too early into a retry)."""
+        """Past ``known_states`` (and the states of the batches still writing, the newest),
+        forget the oldest: down to half of ``known_states`` (0: every state written)."""
         overlay = self._overlay
-        if len(overlay) > self.known_states:
-            keep = self.known_states // 2
+        pending = self._pending
+        if len(overlay) > self.known_states + pending:
+            keep = self.known_states // 2 + pending
             self._overlay = dict(itertools.islice(overlay.items(), len(overlay) - keep, None))
 
     async def _write(
@@ -478,8 +503,8 @@ class IndicatorStore:
             # another writer's states: read them again (the batches before are written)
             again = await self.read_states([calls[i] for i in todo])
             for i, states in zip(todo, again, strict=True):
-                computed[i] = compute_call(calls[i], states, ks)
-                self._remember(calls[i], computed[i])
+                was, computed[i] = computed[i], compute_call(calls[i], states, ks)
+                self._remember_again(calls[i], was, computed[i])
         flags = [False] * len(events)
         for out in computed:
             for index, applied in out.flags:

@@ -18,8 +18,7 @@ from datetime import datetime
 from kafka import KafkaConsumer, TopicPartition
 
 from shared.contract.decoding import decode_record
-from shared.contract.events import Event
-from shared.contract.fastevents import FastValidator
+from shared.contract.fastevents import AnyEvent, FastValidator
 from shared.contract.validation import Agencies
 from shared.domain.calendar import now_utc
 from shared.domain.catalog import AgencyCatalog
@@ -86,7 +85,7 @@ async def replay_ranges(
     floor = {(tp.topic, tp.partition): start for tp, (start, _) in todo.items()}
     while remaining:
         polled = await asyncio.to_thread(consumer.poll, 1000, batch_size)
-        events: list[Event] = []
+        events: list[AnyEvent] = []
         offsets: dict[tuple[str, int], int] = {}
         now = now_utc()
         # the msgspec path, one per catalog in force (pydantic names what it refuses)
@@ -103,7 +102,11 @@ async def replay_ranges(
                 if id(agencies) not in fast:
                     fast[id(agencies)] = (agencies, FastValidator(agencies, now))
                 result = decode_record(
-                    rec.value, agencies=agencies, now=now, fast=fast[id(agencies)][1]
+                    rec.value,
+                    agencies=agencies,
+                    now=now,
+                    fast=fast[id(agencies)][1],
+                    structs=True,
                 )
                 if isinstance(result, tuple):
                     counts.invalid += 1

@@ -54,57 +54,65 @@ def url(redis_server: Any) -> str:
     return redis_db(redis_server, 7)
 
 
-def lifecycles(n: int, prefix: str) -> list[Event]:
+def lifecycles(n: int, prefix: str, agency: str = AGENCY, year: int = 2025) -> list[Event]:
     """Dossiers received, due changed, resolved, paid: every kind of counter and the open
     set move."""
     out: list[Event] = []
     for k in range(n):
         d = f"hs-{k}"
         out += [
-            receipt("2025-01-31T16:00:00+07:00", dossier=d, event_id=f"{prefix}-{d}-r"),
+            receipt(
+                f"{year}-01-31T16:00:00+07:00",
+                dossier=d,
+                event_id=f"{prefix}-{d}-r",
+                agency=agency,
+            ),
             dossier_event(
                 "due_changed",
-                "2025-02-01T08:00:00+07:00",
+                f"{year}-02-01T08:00:00+07:00",
                 dossier=d,
                 event_id=f"{prefix}-{d}-c",
                 reason="extended",
-                due_at="2025-03-01T17:00:00+07:00",
+                due_at=f"{year}-03-01T17:00:00+07:00",
+                agency=agency,
             ),
         ]
         if k % 2:
             out.append(
                 dossier_event(
                     "resolved",
-                    "2025-02-03T08:00:00+07:00",
+                    f"{year}-02-03T08:00:00+07:00",
                     dossier=d,
                     event_id=f"{prefix}-{d}-s",
-                    due_at="2025-03-01T17:00:00+07:00",
+                    due_at=f"{year}-03-01T17:00:00+07:00",
                     outcome="approved",
+                    agency=agency,
                 )
             )
         out.append(
             dossier_event(
                 "payment",
-                "2025-02-03T09:00:00+07:00",
+                f"{year}-02-03T09:00:00+07:00",
                 dossier=d,
                 event_id=f"{prefix}-{d}-p",
                 method="online",
                 amount_vnd=1000,
+                agency=agency,
             )
         )
     return out
 
 
-async def assert_model(redis: Redis, events: list[Event]) -> None:
+async def assert_model(redis: Redis, events: list[Event], agency: str = AGENCY) -> None:
     model = expected_figures(events)
-    got = await redis_figures(redis, AGENCY)
-    assert got["counters"] == model.by_period(AGENCY)
-    assert got["proc"] == {k: v for k, v in model.proc_online[AGENCY].items() if v}
-    assert got["paid"] == model.paid_online[AGENCY]
-    assert got["open"] == model.open[AGENCY]
-    assert_v12(got, model, AGENCY)
+    got = await redis_figures(redis, agency)
+    assert got["counters"] == model.by_period(agency)
+    assert got["proc"] == {k: v for k, v in model.proc_online[agency].items() if v}
+    assert got["paid"] == model.paid_online[agency]
+    assert got["open"] == model.open[agency]
+    assert_v12(got, model, agency)
     distinct = len({e.event_id for e in events})
-    assert int(await redis.hget(redis_keys.stats(AGENCY), "events") or 0) == distinct
+    assert int(await redis.hget(redis_keys.stats(agency), "events") or 0) == distinct
 
 
 def test_a_zombie_writing_between_read_and_write_loses_and_doubles_nothing(url: str) -> None:
@@ -165,6 +173,62 @@ def test_two_batches_in_flight_apply_on_the_overlay(url: str) -> None:
         second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
         assert all(await first) and all(await second)
         assert store.conflicts == 0  # the overlay held what the first was writing
+        await assert_model(redis, events)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("kept", [0, 5, 100_000])
+def test_three_batches_in_flight_keep_their_states_whatever_the_bound(
+    url: str, kept: int
+) -> None:
+    """Batches 2 and 3 compute while 1 has not written; the same dossiers in all three.
+    However few states are kept (0: only those of the batches in flight), a batch in
+    flight's states stay in the overlay until it wrote them: no batch reads a state its
+    predecessor is still writing, so no conflict; with 0 every other state is read."""
+    events = lifecycles(30, f"t{kept}")
+    rng = random.Random(kept)
+    rng.shuffle(events)
+    third = len(events) // 3
+    batches = [events[:third], events[third : 2 * third], events[2 * third :]]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store = IndicatorStore(redis, keyspace="", known_states=kept)
+        loop = asyncio.get_running_loop()
+        written = [loop.create_future() for _ in batches]
+        all_computed = asyncio.Event()
+
+        def turn(k: int) -> Turn:
+            async def before() -> None:
+                if k == 0:
+                    await all_computed.wait()  # the others computed meanwhile
+                else:
+                    await written[k - 1]
+
+            def after() -> None:
+                written[k].set_result(None)
+                if k == 1 and kept == 0:
+                    # batch 3 still writing: its states are all that is kept
+                    assert len(store._overlay) <= len({e.entity_id for e in batches[2]})
+
+            return Turn(before, after)
+
+        tasks = [
+            asyncio.ensure_future(store.apply_many(b, turn=turn(k)))
+            for k, b in enumerate(batches)
+        ]
+        while store._pending < sum(len({e.entity_id for e in b}) for b in batches):
+            await asyncio.sleep(0.001)
+        all_computed.set()
+        for task in tasks:
+            assert all(await task)
+        assert store.conflicts == 0
+        if kept == 0:
+            assert store.new == 0  # no receipt guessed new: read
+            assert store._overlay == {} and store._pending == 0
         await assert_model(redis, events)
         await redis.aclose()
 
@@ -233,9 +297,35 @@ def test_states_written_last_are_applied_to_without_a_read(url: str) -> None:
             await assert_model(redis, events)
             # every entity of the second batch was in the first (its dossiers' receipts)
             assert store.known == (len({e.entity_id for e in second}) if kept else 0)
-            assert store.new == len(first)  # dossiers received first: not read either
+            # dossiers received first are not read either (0: every state is read)
+            assert store.new == (len(first) if kept else 0)
+            assert store.unknown == (0 if kept else len(first) + len({e.entity_id for e in second}))
         # per entity: one HGET to read and one to check; known, only the check
         assert calls[1000] < calls[0]
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_commune_of_2026_takes_the_known_state_path(url: str) -> None:
+    """A commune of the merged province (H01.101, since 2025-07-01) in 2026: its dossiers'
+    later events are applied to the states the store wrote at their receipt, unread,
+    with the figures of the independent model."""
+    commune = "H01.101"
+    events = lifecycles(25, "x26", agency=commune, year=2026)
+    first = [e for e in events if e.event_id.endswith("-r")]
+    then = [e for e in events if not e.event_id.endswith("-r")]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        store = IndicatorStore(redis, keyspace="")
+        assert all(await store.apply_many(first))
+        assert (store.new, store.known, store.unknown) == (len(first), 0, 0)
+        assert all(await store.apply_many(then))
+        assert store.known == len({e.entity_id for e in then})
+        assert store.unknown == 0 and store.conflicts == 0
+        await assert_model(redis, events, commune)
         await redis.aclose()
 
     asyncio.run(run())

@@ -14,6 +14,7 @@ from services.ingest.body import decode_valid
 from shared.contract.decoding import decode_record
 from shared.contract.events import EVENT_MODELS
 from shared.contract.fastevents import (
+    FastEvent,
     FastValidator,
     build,
     decode_one,
@@ -303,6 +304,25 @@ def test_invalid_records_keep_the_pydantic_reasons(raw: Any) -> None:
     assert [(e.field, e.reason, e.code) for e in with_fast[1]] == [
         (e.field, e.reason, e.code) for e in slow[1]
     ]
+
+
+def test_records_decoded_as_structs_are_the_models_events() -> None:
+    """``structs=True`` (the calculator's and the replay's path): what the fast path
+    accepts stays a struct, equal to the model once built; what it refuses gets the same
+    dead-letter reasons as pydantic's path."""
+    fast = FastValidator(REORG, NOW)
+    for raw in VALID:
+        value = as_bytes(raw)
+        got = decode_record(value, agencies=REORG, now=NOW, fast=fast, structs=True)
+        assert isinstance(got, FastEvent), raw
+        assert build(got) == decode_record(value, agencies=REORG, now=NOW)
+    for raw in INVALID:
+        value = as_bytes(raw)
+        got = decode_record(value, agencies=REORG, now=NOW, fast=fast, structs=True)
+        assert got == decode_record(value, agencies=REORG, now=NOW)
+        assert isinstance(got, tuple) and got[1]
+    empty = decode_record(None, agencies=REORG, now=NOW, fast=fast, structs=True)
+    assert isinstance(empty, tuple) and empty[0] == "empty"
 
 
 def test_agency_validity_cached_per_day_still_decides_per_event() -> None:
