@@ -17,6 +17,7 @@ import gc
 import itertools
 import os
 import pstats
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,6 +81,10 @@ async def run(url: str) -> None:
     persistence = await redis.info("persistence")
     memory = await redis.info("memory")
     n = len(events)
+    kept = store._overlay  # what the calculator keeps between batches
+    kept_mb = (
+        sys.getsizeof(kept) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in kept.items())
+    ) / 1e6
     print(
         f"{n:,} events in batches of {BATCH:,}; rules compiled: {COMPILED}\n"
         f"  decode            {1e6 * decode_s / n:6.1f} µs/event (calculator CPU)\n"
@@ -90,7 +95,9 @@ async def run(url: str) -> None:
         f"  wall              {1e6 * (wall1 - wall0) / n:6.1f} µs/event\n"
         f"  entity states: {store.known:,} known, {store.new:,} guessed new, "
         f"{store.unknown:,} read (keeping {STATES:,}); "
-        f"conflicts {store.conflicts}"
+        f"conflicts {store.conflicts}\n"
+        f"  states kept at the end: {len(kept):,}, {kept_mb:.1f} MB "
+        f"(keys, values and the dictionary; {kept_mb * 1e6 / max(len(kept), 1):.0f} bytes each)"
     )
     stats = await redis.info("commandstats")
     top = sorted(stats.items(), key=lambda kv: -float(kv[1]["usec"]))[:8]

@@ -249,6 +249,25 @@ def run_calculators(
             f"    {batches:,.0f} batches of {done / max(batches, 1):,.0f} events on average, "
             f"{1000 * batch_s / max(batches, 1):.0f} ms each from decoding to Redis' answer"
         )
+        sources = {
+            source: sum(
+                metric_sum(
+                    f"{c.url}/metrics",
+                    (f'egov_calculator_entity_states_total{{source="{source}"}}',),
+                )
+                for c in calcs
+            )
+            for source in ("known", "new", "read")
+        }
+        conflicts = sum(
+            metric_sum(f"{c.url}/metrics", ("egov_calculator_apply_conflicts_total",))
+            for c in calcs
+        )
+        print(
+            "    entity states: "
+            + ", ".join(f"{n:,.0f} {source}" for source, n in sources.items())
+            + f"; apply conflicts {conflicts:,.0f}"
+        )
         return Run(
             n_calcs, done - start[1], now - start[0], calc_cpu, broker_cpu, redis_cpu, peak_rss
         )

@@ -253,9 +253,10 @@ class IndicatorStore:
         # retry); at most ``known_states``, the oldest forgotten first
         self._overlay: dict[str, bytes] = {}
         self.known_states = known_states
-        # entities of the batches computed and not yet written (their states are the
-        # overlay's newest: never forgotten while they write, whatever ``known_states``)
-        self._pending = 0
+        # the calls of the batches computed and not yet written: their states are never
+        # forgotten while they write, whatever ``known_states`` (the next batch computes
+        # on them)
+        self._writing: list[list[ApplyCall]] = []
         self.known = 0  # entities a batch applied to without reading them
         self.new = 0  # … guessed new: a dossier whose events in the batch start with its receipt
         self.unknown = 0  # … read first
@@ -350,12 +351,12 @@ class IndicatorStore:
             if previous is not None:
                 await asyncio.wait([previous])  # its states in the overlay (or it failed)
             read = await self._known_or_read(calls)
+            self._writing.append(calls)
             for call, states in zip(calls, read, strict=True):
                 computed.append(self._compute(call, states, ks))
-                self._pending += len(call.entities)
                 await asyncio.sleep(0)
         except BaseException:
-            self._pending -= sum(len(c.entities) for c in calls[: len(computed)])
+            self._done_writing(calls)
             self._drop_overlay(calls)
             raise
         finally:
@@ -366,7 +367,7 @@ class IndicatorStore:
             self._drop_overlay(calls)
             raise
         finally:
-            self._pending -= sum(len(c.entities) for c in calls)
+            self._done_writing(calls)
         self._forget_oldest()
         # §4b, before the offsets are claimed (a crash redelivers, and shares again)
         await follow(self, ks, calls, computed, self.succession)
@@ -438,14 +439,9 @@ class IndicatorStore:
         return out
 
     def _remember(self, call: ApplyCall, out: Computed) -> None:
-        """The call's states become the overlay's newest (moved to its end: the order
-        :meth:`_forget_oldest` forgets in)."""
         overlay = self._overlay
-        pop = overlay.pop
         for ent, state in zip(call.entities, out.new, strict=True):
-            place = ent.place
-            pop(place, None)
-            overlay[place] = state
+            overlay[ent.place] = state
 
     def _remember_again(self, call: ApplyCall, was: Computed, out: Computed) -> None:
         """A call recomputed after a conflict: its states replace those it first computed,
@@ -463,14 +459,23 @@ class IndicatorStore:
             for ent in call.entities:
                 overlay.pop(ent.place, None)
 
+    def _done_writing(self, calls: list[ApplyCall]) -> None:
+        self._writing = [c for c in self._writing if c is not calls]
+
     def _forget_oldest(self) -> None:
-        """Past ``known_states`` (and the states of the batches still writing, the newest),
-        forget the oldest: down to half of ``known_states`` (0: every state written)."""
+        """Past ``known_states``, forget the first entered down to half of it (0: every
+        state written), but not the states of batches still writing."""
         overlay = self._overlay
-        pending = self._pending
-        if len(overlay) > self.known_states + pending:
-            keep = self.known_states // 2 + pending
-            self._overlay = dict(itertools.islice(overlay.items(), len(overlay) - keep, None))
+        if len(overlay) > self.known_states:
+            keep = self.known_states // 2
+            kept = dict(itertools.islice(overlay.items(), len(overlay) - keep, None))
+            for calls in self._writing:
+                for call in calls:
+                    for ent in call.entities:
+                        state = overlay.get(ent.place)
+                        if state is not None:
+                            kept[ent.place] = state
+            self._overlay = kept
 
     async def _write(
         self,
