@@ -52,7 +52,7 @@ from shared.store.client import (
     redis_from_url,
     redis_gone,
 )
-from shared.store.indicator_store import ApplyPlan, IndicatorStore, local_year
+from shared.store.indicator_store import ApplyPlan, ComputePlace, IndicatorStore, local_year
 from shared.store.last_seen import record_event_times
 from shared.store.replay import open_consumer, replay_ranges
 from shared.store.snapshots import take_snapshot
@@ -237,14 +237,20 @@ class Calculator:
     async def apply(self, prepared: Prepared, batch: BatchInFlight) -> None:
         """Dead letters sent, events applied in Redis (retried until it answers): only
         then is the batch done (the checkpoint notes and commits it)."""
-        for record, reason, errors in prepared.invalid:
-            await self.send_dead_letter(record, reason, errors)
-        valid, now = prepared.valid, prepared.now
-        # only feeds the silence alerts (the next batch records it again): alongside the
-        # apply, one round trip less per batch
-        times = asyncio.ensure_future(self.record_times(valid, now))
-        applied = await self.apply_with_retry(valid, batch, prepared.plan)
-        await times
+        # its place among the batches computing, in the order they started (= their
+        # turns), whatever their dead letters and gap checks take
+        place = self.store.take_place()
+        try:
+            for record, reason, errors in prepared.invalid:
+                await self.send_dead_letter(record, reason, errors)
+            valid, now = prepared.valid, prepared.now
+            # only feeds the silence alerts (the next batch records it again): alongside
+            # the apply, one round trip less per batch
+            times = asyncio.ensure_future(self.record_times(valid, now))
+            applied = await self.apply_with_retry(valid, batch, prepared.plan, place)
+            await times
+        finally:
+            place.release()
         done = time.time()
         # metrics and coalescing per batch, not per event (the hot path)
         counts: Counter[tuple[str, bool]] = Counter(
@@ -267,7 +273,11 @@ class Calculator:
         metrics.LAST_APPLIED.set(done)
 
     async def apply_with_retry(
-        self, events: list[AnyEvent], batch: BatchInFlight, plan: ApplyPlan | None
+        self,
+        events: list[AnyEvent],
+        batch: BatchInFlight,
+        plan: ApplyPlan | None,
+        place: ComputePlace | None = None,
     ) -> list[bool]:
         """Redis down must not ack the batch: retry until it is applied. Its script calls
         take their turn after the previous batch's (the checkpoint's order)."""
@@ -278,9 +288,9 @@ class Calculator:
                 agencies = (
                     {c.agency for c in plan.calls} if plan else {e.agency_code for e in events}
                 )
-                await self.fill_gaps(floor, agencies)
+                await self.fill_gaps(floor, agencies, place)
                 return await self.store.apply_many(
-                    events, batch.last, plan, turn=batch, floor=floor
+                    events, batch.last, plan, turn=batch, floor=floor, place=place
                 )
             except Exception as exc:
                 if not (redis_gone(exc) or isinstance(exc, KafkaError)):
@@ -290,17 +300,24 @@ class Calculator:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def fill_gaps(self, first: Offsets, agencies: set[str] | None = None) -> None:
+    async def fill_gaps(
+        self, first: Offsets, agencies: set[str] | None = None, place: ComputePlace | None = None
+    ) -> None:
         """Re-apply what Redis lost: records before ``first`` (per partition) that the
         applied offsets don't cover — the central hash behind (a Redis restarted from an
         older AOF, a restored snapshot, offsets committed by a crashed batch), or an
         agency's own offsets behind the central hash (its cluster primary failed over and
         lost its last calls; ``agencies``: those to check, default all). Idempotent, so
-        over-reading is harmless; the agencies found behind then claim the replayed range."""
+        over-reading is harmless; the agencies found behind then claim the replayed range.
+
+        ``place``: the batch's place among those computing, given up before a replay (whose
+        batches take places after the next batch's, which waits for this one's)."""
         store = self.store
         gaps = await store.gaps(first, agencies)
         if not gaps:
             return
+        if place is not None:
+            place.release()
         ranges = {TopicPartition(t, p): (start, end) for (t, p), (start, end, _) in gaps.items()}
         log.warning(
             "redis_behind_kafka",

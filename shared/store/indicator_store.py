@@ -190,6 +190,26 @@ class ScriptTurn(Protocol):
         """This batch's script calls returned: the next batch's may run."""
 
 
+class ComputePlace:
+    """A batch's place among the batches computing on one store: it computes once the
+    batch before it put its states in the overlay (or failed). Taken synchronously, in
+    the order of the batches' turns; released once computed (or abandoned: the next
+    batch then goes on)."""
+
+    __slots__ = ("mine", "previous")
+
+    def __init__(self, previous: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+        self.previous, self.mine = previous, mine
+
+    @property
+    def released(self) -> bool:
+        return self.mine.done()
+
+    def release(self) -> None:
+        if not self.mine.done():
+            self.mine.set_result(None)
+
+
 @lru_cache(maxsize=4096)
 def bucket_suffixes(start: date, end: date) -> tuple[str, ...]:
     """The bucket key suffixes covering [start, end]: the fewest years, months and days
@@ -260,7 +280,8 @@ class IndicatorStore:
         self.known = 0  # entities a batch applied to without reading them
         self.new = 0  # … guessed new: a dossier whose events in the batch start with its receipt
         self.unknown = 0  # … read first
-        # resolved once the last apply_many called has put its states in the overlay
+        # resolved once the last batch to take its place has put its states in the
+        # overlay (take_place)
         self._computed: asyncio.Future[None] | None = None
         # the catalog's successor chains: a reorganisation links a dossier's records in the
         # units it went through (``moved_dossiers.successions``); None: not followed
@@ -297,6 +318,14 @@ class IndicatorStore:
         )
         return [[v or None for v in states] for states in raw]
 
+    def take_place(self) -> ComputePlace:
+        """The next place among the batches computing: a batch computes on the states of
+        those that took theirs before it. Take it before awaiting anything (the calculator:
+        as a batch starts, in the order of the turns), and release it in every case."""
+        mine = asyncio.get_running_loop().create_future()
+        previous, self._computed = self._computed, mine
+        return ComputePlace(previous, mine)
+
     async def apply_many(
         self,
         events: Sequence[AnyEvent],
@@ -305,6 +334,7 @@ class IndicatorStore:
         *,
         turn: ScriptTurn | None = None,
         floor: Offsets | None = None,
+        place: ComputePlace | None = None,
     ) -> list[bool]:
         """Apply events: read their entities' states, apply the rules, and write with one
         atomic check-then-write script call per agency (and chunk), in one pipeline (on a
@@ -332,11 +362,13 @@ class IndicatorStore:
         central offsets keep the order of a single stream. A batch
         reads and computes meanwhile, applying its events to the states the previous one
         is writing (the overlay); the scripts' check covers any difference.
+
+        ``place``: the batch's place among those computing (:meth:`take_place`), taken
+        when the batch started; default (or once used): taken now, before anything is
+        awaited.
         """
-        # the batch's place among those computing, taken before anything is awaited: a
-        # batch computes on the states of those called before it (their turns come first)
-        previous, mine = self._computed, asyncio.get_running_loop().create_future()
-        self._computed = mine
+        if place is None or place.released:
+            place = self.take_place()
         calls: list[ApplyCall] = []
         computed: list[Computed] = []
         try:
@@ -348,8 +380,9 @@ class IndicatorStore:
             if ks not in self._marked:  # whatever writes figures records their layout
                 await self.mark_layout(ks)
             calls = plan.calls
-            if previous is not None:
-                await asyncio.wait([previous])  # its states in the overlay (or it failed)
+            if place.previous is not None:
+                # its states in the overlay (or it failed)
+                await asyncio.wait([place.previous])
             read = await self._known_or_read(calls)
             self._writing.append(calls)
             for call, states in zip(calls, read, strict=True):
@@ -360,7 +393,7 @@ class IndicatorStore:
             self._drop_overlay(calls)
             raise
         finally:
-            mine.set_result(None)
+            place.release()
         try:
             flags = await self._write(events, offsets, calls, computed, ks, turn)
         except BaseException:
