@@ -67,8 +67,9 @@ ENTITY_STATES = Counter(
 )
 APPLY_CONFLICTS = Counter(
     "egov_calculator_apply_conflicts_total",
-    "Apply script calls that met an entity state other than the one they applied to (another "
-    "writer, a restore, Redis lost writes): read again and recomputed, nothing written twice",
+    "Apply script calls that met an entity state other than the one they applied to (a "
+    "receipt guessed new of a dossier already stored, another writer, a restore, Redis lost "
+    "writes): read again and recomputed, nothing written twice",
 )
 
 # Export every label value from the start, so dashboards and rules see zeros, not gaps.
