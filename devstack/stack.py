@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -142,13 +142,13 @@ class StackPorts:
                 "127.0.0.1"
             )
         db = redis.path.strip("/")
-        return cls(
+        ports = cls(
             kafka=int(port),
             kafka_controller=stack.kafka_controller_port or int(port) + 1,
             redis=redis.port or 6379,
             redis_db=int(db) if db.isdigit() else 0,
             prometheus=stack.prometheus_port,
-            alertmanager=stack.alertmanager_port or free_port(),
+            alertmanager=stack.alertmanager_port or 0,
             services={
                 "ingest": settings.ingest_port,
                 "api": settings.api_port,
@@ -158,6 +158,14 @@ class StackPorts:
             kafka_brokers=kafka_brokers,
             redis_cluster=redis_cluster,
         )
+        if ports.alertmanager:
+            return ports
+        # a free port, and none the stack is about to bind (a Kafka cluster's nodes are
+        # free until their brokers start)
+        taken = set(ports.named().values())
+        while (free := free_port()) in taken:
+            pass
+        return replace(ports, alertmanager=free)
 
     def named(self) -> dict[str, int]:
         kafka = (
