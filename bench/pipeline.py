@@ -85,7 +85,11 @@ def year_events() -> Iterator[dict[str, Any]]:
 
 
 def metric_sum(metrics_url: str, prefixes: tuple[str, ...]) -> float:
-    text = httpx.get(metrics_url, timeout=5).text
+    return sum_in(httpx.get(metrics_url, timeout=5).text, prefixes)
+
+
+def sum_in(text: str, prefixes: tuple[str, ...]) -> float:
+    """The sum of the samples of an exposition ``text`` whose lines start with a prefix."""
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefixes)
     )
@@ -232,37 +236,29 @@ def run_calculators(
                 break
             time.sleep(POLL_S if start is not None else 0.1)
         assert start is not None, "nothing was applied"
+        # each calculator's metrics rendered once (it costs the calculator CPU)
+        texts = [httpx.get(f"{c.url}/metrics", timeout=5).text for c in calcs]
+
+        def total(*prefixes: str) -> float:
+            return sum(sum_in(text, prefixes) for text in texts)
+
         now = max(
-            metric_sum(f"{c.url}/metrics", ("egov_calculator_last_applied_timestamp_seconds ",))
-            for c in calcs
+            sum_in(text, ("egov_calculator_last_applied_timestamp_seconds ",)) for text in texts
         )
         calc_cpu, broker_cpu, redis_cpu = cpu.since()
         if spy is not None:
             profile_report(spy, work)
-        batches = sum(
-            metric_sum(f"{c.url}/metrics", ("egov_calculator_batch_seconds_count",)) for c in calcs
-        )
-        batch_s = sum(
-            metric_sum(f"{c.url}/metrics", ("egov_calculator_batch_seconds_sum",)) for c in calcs
-        )
+        batches = total("egov_calculator_batch_seconds_count")
+        batch_s = total("egov_calculator_batch_seconds_sum")
         print(
             f"    {batches:,.0f} batches of {done / max(batches, 1):,.0f} events on average, "
             f"{1000 * batch_s / max(batches, 1):.0f} ms each from decoding to Redis' answer"
         )
         sources = {
-            source: sum(
-                metric_sum(
-                    f"{c.url}/metrics",
-                    (f'egov_calculator_entity_states_total{{source="{source}"}}',),
-                )
-                for c in calcs
-            )
+            source: total(f'egov_calculator_entity_states_total{{source="{source}"}}')
             for source in ("known", "new", "read")
         }
-        conflicts = sum(
-            metric_sum(f"{c.url}/metrics", ("egov_calculator_apply_conflicts_total",))
-            for c in calcs
-        )
+        conflicts = total("egov_calculator_apply_conflicts_total")
         print(
             "    entity states: "
             + ", ".join(f"{n:,.0f} {source}" for source, n in sources.items())

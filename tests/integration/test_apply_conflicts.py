@@ -20,7 +20,7 @@ from shared.store.indicator_store import IndicatorStore
 from tests.conftest import redis_db
 from tests.integration.test_lifecycle_rules import (
     AGENCY,
-    assert_v12,
+    assert_figures,
     dossier_event,
     receipt,
     redis_figures,
@@ -47,6 +47,23 @@ class Turn:
     def scripts_returned(self) -> None:
         if self.after is not None:
             self.after()
+
+
+def one_after_the_other() -> tuple[Turn, Turn]:
+    """Two batches' turns: the second's scripts are sent once the first's returned (the
+    calculator's checkpoint). Call within the running loop."""
+    written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def after_first() -> None:
+        await written
+
+    return Turn(after=lambda: written.set_result(None)), Turn(before=after_first)
+
+
+def shuffled_halves(events: list[Event], seed: int) -> tuple[list[Event], list[Event]]:
+    random.Random(seed).shuffle(events)
+    half = len(events) // 2
+    return events[:half], events[half:]
 
 
 @pytest.fixture()
@@ -104,13 +121,7 @@ def lifecycles(n: int, prefix: str, agency: str = AGENCY, year: int = 2025) -> l
 
 
 async def assert_model(redis: Redis, events: list[Event], agency: str = AGENCY) -> None:
-    model = expected_figures(events)
-    got = await redis_figures(redis, agency)
-    assert got["counters"] == model.by_period(agency)
-    assert got["proc"] == {k: v for k, v in model.proc_online[agency].items() if v}
-    assert got["paid"] == model.paid_online[agency]
-    assert got["open"] == model.open[agency]
-    assert_v12(got, model, agency)
+    assert_figures(await redis_figures(redis, agency), expected_figures(events), agency)
     distinct = len({e.event_id for e in events})
     assert int(await redis.hget(redis_keys.stats(agency), "events") or 0) == distinct
 
@@ -150,27 +161,16 @@ def test_a_zombie_writing_between_read_and_write_loses_and_doubles_nothing(url: 
 
 def test_two_batches_in_flight_apply_on_the_overlay(url: str) -> None:
     events = lifecycles(40, "b")
-    rng = random.Random(5)
-    rng.shuffle(events)
-    half = len(events) // 2
-    one, two = events[:half], events[half:]
+    one, two = shuffled_halves(events, 5)
 
     async def run() -> None:
         redis = Redis.from_url(url)
         await redis.flushdb()
         store = IndicatorStore(redis, keyspace="")
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def after_one() -> None:
-            await turn
-
-        def one_done() -> None:
-            turn.set_result(None)
-
-        # the second batch reads while the first has not written yet (the calculator's
-        # checkpoint: each batch's turn)
-        first = asyncio.ensure_future(store.apply_many(one, turn=Turn(after=one_done)))
-        second = asyncio.ensure_future(store.apply_many(two, turn=Turn(before=after_one)))
+        # the second batch reads while the first has not written yet
+        turn_one, turn_two = one_after_the_other()
+        first = asyncio.ensure_future(store.apply_many(one, turn=turn_one))
+        second = asyncio.ensure_future(store.apply_many(two, turn=turn_two))
         assert all(await first) and all(await second)
         assert store.conflicts == 0  # the overlay held what the first was writing
         await assert_model(redis, events)
@@ -262,31 +262,18 @@ def test_a_batch_computes_in_the_place_it_took_not_when_it_arrives(
     first (the next one waits for its states): no conflict. Without places, arrival order
     decides: the next batch computes first, and both writes conflict."""
     events = lifecycles(30, f"o{places}")
-    random.Random(9).shuffle(events)
-    half = len(events) // 2
-    one, two = events[:half], events[half:]
+    one, two = shuffled_halves(events, 9)
 
     async def run() -> None:
         redis = Redis.from_url(url)
         await redis.flushdb()
         store = IndicatorStore(redis, keyspace="")
         first, second = (store.take_place(), store.take_place()) if places else (None, None)
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def after_first() -> None:
-            await written
-
-        def first_wrote() -> None:
-            written.set_result(None)
-
-        later = asyncio.ensure_future(
-            store.apply_many(two, turn=Turn(before=after_first), place=second)
-        )
+        turn_one, turn_two = one_after_the_other()
+        later = asyncio.ensure_future(store.apply_many(two, turn=turn_two, place=second))
         await asyncio.sleep(0.05)  # it arrived first
         assert len(store._writing) == (0 if places else 1)  # computed yet or not
-        earlier = asyncio.ensure_future(
-            store.apply_many(one, turn=Turn(after=first_wrote), place=first)
-        )
+        earlier = asyncio.ensure_future(store.apply_many(one, turn=turn_one, place=first))
         assert all(await earlier) and all(await later)
         assert (store.conflicts == 0) is places
         await assert_model(redis, events)
