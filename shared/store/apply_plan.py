@@ -201,18 +201,35 @@ def changes_args(ch: Changes, agency: str, ks: str) -> tuple[list[str], list[str
     args.append(str(len(members)))
     for key, names in members.items():
         args += [keys.ref(key), str(len(names)), *names]
-    zsets: list[str | bytes] = []
-    openk = keys.ref(redis_keys.open_dossiers(agency, ks))
-    for ident, score in ch.open.items():
-        zsets += [openk, ident, _score(score)]
+    # per sorted set: its members added (score, member) and removed, one ZADD and one ZREM
+    zsets: dict[str, tuple[list[str], list[str]]] = {}
+
+    def zset(key: str) -> tuple[list[str], list[str]]:
+        found = zsets.get(key)
+        if found is None:
+            found = zsets[key] = ([], [])
+        return found
+
+    if ch.open:
+        added, removed = zset(redis_keys.open_dossiers(agency, ks))
+        for ident, score in ch.open.items():
+            if score is None:
+                removed.append(ident)
+            else:
+                added += [_score(score), ident]
     for (kind, month, ident), score in ch.open766.items():
-        zsets += [keys.ref(redis_keys.open766(agency, kind, month, ks)), ident, _score(score)]
+        added, removed = zset(redis_keys.open766(agency, kind, month, ks))
+        if score is None:
+            removed.append(ident)
+        else:
+            added += [_score(score), ident]
     if ch.published:
-        pubk = keys.ref(redis_keys.publications(agency, ks))
+        added, _ = zset(redis_keys.publications(agency, ks))
         for ts, member in ch.published:
-            zsets += [pubk, member, str(ts)]
-    args.append(str(len(zsets) // 3))
-    args += zsets
+            added += [str(ts), member]
+    args.append(str(len(zsets)))
+    for key, (added, removed) in zsets.items():
+        args += [keys.ref(key), str(len(added) // 2), *added, str(len(removed)), *removed]
     fields = {f for k in keys.names if (f := redis_keys.bucket_version_field(k)) is not None}
     if fields:
         args += [str(len(fields)), keys.ref(redis_keys.period_versions(agency)), *sorted(fields)]

@@ -16,12 +16,12 @@
 -- ARGV, in sections, each led by its count:
 --   n entities: per entity its field, the state read ("" if none) and the state to write
 --   n counter hashes: per hash its key's number, n fields, then field, increment … (a
---     field that reaches 0 is deleted)
+--     field that reaches 0 is deleted; one HMGET, HSET and HDEL per hash, not one call per
+--     field)
 --   n counted sets: the same (member -> number of dossiers holding it; deleted at 0)
 --   n sets: per set its key's number, n members, the members (SADD)
---   n sorted-set changes: per change the key's number, the member and its score, or "" to
---     remove
---     it (open dossiers, the 766 open sets, publications)
+--   n sorted sets: per set its key's number, n added, then score, member …, n removed, then
+--     the members (open dossiers, the 766 open sets, publications; one ZADD, one ZREM)
 --   n period versions: if n > 0, the number of verp:{agency} then the n fields to set to
 --     the new data version (the months and years of the buckets written; keys.py
 --     period_versions)
@@ -69,10 +69,19 @@ for kind = 1, 2 do
   for _ = 1, n do
     local key, m = KEYS[base + tonumber(ARGV[a])], tonumber(ARGV[a + 1])
     a = a + 2
-    for j = a, a + 2 * m - 2, 2 do
-      local v = redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1])
-      if v == 0 or (kind == 2 and v < 0) then redis.call('HDEL', key, ARGV[j]) end
+    local fields, set, del = {}, {}, {}
+    for j = 1, m do fields[j] = ARGV[a + 2 * j - 2] end
+    local had = redis.call('HMGET', key, unpack(fields))
+    for j = 1, m do
+      local v = (tonumber(had[j]) or 0) + tonumber(ARGV[a + 2 * j - 1])
+      if v == 0 or (kind == 2 and v < 0) then
+        if had[j] then del[#del + 1] = fields[j] end
+      else
+        set[#set + 1] = fields[j]; set[#set + 1] = string.format('%d', v)
+      end
     end
+    if #set > 0 then redis.call('HSET', key, unpack(set)) end
+    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
     a = a + 2 * m
   end
 end
@@ -83,15 +92,14 @@ for _ = 1, n do
   a = a + 2 + m
 end
 n = tonumber(ARGV[a]); a = a + 1
-for j = a, a + 3 * n - 3, 3 do
-  local key = KEYS[base + tonumber(ARGV[j])]
-  if ARGV[j + 2] == '' then
-    redis.call('ZREM', key, ARGV[j + 1])
-  else
-    redis.call('ZADD', key, ARGV[j + 2], ARGV[j + 1])
-  end
+for _ = 1, n do
+  local key, m = KEYS[base + tonumber(ARGV[a])], tonumber(ARGV[a + 1])
+  if m > 0 then redis.call('ZADD', key, unpack(ARGV, a + 2, a + 1 + 2 * m)) end
+  a = a + 2 + 2 * m
+  m = tonumber(ARGV[a])
+  if m > 0 then redis.call('ZREM', key, unpack(ARGV, a + 1, a + m)) end
+  a = a + 1 + m
 end
-a = a + 3 * n
 local nver = tonumber(ARGV[a]); a = a + 1
 local verk, verf = nil, a + 1
 if nver > 0 then
