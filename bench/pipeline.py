@@ -31,10 +31,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import orjson
@@ -50,6 +50,7 @@ from devstack.redis import RedisClusterServers, RedisServer
 from devstack.services import start_service
 from devstack.topics import create_topics
 from shared.platform.config import Settings
+from shared.store import keys as redis_keys
 from shared.store.client import sync_redis_from_url
 from simulator.appendix2024 import YearStream
 from simulator.replay import key_for, topic_for
@@ -95,14 +96,24 @@ def sum_in(text: str, prefixes: tuple[str, ...]) -> float:
     )
 
 
-def counted_in_redis(redis_srv: RedisServer | RedisClusterServers) -> int:
+def counted_in_redis(
+    redis_srv: RedisServer | RedisClusterServers, agencies: Collection[str] | None = None
+) -> int:
     """Events applied, as Redis counts them (each agency's ``stat`` hash: distinct event ids
     applied). Polling it costs the calculators nothing; rendering a calculator's /metrics
     costs it ~40 ms of CPU (Prometheus scrapes every 15 s; a bench polling every 50 ms
-    took most of a core from the calculator it measured)."""
+    took most of a core from the calculator it measured). ``agencies``: their hashes are
+    read directly; ``None``: found by a SCAN of every key, which costs Redis about a
+    millisecond per 10,000 keys (the year's ~300,000 keys every poll: Redis CPU the run
+    would count as the calculators')."""
     client = sync_redis_from_url(redis_srv.url)
     try:
-        keys = list(client.scan_iter(match="*stat:{*", count=1_000))
+        if agencies is None:
+            keys = list(client.scan_iter(match="*stat:{*", count=1_000))
+        else:
+            raw = client.get(redis_keys.KEYSPACE_CURRENT)
+            ks = raw.decode() if isinstance(raw, bytes) else ""
+            keys = [redis_keys.stats(agency, ks) for agency in agencies]
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, "events")
@@ -111,15 +122,40 @@ def counted_in_redis(redis_srv: RedisServer | RedisClusterServers) -> int:
         client.close()
 
 
+def command_stats(redis_srv: RedisServer | RedisClusterServers) -> dict[str, tuple[int, float]]:
+    """Redis' commands so far (``INFO commandstats``, summed over a cluster's nodes): per
+    command, its calls and µs (a script's commands count in the script's too)."""
+    nodes = redis_srv.nodes if isinstance(redis_srv, RedisClusterServers) else [redis_srv]
+    out: dict[str, tuple[int, float]] = {}
+    for node in nodes:
+        client = redis.Redis.from_url(node.url)
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        for name, row in stats.items():
+            calls, usec = out.get(name, (0, 0.0))
+            out[name] = (calls + int(row["calls"]), usec + float(row["usec"]))
+    return out
+
+
 def produce_year(bootstrap: str, settings: Settings) -> tuple[int, float, int]:
     """(events, seconds, dossiers) of the year produced to Kafka (bench.restore uses it)."""
-    n, seconds, dossiers, _ = produce_year_ids(bootstrap, settings)
-    return n, seconds, dossiers
+    year = produce_year_ids(bootstrap, settings)
+    return year.events, year.seconds, year.dossiers
 
 
-def produce_year_ids(bootstrap: str, settings: Settings) -> tuple[int, float, int, int]:
-    """(events, seconds, dossiers, distinct event ids) of the year produced to Kafka, by
-    librdkafka with the Java client's partitioner (as ingest: kafka-python took 4 minutes)."""
+class Produced(NamedTuple):
+    events: int
+    seconds: float
+    dossiers: int
+    distinct: int  # distinct event ids
+    agencies: frozenset[str]
+
+
+def produce_year_ids(bootstrap: str, settings: Settings) -> Produced:
+    """The year produced to Kafka, by librdkafka with the Java client's partitioner (as
+    ingest: kafka-python took 4 minutes)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -140,6 +176,7 @@ def produce_year_ids(bootstrap: str, settings: Settings) -> tuple[int, float, in
     n = 0
     dossiers: set[str] = set()
     ids: set[str] = set()
+    agencies: set[str] = set()
     for event in year_events():
         value = orjson.dumps(event)
         topic, key = topic_for(event, settings), key_for(event)
@@ -152,12 +189,14 @@ def produce_year_ids(bootstrap: str, settings: Settings) -> tuple[int, float, in
         if event["event_type"] == "received":
             dossiers.add(event["dossier_id"])
         ids.add(event["event_id"])
+        agencies.add(event["agency_code"])
         n += 1
         if n % 10_000 == 0:
             producer.poll(0)
     if producer.flush(600) or failed:
         raise RuntimeError(f"the year was not all produced: {failed[:3]}")
-    return n, time.perf_counter() - started, len(dossiers), len(ids)
+    seconds = time.perf_counter() - started
+    return Produced(n, seconds, len(dossiers), len(ids), frozenset(agencies))
 
 
 @dataclass
@@ -204,7 +243,13 @@ def pid_of(process: Any) -> int:
 
 
 def run_calculators(
-    n_calcs: int, expected: int, env: dict[str, str], work: Path, kafka: Any, redis_srv: Any
+    n_calcs: int,
+    expected: int,
+    agencies: Collection[str],
+    env: dict[str, str],
+    work: Path,
+    kafka: Any,
+    redis_srv: Any,
 ) -> Run:
     """N calculators in a fresh group apply the produced year to an emptied Redis."""
     flush(redis_srv)
@@ -226,11 +271,12 @@ def run_calculators(
         # batch's own timestamp (egov_calculator_last_applied_timestamp_seconds), not at
         # the poll.
         while time.monotonic() < deadline:
-            done = counted_in_redis(redis_srv)
+            done = counted_in_redis(redis_srv, agencies)
             now = time.time()
             if start is None and done > 0:
                 start = (now, done)
                 cpu.mark()
+                commands = command_stats(redis_srv)
             peak_rss = max(peak_rss, sum(rss_mb(p) for p in pids))
             if done >= expected:
                 break
@@ -246,6 +292,7 @@ def run_calculators(
             sum_in(text, ("egov_calculator_last_applied_timestamp_seconds ",)) for text in texts
         )
         calc_cpu, broker_cpu, redis_cpu = cpu.since()
+        since = command_stats(redis_srv)
         if spy is not None:
             profile_report(spy, work)
         batches = total("egov_calculator_batch_seconds_count")
@@ -263,6 +310,20 @@ def run_calculators(
             "    entity states: "
             + ", ".join(f"{n:,.0f} {source}" for source, n in sources.items())
             + f"; apply conflicts {conflicts:,.0f}"
+        )
+        spent = {
+            name.removeprefix("cmdstat_"): (
+                calls - commands.get(name, (0, 0.0))[0],
+                usec - commands.get(name, (0, 0.0))[1],
+            )
+            for name, (calls, usec) in since.items()
+        }
+        top = sorted(spent.items(), key=lambda kv: -kv[1][1])[:6]
+        print(
+            "    Redis commands, µs per event (a script's commands count in it too): "
+            + ", ".join(
+                f"{name} {usec / (done - start[1]):.2f} ({calls:,})" for name, (calls, usec) in top
+            )
         )
         return Run(
             n_calcs, done - start[1], now - start[0], calc_cpu, broker_cpu, redis_cpu, peak_rss
@@ -435,6 +496,7 @@ def end_to_end(
         for e in itertools.islice(YearStream(lifecycle_fraction=LIFECYCLE).events(), E2E_EVENTS)
     ]
     distinct = len({e["event_id"] for e in events})
+    agencies = {e["agency_code"] for e in events}
     # Redis keeps the year of part 1 (and its applied offsets): emptied, the calculator's
     # gap check would rightly re-apply the whole topic before the POSTed events
     env = {**env, "EGOV_CALCULATOR_GROUP": f"bench-e2e-{uuid.uuid4().hex[:8]}"}
@@ -453,11 +515,11 @@ def end_to_end(
             f"{E2E_CLIENTS} clients → ingest → Kafka → {E2E_CALCULATORS} calculator(s) → API…",
             flush=True,
         )
-        before = counted_in_redis(redis_srv)  # part 1's events
+        before = counted_in_redis(redis_srv, agencies)  # part 1's events
         spy = profile_start(pid_of(services[0]), work) if PROFILE else None
         first, rejected = asyncio.run(post_all(ingest.url, events))
         posted = time.perf_counter()
-        while counted_in_redis(redis_srv) - before < distinct:
+        while counted_in_redis(redis_srv, agencies) - before < distinct:
             time.sleep(0.05)
         applied = time.perf_counter()
         if spy is not None:
@@ -549,7 +611,7 @@ def main() -> None:
     try:
         limit = f", first {EVENTS:,} events" if EVENTS else ""
         print(f"producing the year 2024 (lifecycle fraction {LIFECYCLE}{limit}) to Kafka…")
-        n, produce_s, dossiers, distinct = produce_year_ids(kafka.bootstrap, settings)
+        n, produce_s, dossiers, distinct, agencies = produce_year_ids(kafka.bootstrap, settings)
         print(
             f"  produced {n:,} events ({distinct:,} distinct ids, {dossiers:,} dossiers) in "
             f"{produce_s:.1f}s = {n / produce_s:,.0f} events/s (librdkafka producer)",
@@ -569,7 +631,9 @@ def main() -> None:
         try:
             for n_calcs in CALCULATORS:
                 print(f"  {n_calcs} calculator(s)…", flush=True)
-                runs.append(run_calculators(n_calcs, distinct, calc_env, work, kafka, target))
+                runs.append(
+                    run_calculators(n_calcs, distinct, agencies, calc_env, work, kafka, target)
+                )
                 if not used:
                     used = used_memory(target)
         finally:
