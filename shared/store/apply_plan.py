@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.calendar import DAY_S
 from shared.domain.counting import entity_key
-from shared.domain.lifecycle import INF, MONTHLY, Changes, Step, apply_entity, step_of
+from shared.domain.lifecycle import INF, MONTHLY, RECEIVED, Changes, Step, apply_entity, step_of
 from shared.store import keys as redis_keys
 
 if TYPE_CHECKING:
@@ -286,6 +286,64 @@ def compute_call(call: ApplyCall, states: Sequence[bytes | None], ks: str) -> Co
         ch.unrooted,
         ch.rooted,
     )
+
+
+class KnownStates:
+    """The states of a batch's calls as far as the store knows them without reading Redis
+    (:func:`known_states`): per call its states (``None``: unknown or guessed new), per call
+    with entities to read its number and their places in the call, and how many entities
+    were known, guessed new and left to read."""
+
+    def __init__(self) -> None:
+        self.states: list[list[bytes | None]] = []
+        self.unread: list[tuple[int, list[int]]] = []
+        self.known = 0
+        self.new = 0
+        self.unknown = 0
+
+
+def known_states(calls: Sequence[ApplyCall], overlay: dict[str, bytes], guess: bool) -> KnownStates:
+    """Each entity's state from ``overlay`` (the states in flight or written last); none for
+    a dossier whose events in the batch start with its receipt when ``guess`` (most likely
+    new: the script's check turns a wrong guess into a read and a recompute); the others
+    are to be read."""
+    out = KnownStates()
+    for n, call in enumerate(calls):
+        states: list[bytes | None] = []
+        gaps: list[int] = []
+        new = 0
+        for i, e in enumerate(call.entities):
+            hit = overlay.get(e.place)
+            if hit is not None:
+                states.append(hit)
+                continue
+            states.append(None)
+            if guess and e.steps[0].kind == RECEIVED and not (e.document or e.petition):
+                new += 1
+            else:
+                gaps.append(i)
+        out.states.append(states)
+        if gaps:
+            out.unread.append((n, gaps))
+            out.unknown += len(gaps)
+        out.new += new
+        out.known += len(call.entities) - len(gaps) - new
+    return out
+
+
+def remember(call: ApplyCall, new: list[bytes], overlay: dict[str, bytes]) -> None:
+    """A call's new states in ``overlay``: what the next batch applies its events to."""
+    for i, ent in enumerate(call.entities):
+        overlay[ent.place] = new[i]
+
+
+def applied_flags(computed: Sequence[Computed], n: int) -> list[bool]:
+    """Per event of the batch (``n``), whether it applied."""
+    flags = [False] * n
+    for out in computed:
+        for index, applied in out.flags:
+            flags[index] = applied
+    return flags
 
 
 # -- the compiled copy ------------------------------------------------------------------

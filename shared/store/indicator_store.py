@@ -30,7 +30,6 @@ from redis.asyncio.cluster import RedisCluster
 from shared.contract.fastevents import AnyEvent
 from shared.domain.calendar import DAY_S, LOCAL_OFFSET_S
 from shared.domain.counting import Occurrence
-from shared.domain.lifecycle import RECEIVED
 from shared.domain.periods import decompose
 from shared.domain.succession import Succession
 from shared.store import keys as redis_keys
@@ -38,8 +37,11 @@ from shared.store.apply_plan import (
     ApplyCall,
     Computed,
     _day_buckets,
+    applied_flags,
     compute_call,
+    known_states,
     plan_calls,
+    remember,
 )
 from shared.store.bucket_reads import (
     HGETALL,
@@ -430,38 +432,20 @@ class IndicatorStore:
         of a dossier already stored — a redelivery, a receipt after its other events — is
         the script's conflict, read and recomputed); the others read in one pipeline (a
         script call per agency call that has any)."""
-        overlay = self._overlay
-        guess = self.known_states > 0  # 0: every state not in flight is read
-        out: list[list[bytes | None]] = []
-        unknown: list[tuple[list[bytes | None], list[int]]] = []
-        unread: list[ApplyCall] = []
-        for call in calls:
-            ents = call.entities
-            states: list[bytes | None] = []
-            gaps: list[int] = []
-            new = 0
-            for i, e in enumerate(ents):
-                hit = overlay.get(e.place)
-                if hit is not None:
-                    states.append(hit)
-                    continue
-                states.append(None)
-                if guess and e.steps[0].kind == RECEIVED and not (e.document or e.petition):
-                    new += 1  # a receipt first: most likely no state yet
-                else:
-                    gaps.append(i)
-            out.append(states)
-            if gaps:
-                unknown.append((states, gaps))
-                unread.append(ApplyCall(call.agency, [ents[i] for i in gaps]))
-                self.unknown += len(gaps)
-            self.new += new
-            self.known += len(ents) - len(gaps) - new
-        if unread:
-            for (states, gaps), got in zip(unknown, await self.read_states(unread), strict=True):
+        known = known_states(calls, self._overlay, self.known_states > 0)
+        self.known += known.known
+        self.new += known.new
+        self.unknown += known.unknown
+        if known.unread:
+            unread = [
+                ApplyCall(calls[n].agency, [calls[n].entities[i] for i in gaps])
+                for n, gaps in known.unread
+            ]
+            for (n, gaps), got in zip(known.unread, await self.read_states(unread), strict=True):
+                states = known.states[n]
                 for i, state in zip(gaps, got, strict=True):
                     states[i] = state
-        return out
+        return known.states
 
     def _compute(
         self, call: ApplyCall, states: Sequence[bytes | None], ks: str
@@ -472,9 +456,7 @@ class IndicatorStore:
         return out
 
     def _remember(self, call: ApplyCall, out: Computed) -> None:
-        overlay = self._overlay
-        for ent, state in zip(call.entities, out.new, strict=True):
-            overlay[ent.place] = state
+        remember(call, out.new, self._overlay)
 
     def _remember_again(self, call: ApplyCall, was: Computed, out: Computed) -> None:
         """A call recomputed after a conflict: its states replace those it first computed,
@@ -543,10 +525,7 @@ class IndicatorStore:
             for i, states in zip(todo, again, strict=True):
                 was, computed[i] = computed[i], compute_call(calls[i], states, ks)
                 self._remember_again(calls[i], was, computed[i])
-        flags = [False] * len(events)
-        for out in computed:
-            for index, applied in out.flags:
-                flags[index] = applied
+        flags = applied_flags(computed, len(events))
         if offsets:
             shared = dict.fromkeys(c.agency for c in calls if not c.only_of_agency)
             if shared:

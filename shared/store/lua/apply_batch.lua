@@ -113,17 +113,23 @@ end
 local offsets, reached, shared = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
 if offsets and offsets ~= '' then
   local expect = (reached and reached ~= '') and cjson.decode(reached) or {}
-  for tp, off in pairs(cjson.decode(offsets)) do
-    local cur = tonumber(redis.call('HGET', appliedk, tp) or '-1')
-    if off > cur and cur >= (expect[tp] or -1) then
-      redis.call('HSET', appliedk, tp, string.format('%d', off))
+  local tps, offs, raise = {}, {}, {}
+  for tp, off in pairs(cjson.decode(offsets)) do tps[#tps + 1] = tp; offs[#tps] = off end
+  local had = redis.call('HMGET', appliedk, unpack(tps))
+  for j, tp in ipairs(tps) do
+    local cur = tonumber(had[j]) or -1
+    if offs[j] > cur and cur >= (expect[tp] or -1) then
+      raise[#raise + 1] = tp; raise[#raise + 1] = string.format('%d', offs[j])
     end
   end
+  if #raise > 0 then redis.call('HSET', appliedk, unpack(raise)) end
 end
 if applied > 0 or shared == '1' then
   --BUMP_VERSION--
   if verk then
-    for j = verf, verf + nver - 1 do redis.call('HSET', verk, ARGV[j], string.format('%d', v)) end
+    local fields, sv = {}, string.format('%d', v)
+    for j = verf, verf + nver - 1 do fields[#fields + 1] = ARGV[j]; fields[#fields + 1] = sv end
+    redis.call('HSET', verk, unpack(fields))
   end
 end
 return 1
