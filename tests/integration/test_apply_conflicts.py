@@ -15,9 +15,13 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.contract.events import Event
+from shared.domain.catalog import load_agencies
+from shared.domain.succession import succession_of
 from shared.store import keys as redis_keys
 from shared.store.indicator_store import IndicatorStore
+from simulator.expected import Figures
 from tests.conftest import redis_db
+from tests.integration.test_lifecycle_parity import dump
 from tests.integration.test_lifecycle_rules import (
     AGENCY,
     assert_figures,
@@ -254,9 +258,7 @@ def test_batches_in_flight_keep_their_states_whatever_the_bound(url: str, kept: 
 
 
 @pytest.mark.parametrize("places", [True, False])
-def test_a_batch_computes_in_the_place_it_took_not_when_it_arrives(
-    url: str, places: bool
-) -> None:
+def test_a_batch_computes_in_the_place_it_took_not_when_it_arrives(url: str, places: bool) -> None:
     """The calculator takes a batch's place as the batch starts; its dead letters and gap
     check may then take longer than the next batch's. Arriving second, it still computes
     first (the next one waits for its states): no conflict. Without places, arrival order
@@ -496,6 +498,232 @@ def test_new_states_written_before_a_conflict_in_the_same_call_are_taken_back(
         assert flags == [True] * len(fresh) + [False] * len(redelivered)
         assert other.conflicts == 1
         await assert_model(redis, stored + fresh)
+        await redis.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture()
+def urls(redis_server: Any) -> tuple[str, str]:
+    return redis_db(redis_server, 10), redis_db(redis_server, 11)
+
+
+async def in_flight_and_in_turn(
+    urls: tuple[str, str], one: list[Event], two: list[Event], succession: bool = False
+) -> tuple[dict[bytes, Any], dict[bytes, Any], IndicatorStore]:
+    """Every key Redis holds after two batches applied one after the other (each written,
+    shared and claimed before the next starts), and after the same two batches in flight
+    on one store: the second arriving first, computing in the place it took after the
+    first's, on the states the first is writing (§4b sharing, if any, runs after each
+    write). And the in-flight store."""
+    seq, live = Redis.from_url(urls[0]), Redis.from_url(urls[1])
+    chains = succession_of(load_agencies()) if succession else None
+    for redis in (seq, live):
+        await redis.flushdb()
+    in_turn = IndicatorStore(seq, keyspace="")
+    in_flight = IndicatorStore(live, keyspace="")
+    if chains is not None:
+        in_turn.succession = in_flight.succession = chains
+    await in_turn.apply_many(one)
+    await in_turn.apply_many(two)
+    first, second = in_flight.take_place(), in_flight.take_place()
+    turn_one, turn_two = one_after_the_other()
+    later = asyncio.ensure_future(in_flight.apply_many(two, turn=turn_two, place=second))
+    await asyncio.sleep(0.05)  # it arrived first, and waits for the first's states
+    earlier = asyncio.ensure_future(in_flight.apply_many(one, turn=turn_one, place=first))
+    await earlier
+    await later
+    out = await dump(seq), await dump(live)
+    await seq.aclose()
+    await live.aclose()
+    return *out, in_flight
+
+
+def crossing_the_reorganisations(n: int) -> list[Event]:
+    """Dossiers received by so-tnmt in February 2025 (it ends on 2025-02-28): continued by
+    so-nnmt-2025 (resolved in March, paid online, or asked for a supplement), then by
+    H01.03 (after 2025-07-01: resumed and resolved), or transferred to so-y-te."""
+    due = "2025-08-01T17:00:00+07:00"
+    out: list[Event] = []
+    for k in range(n):
+        d = f"rg-{k}"
+        out.append(
+            receipt(f"2025-02-2{k % 5}T09:00:00+07:00", dossier=d, agency="so-tnmt", due_at=due)
+        )
+        if k % 4 == 0:
+            out += [
+                dossier_event(
+                    "resolved",
+                    "2025-03-04T15:00:00+07:00",
+                    dossier=d,
+                    agency="so-nnmt-2025",
+                    due_at=due,
+                    outcome="approved",
+                ),
+                dossier_event(
+                    "rated",
+                    "2025-03-05T15:00:00+07:00",
+                    dossier=d,
+                    agency="so-nnmt-2025",
+                    satisfaction="satisfied",
+                ),
+            ]
+        elif k % 4 == 1:
+            out += [
+                dossier_event(
+                    "due_changed",
+                    "2025-04-02T09:00:00+07:00",
+                    dossier=d,
+                    agency="so-nnmt-2025",
+                    reason="supplement_requested",
+                ),
+                dossier_event(
+                    "due_changed",
+                    "2025-07-03T09:00:00+07:00",
+                    dossier=d,
+                    agency="H01.03",
+                    reason="resumed",
+                    due_at="2025-07-20T17:00:00+07:00",
+                ),
+                dossier_event(
+                    "resolved",
+                    "2025-07-25T10:00:00+07:00",
+                    dossier=d,
+                    agency="H01.03",
+                    due_at="2025-07-20T17:00:00+07:00",
+                    outcome="approved",
+                ),
+            ]
+        elif k % 4 == 2:
+            out.append(
+                dossier_event(
+                    "payment",
+                    "2025-03-10T09:00:00+07:00",
+                    dossier=d,
+                    agency="so-nnmt-2025",
+                    method="online",
+                    amount_vnd=1000,
+                )
+            )
+        else:
+            out += [
+                dossier_event(
+                    "transferred",
+                    "2025-02-26T10:00:00+07:00",
+                    dossier=d,
+                    agency="so-tnmt",
+                    to_agency_code="so-y-te",
+                ),
+                dossier_event(
+                    "resolved",
+                    "2025-03-01T10:00:00+07:00",
+                    dossier=d,
+                    agency="so-y-te",
+                    due_at=due,
+                    outcome="approved",
+                ),
+            ]
+    return out
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_batches_in_flight_across_a_reorganisation_end_as_batches_in_turn(
+    urls: tuple[str, str], seed: int
+) -> None:
+    """A dossier whose records the reorganisations link (so-tnmt → so-nnmt-2025 → H01.03,
+    and a transfer), its events split between two batches in flight: the second computes
+    on states the first is still writing and sharing. Redis ends key for key as after the
+    same batches one after the other — and as the simulator's oracle counts them."""
+    events = crossing_the_reorganisations(24)
+    one, two = shuffled_halves(list(events), seed)
+
+    async def run() -> None:
+        in_turn, in_flight, store = await in_flight_and_in_turn(urls, one, two, succession=True)
+        assert store.known > 0  # the second batch applied events to the first's states
+        assert in_flight == in_turn
+        oracle = Figures(succession_of(load_agencies())).add_all(
+            [e.model_dump(mode="json") for e in events]
+        )
+        for code in ("so-tnmt", "so-nnmt-2025", "H01.03", "so-y-te"):
+            for period in ("2025-02", "2025-03", "2025-07"):
+                for mark in ("received", "resolved", "resolved_on_time", "payment_online"):
+                    key = redis_keys.counters_prefix(code) + "M" + period.replace("-", "")
+                    stored = in_flight.get(key.encode(), {}).get(mark.encode(), b"0")
+                    assert int(stored) == oracle.marks(code, period)[mark], (code, period, mark)
+
+    asyncio.run(run())
+
+
+def with_supplements(n: int) -> list[Event]:
+    """Dossiers asked for a supplement (the clock stops, no due), resumed with a new due,
+    some resolved after it, some redated with an apology first."""
+    out: list[Event] = []
+    for k in range(n):
+        d = f"sp-{k}"
+        out += [
+            receipt(
+                "2025-06-02T08:00:00+07:00",
+                dossier=d,
+                event_id=f"sp-{d}-r",
+                due_at="2025-06-09T17:00:00+07:00",
+            ),
+            dossier_event(
+                "due_changed",
+                "2025-06-05T08:00:00+07:00",
+                dossier=d,
+                event_id=f"sp-{d}-s",
+                reason="supplement_requested",
+            ),
+            dossier_event(
+                "due_changed",
+                "2025-06-12T08:00:00+07:00",
+                dossier=d,
+                event_id=f"sp-{d}-u",
+                reason="resumed",
+                due_at="2025-06-16T17:00:00+07:00",
+            ),
+        ]
+        if k % 3 == 0:
+            out.append(
+                dossier_event(
+                    "due_changed",
+                    "2025-06-15T08:00:00+07:00",
+                    dossier=d,
+                    event_id=f"sp-{d}-a",
+                    reason="apology_redated",
+                    due_at="2025-06-25T17:00:00+07:00",
+                )
+            )
+        if k % 2 == 0:
+            out.append(
+                dossier_event(
+                    "resolved",
+                    f"2025-06-{14 + k % 6}T10:00:00+07:00",
+                    dossier=d,
+                    event_id=f"sp-{d}-x",
+                    due_at="2025-06-16T17:00:00+07:00",
+                    outcome="approved",
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_supplement_requests_split_between_batches_in_flight(
+    urls: tuple[str, str], seed: int
+) -> None:
+    """A supplement request stops a dossier's clock until it is resumed; with the request,
+    the resumption and the resolution split between two batches in flight (any order),
+    Redis ends key for key as after the batches in turn, and as the reference model."""
+    events = with_supplements(30)
+    one, two = shuffled_halves(list(events), seed)
+
+    async def run() -> None:
+        in_turn, in_flight, store = await in_flight_and_in_turn(urls, one, two)
+        assert store.known > 0
+        assert in_flight == in_turn
+        redis = Redis.from_url(urls[1])
+        await assert_model(redis, events)
         await redis.aclose()
 
     asyncio.run(run())
