@@ -727,3 +727,34 @@ def test_supplement_requests_split_between_batches_in_flight(
         await redis.aclose()
 
     asyncio.run(run())
+
+
+def test_the_largest_calls_apply_as_the_model(url: str) -> None:
+    """One agency's 600 dossiers in one batch: calls of ``MAX_SCRIPT_BATCH`` (1,000) events,
+    each writing its open set with one ZADD and one ZREM of hundreds of members and its
+    counter hashes with one HMGET and HSET each (Lua's unpack has a limit: 8,000 values).
+    Then every dossier again, resolved: the open set emptied in as few commands. The
+    figures are the model's, and Redis ran one ZADD per call, not one per dossier."""
+    events = lifecycles(600, "big")
+    opening = ("received", "due_changed")
+    opened: list[Event] = [e for e in events if e.event_type in opening]
+    closed: list[Event] = [e for e in events if e.event_type not in opening]
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        await redis.flushdb()
+        await redis.config_resetstat()
+        store = IndicatorStore(redis, keyspace="")
+        assert all(await store.apply_many(opened))
+        await assert_model(redis, opened)
+        assert await redis.zcard(redis_keys.open_dossiers(AGENCY)) == 600
+        assert all(await store.apply_many(closed))
+        await assert_model(redis, events)
+        assert await redis.zcard(redis_keys.open_dossiers(AGENCY)) == 300
+        stats = await redis.info("commandstats")
+        calls = -(-len(opened) // 1000) + -(-len(closed) // 1000)
+        # per call: the open set, and at most the 766 open sets of two months
+        assert stats["cmdstat_zadd"]["calls"] <= 3 * calls
+        await redis.aclose()
+
+    asyncio.run(run())
