@@ -31,7 +31,7 @@ from services.calculator import business_metrics, garbage, index766_metrics, met
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
-from services.calculator.updates import Coalescer, build_update
+from services.calculator.updates import Coalescer, build_updates
 from shared.contract.decoding import dead_letter, decode_record
 from shared.contract.fastevents import AnyEvent, FastValidator
 from shared.contract.validation import FieldError
@@ -423,13 +423,17 @@ class Calculator:
 
     async def publish_updates(self) -> None:
         now = now_utc()
-        for agency, year in self.coalescer.drain():
-            try:
-                update = await build_update(self.store, self.indicators, agency, year, now)
-            except REDIS_UNAVAILABLE:
+        touched = self.coalescer.drain()
+        if not touched:
+            return
+        try:
+            updates = await build_updates(self.store, self.indicators, touched, now)
+        except REDIS_UNAVAILABLE:
+            for agency, year in touched:  # published once Redis answers again
                 self.coalescer.touch(agency, year)
-                continue
+            return
+        for update in updates:
             await self.updates_topic.send(
-                key=agency.encode(), value=update.model_dump_json().encode()
+                key=update.agency_code.encode(), value=update.model_dump_json().encode()
             )
             metrics.UPDATES_PUBLISHED.inc()
