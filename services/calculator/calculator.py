@@ -31,7 +31,7 @@ from services.calculator import business_metrics, garbage, index766_metrics, met
 from services.calculator.checkpoint import BatchInFlight, Checkpoint, Offsets
 from services.calculator.faust_adapter import FaustConsumer
 from services.calculator.fetch_loop import FetchLoop
-from services.calculator.updates import Coalescer, build_updates
+from services.calculator.updates import Coalescer, build_update
 from shared.contract.decoding import dead_letter, decode_record
 from shared.contract.fastevents import AnyEvent, FastValidator
 from shared.contract.validation import FieldError
@@ -423,17 +423,13 @@ class Calculator:
 
     async def publish_updates(self) -> None:
         now = now_utc()
-        touched = self.coalescer.drain()
-        if not touched:
-            return
-        try:
-            updates = await build_updates(self.store, self.indicators, touched, now)
-        except REDIS_UNAVAILABLE:
-            for agency, year in touched:  # published once Redis answers again
+        for agency, year in self.coalescer.drain():
+            try:
+                update = await build_update(self.store, self.indicators, agency, year, now)
+            except REDIS_UNAVAILABLE:
                 self.coalescer.touch(agency, year)
-            return
-        for update in updates:
+                continue
             await self.updates_topic.send(
-                key=update.agency_code.encode(), value=update.model_dump_json().encode()
+                key=agency.encode(), value=update.model_dump_json().encode()
             )
             metrics.UPDATES_PUBLISHED.inc()

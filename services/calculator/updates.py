@@ -6,7 +6,6 @@ The figures, value, target and verdict of an update are the read model's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from weakref import WeakKeyDictionary
 
@@ -15,7 +14,7 @@ from shared.domain.indicators import Indicator
 from shared.domain.periods import Period, PeriodKind
 from shared.domain.scopes import agency_scope
 from shared.domain.targets import TargetBook, load_targets
-from shared.readmodel.figures import Reading, agency_figures, judge, read_scopes
+from shared.readmodel.figures import agency_figures, judge, read_scopes
 from shared.store.catalogs import CatalogCache, Catalogs
 from shared.store.indicator_store import IndicatorStore
 
@@ -52,62 +51,25 @@ async def build_update(
     targets: TargetBook | None = None,
 ) -> IndicatorUpdate:
     """An agency's figures for ``year`` from the read model, with target and verdict."""
-    updates = await build_updates(
-        store, indicators, [(agency, year)], now, catalogs=catalogs, targets=targets
-    )
-    return updates[0]
-
-
-async def build_updates(
-    store: IndicatorStore,
-    indicators: dict[str, Indicator],
-    touched: Sequence[tuple[str, int]],
-    now: datetime,
-    *,
-    catalogs: Catalogs | None = None,
-    targets: TargetBook | None = None,
-) -> list[IndicatorUpdate]:
-    """:func:`build_update` of each (agency, year) of ``touched``, in that order: each
-    year's agencies read together (one read of the figures of all, as for a ranking), not
-    one agency after the other — the calculator publishes every second, and under load
-    every agency changes each second."""
     if catalogs is None:
         cache = _CATALOGS.get(store)
         if cache is None:
             cache = _CATALOGS[store] = CatalogCache(store.redis)
         catalogs = await cache.current()
     targets = targets if targets is not None else load_targets()
+    period = year_period(year)
     inds = list(indicators.values())
-    years: dict[int, list[str]] = {}
-    for agency, year in touched:
-        years.setdefault(year, []).append(agency)
-    readings: dict[tuple[str, int], dict[str, Reading]] = {}
-    for year, agencies in years.items():
-        period = year_period(year)
-        scopes = [
-            agency_scope(a) for code in agencies if (a := catalogs.agencies.get(code)) is not None
-        ]
-        if scopes:
-            known = await read_scopes(store, catalogs, targets, scopes, inds, period)
-            readings |= {(code, year): known[code] for code in known}
-        # not in the catalog (cannot be judged against a target)
-        unknown = [code for code in agencies if catalogs.agencies.get(code) is None]
-        if unknown:
-            per_agency, _ = await agency_figures(store, catalogs, unknown, inds, period)
-            for code in unknown:
-                readings[(code, year)] = {
-                    i.indicator: judge(i.indicator, code, per_agency[code][i.indicator], None)
-                    for i in inds
-                }
-    return [
-        IndicatorUpdate(
-            agency_code=agency,
-            period=str(year),
-            indicators={
-                i.indicator: IndicatorFigures.of(readings[(agency, year)][i.indicator])
-                for i in inds
-            },
-            published_at=now,
-        )
-        for agency, year in touched
-    ]
+    known = catalogs.agencies.get(agency)
+    if known is not None:
+        scope = agency_scope(known)
+        readings = (await read_scopes(store, catalogs, targets, [scope], inds, period))[agency]
+    else:  # not in the catalog (cannot be judged against a target)
+        per_agency, _ = await agency_figures(store, catalogs, [agency], inds, period)
+        readings = {
+            i.indicator: judge(i.indicator, agency, per_agency[agency][i.indicator], None)
+            for i in inds
+        }
+    figures = {i.indicator: IndicatorFigures.of(readings[i.indicator]) for i in inds}
+    return IndicatorUpdate(
+        agency_code=agency, period=str(year), indicators=figures, published_at=now
+    )

@@ -16,7 +16,7 @@ from typing import cast
 from prometheus_client import REGISTRY
 
 from services.calculator import business_metrics
-from services.calculator.updates import build_update, build_updates
+from services.calculator.updates import build_update
 from shared.contract.indicator_update import IndicatorFigures, IndicatorUpdate
 from shared.domain.calendar import LOCAL_TZ, now_utc
 from shared.domain.catalog import load_agencies
@@ -140,33 +140,6 @@ def test_update_metrics_and_api_agree_for_the_same_agency_and_period() -> None:
     assert thanh_tra.verdict is Verdict.not_evaluated and thanh_tra.target == 85.0
     assert sample("egov_indicator_value_percent", NOT_EVALUATED, "full_online_rate", "year") is None
     assert sample("egov_indicator_meets_target", NOT_EVALUATED, "full_online_rate", "year") is None
-
-
-def test_updates_built_together_are_those_built_one_by_one() -> None:
-    """The calculator publishes every agency and year touched in the last second, read
-    together (one read per year): the same messages, in the order touched, as one
-    agency's at a time — a unit of the catalog (judged) and a code it does not know."""
-    store = cast(IndicatorStore, MemoryStore())
-    cats, targets, indicators = catalogs(), load_targets(), load_indicators()
-    now = now_utc()
-    touched = [(EVALUATED, 2026), ("khong-co", 2026), (NOT_EVALUATED, 2025), (EVALUATED, 2025)]
-
-    async def scenario() -> None:
-        together = await build_updates(
-            store, indicators, touched, now, catalogs=cats, targets=targets
-        )
-        alone = [
-            await build_update(store, indicators, a, y, now, catalogs=cats, targets=targets)
-            for a, y in touched
-        ]
-        assert [(u.agency_code, u.period) for u in together] == [(a, str(y)) for a, y in touched]
-        assert together == alone
-        judged = together[0].indicators["full_online_rate"]
-        assert (judged.value, judged.verdict) == (25.0, Verdict.below)
-        unknown = together[1].indicators["full_online_rate"]
-        assert unknown.target is None and unknown.evaluated is False  # no target: not judged
-
-    asyncio.run(scenario())
 
 
 def test_update_message_stays_backward_compatible() -> None:
