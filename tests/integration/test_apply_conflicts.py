@@ -543,85 +543,35 @@ def crossing_the_reorganisations(n: int) -> list[Event]:
     """Dossiers received by so-tnmt in February 2025 (it ends on 2025-02-28): continued by
     so-nnmt-2025 (resolved in March, paid online, or asked for a supplement), then by
     H01.03 (after 2025-07-01: resumed and resolved), or transferred to so-y-te."""
-    due = "2025-08-01T17:00:00+07:00"
+    due, later = "2025-08-01T17:00:00+07:00", "2025-07-20T17:00:00+07:00"
     out: list[Event] = []
     for k in range(n):
         d = f"rg-{k}"
+
+        def ev(kind: str, at: str, agency: str, d: str = d, **fields: Any) -> Event:
+            return dossier_event(kind, f"2025-{at}:00+07:00", dossier=d, agency=agency, **fields)
+
         out.append(
             receipt(f"2025-02-2{k % 5}T09:00:00+07:00", dossier=d, agency="so-tnmt", due_at=due)
         )
+        nnmt = "so-nnmt-2025"
         if k % 4 == 0:
             out += [
-                dossier_event(
-                    "resolved",
-                    "2025-03-04T15:00:00+07:00",
-                    dossier=d,
-                    agency="so-nnmt-2025",
-                    due_at=due,
-                    outcome="approved",
-                ),
-                dossier_event(
-                    "rated",
-                    "2025-03-05T15:00:00+07:00",
-                    dossier=d,
-                    agency="so-nnmt-2025",
-                    satisfaction="satisfied",
-                ),
+                ev("resolved", "03-04T15:00", nnmt, due_at=due, outcome="approved"),
+                ev("rated", "03-05T15:00", nnmt, satisfaction="satisfied"),
             ]
         elif k % 4 == 1:
             out += [
-                dossier_event(
-                    "due_changed",
-                    "2025-04-02T09:00:00+07:00",
-                    dossier=d,
-                    agency="so-nnmt-2025",
-                    reason="supplement_requested",
-                ),
-                dossier_event(
-                    "due_changed",
-                    "2025-07-03T09:00:00+07:00",
-                    dossier=d,
-                    agency="H01.03",
-                    reason="resumed",
-                    due_at="2025-07-20T17:00:00+07:00",
-                ),
-                dossier_event(
-                    "resolved",
-                    "2025-07-25T10:00:00+07:00",
-                    dossier=d,
-                    agency="H01.03",
-                    due_at="2025-07-20T17:00:00+07:00",
-                    outcome="approved",
-                ),
+                ev("due_changed", "04-02T09:00", nnmt, reason="supplement_requested"),
+                ev("due_changed", "07-03T09:00", "H01.03", reason="resumed", due_at=later),
+                ev("resolved", "07-25T10:00", "H01.03", due_at=later, outcome="approved"),
             ]
         elif k % 4 == 2:
-            out.append(
-                dossier_event(
-                    "payment",
-                    "2025-03-10T09:00:00+07:00",
-                    dossier=d,
-                    agency="so-nnmt-2025",
-                    method="online",
-                    amount_vnd=1000,
-                )
-            )
+            out.append(ev("payment", "03-10T09:00", nnmt, method="online", amount_vnd=1000))
         else:
             out += [
-                dossier_event(
-                    "transferred",
-                    "2025-02-26T10:00:00+07:00",
-                    dossier=d,
-                    agency="so-tnmt",
-                    to_agency_code="so-y-te",
-                ),
-                dossier_event(
-                    "resolved",
-                    "2025-03-01T10:00:00+07:00",
-                    dossier=d,
-                    agency="so-y-te",
-                    due_at=due,
-                    outcome="approved",
-                ),
+                ev("transferred", "02-26T10:00", "so-tnmt", to_agency_code="so-y-te"),
+                ev("resolved", "03-01T10:00", "so-y-te", due_at=due, outcome="approved"),
             ]
     return out
 
@@ -660,6 +610,12 @@ def with_supplements(n: int) -> list[Event]:
     out: list[Event] = []
     for k in range(n):
         d = f"sp-{k}"
+
+        def ev(kind: str, at: str, tag: str, d: str = d, **fields: Any) -> Event:
+            return dossier_event(
+                kind, f"2025-06-{at}:00+07:00", dossier=d, event_id=f"sp-{d}-{tag}", **fields
+            )
+
         out += [
             receipt(
                 "2025-06-02T08:00:00+07:00",
@@ -667,40 +623,27 @@ def with_supplements(n: int) -> list[Event]:
                 event_id=f"sp-{d}-r",
                 due_at="2025-06-09T17:00:00+07:00",
             ),
-            dossier_event(
-                "due_changed",
-                "2025-06-05T08:00:00+07:00",
-                dossier=d,
-                event_id=f"sp-{d}-s",
-                reason="supplement_requested",
-            ),
-            dossier_event(
-                "due_changed",
-                "2025-06-12T08:00:00+07:00",
-                dossier=d,
-                event_id=f"sp-{d}-u",
-                reason="resumed",
-                due_at="2025-06-16T17:00:00+07:00",
+            ev("due_changed", "05T08:00", "s", reason="supplement_requested"),
+            ev(
+                "due_changed", "12T08:00", "u", reason="resumed", due_at="2025-06-16T17:00:00+07:00"
             ),
         ]
         if k % 3 == 0:
             out.append(
-                dossier_event(
+                ev(
                     "due_changed",
-                    "2025-06-15T08:00:00+07:00",
-                    dossier=d,
-                    event_id=f"sp-{d}-a",
+                    "15T08:00",
+                    "a",
                     reason="apology_redated",
                     due_at="2025-06-25T17:00:00+07:00",
                 )
             )
         if k % 2 == 0:
             out.append(
-                dossier_event(
+                ev(
                     "resolved",
-                    f"2025-06-{14 + k % 6}T10:00:00+07:00",
-                    dossier=d,
-                    event_id=f"sp-{d}-x",
+                    f"{14 + k % 6}T10:00",
+                    "x",
                     due_at="2025-06-16T17:00:00+07:00",
                     outcome="approved",
                 )
